@@ -1,0 +1,4 @@
+package store
+
+// RebindFor exposes rebind to the external tests.
+var RebindFor = rebind
