@@ -1,0 +1,235 @@
+package ca
+
+import (
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tongxing/tongxing/access"
+	"github.com/tongxing/tongxing/problem"
+)
+
+// Guard restricts a handler to officers holding role; [access.Tokens.Require]
+// is one.
+type Guard func(role string, next http.Handler) http.Handler
+
+// API serves /ca/v1/... for an [Authority].
+type API struct {
+	ca    *Authority
+	guard Guard
+	log   *slog.Logger
+}
+
+// NewAPI returns the HTTP API of a. Officer endpoints are wrapped by guard.
+func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{ca: a, guard: guard, log: log}
+}
+
+// Routes registers the CA endpoints on mux:
+//
+//	POST /ca/v1/certificates            enrol with a CSR and an enrolment code (public)
+//	GET  /ca/v1/certificates/{serial}   one certificate (public: serials are unguessable)
+//	GET  /ca/v1/certificates            inventory search (role ra)
+//	POST /ca/v1/enrolment-codes         create an enrolment code (role ra)
+//	GET  /ca/v1/cas                     the CA certificates
+//	GET  /ca/v1/cas/{name}              one CA certificate: NAME.crt is DER, NAME.pem is PEM
+func (h *API) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /ca/v1/certificates", h.enrol)
+	mux.HandleFunc("GET /ca/v1/certificates/{serial}", h.certificate)
+	mux.Handle("GET /ca/v1/certificates", h.guard(access.RoleRA, http.HandlerFunc(h.list)))
+	mux.Handle("POST /ca/v1/enrolment-codes", h.guard(access.RoleRA, http.HandlerFunc(h.createCode)))
+	mux.HandleFunc("GET /ca/v1/cas", h.cas)
+	mux.HandleFunc("GET /ca/v1/cas/{name}", h.caCert)
+}
+
+// maxJSONBody bounds JSON request bodies; a CSR is at most MaxCSRSize.
+const maxJSONBody = MaxCSRSize + 4<<10
+
+// EnrolRequestJSON is the body of POST /ca/v1/certificates.
+type EnrolRequestJSON struct {
+	CSR           string `json:"csr"`
+	Profile       string `json:"profile,omitempty"`
+	EnrolmentCode string `json:"enrolment_code"`
+}
+
+// IssuedJSON is the response to a successful enrolment.
+type IssuedJSON struct {
+	Certificate string   `json:"certificate"`
+	Chain       []string `json:"chain"`
+	Serial      string   `json:"serial"`
+}
+
+func (h *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	problem.WriteError(w, r, h.log, err)
+}
+
+func (h *API) enrol(w http.ResponseWriter, r *http.Request) {
+	var req EnrolRequestJSON
+	if err := problem.DecodeJSON(w, r, maxJSONBody, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if req.CSR == "" {
+		h.fail(w, r, badField("csr", nil, "required"))
+		return
+	}
+	issued, err := h.ca.Enrol(r.Context(), EnrolRequest{CSR: []byte(req.CSR), Profile: req.Profile, Code: req.EnrolmentCode})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := IssuedJSON{Certificate: string(pemCert(issued.Certificate.Raw)), Serial: issued.Record.Serial, Chain: []string{}}
+	for _, c := range issued.Chain {
+		out.Chain = append(out.Chain, string(pemCert(c.Raw)))
+	}
+	w.Header().Set("Location", "/ca/v1/certificates/"+out.Serial)
+	problem.WriteJSON(w, http.StatusCreated, out)
+}
+
+// RecordJSON is a certificate in API responses.
+type RecordJSON struct {
+	*Record
+	Certificate string `json:"certificate"`
+}
+
+func (h *API) certificate(w http.ResponseWriter, r *http.Request) {
+	serial, err := ParseSerial(r.PathValue("serial"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec, err := h.ca.inv.Certificate(r.Context(), serial)
+	if errors.Is(err, ErrNotFound) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no certificate with serial "+serial))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, RecordJSON{Record: rec, Certificate: string(pemCert(rec.DER))})
+}
+
+func (h *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{Profile: q.Get("profile"), Subject: q.Get("subject"), Status: Status(q.Get("status")), After: q.Get("after")}
+	switch f.Status {
+	case "", StatusValid, StatusRevoked, StatusHold:
+	default:
+		h.fail(w, r, badField("status", nil, "%q is not one of valid, revoked, hold", f.Status))
+		return
+	}
+	if f.Profile != "" {
+		if _, err := h.ca.Profile(f.Profile); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			h.fail(w, r, badField("limit", nil, "must be an integer from 1 to 1000"))
+			return
+		}
+		f.Limit = n
+	}
+	if len(f.Subject) > 256 {
+		h.fail(w, r, badField("subject", nil, "at most 256 characters"))
+		return
+	}
+	recs, err := h.ca.inv.Certificates(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if recs == nil {
+		recs = []*Record{}
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"certificates": recs})
+}
+
+// CodeRequestJSON is the body of POST /ca/v1/enrolment-codes.
+type CodeRequestJSON struct {
+	Profile string  `json:"profile"`
+	Subject Subject `json:"subject"`
+	TTL     string  `json:"ttl,omitempty"` // Go duration, e.g. "72h"
+}
+
+// CodeJSON is a created enrolment code.
+type CodeJSON struct {
+	Code      string    `json:"code"`
+	ID        string    `json:"id"`
+	Profile   string    `json:"profile"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
+	var req CodeRequestJSON
+	if err := problem.DecodeJSON(w, r, 16<<10, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			h.fail(w, r, badField("ttl", err, "%q is not a duration like 72h", req.TTL))
+			return
+		}
+		ttl = d
+	}
+	p, _ := access.PrincipalFrom(r.Context())
+	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor()})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusCreated, CodeJSON{Code: code, ID: c.ID, Profile: c.Profile, ExpiresAt: c.ExpiresAt})
+}
+
+// CAJSON describes a CA in GET /ca/v1/cas.
+type CAJSON struct {
+	Name        string    `json:"name"`
+	Suite       string    `json:"suite"`
+	Root        bool      `json:"root"`
+	Parent      string    `json:"parent,omitempty"`
+	Subject     string    `json:"subject"`
+	NotAfter    time.Time `json:"not_after"`
+	Certificate string    `json:"certificate"`
+}
+
+func (h *API) cas(w http.ResponseWriter, r *http.Request) {
+	var out []CAJSON
+	for _, c := range h.ca.CAs() {
+		out = append(out, CAJSON{Name: c.Name, Suite: string(c.Suite), Root: c.Root, Parent: c.Parent, Subject: c.Cert.Subject.String(), NotAfter: c.Cert.NotAfter, Certificate: string(pemCert(c.Cert.Raw))})
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"cas": out})
+}
+
+func (h *API) caCert(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	base, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		base, ext = name[:i], name[i:]
+	}
+	c, err := h.ca.CA(base)
+	if err != nil || (ext != ".crt" && ext != ".pem" && ext != ".der") {
+		problem.Write(w, problem.New(http.StatusNotFound, "no CA certificate "+name+" (try /ca/v1/cas for the list)"))
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	if ext == ".pem" {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}))
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-cert")
+	w.Write(c.Cert.Raw)
+}

@@ -1,0 +1,431 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/tongxing/tongxing/kms"
+)
+
+// MaxCSRSize is the largest CSR, PEM or DER, the CA reads.
+const MaxCSRSize = 16 << 10
+
+// Authority issues certificates from the issuing CA of each suite. It is safe
+// for concurrent use.
+type Authority struct {
+	cas          map[string]*CACert
+	issuers      map[kms.Suite]*CACert
+	profiles     map[string]*Profile
+	inv          Inventory
+	codes        Codes
+	publicURL    string
+	trustDomain  string
+	pseudonymKey []byte
+	now          func() time.Time
+	log          *slog.Logger
+	backdate     time.Duration
+}
+
+// Option configures an [Authority].
+type Option func(*Authority)
+
+// WithProfiles replaces the built-in profiles.
+func WithProfiles(p map[string]*Profile) Option { return func(a *Authority) { a.profiles = p } }
+
+// WithPublicURL sets the base URL written into CRL distribution point, OCSP
+// and caIssuers extensions. Default https://localhost:8443.
+func WithPublicURL(u string) Option {
+	return func(a *Authority) { a.publicURL = strings.TrimSuffix(u, "/") }
+}
+
+// WithTrustDomain sets the SPIFFE trust domain of service certificates.
+// Default "tongxing.internal".
+func WithTrustDomain(td string) Option { return func(a *Authority) { a.trustDomain = td } }
+
+// WithPseudonymKey sets the secret key of citizen ID pseudonyms. Required
+// when the citizen profile writes pseudonyms (the default).
+func WithPseudonymKey(k []byte) Option { return func(a *Authority) { a.pseudonymKey = k } }
+
+// WithClock sets the time source. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(a *Authority) { a.now = now } }
+
+// WithLogger sets the structured logger. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(a *Authority) { a.log = l } }
+
+// New returns an authority over cas, which must include, for each suite it
+// issues in, an issuing CA with its signer. inv records issued certificates;
+// codes holds enrolment codes.
+func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority, error) {
+	a := &Authority{
+		cas:         map[string]*CACert{},
+		issuers:     map[kms.Suite]*CACert{},
+		inv:         inv,
+		codes:       codes,
+		publicURL:   "https://localhost:8443",
+		trustDomain: "tongxing.internal",
+		now:         time.Now,
+		log:         slog.Default(),
+		backdate:    time.Minute,
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.profiles == nil {
+		p, err := LoadProfiles(BuiltinProfiles())
+		if err != nil {
+			return nil, err
+		}
+		a.profiles = p
+	}
+	for _, c := range cas {
+		a.cas[c.Name] = c
+		if !c.Root {
+			if c.Signer == nil {
+				return nil, fmt.Errorf("ca: issuing CA %s has no signer", c.Name)
+			}
+			a.issuers[c.Suite] = c
+		}
+	}
+	if len(a.issuers) == 0 {
+		return nil, errors.New("ca: no issuing CA")
+	}
+	if inv == nil || codes == nil {
+		return nil, errors.New("ca: an inventory and a code store are required")
+	}
+	if _, err := url.Parse(a.publicURL); err != nil || !strings.HasPrefix(a.publicURL, "http") {
+		return nil, fmt.Errorf("ca: public URL %q is not an http(s) URL", a.publicURL)
+	}
+	if p := a.profiles["citizen"]; p != nil && p.Options["identity_code_extension"] != true && len(a.pseudonymKey) < 16 {
+		return nil, errors.New("ca: the citizen profile writes ID pseudonyms and needs a pseudonym key of at least 16 bytes")
+	}
+	return a, nil
+}
+
+// CAs returns the authority's CA certificates, roots first.
+func (a *Authority) CAs() []*CACert {
+	out := make([]*CACert, 0, len(a.cas))
+	for _, c := range a.cas {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Suite != out[j].Suite {
+			return out[i].Suite < out[j].Suite
+		}
+		return out[i].Root && !out[j].Root
+	})
+	return out
+}
+
+// CA returns the CA named name.
+func (a *Authority) CA(name string) (*CACert, error) {
+	c, ok := a.cas[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: CA %q", ErrNotFound, name)
+	}
+	return c, nil
+}
+
+// Profile returns the named profile.
+func (a *Authority) Profile(name string) (*Profile, error) {
+	p, ok := a.profiles[name]
+	if !ok {
+		names := make([]string, 0, len(a.profiles))
+		for n := range a.profiles {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, &RequestError{Field: "profile", Msg: fmt.Sprintf("unknown profile %q (known: %s)", name, strings.Join(names, ", ")), Err: ErrUnknownProfile}
+	}
+	return p, nil
+}
+
+// Chain returns the PEM chain of an issuing CA up to, not including, its root.
+func (a *Authority) chain(issuer *CACert) []*smx509.Certificate {
+	var out []*smx509.Certificate
+	for c := issuer; c != nil && !c.Root; c = a.cas[c.Parent] {
+		out = append(out, c.Cert)
+	}
+	return out
+}
+
+// ParseCSR decodes a PEM or DER certificate request of at most [MaxCSRSize]
+// bytes and checks its self-signature (SM2 signatures with the default signer
+// ID). Errors are [*RequestError]s on field "csr".
+func ParseCSR(data []byte) (*smx509.CertificateRequest, error) {
+	if len(data) == 0 {
+		return nil, badField("csr", nil, "empty")
+	}
+	if len(data) > MaxCSRSize {
+		return nil, badField("csr", nil, "%d bytes, at most %d allowed", len(data), MaxCSRSize)
+	}
+	der := data
+	if block, rest := pem.Decode(data); block != nil {
+		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, badField("csr", nil, "PEM block is %q, want CERTIFICATE REQUEST", block.Type)
+		}
+		if len(strings.TrimSpace(string(rest))) != 0 {
+			return nil, badField("csr", nil, "trailing data after the PEM block")
+		}
+		der = block.Bytes
+	} else if data[0] != 0x30 {
+		return nil, badField("csr", nil, "neither PEM nor DER")
+	}
+	csr, err := smx509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, badField("csr", err, "malformed: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, badField("csr", err, "self-signature does not verify: %v", err)
+	}
+	return csr, nil
+}
+
+// IssueRequest asks for a certificate.
+type IssueRequest struct {
+	PublicKey   crypto.PublicKey // the subject's key, proven by a CSR or generated by Tongxing
+	Profile     string
+	Subject     Subject
+	RequestedBy string // who authorised it, recorded in the inventory
+	// RedeemCode, when set, is the ID of an enrolment code to mark used in
+	// the same transaction that records the certificate.
+	RedeemCode string
+}
+
+// Issued is a newly issued certificate.
+type Issued struct {
+	Certificate *smx509.Certificate
+	Chain       []*smx509.Certificate // issuing CA first, root excluded
+	Record      *Record
+}
+
+// Issue checks req against its profile, signs the certificate with the
+// issuing CA of the key's suite, records it, and returns it. The certificate
+// is durable in the inventory before Issue returns.
+func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	p, err := a.Profile(req.Profile)
+	if err != nil {
+		return nil, err
+	}
+	suite, err := kms.SuiteOf(req.PublicKey)
+	if err != nil {
+		return nil, badField("csr", err, "%v", err)
+	}
+	if !p.Allows(suite) {
+		return nil, badField("csr", nil, "key algorithm %s is not allowed by profile %s (allowed: %v)", suiteKeyName(suite), p.Name, p.Suites)
+	}
+	issuer, ok := a.issuers[suite]
+	if !ok {
+		return nil, badField("csr", nil, "this CA has no %s issuing CA", suite)
+	}
+	subj := req.Subject
+	if err := subj.validate(p); err != nil {
+		return nil, err
+	}
+	spec, err := p.render(subj, a.pseudonymKey, a.trustDomain)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := a.template(spec, issuer, p, req.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, issuer.Cert, req.PublicKey, issuer.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("ca: sign %s certificate: %w", p.Name, err)
+	}
+	cert, err := smx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("ca: parse issued certificate: %w", err)
+	}
+	rec := &Record{
+		Serial:      SerialHex(cert.SerialNumber),
+		Issuer:      issuer.Name,
+		Profile:     p.Name,
+		Suite:       suite,
+		Subject:     cert.Subject.String(),
+		NotBefore:   cert.NotBefore,
+		NotAfter:    cert.NotAfter,
+		Status:      StatusValid,
+		DER:         der,
+		RequestedBy: req.RequestedBy,
+		CreatedAt:   a.now().UTC().Truncate(time.Second),
+	}
+	if err := a.inv.Record(ctx, rec, req.RedeemCode); err != nil {
+		return nil, err
+	}
+	a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", p.Name, "issuer", issuer.Name, "requested_by", req.RequestedBy)
+	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec}, nil
+}
+
+func suiteKeyName(s kms.Suite) string {
+	if s == kms.GM {
+		return "SM2"
+	}
+	return "ECDSA P-256"
+}
+
+var (
+	oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+	keyUsages      = map[string]smx509.KeyUsage{
+		"digitalSignature":  smx509.KeyUsageDigitalSignature,
+		"contentCommitment": smx509.KeyUsageContentCommitment,
+		"nonRepudiation":    smx509.KeyUsageContentCommitment,
+		"keyEncipherment":   smx509.KeyUsageKeyEncipherment,
+		"dataEncipherment":  smx509.KeyUsageDataEncipherment,
+		"keyAgreement":      smx509.KeyUsageKeyAgreement,
+	}
+	extKeyUsages = map[string]struct {
+		eku smx509.ExtKeyUsage
+		oid asn1.ObjectIdentifier
+	}{
+		"serverAuth":   {smx509.ExtKeyUsageServerAuth, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}},
+		"clientAuth":   {smx509.ExtKeyUsageClientAuth, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}},
+		"timeStamping": {smx509.ExtKeyUsageTimeStamping, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}},
+		"ocspSigning":  {smx509.ExtKeyUsageOCSPSigning, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 9}},
+	}
+)
+
+// template turns a rendered profile into a certificate template.
+func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey) (*smx509.Certificate, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now().UTC().Truncate(time.Second)
+	notBefore := now.Add(-a.backdate)
+	notAfter := now.Add(p.Validity)
+	if notAfter.After(issuer.Cert.NotAfter) {
+		notAfter = issuer.Cert.NotAfter
+	}
+	t := &smx509.Certificate{
+		SerialNumber:          serial,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		SubjectKeyId:          ski,
+		AuthorityKeyId:        issuer.Cert.SubjectKeyId,
+		BasicConstraintsValid: true,
+		SignatureAlgorithm:    issuer.Suite.SignatureAlgorithm(),
+		CRLDistributionPoints: []string{a.publicURL + "/ca/v1/crl/" + issuer.Name + ".crl"},
+		OCSPServer:            []string{a.publicURL + "/ocsp"},
+		IssuingCertificateURL: []string{a.publicURL + "/ca/v1/cas/" + issuer.Name + ".crt"},
+		DNSNames:              spec.DNSNames,
+	}
+	s := spec.Subject
+	t.Subject = pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}
+	if s.Country != "" {
+		t.Subject.Country = []string{s.Country}
+	}
+	if s.Province != "" {
+		t.Subject.Province = []string{s.Province}
+	}
+	if s.Locality != "" {
+		t.Subject.Locality = []string{s.Locality}
+	}
+	for _, ip := range spec.IPAddresses {
+		parsed := net.ParseIP(ip)
+		if parsed == nil {
+			return nil, badField("subject.ip_addresses", nil, "%q is not an IP address", ip)
+		}
+		t.IPAddresses = append(t.IPAddresses, parsed)
+	}
+	for _, u := range spec.URIs {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			return nil, fmt.Errorf("ca: profile %s: URI SAN %q: %w", p.Name, u, err)
+		}
+		t.URIs = append(t.URIs, parsed)
+	}
+	for _, ku := range spec.KeyUsage {
+		v, ok := keyUsages[ku]
+		if !ok {
+			return nil, fmt.Errorf("ca: profile %s: unknown keyUsage %q", p.Name, ku)
+		}
+		t.KeyUsage |= v
+	}
+	var ekuOIDs []asn1.ObjectIdentifier
+	for _, eku := range spec.ExtKeyUsage {
+		v, ok := extKeyUsages[eku]
+		if !ok {
+			return nil, fmt.Errorf("ca: profile %s: unknown extKeyUsage %q", p.Name, eku)
+		}
+		t.ExtKeyUsage = append(t.ExtKeyUsage, v.eku)
+		ekuOIDs = append(ekuOIDs, v.oid)
+	}
+	if spec.ExtKeyUsageCritical && len(ekuOIDs) > 0 {
+		// smx509 writes EKU non-critical; an ExtraExtensions entry with the
+		// same OID replaces it.
+		val, err := asn1.Marshal(ekuOIDs)
+		if err != nil {
+			return nil, err
+		}
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: val})
+	}
+	for _, e := range spec.Extensions {
+		oid, err := parseOID(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("ca: profile %s: extension id %q: %w", p.Name, e.ID, err)
+		}
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
+	}
+	return t, nil
+}
+
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	var oid asn1.ObjectIdentifier
+	for _, part := range strings.Split(s, ".") {
+		n, ok := new(big.Int).SetString(part, 10)
+		if !ok || n.Sign() < 0 || !n.IsInt64() || n.Int64() > 1<<31 {
+			return nil, fmt.Errorf("bad arc %q", part)
+		}
+		oid = append(oid, int(n.Int64()))
+	}
+	if len(oid) < 2 {
+		return nil, errors.New("too short")
+	}
+	return oid, nil
+}
+
+func pkixName(cn, org string) pkix.Name {
+	n := pkix.Name{CommonName: cn}
+	if org != "" {
+		n.Organization = []string{org}
+	}
+	return n
+}
+
+// SerialHex formats a serial as lower-case hex without leading zeros, the key
+// of the inventory and of /ca/v1/certificates/{serial}.
+func SerialHex(n *big.Int) string { return n.Text(16) }
+
+// ParseSerial parses a hex serial (with or without colons, any case).
+func ParseSerial(s string) (string, error) {
+	clean := strings.ToLower(strings.ReplaceAll(s, ":", ""))
+	if clean == "" || len(clean) > 42 {
+		return "", badField("serial", nil, "%q is not a hex serial number", s)
+	}
+	if _, err := hex.DecodeString(strings.Repeat("0", len(clean)%2) + clean); err != nil {
+		return "", badField("serial", nil, "%q is not a hex serial number", s)
+	}
+	n, _ := new(big.Int).SetString(clean, 16)
+	return SerialHex(n), nil
+}

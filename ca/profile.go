@@ -1,0 +1,229 @@
+package ca
+
+import (
+	"bytes"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/kms"
+)
+
+//go:embed profiles/*.yaml
+var builtinProfiles embed.FS
+
+// BuiltinProfiles returns the profiles shipped with Tongxing.
+func BuiltinProfiles() fs.FS {
+	sub, err := fs.Sub(builtinProfiles, "profiles")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// Profile is a certificate profile: who may be named, with which keys, for how
+// long, and the template that renders the certificate's contents.
+type Profile struct {
+	Name        string         `yaml:"name"`
+	Description string         `yaml:"description"`
+	Suites      []kms.Suite    `yaml:"suites"`
+	Validity    time.Duration  `yaml:"validity"`
+	Required    []string       `yaml:"required"`
+	Allowed     []string       `yaml:"allowed"`
+	Options     map[string]any `yaml:"options"`
+	Template    string         `yaml:"template"`
+
+	tmpl *template.Template
+}
+
+// subjectFields are the field names a profile may require or allow, as they
+// appear in JSON enrolment requests.
+var subjectFields = []string{"name", "id_number", "organization", "uscc", "department", "service", "dns_names", "ip_addresses"}
+
+// LoadProfiles parses every *.yaml file in fsys. Unknown YAML keys, unknown
+// subject fields, unknown suites, bad templates and duplicate names are
+// errors.
+func LoadProfiles(fsys fs.FS) (map[string]*Profile, error) {
+	names, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("ca: list profiles: %w", err)
+	}
+	out := make(map[string]*Profile, len(names))
+	for _, n := range names {
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, fmt.Errorf("ca: read profile %s: %w", n, err)
+		}
+		p, err := ParseProfile(b)
+		if err != nil {
+			return nil, fmt.Errorf("ca: profile %s: %w", n, err)
+		}
+		if want := strings.TrimSuffix(path.Base(n), ".yaml"); p.Name != want {
+			return nil, fmt.Errorf("ca: profile %s: name %q does not match the file name", n, p.Name)
+		}
+		if _, dup := out[p.Name]; dup {
+			return nil, fmt.Errorf("ca: profile %q defined twice", p.Name)
+		}
+		out[p.Name] = p
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("ca: no profiles found")
+	}
+	return out, nil
+}
+
+// ParseProfile parses and validates one YAML profile.
+func ParseProfile(b []byte) (*Profile, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var p Profile
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if p.Name == "" {
+		return nil, fmt.Errorf("missing name")
+	}
+	if len(p.Suites) == 0 {
+		return nil, fmt.Errorf("profile %s: no suites", p.Name)
+	}
+	for _, s := range p.Suites {
+		if err := s.Valid(); err != nil {
+			return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+	}
+	if p.Validity <= 0 {
+		return nil, fmt.Errorf("profile %s: validity must be positive", p.Name)
+	}
+	for _, f := range append(slices.Clone(p.Required), p.Allowed...) {
+		if !slices.Contains(subjectFields, f) {
+			return nil, fmt.Errorf("profile %s: unknown subject field %q (known: %s)", p.Name, f, strings.Join(subjectFields, ", "))
+		}
+	}
+	for _, f := range p.Required {
+		if !slices.Contains(p.Allowed, f) {
+			return nil, fmt.Errorf("profile %s: required field %q is not allowed", p.Name, f)
+		}
+	}
+	if p.Options == nil {
+		p.Options = map[string]any{}
+	}
+	t, err := template.New(p.Name).Option("missingkey=error").Funcs(templateFuncs(nil, "")).Parse(p.Template)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: template: %w", p.Name, err)
+	}
+	p.tmpl = t
+	return &p, nil
+}
+
+// SetOption overrides one of the profile's options (from configuration).
+// Only options the profile declares may be set.
+func (p *Profile) SetOption(name string, value any) error {
+	if _, ok := p.Options[name]; !ok {
+		keys := make([]string, 0, len(p.Options))
+		for k := range p.Options {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("ca: profile %s has no option %q (has: %s)", p.Name, name, strings.Join(keys, ", "))
+	}
+	p.Options[name] = value
+	return nil
+}
+
+// Allows reports whether the profile accepts keys of suite s.
+func (p *Profile) Allows(s kms.Suite) bool { return slices.Contains(p.Suites, s) }
+
+// templateData is what a profile template sees.
+type templateData struct {
+	Subject     Subject
+	Options     map[string]any
+	TrustDomain string
+}
+
+func templateFuncs(pseudonymKey []byte, trustDomain string) template.FuncMap {
+	return template.FuncMap{
+		"toJson": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"first": func(v []string) string {
+			if len(v) == 0 {
+				return ""
+			}
+			return v[0]
+		},
+		"pseudonym": func(id string) string { return ident.Pseudonym(pseudonymKey, id) },
+		"identityCode": func(id string) (string, error) {
+			ext, err := ident.IdentityCodeExtension(id)
+			if err != nil {
+				return "", err
+			}
+			return base64.StdEncoding.EncodeToString(ext.Value), nil
+		},
+		"usccExtension": func(code string) (string, error) {
+			ext, err := ident.USCCExtension(code)
+			if err != nil {
+				return "", err
+			}
+			return base64.StdEncoding.EncodeToString(ext.Value), nil
+		},
+		"spiffe": func(department, service string) string {
+			return "spiffe://" + trustDomain + "/dept/" + department + "/svc/" + service
+		},
+	}
+}
+
+// certSpec is the JSON a profile template renders.
+type certSpec struct {
+	Subject struct {
+		CommonName         string   `json:"commonName"`
+		SerialNumber       string   `json:"serialNumber"`
+		Organization       []string `json:"organization"`
+		OrganizationalUnit []string `json:"organizationalUnit"`
+		Country            string   `json:"country"`
+		Province           string   `json:"province"`
+		Locality           string   `json:"locality"`
+	} `json:"subject"`
+	DNSNames            []string `json:"dnsNames"`
+	IPAddresses         []string `json:"ipAddresses"`
+	URIs                []string `json:"uris"`
+	KeyUsage            []string `json:"keyUsage"`
+	ExtKeyUsage         []string `json:"extKeyUsage"`
+	ExtKeyUsageCritical bool     `json:"extKeyUsageCritical"`
+	Extensions          []struct {
+		ID       string `json:"id"`
+		Critical bool   `json:"critical"`
+		Value    []byte `json:"value"` // base64 DER
+	} `json:"extensions"`
+}
+
+// render executes the profile template for subj.
+func (p *Profile) render(subj Subject, pseudonymKey []byte, trustDomain string) (*certSpec, error) {
+	t, err := p.tmpl.Clone()
+	if err != nil {
+		return nil, err
+	}
+	t.Funcs(templateFuncs(pseudonymKey, trustDomain))
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, templateData{Subject: subj, Options: p.Options, TrustDomain: trustDomain}); err != nil {
+		return nil, fmt.Errorf("ca: profile %s: render: %w", p.Name, err)
+	}
+	dec := json.NewDecoder(&buf)
+	dec.DisallowUnknownFields()
+	var spec certSpec
+	if err := dec.Decode(&spec); err != nil {
+		return nil, fmt.Errorf("ca: profile %s: rendered template is not a certificate description: %w", p.Name, err)
+	}
+	return &spec, nil
+}

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/spf13/cobra"
+
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/kms/softkms"
+	"github.com/tongxing/tongxing/problem"
+	"github.com/tongxing/tongxing/server"
+)
+
+// EnvToken is the environment variable holding an officer token for the
+// client commands.
+const EnvToken = "TONGXING_TOKEN"
+
+func kmsSuite(s string) kms.Suite { return kms.Suite(s) }
+
+// parseValidity accepts Go durations and whole days (d) or years (y, 365d).
+func parseValidity(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "y": 365 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil || v <= 0 {
+				return 0, fmt.Errorf("%q is not a positive number of %s", s, map[string]string{"d": "days", "y": "years"}[suffix])
+			}
+			return time.Duration(v) * unit, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration (e.g. 20y, 3650d, 8760h)", s)
+	}
+	return d, nil
+}
+
+// client talks to a Tongxing server's API.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+type clientFlags struct {
+	server, cacert, token string
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
+	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for the server (default: DATA/pki/intl-root.crt)")
+	cmd.Flags().StringVar(&f.token, "token", "", "officer token (default: $TONGXING_TOKEN, then DATA/secrets/admin-token)")
+}
+
+func (g *globals) client(cmd *cobra.Command, f *clientFlags, needToken bool) (*client, error) {
+	cfg, err := g.config(cmd)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{base: strings.TrimSuffix(cfg.PublicURL, "/")}
+	if f.server != "" {
+		c.base = strings.TrimSuffix(f.server, "/")
+	}
+	caFile := f.cacert
+	if caFile == "" {
+		caFile = cfg.RootCertFile(kms.Intl)
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if pemBytes, err := os.ReadFile(caFile); err == nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+		tlsCfg.RootCAs = pool
+	} else if f.cacert != "" {
+		return nil, fmt.Errorf("--cacert: %w", err)
+	}
+	c.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	if needToken {
+		c.token = f.token
+		if c.token == "" {
+			c.token = os.Getenv(EnvToken)
+		}
+		if c.token == "" {
+			b, err := os.ReadFile(cfg.AdminTokenFile())
+			if err != nil {
+				return nil, fmt.Errorf("no officer token: pass --token, set %s, or keep %s", EnvToken, cfg.AdminTokenFile())
+			}
+			c.token = strings.TrimSpace(string(b))
+		}
+	}
+	return c, nil
+}
+
+func (c *client) do(cmd *cobra.Command, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(cmd.Context(), method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return problem.Read(resp)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out)
+}
+
+func newCA(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "Certificate authority: enrolment codes, requests, inventory"}
+	cmd.AddCommand(newEnrolCode(g), newRequest(g), newList(g), newShow(g))
+	return cmd
+}
+
+func newEnrolCode(g *globals) *cobra.Command {
+	var (
+		cf   clientFlags
+		req  ca.CodeRequestJSON
+		dns  []string
+		ips  []string
+		asJS bool
+	)
+	cmd := &cobra.Command{
+		Use:   "enrol-code",
+		Short: "Create a single-use enrolment code bound to a profile and subject (registration officer)",
+		Example: `  tongxing ca enrol-code --profile citizen --name 张三 --id-number 11010519491231002X
+  tongxing ca enrol-code --profile enterprise-sign --organization 示例科技有限公司 --uscc 91350100M000100Y43
+  tongxing ca enrol-code --profile service --department tax --service invoice-api --dns invoice.tax.example`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client(cmd, &cf, true)
+			if err != nil {
+				return err
+			}
+			req.Subject.DNSNames, req.Subject.IPAddresses = dns, ips
+			var out ca.CodeJSON
+			if err := c.do(cmd, "POST", "/ca/v1/enrolment-codes", req, &out); err != nil {
+				return err
+			}
+			if asJS {
+				return json.NewEncoder(g.stdout).Encode(out)
+			}
+			fmt.Fprintf(g.stdout, "enrolment code: %s\nprofile:        %s\nexpires:        %s\nid:             %s\n", out.Code, out.Profile, out.ExpiresAt.Format(time.RFC3339), out.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	cf.register(cmd)
+	f.StringVar(&req.Profile, "profile", "", "certificate profile (citizen, enterprise-sign, enterprise-enc, service, tsa, ocsp)")
+	f.StringVar(&req.Subject.Name, "name", "", "person, agent or signer name")
+	f.StringVar(&req.Subject.IDNumber, "id-number", "", "resident identity number (GB 11643)")
+	f.StringVar(&req.Subject.Organization, "organization", "", "organisation name")
+	f.StringVar(&req.Subject.USCC, "uscc", "", "unified social credit code (GB 32100)")
+	f.StringVar(&req.Subject.Department, "department", "", "department slug")
+	f.StringVar(&req.Subject.Service, "service", "", "service slug")
+	f.StringSliceVar(&dns, "dns", nil, "DNS names (service)")
+	f.StringSliceVar(&ips, "ip", nil, "IP addresses (service)")
+	f.StringVar(&req.TTL, "ttl", "72h", "how long the code stays valid")
+	f.BoolVar(&asJS, "json", false, "print JSON")
+	_ = cmd.MarkFlagRequired("profile")
+	return cmd
+}
+
+func newRequest(g *globals) *cobra.Command {
+	var (
+		cf                  clientFlags
+		profile, code, out  string
+		suiteName, passFile string
+	)
+	cmd := &cobra.Command{
+		Use:     "request",
+		Short:   "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
+		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client(cmd, &cf, false)
+			if err != nil {
+				return err
+			}
+			suite := kms.Suite(suiteName)
+			if suite == "" {
+				suite = defaultSuite(profile)
+			}
+			if err := suite.Valid(); err != nil {
+				return fmt.Errorf("--suite: %w", err)
+			}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return err
+			}
+			keyPath := filepath.Join(out, "key.pem")
+			if _, err := os.Stat(keyPath); err == nil {
+				return fmt.Errorf("%s exists; choose another --out", keyPath)
+			}
+			pass, generated, err := subscriberPassphrase(out, passFile)
+			if err != nil {
+				return err
+			}
+			key, err := suite.GenerateKey(rand.Reader)
+			if err != nil {
+				return err
+			}
+			csrDER, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{SignatureAlgorithm: suite.SignatureAlgorithm()}, key)
+			if err != nil {
+				return fmt.Errorf("create CSR: %w", err)
+			}
+			var issued ca.IssuedJSON
+			body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
+			if err := c.do(cmd, "POST", "/ca/v1/certificates", body, &issued); err != nil {
+				return err
+			}
+			keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
+			if err != nil {
+				return err
+			}
+			files := []struct {
+				name string
+				data string
+				mode os.FileMode
+			}{
+				{"key.pem", string(keyPEM), 0o600},
+				{"cert.pem", issued.Certificate, 0o644},
+				{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
+			}
+			for _, f := range files {
+				if err := os.WriteFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
+				keyPath, filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+			if generated != "" {
+				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from key.pem.\n", generated)
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&profile, "profile", "", "certificate profile")
+	f.StringVar(&code, "code", "", "enrolment code from the registration officer")
+	f.StringVar(&out, "out", ".", "output directory")
+	f.StringVar(&suiteName, "suite", "", "key suite, gm or intl (default: the profile's first)")
+	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for key.pem (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
+	_ = cmd.MarkFlagRequired("profile")
+	_ = cmd.MarkFlagRequired("code")
+	return cmd
+}
+
+// defaultSuite is the first suite of a built-in profile, or gm.
+func defaultSuite(profile string) kms.Suite {
+	profiles, err := ca.LoadProfiles(ca.BuiltinProfiles())
+	if p, ok := profiles[profile]; err == nil && ok {
+		return p.Suites[0]
+	}
+	return kms.GM
+}
+
+func subscriberPassphrase(out, passFile string) (pass []byte, generated string, err error) {
+	if passFile != "" || os.Getenv(server.EnvPassphrase) != "" {
+		p, err := softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile)
+		return p, "", err
+	}
+	path := filepath.Join(out, "key.pass")
+	p, err := softkms.GeneratePassphraseFile(path)
+	return p, path, err
+}
+
+func newList(g *globals) *cobra.Command {
+	var (
+		cf                       clientFlags
+		profile, subject, status string
+		limit                    int
+		asJS                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List issued certificates (registration officer)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client(cmd, &cf, true)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"profile": profile, "subject": subject, "status": status} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			q.Set("limit", strconv.Itoa(limit))
+			var out struct {
+				Certificates []ca.Record `json:"certificates"`
+			}
+			if err := c.do(cmd, "GET", "/ca/v1/certificates?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			if asJS {
+				return json.NewEncoder(g.stdout).Encode(out)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERIAL\tPROFILE\tSTATUS\tNOT AFTER\tSUBJECT")
+			for _, r := range out.Certificates {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Serial, r.Profile, r.Status, r.NotAfter.Format("2006-01-02"), r.Subject)
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&profile, "profile", "", "only this profile")
+	f.StringVar(&subject, "subject", "", "subject contains")
+	f.StringVar(&status, "status", "", "valid, revoked or hold")
+	f.IntVar(&limit, "limit", 100, "at most this many")
+	f.BoolVar(&asJS, "json", false, "print JSON")
+	return cmd
+}
+
+func newShow(g *globals) *cobra.Command {
+	var (
+		cf      clientFlags
+		pemOnly bool
+	)
+	cmd := &cobra.Command{
+		Use:   "show SERIAL",
+		Short: "Show one certificate",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client(cmd, &cf, false)
+			if err != nil {
+				return err
+			}
+			serial, err := ca.ParseSerial(args[0])
+			if err != nil {
+				return err
+			}
+			var rec ca.RecordJSON
+			if err := c.do(cmd, "GET", "/ca/v1/certificates/"+serial, nil, &rec); err != nil {
+				return err
+			}
+			if pemOnly {
+				_, err := io.WriteString(g.stdout, rec.Certificate)
+				return err
+			}
+			fmt.Fprintf(g.stdout, "serial:       %s\nprofile:      %s\nsuite:        %s\nstatus:       %s\nsubject:      %s\nissuer:       %s\nnot before:   %s\nnot after:    %s\nrequested by: %s\n%s",
+				rec.Serial, rec.Profile, rec.Suite, rec.Status, rec.Subject, rec.Issuer,
+				rec.NotBefore.Format(time.RFC3339), rec.NotAfter.Format(time.RFC3339), rec.RequestedBy, rec.Certificate)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&pemOnly, "pem", false, "print only the PEM certificate")
+	return cmd
+}

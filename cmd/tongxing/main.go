@@ -1,0 +1,221 @@
+// Command tongxing is Tongxing's single binary: the server (serve), PKI
+// set-up (init), configuration (config print) and the certificate authority's
+// client commands (ca ...).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tongxing/tongxing/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "tongxing:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	configFile string
+	data       string
+	database   string
+	listen     string
+	publicURL  string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+// config returns the effective configuration: defaults, file, flags.
+func (g *globals) config(cmd *cobra.Command) (server.Config, error) {
+	cfg, err := server.LoadConfig(g.configFile)
+	if err != nil {
+		return cfg, err
+	}
+	flags := cmd.Flags()
+	if flags.Changed("data") {
+		cfg.Data = g.data
+	}
+	if flags.Changed("database") {
+		cfg.Database = g.database
+	}
+	if flags.Lookup("listen") != nil && flags.Changed("listen") {
+		cfg.Listen = g.listen
+	}
+	if flags.Lookup("public-url") != nil && flags.Changed("public-url") {
+		cfg.PublicURL = g.publicURL
+	}
+	if err := cfg.Resolve(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func (g *globals) logger(cfg server.Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "tongxing",
+		Short:         "Tongxing (通行): PKI security and identity gateway",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configFile, "config", "", "YAML configuration file")
+	pf.StringVar(&g.data, "data", "tongxing-data", "data directory")
+	pf.StringVar(&g.database, "database", "", "PostgreSQL URL (postgres://...) or SQLite file (default DATA/tongxing.db)")
+	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g))
+	return root
+}
+
+func newServe(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (creates a development PKI on first start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config(cmd)
+			if err != nil {
+				return err
+			}
+			log := g.logger(cfg)
+			ctx := cmd.Context()
+			if !server.Initialized(&cfg) {
+				fmt.Fprintf(g.stderr, "No PKI in %s: creating development CA hierarchies (gm: SM2, intl: ECDSA P-256).\n", cfg.Data)
+				if _, err := server.DevBootstrap(ctx, &cfg, g.stderr); err != nil {
+					return err
+				}
+			}
+			s, err := server.Open(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprint(g.stderr, server.TrustInstructions(&cfg))
+			fmt.Fprintf(g.stderr, "Serving %s (listening on %s)\n", cfg.PublicURL, cfg.Listen)
+			return s.Serve(ctx, nil)
+		},
+	}
+	cmd.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
+	cmd.Flags().StringVar(&g.publicURL, "public-url", "https://localhost:8443", "base URL written into certificates")
+	return cmd
+}
+
+func newInit(g *globals) *cobra.Command {
+	var (
+		org, suites, passFile         string
+		rootValidity, issuingValidity string
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the CA hierarchies, the keys (encrypted) and the first admin token",
+		Long: `init creates, in the data directory, a root and an issuing CA for each suite
+(gm: SM2/SM3, intl: ECDSA P-256/SHA-256). CA keys are encrypted with the
+passphrase from $TONGXING_KEY_PASSPHRASE or --key-passphrase-file.
+The first admin officer token is printed once; only its hash is stored.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config(cmd)
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("org") {
+				cfg.PKI.Organization = org
+			}
+			if f.Changed("suites") {
+				cfg.PKI.Suites = nil
+				for _, s := range strings.Split(suites, ",") {
+					cfg.PKI.Suites = append(cfg.PKI.Suites, kmsSuite(strings.TrimSpace(s)))
+				}
+			}
+			if f.Changed("root-validity") {
+				if cfg.PKI.RootValidity, err = parseValidity(rootValidity); err != nil {
+					return fmt.Errorf("--root-validity: %w", err)
+				}
+			}
+			if f.Changed("issuing-validity") {
+				if cfg.PKI.IssuingValidity, err = parseValidity(issuingValidity); err != nil {
+					return fmt.Errorf("--issuing-validity: %w", err)
+				}
+			}
+			if f.Changed("key-passphrase-file") {
+				cfg.KeyPassphraseFile = passFile
+			}
+			if err := cfg.Resolve(); err != nil {
+				return err
+			}
+			pass, err := server.LoadPassphrase(&cfg)
+			if err != nil {
+				return err
+			}
+			res, err := server.Init(cmd.Context(), &cfg, pass)
+			if err != nil {
+				return err
+			}
+			for _, c := range res.CAs {
+				fmt.Fprintf(g.stdout, "created %-13s %s (until %s)\n", c.Name, c.Cert.Subject, c.Cert.NotAfter.Format("2006-01-02"))
+			}
+			fmt.Fprintf(g.stdout, "\nAdmin officer token (shown once, store it safely):\n  %s\n\n", res.AdminToken)
+			fmt.Fprint(g.stdout, server.TrustInstructions(&cfg))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&org, "org", "Tongxing", "organisation name in the CA subjects")
+	f.StringVar(&suites, "suites", "gm,intl", "algorithm suites to create hierarchies for")
+	f.StringVar(&rootValidity, "root-validity", "20y", "root CA validity (e.g. 20y, 7300d, 175200h)")
+	f.StringVar(&issuingValidity, "issuing-validity", "10y", "issuing CA validity")
+	f.StringVar(&passFile, "key-passphrase-file", "", "file holding the CA key passphrase (when $TONGXING_KEY_PASSPHRASE is unset)")
+	return cmd
+}
+
+func newConfig(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Configuration"}
+	print := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration (defaults, file, flags)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config(cmd)
+			if err != nil {
+				return err
+			}
+			b, err := cfg.YAML()
+			if err != nil {
+				return err
+			}
+			_, err = g.stdout.Write(b)
+			return err
+		},
+	}
+	print.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
+	print.Flags().StringVar(&g.publicURL, "public-url", "https://localhost:8443", "base URL written into certificates")
+	cmd.AddCommand(print)
+	return cmd
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tongxing/tongxing/access"
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/kms/softkms"
+	"github.com/tongxing/tongxing/store"
+)
+
+// EnvPassphrase is the environment variable holding the CA key passphrase.
+const EnvPassphrase = "TONGXING_KEY_PASSPHRASE"
+
+// Initialized reports whether the data directory already holds a PKI.
+func Initialized(cfg *Config) bool {
+	m, _ := filepath.Glob(filepath.Join(cfg.pkiDir(), "*.crt"))
+	return len(m) > 0
+}
+
+// InitResult is what [Init] created.
+type InitResult struct {
+	CAs        []*ca.CACert
+	AdminToken string // shown once; only its hash is stored
+	RootFiles  []string
+}
+
+// Init creates the PKI in cfg.Data: both CA hierarchies (keys encrypted under
+// the passphrase), the pseudonym key, and a first admin officer token. It
+// refuses to run on an initialised directory.
+func Init(ctx context.Context, cfg *Config, passphrase []byte) (*InitResult, error) {
+	if Initialized(cfg) {
+		return nil, fmt.Errorf("init: %s already holds a PKI (%w)", cfg.pkiDir(), ca.ErrPKIExists)
+	}
+	if err := os.MkdirAll(cfg.secretsDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	km, err := softkms.New(cfg.keysDir(), passphrase)
+	if err != nil {
+		return nil, err
+	}
+	defer km.Close()
+	if err := writeSecret(filepath.Join(cfg.secretsDir(), "pseudonym.key"), nil, 32); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	cas, err := ca.InitPKI(ctx, km, cfg.pkiDir(), ca.PKIOptions{
+		Organization:    cfg.PKI.Organization,
+		Suites:          cfg.PKI.Suites,
+		RootValidity:    cfg.PKI.RootValidity,
+		IssuingValidity: cfg.PKI.IssuingValidity,
+		CommonNames:     cfg.PKI.CommonNames,
+	})
+	if err != nil {
+		return nil, err
+	}
+	token, err := access.NewTokens(db).Create(ctx, "admin", access.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	res := &InitResult{CAs: cas, AdminToken: token}
+	for _, c := range cas {
+		if c.Root {
+			res.RootFiles = append(res.RootFiles, filepath.Join(cfg.pkiDir(), c.Name+".crt"))
+		}
+	}
+	return res, nil
+}
+
+// LoadPassphrase returns the CA key passphrase from TONGXING_KEY_PASSPHRASE or
+// cfg.KeyPassphraseFile.
+func LoadPassphrase(cfg *Config) ([]byte, error) {
+	p, err := softkms.LoadPassphrase(os.Getenv(EnvPassphrase), cfg.KeyPassphraseFile)
+	if err != nil {
+		return nil, fmt.Errorf("key passphrase: set %s or write it to %s (mode 0600): %w", EnvPassphrase, cfg.KeyPassphraseFile, err)
+	}
+	return p, nil
+}
+
+// DevBootstrap is the zero-configuration first start: it generates a random
+// passphrase file (unless a passphrase is configured), runs [Init], and saves
+// the admin token to a 0600 file. Messages for the operator go to w.
+func DevBootstrap(ctx context.Context, cfg *Config, w io.Writer) (*InitResult, error) {
+	pass, err := LoadPassphrase(cfg)
+	if err != nil {
+		if os.Getenv(EnvPassphrase) != "" {
+			return nil, err
+		}
+		if _, statErr := os.Stat(cfg.KeyPassphraseFile); statErr == nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(cfg.KeyPassphraseFile), 0o700); err != nil {
+			return nil, err
+		}
+		pass, err = softkms.GeneratePassphraseFile(cfg.KeyPassphraseFile)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(w, "WARNING: development start: generated a random CA key passphrase in %s (mode 0600).\n", cfg.KeyPassphraseFile)
+		fmt.Fprintf(w, "WARNING: anyone who can read that file can use the CA keys. For production run `tongxing init` with %s set.\n", EnvPassphrase)
+	}
+	res, err := Init(ctx, cfg, pass)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecret(cfg.AdminTokenFile(), []byte(res.AdminToken+"\n"), 0); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "WARNING: the first admin officer token is in %s (mode 0600); move it somewhere safe.\n", cfg.AdminTokenFile())
+	return res, nil
+}
+
+// writeSecret creates path (0600, never overwriting) with data, or with n
+// random bytes when data is nil.
+func writeSecret(path string, data []byte, n int) error {
+	if data == nil {
+		data = make([]byte, n)
+		if _, err := rand.Read(data); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// TrustInstructions explains how to trust the roots that exist in the data
+// directory, for the operator.
+func TrustInstructions(cfg *Config) string {
+	var b strings.Builder
+	intl, gm := cfg.RootCertFile("intl"), cfg.RootCertFile("gm")
+	b.WriteString("Root certificates:\n")
+	if fileExists(intl) {
+		fmt.Fprintf(&b, "  intl (ECDSA P-256): %s   <- the HTTPS server certificate chains to this one\n", intl)
+	}
+	if fileExists(gm) {
+		fmt.Fprintf(&b, "  gm   (SM2/SM3):     %s\n", gm)
+	}
+	if fileExists(intl) {
+		fmt.Fprintf(&b, "Trust the intl root for this server:\n  curl --cacert %s %s/healthz\n", intl, cfg.PublicURL)
+		fmt.Fprintf(&b, "  Debian/Ubuntu: sudo cp %s /usr/local/share/ca-certificates/tongxing-intl-root.crt && sudo update-ca-certificates\n", intl)
+	}
+	if fileExists(gm) {
+		issuing := filepath.Join(cfg.pkiDir(), "gm-issuing.crt")
+		fmt.Fprintf(&b, "Verify SM2 certificates with OpenSSL 3 (one link at a time: OpenSSL 3 applies the SM2 ID only to the target certificate):\n")
+		fmt.Fprintf(&b, "  openssl verify -vfyopt distid:1234567812345678 -CAfile %s %s\n", gm, issuing)
+		fmt.Fprintf(&b, "  openssl verify -vfyopt distid:1234567812345678 -partial_chain -CAfile %s cert.pem\n", issuing)
+	}
+	return b.String()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

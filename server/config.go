@@ -1,0 +1,171 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tongxing/tongxing/kms"
+)
+
+// Config is the effective configuration of `tongxing serve` and `tongxing
+// init`: defaults, then the YAML file, then command-line flags.
+type Config struct {
+	// Listen is the TLS listen address. Default ":8443".
+	Listen string `yaml:"listen"`
+	// PublicURL is the base URL clients use; it is written into certificates
+	// (CRL, OCSP, caIssuers). Default https://localhost:8443.
+	PublicURL string `yaml:"public_url"`
+	// Data is the data directory. Default ./tongxing-data.
+	Data string `yaml:"data"`
+	// Database is a PostgreSQL URL or a SQLite path. Default DATA/tongxing.db.
+	Database string `yaml:"database"`
+	// KeyPassphraseFile holds the passphrase of the CA keys when
+	// TONGXING_KEY_PASSPHRASE is not set. Default DATA/secrets/passphrase.
+	KeyPassphraseFile string `yaml:"key_passphrase_file"`
+	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	PKI PKIConfig `yaml:"pki"`
+	CA  CAConfig  `yaml:"ca"`
+	TLS TLSConfig `yaml:"tls"`
+	Log LogConfig `yaml:"log"`
+}
+
+// PKIConfig says what `tongxing init` creates.
+type PKIConfig struct {
+	Organization    string            `yaml:"organization"`
+	Suites          []kms.Suite       `yaml:"suites"`
+	RootValidity    time.Duration     `yaml:"root_validity"`
+	IssuingValidity time.Duration     `yaml:"issuing_validity"`
+	CommonNames     map[string]string `yaml:"common_names"`
+}
+
+// CAConfig configures issuance.
+type CAConfig struct {
+	// TrustDomain of SPIFFE IDs in service certificates. Default tongxing.internal.
+	TrustDomain string `yaml:"trust_domain"`
+	// ProfilesDir, when set, replaces the built-in profiles with the *.yaml
+	// files in that directory.
+	ProfilesDir string `yaml:"profiles_dir"`
+	// ProfileOptions overrides profile options, e.g.
+	// {citizen: {identity_code_extension: true}}.
+	ProfileOptions map[string]map[string]any `yaml:"profile_options"`
+}
+
+// TLSConfig configures the server certificate made from the intl chain.
+type TLSConfig struct {
+	// Hosts are the DNS names and IP addresses of the server certificate.
+	// Default localhost, 127.0.0.1, ::1.
+	Hosts []string `yaml:"hosts"`
+}
+
+// LogConfig configures structured logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// DefaultConfig returns the zero-configuration defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          ":8443",
+		PublicURL:       "https://localhost:8443",
+		Data:            "tongxing-data",
+		ShutdownTimeout: 30 * time.Second,
+		PKI: PKIConfig{
+			Organization:    "Tongxing",
+			Suites:          []kms.Suite{kms.GM, kms.Intl},
+			RootValidity:    20 * 365 * 24 * time.Hour,
+			IssuingValidity: 10 * 365 * 24 * time.Hour,
+		},
+		CA:  CAConfig{TrustDomain: "tongxing.internal"},
+		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
+		Log: LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// MaxConfigSize bounds the configuration file.
+const MaxConfigSize = 1 << 20
+
+// LoadConfig reads a YAML file over the defaults. Unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if len(b) > MaxConfigSize {
+		return cfg, fmt.Errorf("config %s: %d bytes, at most %d", path, len(b), MaxConfigSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Resolve fills in values derived from others and validates the result.
+func (c *Config) Resolve() error {
+	if c.Data == "" {
+		return fmt.Errorf("config: data directory is empty")
+	}
+	if c.Database == "" {
+		c.Database = filepath.Join(c.Data, "tongxing.db")
+	}
+	if c.KeyPassphraseFile == "" {
+		c.KeyPassphraseFile = filepath.Join(c.Data, "secrets", "passphrase")
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("config: public_url %q is not an absolute http(s) URL", c.PublicURL)
+	}
+	for _, s := range c.PKI.Suites {
+		if err := s.Valid(); err != nil {
+			return fmt.Errorf("config: pki.suites: %w", err)
+		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("config: shutdown_timeout must be positive")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log.format %q is not text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// YAML renders the configuration, for `tongxing config print`.
+func (c *Config) YAML() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Paths inside the data directory.
+func (c *Config) pkiDir() string     { return filepath.Join(c.Data, "pki") }
+func (c *Config) keysDir() string    { return filepath.Join(c.Data, "keys") }
+func (c *Config) secretsDir() string { return filepath.Join(c.Data, "secrets") }
+
+// AdminTokenFile is where the development start writes the first officer
+// token.
+func (c *Config) AdminTokenFile() string { return filepath.Join(c.secretsDir(), "admin-token") }
+
+// RootCertFile is the PEM file of a suite's root CA.
+func (c *Config) RootCertFile(s kms.Suite) string {
+	return filepath.Join(c.pkiDir(), string(s)+"-root.crt")
+}

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tongxing/tongxing/access"
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/kms/softkms"
+	"github.com/tongxing/tongxing/problem"
+	"github.com/tongxing/tongxing/store"
+)
+
+// Server is a running Tongxing instance's wiring. Create it with [Open], serve
+// with [Server.Serve], release it with [Server.Close].
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *store.DB
+	km       *softkms.Manager
+	caStore  *ca.SQLStore
+	CA       *ca.Authority
+	Tokens   *access.Tokens
+	registry *prometheus.Registry
+	tlsCert  *tls.Certificate
+	handler  http.Handler
+}
+
+// Open loads everything cfg names. The data directory must be initialised
+// (see [Init] and [DevBootstrap]).
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Resolve(); err != nil {
+		return nil, err
+	}
+	if !Initialized(&cfg) {
+		return nil, fmt.Errorf("%s holds no PKI: run `tongxing init` first", cfg.Data)
+	}
+	pass, err := LoadPassphrase(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if s.db, err = store.Open(ctx, cfg.Database); err != nil {
+		return nil, err
+	}
+	if s.km, err = softkms.New(cfg.keysDir(), pass); err != nil {
+		return nil, err
+	}
+	cas, err := ca.LoadPKI(ctx, s.km, cfg.pkiDir())
+	if err != nil {
+		return nil, err
+	}
+	pseudonymKey, err := os.ReadFile(filepath.Join(cfg.secretsDir(), "pseudonym.key"))
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	profiles, err := loadProfiles(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.caStore = ca.NewSQLStore(s.db)
+	s.CA, err = ca.New(cas, s.caStore, s.caStore,
+		ca.WithProfiles(profiles),
+		ca.WithPublicURL(cfg.PublicURL),
+		ca.WithTrustDomain(cfg.CA.TrustDomain),
+		ca.WithPseudonymKey(pseudonymKey),
+		ca.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	s.Tokens = access.NewTokens(s.db)
+	if s.tlsCert, err = s.serverCertificate(ctx); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	ok = true
+	return s, nil
+}
+
+func loadProfiles(cfg *Config) (map[string]*ca.Profile, error) {
+	fsys := ca.BuiltinProfiles()
+	if cfg.CA.ProfilesDir != "" {
+		fsys = os.DirFS(cfg.CA.ProfilesDir)
+	}
+	profiles, err := ca.LoadProfiles(fsys)
+	if err != nil {
+		return nil, err
+	}
+	for name, opts := range cfg.CA.ProfileOptions {
+		p, ok := profiles[name]
+		if !ok {
+			return nil, fmt.Errorf("config: ca.profile_options names unknown profile %q", name)
+		}
+		for k, v := range opts {
+			if err := p.SetOption(k, v); err != nil {
+				return nil, fmt.Errorf("config: %w", err)
+			}
+		}
+	}
+	return profiles, nil
+}
+
+// serverCertificate loads tls/server.crt, or issues a new one from the intl
+// issuing CA when it is missing, expires within 30 days, or names other hosts
+// than configured. The key is "tls-server" in the key manager.
+func (s *Server) serverCertificate(ctx context.Context) (*tls.Certificate, error) {
+	path := filepath.Join(s.cfg.Data, "tls", "server.crt")
+	if _, err := s.CA.CA("intl-issuing"); err != nil {
+		return nil, errors.New("the HTTPS listener needs a certificate from the intl (ECDSA) hierarchy, and this PKI has none: initialise with --suites gm,intl")
+	}
+	key, err := s.km.Signer(ctx, "tls-server")
+	if errors.Is(err, kms.ErrKeyNotFound) {
+		key, err = s.km.CreateKey(ctx, "tls-server", kms.Intl)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server TLS key: %w", err)
+	}
+	if chain, err := os.ReadFile(path); err == nil {
+		if c, leaf, err := parseChain(chain, key); err == nil &&
+			time.Until(leaf.NotAfter) > 30*24*time.Hour && sameHosts(leaf, s.cfg.TLS.Hosts) {
+			return c, nil
+		}
+	}
+	var subj ca.Subject
+	subj.Department, subj.Service = "tongxing", "server"
+	for _, h := range s.cfg.TLS.Hosts {
+		if net.ParseIP(h) != nil {
+			subj.IPAddresses = append(subj.IPAddresses, h)
+		} else {
+			subj.DNSNames = append(subj.DNSNames, h)
+		}
+	}
+	issued, err := s.CA.Issue(ctx, ca.IssueRequest{PublicKey: key.Public(), Profile: "service", Subject: subj, RequestedBy: "system:serve"})
+	if err != nil {
+		return nil, fmt.Errorf("issue server TLS certificate: %w", err)
+	}
+	var chainPEM []byte
+	for _, c := range append([]*smx509.Certificate{issued.Certificate}, issued.Chain...) {
+		chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path+".tmp", chainPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "issued server TLS certificate", "serial", issued.Record.Serial, "hosts", s.cfg.TLS.Hosts, "not_after", issued.Certificate.NotAfter)
+	c, _, err := parseChain(chainPEM, key)
+	return c, err
+}
+
+func parseChain(chainPEM []byte, key crypto.Signer) (*tls.Certificate, *smx509.Certificate, error) {
+	var c tls.Certificate
+	for rest := chainPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		c.Certificate = append(c.Certificate, block.Bytes)
+	}
+	if len(c.Certificate) == 0 {
+		return nil, nil, errors.New("no certificates")
+	}
+	leaf, err := smx509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	c.PrivateKey = key
+	return &c, leaf, nil
+}
+
+func sameHosts(leaf *smx509.Certificate, hosts []string) bool {
+	var have []string
+	have = append(have, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		have = append(have, ip.String())
+	}
+	want := slices.Clone(hosts)
+	for i, h := range want {
+		if ip := net.ParseIP(h); ip != nil {
+			want[i] = ip.String()
+		}
+	}
+	slices.Sort(have)
+	slices.Sort(want)
+	return slices.Equal(have, want)
+}
+
+// Handler returns the server's HTTP handler (every route, with metrics).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLSConfig returns the TLS configuration of the listener.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*s.tlsCert}}
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+	return s.instrument(mux)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "database unavailable"))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": s.db.Dialect().String()})
+}
+
+// instrument counts requests and their latency by route pattern and status.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tongxing_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+	}, []string{"route", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "tongxing_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"route"})
+	s.registry.MustRegister(requests, latency)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Serve listens on cfg.Listen with TLS until ctx ends, then shuts down
+// gracefully within cfg.ShutdownTimeout. ready, if not nil, receives the
+// bound address once the listener is open.
+func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
+	if ready != nil {
+		ready <- ln.Addr()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// Close releases the store and keys. Records being written are committed
+// first.
+func (s *Server) Close() error {
+	var errs []error
+	if s.caStore != nil {
+		errs = append(errs, s.caStore.Close())
+	}
+	if s.km != nil {
+		errs = append(errs, s.km.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
