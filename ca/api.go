@@ -38,6 +38,11 @@ func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
 //	GET  /ca/v1/certificates/{serial}   one certificate (public: serials are unguessable)
 //	GET  /ca/v1/certificates            inventory search (role ra)
 //	POST /ca/v1/enrolment-codes         create an enrolment code (role ra)
+//	POST /ca/v1/certificates/{serial}/revoke   {"reason": "keyCompromise", "comment": "..."} (role ra)
+//	POST /ca/v1/certificates/{serial}/hold     suspend (role ra)
+//	POST /ca/v1/certificates/{serial}/release  end a suspension (role ra)
+//	GET  /ca/v1/certificates/{serial}/events   status history (role ra)
+//	GET  /ca/v1/crl/{issuer}.crl        the issuing CA's CRL (DER, application/pkix-crl)
 //	GET  /ca/v1/cas                     the CA certificates
 //	GET  /ca/v1/cas/{name}              one CA certificate: NAME.crt is DER, NAME.pem is PEM
 func (h *API) Routes(mux *http.ServeMux) {
@@ -45,6 +50,11 @@ func (h *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ca/v1/certificates/{serial}", h.certificate)
 	mux.Handle("GET /ca/v1/certificates", h.guard(access.RoleRA, http.HandlerFunc(h.list)))
 	mux.Handle("POST /ca/v1/enrolment-codes", h.guard(access.RoleRA, http.HandlerFunc(h.createCode)))
+	mux.Handle("POST /ca/v1/certificates/{serial}/revoke", h.guard(access.RoleRA, h.statusHandler(StatusRevoked)))
+	mux.Handle("POST /ca/v1/certificates/{serial}/hold", h.guard(access.RoleRA, h.statusHandler(StatusHold)))
+	mux.Handle("POST /ca/v1/certificates/{serial}/release", h.guard(access.RoleRA, h.statusHandler(StatusValid)))
+	mux.Handle("GET /ca/v1/certificates/{serial}/events", h.guard(access.RoleRA, http.HandlerFunc(h.events)))
+	mux.HandleFunc("GET /ca/v1/crl/{name}", h.crl)
 	mux.HandleFunc("GET /ca/v1/cas", h.cas)
 	mux.HandleFunc("GET /ca/v1/cas/{name}", h.caCert)
 }
@@ -232,4 +242,80 @@ func (h *API) caCert(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/pkix-cert")
 	w.Write(c.Cert.Raw)
+}
+
+// StatusRequestJSON is the body of the revoke, hold and release endpoints.
+type StatusRequestJSON struct {
+	Reason  string `json:"reason,omitempty"`
+	Comment string `json:"comment,omitempty"`
+}
+
+func (h *API) statusHandler(to Status) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req StatusRequestJSON
+		if r.ContentLength != 0 {
+			if err := problem.DecodeJSON(w, r, 4<<10, &req); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		ch := StatusChange{Serial: r.PathValue("serial"), To: to, Comment: req.Comment}
+		if to == StatusRevoked {
+			if req.Reason == "" {
+				req.Reason = "unspecified"
+			}
+			reason, err := ParseReason(req.Reason)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			ch.Reason = reason
+		}
+		p, _ := access.PrincipalFrom(r.Context())
+		ch.Actor = p.Actor()
+		rec, err := h.ca.SetStatus(r.Context(), ch)
+		if errors.Is(err, ErrNotFound) {
+			problem.Write(w, problem.New(http.StatusNotFound, "no certificate with serial "+r.PathValue("serial")))
+			return
+		}
+		if err != nil && rec == nil {
+			h.fail(w, r, err)
+			return
+		}
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "status changed but CRL not regenerated", "serial", rec.Serial, "err", err)
+		}
+		problem.WriteJSON(w, http.StatusOK, RecordJSON{Record: rec, Certificate: string(pemCert(rec.DER))})
+	})
+}
+
+func (h *API) events(w http.ResponseWriter, r *http.Request) {
+	evs, err := h.ca.Events(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+func (h *API) crl(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("name"), ".crl")
+	if !ok {
+		problem.Write(w, problem.New(http.StatusNotFound, "CRLs are at /ca/v1/crl/ISSUER.crl"))
+		return
+	}
+	c, err := h.ca.CurrentCRL(r.Context(), name)
+	if errors.Is(err, ErrNotFound) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no CRL for "+name))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Last-Modified", c.ThisUpdate.Format(http.TimeFormat))
+	w.Header().Set("Expires", c.NextUpdate.Format(http.TimeFormat))
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Write(c.DER)
 }

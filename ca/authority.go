@@ -40,6 +40,8 @@ type Authority struct {
 	now          func() time.Time
 	log          *slog.Logger
 	backdate     time.Duration
+	crlValidity  time.Duration
+	crls         crlCache
 }
 
 // Option configures an [Authority].
@@ -65,6 +67,10 @@ func WithPseudonymKey(k []byte) Option { return func(a *Authority) { a.pseudonym
 // WithClock sets the time source. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(a *Authority) { a.now = now } }
 
+// WithCRLValidity sets the time from a CRL's thisUpdate to its nextUpdate.
+// Default 24h; CRLs are regenerated after half of it.
+func WithCRLValidity(d time.Duration) Option { return func(a *Authority) { a.crlValidity = d } }
+
 // WithLogger sets the structured logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(a *Authority) { a.log = l } }
 
@@ -82,6 +88,8 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 		now:         time.Now,
 		log:         slog.Default(),
 		backdate:    time.Minute,
+		crlValidity: DefaultCRLValidity,
+		crls:        crlCache{crls: map[string]*CRL{}},
 	}
 	for _, o := range opts {
 		o(a)

@@ -27,6 +27,8 @@ type Record struct {
 	NotBefore   time.Time `json:"not_before"`
 	NotAfter    time.Time `json:"not_after"`
 	Status      Status    `json:"status"`
+	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	Reason      *Reason   `json:"revocation_reason,omitempty"`
 	DER         []byte    `json:"-"`
 	RequestedBy string    `json:"requested_by"`
 	CreatedAt   time.Time `json:"created_at"`

@@ -166,16 +166,24 @@ func (s *SQLStore) whyNotRedeemable(ctx context.Context, tx *store.Tx, id string
 	}
 }
 
-const certColumns = "serial, issuer, profile, suite, subject, not_before, not_after, status, der, requested_by, created_at"
+const certColumns = "serial, issuer, profile, suite, subject, not_before, not_after, status, der, requested_by, created_at, revoked_at, revocation_reason"
 
 func scanRecord(sc interface{ Scan(...any) error }) (*Record, error) {
 	var (
 		r                   Record
 		suite, status       string
 		nb, na, createdUnix int64
+		revokedAt, reason   sql.NullInt64
 	)
-	if err := sc.Scan(&r.Serial, &r.Issuer, &r.Profile, &suite, &r.Subject, &nb, &na, &status, &r.DER, &r.RequestedBy, &createdUnix); err != nil {
+	if err := sc.Scan(&r.Serial, &r.Issuer, &r.Profile, &suite, &r.Subject, &nb, &na, &status, &r.DER, &r.RequestedBy, &createdUnix, &revokedAt, &reason); err != nil {
 		return nil, err
+	}
+	if revokedAt.Valid {
+		r.RevokedAt = time.Unix(revokedAt.Int64, 0).UTC()
+	}
+	if reason.Valid {
+		rr := Reason(reason.Int64)
+		r.Reason = &rr
 	}
 	r.Suite, r.Status = kms.Suite(suite), Status(status)
 	r.NotBefore, r.NotAfter, r.CreatedAt = time.Unix(nb, 0).UTC(), time.Unix(na, 0).UTC(), time.Unix(createdUnix, 0).UTC()
@@ -280,5 +288,153 @@ func (s *SQLStore) CodeByHash(ctx context.Context, h []byte) (*Code, error) {
 	if used.Valid {
 		c.UsedAt = time.Unix(used.Int64, 0).UTC()
 	}
+	return &c, nil
+}
+
+var _ StatusStore = (*SQLStore)(nil)
+
+// errStatusChanged means the certificate's status moved between reading and
+// writing it.
+var errStatusChanged = &RequestError{Field: "status", Status: 409, Msg: "the certificate's status changed concurrently; retry"}
+
+// SetStatus implements [StatusStore].
+func (s *SQLStore) SetStatus(ctx context.Context, ev *Event, revokedAt time.Time) (*Record, error) {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var (
+			res sql.Result
+			err error
+		)
+		switch ev.To {
+		case StatusValid:
+			res, err = tx.Exec(ctx, "UPDATE ca_certificates SET status = ?, revoked_at = NULL, revocation_reason = NULL WHERE serial = ? AND status = ?",
+				string(ev.To), ev.Serial, string(ev.From))
+		default:
+			res, err = tx.Exec(ctx, "UPDATE ca_certificates SET status = ?, revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = ?",
+				string(ev.To), revokedAt.Unix(), int(*ev.Reason), ev.Serial, string(ev.From))
+		}
+		if err != nil {
+			return fmt.Errorf("ca: set status of %s: %w", ev.Serial, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return errStatusChanged
+		}
+		var reason any
+		if ev.Reason != nil {
+			reason = int(*ev.Reason)
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO ca_status_events (id, serial, from_status, to_status, reason, actor, comment, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			ev.ID, ev.Serial, string(ev.From), string(ev.To), reason, ev.Actor, ev.Comment, ev.At.UnixNano())
+		if err != nil {
+			return fmt.Errorf("ca: record status event of %s: %w", ev.Serial, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Certificate(ctx, ev.Serial)
+}
+
+// Events implements [StatusStore].
+func (s *SQLStore) Events(ctx context.Context, serial string) ([]*Event, error) {
+	rows, err := s.db.Query(ctx, "SELECT id, serial, from_status, to_status, reason, actor, comment, at FROM ca_status_events WHERE serial = ? ORDER BY at, id", serial)
+	if err != nil {
+		return nil, fmt.Errorf("ca: list status events of %s: %w", serial, err)
+	}
+	defer rows.Close()
+	out := []*Event{}
+	for rows.Next() {
+		var (
+			ev       Event
+			from, to string
+			reason   sql.NullInt64
+			at       int64
+		)
+		if err := rows.Scan(&ev.ID, &ev.Serial, &from, &to, &reason, &ev.Actor, &ev.Comment, &at); err != nil {
+			return nil, err
+		}
+		ev.From, ev.To, ev.At = Status(from), Status(to), time.Unix(0, at).UTC()
+		if reason.Valid {
+			r := Reason(reason.Int64)
+			ev.Reason = &r
+		}
+		out = append(out, &ev)
+	}
+	return out, rows.Err()
+}
+
+// Revoked implements [StatusStore].
+func (s *SQLStore) Revoked(ctx context.Context, issuer string, now time.Time) ([]*Record, error) {
+	rows, err := s.db.Query(ctx, "SELECT serial, revoked_at, revocation_reason FROM ca_certificates WHERE issuer = ? AND status IN ('revoked', 'hold') AND not_after > ? ORDER BY serial",
+		issuer, now.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("ca: list revoked certificates of %s: %w", issuer, err)
+	}
+	defer rows.Close()
+	var out []*Record
+	for rows.Next() {
+		var (
+			r       Record
+			at, rsn sql.NullInt64
+		)
+		if err := rows.Scan(&r.Serial, &at, &rsn); err != nil {
+			return nil, err
+		}
+		r.Issuer = issuer
+		r.RevokedAt = time.Unix(at.Int64, 0).UTC()
+		rr := Reason(rsn.Int64)
+		r.Reason = &rr
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+var _ CRLStore = (*SQLStore)(nil)
+
+// NextCRLNumber implements [CRLStore]: numbers increase by one per call per
+// issuer, across restarts and replicas.
+func (s *SQLStore) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO ca_crl_numbers (issuer, number) VALUES (?, 0) ON CONFLICT (issuer) DO NOTHING", issuer); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, "UPDATE ca_crl_numbers SET number = number + 1 WHERE issuer = ? RETURNING number", issuer).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ca: next CRL number of %s: %w", issuer, err)
+	}
+	return n, nil
+}
+
+// SaveCRL implements [CRLStore]; an older CRL never replaces a newer one.
+func (s *SQLStore) SaveCRL(ctx context.Context, c *CRL) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO ca_crls (issuer, number, this_update, next_update, der) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (issuer) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
+		next_update = excluded.next_update, der = excluded.der WHERE ca_crls.number < excluded.number`,
+		c.Issuer, c.Number, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.DER)
+	if err != nil {
+		return fmt.Errorf("ca: save CRL %d of %s: %w", c.Number, c.Issuer, err)
+	}
+	return nil
+}
+
+// LatestCRL implements [CRLStore].
+func (s *SQLStore) LatestCRL(ctx context.Context, issuer string, haveNumber int64) (*CRL, error) {
+	var (
+		c      = CRL{Issuer: issuer}
+		tu, nu int64
+	)
+	err := s.db.QueryRow(ctx, "SELECT number, this_update, next_update, CASE WHEN number > ? THEN der ELSE NULL END FROM ca_crls WHERE issuer = ?", haveNumber, issuer).
+		Scan(&c.Number, &tu, &nu, &c.DER)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: no CRL for %s yet", ErrNotFound, issuer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ca: read CRL of %s: %w", issuer, err)
+	}
+	c.ThisUpdate, c.NextUpdate = time.Unix(tu, 0).UTC(), time.Unix(nu, 0).UTC()
 	return &c, nil
 }

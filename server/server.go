@@ -304,6 +304,9 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go s.refreshCRLs(bg)
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
 	if ready != nil {
 		ready <- ln.Addr()
@@ -337,4 +340,20 @@ func (s *Server) Close() error {
 		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// refreshCRLs keeps every issuing CA's CRL fresh until ctx ends.
+func (s *Server) refreshCRLs(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.CA.RefreshCRLs(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "refresh CRLs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -141,7 +141,8 @@ func (c *client) do(cmd *cobra.Command, method, path string, body, out any) erro
 
 func newCA(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Certificate authority: enrolment codes, requests, inventory"}
-	cmd.AddCommand(newEnrolCode(g), newRequest(g), newList(g), newShow(g))
+	cmd.AddCommand(newEnrolCode(g), newRequest(g), newList(g), newShow(g),
+		newStatus(g, "revoke"), newStatus(g, "hold"), newStatus(g, "release"))
 	return cmd
 }
 
@@ -382,5 +383,49 @@ func newShow(g *globals) *cobra.Command {
 	}
 	cf.register(cmd)
 	cmd.Flags().BoolVar(&pemOnly, "pem", false, "print only the PEM certificate")
+	return cmd
+}
+
+func newStatus(g *globals, verb string) *cobra.Command {
+	var (
+		cf              clientFlags
+		reason, comment string
+	)
+	short := map[string]string{
+		"revoke":  "Revoke a certificate (final) with an RFC 5280 reason (registration officer)",
+		"hold":    "Suspend a certificate (certificateHold) until released (registration officer)",
+		"release": "End a certificate's suspension (registration officer)",
+	}[verb]
+	cmd := &cobra.Command{
+		Use:   verb + " SERIAL",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client(cmd, &cf, true)
+			if err != nil {
+				return err
+			}
+			serial, err := ca.ParseSerial(args[0])
+			if err != nil {
+				return err
+			}
+			var rec ca.RecordJSON
+			body := ca.StatusRequestJSON{Reason: reason, Comment: comment}
+			if err := c.do(cmd, "POST", "/ca/v1/certificates/"+serial+"/"+verb, body, &rec); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: %s", rec.Serial, rec.Status)
+			if rec.Reason != nil {
+				fmt.Fprintf(g.stdout, " (%s since %s)", rec.Reason, rec.RevokedAt.Format(time.RFC3339))
+			}
+			fmt.Fprintln(g.stdout)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	if verb == "revoke" {
+		cmd.Flags().StringVar(&reason, "reason", "unspecified", "keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise, unspecified")
+	}
+	cmd.Flags().StringVar(&comment, "comment", "", "why (recorded with the change)")
 	return cmd
 }
