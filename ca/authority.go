@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -42,6 +43,15 @@ type Authority struct {
 	backdate     time.Duration
 	crlValidity  time.Duration
 	crls         crlCache
+	hooksMu      sync.Mutex
+	statusHooks  []func(context.Context, *Record)
+}
+
+// addStatusHook registers fn to run after every status change.
+func (a *Authority) addStatusHook(fn func(context.Context, *Record)) {
+	a.hooksMu.Lock()
+	a.statusHooks = append(a.statusHooks, fn)
+	a.hooksMu.Unlock()
 }
 
 // Option configures an [Authority].
@@ -324,6 +334,9 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 	notAfter := now.Add(p.Validity)
 	if notAfter.After(issuer.Cert.NotAfter) {
 		notAfter = issuer.Cert.NotAfter
+	}
+	if !notAfter.After(now) {
+		return nil, fmt.Errorf("ca: issuing CA %s expired at %s", issuer.Name, issuer.Cert.NotAfter.Format(time.RFC3339))
 	}
 	t := &smx509.Certificate{
 		SerialNumber:          serial,

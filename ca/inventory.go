@@ -37,7 +37,7 @@ type Record struct {
 // Filter selects inventory records. Empty fields match everything.
 type Filter struct {
 	Profile string
-	Subject string // substring of the RFC 4514 subject
+	Subject string // case-insensitive (ASCII) substring of the RFC 4514 subject
 	Status  Status
 	Limit   int    // default 100, at most 1000
 	After   string // serial cursor: records created after this one

@@ -137,6 +137,9 @@ func (p *Profile) SetOption(name string, value any) error {
 		sort.Strings(keys)
 		return fmt.Errorf("ca: profile %s has no option %q (has: %s)", p.Name, name, strings.Join(keys, ", "))
 	}
+	if old := p.Options[name]; old != nil && fmt.Sprintf("%T", old) != fmt.Sprintf("%T", value) {
+		return fmt.Errorf("ca: profile %s option %q takes a %T, not %T", p.Name, name, old, value)
+	}
 	p.Options[name] = value
 	return nil
 }

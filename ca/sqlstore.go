@@ -215,7 +215,7 @@ func (s *SQLStore) Certificates(ctx context.Context, f Filter) ([]*Record, error
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
 	if f.Subject != "" {
-		where, args = append(where, "subject LIKE ? ESCAPE '\\'"), append(args, "%"+likeEscape(f.Subject)+"%")
+		where, args = append(where, "LOWER(subject) LIKE LOWER(?) ESCAPE '\\'"), append(args, "%"+likeEscape(f.Subject)+"%")
 	}
 	if f.After != "" {
 		where = append(where, "(created_at, serial) > (SELECT created_at, serial FROM ca_certificates WHERE serial = ?)")
