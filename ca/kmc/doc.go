@@ -1,0 +1,38 @@
+// Package kmc is Tongxing's key management centre (密钥管理中心) for e证通 dual
+// certificates: the subscriber makes the signing key, the KMC makes the
+// encryption key, escrows it and can recover it under dual control.
+//
+// Standards:
+//
+//   - GB/T 35276-2017 SM2EnvelopedKey: the encryption private key travels to
+//     its holder enveloped to an SM2 public key (SM4 under an SM2-encrypted
+//     symmetric key), made and read with github.com/emmansun/gmsm/sm2.
+//   - GM/T 0092-2020 CSRResponse: the answer to a dual enrolment carries the
+//     signing certificates, the enveloped encryption key and the encryption
+//     certificates (github.com/emmansun/gmsm/smx509).
+//   - GB/T 32907 SM4 in GCM mode (NIST SP 800-38D construction) seals the
+//     escrowed keys under the KMC master key.
+//   - GM/T 0015 unified social credit code extension, copied from the signing
+//     certificate to the encryption certificate through the enterprise-enc
+//     profile.
+//
+// Escrow. Each escrowed key is the 32-byte SM2 private scalar sealed with
+// SM4-GCM under the 16-byte master key (see [LoadOrCreateMasterKey]), with a
+// fresh random 96-bit nonce and, as additional authenticated data, the label
+// "tongxing kmc escrow v1", a zero byte and the encryption certificate's
+// serial. A flipped bit anywhere in the row, or a row moved to another
+// serial, fails to open with [ErrEscrowCorrupt]; a row sealed under another
+// master key fails with [ErrWrongMasterKey]. The escrow row is committed
+// before [KMC.EnrolDual] returns.
+//
+// Recovery. An escrowed key is released only by [KMC.Deliver], once, and only
+// after [RequiredApprovals] registration officers other than the requester
+// approved the recovery: three different officers in all. Officers are told
+// apart by their actor name ("officer:<name>"), so two tokens of one officer
+// count as one officer. The key is delivered as an SM2EnvelopedKey to the
+// SM2 public key named in the request, never in the clear. Every step,
+// refusals included, is recorded in kmc_events.
+//
+// HTTP: [KMC.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
+// dual enrolment.
+package kmc

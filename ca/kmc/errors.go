@@ -1,0 +1,44 @@
+package kmc
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/tongxing/tongxing/problem"
+)
+
+// Sentinel errors, usable with errors.Is. The errors the KMC returns for a
+// request are [*problem.Error]s (or [*ca.RequestError]s from the CA) that wrap
+// them and carry an HTTP status and, where one is at fault, a field.
+var (
+	// ErrNotFound: no escrowed key or recovery by that name.
+	ErrNotFound = errors.New("kmc: not found")
+	// ErrNotSM2: a key that must be SM2 is not.
+	ErrNotSM2 = errors.New("kmc: not an SM2 key")
+	// ErrSelfApproval: the officer who requested a recovery tried to approve it.
+	ErrSelfApproval = errors.New("kmc: a recovery cannot be approved by its requester")
+	// ErrAlreadyApproved: the officer has already approved this recovery.
+	ErrAlreadyApproved = errors.New("kmc: officer has already approved this recovery")
+	// ErrNotApproved: the recovery lacks the required approvals.
+	ErrNotApproved = errors.New("kmc: recovery not approved by enough officers")
+	// ErrClosed: the recovery has already been delivered or rejected.
+	ErrClosed = errors.New("kmc: recovery already delivered or rejected")
+	// ErrExpired: the recovery request has expired.
+	ErrExpired = errors.New("kmc: recovery request expired")
+	// ErrEscrowCorrupt: an escrowed key failed its integrity check (altered,
+	// or moved to another serial).
+	ErrEscrowCorrupt = errors.New("kmc: escrowed key failed its integrity check")
+	// ErrWrongMasterKey: an escrowed key was sealed under another master key.
+	ErrWrongMasterKey = errors.New("kmc: escrowed key was sealed under a different master key")
+)
+
+// fail returns a problem error with status about field (may be empty) that
+// wraps cause.
+func fail(status int, field string, cause error, format string, args ...any) *problem.Error {
+	return &problem.Error{Status: status, Field: field, Detail: fmt.Sprintf(format, args...), Err: cause}
+}
+
+func badRequest(field string, format string, args ...any) *problem.Error {
+	return fail(http.StatusBadRequest, field, nil, format, args...)
+}

@@ -1,0 +1,253 @@
+package kmc
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/sm4"
+
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/store"
+)
+
+// Profiles of a dual-certificate pair.
+const (
+	// SignProfile is the profile of the signing certificate; a dual
+	// enrolment needs an enrolment code for it.
+	SignProfile = "enterprise-sign"
+	// EncProfile is the profile of the encryption certificate.
+	EncProfile = "enterprise-enc"
+)
+
+// MasterKeySize is the size of the KMC master key: one SM4 key.
+const MasterKeySize = 16
+
+// RequiredApprovals is the number of officers, none of them the requester,
+// who must approve a key recovery before it can be delivered.
+const RequiredApprovals = 2
+
+// Limits on recovery requests.
+const (
+	// DefaultRecoveryTTL is how long a recovery request can be approved and
+	// delivered.
+	DefaultRecoveryTTL = 72 * time.Hour
+	// MaxReason is the longest reason, in bytes.
+	MaxReason = 512
+	// MaxPublicKeyPEM is the largest deliver-to public key, PEM or DER.
+	MaxPublicKeyPEM = 4 << 10
+)
+
+// escrowLabel starts the additional authenticated data of every sealed key.
+const escrowLabel = "tongxing kmc escrow v1\x00"
+
+// KMC is the key management centre. It is safe for concurrent use.
+type KMC struct {
+	ca          *ca.Authority
+	db          *store.DB
+	aead        cipher.AEAD
+	keyID       string
+	now         func() time.Time
+	log         *slog.Logger
+	recoveryTTL time.Duration
+}
+
+// Option configures a [KMC].
+type Option func(*KMC)
+
+// WithClock sets the time source. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(k *KMC) { k.now = now } }
+
+// WithLogger sets the structured logger. Default slog.Default(). Keys and
+// the master key are never logged.
+func WithLogger(l *slog.Logger) Option { return func(k *KMC) { k.log = l } }
+
+// WithRecoveryTTL sets how long a recovery request stays open. Default
+// [DefaultRecoveryTTL]; it must be between one minute and 30 days.
+func WithRecoveryTTL(d time.Duration) Option { return func(k *KMC) { k.recoveryTTL = d } }
+
+// New returns a KMC that issues through a, keeps its state in the kmc_*
+// tables of db, and seals escrowed keys under masterKey, a [MasterKeySize]
+// SM4 key (see [LoadOrCreateMasterKey]). masterKey is copied. a must have the
+// [SignProfile] and [EncProfile] profiles.
+//
+// Every replica of a deployment must use the same master key; a key sealed
+// under another one fails to open with [ErrWrongMasterKey].
+func New(a *ca.Authority, db *store.DB, masterKey []byte, opts ...Option) (*KMC, error) {
+	if a == nil || db == nil {
+		return nil, errors.New("kmc: an authority and a database are required")
+	}
+	if len(masterKey) != MasterKeySize {
+		return nil, fmt.Errorf("kmc: master key is %d bytes, want %d (an SM4 key)", len(masterKey), MasterKeySize)
+	}
+	if bytes.Equal(masterKey, make([]byte, MasterKeySize)) {
+		return nil, errors.New("kmc: master key is all zeros")
+	}
+	for _, p := range []string{SignProfile, EncProfile} {
+		if _, err := a.Profile(p); err != nil {
+			return nil, fmt.Errorf("kmc: the authority lacks profile %s: %w", p, err)
+		}
+	}
+	block, err := sm4.NewCipher(bytes.Clone(masterKey))
+	if err != nil {
+		return nil, fmt.Errorf("kmc: master key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: SM4-GCM: %w", err)
+	}
+	k := &KMC{
+		ca:          a,
+		db:          db,
+		aead:        aead,
+		keyID:       MasterKeyID(masterKey),
+		now:         time.Now,
+		log:         slog.Default(),
+		recoveryTTL: DefaultRecoveryTTL,
+	}
+	for _, o := range opts {
+		o(k)
+	}
+	if k.recoveryTTL < time.Minute || k.recoveryTTL > 30*24*time.Hour {
+		return nil, fmt.Errorf("kmc: recovery TTL %s is not between 1m and 720h", k.recoveryTTL)
+	}
+	return k, nil
+}
+
+// MasterKeyID returns the public identifier of a master key: the first 8
+// bytes of SM3("tongxing kmc master key id", 0x00, key), in hex. It is stored
+// with every escrowed key so that a wrong master key is told apart from a
+// corrupted row; it reveals nothing useful about the key.
+func MasterKeyID(key []byte) string {
+	h := sm3.Sum(append([]byte("tongxing kmc master key id\x00"), key...))
+	return hex.EncodeToString(h[:8])
+}
+
+func escrowAAD(encSerial string) []byte { return []byte(escrowLabel + encSerial) }
+
+// seal encrypts the private scalar of key for the escrow row of encSerial.
+func (k *KMC) seal(encSerial string, key *sm2.PrivateKey) (nonce, ciphertext []byte, err error) {
+	d := key.D.FillBytes(make([]byte, 32))
+	defer clear(d)
+	nonce = make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, fmt.Errorf("kmc: escrow nonce: %w", err)
+	}
+	return nonce, k.aead.Seal(nil, nonce, d, escrowAAD(encSerial)), nil
+}
+
+// open decrypts the escrow row of encSerial. It never says more about a
+// failure than which check failed.
+func (k *KMC) open(encSerial, keyID string, nonce, ciphertext []byte) (*sm2.PrivateKey, error) {
+	if keyID != k.keyID {
+		return nil, fail(500, "", ErrWrongMasterKey, "the escrowed key of %s was sealed under master key %s, this KMC holds master key %s", encSerial, keyID, k.keyID)
+	}
+	if len(nonce) != k.aead.NonceSize() {
+		return nil, fail(500, "", ErrEscrowCorrupt, "the escrowed key of %s failed its integrity check (nonce of %d bytes)", encSerial, len(nonce))
+	}
+	d, err := k.aead.Open(nil, nonce, ciphertext, escrowAAD(encSerial))
+	if err != nil {
+		return nil, fail(500, "", ErrEscrowCorrupt, "the escrowed key of %s failed its integrity check: it was altered or belongs to another serial", encSerial)
+	}
+	defer clear(d)
+	key, err := sm2.NewPrivateKey(d)
+	if err != nil {
+		return nil, fail(500, "", ErrEscrowCorrupt, "the escrowed key of %s is not a valid SM2 private key", encSerial)
+	}
+	return key, nil
+}
+
+// LoadOrCreateMasterKey reads the KMC master key from path, a file of
+// exactly [MasterKeySize] raw bytes, or creates it with a new random key if
+// it does not exist. A new file is written in full to a temporary name,
+// synced, and then linked into place, so a crash never leaves a short key
+// and two processes starting together end up with the same key. Its
+// directory is created 0700 if missing and the file is 0600.
+//
+// On Unix an existing file readable or writable by group or others is
+// refused. The key is not checked against escrowed keys; [KMC.Deliver]
+// reports [ErrWrongMasterKey] if it differs from theirs.
+func LoadOrCreateMasterKey(path string) ([]byte, error) {
+	key, err := readMasterKey(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("kmc: create directory of master key %s: %w", path, err)
+	}
+	key = make([]byte, MasterKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("kmc: generate master key: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".kmc-master-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("kmc: create master key %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("kmc: create master key %s: %w", path, err)
+	}
+	if _, err := tmp.Write(key); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("kmc: write master key %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("kmc: sync master key %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("kmc: write master key %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another process created it first: use theirs.
+			return readMasterKey(path)
+		}
+		return nil, fmt.Errorf("kmc: install master key %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return key, nil
+}
+
+func readMasterKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: master key %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("kmc: master key %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("kmc: master key %s is not a regular file", path)
+	}
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("kmc: master key %s has mode %04o; it must not be accessible to group or others (chmod 600)", path, st.Mode().Perm())
+	}
+	if st.Size() != MasterKeySize {
+		return nil, fmt.Errorf("kmc: master key %s is %d bytes, want %d", path, st.Size(), MasterKeySize)
+	}
+	key := make([]byte, MasterKeySize)
+	if _, err := io.ReadFull(f, key); err != nil {
+		return nil, fmt.Errorf("kmc: read master key %s: %w", path, err)
+	}
+	return key, nil
+}
