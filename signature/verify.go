@@ -1,0 +1,312 @@
+package signature
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/timestamp"
+	"github.com/tongxing/tongxing/timestamp/cms"
+)
+
+// MaxSignatureSize is the largest SignedData Verify reads, in bytes.
+const MaxSignatureSize = cms.MaxSize
+
+// RevocationChecker tells whether cert, issued by issuer, was revoked at
+// the given time. It returns nil for a good certificate.
+type RevocationChecker interface {
+	CheckRevocation(ctx context.Context, cert, issuer *smx509.Certificate, at time.Time) error
+}
+
+// VerifyOptions says what a signature is checked against.
+type VerifyOptions struct {
+	// Roots are the trust anchors of signer certificates; required.
+	Roots *smx509.CertPool
+	// Intermediates help build chains, with the certificates in the file.
+	Intermediates *smx509.CertPool
+	// TSARoots are the trust anchors of time-stamp authorities.
+	// Default: Roots.
+	TSARoots *smx509.CertPool
+	// Revocation, if set, is asked about the signer certificate.
+	Revocation RevocationChecker
+	// RequireTimestamp fails signatures without a valid time-stamp token.
+	RequireTimestamp bool
+	// Now is the verification time when there is no valid time-stamp.
+	// Default: time.Now().
+	Now time.Time
+}
+
+// Status is the outcome of one check.
+type Status string
+
+// Check outcomes.
+const (
+	Passed     Status = "passed"
+	Failed     Status = "failed"
+	NotChecked Status = "not-checked"
+)
+
+// Check names, in the order a report lists them.
+const (
+	CheckStructure          = "structure"
+	CheckContent            = "content"
+	CheckSignature          = "signature"
+	CheckSigningCertificate = "signing-certificate"
+	CheckTimestamp          = "timestamp"
+	CheckChain              = "certificate-chain"
+	CheckRevocation         = "revocation"
+)
+
+// Check is one verification step.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// SignerInfo describes the signer's certificate.
+type SignerInfo struct {
+	Subject      string    `json:"subject"`
+	CommonName   string    `json:"commonName"`
+	Organization string    `json:"organization,omitempty"`
+	USCC         string    `json:"uscc,omitempty"` // unified social credit code (GM/T 0015)
+	Issuer       string    `json:"issuer"`
+	Serial       string    `json:"serial"` // hexadecimal
+	NotBefore    time.Time `json:"notBefore"`
+	NotAfter     time.Time `json:"notAfter"`
+}
+
+// TimestampInfo describes the signature time-stamp token.
+type TimestampInfo struct {
+	Time     time.Time     `json:"time"`
+	Accuracy time.Duration `json:"accuracy"`
+	TSA      string        `json:"tsa"`
+	Serial   string        `json:"serial"` // decimal
+	Policy   string        `json:"policy"`
+}
+
+// Report is the result of Verify. Valid is true only when the content,
+// the signature and the certificate chain passed and no check failed.
+type Report struct {
+	Valid bool   `json:"valid"`
+	Suite string `json:"suite,omitempty"` // gm or intl
+	// Algorithm names digest and signature, e.g. "SM3 / SM2".
+	Algorithm string      `json:"algorithm,omitempty"`
+	Signer    *SignerInfo `json:"signer,omitempty"`
+	// ContentDigest is the hex digest of the content the signature covers.
+	ContentDigest string `json:"contentDigest,omitempty"`
+	// ClaimedSigningTime is the signer's own signing-time, not trusted.
+	ClaimedSigningTime *time.Time     `json:"claimedSigningTime,omitempty"`
+	Timestamp          *TimestampInfo `json:"timestamp,omitempty"`
+	// ValidationTime is when the certificate chain was checked: the
+	// time-stamp time if a valid token is present, otherwise now.
+	ValidationTime time.Time `json:"validationTime"`
+	Checks         []Check   `json:"checks"`
+}
+
+func (r *Report) add(name string, st Status, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: st, Detail: fmt.Sprintf(format, args...)})
+}
+
+// Check returns the check called name, or nil.
+func (r *Report) Check(name string) *Check {
+	for i := range r.Checks {
+		if r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
+func (r *Report) finish() *Report {
+	r.Valid = true
+	for _, must := range []string{CheckStructure, CheckContent, CheckSignature, CheckChain} {
+		if c := r.Check(must); c == nil || c.Status != Passed {
+			r.Valid = false
+		}
+	}
+	for _, c := range r.Checks {
+		if c.Status == Failed {
+			r.Valid = false
+		}
+	}
+	return r
+}
+
+// Verify checks the SignedData p7s (DER, one signer) over content (nil to
+// use attached content) and reports every check. The error is non-nil only
+// for unusable options; a bad or unreadable signature gives a Report with
+// Valid false.
+func Verify(ctx context.Context, p7s, content []byte, opts VerifyOptions) (*Report, error) {
+	if opts.Roots == nil {
+		return nil, errors.New("signature: verify: no trust roots given")
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	tsaRoots := opts.TSARoots
+	if tsaRoots == nil {
+		tsaRoots = opts.Roots
+	}
+	r := &Report{ValidationTime: now}
+
+	sd, err := cms.Parse(p7s)
+	if err != nil {
+		r.add(CheckStructure, Failed, "%v", err)
+		return r.finish(), nil
+	}
+	if len(sd.SignerInfos) != 1 {
+		r.add(CheckStructure, Failed, "%d signers, expected exactly one", len(sd.SignerInfos))
+		return r.finish(), nil
+	}
+	si := sd.SignerInfos[0]
+	cert := sd.FindCertificate(si)
+	if cert == nil {
+		r.add(CheckStructure, Failed, "the signer's certificate is not in the file")
+		return r.finish(), nil
+	}
+	r.add(CheckStructure, Passed, "CMS SignedData, one signer")
+	r.Suite = string(timestamp.SuiteIntl)
+	if sd.GM {
+		r.Suite = string(timestamp.SuiteGM)
+	}
+	r.Algorithm = fmt.Sprintf("%s / %s", cms.DigestFromOID(si.DigestAlgorithm.OID), signatureName(si))
+	r.Signer = describeSigner(cert)
+	if t, ok, err := si.SigningTime(); ok && err == nil {
+		r.ClaimedSigningTime = &t
+	}
+
+	// Content and signature.
+	switch {
+	case content == nil && sd.Detached:
+		r.add(CheckContent, Failed, "detached signature: the signed file was not supplied")
+	default:
+		if content == nil {
+			content = sd.Content
+		}
+		d := cms.DigestFromOID(si.DigestAlgorithm.OID)
+		if d == cms.DigestUnknown || d == cms.DigestSHA1 {
+			r.add(CheckContent, Failed, "digest algorithm %s is not accepted", si.DigestAlgorithm.OID)
+			break
+		}
+		r.ContentDigest = hex.EncodeToString(d.Sum(content))
+		if err := sd.Verify(si, cert, content); errors.Is(err, cms.ErrMessageDigest) || errors.Is(err, cms.ErrContentType) {
+			r.add(CheckContent, Failed, "the file does not match the signature: %v", err)
+		} else {
+			r.add(CheckContent, Passed, "%s digest matches", d)
+		}
+	}
+	if err := si.CheckSignature(cert); err != nil {
+		r.add(CheckSignature, Failed, "%v", err)
+	} else {
+		r.add(CheckSignature, Passed, "%s signature by the certificate holder is valid", signatureName(si))
+	}
+	if err := cms.CheckSigningCertificate(si, cert); err != nil {
+		st := Failed
+		if si.SignedAttribute(cms.OIDAttributeSigningCertificateV2) == nil && si.SignedAttribute(cms.OIDAttributeSigningCertificate) == nil {
+			st = NotChecked
+		}
+		r.add(CheckSigningCertificate, st, "%v", err)
+	} else {
+		r.add(CheckSigningCertificate, Passed, "the signature names this certificate (ESS)")
+	}
+
+	// Time-stamp over the signature value.
+	validAt := now
+	if a := si.UnsignedAttribute(OIDSignatureTimeStampToken); a != nil {
+		info, err := verifyTimestamp(a, si.Signature, tsaRoots, opts.Intermediates)
+		if err != nil {
+			r.add(CheckTimestamp, Failed, "%v", err)
+		} else {
+			validAt = info.GenTime
+			r.Timestamp = &TimestampInfo{
+				Time: info.GenTime, Accuracy: info.Accuracy, TSA: info.Certificate.Subject.String(),
+				Serial: info.SerialNumber.String(), Policy: info.Policy.String(),
+			}
+			r.add(CheckTimestamp, Passed, "time-stamp token by %q over the signature is valid", info.Certificate.Subject.CommonName)
+		}
+	} else if opts.RequireTimestamp {
+		r.add(CheckTimestamp, Failed, "no time-stamp token, one is required")
+	} else {
+		r.add(CheckTimestamp, NotChecked, "no time-stamp token; the signing time is only the signer's claim")
+	}
+	r.ValidationTime = validAt
+
+	// Certificate chain at the trusted time.
+	inter := smx509.NewCertPool()
+	if opts.Intermediates != nil {
+		inter = opts.Intermediates.Clone()
+	}
+	for _, c := range sd.Certificates {
+		if c != cert {
+			inter.AddCert(c)
+		}
+	}
+	chains, err := cert.Verify(smx509.VerifyOptions{
+		Roots: opts.Roots, Intermediates: inter, CurrentTime: validAt,
+		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny},
+	})
+	switch {
+	case err != nil:
+		r.add(CheckChain, Failed, "at %s: %v", validAt.UTC().Format(time.RFC3339), err)
+	case cert.KeyUsage != 0 && cert.KeyUsage&(smx509.KeyUsageDigitalSignature|smx509.KeyUsageContentCommitment) == 0:
+		r.add(CheckChain, Failed, "the certificate is not for signing (key usage)")
+	default:
+		r.add(CheckChain, Passed, "issued by %q, valid at %s", chains[0][len(chains[0])-1].Subject.CommonName, validAt.UTC().Format(time.RFC3339))
+	}
+
+	// Revocation.
+	switch {
+	case opts.Revocation == nil:
+		r.add(CheckRevocation, NotChecked, "no revocation source configured")
+	case err != nil || len(chains[0]) < 2:
+		r.add(CheckRevocation, NotChecked, "no valid chain to check revocation against")
+	default:
+		if rerr := opts.Revocation.CheckRevocation(ctx, cert, chains[0][1], validAt); rerr != nil {
+			r.add(CheckRevocation, Failed, "%v", rerr)
+		} else {
+			r.add(CheckRevocation, Passed, "not revoked at %s", validAt.UTC().Format(time.RFC3339))
+		}
+	}
+	return r.finish(), nil
+}
+
+func verifyTimestamp(a *cms.Attribute, signature []byte, roots, inter *smx509.CertPool) (*timestamp.Info, error) {
+	if len(a.Values) != 1 {
+		return nil, fmt.Errorf("time-stamp attribute has %d values, expected one", len(a.Values))
+	}
+	return timestamp.VerifyToken(a.Values[0], timestamp.VerifyOptions{Data: signature, Roots: roots, Intermediates: inter})
+}
+
+func signatureName(si *cms.SignerInfo) string {
+	switch oid := si.SignatureAlgorithm.OID; {
+	case oid.Equal(cms.OIDSM2Sign), oid.Equal(cms.OIDSM2WithSM3):
+		return "SM2"
+	case oid.Equal(cms.OIDECDSAWithSHA256), oid.Equal(cms.OIDECDSAWithSHA384), oid.Equal(cms.OIDECDSAWithSHA512), oid.Equal(cms.OIDECPublicKey):
+		return "ECDSA"
+	case oid.Equal(cms.OIDRSAEncryption), oid.Equal(cms.OIDSHA256WithRSA), oid.Equal(cms.OIDSHA384WithRSA), oid.Equal(cms.OIDSHA512WithRSA):
+		return "RSA"
+	default:
+		return oid.String()
+	}
+}
+
+func describeSigner(c *smx509.Certificate) *SignerInfo {
+	s := &SignerInfo{
+		Subject: c.Subject.String(), CommonName: c.Subject.CommonName, Issuer: c.Issuer.String(),
+		Serial: fmt.Sprintf("%X", c.SerialNumber), NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+	}
+	if len(c.Subject.Organization) > 0 {
+		s.Organization = c.Subject.Organization[0]
+	}
+	if code, ok, err := ident.USCCFrom(c.Extensions); ok && err == nil {
+		s.USCC = code
+	}
+	return s
+}
