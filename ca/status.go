@@ -168,6 +168,12 @@ func (a *Authority) SetStatus(ctx context.Context, ch StatusChange) (*Record, er
 		return nil, err
 	}
 	a.log.InfoContext(ctx, "certificate status changed", "serial", serial, "from", ev.From, "to", ev.To, "reason", ev.Reason, "actor", ch.Actor)
+	a.hooksMu.Lock()
+	hooks := append([]func(context.Context, *Record){}, a.statusHooks...)
+	a.hooksMu.Unlock()
+	for _, fn := range hooks {
+		fn(ctx, updated)
+	}
 	if _, err := a.GenerateCRL(ctx, updated.Issuer); err != nil {
 		return updated, fmt.Errorf("ca: status of %s changed, but regenerating the CRL failed: %w", serial, err)
 	}

@@ -1,0 +1,198 @@
+package ca_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/elliptic"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/ocsp"
+	"github.com/tongxing/tongxing/store"
+	"github.com/tongxing/tongxing/store/storetest"
+)
+
+type ocspFixture struct {
+	*fixture
+	r *ca.OCSPResponder
+}
+
+func newOCSPFixture(t *testing.T, db *store.DB) *ocspFixture {
+	t.Helper()
+	f := newFixture(t, onDB(db))
+	var keys []*ca.ResponderKey
+	for _, name := range []string{"gm-issuing", "intl-issuing"} {
+		k, err := f.ca.EnsureResponder(context.Background(), f.km, f.dir, name)
+		if err != nil {
+			t.Fatalf("EnsureResponder(%s): %v", name, err)
+		}
+		keys = append(keys, k)
+	}
+	r, err := ca.NewOCSPResponder(f.ca, db, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ocspFixture{fixture: f, r: r}
+}
+
+func (f *ocspFixture) request(t *testing.T, issuer string, iss *ca.Issued, h ocsp.Hash, nonce []byte) []byte {
+	t.Helper()
+	id, err := ocsp.NewCertID(h, f.caCert(t, issuer).Cert, iss.Certificate.SerialNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n *ocsp.Nonce
+	if nonce != nil {
+		n = &ocsp.Nonce{Value: nonce}
+	}
+	req, err := ocsp.CreateRequest([]ocsp.CertID{id}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func (f *ocspFixture) ask(t *testing.T, issuer string, req []byte) (*ocsp.ParsedResponse, []byte) {
+	t.Helper()
+	der, err := f.r.Respond(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Respond: %v", err)
+	}
+	p, err := ocsp.ParseResponse(der, f.caCert(t, issuer).Cert)
+	if err != nil {
+		t.Fatalf("ParseResponse: %v", err)
+	}
+	return p, der
+}
+
+func TestOCSPResponder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newOCSPFixture(t, db)
+		for _, suite := range []string{"gm", "intl"} {
+			t.Run("ok/"+suite+"-good-cached-then-revoked", func(t *testing.T) {
+				issuer := suite + "-issuing"
+				var pub crypto.PublicKey = ecKey(t, elliptic.P256()).Public()
+				if suite == "gm" {
+					pub = sm2Key(t).Public()
+				}
+				iss := issueService(t, f.fixture, pub)
+				req := f.request(t, issuer, iss, ocsp.SHA1, nil)
+				p, first := f.ask(t, issuer, req)
+				s, ok := p.Find(iss.Certificate.SerialNumber)
+				if !ok || s.Status != ocsp.Good {
+					t.Fatalf("status %v (found %v), want good", s.Status, ok)
+				}
+				_, second := f.ask(t, issuer, req)
+				if !bytes.Equal(first, second) {
+					t.Error("second request was signed again instead of served from the pre-signed store")
+				}
+				if _, err := f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
+					t.Fatal(err)
+				}
+				p, third := f.ask(t, issuer, req)
+				s, _ = p.Find(iss.Certificate.SerialNumber)
+				if s.Status != ocsp.Revoked || s.Reason != int(ca.ReasonKeyCompromise) || s.RevokedAt.IsZero() {
+					t.Errorf("after revocation: %+v, want revoked keyCompromise", s)
+				}
+				if bytes.Equal(second, third) {
+					t.Error("status change did not replace the stored response")
+				}
+			})
+		}
+		t.Run("ok/nonce-echoed-and-sha256-certid", func(t *testing.T) {
+			iss := issueService(t, f.fixture, sm2Key(t).Public())
+			nonce := []byte("0123456789abcdef")
+			p, _ := f.ask(t, "gm-issuing", f.request(t, "gm-issuing", iss, ocsp.SHA256, nonce))
+			if p.Nonce == nil || !bytes.Equal(p.Nonce.Value, nonce) {
+				t.Errorf("nonce %+v, want %q echoed", p.Nonce, nonce)
+			}
+			if s, ok := p.Find(iss.Certificate.SerialNumber); !ok || s.Status != ocsp.Good || s.HashAlgorithm != ocsp.SHA256 {
+				t.Errorf("single %+v found=%v, want good with a SHA-256 CertID", s, ok)
+			}
+		})
+		t.Run("ok/hold-is-revoked-certificateHold-release-is-good", func(t *testing.T) {
+			iss := issueService(t, f.fixture, ecKey(t, elliptic.P256()).Public())
+			req := f.request(t, "intl-issuing", iss, ocsp.SHA1, nil)
+			f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusHold, Actor: "officer:li"})
+			p, _ := f.ask(t, "intl-issuing", req)
+			if s, _ := p.Find(iss.Certificate.SerialNumber); s.Status != ocsp.Revoked || s.Reason != int(ca.ReasonCertificateHold) {
+				t.Errorf("on hold: %+v", s)
+			}
+			f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusValid, Actor: "officer:li"})
+			p, _ = f.ask(t, "intl-issuing", req)
+			if s, _ := p.Find(iss.Certificate.SerialNumber); s.Status != ocsp.Good {
+				t.Errorf("released: %+v", s)
+			}
+		})
+		t.Run("ok/unknown-serial", func(t *testing.T) {
+			iss := issueService(t, f.fixture, ecKey(t, elliptic.P256()).Public())
+			iss.Certificate.SerialNumber.Add(iss.Certificate.SerialNumber, iss.Certificate.SerialNumber)
+			p, _ := f.ask(t, "intl-issuing", f.request(t, "intl-issuing", iss, ocsp.SHA1, nil))
+			if s, _ := p.Find(iss.Certificate.SerialNumber); s.Status != ocsp.Unknown {
+				t.Errorf("status %v, want unknown", s.Status)
+			}
+		})
+		t.Run("fail/malformed-and-foreign", func(t *testing.T) {
+			for name, req := range map[string][]byte{
+				"garbage":   []byte("not DER"),
+				"empty":     nil,
+				"oversized": bytes.Repeat([]byte{0x30}, ocsp.MaxRequestSize+1),
+			} {
+				der, err := f.r.Respond(ctx, req)
+				if err == nil {
+					t.Errorf("%s: no error", name)
+				}
+				_, perr := ocsp.ParseResponse(der, f.caCert(t, "gm-issuing").Cert)
+				var re *ocsp.ResponseError
+				if !errors.As(perr, &re) || re.Status != ocsp.MalformedRequest {
+					t.Errorf("%s: response %v, want malformedRequest", name, perr)
+				}
+			}
+			other := newOCSPFixture(t, storetest.SQLite(t))
+			iss := issueService(t, other.fixture, ecKey(t, elliptic.P256()).Public())
+			der, _ := f.r.Respond(ctx, other.request(t, "intl-issuing", iss, ocsp.SHA1, nil))
+			_, perr := ocsp.ParseResponse(der, f.caCert(t, "intl-issuing").Cert)
+			var re *ocsp.ResponseError
+			if !errors.As(perr, &re) || re.Status != ocsp.Unauthorized {
+				t.Errorf("foreign CA: %v, want unauthorized", perr)
+			}
+		})
+		t.Run("ok/http-get-and-post", func(t *testing.T) {
+			iss := issueService(t, f.fixture, sm2Key(t).Public())
+			req := f.request(t, "gm-issuing", iss, ocsp.SHA1, nil)
+			for _, hr := range []*httptestReq{
+				{"POST", "/ocsp", req},
+				{"GET", "/ocsp/" + base64.StdEncoding.EncodeToString(req), nil},
+				{"POST", "/ocsp", []byte("junk")},
+			} {
+				w := httptest.NewRecorder()
+				f.r.ServeHTTP(w, httptest.NewRequest(hr.method, hr.path, bytes.NewReader(hr.body)))
+				if w.Code != 200 || w.Header().Get("Content-Type") != "application/ocsp-response" {
+					t.Errorf("%s %s: %d %s", hr.method, hr.path, w.Code, w.Header().Get("Content-Type"))
+				}
+				body, _ := io.ReadAll(w.Body)
+				if _, err := ocsp.ParseResponse(body, f.caCert(t, "gm-issuing").Cert); err != nil && string(hr.body) != "junk" {
+					t.Errorf("%s: %v", hr.method, err)
+				}
+			}
+		})
+		t.Run("ok/refresh-resigns-stale", func(t *testing.T) {
+			f.clock.Set(f.clock.Now().Add(13 * 3600e9))
+			n, err := f.r.Refresh(ctx, 1000)
+			if err != nil || n == 0 {
+				t.Errorf("Refresh: %d, %v; want stale responses re-signed", n, err)
+			}
+		})
+	})
+}
+
+type httptestReq struct {
+	method, path string
+	body         []byte
+}
