@@ -28,54 +28,87 @@ import (
 // nextUpdate. Responses are re-signed after half of it.
 const DefaultOCSPValidity = 24 * time.Hour
 
-// ResponderKey is a delegated OCSP responder: a certificate of the ocsp
-// profile issued by an issuing CA, and its key.
+// ResponderKey is a key Tongxing holds with a certificate from one of its
+// issuing CAs, such as a delegated OCSP responder.
 type ResponderKey struct {
 	Issuer string // issuing CA name
 	Cert   *smx509.Certificate
 	Signer crypto.Signer
 }
 
-// EnsureResponder returns the delegated OCSP responder of an issuing CA,
-// issuing a new responder certificate (profile ocsp, key "ocsp-ISSUER" in km,
-// certificate dir/ocsp-ISSUER.crt) when there is none or the current one has
-// less than a third of its validity left.
+// EnsureResponder returns the delegated OCSP responder of an issuing CA
+// (profile ocsp, key "ocsp-ISSUER"); see [Authority.EnsureServiceKey].
 func (a *Authority) EnsureResponder(ctx context.Context, km kms.KeyManager, dir, issuerName string) (*ResponderKey, error) {
 	issuer, err := a.CA(issuerName)
 	if err != nil {
 		return nil, err
 	}
-	keyName := "ocsp-" + issuerName
-	key, err := km.Signer(ctx, keyName)
+	return a.EnsureServiceKey(ctx, km, dir, ServiceKeySpec{
+		Name:    "ocsp-" + issuerName,
+		Issuer:  issuerName,
+		Profile: "ocsp",
+		Subject: Subject{Name: issuer.Cert.Subject.CommonName + " OCSP Responder"},
+	})
+}
+
+// ServiceKeySpec names a key and certificate Tongxing issues to itself, such
+// as an OCSP responder or a timestamp authority.
+type ServiceKeySpec struct {
+	Name    string  // key name in the key manager and file name dir/NAME.crt
+	Issuer  string  // issuing CA; the key has its suite
+	Profile string  // certificate profile
+	Subject Subject // vetted subject for the profile
+}
+
+// EnsureServiceKey returns the key and certificate of spec, creating the key
+// if missing and issuing a new certificate when there is none, it does not
+// match the key or issuer, or less than a third of its validity is left.
+func (a *Authority) EnsureServiceKey(ctx context.Context, km kms.KeyManager, dir string, spec ServiceKeySpec) (*ResponderKey, error) {
+	issuer, err := a.CA(spec.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	key, err := km.Signer(ctx, spec.Name)
 	if errors.Is(err, kms.ErrKeyNotFound) {
-		key, err = km.CreateKey(ctx, keyName, issuer.Suite)
+		key, err = km.CreateKey(ctx, spec.Name, issuer.Suite)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ca: OCSP responder key of %s: %w", issuerName, err)
+		return nil, fmt.Errorf("ca: key %s: %w", spec.Name, err)
 	}
-	path := filepath.Join(dir, keyName+".crt")
+	path := filepath.Join(dir, spec.Name+".crt")
 	if b, err := os.ReadFile(path); err == nil {
 		if cert, err := parseCertPEM(b); err == nil && publicKeysEqual(cert.PublicKey, key.Public()) &&
 			cert.CheckSignatureFrom(issuer.Cert) == nil {
 			life := cert.NotAfter.Sub(cert.NotBefore)
 			if a.now().Before(cert.NotAfter.Add(-life / 3)) {
-				return &ResponderKey{Issuer: issuerName, Cert: cert, Signer: key}, nil
+				return &ResponderKey{Issuer: spec.Issuer, Cert: cert, Signer: key}, nil
 			}
 		}
 	}
 	iss, err := a.Issue(ctx, IssueRequest{
 		PublicKey:   key.Public(),
-		Profile:     "ocsp",
-		Subject:     Subject{Name: issuer.Cert.Subject.CommonName + " OCSP Responder"},
-		RequestedBy: "system:ocsp",
+		Profile:     spec.Profile,
+		Subject:     spec.Subject,
+		RequestedBy: "system:" + spec.Name,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ca: issue OCSP responder certificate for %s: %w", issuerName, err)
+		return nil, fmt.Errorf("ca: issue %s certificate: %w", spec.Name, err)
 	}
 	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Certificate.Raw}), 0o644); err != nil {
 		return nil, err
 	}
-	return &ResponderKey{Issuer: issuerName, Cert: iss.Certificate, Signer: key}, nil
+	a.log.InfoContext(ctx, "issued service certificate", "name", spec.Name, "serial", iss.Record.Serial, "not_after", iss.Certificate.NotAfter)
+	return &ResponderKey{Issuer: spec.Issuer, Cert: iss.Certificate, Signer: key}, nil
+}
+
+// Chain returns the certificates from the issuing CA named issuer up to,
+// not including, its root.
+func (a *Authority) Chain(issuer string) ([]*smx509.Certificate, error) {
+	c, err := a.CA(issuer)
+	if err != nil {
+		return nil, err
+	}
+	return a.chain(c), nil
 }
 
 // OCSPResponder answers RFC 6960 requests for the certificates of the

@@ -254,3 +254,40 @@ func TestCRLNumbersAcrossReplicas(t *testing.T) {
 		}
 	})
 }
+
+func TestCheckRevocation(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	iss := issueService(t, f, sm2Key(t).Public())
+	issuer := f.caCert(t, "gm-issuing").Cert
+	before := f.clock.Now().Add(-time.Hour)
+	if err := f.ca.CheckRevocation(ctx, iss.Certificate, issuer, f.clock.Now()); err != nil {
+		t.Fatalf("good certificate: %v", err)
+	}
+	f.clock.Set(f.clock.Now().Add(time.Minute))
+	if _, err := f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		at      time.Time
+		issuer  *smx509.Certificate
+		wantErr error
+	}{
+		{"ok/before-revocation-stays-good", before, issuer, nil},
+		{"fail/after-revocation", f.clock.Now().Add(time.Second), issuer, ca.ErrRevoked},
+		{"fail/foreign-issuer", f.clock.Now(), f.caCert(t, "intl-issuing").Cert, ca.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := f.ca.CheckRevocation(ctx, iss.Certificate, tt.issuer, tt.at)
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("CheckRevocation at %v = %v, want %v", tt.at, err, tt.wantErr)
+			}
+			var re *ca.RevokedError
+			if errors.Is(tt.wantErr, ca.ErrRevoked) && (!errors.As(err, &re) || re.Reason != ca.ReasonKeyCompromise) {
+				t.Errorf("error %v lacks the reason", err)
+			}
+		})
+	}
+}

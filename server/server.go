@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -23,10 +24,13 @@ import (
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/problem"
+	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/store"
+	"github.com/tongxing/tongxing/timestamp"
 )
 
 // Server is a running Tongxing instance's wiring. Create it with [Open], serve
@@ -42,6 +46,9 @@ type Server struct {
 	registry *prometheus.Registry
 	tlsCert  *tls.Certificate
 	handler  http.Handler
+	ocsp     *ca.OCSPResponder
+	kmc      *kmc.KMC
+	tsa      *timestamp.Authority
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -94,6 +101,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.Tokens = access.NewTokens(s.db)
 	if s.tlsCert, err = s.serverCertificate(ctx); err != nil {
+		return nil, err
+	}
+	if s.ocsp, err = s.openOCSP(ctx); err != nil {
+		return nil, err
+	}
+	if s.kmc, err = s.openKMC(); err != nil {
+		return nil, err
+	}
+	if s.tsa, err = s.openTSA(ctx); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -225,6 +241,10 @@ func (s *Server) TLSConfig() *tls.Config {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
+	s.kmc.Routes(mux, s.Tokens.Require)
+	mux.Handle("/tsa", s.tsa.Handler())
+	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
+	mux.Handle("/ocsp", s.ocsp)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -234,7 +254,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
-	return s.instrument(mux)
+	// OCSP GET requests carry base64 in the path, which may hold "//";
+	// they bypass the mux so that path cleaning cannot redirect them.
+	top := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/ocsp/") {
+			r.Pattern = "/ocsp/"
+			s.ocsp.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return s.instrument(top)
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -307,6 +337,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go s.refreshCRLs(bg)
+	go s.refreshOCSP(bg)
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
 	if ready != nil {
 		ready <- ln.Addr()
@@ -354,6 +385,22 @@ func (s *Server) refreshCRLs(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// refreshOCSP re-signs stored OCSP responses before they go stale.
+func (s *Server) refreshOCSP(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.ocsp.Refresh(ctx, 10000); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "refresh OCSP responses", "err", err)
 		}
 	}
 }

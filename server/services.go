@@ -1,0 +1,161 @@
+package server
+
+import (
+	"context"
+	"encoding/asn1"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/kmc"
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/signature"
+	"github.com/tongxing/tongxing/timestamp"
+	"github.com/tongxing/tongxing/timestamp/sqlserial"
+)
+
+// openOCSP makes sure each issuing CA has a delegated responder and returns
+// the responder.
+func (s *Server) openOCSP(ctx context.Context) (*ca.OCSPResponder, error) {
+	var keys []*ca.ResponderKey
+	for _, c := range s.CA.CAs() {
+		if c.Root {
+			continue
+		}
+		k, err := s.CA.EnsureResponder(ctx, s.km, s.cfg.pkiDir(), c.Name)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return ca.NewOCSPResponder(s.CA, s.db, keys)
+}
+
+func (s *Server) openKMC() (*kmc.KMC, error) {
+	mk, err := kmc.LoadOrCreateMasterKey(filepath.Join(s.cfg.secretsDir(), "kmc-master.key"))
+	if err != nil {
+		return nil, err
+	}
+	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log))
+}
+
+func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
+	var oid asn1.ObjectIdentifier
+	for _, p := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("config: %s: %q is not a dotted OID", field, v)
+		}
+		oid = append(oid, n)
+	}
+	if len(oid) < 2 {
+		return nil, fmt.Errorf("config: %s: %q is not an OID", field, v)
+	}
+	return oid, nil
+}
+
+// openTSA gives the timestamp authority a key and tsa-profile certificate per
+// suite (tsa-gm, tsa-intl) and serials from the shared database.
+func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
+	var opts []timestamp.Option
+	var first *ca.ResponderKey
+	var firstChain []*smx509.Certificate
+	for _, suite := range []kms.Suite{kms.GM, kms.Intl} {
+		issuer := string(suite) + "-issuing"
+		if _, err := s.CA.CA(issuer); err != nil {
+			continue
+		}
+		label := map[kms.Suite]string{kms.GM: "SM2", kms.Intl: "ECDSA"}[suite]
+		k, err := s.CA.EnsureServiceKey(ctx, s.km, s.cfg.pkiDir(), ca.ServiceKeySpec{
+			Name: "tsa-" + string(suite), Issuer: issuer, Profile: "tsa",
+			Subject: ca.Subject{Name: s.cfg.PKI.Organization + " Timestamp Authority (" + label + ")", Organization: s.cfg.PKI.Organization},
+		})
+		if err != nil {
+			return nil, err
+		}
+		chain, err := s.CA.Chain(issuer)
+		if err != nil {
+			return nil, err
+		}
+		chain = append([]*smx509.Certificate{k.Cert}, chain...)
+		if first == nil {
+			first, firstChain = k, chain
+		} else {
+			opts = append(opts, timestamp.WithSigner(k.Signer, chain))
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("tsa: no issuing CA to certify the timestamp authority")
+	}
+	policy, err := parseOID("tsa.policy", s.cfg.TSA.Policy)
+	if err != nil {
+		return nil, err
+	}
+	var accepted []asn1.ObjectIdentifier
+	for _, p := range s.cfg.TSA.AcceptedPolicies {
+		oid, err := parseOID("tsa.accepted_policies", p)
+		if err != nil {
+			return nil, err
+		}
+		accepted = append(accepted, oid)
+	}
+	serials, err := sqlserial.New(ctx, s.db, "tsa")
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
+		timestamp.WithPolicy(policy),
+		timestamp.WithAccuracy(s.cfg.TSA.Accuracy),
+		timestamp.WithSerialSource(serials),
+		timestamp.WithBackwardsTolerance(s.cfg.TSA.BackwardsTolerance),
+		timestamp.WithLogger(s.log))
+	if len(accepted) > 0 {
+		opts = append(opts, timestamp.WithAcceptedPolicies(accepted...))
+	}
+	tsa, err := timestamp.NewAuthority(first.Signer, firstChain, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s.registerTSAMetrics(tsa)
+	return tsa, nil
+}
+
+// registerTSAMetrics exports the TSA's counters, including clock refusals.
+func (s *Server) registerTSAMetrics(tsa *timestamp.Authority) {
+	counter := func(name, help string, v func(timestamp.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(tsa.Stats())) })
+	}
+	s.registry.MustRegister(
+		counter("tongxing_tsa_tokens_gm_total", "Timestamp tokens issued with SM2/SM3.", func(st timestamp.Stats) uint64 { return st.TokensGM }),
+		counter("tongxing_tsa_tokens_intl_total", "Timestamp tokens issued with ECDSA.", func(st timestamp.Stats) uint64 { return st.TokensIntl }),
+		counter("tongxing_tsa_rejections_total", "Timestamp requests rejected.", func(st timestamp.Stats) uint64 { return st.Rejections }),
+		counter("tongxing_tsa_clock_backwards_total", "Refusals because the clock went backwards.", func(st timestamp.Stats) uint64 { return st.ClockBackwards }),
+		counter("tongxing_tsa_clock_drift_total", "Refusals because the clock drifted past the bound.", func(st timestamp.Stats) uint64 { return st.ClockDrift }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tongxing_tsa_clock_ok", Help: "1 while the TSA clock is trusted, 0 after a clock refusal."}, func() float64 {
+			if tsa.Stats().ClockOK {
+				return 1
+			}
+			return 0
+		}),
+	)
+}
+
+// signatureVerifier serves /signature/v1/verify: chains to this server's
+// roots, revocation from the CA's inventory.
+func (s *Server) signatureVerifier() *signature.VerifyOptions {
+	roots := smx509.NewCertPool()
+	inter := smx509.NewCertPool()
+	for _, c := range s.CA.CAs() {
+		if c.Root {
+			roots.AddCert(c.Cert)
+		} else {
+			inter.AddCert(c.Cert)
+		}
+	}
+	return &signature.VerifyOptions{Roots: roots, Intermediates: inter, Revocation: s.CA}
+}
