@@ -18,10 +18,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/problem"
@@ -200,16 +202,21 @@ func newRequest(g *globals) *cobra.Command {
 		cf                  clientFlags
 		profile, code, out  string
 		suiteName, passFile string
+		dual                bool
 	)
 	cmd := &cobra.Command{
-		Use:     "request",
-		Short:   "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
-		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert`,
-		Args:    cobra.NoArgs,
+		Use:   "request",
+		Short: "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
+		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert
+  tongxing ca request --profile enterprise --dual --code CODE --out ./e-cert`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client(cmd, &cf, false)
 			if err != nil {
 				return err
+			}
+			if dual {
+				return requestDual(cmd, g, c, profile, code, out, passFile)
 			}
 			suite := kms.Suite(suiteName)
 			if suite == "" {
@@ -275,6 +282,7 @@ func newRequest(g *globals) *cobra.Command {
 	f.StringVar(&out, "out", ".", "output directory")
 	f.StringVar(&suiteName, "suite", "", "key suite, gm or intl (default: the profile's first)")
 	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for key.pem (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
+	f.BoolVar(&dual, "dual", false, "e证通 dual certificates (--profile enterprise): a signing pair made here, an encryption pair made and escrowed by the KMC")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
@@ -428,4 +436,71 @@ func newStatus(g *globals, verb string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&comment, "comment", "", "why (recorded with the change)")
 	return cmd
+}
+
+// requestDual runs the e证通 dual-certificate exchange with the KMC and
+// writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem, the keys
+// encrypted.
+func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string) error {
+	if profile != "enterprise" && profile != kmc.SignProfile {
+		return fmt.Errorf("--dual is for --profile enterprise (the e证通 pair), not %q", profile)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{"sign-key.pem", "enc-key.pem"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
+		}
+	}
+	pass, generated, err := subscriberPassphrase(out, passFile)
+	if err != nil {
+		return err
+	}
+	signKey, err := sm2.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	res, encKey, err := kmc.RequestDual(cmd.Context(), c.http, c.base, code, signKey)
+	if err != nil {
+		return err
+	}
+	pemChain := func(certs []*smx509.Certificate) string {
+		var b strings.Builder
+		for _, c := range certs {
+			b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		}
+		return b.String()
+	}
+	signPEM, err := kms.MarshalEncryptedPEM(signKey, pass)
+	if err != nil {
+		return err
+	}
+	encPEM, err := kms.MarshalEncryptedPEM(encKey, pass)
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name, data string
+		mode       os.FileMode
+	}{
+		{"sign-key.pem", string(signPEM), 0o600},
+		{"sign-cert.pem", pemChain([]*smx509.Certificate{res.SignCertificate}), 0o644},
+		{"sign-chain.pem", pemChain(res.SignChain), 0o644},
+		{"enc-key.pem", string(encPEM), 0o600},
+		{"enc-cert.pem", pemChain([]*smx509.Certificate{res.EncCertificate}), 0o644},
+		{"enc-chain.pem", pemChain(res.EncChain), 0o644},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(g.stdout, "issued e证通 pair\n  signing    serial %s: %s, %s\n  encryption serial %s: %s, %s (key escrowed by the KMC)\n",
+		res.SignSerial, filepath.Join(out, "sign-key.pem"), filepath.Join(out, "sign-cert.pem"),
+		res.EncSerial, filepath.Join(out, "enc-key.pem"), filepath.Join(out, "enc-cert.pem"))
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
+	return nil
 }
