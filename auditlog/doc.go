@@ -1,0 +1,112 @@
+// Package auditlog is Tongxing's tamper-evident audit log: an append-only
+// sequence of typed entries, committed to by an RFC 6962 Merkle tree over
+// SM3, with signed checkpoints, inclusion and consistency proofs, indexed
+// search, offline-verifiable evidence bundles and the security officers'
+// HTTP API.
+//
+// Standards: MLPS 2.0 audit records (GB/T 22239-2019 8.1.4.3: date and time,
+// actor, event type, outcome, source, object); RFC 6962 section 2.1 Merkle
+// tree shape with SM3 (GB/T 32905) as hash; C2SP tlog-checkpoint and
+// signed-note for checkpoints; SM2 signatures (GB/T 32918.2, GM/T 0009 signer
+// ID); RFC 2104 HMAC-SM3 for citizen pseudonyms; RFC 9457 problem details.
+//
+// # Canonical entry encoding
+//
+// An [Entry] has exactly one encoding, produced by [Entry.MarshalCanonical]
+// and accepted by [ParseEntry]; it is the leaf hashed into the tree. It is a
+// JSON object (RFC 8259) with no insignificant whitespace and every member
+// present, in this fixed order:
+//
+//	{"index":N,"time":"YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ",
+//	 "actor":{"subject":S,"department":S,"client":S,"cert_serial":S,"source_addr":S},
+//	 "action":S,"object":{"resource":S,"department":S},"decision":S,"reasons":[S,...],
+//	 "request_digest":S,"timestamp_token":S,"outcome":S,"latency_ns":N,"citizen_hash":S}
+//
+// (shown wrapped; the encoding is one line). Integers are decimal without
+// sign, exponent or leading zeros. time is UTC with exactly nine fractional
+// digits. Strings are valid UTF-8, serialised as in RFC 8785 (JCS) section
+// 3.2.2.2: only '"', '\' and the control characters below U+0020 are
+// escaped, as \b \f \n \r \t or \u00xx with lower-case hex; everything else
+// is literal. Empty values are "" and []. testdata/entry.golden.json holds an
+// example.
+//
+// # Merkle tree
+//
+// [Hasher] implements transparency-dev/merkle's LogHasher: leaf hash
+// SM3(0x00 || leaf), interior hash SM3(0x01 || left || right), empty root
+// SM3(""). The tree is extended with merkle/compact ranges and proofs are
+// assembled with merkle/proof; no proof arithmetic is implemented here.
+// Interior nodes of perfect subtrees are stored (table audit_nodes) keyed by
+// post-order position, leaf hashes beside their entries.
+//
+// # Checkpoints
+//
+// A checkpoint is the C2SP tlog-checkpoint body
+//
+//	<origin>\n<decimal tree size>\n<base64 root hash>\n
+//
+// in a signed note carrying the SM2 signature of the audit key (signature
+// type and verifier key format in package auditlog/sm2note) and optionally
+// a standard Ed25519 co-signature, both under the origin as key name. The
+// sequencer publishes one whenever the tree has grown, at most once per
+// checkpoint interval (default 1s), plus one on Close; with WithTimestamper
+// each carries a timestamp token.
+//
+// # Sequencing and durability
+//
+// [Log.Append] queues the entry for one sequencer goroutine, which commits
+// everything queued as one transaction (group commit): entries with their
+// indexes, new tree nodes and the new tree state (size, root, compact range).
+// Append returns only after that commit. Because entries, nodes and state
+// change in one transaction, a crash at any point leaves either all or none
+// of a batch, and acknowledged entries are never lost (SQLite runs with WAL
+// and synchronous=FULL).
+//
+// The tree state row is replaced with a compare-and-set on its size, so two
+// sequencers can never give out one index twice: the loser's transaction
+// rolls back and it retries on fresh state.
+//
+// On PostgreSQL several processes share the log. The one holding the
+// session-level advisory lock [SequencerLockID] (pg_try_advisory_lock on a
+// dedicated connection) sequences, integrates and publishes checkpoints.
+// The others commit their batches to audit_pending (durable at once) and
+// wait until the sequencer, which polls that table, has moved them into the
+// log in a transaction that also deletes them from audit_pending and writes
+// a receipt with their index; Append then returns that index. Every process
+// retries the lock each leader-retry interval, so when the holder dies (its
+// session ends and PostgreSQL frees the lock) another takes over, reloading
+// the tree state from the database. A sequencer that loses its lock
+// connection stops sequencing; the compare-and-set above keeps the log
+// correct even if two briefly overlap. On SQLite every process sequences;
+// SQLite's write lock and the same compare-and-set serialise them.
+//
+// A process that does not hold the lock sees its Append return after about
+// two poll intervals (WithPollInterval, default 20ms): one for the sequencer
+// to pick the entry up, one to read the receipt.
+//
+// # Evidence bundles
+//
+// [Reader.Export] streams JSON lines: a header with the signed checkpoint
+// (and its timestamp token, if any), one line per entry holding the
+// canonical encoding verbatim and its RFC 6962 inclusion proof against that
+// checkpoint, and an end line with the entry count. [VerifyBundle] and
+// [VerifyBundleKey] check a bundle offline with
+// transparency-dev/merkle's proof.VerifyInclusion; [NewBundleReader] parses
+// one line at a time with size limits (MaxBundleLine, MaxProofLen,
+// MaxCheckpointSize, MaxEntrySize).
+//
+// # No deletion
+//
+// The package has no path that updates or deletes an entry, node or
+// checkpoint. Retention archives by exporting (see [Reader.Export] with a
+// To bound): entries are copied with their checkpoint and proofs, never
+// dropped. [Reader.Verify] recomputes the whole tree and names the first
+// index at which stored data fails; it parses and hashes entries on all
+// CPUs while one goroutine extends the tree in index order.
+//
+// # Command-line operations
+//
+// The CLI verbs map to: audit tail -> [Reader.Tail] and [Reader.Follow];
+// audit search -> [Reader.Search]; audit verify -> [Reader.Verify];
+// audit verify-bundle -> [VerifyBundleKey] with [sm2note.ParsePublicKeyPEM].
+package auditlog
