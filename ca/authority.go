@@ -43,6 +43,7 @@ type Authority struct {
 	backdate     time.Duration
 	crlValidity  time.Duration
 	crls         crlCache
+	auditor      Auditor
 	hooksMu      sync.Mutex
 	statusHooks  []func(context.Context, *Record)
 }
@@ -286,6 +287,10 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	}
 	if err := a.inv.Record(ctx, rec, req.RedeemCode); err != nil {
 		return nil, err
+	}
+	if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: req.RequestedBy,
+		Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + p.Name, "issuer " + issuer.Name}}); err != nil {
+		return nil, fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
 	}
 	a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", p.Name, "issuer", issuer.Name, "requested_by", req.RequestedBy)
 	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec}, nil

@@ -68,6 +68,10 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	if err := a.codes.CreateCode(ctx, c); err != nil {
 		return "", nil, err
 	}
+	if err := a.audit(ctx, AuditEvent{Action: "ca.enrolment-code.create", Actor: req.CreatedBy, Resource: "ca:enrolment-code:" + c.ID,
+		Outcome: "success", Reasons: []string{"profile " + p.Name, "expires " + c.ExpiresAt.Format(time.RFC3339)}}); err != nil {
+		return "", nil, fmt.Errorf("ca: enrolment code %s created but not audited: %w", c.ID, err)
+	}
 	a.log.InfoContext(ctx, "enrolment code created", "code_id", c.ID, "profile", p.Name, "subject", subj.String(), "created_by", req.CreatedBy, "expires_at", c.ExpiresAt)
 	return code, c, nil
 }
@@ -90,6 +94,27 @@ type EnrolRequest struct {
 // the recording of the certificate, so of several concurrent requests with
 // one code exactly one succeeds.
 func (a *Authority) Enrol(ctx context.Context, req EnrolRequest) (*Issued, error) {
+	iss, err := a.enrol(ctx, req)
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			actor := "subscriber"
+			if len(req.Code) <= 128 && strings.TrimSpace(req.Code) != "" {
+				if c, cerr := a.codes.CodeByHash(ctx, codeHash(req.Code)); cerr == nil {
+					actor = "code:" + c.ID
+				}
+			}
+			if aerr := a.audit(ctx, AuditEvent{Action: "ca.certificate.enrol", Actor: actor, Resource: "ca:enrolment",
+				Outcome: "failure", Reasons: []string{re.Error()}}); aerr != nil {
+				return nil, errors.Join(err, aerr)
+			}
+		}
+		return nil, err
+	}
+	return iss, nil
+}
+
+func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error) {
 	csr, err := ParseCSR(req.CSR)
 	if err != nil {
 		return nil, err

@@ -167,6 +167,17 @@ func (a *Authority) SetStatus(ctx context.Context, ch StatusChange) (*Record, er
 	if err != nil {
 		return nil, err
 	}
+	action := map[Status]string{StatusRevoked: "ca.certificate.revoke", StatusHold: "ca.certificate.hold", StatusValid: "ca.certificate.release"}[ch.To]
+	reasons := []string{"from " + string(ev.From)}
+	if ev.Reason != nil {
+		reasons = append(reasons, "reason "+ev.Reason.String())
+	}
+	if ch.Comment != "" {
+		reasons = append(reasons, "comment "+ch.Comment)
+	}
+	if err := a.audit(ctx, AuditEvent{Action: action, Actor: ch.Actor, Resource: "ca:certificate:" + serial, Outcome: "success", Reasons: reasons}); err != nil {
+		return updated, fmt.Errorf("ca: status of %s changed but not audited: %w", serial, err)
+	}
 	a.log.InfoContext(ctx, "certificate status changed", "serial", serial, "from", ev.From, "to", ev.To, "reason", ev.Reason, "actor", ch.Actor)
 	a.hooksMu.Lock()
 	hooks := append([]func(context.Context, *Record){}, a.statusHooks...)

@@ -31,11 +31,12 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	PKI PKIConfig `yaml:"pki"`
-	CA  CAConfig  `yaml:"ca"`
-	TSA TSAConfig `yaml:"tsa"`
-	TLS TLSConfig `yaml:"tls"`
-	Log LogConfig `yaml:"log"`
+	PKI   PKIConfig   `yaml:"pki"`
+	CA    CAConfig    `yaml:"ca"`
+	TSA   TSAConfig   `yaml:"tsa"`
+	Audit AuditConfig `yaml:"audit"`
+	TLS   TLSConfig   `yaml:"tls"`
+	Log   LogConfig   `yaml:"log"`
 }
 
 // TSAConfig configures the timestamp authority at /tsa.
@@ -53,6 +54,16 @@ type TSAConfig struct {
 	// refuses. Default 0 for one node; set it to the clock skew bound
 	// between replicas.
 	BackwardsTolerance time.Duration `yaml:"backwards_tolerance"`
+}
+
+// AuditConfig configures the audit log.
+type AuditConfig struct {
+	// Origin names the log in its checkpoints (C2SP tlog-checkpoint).
+	// Default: the public URL's host followed by "/audit".
+	Origin string `yaml:"origin"`
+	// CheckpointInterval is how often a checkpoint is signed while entries
+	// arrive. Default 1s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 }
 
 // DefaultTSAPolicy is the OID of Tongxing's default timestamp policy.
@@ -155,6 +166,12 @@ func (c *Config) Resolve() error {
 		if err := s.Valid(); err != nil {
 			return fmt.Errorf("config: pki.suites: %w", err)
 		}
+	}
+	if c.Audit.Origin == "" {
+		c.Audit.Origin = u.Host + "/audit"
+	}
+	if c.Audit.CheckpointInterval <= 0 {
+		c.Audit.CheckpointInterval = time.Second
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout must be positive")

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tongxing/tongxing/access"
+	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
@@ -49,6 +50,7 @@ type Server struct {
 	ocsp     *ca.OCSPResponder
 	kmc      *kmc.KMC
 	tsa      *timestamp.Authority
+	audit    *auditlog.Log
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -81,12 +83,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	profiles, err := loadProfiles(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	pseudonymKey, err := os.ReadFile(filepath.Join(cfg.secretsDir(), "pseudonym.key"))
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	profiles, err := loadProfiles(&cfg)
-	if err != nil {
+	if s.audit, err = s.openAudit(ctx, pass, pseudonymKey); err != nil {
 		return nil, err
 	}
 	s.caStore = ca.NewSQLStore(s.db)
@@ -95,7 +100,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		ca.WithPublicURL(cfg.PublicURL),
 		ca.WithTrustDomain(cfg.CA.TrustDomain),
 		ca.WithPseudonymKey(pseudonymKey),
-		ca.WithLogger(log))
+		ca.WithLogger(log),
+		ca.WithAuditor(caAuditor{s.audit}))
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +251,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/tsa", s.tsa.Handler())
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
 	mux.Handle("/ocsp", s.ocsp)
+	mux.Handle("/audit/v1/", s.auditHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -361,6 +368,11 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 // first.
 func (s *Server) Close() error {
 	var errs []error
+	if s.audit != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		errs = append(errs, s.audit.Close(ctx))
+		cancel()
+	}
 	if s.caStore != nil {
 		errs = append(errs, s.caStore.Close())
 	}

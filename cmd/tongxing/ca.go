@@ -141,6 +141,26 @@ func (c *client) do(cmd *cobra.Command, method, path string, body, out any) erro
 	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out)
 }
 
+// stream GETs path and returns the body of a successful response.
+func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(cmd.Context(), "GET", c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, problem.Read(resp)
+	}
+	return resp.Body, nil
+}
+
 func newCA(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Certificate authority: enrolment codes, requests, inventory"}
 	cmd.AddCommand(newEnrolCode(g), newRequest(g), newList(g), newShow(g),

@@ -89,7 +89,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.configFile, "config", "", "YAML configuration file")
 	pf.StringVar(&g.data, "data", "tongxing-data", "data directory")
 	pf.StringVar(&g.database, "database", "", "PostgreSQL URL (postgres://...) or SQLite file (default DATA/tongxing.db)")
-	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g))
+	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g))
+	addFilingCommands(root, g)
 	return root
 }
 

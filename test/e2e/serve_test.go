@@ -146,6 +146,14 @@ func (in *instance) cli(args ...string) (string, error) {
 	return string(out), err
 }
 
+// local runs a tongxing command that talks to no server.
+func (in *instance) local(args ...string) (string, error) {
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = in.dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func (in *instance) stop(sig syscall.Signal) error {
 	in.cmd.Process.Signal(sig)
 	select {

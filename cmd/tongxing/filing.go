@@ -1,0 +1,641 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/spf13/cobra"
+
+	"github.com/tongxing/tongxing/ca/revcheck"
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/kms/softkms"
+	"github.com/tongxing/tongxing/server"
+	"github.com/tongxing/tongxing/signature"
+	"github.com/tongxing/tongxing/timestamp"
+	"github.com/tongxing/tongxing/timestamp/cms"
+)
+
+// addFilingCommands adds the commands for signed filings to root:
+// ts (request and verify RFC 3161 / GM/T 0033 time-stamps), sign and verify.
+func addFilingCommands(root *cobra.Command, g *globals) {
+	root.AddCommand(newTimestampCmd(g), newSignCmd(g), newVerifyCmd(g))
+}
+
+// filingTrust are the flags that say where the server is and which TLS root
+// to trust for it, as for the ca client commands.
+type filingTrust struct{ server, cacert string }
+
+func (f *filingTrust) register(cmd *cobra.Command, withServer bool) {
+	if withServer {
+		cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
+	}
+	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for HTTPS (default: DATA/pki/intl-root.crt)")
+}
+
+// http returns the server base URL and an HTTP client trusting the roots
+// the ca client commands trust.
+func (f *filingTrust) http(cmd *cobra.Command, g *globals) (string, *http.Client, error) {
+	c, err := g.client(cmd, &clientFlags{server: f.server, cacert: f.cacert}, false)
+	if err != nil {
+		return "", nil, err
+	}
+	return c.base, c.http, nil
+}
+
+func newTimestampCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "ts", Short: "Trusted time-stamps (RFC 3161, GM/T 0033): request and verify"}
+	cmd.AddCommand(newTSRequestCmd(g), newTSVerifyCmd())
+	return cmd
+}
+
+func newTSRequestCmd(g *globals) *cobra.Command {
+	var (
+		trust      filingTrust
+		gm, intl   bool
+		tsaURL     string
+		outputPath string
+	)
+	cmd := &cobra.Command{
+		Use:   "request FILE",
+		Short: "Time-stamp a file at a TSA and write the reply (.tsr)",
+		Long: `request hashes FILE (SM3 with --gm, the default; SHA-256 with --intl), asks the
+time-stamp authority for a token with a random nonce and the TSA certificate,
+checks that the token answers the request, and writes the DER TimeStampResp.
+It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
+		Example: `  tongxing ts request filing.pdf -o filing.pdf.tsr
+  tongxing ts request filing.pdf --intl --url https://tsa.example.gov.cn/tsa -o filing.pdf.tsr`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			suite := timestamp.SuiteGM
+			if intl {
+				suite = timestamp.SuiteIntl
+			}
+			base, hc, err := trust.http(cmd, g)
+			if err != nil {
+				return err
+			}
+			if tsaURL == "" {
+				tsaURL = base + "/tsa"
+			}
+			digest, err := filingDigest(args[0], suite.Hash())
+			if err != nil {
+				return err
+			}
+			c := &timestamp.Client{URL: tsaURL, HTTPClient: hc}
+			tok, err := c.Timestamp(cmd.Context(), digest, suite.Hash())
+			if err != nil {
+				return fmt.Errorf("time-stamp %s: %w", args[0], err)
+			}
+			der, err := (&timestamp.TimeStampResp{Status: timestamp.StatusGranted, Token: tok.Raw}).Marshal()
+			if err != nil {
+				return err
+			}
+			if outputPath == "" {
+				outputPath = args[0] + ".tsr"
+			}
+			if err := os.WriteFile(outputPath, der, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "time-stamped %s (%s %s)\n  time:   %s\n  serial: %s\n  policy: %s\n  reply:  %s\n",
+				args[0], suite.Hash(), hex.EncodeToString(digest), tok.Info.GenTime.UTC().Format(time.RFC3339Nano),
+				tok.Info.SerialNumber, tok.Info.Policy, outputPath)
+			return nil
+		},
+	}
+	trust.register(cmd, true)
+	f := cmd.Flags()
+	f.BoolVar(&gm, "gm", false, "gm suite: SM3 imprint, SM2-signed GM/T 0033 token (default)")
+	f.BoolVar(&intl, "intl", false, "intl suite: SHA-256 imprint, ECDSA-signed RFC 3161 token")
+	f.StringVar(&tsaURL, "url", "", "TSA URL (default: SERVER/tsa)")
+	f.StringVarP(&outputPath, "output", "o", "", "reply file (default: FILE.tsr)")
+	cmd.MarkFlagsMutuallyExclusive("gm", "intl")
+	return cmd
+}
+
+func newTSVerifyCmd() *cobra.Command {
+	var roots []string
+	cmd := &cobra.Command{
+		Use:   "verify FILE FILE.tsr",
+		Short: "Verify a time-stamp reply or token over a file",
+		Long: `verify checks a time-stamp reply (DER TimeStampResp, as written by "ts request"
+or "openssl ts -reply") or a bare token over FILE: the message imprint, the
+TSA's signature and the TSA certificate's chain at the time-stamp time, to the
+self-signed roots in the --ca files. A token usually carries only the TSA
+certificate: give its issuing CA in a --ca file too (other certificates there
+help build the chain). It does NOT check the TSA certificate's revocation.`,
+		Example: `  tongxing ts verify filing.pdf filing.pdf.tsr --ca tongxing-data/pki/gm-root.crt --ca tongxing-data/pki/gm-issuing.crt`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rootPool, inter, err := filingRoots(roots)
+			if err != nil {
+				return err
+			}
+			raw, err := filingReadLimited(args[1], timestamp.MaxResponseSize)
+			if err != nil {
+				return err
+			}
+			token := raw
+			if resp, err := timestamp.ParseResponse(raw); err == nil {
+				if err := resp.Err(); err != nil {
+					return fmt.Errorf("%s: the TSA refused the request: %w", args[1], err)
+				}
+				token = resp.Token
+			}
+			tok, err := timestamp.ParseToken(token)
+			if err != nil {
+				return fmt.Errorf("%s is neither a time-stamp reply nor a token: %w", args[1], err)
+			}
+			alg, err := timestamp.HashFromOID(tok.Info.MessageImprint.HashAlgorithm)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[1], err)
+			}
+			digest, err := filingDigest(args[0], alg)
+			if err != nil {
+				return err
+			}
+			info, err := timestamp.VerifyToken(token, timestamp.VerifyOptions{Digest: digest, Roots: rootPool, Intermediates: inter})
+			if err != nil {
+				return fmt.Errorf("time-stamp verification FAILED for %s: %w", args[0], err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Verification: OK\n")
+			fmt.Fprintf(out, "genTime:   %s (%s)\n", info.GenTime.UTC().Format(time.RFC3339Nano), info.GenTime.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05 MST"))
+			if info.Accuracy > 0 {
+				fmt.Fprintf(out, "accuracy:  ±%s\n", info.Accuracy)
+			}
+			fmt.Fprintf(out, "serial:    %s\n", info.SerialNumber)
+			fmt.Fprintf(out, "policy:    %s\n", info.Policy)
+			fmt.Fprintf(out, "TSA:       %s\n", info.Certificate.Subject)
+			if name := filingGeneralName(info.TSAName); name != "" {
+				fmt.Fprintf(out, "TSA name:  %s\n", name)
+			}
+			fmt.Fprintf(out, "hash:      %s %s\n", info.Hash, hex.EncodeToString(digest))
+			fmt.Fprintf(out, "suite:     %s\n", info.Suite)
+			if info.Nonce != nil {
+				fmt.Fprintf(out, "nonce:     %s\n", info.Nonce.Text(16))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&roots, "ca", nil, "PEM file of trusted root certificates (repeatable)")
+	_ = cmd.MarkFlagRequired("ca")
+	return cmd
+}
+
+func newSignCmd(g *globals) *cobra.Command {
+	var (
+		trust                              filingTrust
+		certFile, keyFile, chainFile       string
+		passFile, tsaURL, oids, outputPath string
+		attached, detached, noTSA          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sign FILE",
+		Short: "Sign a filing (CMS SignedData .p7s, SM2/SM3) with a trusted time-stamp",
+		Long: `sign writes a CMS SignedData over FILE with the e-cert key: SM2/SM3 with the
+GM/T 0010 OIDs for an SM2 key, ECDSA/SHA-256 (RFC 5652) for a P-256 key. The
+signature is detached by default. Unless --no-tsa is given, the TSA
+(default SERVER/tsa) time-stamps the signature value and the token is kept as
+the unsigned attribute signatureTimeStampToken (CAdES-T).
+
+The key is the encrypted PKCS#8 that "tongxing ca request" writes. Its
+passphrase comes from --passphrase-file, else $TONGXING_KEY_PASSPHRASE,
+else KEYDIR/key.pass. The certificate chain comes from --chain, else
+CERTDIR/chain.pem when it exists.`,
+		Example: `  tongxing sign filing.pdf --cert ecert/cert.pem --key ecert/key.pem -o filing.pdf.p7s
+  tongxing sign filing.pdf --cert ecert/cert.pem --key ecert/key.pem --attached --no-tsa`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			flags := cmd.Flags()
+			chain, err := filingChain(certFile, chainFile, flags.Changed("chain"))
+			if err != nil {
+				return err
+			}
+			key, err := filingKey(keyFile, passFile, flags.Changed("passphrase-file"))
+			if err != nil {
+				return err
+			}
+			if err := filingCheckOIDs(oids, key); err != nil {
+				return err
+			}
+			var opts []signature.Option
+			if attached {
+				opts = append(opts, signature.WithAttached())
+			}
+			if !noTSA {
+				base, hc, err := trust.http(cmd, g)
+				if err != nil {
+					return err
+				}
+				if tsaURL == "" {
+					tsaURL = base + "/tsa"
+				}
+				opts = append(opts, signature.WithTimestamper(&timestamp.Client{URL: tsaURL, HTTPClient: hc}))
+			}
+			signer, err := signature.NewSigner(key, chain, opts...)
+			if err != nil {
+				return err
+			}
+			p7s, err := filingSign(cmd.Context(), signer, args[0], attached)
+			if err != nil {
+				return err
+			}
+			if outputPath == "" {
+				outputPath = args[0] + ".p7s"
+			}
+			if err := os.WriteFile(outputPath, p7s, 0o644); err != nil {
+				return err
+			}
+			mode := "detached"
+			if attached {
+				mode = "attached"
+			}
+			fmt.Fprintf(g.stdout, "signed %s as %q (%s, %s)\n", args[0], chain[0].Subject.CommonName, signer.Suite(), mode)
+			if t, ok := filingTimestampTime(p7s); ok {
+				fmt.Fprintf(g.stdout, "  time-stamped at %s by %s\n", t.UTC().Format(time.RFC3339Nano), tsaURL)
+			} else {
+				fmt.Fprintf(g.stdout, "  no time-stamp: the signing time is only the signer's claim\n")
+			}
+			fmt.Fprintf(g.stdout, "  signature: %s\n", outputPath)
+			return nil
+		},
+	}
+	trust.register(cmd, true)
+	f := cmd.Flags()
+	f.StringVar(&certFile, "cert", "", "PEM signer certificate (further certificates in the file join the chain)")
+	f.StringVar(&keyFile, "key", "", "encrypted PKCS#8 PEM key of the certificate")
+	f.StringVar(&chainFile, "chain", "", "PEM issuer certificates (default: CERTDIR/chain.pem if present)")
+	f.StringVar(&passFile, "passphrase-file", "", "file with the key passphrase (default: $TONGXING_KEY_PASSPHRASE, else KEYDIR/key.pass)")
+	f.BoolVar(&detached, "detached", false, "leave the content out of the signature (default)")
+	f.BoolVar(&attached, "attached", false, "put the content inside the signature")
+	f.StringVar(&tsaURL, "tsa", "", "TSA URL for the signature time-stamp (default: SERVER/tsa)")
+	f.BoolVar(&noTSA, "no-tsa", false, "do not time-stamp the signature")
+	f.StringVar(&oids, "oids", "", "OID set: gmt0010 (SM2 keys; the default for them) or pkcs7 (RFC 5652; ECDSA keys)")
+	f.StringVarP(&outputPath, "output", "o", "", "signature file (default: FILE.p7s)")
+	cmd.MarkFlagsMutuallyExclusive("detached", "attached")
+	cmd.MarkFlagsMutuallyExclusive("tsa", "no-tsa")
+	_ = cmd.MarkFlagRequired("cert")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var (
+		trust         filingTrust
+		roots         []string
+		asJSON, noRev bool
+		requireTS     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify FILE.p7s [FILE]",
+		Short: "Verify a signed filing: content, signature, time-stamp, chain and revocation",
+		Long: `verify checks a CMS SignedData (.p7s, DER or PEM) over FILE (for a detached
+signature; when FILE is left out and FILE.p7s ends in .p7s, the file without
+that suffix is used if it exists) and prints a report. The signer's chain and
+the TSA's chain must lead to a self-signed root in the --ca files; other
+certificates there and in the signature help build both chains. The signer's
+chain is checked at the trusted time of the signature time-stamp, when there
+is one.
+
+Revocation of the signer's certificate is asked of its OCSP responder, and of
+its CRL when OCSP gives no usable answer, over HTTPS trusting --cacert; a
+certificate revoked after the trusted time still counts as good. The exit
+status is 0 only for a VALID signature.`,
+		Example: `  tongxing verify filing.pdf.p7s filing.pdf --ca tongxing-data/pki/gm-root.crt
+  tongxing verify filing.pdf.p7s --ca roots.pem --json`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rootPool, inter, err := filingRoots(roots)
+			if err != nil {
+				return err
+			}
+			p7s, err := filingReadLimited(args[0], signature.MaxSignatureSize*2)
+			if err != nil {
+				return err
+			}
+			if b, _ := pem.Decode(p7s); b != nil {
+				p7s = b.Bytes
+			}
+			// The certificates in the signature may also issue the TSA's
+			// certificate, which a token usually carries alone.
+			if sd, err := cms.Parse(p7s); err == nil {
+				for _, c := range sd.Certificates {
+					inter.AddCert(c)
+				}
+			}
+			var content []byte
+			contentFile := ""
+			if len(args) == 2 {
+				contentFile = args[1]
+			} else if name, ok := strings.CutSuffix(args[0], ".p7s"); ok {
+				if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
+					contentFile = name
+				}
+			}
+			if contentFile != "" {
+				if content, err = os.ReadFile(contentFile); err != nil {
+					return err
+				}
+			}
+			opts := signature.VerifyOptions{Roots: rootPool, Intermediates: inter, RequireTimestamp: requireTS}
+			if !noRev {
+				_, hc, err := trust.http(cmd, g)
+				if err != nil {
+					return err
+				}
+				rc, err := revcheck.New(revcheck.WithHTTPClient(hc))
+				if err != nil {
+					return err
+				}
+				opts.Revocation = rc
+			}
+			rep, err := signature.Verify(cmd.Context(), p7s, content, opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				if len(args) == 1 && contentFile != "" {
+					fmt.Fprintf(out, "signed file: %s\n", contentFile)
+				}
+				fmt.Fprint(out, rep.Text())
+			}
+			if !rep.Valid {
+				return filingInvalid(rep)
+			}
+			return nil
+		},
+	}
+	trust.register(cmd, false)
+	f := cmd.Flags()
+	f.StringArrayVar(&roots, "ca", nil, "PEM file of trusted root certificates for signers and TSAs (repeatable)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&noRev, "no-revocation", false, "do not check the signer certificate's revocation")
+	f.BoolVar(&requireTS, "require-timestamp", false, "fail a signature without a valid time-stamp")
+	_ = cmd.MarkFlagRequired("ca")
+	return cmd
+}
+
+// filingInvalid summarises the failed checks of an invalid report.
+func filingInvalid(rep *signature.Report) error {
+	var why []string
+	for _, c := range rep.Checks {
+		if c.Status == signature.Failed {
+			why = append(why, c.Name+": "+strings.TrimPrefix(c.Detail, c.Name+": "))
+		}
+	}
+	if len(why) == 0 {
+		why = append(why, "a required check did not pass")
+	}
+	return fmt.Errorf("signature is INVALID: %s", strings.Join(why, "; "))
+}
+
+// filingDigest hashes a file with alg, streaming.
+func filingDigest(path string, alg timestamp.HashAlgorithm) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := alg.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return h.Sum(nil), nil
+}
+
+// filingReadLimited reads a file of at most limit bytes.
+func filingReadLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// filingReadCerts reads every CERTIFICATE block of a PEM file.
+func filingReadCerts(path string) ([]*smx509.Certificate, error) {
+	b, err := filingReadLimited(path, 4<<20)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*smx509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := smx509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return certs, nil
+}
+
+// filingRoots reads the --ca files: self-signed certificates become trust
+// anchors, the others intermediates.
+func filingRoots(files []string) (*smx509.CertPool, *smx509.CertPool, error) {
+	roots, inter := smx509.NewCertPool(), smx509.NewCertPool()
+	n := 0
+	for _, file := range files {
+		certs, err := filingReadCerts(file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ca: %w", err)
+		}
+		for _, c := range certs {
+			if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+				roots.AddCert(c)
+				n++
+			} else {
+				inter.AddCert(c)
+			}
+		}
+	}
+	if n == 0 {
+		return nil, nil, fmt.Errorf("--ca: no self-signed root certificate in %s", strings.Join(files, ", "))
+	}
+	return roots, inter, nil
+}
+
+// filingChain returns the signer certificate followed by its issuers, in
+// order, from the --cert file and the chain file.
+func filingChain(certFile, chainFile string, chainGiven bool) ([]*smx509.Certificate, error) {
+	certs, err := filingReadCerts(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("--cert: %w", err)
+	}
+	if !chainGiven {
+		chainFile = filepath.Join(filepath.Dir(certFile), "chain.pem")
+		if _, err := os.Stat(chainFile); err != nil {
+			chainFile = ""
+		}
+	}
+	pool := certs[1:]
+	if chainFile != "" {
+		more, err := filingReadCerts(chainFile)
+		if err != nil {
+			return nil, fmt.Errorf("--chain: %w", err)
+		}
+		pool = append(pool, more...)
+	}
+	chain := []*smx509.Certificate{certs[0]}
+	for {
+		last := chain[len(chain)-1]
+		if bytes.Equal(last.RawIssuer, last.RawSubject) {
+			break
+		}
+		var next *smx509.Certificate
+		for _, c := range pool {
+			if bytes.Equal(last.RawIssuer, c.RawSubject) && last.CheckSignatureFrom(c) == nil && !c.Equal(last) {
+				next = c
+				break
+			}
+		}
+		if next == nil || len(chain) > 8 {
+			break
+		}
+		chain = append(chain, next)
+	}
+	return chain, nil
+}
+
+// filingKey decrypts the signing key.
+func filingKey(keyFile, passFile string, passGiven bool) (crypto.Signer, error) {
+	keyPEM, err := filingReadLimited(keyFile, kms.MaxPEMSize)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	env := os.Getenv(server.EnvPassphrase)
+	if passGiven {
+		env = ""
+	} else if env == "" {
+		passFile = filepath.Join(filepath.Dir(keyFile), "key.pass")
+		if _, err := os.Stat(passFile); err != nil {
+			return nil, fmt.Errorf("no passphrase for %s: set %s, pass --passphrase-file, or keep it in %s", keyFile, server.EnvPassphrase, passFile)
+		}
+	}
+	pass, err := softkms.LoadPassphrase(env, passFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := kms.ParseEncryptedPEM(keyPEM, pass)
+	clear(pass)
+	if err != nil {
+		return nil, fmt.Errorf("--key %s: %w", keyFile, err)
+	}
+	return key, nil
+}
+
+// filingCheckOIDs checks the --oids choice against what the key gives.
+// signature.NewSigner picks the OIDs from the key: GM/T 0010 for SM2,
+// RFC 5652 for ECDSA; SM2 under RFC 5652 OIDs is not offered.
+func filingCheckOIDs(oids string, key crypto.Signer) error {
+	suite, err := kms.SuiteOf(key.Public())
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
+	switch {
+	case oids == "":
+		return nil
+	case oids == "gmt0010" && suite == kms.GM, oids == "pkcs7" && suite == kms.Intl:
+		return nil
+	case oids == "gmt0010":
+		return errors.New("--oids gmt0010 needs an SM2 key; ECDSA signatures use the RFC 5652 OIDs")
+	case oids == "pkcs7":
+		return errors.New("--oids pkcs7 with an SM2 key is not supported: SM2 signatures are written with the GM/T 0010 OIDs only")
+	default:
+		return fmt.Errorf("--oids %q: use gmt0010 or pkcs7", oids)
+	}
+}
+
+// filingSign signs the file, streaming it when detached.
+func filingSign(ctx context.Context, s *signature.Signer, path string, attached bool) ([]byte, error) {
+	if attached {
+		content, err := filingReadLimited(path, cms.MaxSize-64<<10)
+		if err != nil {
+			return nil, fmt.Errorf("%w (sign large files detached)", err)
+		}
+		return s.Sign(ctx, content)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return s.SignReader(ctx, f)
+}
+
+// filingTimestampTime returns the genTime of the signature time-stamp in
+// p7s, if any.
+func filingTimestampTime(p7s []byte) (time.Time, bool) {
+	sd, err := cms.Parse(p7s)
+	if err != nil || len(sd.SignerInfos) != 1 {
+		return time.Time{}, false
+	}
+	a := sd.SignerInfos[0].UnsignedAttribute(signature.OIDSignatureTimeStampToken)
+	if a == nil || len(a.Values) != 1 {
+		return time.Time{}, false
+	}
+	tok, err := timestamp.ParseToken(a.Values[0])
+	if err != nil {
+		return time.Time{}, false
+	}
+	return tok.Info.GenTime, true
+}
+
+// filingGeneralName renders the TSA name of a token (a directoryName), or
+// "" when absent or of another kind.
+func filingGeneralName(der []byte) string {
+	var gn asn1.RawValue
+	if len(der) == 0 {
+		return ""
+	}
+	if _, err := asn1.Unmarshal(der, &gn); err != nil || gn.Class != asn1.ClassContextSpecific || gn.Tag != 4 {
+		return ""
+	}
+	var rdn pkix.RDNSequence
+	if _, err := asn1.Unmarshal(gn.Bytes, &rdn); err != nil {
+		return ""
+	}
+	var name pkix.Name
+	name.FillFromRDNSequence(&rdn)
+	return name.String()
+}
