@@ -217,10 +217,22 @@ func Verify(ctx context.Context, p7s, content []byte, opts VerifyOptions) (*Repo
 		r.add(CheckSigningCertificate, Passed, "the signature names this certificate (ESS)")
 	}
 
+	// Certificates in the file help build both the signer's and the TSA's
+	// chains.
+	inter := smx509.NewCertPool()
+	if opts.Intermediates != nil {
+		inter = opts.Intermediates.Clone()
+	}
+	for _, c := range sd.Certificates {
+		if c != cert {
+			inter.AddCert(c)
+		}
+	}
+
 	// Time-stamp over the signature value.
 	validAt := now
 	if a := si.UnsignedAttribute(OIDSignatureTimeStampToken); a != nil {
-		info, err := verifyTimestamp(a, si.Signature, tsaRoots, opts.Intermediates)
+		info, err := verifyTimestamp(a, si.Signature, tsaRoots, inter)
 		if err != nil {
 			r.add(CheckTimestamp, Failed, "%v", err)
 		} else {
@@ -239,15 +251,6 @@ func Verify(ctx context.Context, p7s, content []byte, opts VerifyOptions) (*Repo
 	r.ValidationTime = validAt
 
 	// Certificate chain at the trusted time.
-	inter := smx509.NewCertPool()
-	if opts.Intermediates != nil {
-		inter = opts.Intermediates.Clone()
-	}
-	for _, c := range sd.Certificates {
-		if c != cert {
-			inter.AddCert(c)
-		}
-	}
 	chains, err := cert.Verify(smx509.VerifyOptions{
 		Roots: opts.Roots, Intermediates: inter, CurrentTime: validAt,
 		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny},
