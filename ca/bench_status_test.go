@@ -1,0 +1,111 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/ocsp"
+	"github.com/tongxing/tongxing/store"
+	"github.com/tongxing/tongxing/store/storetest"
+)
+
+// BenchmarkStatus compares the certificate-status paths with the raw SM2
+// signing rate in one run:
+//
+//	go test -run '^$' -bench BenchmarkStatus -benchtime 2s ./ca/
+//
+// ocsp-cached answers a nonce-less request from the pre-signed store (a read
+// of the certificate's status and its stored response; no signing);
+// ocsp-signed answers one with a nonce, which must be signed per request;
+// crl-100k signs a full SM2 CRL over 100,000 revoked certificates
+// (reading them from SQLite, numbering, signing, storing).
+func BenchmarkStatus(b *testing.B) {
+	ctx := context.Background()
+	db := storetest.SQLite(b)
+	fx := newFixture(b, onDB(db))
+	issuer := fx.caCert(b, "gm-issuing")
+	msg := make([]byte, 600)
+	rand.Read(msg)
+	b.Run("raw-sm2-sign", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := crypto.SignMessage(issuer.Signer, rand.Reader, msg, sm2.DefaultSM2SignerOpts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	rk, err := fx.ca.EnsureResponder(ctx, fx.km, fx.dir, "gm-issuing")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := ca.NewOCSPResponder(fx.ca, db, []*ca.ResponderKey{rk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := fx.ca.Issue(ctx, ca.IssueRequest{PublicKey: sm2Key(b).Public(), Profile: "citizen", RequestedBy: "bench",
+		Subject: ca.Subject{Name: citizenName, IDNumber: citizenID}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, _ := ocsp.NewCertID(ocsp.SHA1, issuer.Cert, iss.Certificate.SerialNumber)
+	req, _ := ocsp.CreateRequest([]ocsp.CertID{id}, nil)
+	if _, err := r.Respond(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ocsp-cached", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := r.Respond(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	nonceReq, _ := ocsp.CreateRequest([]ocsp.CertID{id}, &ocsp.Nonce{Value: []byte("0123456789abcdef")})
+	b.Run("ocsp-signed", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := r.Respond(ctx, nonceReq); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	insertRevoked(b, db, "gm-issuing", 100000)
+	b.Run("crl-100k", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			c, err := fx.ca.GenerateCRL(ctx, "gm-issuing")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(c.DER))/1e6, "MB")
+		}
+	})
+}
+
+// insertRevoked stores n revoked certificates of issuer directly.
+func insertRevoked(b *testing.B, db *store.DB, issuer string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		for i := range n {
+			serial := fmt.Sprintf("7%039x", i+1)
+			if _, err := tx.Exec(ctx, `INSERT INTO ca_certificates (serial, issuer, profile, suite, subject, not_before, not_after, status, der, requested_by, created_at, revoked_at, revocation_reason)
+				VALUES (?, ?, 'citizen', 'gm', 'CN=bench', ?, ?, 'revoked', ?, 'bench', ?, ?, 1)`,
+				serial, issuer, now.Unix(), now.Add(24*time.Hour).Unix(), []byte{0}, now.Unix(), now.Unix()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
