@@ -1,0 +1,7 @@
+package acmeca
+
+// HoldAccount records account as finalizing an order of department for the
+// names, as the handler does for a finalize request; release undoes it.
+func (c *CAS) HoldAccount(department string, dnsNames, ips []string, account string) (release func()) {
+	return c.hints.hold(hintKey(department, dnsNames, ips), account)
+}

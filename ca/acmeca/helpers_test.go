@@ -1,0 +1,110 @@
+package acmeca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/kms/softkms"
+	"github.com/tongxing/tongxing/store"
+	"github.com/tongxing/tongxing/store/storetest"
+)
+
+// pseudonymKey is the test CA's citizen pseudonym secret (the CA requires one).
+var pseudonymKey = []byte("0123456789abcdef0123456789abcdef")
+
+// fixture is a Tongxing CA with an intl hierarchy over a migrated database.
+type fixture struct {
+	ca    *ca.Authority
+	store *ca.SQLStore
+	root  *x509.Certificate
+	inter *x509.Certificate
+}
+
+// newFixture makes an intl PKI in a temporary directory and an Authority
+// over db (a new SQLite database when db is nil).
+func newFixture(t testing.TB, db *store.DB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	km, err := softkms.New(filepath.Join(dir, "keys"), []byte("test passphrase for acmeca"))
+	if err != nil {
+		t.Fatalf("softkms.New: %v", err)
+	}
+	t.Cleanup(func() { km.Close() })
+	cas, err := ca.InitPKI(ctx, km, dir, ca.PKIOptions{Suites: []kms.Suite{kms.Intl}})
+	if err != nil {
+		t.Fatalf("InitPKI: %v", err)
+	}
+	if db == nil {
+		db = storetest.SQLite(t)
+	}
+	st := ca.NewSQLStore(db)
+	t.Cleanup(func() { st.Close() })
+	a, err := ca.New(cas, st, st, ca.WithPseudonymKey(pseudonymKey), ca.WithLogger(discard()),
+		ca.WithPublicURL("https://pki.example.gov.cn"))
+	if err != nil {
+		t.Fatalf("ca.New: %v", err)
+	}
+	f := &fixture{ca: a, store: st}
+	for _, c := range cas {
+		cert, err := x509.ParseCertificate(c.Cert.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Root {
+			f.root = cert
+		} else {
+			f.inter = cert
+		}
+	}
+	return f
+}
+
+// verify checks that leaf chains to the fixture's intl root for serverAuth.
+func (f *fixture) verify(t testing.TB, leaf *x509.Certificate, dnsName string) {
+	t.Helper()
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(f.root)
+	inters.AddCert(f.inter)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, DNSName: dnsName,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Fatalf("certificate does not verify to the intl root: %v", err)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newCSR makes a CSR for the names with a fresh key of the given curve.
+func newCSR(t testing.TB, curve elliptic.Curve, dnsNames []string, ips []net.IP) (*x509.CertificateRequest, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := ""
+	if len(dnsNames) > 0 {
+		cn = dnsNames[0]
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: cn}, DNSNames: dnsNames, IPAddresses: ips,
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr, key
+}
