@@ -35,6 +35,7 @@ type Config struct {
 	CA    CAConfig    `yaml:"ca"`
 	TSA   TSAConfig   `yaml:"tsa"`
 	Audit AuditConfig `yaml:"audit"`
+	ACME  ACMEConfig  `yaml:"acme"`
 	TLS   TLSConfig   `yaml:"tls"`
 	Log   LogConfig   `yaml:"log"`
 }
@@ -54,6 +55,18 @@ type TSAConfig struct {
 	// refuses. Default 0 for one node; set it to the clock skew bound
 	// between replicas.
 	BackwardsTolerance time.Duration `yaml:"backwards_tolerance"`
+}
+
+// ACMEConfig configures ACME for department service certificates
+// (https://HOST/acme/DEPARTMENT/directory). ACME is off while Departments is
+// empty.
+type ACMEConfig struct {
+	Departments []string `yaml:"departments"`
+	// AllowedNames limits what each department may order, e.g.
+	// {tax: ["*.tax.example"]}; a department without an entry may order any name.
+	AllowedNames map[string][]string `yaml:"allowed_names"`
+	// RequireEAB requires external account binding on new accounts.
+	RequireEAB bool `yaml:"require_eab"`
 }
 
 // AuditConfig configures the audit log.

@@ -25,6 +25,7 @@ import (
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
@@ -51,6 +52,7 @@ type Server struct {
 	kmc      *kmc.KMC
 	tsa      *timestamp.Authority
 	audit    *auditlog.Log
+	acme     *acmeca.Server
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -116,6 +118,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if s.tsa, err = s.openTSA(ctx); err != nil {
+		return nil, err
+	}
+	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -252,6 +257,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
 	mux.Handle("/ocsp", s.ocsp)
 	mux.Handle("/audit/v1/", s.auditHandler())
+	if s.acme != nil {
+		s.acme.Routes(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -368,6 +376,9 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 // first.
 func (s *Server) Close() error {
 	var errs []error
+	if s.acme != nil {
+		errs = append(errs, s.acme.Close())
+	}
 	if s.audit != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		errs = append(errs, s.audit.Close(ctx))

@@ -12,9 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/signature"
+	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/sqlserial"
 )
@@ -158,4 +160,26 @@ func (s *Server) signatureVerifier() *signature.VerifyOptions {
 		}
 	}
 	return &signature.VerifyOptions{Roots: roots, Intermediates: inter, Revocation: s.CA}
+}
+
+// openACME starts the ACME server when departments are configured. Its
+// state lives in DATA/acme (bbolt) on SQLite deployments and in the
+// PostgreSQL schema "acme" otherwise.
+func (s *Server) openACME(ctx context.Context) (*acmeca.Server, error) {
+	if len(s.cfg.ACME.Departments) == 0 {
+		return nil, nil
+	}
+	opts := []acmeca.Option{acmeca.WithDepartments(s.cfg.ACME.Departments...), acmeca.WithLogger(s.log)}
+	for dept, names := range s.cfg.ACME.AllowedNames {
+		opts = append(opts, acmeca.WithAllowedNames(dept, names...))
+	}
+	if s.cfg.ACME.RequireEAB {
+		opts = append(opts, acmeca.WithExternalAccountBinding())
+	}
+	if store.IsPostgresDSN(s.cfg.Database) {
+		opts = append(opts, acmeca.WithPostgres(s.cfg.Database))
+	} else {
+		opts = append(opts, acmeca.WithStateDir(filepath.Join(s.cfg.Data, "acme")))
+	}
+	return acmeca.New(ctx, s.CA, opts...)
 }
