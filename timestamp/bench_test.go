@@ -1,10 +1,14 @@
 package timestamp_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -151,6 +155,49 @@ func BenchmarkVerify(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkHTTP is POST /tsa over loopback HTTP (no TLS), parallel clients,
+// next to the in-process path in the same run:
+//
+//	go test -run '^$' -bench BenchmarkHTTP -benchtime 2s ./timestamp/
+func BenchmarkHTTP(b *testing.B) {
+	a := newAuthority(b)
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	for _, alg := range []timestamp.HashAlgorithm{timestamp.SM3, timestamp.SHA256} {
+		r, err := timestamp.NewRequest(alg.Sum([]byte("x")), alg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		q := mustMarshal(b, r)
+		b.Run(string(alg.Suite())+"-in-process-parallel", func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := a.Respond(context.Background(), q).Marshal(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+		b.Run(string(alg.Suite())+"-http-parallel", func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Post(srv.URL, "application/timestamp-query", bytes.NewReader(q))
+					if err != nil {
+						b.Fatal(err)
+					}
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 || len(body) == 0 {
+						b.Fatalf("HTTP %d, %d bytes, %v", resp.StatusCode, len(body), err)
+					}
+				}
+			})
 		})
 	}
 }
