@@ -49,11 +49,17 @@ type config struct {
 	tsa      Timestamper
 	now      func() time.Time
 	attached bool
+	pkcs7    bool
 	rand     io.Reader
 }
 
 // Option configures NewSigner.
 type Option func(*config)
+
+// WithPKCS7OIDs writes SM2 signatures with the RFC 5652 signedData and data
+// OIDs instead of the GM/T 0010 ones, for receivers that only know PKCS #7.
+// Default: GM/T 0010 for SM2 keys. No effect on ECDSA keys.
+func WithPKCS7OIDs() Option { return func(c *config) { c.pkcs7 = true } }
 
 // WithTimestamper adds a signature time-stamp token from t to every
 // signature; signing fails when t fails. Default: no time-stamp.
@@ -146,6 +152,7 @@ func (s *Signer) options(ctx context.Context) cms.SignOptions {
 		SigningTime:      s.c.now(),
 		SignedAttributes: []cms.Attribute{s.ess},
 		Certificates:     s.chain,
+		PKCS7OIDs:        s.c.pkcs7,
 	}
 	if s.c.tsa != nil {
 		alg := s.Suite().Hash()

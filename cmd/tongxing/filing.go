@@ -234,6 +234,9 @@ CERTDIR/chain.pem when it exists.`,
 				return err
 			}
 			var opts []signature.Option
+			if oids == "pkcs7" {
+				opts = append(opts, signature.WithPKCS7OIDs())
+			}
 			if attached {
 				opts = append(opts, signature.WithAttached())
 			}
@@ -285,7 +288,7 @@ CERTDIR/chain.pem when it exists.`,
 	f.BoolVar(&attached, "attached", false, "put the content inside the signature")
 	f.StringVar(&tsaURL, "tsa", "", "TSA URL for the signature time-stamp (default: SERVER/tsa)")
 	f.BoolVar(&noTSA, "no-tsa", false, "do not time-stamp the signature")
-	f.StringVar(&oids, "oids", "", "OID set: gmt0010 (SM2 keys; the default for them) or pkcs7 (RFC 5652; ECDSA keys)")
+	f.StringVar(&oids, "oids", "", "OID set: gmt0010 (GM/T 0010, the default for SM2 keys) or pkcs7 (RFC 5652 signedData/data OIDs; always for ECDSA keys)")
 	f.StringVarP(&outputPath, "output", "o", "", "signature file (default: FILE.p7s)")
 	cmd.MarkFlagsMutuallyExclusive("detached", "attached")
 	cmd.MarkFlagsMutuallyExclusive("tsa", "no-tsa")
@@ -564,9 +567,8 @@ func filingKey(keyFile, passFile string, passGiven bool) (crypto.Signer, error) 
 	return key, nil
 }
 
-// filingCheckOIDs checks the --oids choice against what the key gives.
-// signature.NewSigner picks the OIDs from the key: GM/T 0010 for SM2,
-// RFC 5652 for ECDSA; SM2 under RFC 5652 OIDs is not offered.
+// filingCheckOIDs checks the --oids choice against the key: GM/T 0010 OIDs
+// need an SM2 key; RFC 5652 OIDs suit both (ECDSA always uses them).
 func filingCheckOIDs(oids string, key crypto.Signer) error {
 	suite, err := kms.SuiteOf(key.Public())
 	if err != nil {
@@ -575,12 +577,10 @@ func filingCheckOIDs(oids string, key crypto.Signer) error {
 	switch {
 	case oids == "":
 		return nil
-	case oids == "gmt0010" && suite == kms.GM, oids == "pkcs7" && suite == kms.Intl:
+	case oids == "gmt0010" && suite == kms.GM, oids == "pkcs7":
 		return nil
 	case oids == "gmt0010":
 		return errors.New("--oids gmt0010 needs an SM2 key; ECDSA signatures use the RFC 5652 OIDs")
-	case oids == "pkcs7":
-		return errors.New("--oids pkcs7 with an SM2 key is not supported: SM2 signatures are written with the GM/T 0010 OIDs only")
 	default:
 		return fmt.Errorf("--oids %q: use gmt0010 or pkcs7", oids)
 	}

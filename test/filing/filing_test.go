@@ -123,10 +123,22 @@ func TestFiling(t *testing.T) {
 		}
 	})
 
-	t.Run("fail/oids-pkcs7-with-sm2-key", func(t *testing.T) {
+	t.Run("ok/oids-pkcs7-with-sm2-key", func(t *testing.T) {
 		out, err := in.cli(signArgs("filing.pdf", "--oids", "pkcs7", "-o", "pkcs7.p7s")...)
-		if err == nil || !strings.Contains(out, "GM/T 0010") {
-			t.Errorf("--oids pkcs7: %v\n%s", err, out)
+		if err != nil {
+			t.Fatalf("--oids pkcs7: %v\n%s", err, out)
+		}
+		p7, err := os.ReadFile(filepath.Join(dir, "pkcs7.p7s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// ContentInfo starts with the RFC 5652 signedData OID 1.2.840.113549.1.7.2.
+		if !bytes.Contains(p7[:24], []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}) {
+			t.Errorf("--oids pkcs7 did not write the RFC 5652 signedData OID: % x", p7[:24])
+		}
+		out, err = in.run("verify", "pkcs7.p7s", "filing.pdf", "--ca", gmRoot)
+		if err != nil || !strings.Contains(out, "VALID") {
+			t.Errorf("verify of the pkcs7-OID filing: %v\n%s", err, out)
 		}
 	})
 

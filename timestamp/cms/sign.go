@@ -117,6 +117,10 @@ type SignOptions struct {
 	// Certificates are put into the certificates field (the signer's own
 	// certificate only if listed).
 	Certificates []*smx509.Certificate
+	// PKCS7OIDs writes an SM2 signature with the RFC 5652 signedData and
+	// data content-type OIDs instead of the GM/T 0010 ones (the SM3 and SM2
+	// algorithm identifiers stay). It has no effect on ECDSA signers.
+	PKCS7OIDs bool
 }
 
 // Sign returns the DER ContentInfo holding SignedData over content.
@@ -124,7 +128,7 @@ func (s *Signer) Sign(rand io.Reader, content []byte, opts SignOptions) ([]byte,
 	ctype := opts.ContentType
 	if ctype == nil {
 		ctype = OIDData
-		if s.gm {
+		if s.gm && !opts.PKCS7OIDs {
 			ctype = OIDGMData
 		}
 	}
@@ -209,7 +213,7 @@ func (s *Signer) assemble(ctype asn1.ObjectIdentifier, content []byte, opts Sign
 	}
 	sd = append(sd, der.TLV(der.TagSet, signerInfo))
 	outer := oidSignedDataDER
-	if s.gm {
+	if s.gm && !opts.PKCS7OIDs {
 		outer = oidGMSignedDataDER
 	}
 	return der.TLV(der.TagSequence, outer, der.TLV(der.ContextConstructed(0), der.TLV(der.TagSequence, sd...)))
