@@ -10,6 +10,8 @@
 package acme
 
 import (
+	"github.com/emmansun/gmsm/smx509"
+
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -32,6 +34,7 @@ import (
 
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
+	"github.com/tongxing/tongxing/ca/ocsp"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -44,6 +47,7 @@ const legoTimeout = 3 * time.Minute
 // deployment is a Tongxing CA with its ACME server on a TLS test server.
 type deployment struct {
 	ca        *ca.Authority
+	ocsp      *ca.OCSPResponder
 	root      *x509.Certificate
 	issuing   *x509.Certificate
 	rootFile  string
@@ -66,14 +70,23 @@ func newDeployment(t *testing.T) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := ca.NewSQLStore(storetest.SQLite(t))
+	db := storetest.SQLite(t)
+	st := ca.NewSQLStore(db)
 	t.Cleanup(func() { st.Close() })
 	a, err := ca.New(cas, st, st, ca.WithPseudonymKey([]byte("0123456789abcdef0123456789abcdef")),
 		ca.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment{ca: a, legoDir: filepath.Join(dir, "lego")}
+	rk, err := a.EnsureResponder(ctx, km, filepath.Join(dir, "pki"), "intl-issuing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder, err := ca.NewOCSPResponder(a, db, []*ca.ResponderKey{rk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment{ca: a, ocsp: responder, legoDir: filepath.Join(dir, "lego")}
 	for _, c := range cas {
 		cert, err := x509.ParseCertificate(c.Cert.Raw)
 		if err != nil {
@@ -202,6 +215,36 @@ func (d *deployment) onCRL(t *testing.T, serial string) bool {
 	return false
 }
 
+// ocspStatus asks the OCSP responder about leaf and verifies the answer.
+func (d *deployment) ocspStatus(t *testing.T, leaf *x509.Certificate) ocsp.Status {
+	t.Helper()
+	issuer, err := smx509.ParseCertificate(d.issuing.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ocsp.NewCertID(ocsp.SHA1, issuer, leaf.SerialNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := ocsp.CreateRequest([]ocsp.CertID{id}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := d.ocsp.Respond(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := ocsp.ParseResponse(der, issuer)
+	if err != nil {
+		t.Fatalf("OCSP response: %v", err)
+	}
+	single, ok := resp.Find(leaf.SerialNumber)
+	if !ok {
+		t.Fatal("OCSP response does not answer for the certificate")
+	}
+	return single.Status
+}
+
 func TestLego(t *testing.T) {
 	if _, err := exec.LookPath("lego"); err != nil {
 		t.Skip("lego is not installed (Debian package lego; .ci/run installs it): the ACME end-to-end test needs it")
@@ -229,6 +272,9 @@ func TestLego(t *testing.T) {
 		if d.onCRL(t, serial) {
 			t.Fatal("valid certificate on the CRL")
 		}
+		if st := d.ocspStatus(t, leaf); st != ocsp.Good {
+			t.Fatalf("OCSP status of the new certificate: %v, want good", st)
+		}
 		if out, err := d.lego(t, domain, "revoke", "--reason", "1"); err != nil {
 			t.Fatalf("lego revoke: %v\n%s", err, out)
 		}
@@ -241,6 +287,9 @@ func TestLego(t *testing.T) {
 		}
 		if !d.onCRL(t, serial) {
 			t.Fatal("revoked certificate is not on the CRL")
+		}
+		if st := d.ocspStatus(t, leaf); st != ocsp.Revoked {
+			t.Fatalf("OCSP status after revocation: %v, want revoked", st)
 		}
 	})
 
