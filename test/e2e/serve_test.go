@@ -52,6 +52,9 @@ type instance struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan error
+
+	stopped bool
+	exitErr error
 }
 
 type syncBuffer struct {
@@ -155,14 +158,18 @@ func (in *instance) local(args ...string) (string, error) {
 }
 
 func (in *instance) stop(sig syscall.Signal) error {
+	if in.stopped {
+		return in.exitErr
+	}
 	in.cmd.Process.Signal(sig)
 	select {
-	case err := <-in.done:
-		return err
+	case in.exitErr = <-in.done:
 	case <-time.After(2 * time.Minute):
 		in.cmd.Process.Kill()
-		return fmt.Errorf("no exit after %v", sig)
+		in.exitErr = fmt.Errorf("no exit after %v", sig)
 	}
+	in.stopped = true
+	return in.exitErr
 }
 
 func TestZeroConfigServe(t *testing.T) {
