@@ -130,6 +130,7 @@ func newServe(g *globals) *cobra.Command {
 func newInit(g *globals) *cobra.Command {
 	var (
 		org, suites, passFile         string
+		caNames                       map[string]string
 		rootValidity, issuingValidity string
 	)
 	cmd := &cobra.Command{
@@ -165,6 +166,19 @@ The first admin officer token is printed once; only its hash is stored.`,
 					return fmt.Errorf("--issuing-validity: %w", err)
 				}
 			}
+			if f.Changed("ca-name") {
+				if cfg.PKI.CommonNames == nil {
+					cfg.PKI.CommonNames = map[string]string{}
+				}
+				for k, v := range caNames {
+					switch k {
+					case "gm-root", "gm-issuing", "intl-root", "intl-issuing":
+						cfg.PKI.CommonNames[k] = v
+					default:
+						return fmt.Errorf("--ca-name %s: the CAs are gm-root, gm-issuing, intl-root and intl-issuing", k)
+					}
+				}
+			}
 			if f.Changed("key-passphrase-file") {
 				cfg.KeyPassphraseFile = passFile
 			}
@@ -192,6 +206,7 @@ The first admin officer token is printed once; only its hash is stored.`,
 	f.StringVar(&suites, "suites", "gm,intl", "algorithm suites to create hierarchies for")
 	f.StringVar(&rootValidity, "root-validity", "20y", "root CA validity (e.g. 20y, 7300d, 175200h)")
 	f.StringVar(&issuingValidity, "issuing-validity", "10y", "issuing CA validity")
+	f.StringToStringVar(&caNames, "ca-name", nil, "common name of a CA, e.g. --ca-name gm-root=\"示例市 SM2 根 CA\" (repeatable)")
 	f.StringVar(&passFile, "key-passphrase-file", "", "file holding the CA key passphrase (when $TONGXING_KEY_PASSPHRASE is unset)")
 	return cmd
 }

@@ -347,11 +347,11 @@ func TestInitAndConfigPrint(t *testing.T) {
 		}
 	})
 	t.Run("ok/init-with-env-passphrase", func(t *testing.T) {
-		out, err := run([]string{"TONGXING_KEY_PASSPHRASE=correct horse battery staple"}, "init", "--data", "pki2", "--org", "示例市大数据局", "--suites", "gm", "--root-validity", "10y", "--issuing-validity", "5y")
+		out, err := run([]string{"TONGXING_KEY_PASSPHRASE=correct horse battery staple"}, "init", "--data", "pki2", "--org", "示例市大数据局", "--suites", "gm", "--ca-name", "gm-root=示例市 SM2 根 CA", "--root-validity", "10y", "--issuing-validity", "5y")
 		if err != nil {
 			t.Fatalf("init: %v\n%s", err, out)
 		}
-		for _, want := range []string{"gm-root", "gm-issuing", "示例市大数据局", "txo_"} {
+		for _, want := range []string{"gm-root", "gm-issuing", "示例市大数据局", "txo_", "CN=示例市 SM2 根 CA"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("init output lacks %q:\n%s", want, out)
 			}
