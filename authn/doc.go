@@ -1,0 +1,115 @@
+// Package authn is Tongxing's OpenID Connect provider: citizens sign in
+// once and every department portal recognises them (一次认证、一网通行).
+//
+// Standards: OpenID Connect Core 1.0 (authorization code flow, ID tokens,
+// userinfo, prompt, max_age, acr_values, login_hint, ui_locales,
+// id_token_hint, pairwise subjects), OpenID Connect Discovery 1.0, OAuth 2.0
+// (RFC 6749: authorization code and refresh token grants, client
+// authentication, error responses), PKCE (RFC 7636, S256 only), bearer
+// tokens (RFC 6750), JWT (RFC 7519) minted with github.com/golang-jwt/jwt/v5,
+// JWT access tokens (RFC 9068), JWK (RFC 7517), authorization server issuer
+// identification (RFC 9207), authentication method references (RFC 8176),
+// argon2id (RFC 9106). SM2 ID tokens follow package sm2jws.
+//
+// # Endpoints
+//
+// [Provider.Routes] serves, below the issuer URL:
+//
+//	GET  /.well-known/openid-configuration  discovery
+//	GET  /oauth2/jwks                        RS256 and ES256 keys (jwks_uri)
+//	GET  /oauth2/sm2-jwks                    SM2 keys (discovery field sm2_jwks_uri)
+//	GET, POST /oauth2/authorize              authorization endpoint
+//	POST /oauth2/token                       token endpoint
+//	GET, POST /oauth2/userinfo               userinfo endpoint
+//	GET, POST /login, POST /login/consent    login and consent pages
+//
+// OAuth endpoints answer errors the way their specifications say: the
+// authorization endpoint redirects errors to the registered redirect URI
+// (RFC 6749 §4.1.2.1) but shows an HTML error page, and never redirects,
+// when client_id or redirect_uri is unknown or malformed; the token
+// endpoint answers OAuth error JSON (RFC 6749 §5.2); the userinfo endpoint
+// answers with WWW-Authenticate (RFC 6750 §3). Every input has a size
+// limit, and bad input never causes a 5xx.
+//
+// # Assurance levels
+//
+// The "acr" claim names the login method, mapped to the assurance levels
+// (可信等级) of the deployment:
+//
+//	urn:tongxing:loa:2  user name and password (argon2id)   level 2
+//
+// Levels urn:tongxing:loa:3 (password and one-time code) and
+// urn:tongxing:loa:4 (citizen-card certificate) are not offered yet; a
+// client's min_acr and acr_values can only name offered levels. acr_values
+// is voluntary: a request for a level the provider does not offer gets the
+// level the login reached. "amr" is ["pwd"].
+//
+// # Accounts
+//
+// [Users] stores citizens. Passwords are hashed with argon2id, m = 19 MiB,
+// t = 2, p = 1, 16-byte salt, 32-byte key, in the PHC string form; stored
+// hashes keep their parameters. A personal ID number is validated (GB
+// 11643) and stored only as ident.Pseudonym (HMAC-SM3 under the
+// deployment's pseudonym key) plus its last four characters.
+//
+// Brute-force protection ([ThrottlePolicy]) counts failures per account
+// and per client address in the database, so replicas share the counts; a
+// locked account is refused for its backoff even with the right password.
+//
+// # Clients and subjects
+//
+// Clients (department portals) come from configuration ([ClientConfig],
+// filled from YAML) or the database ([Provider.AddClient]). Redirect URIs
+// match exactly. Confidential clients authenticate with client_secret_basic
+// or client_secret_post; their secrets are random 256-bit values stored as
+// SHA-256. Public clients (method none) must use PKCE; confidential ones
+// may, and PKCE is then enforced. sub is pairwise by default: HMAC-SM3 of
+// the client's sector identifier (the redirect URIs' host) and the
+// account ID under a provider key, so portals of different sectors cannot
+// link their users; public (the account ID) when the client says so.
+//
+// # Sessions
+//
+// A login starts a server-side SSO session in the database, so it works
+// across replicas sharing PostgreSQL. The cookie (__Host-tongxing_sso)
+// holds a 256-bit secret (only its SHA-256 is stored) and is HttpOnly,
+// Secure, SameSite=Lax. Sessions record auth_time and acr. Because the
+// cookie is SameSite=Lax, a cross-site POST to the authorization endpoint
+// does not see the session and leads to the login page. Login and consent
+// forms carry a CSRF token tied to a login transaction that is itself
+// bound to the browser by a second cookie (__Host-tongxing_login). Pages
+// are zh-CN by default and English when ui_locales or Accept-Language asks
+// for it; they use no JavaScript.
+//
+// Consent is implied by the client's registration (portals are registered
+// by the operator); prompt=consent shows a consent form. prompt=login and
+// prompt=select_account show the login form even with a session, max_age
+// does when the session's auth_time is older, prompt=none never shows a
+// page (login_required instead), and id_token_hint must name the signed-in
+// user. [Provider.Purge] deletes expired records.
+//
+// # Tokens
+//
+// Authorization codes live 60 s and are single-use: presenting a used code
+// revokes the grant and every token it issued. Refresh tokens rotate on
+// every use; presenting a rotated one revokes the whole family. Access
+// tokens are JWTs (RS256 by default, typ at+jwt) whose jti is recorded, so
+// that revoking a grant revokes them at the userinfo endpoint. ID tokens
+// carry iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, at_hash, sid
+// and azp, and are signed with the client's id_token_signed_response_alg:
+// RS256 (default), ES256 or SM2.
+//
+// # Keys
+//
+// Each algorithm has a current key (signing), a next key (published, not
+// yet signing) and retired keys (published until the tokens they signed
+// have expired), all in the authn_keys table; [Provider.Rotate] moves
+// them along. RSA keys (2048 bits) are stored in the database as PKCS#8
+// EncryptedPrivateKeyInfo under the key passphrase (PBES2, PBKDF2 with
+// HMAC-SM3 and 150,000 iterations, SM4-CBC, as package kms encrypts its
+// keys), because kms has no RSA suite. ES256 and SM2 keys are stored the
+// same way, or created in a kms.KeyManager when one is given
+// ([WithKeyManager]). Storing keys in the database lets every replica sign
+// with the same keys. SM2 keys are only at the sm2_jwks_uri endpoint, never
+// at jwks_uri.
+package authn

@@ -1,0 +1,163 @@
+package authn
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Locales of the login pages. zh-CN is the default.
+const (
+	localeZH = "zh-CN"
+	localeEN = "en"
+)
+
+// messages are the texts of the login pages by locale. Every key exists in
+// every locale (a test checks it).
+var messages = map[string]map[string]string{
+	localeZH: {
+		"brand":            "通行 · 统一身份认证",
+		"login.title":      "登录",
+		"login.intro":      "“%s”请您登录以确认身份。",
+		"login.intro.dept": "“%s”（%s）请您登录以确认身份。",
+		"login.username":   "用户名",
+		"login.password":   "密码",
+		"login.submit":     "登录",
+		"login.bad":        "用户名或密码错误。",
+		"login.locked":     "登录失败次数过多，请于 %s（北京时间）后再试。",
+		"login.required":   "请填写用户名和密码。",
+		"login.level":      "认证等级：密码登录（%s）",
+		"consent.title":    "授权确认",
+		"consent.intro":    "“%s”请求获取您的以下信息：",
+		"consent.allow":    "同意",
+		"consent.deny":     "拒绝",
+		"consent.user":     "当前登录账号：%s",
+		"scope.openid":     "您在该网站的用户标识",
+		"scope.profile":    "姓名和用户名",
+		"scope.email":      "电子邮箱",
+		"scope.phone":      "手机号码",
+		"scope.address":    "联系地址",
+		"error.title":      "请求无法处理",
+		"error.back":       "请返回原网站重新发起登录。",
+		"error.expired":    "登录请求已失效或已完成。",
+		"error.client":     "未登记的应用或回调地址，出于安全考虑不予跳转。",
+		"error.request":    "请求格式错误。",
+		"error.internal":   "服务暂时不可用，请稍后再试。",
+		"lang.other":       "English",
+		"lang.other.code":  localeEN,
+		"skip":             "跳到主要内容",
+	},
+	localeEN: {
+		"brand":            "Tongxing single sign-on",
+		"login.title":      "Sign in",
+		"login.intro":      "“%s” asks you to sign in.",
+		"login.intro.dept": "“%s” (%s) asks you to sign in.",
+		"login.username":   "User name",
+		"login.password":   "Password",
+		"login.submit":     "Sign in",
+		"login.bad":        "Wrong user name or password.",
+		"login.locked":     "Too many failed sign-ins. Try again after %s (China Standard Time).",
+		"login.required":   "Enter your user name and password.",
+		"login.level":      "Assurance level: password (%s)",
+		"consent.title":    "Allow access",
+		"consent.intro":    "“%s” asks for the following information:",
+		"consent.allow":    "Allow",
+		"consent.deny":     "Deny",
+		"consent.user":     "Signed in as %s",
+		"scope.openid":     "Your user identifier at this website",
+		"scope.profile":    "Your name and user name",
+		"scope.email":      "Your e-mail address",
+		"scope.phone":      "Your phone number",
+		"scope.address":    "Your postal address",
+		"error.title":      "The request cannot be processed",
+		"error.back":       "Please go back to the website and sign in again.",
+		"error.expired":    "This sign-in request has expired or was already completed.",
+		"error.client":     "Unknown application or redirect address; for your safety you are not redirected.",
+		"error.request":    "The request is malformed.",
+		"error.internal":   "The service is temporarily unavailable. Please try again later.",
+		"lang.other":       "中文",
+		"lang.other.code":  localeZH,
+		"skip":             "Skip to main content",
+	},
+}
+
+// translator returns the message function of locale.
+func translator(locale string) func(key string, args ...any) string {
+	m, ok := messages[locale]
+	if !ok {
+		m = messages[localeZH]
+	}
+	return func(key string, args ...any) string {
+		s, ok := m[key]
+		if !ok {
+			return key
+		}
+		if len(args) > 0 {
+			return fmt.Sprintf(s, args...)
+		}
+		return s
+	}
+}
+
+// localeOf maps a language tag to a supported locale: any "en" tag to en,
+// any "zh" tag (zh-CN, zh-Hans, zh-TW, ...) to zh-CN, else "".
+func localeOf(tag string) string {
+	base, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+	switch base {
+	case "en":
+		return localeEN
+	case "zh":
+		return localeZH
+	}
+	return ""
+}
+
+// pickLocale chooses the page locale: the first supported ui_locales
+// value, else the preferred supported language of the Accept-Language
+// header, else zh-CN.
+func pickLocale(uiLocales []string, acceptLanguage string) string {
+	for _, t := range uiLocales {
+		if l := localeOf(t); l != "" {
+			return l
+		}
+	}
+	if len(acceptLanguage) > 1024 {
+		acceptLanguage = acceptLanguage[:1024]
+	}
+	type pref struct {
+		locale string
+		q      float64
+	}
+	var prefs []pref
+	for i, part := range strings.Split(acceptLanguage, ",") {
+		if i >= 32 {
+			break
+		}
+		tag, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				continue
+			}
+			q = f
+		}
+		if l := localeOf(tag); l != "" && q > 0 {
+			prefs = append(prefs, pref{l, q})
+		}
+	}
+	slices.SortStableFunc(prefs, func(a, b pref) int {
+		switch {
+		case a.q > b.q:
+			return -1
+		case a.q < b.q:
+			return 1
+		}
+		return 0
+	})
+	if len(prefs) > 0 {
+		return prefs[0].locale
+	}
+	return localeZH
+}

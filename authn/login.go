@@ -1,0 +1,352 @@
+package authn
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Login transaction stages.
+const (
+	stageLogin   = "login"
+	stageConsent = "consent"
+)
+
+// maxLoginFormSize bounds the login and consent form bodies.
+const maxLoginFormSize = 8 << 10
+
+// loginState is the JSON kept with a login transaction.
+type loginState struct {
+	Request *AuthorizeRequest `json:"request"`
+	// SessionID is the session authenticated for this request, when the
+	// login form is done and the consent form is next.
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// loginTx is a pending login or consent form.
+type loginTx struct {
+	ID, CSRF, Stage string
+	State           loginState
+}
+
+var errLoginGone = errors.New("authn: login request expired, completed or from another browser")
+
+// beginLogin stores the authorization request as a login transaction bound
+// to this browser and redirects to the login page.
+func (p *Provider) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
+	browser := browserID(w, r)
+	tx := &loginTx{ID: newID(), CSRF: newSecret(), Stage: stage, State: loginState{Request: req, SessionID: sessionID}}
+	state, err := json.Marshal(tx.State)
+	if err == nil {
+		now := p.now()
+		_, err = p.db.Exec(r.Context(), `INSERT INTO authn_logins (id, browser_hash, csrf, stage, request, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, tx.ID, hashSecret(browser), tx.CSRF, stage, string(state),
+			now.UnixNano(), now.Add(p.life.Login).UnixNano())
+	}
+	if err != nil {
+		p.logError(r, "authorize: store login request", err)
+		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		return
+	}
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, p.prefix+pathLogin+"?"+url.Values{"login": {tx.ID}}.Encode(), status)
+}
+
+// loadLogin returns the pending login transaction id, if it exists, has
+// not expired or completed, and belongs to this browser.
+func (p *Provider) loadLogin(ctx context.Context, r *http.Request, id string) (*loginTx, error) {
+	if id == "" || len(id) > 64 {
+		return nil, errLoginGone
+	}
+	var (
+		tx      = &loginTx{ID: id}
+		browser []byte
+		state   string
+		expires int64
+		done    sql.NullInt64
+	)
+	err := p.db.QueryRow(ctx, "SELECT browser_hash, csrf, stage, request, expires_at, done_at FROM authn_logins WHERE id = ?", id).
+		Scan(&browser, &tx.CSRF, &tx.Stage, &state, &expires, &done)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errLoginGone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authn: read login request: %w", err)
+	}
+	if done.Valid || p.now().UnixNano() >= expires || !sameBrowser(r, browser) {
+		return nil, errLoginGone
+	}
+	if err := json.Unmarshal([]byte(state), &tx.State); err != nil || tx.State.Request == nil {
+		return nil, fmt.Errorf("authn: stored login request %s is malformed: %v", quote(id), err)
+	}
+	return tx, nil
+}
+
+// finishLogin marks tx completed; only one caller succeeds.
+func (p *Provider) finishLogin(ctx context.Context, tx *loginTx) error {
+	res, err := p.db.Exec(ctx, "UPDATE authn_logins SET done_at = ? WHERE id = ? AND done_at IS NULL", p.now().UnixNano(), tx.ID)
+	if err != nil {
+		return fmt.Errorf("authn: complete login request: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errLoginGone
+	}
+	return nil
+}
+
+// pageLocale picks the locale of a login page: an explicit ui_locales
+// parameter of the page request, else the authorization request's
+// ui_locales, else Accept-Language.
+func pageLocale(r *http.Request, explicit string, req *AuthorizeRequest) string {
+	if l := localeOf(explicit); l != "" && isLanguageTag(explicit) {
+		return l
+	}
+	var tags []string
+	if req != nil {
+		tags = req.UILocales
+	}
+	return pickLocale(tags, r.Header.Get("Accept-Language"))
+}
+
+// pageFor fills the data shared by the login and consent pages.
+func (p *Provider) pageFor(tx *loginTx, c *Client, locale string) *pageData {
+	other := translator(locale)("lang.other.code")
+	return &pageData{
+		Client: c, LoginID: tx.ID, CSRF: tx.CSRF, ACR: ACRPassword,
+		OtherLangURL: p.prefix + pathLogin + "?" + url.Values{"login": {tx.ID}, "ui_locales": {other}}.Encode(),
+	}
+}
+
+// serveLoginPage shows the login or consent form of a login transaction.
+func (p *Provider) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	locale := pageLocale(r, q.Get("ui_locales"), nil)
+	if len(r.URL.RawQuery) > 1024 {
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
+		return
+	}
+	tx, c, ok := p.loginContext(w, r, q.Get("login"), locale)
+	if !ok {
+		return
+	}
+	locale = pageLocale(r, q.Get("ui_locales"), tx.State.Request)
+	d := p.pageFor(tx, c, locale)
+	if tx.Stage == stageConsent {
+		p.showConsent(w, r, tx, c, d, locale)
+		return
+	}
+	if h := tx.State.Request.LoginHint; checkUsername(h) == nil {
+		d.Username = h
+	}
+	if err := p.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
+		p.logError(r, "login page", err)
+	}
+}
+
+// loginContext loads the transaction and its client, or shows the error
+// page and returns false.
+func (p *Provider) loginContext(w http.ResponseWriter, r *http.Request, id, locale string) (*loginTx, *Client, bool) {
+	tx, err := p.loadLogin(r.Context(), r, id)
+	if errors.Is(err, errLoginGone) {
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		return nil, nil, false
+	}
+	if err != nil {
+		p.logError(r, "login: load request", err)
+		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		return nil, nil, false
+	}
+	c, err := p.clients.get(r.Context(), tx.State.Request.ClientID)
+	if err != nil {
+		// The client was removed while the user was logging in.
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "")
+		return nil, nil, false
+	}
+	return tx, c, true
+}
+
+func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, d *pageData, locale string) {
+	sess, err := p.sessionFrom(r)
+	if err != nil {
+		p.logError(r, "consent: read session", err)
+		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		return
+	}
+	if sess == nil {
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		return
+	}
+	u, err := p.users.User(r.Context(), sess.UserID)
+	if err != nil {
+		p.logError(r, "consent: load user", err)
+		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		return
+	}
+	d.Username = u.Username
+	d.Scopes = grantedScopes(c, tx.State.Request.Scopes)
+	if err := p.pages.render(w, http.StatusOK, "consent", locale, d); err != nil {
+		p.logError(r, "consent page", err)
+	}
+}
+
+// postedLogin reads a login or consent form and its transaction, checking
+// the CSRF token; on failure it has shown the error page.
+func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stage string) (url.Values, *loginTx, *Client, string, bool) {
+	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
+	form, err := readForm(w, r, maxLoginFormSize)
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
+		return nil, nil, nil, "", false
+	}
+	locale = pageLocale(r, form.Get("ui_locales"), nil)
+	tx, c, ok := p.loginContext(w, r, form.Get("login"), locale)
+	if !ok {
+		return nil, nil, nil, "", false
+	}
+	csrf := form.Get("csrf_token")
+	if len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF)) != 1 || tx.Stage != stage {
+		p.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
+		return nil, nil, nil, "", false
+	}
+	return form, tx, c, pageLocale(r, form.Get("ui_locales"), tx.State.Request), true
+}
+
+// serveLoginSubmit checks the login form: CSRF token, throttling, password.
+// A successful login starts a session and continues the authorization
+// request.
+func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	form, tx, c, locale, ok := p.postedLogin(w, r, stageLogin)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	username, password := form.Get("username"), form.Get("password")
+	d := p.pageFor(tx, c, locale)
+	d.Username = username
+	if len(username) > MaxUsernameLength {
+		d.Username = ""
+	}
+	t := translator(locale)
+	fail := func(status int, msg string) {
+		d.Error = msg
+		if err := p.pages.render(w, status, "login", locale, d); err != nil {
+			p.logError(r, "login page", err)
+		}
+	}
+	if username == "" || password == "" {
+		fail(http.StatusBadRequest, t("login.required"))
+		return
+	}
+	u, err := p.CheckPassword(ctx, username, password, r.RemoteAddr)
+	var locked *LockedError
+	switch {
+	case errors.As(err, &locked):
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
+		fail(http.StatusTooManyRequests, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		return
+	case errors.Is(err, ErrBadCredentials):
+		fail(http.StatusOK, t("login.bad"))
+		return
+	case err != nil:
+		p.logError(r, "login: check password", err)
+		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		return
+	}
+	if err := p.finishLogin(ctx, tx); err != nil {
+		p.loginGone(w, r, locale, err)
+		return
+	}
+	sess, err := p.startSession(ctx, w, r, u, ACRPassword, []string{amrPassword})
+	if err != nil {
+		p.logError(r, "login: start session", err)
+		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		return
+	}
+	p.log.InfoContext(ctx, "citizen signed in", "user", u.ID, "client", c.ID, "acr", ACRPassword, "sid", sess.ID)
+	p.proceed(w, r, c, tx.State.Request, sess, true, false)
+}
+
+// serveConsentSubmit takes the consent form's decision.
+func (p *Provider) serveConsentSubmit(w http.ResponseWriter, r *http.Request) {
+	form, tx, c, locale, ok := p.postedLogin(w, r, stageConsent)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if err := p.finishLogin(ctx, tx); err != nil {
+		p.loginGone(w, r, locale, err)
+		return
+	}
+	req := tx.State.Request
+	if form.Get("decision") != "allow" {
+		p.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the user denied the request"))
+		return
+	}
+	sess, err := p.sessionFrom(r)
+	if err != nil {
+		p.logError(r, "consent: read session", err)
+		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		return
+	}
+	if sess == nil {
+		// The session ended while the form was open: log in again.
+		p.proceed(w, r, c, req, nil, false, false)
+		return
+	}
+	p.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
+}
+
+func (p *Provider) loginGone(w http.ResponseWriter, r *http.Request, locale string, err error) {
+	if errors.Is(err, errLoginGone) {
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		return
+	}
+	p.logError(r, "login: complete request", err)
+	p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+}
+
+// CheckPassword authenticates a password login for username from the
+// client address remoteAddr ("host:port" or "host"), with brute-force
+// throttling: while the account or the address is locked it returns a
+// *LockedError (matching ErrLocked) without checking the password, even a
+// correct one; a wrong password (or unknown or disabled account) returns
+// ErrBadCredentials and counts a failure for both the account and the
+// address; success forgets the account's failures. The address is taken
+// as given: behind a reverse proxy the caller must pass the real client
+// address.
+func (p *Provider) CheckPassword(ctx context.Context, username, password, remoteAddr string) (*User, error) {
+	acct, addr := accountKey(username), addressKey(remoteAddr)
+	if len(username) > MaxUsernameLength {
+		acct = accountKey(username[:MaxUsernameLength])
+	}
+	if err := p.thr.check(ctx, acct, addr); err != nil {
+		return nil, err
+	}
+	u, err := p.users.verifyPassword(ctx, username, password)
+	if errors.Is(err, ErrBadCredentials) {
+		_, e1 := p.thr.fail(ctx, acct, p.thr.account)
+		_, e2 := p.thr.fail(ctx, addr, p.thr.address)
+		if e := errors.Join(e1, e2); e != nil {
+			return nil, e
+		}
+		return nil, ErrBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := p.thr.reset(ctx, acct); err != nil {
+		return nil, err
+	}
+	return u, nil
+}

@@ -1,0 +1,376 @@
+package authn
+
+import (
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/store"
+)
+
+// Lifetimes of what the provider issues. Zero fields take the defaults.
+type Lifetimes struct {
+	// Code is the authorization code lifetime. Default 60s.
+	Code time.Duration
+	// AccessToken is the access token lifetime. Default 10m.
+	AccessToken time.Duration
+	// IDToken is the ID token lifetime. Default 10m.
+	IDToken time.Duration
+	// RefreshToken is the lifetime of each refresh token; rotation issues a
+	// new one with a new lifetime. Default 8h.
+	RefreshToken time.Duration
+	// Session is the absolute lifetime of an SSO session. Default 8h.
+	Session time.Duration
+	// Login is how long a login or consent form stays valid. Default 30m.
+	Login time.Duration
+}
+
+var defaultLifetimes = Lifetimes{
+	Code:         time.Minute,
+	AccessToken:  10 * time.Minute,
+	IDToken:      10 * time.Minute,
+	RefreshToken: 8 * time.Hour,
+	Session:      8 * time.Hour,
+	Login:        30 * time.Minute,
+}
+
+func (l Lifetimes) withDefaults() Lifetimes {
+	fill := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	fill(&l.Code, defaultLifetimes.Code)
+	fill(&l.AccessToken, defaultLifetimes.AccessToken)
+	fill(&l.IDToken, defaultLifetimes.IDToken)
+	fill(&l.RefreshToken, defaultLifetimes.RefreshToken)
+	fill(&l.Session, defaultLifetimes.Session)
+	fill(&l.Login, defaultLifetimes.Login)
+	return l
+}
+
+type options struct {
+	issuer       string
+	clients      []ClientConfig
+	km           kms.KeyManager
+	pass         []byte
+	pseudonymKey []byte
+	pairwiseKey  []byte
+	log          *slog.Logger
+	now          func() time.Time
+	life         Lifetimes
+	account      ThrottlePolicy
+	address      ThrottlePolicy
+	accessAlg    string
+}
+
+// Option configures [New].
+type Option func(*options)
+
+// WithIssuer sets the issuer URL (required): https, or http on a loopback
+// host for development; no query, fragment or user information. A path is
+// allowed, and every endpoint is then served below it.
+func WithIssuer(u string) Option { return func(o *options) { o.issuer = u } }
+
+// WithClients registers clients from configuration. They are validated by
+// New; clients added with [Provider.AddClient] live in the database.
+func WithClients(c ...ClientConfig) Option {
+	return func(o *options) { o.clients = append(o.clients, c...) }
+}
+
+// WithKeyPassphrase sets the passphrase (copied; required, non-empty) that
+// encrypts signing keys stored in the database: always the RS256 keys, and
+// the ES256 and SM2 keys unless a key manager is given. Every replica must
+// use the same passphrase.
+func WithKeyPassphrase(p []byte) Option {
+	return func(o *options) { o.pass = append([]byte(nil), p...) }
+}
+
+// WithKeyManager makes the provider create its ES256 (kms.Intl) and SM2
+// (kms.GM) signing keys in km, named "oidc-<kid>", instead of storing them
+// encrypted in the database. RS256 keys stay in the database, as kms has
+// no RSA suite. With several replicas, km must give every replica the same
+// keys (a shared HSM); the default (no key manager) needs nothing shared
+// but the database.
+func WithKeyManager(km kms.KeyManager) Option { return func(o *options) { o.km = km } }
+
+// WithPseudonymKey sets the key (copied) of the HMAC-SM3 pseudonyms of
+// personal ID numbers (ident.Pseudonym), the same per-deployment secret the
+// CA uses. Without it, accounts with an ID number cannot be added.
+func WithPseudonymKey(k []byte) Option {
+	return func(o *options) { o.pseudonymKey = append([]byte(nil), k...) }
+}
+
+// WithPairwiseKey sets the key (copied, at least 32 bytes) of pairwise
+// subject identifiers. Default: a random key made on first start and kept
+// in the database (authn_settings), shared by replicas. Changing it changes
+// every pairwise sub.
+func WithPairwiseKey(k []byte) Option {
+	return func(o *options) { o.pairwiseKey = append([]byte(nil), k...) }
+}
+
+// WithLogger sets the logger (default slog.Default()). Secrets are never
+// logged.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLifetimes overrides lifetimes; zero fields keep their defaults.
+func WithLifetimes(l Lifetimes) Option { return func(o *options) { o.life = l } }
+
+// WithThrottle overrides the brute-force throttling of accounts and client
+// addresses (see [ThrottlePolicy] for the defaults).
+func WithThrottle(account, address ThrottlePolicy) Option {
+	return func(o *options) { o.account, o.address = account, address }
+}
+
+// WithAccessTokenAlg sets the algorithm of access tokens: RS256 (default),
+// ES256 or SM2.
+func WithAccessTokenAlg(alg string) Option { return func(o *options) { o.accessAlg = alg } }
+
+// Provider is the OpenID Connect provider. It is safe for concurrent use;
+// several replicas may share one PostgreSQL database.
+type Provider struct {
+	db          *store.DB
+	issuer      string
+	prefix      string // path of the issuer URL, without trailing slash
+	clients     *clientRegistry
+	users       *Users
+	keys        *keyStore
+	thr         *throttle
+	log         *slog.Logger
+	now         func() time.Time
+	life        Lifetimes
+	pairwiseKey []byte
+	accessAlg   string
+	pages       *pages
+}
+
+// New returns a provider on db. It validates the options and clients,
+// loads (or, on first start, creates) the pairwise-subject key and a
+// current and a next signing key for each of RS256, ES256 and SM2, and
+// decrypts the current ones, so a wrong passphrase fails here. Errors of
+// options wrap ErrConfig or ErrInvalidClientConfig.
+func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
+	o := options{
+		log:       slog.Default(),
+		now:       time.Now,
+		account:   defaultAccountThrottle,
+		address:   defaultAddressThrottle,
+		accessAlg: AlgRS256,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.life = o.life.withDefaults()
+	if db == nil {
+		return nil, fmt.Errorf("%w: no database", ErrConfig)
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	issuer, prefix, err := checkIssuer(o.issuer)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.pass) == 0 {
+		return nil, fmt.Errorf("%w: WithKeyPassphrase is required", ErrConfig)
+	}
+	if o.pairwiseKey != nil && len(o.pairwiseKey) < 32 {
+		return nil, fmt.Errorf("%w: the pairwise key must be at least 32 bytes", ErrConfig)
+	}
+	if !slices.Contains(signingAlgs, o.accessAlg) {
+		return nil, fmt.Errorf("%w: access token algorithm %s (want RS256, ES256 or SM2)", ErrConfig, quote(o.accessAlg))
+	}
+	if err := o.account.valid(); err != nil {
+		return nil, err
+	}
+	if err := o.address.valid(); err != nil {
+		return nil, err
+	}
+	clients, err := newClientRegistry(db, o.clients)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{
+		db: db, issuer: issuer, prefix: prefix, clients: clients,
+		users: NewUsers(db, o.pseudonymKey, o.now),
+		thr:   &throttle{db: db, now: o.now, account: o.account, address: o.address},
+		log:   o.log, now: o.now, life: o.life, accessAlg: o.accessAlg,
+		pairwiseKey: o.pairwiseKey,
+	}
+	p.keys = &keyStore{
+		db: db, km: o.km, pass: o.pass, now: o.now,
+		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
+		signers: map[string]crypto.Signer{},
+	}
+	if p.pages, err = newPages(prefix); err != nil {
+		return nil, err
+	}
+	if p.pairwiseKey == nil {
+		if p.pairwiseKey, err = loadSetting(ctx, db, "pairwise_key", 32); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.keys.ensure(ctx); err != nil {
+		return nil, err
+	}
+	for _, alg := range signingAlgs {
+		if _, _, err := p.keys.current(ctx, alg); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// checkIssuer validates the issuer URL and returns it without a trailing
+// slash, and its path.
+func checkIssuer(raw string) (string, string, error) {
+	if raw == "" {
+		return "", "", fmt.Errorf("%w: WithIssuer is required", ErrConfig)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "#") {
+		return "", "", fmt.Errorf("%w: issuer %s is not an absolute URL without query, fragment or user information", ErrConfig, quote(raw))
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return "", "", fmt.Errorf("%w: issuer %s must use https", ErrConfig, quote(raw))
+	}
+	iss := strings.TrimSuffix(raw, "/")
+	return iss, strings.TrimSuffix(u.EscapedPath(), "/"), nil
+}
+
+// loadSetting returns the setting name, creating it with n random bytes if
+// it does not exist. Replicas starting together agree on one value.
+func loadSetting(ctx context.Context, db *store.DB, name string, n int) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(randomToken(n))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(ctx, "INSERT INTO authn_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, raw); err != nil {
+		return nil, fmt.Errorf("authn: store setting %s: %w", name, err)
+	}
+	var v []byte
+	if err := db.QueryRow(ctx, "SELECT value FROM authn_settings WHERE name = ?", name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("authn: read setting %s: %w", name, err)
+	}
+	if len(v) < n {
+		return nil, fmt.Errorf("authn: setting %s is %d bytes, want %d", name, len(v), n)
+	}
+	return v, nil
+}
+
+// Issuer returns the issuer URL.
+func (p *Provider) Issuer() string { return p.issuer }
+
+// Users returns the account store.
+func (p *Provider) Users() *Users { return p.users }
+
+// Client returns the registered client id (from configuration or the
+// database), or an error wrapping ErrClientNotFound.
+func (p *Provider) Client(ctx context.Context, id string) (*Client, error) {
+	return p.clients.get(ctx, id)
+}
+
+// AddClient validates cfg and stores it in the database. For a
+// confidential client without SecretHash it generates a secret and returns
+// it; it is shown only this once. An ID already taken (in the database or
+// the configuration) gives an error wrapping ErrClientExists.
+func (p *Provider) AddClient(ctx context.Context, cfg ClientConfig) (secret string, err error) {
+	secret, _, err = p.clients.add(ctx, cfg, p.now().UnixNano())
+	return secret, err
+}
+
+// Rotate rotates the signing keys of algs (default: RS256, ES256 and SM2):
+// the current key of each is retired but stays published until the tokens
+// it signed have expired (the longer of the ID and access token lifetimes,
+// plus a margin), the next key becomes current, and a new next key is
+// published. It fails with ErrRotationTooSoon, changing nothing, if a next
+// key has been published for less than KeyPrePublication, so that relying
+// parties have seen a key before it signs. Retired keys past their time
+// are withdrawn and their private keys erased from the database. Other
+// replicas start signing with the new key within a few seconds; until then
+// they sign with the retired key, which is still published.
+func (p *Provider) Rotate(ctx context.Context, algs ...string) error {
+	if len(algs) == 0 {
+		algs = signingAlgs
+	}
+	if err := p.keys.rotate(ctx, algs); err != nil {
+		return err
+	}
+	p.log.InfoContext(ctx, "rotated OpenID Connect signing keys", "algs", algs)
+	return nil
+}
+
+// Endpoint paths, relative to the issuer URL.
+const (
+	pathDiscovery = "/.well-known/openid-configuration"
+	pathJWKS      = "/oauth2/jwks"
+	pathSM2JWKS   = "/oauth2/sm2-jwks"
+	pathAuthorize = "/oauth2/authorize"
+	pathToken     = "/oauth2/token"
+	pathUserinfo  = "/oauth2/userinfo"
+	pathLogin     = "/login"
+	pathConsent   = "/login/consent"
+	pathCSS       = "/login/static/login.css"
+)
+
+// Routes registers the provider's endpoints on mux, below the issuer's
+// path: discovery, the two key sets, authorize (GET and POST), token,
+// userinfo (GET and POST) and the login pages.
+func (p *Provider) Routes(mux *http.ServeMux) {
+	h := func(method, path string, f http.HandlerFunc) { mux.HandleFunc(method+" "+p.prefix+path, f) }
+	h("GET", pathDiscovery, p.serveDiscovery)
+	h("GET", pathJWKS, p.serveJWKS)
+	h("GET", pathSM2JWKS, p.serveSM2JWKS)
+	h("GET", pathAuthorize, p.serveAuthorize)
+	h("POST", pathAuthorize, p.serveAuthorize)
+	h("POST", pathToken, p.serveToken)
+	h("OPTIONS", pathToken, p.servePreflight)
+	h("GET", pathUserinfo, p.serveUserinfo)
+	h("POST", pathUserinfo, p.serveUserinfo)
+	h("OPTIONS", pathUserinfo, p.servePreflight)
+	h("GET", pathLogin, p.serveLoginPage)
+	h("POST", pathLogin, p.serveLoginSubmit)
+	h("POST", pathConsent, p.serveConsentSubmit)
+	h("GET", pathCSS, p.serveCSS)
+}
+
+// subject returns the sub of userID for client c: pairwise (the default)
+// is the unpadded base64url HMAC-SM3, under the pairwise key, of the
+// client's sector identifier, a zero byte and the user ID; public is the
+// user ID.
+func (p *Provider) subject(c *Client, userID string) string {
+	if c.SubjectType == SubjectPublic {
+		return userID
+	}
+	mac := hmac.New(sm3.New, p.pairwiseKey)
+	mac.Write([]byte(c.SectorIdentifier))
+	mac.Write([]byte{0})
+	mac.Write([]byte(userID))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// serverError logs err and reports whether it is one.
+func (p *Provider) logError(r *http.Request, msg string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	p.log.ErrorContext(r.Context(), msg, "method", r.Method, "path", r.URL.Path, "err", err)
+}
