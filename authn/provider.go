@@ -74,6 +74,7 @@ type options struct {
 	account      ThrottlePolicy
 	address      ThrottlePolicy
 	accessAlg    string
+	auditor      Auditor
 }
 
 // Option configures [New].
@@ -157,6 +158,7 @@ type Provider struct {
 	pairwiseKey []byte
 	accessAlg   string
 	pages       *pages
+	auditor     Auditor
 }
 
 // New returns a provider on db. It validates the options and clients,
@@ -213,7 +215,7 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 		users: NewUsers(db, o.pseudonymKey, o.now),
 		thr:   &throttle{db: db, now: o.now, account: o.account, address: o.address},
 		log:   o.log, now: o.now, life: o.life, accessAlg: o.accessAlg,
-		pairwiseKey: o.pairwiseKey,
+		pairwiseKey: o.pairwiseKey, auditor: o.auditor,
 	}
 	p.keys = &keyStore{
 		db: db, km: o.km, pass: o.pass, now: o.now,
