@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tongxing/tongxing/authn"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -36,6 +37,7 @@ type Config struct {
 	TSA   TSAConfig   `yaml:"tsa"`
 	Audit AuditConfig `yaml:"audit"`
 	ACME  ACMEConfig  `yaml:"acme"`
+	OIDC  OIDCConfig  `yaml:"oidc"`
 	TLS   TLSConfig   `yaml:"tls"`
 	Log   LogConfig   `yaml:"log"`
 }
@@ -67,6 +69,13 @@ type ACMEConfig struct {
 	AllowedNames map[string][]string `yaml:"allowed_names"`
 	// RequireEAB requires external account binding on new accounts.
 	RequireEAB bool `yaml:"require_eab"`
+}
+
+// OIDCConfig configures the OpenID Connect provider; its issuer is
+// public_url. Clients from here are read at start; `tongxing clients add`
+// stores more in the database.
+type OIDCConfig struct {
+	Clients []authn.ClientConfig `yaml:"clients"`
 }
 
 // AuditConfig configures the audit log.

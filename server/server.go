@@ -24,6 +24,7 @@ import (
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/auditlog"
+	"github.com/tongxing/tongxing/authn"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/kmc"
@@ -53,6 +54,7 @@ type Server struct {
 	tsa      *timestamp.Authority
 	audit    *auditlog.Log
 	acme     *acmeca.Server
+	oidc     *authn.Provider
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -121,6 +123,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if s.acme, err = s.openACME(ctx); err != nil {
+		return nil, err
+	}
+	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, pass, authn.WithLogger(log),
+		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey})); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -260,6 +266,7 @@ func (s *Server) routes() http.Handler {
 	if s.acme != nil {
 		s.acme.Routes(mux)
 	}
+	s.oidc.Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

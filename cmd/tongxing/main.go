@@ -54,7 +54,7 @@ func (g *globals) config(cmd *cobra.Command) (server.Config, error) {
 	if flags.Lookup("listen") != nil && flags.Changed("listen") {
 		cfg.Listen = g.listen
 	}
-	if flags.Lookup("public-url") != nil && flags.Changed("public-url") {
+	if flags.Changed("public-url") {
 		cfg.PublicURL = g.publicURL
 	}
 	if err := cfg.Resolve(); err != nil {
@@ -88,8 +88,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configFile, "config", "", "YAML configuration file")
 	pf.StringVar(&g.data, "data", "tongxing-data", "data directory")
+	pf.StringVar(&g.publicURL, "public-url", "https://localhost:8443", "public base URL: written into certificates, the OIDC issuer")
 	pf.StringVar(&g.database, "database", "", "PostgreSQL URL (postgres://...) or SQLite file (default DATA/tongxing.db)")
-	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g))
+	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g), newUsers(g), newClients(g))
 	addFilingCommands(root, g)
 	return root
 }
@@ -123,7 +124,6 @@ func newServe(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
-	cmd.Flags().StringVar(&g.publicURL, "public-url", "https://localhost:8443", "base URL written into certificates")
 	return cmd
 }
 
@@ -231,7 +231,6 @@ func newConfig(g *globals) *cobra.Command {
 		},
 	}
 	print.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
-	print.Flags().StringVar(&g.publicURL, "public-url", "https://localhost:8443", "base URL written into certificates")
 	cmd.AddCommand(print)
 	return cmd
 }
