@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 // TestACMEDirectory starts the server with ACME configured for one
@@ -14,9 +16,9 @@ func TestACMEDirectory(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tongxing.yaml")
 	os.WriteFile(cfg, []byte("acme:\n  departments: [tax]\n  allowed_names:\n    tax: [\"*.tax.example\"]\n"), 0o600)
-	in := start(t, dir, "--config", cfg)
-	defer in.stop(syscall.SIGTERM)
-	resp, err := in.client().Get(in.url("/acme/tax/directory"))
+	in := serverproc.Start(t, binary, dir, "--config", cfg)
+	defer in.Stop(syscall.SIGTERM)
+	resp, err := in.Client().Get(in.URL("/acme/tax/directory"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestACMEDirectory(t *testing.T) {
 			t.Errorf("directory lacks %s: %v", k, d)
 		}
 	}
-	resp2, err := in.client().Get(in.url("/acme/health/directory"))
+	resp2, err := in.Client().Get(in.URL("/acme/health/directory"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,21 +10,22 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 // TestDualCertificates runs the e证通 exchange through the CLI: both keys
 // come back, encrypted at rest, and each matches its certificate.
 func TestDualCertificates(t *testing.T) {
 	dir := t.TempDir()
-	in := start(t, dir)
-	defer in.stop(syscall.SIGTERM)
-	out, err := in.cli("ca", "enrol-code", "--profile", "enterprise-sign", "--organization", "福州示例科技有限公司", "--uscc", "91350100M000100Y43", "--name", "李四", "--json")
+	in := serverproc.Start(t, binary, dir)
+	defer in.Stop(syscall.SIGTERM)
+	out, err := in.CLI("ca", "enrol-code", "--profile", "enterprise-sign", "--organization", "福州示例科技有限公司", "--uscc", "91350100M000100Y43", "--name", "李四", "--json")
 	if err != nil {
 		t.Fatalf("enrol-code: %v\n%s", err, out)
 	}
 	var code struct{ Code string }
 	json.Unmarshal([]byte(out), &code)
-	out, err = in.cli("ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert")
+	out, err = in.CLI("ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert")
 	if err != nil {
 		t.Fatalf("dual request: %v\n%s", err, out)
 	}
@@ -50,7 +51,7 @@ func TestDualCertificates(t *testing.T) {
 			t.Errorf("%s key does not match its certificate", kind)
 		}
 	}
-	out, err = in.cli("ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert2")
+	out, err = in.CLI("ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert2")
 	if err == nil || !strings.Contains(out, "already been used") {
 		t.Errorf("second dual request with one code: %v\n%s", err, out)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/store/storetest"
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 // TestReplicasOnPostgres runs two `tongxing serve` processes on one
@@ -17,11 +18,12 @@ import (
 func TestReplicasOnPostgres(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	dir := t.TempDir()
-	a := start(t, dir, "--database", dsn)
-	b := start(t, dir, "--database", dsn)
-	defer b.stop(syscall.SIGTERM)
+	a := serverproc.Start(t, binary, dir, "--database", dsn)
+	// Replicas share the public URL (a load balancer in front of them).
+	b := serverproc.Start(t, binary, dir, "--database", dsn, "--public-url", a.URL(""))
+	defer b.Stop(syscall.SIGTERM)
 
-	resp, err := a.client().Get(a.url("/readyz"))
+	resp, err := a.Client().Get(a.URL("/readyz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,42 +33,42 @@ func TestReplicasOnPostgres(t *testing.T) {
 		t.Fatalf("readyz does not report PostgreSQL: %s", body)
 	}
 
-	out, err := a.cli("ca", "enrol-code", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example", "--json")
+	out, err := a.CLI("ca", "enrol-code", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example", "--json")
 	if err != nil {
 		t.Fatalf("enrol-code on A: %v\n%s", err, out)
 	}
 	var code struct{ Code string }
 	json.Unmarshal([]byte(out), &code)
-	out, err = b.cli("ca", "request", "--profile", "service", "--code", code.Code, "--out", "svc")
+	out, err = b.CLI("ca", "request", "--profile", "service", "--code", code.Code, "--out", "svc")
 	if err != nil {
 		t.Fatalf("request on B with A's code: %v\n%s", err, out)
 	}
 	serial := strings.Fields(out)[4]
-	if out, err := a.cli("ca", "request", "--profile", "service", "--code", code.Code, "--out", "svc2"); err == nil || !strings.Contains(out, "already been used") {
+	if out, err := a.CLI("ca", "request", "--profile", "service", "--code", code.Code, "--out", "svc2"); err == nil || !strings.Contains(out, "already been used") {
 		t.Errorf("code reused on the other replica: %v\n%s", err, out)
 	}
-	if out, err := a.cli("ca", "show", serial); err != nil || !strings.Contains(out, serial) {
+	if out, err := a.CLI("ca", "show", serial); err != nil || !strings.Contains(out, serial) {
 		t.Errorf("A does not see B's certificate: %v\n%s", err, out)
 	}
-	if out, err := a.cli("ca", "revoke", serial, "--reason", "superseded"); err != nil {
+	if out, err := a.CLI("ca", "revoke", serial, "--reason", "superseded"); err != nil {
 		t.Fatalf("revoke on A: %v\n%s", err, out)
 	}
-	if out, err := b.cli("audit", "search", "--action", "ca.certificate.revoke"); err != nil || !strings.Contains(out, serial) {
+	if out, err := b.CLI("audit", "search", "--action", "ca.certificate.revoke"); err != nil || !strings.Contains(out, serial) {
 		t.Errorf("B's audit search misses A's revocation: %v\n%s", err, out)
 	}
-	if err := a.stop(syscall.SIGTERM); err != nil {
+	if err := a.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("stop A: %v", err)
 	}
 	// B carries on alone (and takes over sequencing the audit log if A held it).
-	out, err = b.cli("ca", "enrol-code", "--profile", "citizen", "--name", "张三", "--id-number", "11010519491231002X", "--json")
+	out, err = b.CLI("ca", "enrol-code", "--profile", "citizen", "--name", "张三", "--id-number", "11010519491231002X", "--json")
 	if err != nil {
 		t.Fatalf("enrol-code on B after A stopped: %v\n%s", err, out)
 	}
-	if out, err := b.cli("audit", "search", "--action", "ca.enrolment-code.create"); err != nil || strings.Count(out, "ca.enrolment-code.create") < 2 {
+	if out, err := b.CLI("audit", "search", "--action", "ca.enrolment-code.create"); err != nil || strings.Count(out, "ca.enrolment-code.create") < 2 {
 		t.Errorf("audit entries after failover: %v\n%s", err, out)
 	}
-	b.stop(syscall.SIGTERM)
-	if out, err := b.local("audit", "verify", "--database", dsn); err != nil || !strings.Contains(out, "audit log OK") {
+	b.Stop(syscall.SIGTERM)
+	if out, err := b.Run("audit", "verify", "--database", dsn); err != nil || !strings.Contains(out, "audit log OK") {
 		t.Errorf("audit verify on PostgreSQL: %v\n%s", err, out)
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca/ocsp"
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 func needOpenSSL(t *testing.T) {
@@ -33,27 +33,12 @@ func openssl(t *testing.T, dir string, args ...string) string {
 	return string(out)
 }
 
-// enrol issues a certificate through the CLI and returns its directory and serial.
-func (in *instance) enrol(t *testing.T, out string, codeArgs ...string) (string, string) {
+// enrol issues a certificate through the CLI and returns its absolute
+// directory and serial.
+func enrol(t *testing.T, in *serverproc.Instance, out string, codeArgs ...string) (string, string) {
 	t.Helper()
-	o, err := in.cli(append([]string{"ca", "enrol-code", "--json"}, codeArgs...)...)
-	if err != nil {
-		t.Fatalf("enrol-code: %v\n%s", err, o)
-	}
-	var code struct{ Code, Profile string }
-	json.Unmarshal([]byte(o), &code)
-	o, err = in.cli("ca", "request", "--profile", code.Profile, "--code", code.Code, "--out", out)
-	if err != nil {
-		t.Fatalf("request: %v\n%s", err, o)
-	}
-	f := strings.Fields(o)
-	for i, w := range f {
-		if w == "serial" {
-			return filepath.Join(in.dir, out), f[i+1]
-		}
-	}
-	t.Fatalf("no serial in %s", o)
-	return "", ""
+	dir, serial := in.Enrol(t, out, codeArgs...)
+	return filepath.Join(in.Dir, dir), serial
 }
 
 func readCert(t *testing.T, path string) *smx509.Certificate {
@@ -74,25 +59,25 @@ func readCert(t *testing.T, path string) *smx509.Certificate {
 func TestRevocationWithOpenSSL(t *testing.T) {
 	needOpenSSL(t)
 	dir := t.TempDir()
-	in := start(t, dir)
-	defer in.stop(syscall.SIGTERM)
+	in := serverproc.Start(t, binary, dir)
+	defer in.Stop(syscall.SIGTERM)
 	pki := filepath.Join(dir, "tongxing-data", "pki")
 
 	t.Run("ok/intl-ocsp-good-then-revoked-and-crl", func(t *testing.T) {
-		leafDir, serial := in.enrol(t, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example")
+		leafDir, serial := enrol(t, in, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example")
 		ocspArgs := []string{"ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(leafDir, "cert.pem"),
-			"-url", in.url("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt")}
+			"-url", in.URL("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt")}
 		if out := openssl(t, dir, ocspArgs...); !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: good") {
 			t.Fatalf("before revocation:\n%s", out)
 		}
-		if out, err := in.cli("ca", "revoke", serial, "--reason", "keyCompromise", "--comment", "key leaked"); err != nil {
+		if out, err := in.CLI("ca", "revoke", serial, "--reason", "keyCompromise", "--comment", "key leaked"); err != nil {
 			t.Fatalf("revoke: %v\n%s", err, out)
 		}
 		out := openssl(t, dir, ocspArgs...)
 		if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: revoked") || !strings.Contains(out, "keyCompromise") {
 			t.Fatalf("after revocation:\n%s", out)
 		}
-		resp, err := in.client().Get(in.url("/ca/v1/crl/intl-issuing.crl"))
+		resp, err := in.Client().Get(in.URL("/ca/v1/crl/intl-issuing.crl"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,11 +101,11 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	})
 
 	t.Run("ok/gm-crl-and-ocsp-parse-in-openssl-and-verify-here", func(t *testing.T) {
-		leafDir, serial := in.enrol(t, "citizen", "--profile", "citizen", "--name", "张三", "--id-number", "11010519491231002X")
-		if out, err := in.cli("ca", "revoke", serial, "--reason", "affiliationChanged"); err != nil {
+		leafDir, serial := enrol(t, in, "citizen", "--profile", "citizen", "--name", "张三", "--id-number", "11010519491231002X")
+		if out, err := in.CLI("ca", "revoke", serial, "--reason", "affiliationChanged"); err != nil {
 			t.Fatalf("revoke: %v\n%s", err, out)
 		}
-		resp, err := in.client().Get(in.url("/ca/v1/crl/gm-issuing.crl"))
+		resp, err := in.Client().Get(in.URL("/ca/v1/crl/gm-issuing.crl"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +129,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		leaf := readCert(t, filepath.Join(leafDir, "cert.pem"))
 		id, _ := ocsp.NewCertID(ocsp.SHA1, issuing, leaf.SerialNumber)
 		req, _ := ocsp.CreateRequest([]ocsp.CertID{id}, nil)
-		hresp, err := in.client().Post(in.url("/ocsp"), "application/ocsp-request", bytes.NewReader(req))
+		hresp, err := in.Client().Post(in.URL("/ocsp"), "application/ocsp-request", bytes.NewReader(req))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +154,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "filing.txt"), []byte("申报材料 2026"), 0o644)
 		openssl(t, dir, "ts", "-query", "-data", "filing.txt", "-sha256", "-cert", "-out", "q.tsq")
 		q, _ := os.ReadFile(filepath.Join(dir, "q.tsq"))
-		resp, err := in.client().Post(in.url("/tsa"), "application/timestamp-query", bytes.NewReader(q))
+		resp, err := in.Client().Post(in.URL("/tsa"), "application/timestamp-query", bytes.NewReader(q))
 		if err != nil {
 			t.Fatal(err)
 		}

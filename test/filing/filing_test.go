@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 const (
@@ -57,19 +60,19 @@ func containsAll(t *testing.T, what, out string, want ...string) {
 // TestFiling is the enterprise filing flow end to end.
 func TestFiling(t *testing.T) {
 	dir := t.TempDir()
-	in := start(t, dir)
-	defer in.stop()
+	in := serverproc.Start(t, binary, dir)
+	defer in.Stop(syscall.SIGTERM)
 
-	ecert, serial := in.enrol(t, "ecert", "--profile", "enterprise-sign", "--organization", organisation, "--uscc", uscc, "--name", signerName)
+	ecert, serial := in.Enrol(t, "ecert", "--profile", "enterprise-sign", "--organization", organisation, "--uscc", uscc, "--name", signerName)
 	filing := []byte("%PDF-1.7\n% 申报材料: 2026 年度企业所得税汇算清缴申报表\n" + strings.Repeat("0123456789", 2000) + "\n%%EOF\n")
 	writeFile(t, filepath.Join(dir, "filing.pdf"), filing)
 	gmRoot := pki("gm-root.crt")
 	signArgs := func(file string, extra ...string) []string {
 		return append([]string{"sign", file, "--cert", filepath.Join(ecert, "cert.pem"), "--key", filepath.Join(ecert, "key.pem"),
-			"--tsa", in.url("/tsa"), "-o", file + ".p7s"}, extra...)
+			"--tsa", in.URL("/tsa"), "-o", file + ".p7s"}, extra...)
 	}
 
-	out, err := in.cli(signArgs("filing.pdf")...)
+	out, err := in.CLI(signArgs("filing.pdf")...)
 	if err != nil {
 		t.Fatalf("sign: %v\n%s", err, out)
 	}
@@ -77,7 +80,7 @@ func TestFiling(t *testing.T) {
 	containsAll(t, "sign output", out, "time-stamped at", "filing.pdf.p7s")
 
 	t.Run("ok/verify-shows-signer-organisation-uscc-and-times", func(t *testing.T) {
-		out, err := in.run("verify", "filing.pdf.p7s", "filing.pdf", "--ca", gmRoot)
+		out, err := in.Run("verify", "filing.pdf.p7s", "filing.pdf", "--ca", gmRoot)
 		if err != nil {
 			t.Fatalf("verify: %v\n%s", err, out)
 		}
@@ -86,7 +89,7 @@ func TestFiling(t *testing.T) {
 		if strings.Contains(out, "Trusted time:                无") {
 			t.Errorf("no trusted time:\n%s", out)
 		}
-		out, err = in.run("verify", "filing.pdf.p7s", "--ca", gmRoot, "--json")
+		out, err = in.Run("verify", "filing.pdf.p7s", "--ca", gmRoot, "--json")
 		if err != nil {
 			t.Fatalf("verify --json (content found next to the .p7s): %v\n%s", err, out)
 		}
@@ -109,7 +112,7 @@ func TestFiling(t *testing.T) {
 		changed := bytes.Clone(filing)
 		changed[len(changed)/2] ^= 0x20
 		writeFile(t, filepath.Join(dir, "changed.pdf"), changed)
-		out, err := in.run("verify", "filing.pdf.p7s", "changed.pdf", "--ca", gmRoot)
+		out, err := in.Run("verify", "filing.pdf.p7s", "changed.pdf", "--ca", gmRoot)
 		if err == nil {
 			t.Fatalf("verify accepted a changed file:\n%s", out)
 		}
@@ -117,14 +120,14 @@ func TestFiling(t *testing.T) {
 	})
 
 	t.Run("fail/untrusted-root", func(t *testing.T) {
-		out, err := in.run("verify", "filing.pdf.p7s", "filing.pdf", "--ca", pki("intl-root.crt"))
+		out, err := in.Run("verify", "filing.pdf.p7s", "filing.pdf", "--ca", pki("intl-root.crt"))
 		if err == nil || !strings.Contains(out, "certificate-chain") {
 			t.Errorf("verify against the intl root: %v\n%s", err, out)
 		}
 	})
 
 	t.Run("ok/oids-pkcs7-with-sm2-key", func(t *testing.T) {
-		out, err := in.cli(signArgs("filing.pdf", "--oids", "pkcs7", "-o", "pkcs7.p7s")...)
+		out, err := in.CLI(signArgs("filing.pdf", "--oids", "pkcs7", "-o", "pkcs7.p7s")...)
 		if err != nil {
 			t.Fatalf("--oids pkcs7: %v\n%s", err, out)
 		}
@@ -136,24 +139,24 @@ func TestFiling(t *testing.T) {
 		if !bytes.Contains(p7[:24], []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}) {
 			t.Errorf("--oids pkcs7 did not write the RFC 5652 signedData OID: % x", p7[:24])
 		}
-		out, err = in.run("verify", "pkcs7.p7s", "filing.pdf", "--ca", gmRoot)
+		out, err = in.Run("verify", "pkcs7.p7s", "filing.pdf", "--ca", gmRoot)
 		if err != nil || !strings.Contains(out, "VALID") {
 			t.Errorf("verify of the pkcs7-OID filing: %v\n%s", err, out)
 		}
 	})
 
 	t.Run("ok/attached-without-tsa", func(t *testing.T) {
-		out, err := in.cli("sign", "filing.pdf", "--cert", filepath.Join(ecert, "cert.pem"), "--key", filepath.Join(ecert, "key.pem"),
+		out, err := in.CLI("sign", "filing.pdf", "--cert", filepath.Join(ecert, "cert.pem"), "--key", filepath.Join(ecert, "key.pem"),
 			"--attached", "--no-tsa", "--oids", "gmt0010", "-o", "attached.p7s")
 		if err != nil {
 			t.Fatalf("sign --attached: %v\n%s", err, out)
 		}
-		out, err = in.run("verify", "attached.p7s", "--ca", gmRoot)
+		out, err = in.Run("verify", "attached.p7s", "--ca", gmRoot)
 		if err != nil {
 			t.Fatalf("verify attached: %v\n%s", err, out)
 		}
 		containsAll(t, "attached report", out, "签名有效 VALID", "[未检查 N/A] 可信时间戳")
-		out, err = in.run("verify", "attached.p7s", "--ca", gmRoot, "--require-timestamp")
+		out, err = in.Run("verify", "attached.p7s", "--ca", gmRoot, "--require-timestamp")
 		if err == nil || !strings.Contains(out, "timestamp: no time-stamp token") {
 			t.Errorf("--require-timestamp accepted a signature without a time-stamp: %v\n%s", err, out)
 		}
@@ -167,21 +170,21 @@ func TestFiling(t *testing.T) {
 		} {
 			ca := []string{"--ca", pki(tc.root + "-root.crt"), "--ca", pki(tc.root + "-issuing.crt")}
 			tsr := tc.suite + ".tsr"
-			out, err := in.cli("ts", "request", "filing.pdf", "--"+tc.suite, "-o", tsr)
+			out, err := in.CLI("ts", "request", "filing.pdf", "--"+tc.suite, "-o", tsr)
 			if err != nil {
 				t.Fatalf("ts request --%s: %v\n%s", tc.suite, err, out)
 			}
-			out, err = in.run(append([]string{"ts", "verify", "filing.pdf", tsr}, ca...)...)
+			out, err = in.Run(append([]string{"ts", "verify", "filing.pdf", tsr}, ca...)...)
 			if err != nil {
 				t.Fatalf("ts verify %s: %v\n%s", tc.suite, err, out)
 			}
 			containsAll(t, "ts verify "+tc.suite, out, "Verification: OK", "genTime:", "serial:", "policy:", "TSA:", "Timestamp Authority", "hash:      "+tc.hash, "suite:     "+tc.suite)
-			out, err = in.run(append([]string{"ts", "verify", "changed.pdf", tsr}, ca...)...)
+			out, err = in.Run(append([]string{"ts", "verify", "changed.pdf", tsr}, ca...)...)
 			if err == nil || !strings.Contains(out, "message imprint does not match") {
 				t.Errorf("ts verify of a changed file (%s): %v\n%s", tc.suite, err, out)
 			}
 		}
-		out, err := in.run("ts", "verify", "filing.pdf", "intl.tsr", "--ca", gmRoot, "--ca", pki("gm-issuing.crt"))
+		out, err := in.Run("ts", "verify", "filing.pdf", "intl.tsr", "--ca", gmRoot, "--ca", pki("gm-issuing.crt"))
 		if err == nil || !strings.Contains(out, "not trusted") {
 			t.Errorf("intl token against the gm root: %v\n%s", err, out)
 		}
@@ -204,30 +207,30 @@ func TestFiling(t *testing.T) {
 	t.Run("ok/revocation-after-signing-keeps-the-filing-valid", func(t *testing.T) {
 		// Revocation times have whole seconds: keep the events apart.
 		time.Sleep(time.Until(signedAt.Add(1500 * time.Millisecond)))
-		out, err := in.cli("ca", "revoke", serial, "--reason", "keyCompromise", "--comment", "key leaked")
+		out, err := in.CLI("ca", "revoke", serial, "--reason", "keyCompromise", "--comment", "key leaked")
 		if err != nil {
 			t.Fatalf("revoke: %v\n%s", err, out)
 		}
 		time.Sleep(1500 * time.Millisecond)
 		writeFile(t, filepath.Join(dir, "later.pdf"), []byte("%PDF-1.7\n% 撤销后签署的申报材料\n%%EOF\n"))
-		out, err = in.cli(signArgs("later.pdf")...)
+		out, err = in.CLI(signArgs("later.pdf")...)
 		if err != nil {
 			t.Fatalf("sign after revocation: %v\n%s", err, out)
 		}
 
-		out, err = in.run("verify", "filing.pdf.p7s", "filing.pdf", "--ca", gmRoot)
+		out, err = in.Run("verify", "filing.pdf.p7s", "filing.pdf", "--ca", gmRoot)
 		if err != nil {
 			t.Fatalf("a filing time-stamped before the revocation no longer verifies: %v\n%s", err, out)
 		}
 		containsAll(t, "report of the earlier filing", out, "签名有效 VALID", "[通过 PASS] 证书未吊销")
 
-		out, err = in.run("verify", "later.pdf.p7s", "later.pdf", "--ca", gmRoot)
+		out, err = in.Run("verify", "later.pdf.p7s", "later.pdf", "--ca", gmRoot)
 		if err == nil {
 			t.Fatalf("a filing signed after the revocation verifies:\n%s", out)
 		}
 		containsAll(t, "report of the later filing", out, "签名无效 INVALID", "[失败 FAIL] 证书未吊销", "revoked since", "keyCompromise", "signature is INVALID: revocation:")
 
-		out, err = in.run("verify", "later.pdf.p7s", "later.pdf", "--ca", gmRoot, "--no-revocation")
+		out, err = in.Run("verify", "later.pdf.p7s", "later.pdf", "--ca", gmRoot, "--no-revocation")
 		if err != nil || !strings.Contains(out, "[未检查 N/A] 证书未吊销") {
 			t.Errorf("--no-revocation: %v\n%s", err, out)
 		}
@@ -260,7 +263,7 @@ func TestFiling(t *testing.T) {
 }
 
 // postVerify sends a signature and its file to POST /signature/v1/verify.
-func postVerify(t *testing.T, in *instance, sigPath, contentPath string) *report {
+func postVerify(t *testing.T, in *serverproc.Instance, sigPath, contentPath string) *report {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -276,7 +279,7 @@ func postVerify(t *testing.T, in *instance, sigPath, contentPath string) *report
 		w.Write(b)
 	}
 	mw.Close()
-	resp, err := in.client().Post(in.url("/signature/v1/verify"), mw.FormDataContentType(), &body)
+	resp, err := in.Client().Post(in.URL("/signature/v1/verify"), mw.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatal(err)
 	}
