@@ -17,29 +17,6 @@ const (
 // supportedScopes are the scopes the provider knows, in discovery order.
 var supportedScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeAddress, ScopePhone}
 
-// Authentication context classes (the "acr" claim) and their mapping to the
-// assurance levels (可信等级) of the provider; see the package documentation.
-const (
-	// ACRPassword: user name and password (argon2id), level 2.
-	ACRPassword = "urn:tongxing:loa:2"
-)
-
-// supportedACRs are the acr values a login can produce, lowest first.
-var supportedACRs = []string{ACRPassword}
-
-// acrRank returns the level of acr (2 for urn:tongxing:loa:2), or 0 for a
-// value this provider does not offer.
-func acrRank(acr string) int {
-	switch acr {
-	case ACRPassword:
-		return 2
-	}
-	return 0
-}
-
-// AMR values (RFC 8176).
-const amrPassword = "pwd"
-
 // supportedClaims lists every claim the provider issues, for discovery.
 var supportedClaims = []string{
 	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid", "azp",
@@ -47,6 +24,7 @@ var supportedClaims = []string{
 	"email", "email_verified",
 	"phone_number", "phone_number_verified",
 	"address",
+	"org_name", "uscc", "agent_name",
 }
 
 // userClaims returns the userinfo claims of u allowed by scopes (OpenID
@@ -59,6 +37,14 @@ func userClaims(u *User, scopes []string) map[string]any {
 		}
 		c["preferred_username"] = u.Username
 		c["updated_at"] = u.UpdatedAt.Unix()
+	}
+	if slices.Contains(scopes, ScopeProfile) && u.USCC != "" {
+		// A legal person: the enterprise and the agent acting for it.
+		c["org_name"] = u.OrgName
+		c["uscc"] = u.USCC
+		if u.AgentName != "" {
+			c["agent_name"] = u.AgentName
+		}
 	}
 	if slices.Contains(scopes, ScopeEmail) && u.Email != "" {
 		c["email"] = u.Email

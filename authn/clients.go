@@ -70,11 +70,13 @@ type ClientConfig struct {
 	// development. At least one, at most 20.
 	RedirectURIs []string `yaml:"redirect_uris" json:"redirect_uris"`
 	// TokenEndpointAuthMethod is client_secret_basic (default),
-	// client_secret_post, or none for a public client, which must then use
-	// PKCE.
+	// client_secret_post, private_key_jwt (with JWKS), tls_client_auth
+	// (with one TLSClientAuth* field), or none for a public client, which
+	// must then use PKCE.
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method" json:"token_endpoint_auth_method,omitempty"`
 	// SecretHash is the stored form of the client secret (see
-	// [HashClientSecret]); required unless the method is none.
+	// [HashClientSecret]); required for client_secret_basic and
+	// client_secret_post, forbidden otherwise.
 	SecretHash string `yaml:"secret_hash" json:"secret_hash,omitempty"`
 	// Scopes the client may obtain; openid is always included. Default:
 	// every scope the provider supports. Scopes requested beyond these are
@@ -91,6 +93,40 @@ type ClientConfig struct {
 	SectorIdentifier string `yaml:"sector_identifier" json:"sector_identifier,omitempty"`
 	// IDTokenSignedResponseAlg is RS256 (default), ES256 or SM2.
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
+	// TargetDepartments makes the client a department service: the target
+	// departments (identifiers of 1 to 256 printable characters without
+	// spaces, such as "dept:civil-affairs") it may obtain access tokens for
+	// with the client credentials grant and token exchange. Only a
+	// confidential client with a Department may have them, at most 32. A
+	// department service needs no redirect URIs; without them a pairwise
+	// one needs a SectorIdentifier. Default: none (not a service).
+	TargetDepartments []string `yaml:"target_departments" json:"target_departments,omitempty"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser back to (OpenID Connect RP-Initiated Logout 1.0 §3), matched
+	// exactly; the same rules as RedirectURIs, at most 20. Default: none
+	// (the provider shows its own signed-out page).
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris" json:"post_logout_redirect_uris,omitempty"`
+	// BackchannelLogoutURI receives logout tokens when a session the
+	// client took part in ends (OpenID Connect Back-Channel Logout 1.0
+	// §2.2): https, or http on a loopback host. Logout tokens always carry
+	// sid. Default: none.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri" json:"backchannel_logout_uri,omitempty"`
+	// JWKS is the client's JWK Set (JSON text, at most 16 KiB and 10
+	// keys) for private_key_jwt: RSA keys of at least 2048 bits (RS256, or
+	// PS256 if the key's alg says so), P-256 keys (ES256) and SM2 keys
+	// (sm2jws, kid required). Only the inline form; jwks_uri is not
+	// supported.
+	JWKS string `yaml:"jwks" json:"jwks,omitempty"`
+	// TLSClientAuthSubjectDN and the TLSClientAuthSAN* fields identify
+	// the client's TLS certificate for tls_client_auth (RFC 8705 §2.1.2);
+	// exactly one is set. The subject DN is compared with the RFC 4514
+	// string Go's pkix.Name.String gives, e.g. "CN=svc,O=Civil Affairs,C=CN";
+	// SAN values match exactly.
+	TLSClientAuthSubjectDN string `yaml:"tls_client_auth_subject_dn" json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `yaml:"tls_client_auth_san_dns" json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `yaml:"tls_client_auth_san_uri" json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `yaml:"tls_client_auth_san_ip" json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `yaml:"tls_client_auth_san_email" json:"tls_client_auth_san_email,omitempty"`
 }
 
 // Client is a validated client registration with defaults filled in. Its
@@ -105,6 +141,15 @@ func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == AuthNone }
 // hasRedirectURI reports whether uri is registered, by exact string match.
 func (c *Client) hasRedirectURI(uri string) bool { return slices.Contains(c.RedirectURIs, uri) }
 
+// usesSecret reports whether the client authenticates with a secret.
+func (c *Client) usesSecret() bool {
+	return c.TokenEndpointAuthMethod == AuthClientSecretBasic || c.TokenEndpointAuthMethod == AuthClientSecretPost
+}
+
+// Service reports whether the client is a department service, allowed the
+// client credentials grant and token exchange.
+func (c *Client) Service() bool { return len(c.TargetDepartments) > 0 }
+
 // allows reports whether the client may obtain scope.
 func (c *Client) allows(scope string) bool { return slices.Contains(c.Scopes, scope) }
 
@@ -114,6 +159,8 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 	c := &Client{ClientConfig: cfg}
 	c.RedirectURIs = slices.Clone(cfg.RedirectURIs)
 	c.Scopes = slices.Clone(cfg.Scopes)
+	c.TargetDepartments = slices.Clone(cfg.TargetDepartments)
+	c.PostLogoutRedirectURIs = slices.Clone(cfg.PostLogoutRedirectURIs)
 	bad := func(field, format string, args ...any) (*Client, error) {
 		return nil, fmt.Errorf("%w: client %s: %s: %s", ErrInvalidClientConfig, quote(cfg.ID), field, fmt.Sprintf(format, args...))
 	}
@@ -126,7 +173,7 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 	if len(c.Department) > maxClientNameLen || !utf8.ValidString(c.Department) || hasControl(c.Department) {
 		return bad("department", "want at most %d bytes of printable UTF-8", maxClientNameLen)
 	}
-	if len(c.RedirectURIs) == 0 || len(c.RedirectURIs) > maxRedirectURIs {
+	if (len(c.RedirectURIs) == 0 && !c.Service()) || len(c.RedirectURIs) > maxRedirectURIs {
 		return bad("redirect_uris", "want 1 to %d URIs, got %d", maxRedirectURIs, len(c.RedirectURIs))
 	}
 	hosts := map[string]bool{}
@@ -140,14 +187,17 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 	switch c.TokenEndpointAuthMethod {
 	case "":
 		c.TokenEndpointAuthMethod = AuthClientSecretBasic
-	case AuthClientSecretBasic, AuthClientSecretPost, AuthNone:
+	case AuthClientSecretBasic, AuthClientSecretPost, AuthNone, AuthPrivateKeyJWT, AuthTLSClientAuth:
 	default:
-		return bad("token_endpoint_auth_method", "%s is not supported (want %s, %s or %s)",
-			quote(c.TokenEndpointAuthMethod), AuthClientSecretBasic, AuthClientSecretPost, AuthNone)
+		return bad("token_endpoint_auth_method", "%s is not supported (want %s, %s, %s, %s or %s)",
+			quote(c.TokenEndpointAuthMethod), AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth, AuthNone)
 	}
-	if c.Public() {
+	if field, err := c.checkClientAuthConfig(); err != nil {
+		return bad(field, "%v", err)
+	}
+	if !c.usesSecret() {
 		if c.SecretHash != "" {
-			return bad("secret_hash", "a public client (method none) has no secret")
+			return bad("secret_hash", "only client_secret_basic and client_secret_post clients have a secret")
 		}
 	} else {
 		h, ok := strings.CutPrefix(c.SecretHash, clientSecretHashPrefix)
@@ -194,6 +244,22 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 		}
 		for h := range hosts {
 			c.SectorIdentifier = h
+		}
+	}
+	if err := c.checkTargets(); err != nil {
+		return bad("target_departments", "%v", err)
+	}
+	if len(c.PostLogoutRedirectURIs) > maxRedirectURIs {
+		return bad("post_logout_redirect_uris", "at most %d", maxRedirectURIs)
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if _, err := checkRedirectURI(u); err != nil {
+			return bad("post_logout_redirect_uris", "%v", err)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if _, err := checkRedirectURI(c.BackchannelLogoutURI); err != nil {
+			return bad("backchannel_logout_uri", "%v", err)
 		}
 	}
 	switch c.IDTokenSignedResponseAlg {
@@ -319,7 +385,7 @@ func (r *clientRegistry) get(ctx context.Context, id string) (*Client, error) {
 // SecretHash, a secret is generated and returned.
 func (r *clientRegistry) add(ctx context.Context, cfg ClientConfig, now int64) (string, *Client, error) {
 	var secret string
-	if cfg.TokenEndpointAuthMethod != AuthNone && cfg.SecretHash == "" {
+	if (cfg.TokenEndpointAuthMethod == "" || cfg.TokenEndpointAuthMethod == AuthClientSecretBasic || cfg.TokenEndpointAuthMethod == AuthClientSecretPost) && cfg.SecretHash == "" {
 		secret, cfg.SecretHash = GenerateClientSecret()
 	}
 	c, err := cfg.Validate()

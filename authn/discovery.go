@@ -13,6 +13,13 @@ type discovery struct {
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
 	JWKSURI                           string   `json:"jwks_uri"`
 	SM2JWKSURI                        string   `json:"sm2_jwks_uri"` // sm2jws.DiscoveryField
 	ScopesSupported                   []string `json:"scopes_supported"`
@@ -22,6 +29,7 @@ type discovery struct {
 	SubjectTypesSupported             []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
 	ClaimTypesSupported               []string `json:"claim_types_supported"`
@@ -43,19 +51,27 @@ func (p *Provider) discovery() *discovery {
 		AuthorizationEndpoint:             iss + pathAuthorize,
 		TokenEndpoint:                     iss + pathToken,
 		UserinfoEndpoint:                  iss + pathUserinfo,
+		IntrospectionEndpoint:             iss + pathIntrospect,
+		RevocationEndpoint:                iss + pathRevoke,
+		IntrospectionAuthMethods:          []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth},
+		RevocationAuthMethods:             []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth, AuthNone},
+		EndSessionEndpoint:                iss + pathLogout,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 		JWKSURI:                           iss + pathJWKS,
 		SM2JWKSURI:                        iss + pathSM2JWKS,
 		ScopesSupported:                   supportedScopes,
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:               grantTypes,
 		SubjectTypesSupported:             []string{SubjectPairwise, SubjectPublic},
 		IDTokenSigningAlgValuesSupported:  signingAlgs,
-		TokenEndpointAuthMethodsSupported: []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone},
+		TokenEndpointAuthMethodsSupported: []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth, AuthNone},
+		TokenEndpointAuthSigningAlgs:      []string{AlgRS256, "PS256", AlgES256, AlgSM2},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		ClaimsSupported:                   supportedClaims,
 		ClaimTypesSupported:               []string{"normal"},
-		ACRValuesSupported:                supportedACRs,
+		ACRValuesSupported:                acrValuesSupported(),
 		UILocalesSupported:                []string{localeZH, localeEN},
 		DisplayValuesSupported:            []string{"page"},
 		PromptValuesSupported:             []string{PromptNone, PromptLogin, PromptConsent, PromptSelectAccount},

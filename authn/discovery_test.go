@@ -50,7 +50,7 @@ func TestDiscovery(t *testing.T) {
 		{"ok/jwks_uri", d["jwks_uri"] == iss+"/oauth2/jwks"},
 		{"ok/sm2_jwks_uri", d[sm2jws.DiscoveryField] == iss+"/oauth2/sm2-jwks"},
 		{"ok/response_types", slices.Equal(list("response_types_supported"), []string{"code"})},
-		{"ok/grant_types", slices.Equal(list("grant_types_supported"), []string{"authorization_code", "refresh_token"})},
+		{"ok/grant_types", slices.Equal(list("grant_types_supported"), grantTypes)},
 		{"ok/subject_types", slices.Equal(list("subject_types_supported"), []string{"pairwise", "public"})},
 		{"ok/algs", slices.Equal(list("id_token_signing_alg_values_supported"), []string{"RS256", "ES256", "SM2"})},
 		{"ok/auth_methods", slices.Contains(list("token_endpoint_auth_methods_supported"), "client_secret_basic") &&
@@ -58,7 +58,7 @@ func TestDiscovery(t *testing.T) {
 		{"ok/pkce", slices.Equal(list("code_challenge_methods_supported"), []string{"S256"})},
 		{"ok/scopes", slices.Equal(list("scopes_supported"), []string{"openid", "profile", "email", "address", "phone"})},
 		{"ok/claims", slices.Contains(list("claims_supported"), "acr") && slices.Contains(list("claims_supported"), "sid")},
-		{"ok/acr_values", slices.Equal(list("acr_values_supported"), []string{ACRPassword})},
+		{"ok/acr_values", slices.Equal(list("acr_values_supported"), []string{ACRPassword, ACRTOTP, ACRCertificate})},
 		{"ok/ui_locales", slices.Equal(list("ui_locales_supported"), []string{"zh-CN", "en"})},
 		{"ok/request_parameter", d["request_parameter_supported"] == false},
 		{"ok/request_uri_parameter", d["request_uri_parameter_supported"] == false},

@@ -21,7 +21,9 @@
 //	GET, POST /oauth2/authorize              authorization endpoint
 //	POST /oauth2/token                       token endpoint
 //	GET, POST /oauth2/userinfo               userinfo endpoint
-//	GET, POST /login, POST /login/consent    login and consent pages
+//	GET, POST /login, POST /login/consent    login, one-time code and consent pages
+//	GET  /login/cert/challenge               certificate-login challenge (JSON)
+//	POST /login/cert                         certificate login (JSON or form)
 //
 // OAuth endpoints answer errors the way their specifications say: the
 // authorization endpoint redirects errors to the registered redirect URI
@@ -36,13 +38,48 @@
 // The "acr" claim names the login method, mapped to the assurance levels
 // (可信等级) of the deployment:
 //
-//	urn:tongxing:loa:2  user name and password (argon2id)   level 2
+//	urn:tongxing:loa:2  user name and password (argon2id)            amr pwd
+//	urn:tongxing:loa:3  password and an RFC 6238 one-time code        amr pwd otp mfa
+//	urn:tongxing:loa:4  certificate login: citizen card (一卡通) or  amr hwk sc
+//	                    enterprise e-cert (e证通), package certlogin
 //
-// Levels urn:tongxing:loa:3 (password and one-time code) and
-// urn:tongxing:loa:4 (citizen-card certificate) are not offered yet; a
-// client's min_acr and acr_values can only name offered levels. acr_values
-// is voluntary: a request for a level the provider does not offer gets the
-// level the login reached. "amr" is ["pwd"].
+// A client's min_acr and the first offered value of acr_values set the
+// level a request wants; a session below it is not reused and the login
+// page is shown again (step-up): asking level 3 of a level-2 session leads
+// through the password to the one-time code, asking level 4 of a level-2 or
+// level-3 session leads to certificate login (the page says so). acr_values
+// is otherwise voluntary: a login that reaches less than asked gets the
+// level it reached, and only min_acr is enforced (access_denied).
+//
+// One-time codes ([Users.EnrollTOTP], package totp): an account with a
+// secret is always asked for the code after a correct password. Each time
+// step is accepted once per account (last_step in authn_totp, advanced by
+// a conditional UPDATE, so replicas agree); wrong codes count towards the
+// same throttling as wrong passwords. Secrets are stored base32, not
+// encrypted.
+//
+// Certificate login ([WithCertLogin]): GET /login/cert/challenge returns a
+// challenge as JSON, and the login page shows one; challenges are stored in
+// the database with their expiry (two minutes) and accepted once. POST
+// /login/cert takes a certlogin.LoginRequest as JSON (card middleware,
+// [CertLogin]; the answer is JSON and the session cookie) or the login
+// page's form (which continues the authorization request). The chain must
+// verify to the configured roots at the current time, the leaf must be
+// valid, fit for clientAuth, not revoked (a revoked certificate is refused
+// with "certificate_revoked" and says when and why), and the signature
+// must be the leaf key's over the challenge. Failures count towards the
+// client address's throttling. The account is found or created on first
+// login: a citizen by the pseudonym of the identity number (the
+// certificate's subject serialNumber, made with the same pseudonym key as
+// [Users] uses, so a registered citizen gets the same account); a legal
+// person by the unified social credit code, with the userinfo claims
+// org_name, uscc and agent_name (the agent of the latest login) under the
+// profile scope.
+//
+// Every login, failed login and lockout is recorded with the [Auditor]
+// (authn.login, authn.login.failure) with the account, client address and
+// certificate serial; never a password or a code. A successful login that
+// cannot be recorded is refused.
 //
 // # Accounts
 //

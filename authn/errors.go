@@ -63,6 +63,12 @@ var (
 	ErrConsentRequired         = &Error{Code: "consent_required"}
 	ErrRequestNotSupported     = &Error{Code: "request_not_supported"}
 	ErrRequestURINotSupported  = &Error{Code: "request_uri_not_supported"}
+	// ErrInvalidTarget: a requested audience or resource is not allowed
+	// (RFC 8707 §2).
+	ErrInvalidTarget = &Error{Code: "invalid_target"}
+	// ErrUnsupportedTokenType: revocation of this token type is not
+	// supported (RFC 7009 §2.2.1).
+	ErrUnsupportedTokenType = &Error{Code: "unsupported_token_type"}
 )
 
 // oauthErr returns an *Error like sentinel with a formatted description.
@@ -95,6 +101,8 @@ var (
 	// ErrRotationTooSoon: the next signing key has not been published long
 	// enough to be used; see [Provider.Rotate].
 	ErrRotationTooSoon = errors.New("authn: next signing key not yet published long enough")
+	// ErrSessionNotFound: no SSO session with that ID.
+	ErrSessionNotFound = errors.New("authn: session not found")
 	// ErrConfig: an option of [New] is missing or invalid.
 	ErrConfig = errors.New("authn: invalid configuration")
 )

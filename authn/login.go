@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -28,6 +29,9 @@ type loginState struct {
 	// SessionID is the session authenticated for this request, when the
 	// login form is done and the consent form is next.
 	SessionID string `json:"session_id,omitempty"`
+	// UserID is the account whose password was right, at the one-time
+	// code stage.
+	UserID string `json:"user_id,omitempty"`
 }
 
 // loginTx is a pending login or consent form.
@@ -122,8 +126,12 @@ func pageLocale(r *http.Request, explicit string, req *AuthorizeRequest) string 
 // pageFor fills the data shared by the login and consent pages.
 func (p *Provider) pageFor(tx *loginTx, c *Client, locale string) *pageData {
 	other := translator(locale)("lang.other.code")
+	acr := ACRPassword
+	if wantedRank(c, tx.State.Request) >= acrRank(ACRCertificate) {
+		acr = ACRCertificate
+	}
 	return &pageData{
-		Client: c, LoginID: tx.ID, CSRF: tx.CSRF, ACR: ACRPassword,
+		Client: c, LoginID: tx.ID, CSRF: tx.CSRF, ACR: acr,
 		OtherLangURL: p.prefix + pathLogin + "?" + url.Values{"login": {tx.ID}, "ui_locales": {other}}.Encode(),
 	}
 }
@@ -142,12 +150,19 @@ func (p *Provider) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	locale = pageLocale(r, q.Get("ui_locales"), tx.State.Request)
 	d := p.pageFor(tx, c, locale)
-	if tx.Stage == stageConsent {
+	switch tx.Stage {
+	case stageConsent:
 		p.showConsent(w, r, tx, c, d, locale)
+		return
+	case stageTOTP:
+		p.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
 		return
 	}
 	if h := tx.State.Request.LoginHint; checkUsername(h) == nil {
 		d.Username = h
+	}
+	if !p.offerCertLogin(w, r, d, locale) {
+		return
 	}
 	if err := p.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
 		p.logError(r, "login page", err)
@@ -202,7 +217,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, tx *login
 
 // postedLogin reads a login or consent form and its transaction, checking
 // the CSRF token; on failure it has shown the error page.
-func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stage string) (url.Values, *loginTx, *Client, string, bool) {
+func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stages ...string) (url.Values, *loginTx, *Client, string, bool) {
 	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
 	form, err := readForm(w, r, maxLoginFormSize)
 	if err != nil {
@@ -215,7 +230,7 @@ func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stage str
 		return nil, nil, nil, "", false
 	}
 	csrf := form.Get("csrf_token")
-	if len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF)) != 1 || tx.Stage != stage {
+	if len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF)) != 1 || !slices.Contains(stages, tx.Stage) {
 		p.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
 		return nil, nil, nil, "", false
 	}
@@ -226,8 +241,12 @@ func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stage str
 // A successful login starts a session and continues the authorization
 // request.
 func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
-	form, tx, c, locale, ok := p.postedLogin(w, r, stageLogin)
+	form, tx, c, locale, ok := p.postedLogin(w, r, stageLogin, stageTOTP)
 	if !ok {
+		return
+	}
+	if tx.Stage == stageTOTP {
+		p.serveTOTPSubmit(w, r, form.Get("code"), tx, c, locale)
 		return
 	}
 	ctx := r.Context()
@@ -240,6 +259,9 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	t := translator(locale)
 	fail := func(status int, msg string) {
 		d.Error = msg
+		if !p.offerCertLogin(w, r, d, locale) {
+			return
+		}
 		if err := p.pages.render(w, status, "login", locale, d); err != nil {
 			p.logError(r, "login page", err)
 		}
@@ -250,6 +272,18 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := p.CheckPassword(ctx, username, password, r.RemoteAddr)
 	var locked *LockedError
+	if errors.As(err, &locked) || errors.Is(err, ErrBadCredentials) {
+		reason := "bad credentials"
+		if locked != nil {
+			reason = "locked"
+		}
+		subject := NormalizeUsername(d.Username)
+		if known, e := p.users.ByUsername(ctx, username); e == nil {
+			subject = known.ID
+		}
+		_ = p.audit(ctx, AuditEvent{Action: "authn.login.failure", Subject: subject, Client: c.ID,
+			SourceAddr: r.RemoteAddr, Outcome: "failure", Reasons: []string{"method password", reason}})
+	}
 	switch {
 	case errors.As(err, &locked):
 		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
@@ -263,18 +297,20 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	if err := p.finishLogin(ctx, tx); err != nil {
-		p.loginGone(w, r, locale, err)
-		return
-	}
-	sess, err := p.startSession(ctx, w, r, u, ACRPassword, []string{amrPassword})
+	hasTOTP, err := p.users.HasTOTP(ctx, u.ID)
 	if err != nil {
-		p.logError(r, "login: start session", err)
+		p.logError(r, "login: read one-time code factor", err)
 		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	p.log.InfoContext(ctx, "citizen signed in", "user", u.ID, "client", c.ID, "acr", ACRPassword, "sid", sess.ID)
-	p.proceed(w, r, c, tx.State.Request, sess, true, false)
+	if hasTOTP {
+		// The one-time code is asked whenever the account has the factor,
+		// and so whenever urn:tongxing:loa:3 is requested of such an
+		// account; an account without it can reach level 2 only.
+		p.beginTOTP(w, r, tx, c, locale, u)
+		return
+	}
+	p.completeLogin(w, r, tx, c, locale, u, ACRPassword, []string{amrPassword}, "")
 }
 
 // serveConsentSubmit takes the consent form's decision.

@@ -41,7 +41,11 @@ type pageData struct {
 	LoginID, CSRF   string
 	Username, Error string
 	ACR             string
-	Scopes          []string
+	// Cert is the certificate-login challenge, when certificate login is
+	// enabled; CertDetail explains a refused certificate.
+	Cert       *certView
+	CertDetail string
+	Scopes     []string
 
 	Message, Detail string
 }

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 )
@@ -75,6 +77,8 @@ type options struct {
 	address      ThrottlePolicy
 	accessAlg    string
 	auditor      Auditor
+	certRoots    *smx509.CertPool
+	certRev      certlogin.Revocation
 }
 
 // Option configures [New].
@@ -142,6 +146,17 @@ func WithThrottle(account, address ThrottlePolicy) Option {
 // ES256 or SM2.
 func WithAccessTokenAlg(alg string) Option { return func(o *options) { o.accessAlg = alg } }
 
+// WithCertLogin enables certificate login (assurance level
+// urn:tongxing:loa:4, see [ACRCertificate]): a citizen-card or enterprise
+// e-cert certificate chaining to roots (Tongxing's CA roots; the system
+// roots are never used), checked for revocation with rev (Tongxing's
+// *ca.Authority, or ca/revcheck for other CAs). Both are required; without
+// this option the login page offers no certificate login and
+// POST /login/cert answers 404.
+func WithCertLogin(roots *smx509.CertPool, rev certlogin.Revocation) Option {
+	return func(o *options) { o.certRoots, o.certRev = roots, rev }
+}
+
 // Provider is the OpenID Connect provider. It is safe for concurrent use;
 // several replicas may share one PostgreSQL database.
 type Provider struct {
@@ -159,6 +174,7 @@ type Provider struct {
 	accessAlg   string
 	pages       *pages
 	auditor     Auditor
+	login       loginMethods
 }
 
 // New returns a provider on db. It validates the options and clients,
@@ -216,6 +232,9 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 		thr:   &throttle{db: db, now: o.now, account: o.account, address: o.address},
 		log:   o.log, now: o.now, life: o.life, accessAlg: o.accessAlg,
 		pairwiseKey: o.pairwiseKey, auditor: o.auditor,
+	}
+	if err := p.login.init(p, o.certRoots, o.certRev); err != nil {
+		return nil, err
 	}
 	p.keys = &keyStore{
 		db: db, km: o.km, pass: o.pass, now: o.now,
@@ -335,7 +354,8 @@ const (
 
 // Routes registers the provider's endpoints on mux, below the issuer's
 // path: discovery, the two key sets, authorize (GET and POST), token,
-// userinfo (GET and POST) and the login pages.
+// userinfo (GET and POST), introspection, revocation, logout and the
+// login pages.
 func (p *Provider) Routes(mux *http.ServeMux) {
 	h := func(method, path string, f http.HandlerFunc) { mux.HandleFunc(method+" "+p.prefix+path, f) }
 	h("GET", pathDiscovery, p.serveDiscovery)
@@ -352,6 +372,8 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	h("POST", pathLogin, p.serveLoginSubmit)
 	h("POST", pathConsent, p.serveConsentSubmit)
 	h("GET", pathCSS, p.serveCSS)
+	p.loginRoutes(h)
+	p.grantRoutes(mux)
 }
 
 // subject returns the sub of userID for client c: pairwise (the default)

@@ -40,6 +40,7 @@ func (p *Provider) Purge(ctx context.Context) (int64, error) {
 				AND NOT EXISTS (SELECT 1 FROM authn_refresh_tokens r WHERE r.grant_id = authn_grants.id)
 				AND NOT EXISTS (SELECT 1 FROM authn_access_tokens a WHERE a.grant_id = authn_grants.id)`, []any{now.Add(-p.life.Code).UnixNano()}},
 			{"DELETE FROM authn_throttle WHERE locked_until <= ? AND last_failure <= ?", []any{n, now.Add(-forget).UnixNano()}},
+			{"DELETE FROM authn_cert_challenges WHERE expires_at <= ?", []any{n}},
 		} {
 			res, err := tx.Exec(ctx, st.query, st.args...)
 			if err != nil {
@@ -48,7 +49,9 @@ func (p *Provider) Purge(ctx context.Context) (int64, error) {
 			c, _ := res.RowsAffected()
 			total += c
 		}
-		return nil
+		c, err := purgeTokenRecords(ctx, tx, n)
+		total += c
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("authn: purge: %w", err)

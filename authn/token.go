@@ -35,6 +35,8 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope"`
+	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // IDTokenClaims are the claims of an ID token (OpenID Connect Core 1.0
@@ -94,7 +96,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 	if err != nil {
 		return nil, oauthErr(ErrInvalidRequest, "%v", err)
 	}
-	for _, k := range []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id", "client_secret"} {
+	for _, k := range []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id", "client_secret",
+		"subject_token", "subject_token_type", "actor_token", "actor_token_type", "requested_token_type", "client_assertion", "client_assertion_type"} {
 		if len(form[k]) > 1 {
 			return nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
@@ -103,28 +106,63 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 	if err != nil {
 		return nil, err
 	}
-	switch gt := form.Get("grant_type"); gt {
+	ctx := r.Context()
+	gt := form.Get("grant_type")
+	ev := &AuditEvent{Action: "authn.token.issue", Subject: c.ID, Client: c.ID, SourceAddr: r.RemoteAddr, Reasons: []string{"grant_type=" + gt}}
+	var resp *tokenResponse
+	switch gt {
 	case "authorization_code":
-		return p.exchangeCode(r.Context(), c, form)
+		resp, err = p.exchangeCode(ctx, c, form, ev)
 	case "refresh_token":
-		return p.refresh(r.Context(), c, form)
+		resp, err = p.refresh(ctx, c, form, ev)
+	case GrantClientCredentials:
+		resp, err = p.clientCredentials(ctx, c, form, ev)
+	case GrantTokenExchange:
+		resp, err = p.tokenExchange(ctx, c, form, ev)
 	case "":
 		return nil, oauthErr(ErrInvalidRequest, "grant_type is required")
 	default:
-		return nil, oauthErr(ErrUnsupportedGrantType, "grant types supported: authorization_code, refresh_token")
+		return nil, oauthErr(ErrUnsupportedGrantType, "grant types supported: %s", strings.Join(grantTypes, ", "))
 	}
+	if err != nil {
+		if ev.Outcome == "failure" { // reuse detected
+			_ = p.audit(ctx, *ev)
+		}
+		return nil, err
+	}
+	ev.Outcome = "success"
+	if err := p.audit(ctx, *ev); err != nil {
+		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
+	}
+	return resp, nil
 }
+
+// grantTypes are the grant types of the token endpoint, for discovery.
+var grantTypes = []string{"authorization_code", "refresh_token", GrantClientCredentials, GrantTokenExchange}
 
 // authenticateClient authenticates the client with the method it is
 // registered for (RFC 6749 §2.3.1): HTTP Basic with the URL-encoded
 // client_id and secret, the client_id and client_secret form parameters,
-// or, for a public client, client_id alone. Using more than one method is
-// an error.
+// a client assertion (private_key_jwt, RFC 7523), the TLS client
+// certificate (tls_client_auth, RFC 8705) with client_id, or, for a public
+// client, client_id alone. Using more than one method is an error.
 func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
 	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
+	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
 	user, pass, basic := r.BasicAuth()
 	if r.Header.Get("Authorization") != "" && !basic {
 		return nil, oauthErr(ErrInvalidClient, "unsupported Authorization header")
+	}
+	if assertion != "" || assertionType != "" {
+		switch {
+		case basic || bodySecret != "":
+			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
+		case assertionType != ClientAssertionType:
+			return nil, oauthErr(ErrInvalidClient, "client_assertion_type must be %s", ClientAssertionType)
+		case assertion == "":
+			return nil, oauthErr(ErrInvalidClient, "client_assertion is required")
+		}
+		return p.authenticateAssertion(r, bodyID, assertion)
 	}
 	var id, secret, method string
 	switch {
@@ -156,6 +194,12 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client
 	}
 	if err != nil {
 		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
+	}
+	if method == AuthNone && c.TokenEndpointAuthMethod == AuthTLSClientAuth {
+		if !checkTLSClient(r, c) {
+			return nil, oauthErr(ErrInvalidClient, "no TLS client certificate matching the client's registration")
+		}
+		return c, nil
 	}
 	if c.TokenEndpointAuthMethod != method {
 		return nil, oauthErr(ErrInvalidClient, "client must authenticate with %s", c.TokenEndpointAuthMethod)
@@ -249,7 +293,7 @@ func userActive(ctx context.Context, tx *store.Tx, userID string) (bool, error) 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
 // §4.6). A code is single-use: presenting it again revokes the grant, and
 // with it every token it issued (RFC 6749 §4.1.2).
-func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
+func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	code, redirect, verifier := form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier")
 	if code == "" {
 		return nil, oauthErr(ErrInvalidRequest, "code is required")
@@ -331,18 +375,21 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values)
 		return nil
 	})
 	if reused {
+		ev.Action, ev.Outcome, ev.Subject, ev.Resource = "authn.code.reuse", "failure", g.UserID, "authn:grant:"+g.ID
+		ev.Reasons = append(ev.Reasons, "authorization code replayed; grant revoked")
 		return nil, oauthErr(ErrInvalidGrant, "the authorization code was already used; the tokens it issued are revoked")
 	}
 	if err != nil {
 		return nil, err
 	}
+	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
 	return p.mint(ctx, c, &g, is, now)
 }
 
 // refresh redeems a refresh token (RFC 6749 §6) and rotates it. Presenting
 // a refresh token that was already rotated revokes its whole family (the
 // grant), as that means it was copied.
-func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
+func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, oauthErr(ErrInvalidRequest, "refresh_token is required")
@@ -419,11 +466,14 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values) (*to
 		return err
 	})
 	if reused {
+		ev.Action, ev.Outcome, ev.Subject, ev.Resource = "authn.refresh.reuse", "failure", g.UserID, "authn:grant:"+g.ID
+		ev.Reasons = append(ev.Reasons, "refresh token replayed; token family revoked")
 		return nil, oauthErr(ErrInvalidGrant, "the refresh token was already used; its token family is revoked")
 	}
 	if err != nil {
 		return nil, err
 	}
+	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
 	return p.mint(ctx, c, &g, is, now)
 }
 

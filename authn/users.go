@@ -76,9 +76,16 @@ type User struct {
 	PhoneVerified  bool
 	Address        Address
 	CitizenIDLast4 string // "" when no ID number is recorded
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	Disabled       bool
+	// OrgName, USCC and AgentName are set for a legal person (enterprise)
+	// account, created by its first certificate login with an e-cert:
+	// the enterprise's name, its unified social credit code, and the name
+	// of the agent who logged in last.
+	OrgName   string
+	USCC      string
+	AgentName string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Disabled  bool
 }
 
 // Users stores citizen accounts in the authn_users table. It is safe for
@@ -247,7 +254,7 @@ func (u *Users) SetPassword(ctx context.Context, id, password string) error {
 }
 
 const userColumns = `id, username, name, email, email_verified, phone, phone_verified, address,
-	citizen_id_last4, created_at, updated_at, disabled_at`
+	citizen_id_last4, created_at, updated_at, disabled_at, COALESCE(uscc, ''), org_name, agent_name`
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (*User, error) {
 	var (
@@ -257,7 +264,7 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (*User, error) 
 		disabled             sql.NullInt64
 	)
 	dst := append([]any{&usr.ID, &usr.Username, &usr.Name, &usr.Email, &ev, &usr.Phone, &pv, &addr,
-		&usr.CitizenIDLast4, &created, &upd, &disabled}, extra...)
+		&usr.CitizenIDLast4, &created, &upd, &disabled, &usr.USCC, &usr.OrgName, &usr.AgentName}, extra...)
 	if err := row.Scan(dst...); err != nil {
 		return nil, err
 	}

@@ -126,7 +126,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, pass, authn.WithLogger(log),
-		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey})); err != nil {
+		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
+		authn.WithCertLogin(s.loginRoots(), s.CA)); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -360,6 +361,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	defer stopBG()
 	go s.refreshCRLs(bg)
 	go s.refreshOCSP(bg)
+	go s.purgeSignOn(bg)
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
 	if ready != nil {
 		ready <- ln.Addr()
@@ -431,6 +433,37 @@ func (s *Server) refreshOCSP(ctx context.Context) {
 		}
 		if _, err := s.ocsp.Refresh(ctx, 10000); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "refresh OCSP responses", "err", err)
+		}
+	}
+}
+
+// loginRoots are the roots whose certificates may sign in (citizen cards and
+// e-certs): the gm root; the intl root too, for ECDSA certificates.
+func (s *Server) loginRoots() *smx509.CertPool {
+	pool := smx509.NewCertPool()
+	for _, c := range s.CA.CAs() {
+		if c.Root {
+			pool.AddCert(c.Cert)
+		}
+	}
+	return pool
+}
+
+// purgeSignOn deletes expired sign-on records (sessions, codes, tokens,
+// challenges) every hour.
+func (s *Server) purgeSignOn(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.oidc.Purge(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "purge sign-on records", "err", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "purged sign-on records", "rows", n)
 		}
 	}
 }

@@ -1,0 +1,150 @@
+package authn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TokenTypeAccessToken is the token type URI of access tokens (RFC 8693
+// §3), the only subject and issued token type of token exchange.
+const TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+
+// errBadToken marks a token that is malformed, not signed by the
+// provider, expired, revoked or unknown, as opposed to a database error.
+var errBadToken = errors.New("authn: invalid token")
+
+// accessClaims are the claims of any access token the provider issues,
+// as read back by token exchange and introspection.
+type accessClaims struct {
+	jwt.RegisteredClaims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+	AuthTime int64  `json:"auth_time"`
+	ACR      string `json:"acr"`
+	SID      string `json:"sid"`
+	Act      *Actor `json:"act"`
+}
+
+// parseAccessToken checks an access token's signature (any published key),
+// typ (at+jwt), issuer and, unless expired is true, its expiry. It does
+// NOT check revocation.
+func (p *Provider) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
+	var c accessClaims
+	h, err := p.keys.verify(ctx, token, &c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadToken, err)
+	}
+	if !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
+		return nil, fmt.Errorf("%w: typ %s", errBadToken, quote(h.Typ))
+	}
+	if c.Issuer != p.issuer || c.ID == "" || c.ExpiresAt == nil {
+		return nil, fmt.Errorf("%w: not an access token of this provider", errBadToken)
+	}
+	if !expired && !p.now().Before(c.ExpiresAt.Time) {
+		return nil, fmt.Errorf("%w: expired", errBadToken)
+	}
+	return &c, nil
+}
+
+// citizenToken is a live access token issued to a portal for a citizen.
+type citizenToken struct {
+	claims  *accessClaims
+	grantID string
+	userID  string
+}
+
+// liveCitizenToken verifies a citizen's access token and checks, in the
+// database, that neither it nor its grant is revoked and that the account
+// is enabled.
+func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
+	c, err := p.parseAccessToken(ctx, token, false)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		ct                citizenToken
+		expires           int64
+		revoked, grevoked sql.NullInt64
+		disabled          sql.NullInt64
+	)
+	err = p.db.QueryRow(ctx, `SELECT g.id, g.user_id, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
+		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
+		WHERE a.jti = ?`, c.ID).Scan(&ct.grantID, &ct.userID, &expires, &revoked, &grevoked, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: not a citizen's access token", errBadToken)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authn: read access token: %w", err)
+	}
+	if revoked.Valid || grevoked.Valid || disabled.Valid || !p.now().Before(time.Unix(0, expires)) {
+		return nil, fmt.Errorf("%w: revoked or expired", errBadToken)
+	}
+	ct.claims = c
+	return &ct, nil
+}
+
+// tokenExchange is token exchange (RFC 8693) for a department service
+// acting for a signed-in citizen: subject_token is the citizen's access
+// token issued by this provider (to any portal), the actor is the calling
+// service, authenticated as a client; actor_token is not accepted. The
+// new access token keeps the citizen's sub, auth_time and acr, has act
+// {sub: service client ID}, is for the requested target departments
+// (which the service must be registered for), lives no longer than the
+// subject token, and comes without a refresh token. Revoking the
+// citizen's grant revokes it.
+func (p *Provider) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+	if !c.Service() {
+		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
+	}
+	subject, typ := form.Get("subject_token"), form.Get("subject_token_type")
+	switch {
+	case subject == "":
+		return nil, oauthErr(ErrInvalidRequest, "subject_token is required")
+	case typ == "":
+		return nil, oauthErr(ErrInvalidRequest, "subject_token_type is required")
+	case typ != TokenTypeAccessToken:
+		return nil, oauthErr(ErrInvalidRequest, "subject_token_type must be %s", TokenTypeAccessToken)
+	case form.Get("actor_token") != "" || form.Get("actor_token_type") != "":
+		return nil, oauthErr(ErrInvalidRequest, "actor_token is not supported: the authenticated client is the actor")
+	}
+	if rt := form.Get("requested_token_type"); rt != "" && rt != TokenTypeAccessToken {
+		return nil, oauthErr(ErrInvalidRequest, "requested_token_type must be %s", TokenTypeAccessToken)
+	}
+	aud, scope, err := targets(c, form)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := p.liveCitizenToken(ctx, subject)
+	if errors.Is(err, errBadToken) {
+		return nil, oauthErr(ErrInvalidGrant, "subject_token is invalid, expired or revoked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := p.now()
+	life := min(p.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
+	ev.Subject, ev.Resource = ct.userID, "authn:grant:"+ct.grantID
+	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "), "act="+c.ID)
+	resp, err := p.issueServiceToken(ctx, &serviceToken{
+		client: c, userID: ct.userID, grantID: ct.grantID, lifetime: life,
+		claims: ServiceTokenClaims{
+			RegisteredClaims: jwt.RegisteredClaims{Subject: ct.claims.Subject, Audience: aud},
+			Scope:            joinScopes(scope),
+			AuthTime:         ct.claims.AuthTime,
+			ACR:              ct.claims.ACR,
+			Act:              &Actor{Subject: c.ID},
+		},
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	resp.IssuedTokenType = TokenTypeAccessToken
+	return resp, nil
+}

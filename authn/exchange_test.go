@@ -1,0 +1,169 @@
+package authn
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tongxing/tongxing/store"
+	"github.com/tongxing/tongxing/store/storetest"
+)
+
+func TestTokenExchange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newGrantsEnv(t, db)
+		pt := e.portal(portalA)
+		tk := e.browser(t).signIn(t, pt)
+		_, m := e.clientCredentials(t, svcCivil, url.Values{"audience": {deptSocial}})
+		svcTok, _ := m["access_token"].(string)
+		exchange := func(client string, extra url.Values) (int, map[string]any) {
+			form := url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {tk.tok.AccessToken},
+				"subject_token_type": {TokenTypeAccessToken}, "audience": {deptSocial}}
+			for k, v := range extra {
+				form[k] = v
+			}
+			return e.post(t, pathToken, client, form)
+		}
+		t.Run("ok/act-claim", func(t *testing.T) {
+			st, m := exchange(svcCivil, nil)
+			if st != 200 {
+				t.Fatalf("exchange: %d %v", st, m)
+			}
+			if m["issued_token_type"] != TokenTypeAccessToken || m["token_type"] != "Bearer" || m["refresh_token"] != nil {
+				t.Errorf("response %v", m)
+			}
+			raw, _ := m["access_token"].(string)
+			c := e.verifyFor(t, deptSocial, raw)
+			if c.Act == nil || c.Act.Subject != svcCivil {
+				t.Fatalf("act %+v, want sub %s", c.Act, svcCivil)
+			}
+			if c.Subject != tk.id.Subject || c.ClientID != svcCivil || c.ACR != ACRPassword || c.AuthTime == 0 {
+				t.Errorf("claims %+v", c)
+			}
+			if !c.ExpiresAt.After(e.clk.Now()) || c.ExpiresAt.After(tk.id.Expiry.Add(time.Second)) {
+				t.Errorf("exp %v outlives the subject token", c.ExpiresAt)
+			}
+			if _, err := e.op.Verifier(&oidc.Config{ClientID: deptHousing, Now: e.clk.Now}).Verify(e.ctx, raw); err == nil {
+				t.Errorf("exchanged token verified for another department")
+			}
+			// Revoking the citizen's grant revokes the delegated token.
+			_, in := e.post(t, pathIntrospect, svcSocial, url.Values{"token": {raw}})
+			if in["active"] != true {
+				t.Fatalf("introspection by the audience department: %v", in)
+			}
+			act, _ := in["act"].(map[string]any)
+			if act["sub"] != svcCivil {
+				t.Errorf("introspected act %v", in["act"])
+			}
+		})
+		for _, tc := range []struct {
+			name   string
+			client string
+			extra  url.Values
+			code   string
+		}{
+			{"fail/portal-not-a-service", portalA, nil, "unauthorized_client"},
+			{"fail/unregistered-audience", svcSocial, nil, "invalid_target"},
+			{"fail/no-audience", svcCivil, url.Values{"audience": nil}, "invalid_target"},
+			{"fail/forged-subject-token", svcCivil, url.Values{"subject_token": {tk.tok.AccessToken[:len(tk.tok.AccessToken)-4] + "AAAA"}}, "invalid_grant"},
+			{"fail/id-token-as-subject", svcCivil, url.Values{"subject_token": {tk.raw}}, "invalid_grant"},
+			{"fail/service-token-as-subject", svcCivil, url.Values{"subject_token": {svcTok}}, "invalid_grant"},
+			{"fail/no-subject-token", svcCivil, url.Values{"subject_token": nil}, "invalid_request"},
+			{"fail/wrong-subject-token-type", svcCivil, url.Values{"subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}}, "invalid_request"},
+			{"fail/actor-token", svcCivil, url.Values{"actor_token": {svcTok}, "actor_token_type": {TokenTypeAccessToken}}, "invalid_request"},
+			{"fail/requested-refresh-token", svcCivil, url.Values{"requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, "invalid_request"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				st, m := exchange(tc.client, tc.extra)
+				if st != 400 || m["error"] != tc.code {
+					t.Errorf("got %d %v, want 400 %s", st, m, tc.code)
+				}
+			})
+		}
+		t.Run("fail/revoked-subject-grant", func(t *testing.T) {
+			st, m := exchange(svcCivil, nil)
+			if st != 200 {
+				t.Fatalf("exchange: %d %v", st, m)
+			}
+			delegated, _ := m["access_token"].(string)
+			if st, _ := e.post(t, pathRevoke, portalA, url.Values{"token": {tk.tok.RefreshToken}}); st != 200 {
+				t.Fatalf("revoke: %d", st)
+			}
+			if st, m := exchange(svcCivil, nil); st != 400 || m["error"] != "invalid_grant" {
+				t.Errorf("exchange of a revoked token: %d %v", st, m)
+			}
+			if _, in := e.post(t, pathIntrospect, svcCivil, url.Values{"token": {delegated}}); in["active"] != false {
+				t.Errorf("delegated token active after the citizen's grant was revoked: %v", in)
+			}
+		})
+	})
+}
+
+// recorder is an Auditor keeping events in memory.
+type recorder struct {
+	mu  sync.Mutex
+	evs []AuditEvent
+}
+
+func (r *recorder) Record(_ context.Context, ev AuditEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+	return nil
+}
+
+func (r *recorder) actions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.evs {
+		out = append(out, ev.Action+"/"+ev.Outcome)
+	}
+	return out
+}
+
+func TestTokenAudit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		e := &grantsEnv{newEnv(t, db, WithAuditor(rec))}
+		pt := e.portal(portalA)
+		tk := e.browser(t).signIn(t, pt)
+		old := *tk.tok
+		old.Expiry = time.Now().Add(-time.Hour)
+		if _, err := pt.cfg.TokenSource(e.ctx, &old).Token(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pt.cfg.TokenSource(e.ctx, &old).Token(); oauthCode(err) != "invalid_grant" {
+			t.Fatalf("reuse: %v", err)
+		}
+		got := strings.Join(rec.actions(), " ")
+		for _, want := range []string{"authn.token.issue/success authn.token.issue/success authn.refresh.reuse/failure"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("audit events %q, want %q", got, want)
+			}
+		}
+		user, err := e.p.Users().ByUsername(t.Context(), testUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range rec.evs {
+			s := fmt.Sprintf("%+v", ev)
+			for _, secret := range []string{tk.tok.AccessToken, tk.tok.RefreshToken, tk.raw, e.secret[portalA]} {
+				if strings.Contains(s, secret) {
+					t.Errorf("audit event %s contains a token or secret", ev.Action)
+				}
+			}
+			if strings.HasPrefix(ev.Action, "authn.token") || strings.HasPrefix(ev.Action, "authn.refresh") {
+				if ev.Subject != user.ID || ev.Client != portalA || ev.SourceAddr == "" {
+					t.Errorf("event %+v", ev)
+				}
+			}
+		}
+	})
+}

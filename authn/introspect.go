@@ -1,0 +1,177 @@
+package authn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Paths of the token introspection and revocation endpoints, relative to
+// the issuer URL.
+const (
+	pathIntrospect = "/oauth2/introspect"
+	pathRevoke     = "/oauth2/revoke"
+)
+
+// Introspection is an RFC 7662 §2.2 response. Only Active is set for an
+// inactive token.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
+	SID       string   `json:"sid,omitempty"`
+	Act       *Actor   `json:"act,omitempty"`
+}
+
+// serveIntrospect is the token introspection endpoint (RFC 7662). The
+// caller authenticates as a confidential client. A token is reported
+// active only to the client it was issued to, or to a client whose ID or
+// Department is among the token's audiences (the department service the
+// token is for); to every other caller, and for revoked, expired, unknown
+// or malformed tokens, the answer is {"active": false}. token_type_hint
+// is accepted and not needed.
+func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	form, err := readForm(w, r, maxTokenRequestSize)
+	if err != nil {
+		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "%v", err))
+		return
+	}
+	for _, k := range []string{"token", "token_type_hint", "client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if len(form[k]) > 1 {
+			p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k))
+			return
+		}
+	}
+	c, err := p.authenticateClient(r, form)
+	if err == nil && c.Public() {
+		err = oauthErr(ErrInvalidClient, "a public client cannot introspect tokens")
+	}
+	if err != nil {
+		p.writeOAuthError(w, r, err)
+		return
+	}
+	token := form.Get("token")
+	if token == "" {
+		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
+		return
+	}
+	in, err := p.introspect(r.Context(), c, token)
+	if err != nil {
+		p.writeOAuthError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// introspect describes token to client c.
+func (p *Provider) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
+	inactive := &Introspection{}
+	if strings.HasPrefix(token, refreshTokenPrefix) {
+		return p.introspectRefresh(ctx, c, token)
+	}
+	ac, err := p.parseAccessToken(ctx, token, false)
+	if errors.Is(err, errBadToken) {
+		return inactive, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	live, err := p.accessTokenLive(ctx, ac.ID)
+	if err != nil || !live {
+		return inactive, err
+	}
+	aud := []string(ac.Audience)
+	if ac.ClientID != c.ID && !slices.Contains(aud, c.ID) && (c.Department == "" || !slices.Contains(aud, c.Department)) {
+		return inactive, nil
+	}
+	return &Introspection{
+		Active: true, Scope: ac.Scope, ClientID: ac.ClientID, TokenType: "Bearer",
+		Exp: ac.ExpiresAt.Unix(), Iat: unixOf(ac.IssuedAt), Sub: ac.Subject, Aud: aud, Iss: ac.Issuer, JTI: ac.ID,
+		AuthTime: ac.AuthTime, ACR: ac.ACR, SID: ac.SID, Act: ac.Act,
+	}, nil
+}
+
+// accessTokenLive reports whether the access token jti (of a portal or a
+// department service) is recorded, unexpired and not revoked, and so are
+// its grant and the citizen's account, if it has them.
+func (p *Provider) accessTokenLive(ctx context.Context, jti string) (bool, error) {
+	var (
+		expires                     int64
+		revoked, grevoked, disabled sql.NullInt64
+	)
+	err := p.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
+		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
+		WHERE a.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = p.db.QueryRow(ctx, `SELECT s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at
+			FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
+			WHERE s.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("authn: read access token: %w", err)
+	}
+	return !revoked.Valid && !grevoked.Valid && !disabled.Valid && p.now().Before(time.Unix(0, expires)), nil
+}
+
+// introspectRefresh describes a refresh token, to the client it was issued
+// to only.
+func (p *Provider) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
+	inactive := &Introspection{}
+	if len(token) > 128 {
+		return inactive, nil
+	}
+	var (
+		g                grant
+		created, expires int64
+		used, disabled   sql.NullInt64
+		scope            string
+	)
+	cols := scanGrant(&g)
+	err := p.db.QueryRow(ctx, `SELECT r.scope, r.created_at, r.expires_at, r.used_at, u.disabled_at, `+grantColumns+`
+		FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id JOIN authn_users u ON u.id = g.user_id
+		WHERE r.hash = ?`, hashSecret(token)).Scan(append([]any{&scope, &created, &expires, &used, &disabled}, cols...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return inactive, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authn: read refresh token: %w", err)
+	}
+	finishGrant(&g, cols)
+	if g.ClientID != c.ID || used.Valid || disabled.Valid || g.Revoked || !p.now().Before(time.Unix(0, expires)) {
+		return inactive, nil
+	}
+	return &Introspection{
+		Active: true, Scope: scope, ClientID: g.ClientID, TokenType: "refresh_token",
+		Exp: time.Unix(0, expires).Unix(), Iat: time.Unix(0, created).Unix(), Sub: p.subject(c, g.UserID),
+		Iss: p.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
+	}, nil
+}
+
+func unixOf(d *jwt.NumericDate) int64 {
+	if d == nil {
+		return 0
+	}
+	return d.Unix()
+}

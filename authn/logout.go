@@ -1,0 +1,296 @@
+package authn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tongxing/tongxing/store"
+)
+
+// pathLogout is the end_session_endpoint, relative to the issuer URL.
+const pathLogout = "/oauth2/logout"
+
+// Back-channel logout parameters.
+const (
+	// BackchannelLogoutEvent is the member of a logout token's events
+	// claim (OpenID Connect Back-Channel Logout 1.0 §2.4).
+	BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+	// logoutTokenType is the typ header of logout tokens (§2.4).
+	logoutTokenType = "logout+jwt"
+	// backchannelTimeout bounds the delivery of all logout tokens of one
+	// logout, which is synchronous.
+	backchannelTimeout = 5 * time.Second
+	// logoutTokenLifetime is the exp of a logout token, after its iat.
+	logoutTokenLifetime  = 2 * time.Minute
+	maxLogoutRequestSize = 16 << 10
+)
+
+// LogoutTokenClaims are the claims of a logout token (OpenID Connect
+// Back-Channel Logout 1.0 §2.4): iss, aud, iat, exp, jti, events, sid and
+// sub (the subject identifier of the receiving client). It never has a
+// nonce.
+type LogoutTokenClaims struct {
+	jwt.RegisteredClaims
+	Events map[string]struct{} `json:"events"`
+	SID    string              `json:"sid"`
+}
+
+// grantRoutes registers the endpoints of department services and logout
+// on mux below the issuer's path: token introspection and revocation and
+// the end_session_endpoint. [Provider.Routes] calls it.
+func (p *Provider) grantRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+p.prefix+pathIntrospect, p.serveIntrospect)
+	mux.HandleFunc("POST "+p.prefix+pathRevoke, p.serveRevoke)
+	mux.HandleFunc("GET "+p.prefix+pathLogout, p.serveLogout)
+	mux.HandleFunc("POST "+p.prefix+pathLogout, p.serveLogout)
+}
+
+// serveLogout is the end_session_endpoint (OpenID Connect RP-Initiated
+// Logout 1.0), GET or POST, with id_token_hint, client_id,
+// post_logout_redirect_uri, state and ui_locales. It ends the browser's
+// SSO session when id_token_hint (an ID token of this provider, expired or
+// not) names that session by its sid, or on a POST (the session cookie is
+// SameSite=Lax, so a cross-site POST does not carry it); a GET without a
+// matching hint is refused rather than confirmed, as the provider has no
+// confirmation page. Ending a session revokes the grants issued under it
+// and sends logout tokens to every client of the session that registered
+// a back-channel logout URI. post_logout_redirect_uri must exactly match
+// one registered by the client named by id_token_hint or client_id; the
+// browser is then sent there with state; otherwise a signed-out page is
+// shown. Errors show a page and never redirect.
+func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
+	var q url.Values
+	if r.Method == http.MethodPost {
+		var err error
+		if q, err = readForm(w, r, maxLogoutRequestSize); err != nil {
+			p.errorPage(w, r, http.StatusBadRequest, pageLocale(r, "", nil), "error.request", err.Error())
+			return
+		}
+	} else {
+		if len(r.URL.RawQuery) > maxLogoutRequestSize {
+			p.errorPage(w, r, http.StatusBadRequest, pageLocale(r, "", nil), "error.request", "request too large")
+			return
+		}
+		q = r.URL.Query()
+	}
+	locale := pageLocale(r, "", nil)
+	if ui := q.Get("ui_locales"); ui != "" {
+		locale = pickLocale(strings.Fields(ui), r.Header.Get("Accept-Language"))
+	}
+	fail := func(detail string) { p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", detail) }
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
+		if len(q[k]) > 1 {
+			fail("parameter " + k + " is repeated")
+			return
+		}
+	}
+	ctx := r.Context()
+	var (
+		c       *Client
+		hintSID string
+	)
+	if hint := q.Get("id_token_hint"); hint != "" {
+		var claims IDTokenClaims
+		h, err := p.keys.verify(ctx, hint, &claims)
+		if err != nil || strings.EqualFold(h.Typ, accessTokenType) || strings.EqualFold(h.Typ, logoutTokenType) ||
+			claims.Issuer != p.issuer || len(claims.Audience) == 0 || claims.Subject == "" {
+			fail("id_token_hint is not an ID token of this provider")
+			return
+		}
+		if id := q.Get("client_id"); id != "" && !slices.Contains([]string(claims.Audience), id) {
+			fail("client_id is not the audience of id_token_hint")
+			return
+		}
+		if c, err = p.clients.get(ctx, claims.Audience[0]); err != nil {
+			fail("id_token_hint was issued to an unknown client")
+			return
+		}
+		hintSID = claims.SID
+	} else if id := q.Get("client_id"); id != "" {
+		var err error
+		if c, err = p.clients.get(ctx, id); err != nil {
+			p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "unknown client_id")
+			return
+		}
+	}
+	back := q.Get("post_logout_redirect_uri")
+	if back != "" && (c == nil || !slices.Contains(c.PostLogoutRedirectURIs, back)) {
+		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "post_logout_redirect_uri is not registered for the client")
+		return
+	}
+	sess, err := p.sessionFrom(r)
+	if err != nil {
+		p.logError(r, "logout", err)
+		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		return
+	}
+	if sess != nil {
+		if r.Method != http.MethodPost && (hintSID == "" || hintSID != sess.ID) {
+			fail("id_token_hint of the current session is required to sign out")
+			return
+		}
+		if err := p.EndSession(ctx, sess.ID, r.RemoteAddr); err != nil {
+			p.logError(r, "logout", err)
+			p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookieName, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if back != "" {
+		u, _ := url.Parse(back) // checked at registration
+		if st := q.Get("state"); st != "" {
+			v := u.Query()
+			v.Set("state", st)
+			u.RawQuery = v.Encode()
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	htmlHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	msg := "您已退出登录。"
+	if locale == localeEN {
+		msg = "You have signed out."
+	}
+	_, _ = io.WriteString(w, `<!DOCTYPE html><html lang="`+locale+`"><head><meta charset="utf-8"><title>`+html.EscapeString(msg)+
+		`</title></head><body><main><p>`+html.EscapeString(msg)+`</p></main></body></html>`)
+}
+
+// EndSession ends the SSO session sid (the "sid" claim): it is revoked,
+// and so are the grants issued under it (with their refresh and access
+// tokens). Then every client of the session with a back-channel logout
+// URI gets a logout token, in parallel, within a few seconds; failures are
+// logged and recorded in the audit event, not returned. Ending an already
+// ended session sends the logout tokens again; an unknown sid gives an
+// error wrapping ErrSessionNotFound. remoteAddr is for the audit log.
+func (p *Provider) EndSession(ctx context.Context, sid, remoteAddr string) error {
+	now := p.now()
+	var (
+		userID  string
+		clients []string
+	)
+	err := p.db.InTx(ctx, func(tx *store.Tx) error {
+		err := tx.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ?", sid).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %s", ErrSessionNotFound, quote(sid))
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", now.UnixNano(), sid); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT DISTINCT client_id FROM authn_grants WHERE session_id = ? ORDER BY client_id", sid)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			clients = append(clients, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE authn_grants SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL", now.UnixNano(), sid)
+		return err
+	})
+	if errors.Is(err, ErrSessionNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("authn: end session: %w", err)
+	}
+	failed := p.backchannelLogout(ctx, sid, userID, clients, now)
+	ev := AuditEvent{Action: "authn.logout", Subject: userID, SourceAddr: remoteAddr, Resource: "authn:session:" + sid, Outcome: "success"}
+	for _, id := range failed {
+		ev.Reasons = append(ev.Reasons, "back-channel logout failed: "+id)
+	}
+	_ = p.audit(ctx, ev)
+	return nil
+}
+
+// backchannelLogout posts a logout token to each client in ids that has a
+// back-channel logout URI, and returns the IDs of those it failed for.
+func (p *Provider) backchannelLogout(ctx context.Context, sid, userID string, ids []string, now time.Time) []string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backchannelTimeout)
+	defer cancel()
+	hc := &http.Client{
+		Timeout:       backchannelTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	var (
+		mu     sync.Mutex
+		failed []string
+		wg     sync.WaitGroup
+	)
+	for _, id := range ids {
+		c, err := p.clients.get(ctx, id)
+		if err != nil || c.BackchannelLogoutURI == "" {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.sendLogoutToken(ctx, hc, c, sid, userID, now); err != nil {
+				p.log.WarnContext(ctx, "back-channel logout failed", "client", c.ID, "err", err)
+				mu.Lock()
+				failed = append(failed, c.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(failed)
+	return failed
+}
+
+// sendLogoutToken signs a logout token for c with its ID token algorithm
+// and POSTs it (OpenID Connect Back-Channel Logout 1.0 §2.5).
+func (p *Provider) sendLogoutToken(ctx context.Context, hc *http.Client, c *Client, sid, userID string, now time.Time) error {
+	claims := LogoutTokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: p.issuer, Subject: p.subject(c, userID), Audience: jwt.ClaimStrings{c.ID},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(logoutTokenLifetime)), ID: newID(),
+		},
+		Events: map[string]struct{}{BackchannelLogoutEvent: {}},
+		SID:    sid,
+	}
+	tok, err := p.keys.sign(ctx, c.IDTokenSignedResponseAlg, logoutTokenType, claims)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is in the log already as the client
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("back-channel logout URI answered %d", resp.StatusCode)
+	}
+	return nil
+}
