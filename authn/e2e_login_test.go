@@ -341,8 +341,12 @@ func TestCertLogin(t *testing.T) {
 				b := ce.browser(t)
 				f, u := pt.start()
 				tk := f.finish(t, ce.certSignIn(t, b, b.get(u), ecert))
-				if c := idClaims(t, tk.id); c.ACR != ACRCertificate {
+				c := idClaims(t, tk.id)
+				if c.ACR != ACRCertificate {
 					t.Fatalf("acr %s", c.ACR)
+				}
+				if c.OrgName != testOrgName || c.USCC != testUSCC || c.AgentName != testAgent {
+					t.Fatalf("ID token legal-person claims: org_name %q uscc %q agent_name %q", c.OrgName, c.USCC, c.AgentName)
 				}
 				status, info, _ := ce.userinfo(t, "get", tk.tok.AccessToken)
 				if status != http.StatusOK || info["org_name"] != testOrgName || info["uscc"] != testUSCC || info["agent_name"] != testAgent {

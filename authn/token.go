@@ -51,6 +51,11 @@ type IDTokenClaims struct {
 	AtHash   string   `json:"at_hash,omitempty"`
 	SID      string   `json:"sid"`
 	AZP      string   `json:"azp"`
+	// A legal person signed in with an e-cert (with scope profile): the
+	// enterprise, its unified social credit code and the agent acting.
+	OrgName   string `json:"org_name,omitempty"`
+	USCC      string `json:"uscc,omitempty"`
+	AgentName string `json:"agent_name,omitempty"`
 }
 
 // AccessTokenClaims are the claims of a JWT access token (RFC 9068 §2.2).
@@ -523,6 +528,13 @@ func (p *Provider) mint(ctx context.Context, c *Client, g *grant, is *issued, no
 		}
 		if is.nonce {
 			id.Nonce = g.Nonce
+		}
+		if slices.Contains(is.scopes, ScopeProfile) {
+			u, err := p.users.User(ctx, g.UserID)
+			if err != nil {
+				return nil, err
+			}
+			id.OrgName, id.USCC, id.AgentName = u.OrgName, u.USCC, u.AgentName
 		}
 		if resp.IDToken, err = p.keys.sign(ctx, alg, "JWT", id); err != nil {
 			return nil, err
