@@ -24,6 +24,10 @@
 //	GET, POST /login, POST /login/consent    login, one-time code and consent pages
 //	GET  /login/cert/challenge               certificate-login challenge (JSON)
 //	POST /login/cert                         certificate login (JSON or form)
+//	GET  /login/mtls                         TLS client-certificate login
+//	GET  /me/v1/sessions                     the signed-in account's sessions (JSON)
+//	DELETE /me/v1/sessions/{id}              end one of them
+//	POST /me/v1/sessions/{id}/end            the same, from an HTML form
 //
 // OAuth endpoints answer errors the way their specifications say: the
 // authorization endpoint redirects errors to the registered redirect URI
@@ -76,6 +80,19 @@
 // org_name, uscc and agent_name (the agent of the latest login) under the
 // profile scope.
 //
+// TLS client-certificate login (GET /login/mtls?login=<login id>, with
+// [WithCertLogin]) serves browsers that hold an ECDSA P-256 (intl)
+// certificate: the listener must ask for client certificates
+// (tls.VerifyClientCertIfGiven with the CA roots). The presented chain is
+// verified again against the certificate-login roots at the provider's
+// clock (a listener that trusts more CAs grants nothing), with the same
+// leaf, revocation and account rules as POST /login/cert; the identity is
+// read from the certificate as for gm certificates (subject serialNumber
+// pseudonym, identity code or credit code). It completes the login
+// transaction at urn:tongxing:loa:4 with amr swk (the provider cannot
+// tell where the browser keeps the key). Without a verified client
+// certificate it answers 401 with a page saying how to present one.
+//
 // Every login, failed login and lockout is recorded with the [Auditor]
 // (authn.login, authn.login.failure) with the account, client address and
 // certificate serial; never a password or a code. A successful login that
@@ -124,6 +141,23 @@
 // does when the session's auth_time is older, prompt=none never shows a
 // page (login_required instead), and id_token_hint must name the signed-in
 // user. [Provider.Purge] deletes expired records.
+//
+// # Self-service
+//
+// A signed-in citizen manages their own SSO sessions (identified by the
+// session cookie; without a live session the answer is 401). GET
+// /me/v1/sessions lists the account's live sessions, oldest first, as
+// JSON: id (the sid claim), whether it is the caller's current one,
+// created_at, auth_time, expires_at, acr, amr, last_used_at (the latest
+// authorization of a portal under the session, when there was one) and
+// the portals that got tokens under it; plus a csrf_token (HMAC-SM3 keyed
+// with the caller's cookie secret). The user agent and address of a
+// session are not recorded and so not listed. DELETE /me/v1/sessions/{id}
+// (204), or POST /me/v1/sessions/{id}/end with that csrf_token (200,
+// JSON), ends one of them as [Provider.EndSession] does (grants revoked,
+// back-channel logout sent) and records authn.session.end; a session of
+// another account, an ended or an unknown one is 404, a missing or wrong
+// csrf_token 403. Errors are RFC 9457 problem details.
 //
 // # Tokens
 //

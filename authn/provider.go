@@ -373,6 +373,8 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	h("POST", pathConsent, p.serveConsentSubmit)
 	h("GET", pathCSS, p.serveCSS)
 	p.loginRoutes(h)
+	p.meRoutes(h)
+	p.mtlsRoutes(h)
 	p.grantRoutes(mux)
 }
 
