@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -253,7 +254,20 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // TLSConfig returns the TLS configuration of the listener.
 func (s *Server) TLSConfig() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*s.tlsCert}}
+	// Browsers may present an intl client certificate for certificate login
+	// (/login/mtls) and department services for tls_client_auth; nobody has
+	// to. Go's TLS stack verifies only the ECDSA chain; SM2 certificates
+	// log in through /login/cert instead.
+	pool := x509.NewCertPool()
+	for _, c := range s.CA.CAs() {
+		if c.Root && c.Suite == kms.Intl {
+			if cert, err := x509.ParseCertificate(c.Cert.Raw); err == nil {
+				pool.AddCert(cert)
+			}
+		}
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*s.tlsCert},
+		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
 }
 
 func (s *Server) routes() http.Handler {

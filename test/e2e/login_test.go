@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"encoding/pem"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/test/serverproc"
 )
 
@@ -37,5 +41,48 @@ func TestCertificateLogin(t *testing.T) {
 	out, err = in.Run(login...)
 	if err == nil || !strings.Contains(out, "revoked") {
 		t.Errorf("login with a revoked certificate: %v\n%s", err, out)
+	}
+}
+
+// TestClientCertificateOnListener presents a department service certificate
+// on the HTTPS listener, which verifies client certificates when given (for
+// /login/mtls and tls_client_auth) and still serves clients without one.
+func TestClientCertificateOnListener(t *testing.T) {
+	dir := t.TempDir()
+	in := serverproc.Start(t, binary, dir)
+	defer in.Stop(syscall.SIGTERM)
+	svc, _ := in.Enrol(t, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, svc, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	key, err := kms.ParseEncryptedPEM(read("key.pem"), []byte(strings.TrimSpace(string(read("key.pass")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(read("cert.pem"))
+	client := in.Client()
+	tr := client.Transport.(*http.Transport)
+	tr.TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{block.Bytes}, PrivateKey: key}}
+	resp, err := client.Get(in.URL("/healthz"))
+	if err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("with a client certificate: HTTP %d", resp.StatusCode)
+	}
+	// A service certificate identifies no citizen or enterprise: it cannot
+	// be used to sign in.
+	resp, err = client.Get(in.URL("/login/mtls?login=none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		t.Errorf("/login/mtls with a service certificate: HTTP %d, want a 4xx refusal", resp.StatusCode)
 	}
 }
