@@ -76,6 +76,9 @@ type ACMEConfig struct {
 // stores more in the database.
 type OIDCConfig struct {
 	Clients []authn.ClientConfig `yaml:"clients"`
+	// KeyRotation is how long a signing key stays current before the next
+	// one, published since the last rotation, replaces it. Default 2160h.
+	KeyRotation time.Duration `yaml:"key_rotation"`
 }
 
 // AuditConfig configures the audit log.
@@ -191,6 +194,9 @@ func (c *Config) Resolve() error {
 	}
 	if c.Audit.Origin == "" {
 		c.Audit.Origin = u.Host + "/audit"
+	}
+	if c.OIDC.KeyRotation <= 0 {
+		c.OIDC.KeyRotation = 90 * 24 * time.Hour
 	}
 	if c.Audit.CheckpointInterval <= 0 {
 		c.Audit.CheckpointInterval = time.Second

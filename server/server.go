@@ -464,7 +464,7 @@ func (s *Server) loginRoots() *smx509.CertPool {
 }
 
 // purgeSignOn deletes expired sign-on records (sessions, codes, tokens,
-// challenges) every hour.
+// challenges) and rotates signing keys that are due, every hour.
 func (s *Server) purgeSignOn(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -473,6 +473,11 @@ func (s *Server) purgeSignOn(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if algs, err := s.oidc.RotateDue(ctx, s.cfg.OIDC.KeyRotation); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "rotate sign-on keys", "err", err)
+		} else if len(algs) > 0 {
+			s.log.InfoContext(ctx, "rotated sign-on keys", "algs", algs)
 		}
 		if n, err := s.oidc.Purge(ctx); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "purge sign-on records", "err", err)
