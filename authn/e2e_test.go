@@ -630,6 +630,13 @@ func TestEndToEnd(t *testing.T) {
 			if got := idClaims(t, tk.id).AuthTime; got != e.clk.Now().Unix() {
 				t.Errorf("auth_time %d, want %d", got, e.clk.Now().Unix())
 			}
+			// max_age=10000 a little later: the session is young enough.
+			e.clk.Advance(2 * time.Second)
+			f, u = pt.start(oauth2.SetAuthURLParam("max_age", "10000"))
+			tk = f.finish(t, b.get(u))
+			if got, want := idClaims(t, tk.id).AuthTime, e.clk.Now().Add(-2*time.Second).Unix(); got != want {
+				t.Errorf("max_age=10000: auth_time %d, want the earlier login %d", got, want)
+			}
 		})
 
 		t.Run("ok/unknown-parameter-ignored-and-no-nonce", func(t *testing.T) {
