@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -47,21 +48,7 @@ type Introspection struct {
 // or malformed tokens, the answer is {"active": false}. token_type_hint
 // is accepted and not needed.
 func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	form, err := readForm(w, r, maxTokenRequestSize)
-	if err != nil {
-		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "%v", err))
-		return
-	}
-	for _, k := range []string{"token", "token_type_hint", "client_id", "client_secret", "client_assertion", "client_assertion_type"} {
-		if len(form[k]) > 1 {
-			p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k))
-			return
-		}
-	}
-	c, err := p.authenticateClient(r, form)
+	form, c, err := p.tokenManagementRequest(w, r)
 	if err == nil && c.Public() {
 		err = oauthErr(ErrInvalidClient, "a public client cannot introspect tokens")
 	}
@@ -174,4 +161,25 @@ func unixOf(d *jwt.NumericDate) int64 {
 		return 0
 	}
 	return d.Unix()
+}
+
+// tokenManagementRequest reads an introspection or revocation request: it
+// sets no-store headers, reads the size-limited form, refuses repeated
+// parameters and authenticates the client.
+// The error is an OAuth error for the caller to write.
+func (p *Provider) tokenManagementRequest(w http.ResponseWriter, r *http.Request) (url.Values, *Client, error) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	form, err := readForm(w, r, maxTokenRequestSize)
+	if err != nil {
+		return nil, nil, oauthErr(ErrInvalidRequest, "%v", err)
+	}
+	for _, k := range []string{"token", "token_type_hint", "client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if len(form[k]) > 1 {
+			return nil, nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
+		}
+	}
+	c, err := p.authenticateClient(r, form)
+	return form, c, err
 }

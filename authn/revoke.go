@@ -21,21 +21,7 @@ import (
 // or foreign tokens get 200 too, as RFC 7009 §2.2 says; token_type_hint
 // is accepted and not needed.
 func (p *Provider) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	form, err := readForm(w, r, maxTokenRequestSize)
-	if err != nil {
-		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "%v", err))
-		return
-	}
-	for _, k := range []string{"token", "token_type_hint", "client_id", "client_secret", "client_assertion", "client_assertion_type"} {
-		if len(form[k]) > 1 {
-			p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k))
-			return
-		}
-	}
-	c, err := p.authenticateClient(r, form)
+	form, c, err := p.tokenManagementRequest(w, r)
 	if err != nil {
 		p.writeOAuthError(w, r, err)
 		return
