@@ -107,12 +107,7 @@ func newAuditSearch(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"from": from, "to": to, "actor": actor, "department": department, "action": action, "decision": decision, "subject": subject} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
+			q := nonEmpty(map[string]string{"from": from, "to": to, "actor": actor, "department": department, "action": action, "decision": decision, "subject": subject})
 			printed := 0
 			for printed < limit {
 				q.Set("limit", strconv.Itoa(min(1000, limit-printed)))
@@ -160,12 +155,7 @@ func newAuditExport(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"from": from, "to": to, "action": action} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
+			q := nonEmpty(map[string]string{"from": from, "to": to, "action": action})
 			body, err := c.stream(cmd, "/audit/v1/export?"+q.Encode())
 			if err != nil {
 				return err

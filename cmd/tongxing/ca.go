@@ -161,6 +161,17 @@ func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) 
 	return resp.Body, nil
 }
 
+// nonEmpty returns the query parameters whose values are set.
+func nonEmpty(params map[string]string) url.Values {
+	q := url.Values{}
+	for k, v := range params {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
 func newCA(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Certificate authority: enrolment codes, requests, inventory"}
 	cmd.AddCommand(newEnrolCode(g), newRequest(g), newList(g), newShow(g),
@@ -343,12 +354,7 @@ func newList(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"profile": profile, "subject": subject, "status": status} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
+			q := nonEmpty(map[string]string{"profile": profile, "subject": subject, "status": status})
 			q.Set("limit", strconv.Itoa(limit))
 			var out struct {
 				Certificates []ca.Record `json:"certificates"`

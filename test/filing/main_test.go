@@ -6,7 +6,6 @@
 package filing
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -15,17 +14,7 @@ import (
 
 var binary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := serverproc.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { serverproc.Main(m, &binary) }
 
 // pki is the path of a file in the server's PKI directory, relative to dir.
 func pki(name string) string { return serverproc.PKI(name) }

@@ -208,3 +208,17 @@ func (in *Instance) Enrol(t testing.TB, out string, codeArgs ...string) (string,
 	t.Fatalf("no serial in %s", o)
 	return "", ""
 }
+
+// Main builds the binary into *binary, runs the tests and removes the
+// binary; call it as TestMain's body.
+func Main(m *testing.M, binary *string) {
+	bin, cleanup, err := Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*binary = bin
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
