@@ -29,9 +29,10 @@ import (
 
 // Roles an officer token may carry.
 const (
-	RoleAdmin   = "admin"
-	RoleRA      = "ra"
-	RoleAuditor = "auditor"
+	RoleAdmin    = "admin"
+	RoleSysadmin = "sysadmin"
+	RoleRA       = "ra"
+	RoleAuditor  = "auditor"
 )
 
 // tokenPrefix marks Tongxing officer tokens so they are recognisable in

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -31,6 +32,11 @@ type Config struct {
 	KeyPassphraseFile string `yaml:"key_passphrase_file"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// Departments is the department registry: the one list that gateway
+	// routes, the certificate name policy, ACME, OIDC clients and SPIFFE
+	// IDs refer to.
+	Departments []department.Department `yaml:"departments"`
 
 	PKI   PKIConfig   `yaml:"pki"`
 	CA    CAConfig    `yaml:"ca"`
@@ -204,6 +210,9 @@ func (c *Config) Resolve() error {
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout must be positive")
 	}
+	if _, err := c.DepartmentRegistry(); err != nil {
+		return fmt.Errorf("config: departments: %w", err)
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -221,6 +230,11 @@ func (c *Config) YAML() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// DepartmentRegistry returns the validated registry of c.Departments.
+func (c *Config) DepartmentRegistry() (*department.Registry, error) {
+	return department.New(c.Departments...)
 }
 
 // Paths inside the data directory.
