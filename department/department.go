@@ -266,3 +266,17 @@ func (r *Registry) CheckNames(id string, dnsNames []string, ips []net.IP) error 
 	}
 	return nil
 }
+
+// Examples returns four example departments, with domains under .example
+// (RFC 2606) and no upstreams: public security (公安), human resources and
+// social security (人社), tax (税务) and market regulation (市场监管). The
+// development start writes them into the data directory's configuration so
+// that a first tour works; a deployment replaces them.
+func Examples() []Department {
+	return []Department{
+		{ID: "gongan", Name: "公安局", NameEN: "Public Security Bureau", Domains: []string{"gongan.example"}},
+		{ID: "renshe", Name: "人力资源和社会保障局", NameEN: "Human Resources and Social Security Bureau", Domains: []string{"renshe.example"}},
+		{ID: "tax", Name: "税务局", NameEN: "Tax Bureau", Domains: []string{"tax.example"}},
+		{ID: "scjg", Name: "市场监督管理局", NameEN: "Market Regulation Administration", Domains: []string{"scjg.example"}},
+	}
+}

@@ -189,3 +189,16 @@ func FuzzPermitsDNS(f *testing.F) {
 		}
 	})
 }
+
+func TestExamplesAreValid(t *testing.T) {
+	r, err := New(Examples()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.IDs(), ","); got != "gongan,renshe,tax,scjg" {
+		t.Fatalf("example IDs = %s", got)
+	}
+	if err := r.CheckNames("tax", []string{"invoice.tax.example"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
 )
@@ -118,8 +121,43 @@ func DevBootstrap(ctx context.Context, cfg *Config, w io.Writer) (*InitResult, e
 	if err := writeSecret(cfg.AdminTokenFile(), []byte(res.AdminToken+"\n"), 0); err != nil {
 		return nil, err
 	}
+	if err := writeDataConfig(cfg); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(w, "WARNING: the first admin officer token is in %s (mode 0600); move it somewhere safe.\n", cfg.AdminTokenFile())
 	return res, nil
+}
+
+// dataConfigHeader introduces the configuration the development start
+// writes.
+const dataConfigHeader = `# Tongxing configuration kept with this data directory; read by every
+# command given --data (or run next to it) without --config.
+# The departments below are EXAMPLES (.example domains, no upstreams):
+# replace them with your own. See docs/ARCHITECTURE.md.
+`
+
+// writeDataConfig writes DATA/config.yaml with the example departments,
+// unless the configuration already names departments or the file exists.
+func writeDataConfig(cfg *Config) error {
+	path := DataConfigFile(cfg.Data)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	deps := cfg.Departments
+	if len(deps) == 0 {
+		deps = department.Examples()
+	}
+	body, err := yaml.Marshal(struct {
+		Departments []department.Department `yaml:"departments"`
+	}{deps})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append([]byte(dataConfigHeader), body...), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	cfg.Departments = deps
+	return nil
 }
 
 // writeSecret creates path (0600, never overwriting) with data, or with n

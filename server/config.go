@@ -242,9 +242,19 @@ func (c *Config) pkiDir() string     { return filepath.Join(c.Data, "pki") }
 func (c *Config) keysDir() string    { return filepath.Join(c.Data, "keys") }
 func (c *Config) secretsDir() string { return filepath.Join(c.Data, "secrets") }
 
-// AdminTokenFile is where the development start writes the first officer
-// token.
+// AdminTokenFile is where earlier versions' development start wrote the
+// first officer token (role admin).
 func (c *Config) AdminTokenFile() string { return filepath.Join(c.secretsDir(), "admin-token") }
+
+// OfficerTokenFile is where the development start keeps the token of the
+// first officer of role (sysadmin, ra or auditor).
+func (c *Config) OfficerTokenFile(role string) string {
+	return filepath.Join(c.secretsDir(), role+"-token")
+}
+
+// DataConfigFile is DATA/config.yaml: the configuration kept with the data
+// directory, read when no --config file is given.
+func DataConfigFile(data string) string { return filepath.Join(data, "config.yaml") }
 
 // RootCertFile is the PEM file of a suite's root CA.
 func (c *Config) RootCertFile(s kms.Suite) string {

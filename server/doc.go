@@ -6,6 +6,7 @@
 //
 // Layout of the data directory:
 //
+//	config.yaml            configuration kept with the data (read without --config)
 //	tongxing.db            SQLite database (unless a PostgreSQL URL is configured)
 //	pki/NAME.crt           CA certificates (gm-root, gm-issuing, intl-root, intl-issuing)
 //	keys/NAME.key          private keys, encrypted PKCS#8 (PBES2, HMAC-SM3, SM4-CBC)

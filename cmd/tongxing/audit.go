@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/auditlog/sm2note"
 	"github.com/tongxing/tongxing/store"
@@ -44,7 +45,7 @@ func newAuditTail(g *globals) *cobra.Command {
 		Short: "Print the newest entries (through the API: the read is itself logged)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client(cmd, &cf, true)
+			c, err := g.client(cmd, &cf, access.RoleAuditor)
 			if err != nil {
 				return err
 			}
@@ -103,7 +104,7 @@ func newAuditSearch(g *globals) *cobra.Command {
   tongxing audit search --actor officer:li --limit 50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client(cmd, &cf, true)
+			c, err := g.client(cmd, &cf, access.RoleAuditor)
 			if err != nil {
 				return err
 			}
@@ -151,7 +152,7 @@ func newAuditExport(g *globals) *cobra.Command {
 		Short: "Export an evidence bundle: entries with inclusion proofs and the checkpoint they prove against",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client(cmd, &cf, true)
+			c, err := g.client(cmd, &cf, access.RoleAuditor)
 			if err != nil {
 				return err
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
 
+	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
@@ -68,10 +69,14 @@ type clientFlags struct {
 func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
 	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for the server (default: DATA/pki/intl-root.crt)")
-	cmd.Flags().StringVar(&f.token, "token", "", "officer token (default: $TONGXING_TOKEN, then DATA/secrets/admin-token)")
+	cmd.Flags().StringVar(&f.token, "token", "", "officer token (default: $TONGXING_TOKEN, then DATA/secrets/ROLE-token for the role the command needs)")
 }
 
-func (g *globals) client(cmd *cobra.Command, f *clientFlags, needToken bool) (*client, error) {
+// client returns an API client for cmd. role is the officer role the
+// command needs ("" for none): its token comes from --token, then
+// $TONGXING_TOKEN, then DATA/secrets/ROLE-token, then (for data directories
+// made by earlier versions) DATA/secrets/admin-token.
+func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*client, error) {
 	cfg, err := g.config(cmd)
 	if err != nil {
 		return nil, err
@@ -95,17 +100,21 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, needToken bool) (*c
 		return nil, fmt.Errorf("--cacert: %w", err)
 	}
 	c.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	if needToken {
+	if role != "" {
 		c.token = f.token
 		if c.token == "" {
 			c.token = os.Getenv(EnvToken)
 		}
-		if c.token == "" {
-			b, err := os.ReadFile(cfg.AdminTokenFile())
-			if err != nil {
-				return nil, fmt.Errorf("no officer token: pass --token, set %s, or keep %s", EnvToken, cfg.AdminTokenFile())
+		for _, file := range []string{cfg.OfficerTokenFile(role), cfg.AdminTokenFile()} {
+			if c.token != "" {
+				break
 			}
-			c.token = strings.TrimSpace(string(b))
+			if b, err := os.ReadFile(file); err == nil {
+				c.token = strings.TrimSpace(string(b))
+			}
+		}
+		if c.token == "" {
+			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s", role, EnvToken, cfg.OfficerTokenFile(role))
 		}
 	}
 	return c, nil
@@ -195,7 +204,7 @@ func newEnrolCode(g *globals) *cobra.Command {
   tongxing ca enrol-code --profile service --department tax --service invoice-api --dns invoice.tax.example`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client(cmd, &cf, true)
+			c, err := g.client(cmd, &cf, access.RoleRA)
 			if err != nil {
 				return err
 			}
@@ -242,7 +251,7 @@ func newRequest(g *globals) *cobra.Command {
   tongxing ca request --profile enterprise --dual --code CODE --out ./e-cert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client(cmd, &cf, false)
+			c, err := g.client(cmd, &cf, "")
 			if err != nil {
 				return err
 			}
@@ -350,7 +359,7 @@ func newList(g *globals) *cobra.Command {
 		Short: "List issued certificates (registration officer)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client(cmd, &cf, true)
+			c, err := g.client(cmd, &cf, access.RoleRA)
 			if err != nil {
 				return err
 			}
@@ -393,7 +402,7 @@ func newShow(g *globals) *cobra.Command {
 		Short: "Show one certificate",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd, &cf, false)
+			c, err := g.client(cmd, &cf, access.RoleRA)
 			if err != nil {
 				return err
 			}
@@ -435,7 +444,7 @@ func newStatus(g *globals, verb string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd, &cf, true)
+			c, err := g.client(cmd, &cf, access.RoleRA)
 			if err != nil {
 				return err
 			}

@@ -50,7 +50,7 @@ func (f *filingTrust) register(cmd *cobra.Command, withServer bool) {
 // http returns the server base URL and an HTTP client trusting the roots
 // the ca client commands trust.
 func (f *filingTrust) http(cmd *cobra.Command, g *globals) (string, *http.Client, error) {
-	c, err := g.client(cmd, &clientFlags{server: f.server, cacert: f.cacert}, false)
+	c, err := g.client(cmd, &clientFlags{server: f.server, cacert: f.cacert}, "")
 	if err != nil {
 		return "", nil, err
 	}

@@ -38,13 +38,23 @@ type globals struct {
 	stderr     io.Writer
 }
 
-// config returns the effective configuration: defaults, file, flags.
+// config returns the effective configuration: defaults, then the --config
+// file (or, without one, DATA/config.yaml when it exists), then flags.
 func (g *globals) config(cmd *cobra.Command) (server.Config, error) {
-	cfg, err := server.LoadConfig(g.configFile)
+	flags := cmd.Flags()
+	file := g.configFile
+	if file == "" {
+		if p := server.DataConfigFile(g.data); fileExists(p) {
+			file = p
+		}
+	}
+	cfg, err := server.LoadConfig(file)
 	if err != nil {
 		return cfg, err
 	}
-	flags := cmd.Flags()
+	if file != g.configFile && !flags.Changed("data") {
+		cfg.Data = g.data // DATA/config.yaml cannot move its own directory
+	}
 	if flags.Changed("data") {
 		cfg.Data = g.data
 	}
@@ -110,6 +120,9 @@ func newServe(g *globals) *cobra.Command {
 			if !server.Initialized(&cfg) {
 				fmt.Fprintf(g.stderr, "No PKI in %s: creating development CA hierarchies (gm: SM2, intl: ECDSA P-256).\n", cfg.Data)
 				if _, err := server.DevBootstrap(ctx, &cfg, g.stderr); err != nil {
+					return err
+				}
+				if cfg, err = g.config(cmd); err != nil { // now with DATA/config.yaml
 					return err
 				}
 			}
