@@ -8,14 +8,15 @@ import (
 
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 )
 
 // OpenProvider opens the OpenID Connect provider on db with the settings of
-// cfg: issuer public_url, signing keys encrypted under the key passphrase,
-// ID-number pseudonyms under DATA/secrets/pseudonym.key. The CLI uses it to
-// add users and clients; the server adds routes and auditing.
-func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, passphrase []byte, opts ...authn.Option) (*authn.Provider, error) {
+// cfg: issuer public_url, signing keys sealed by sealer (the key manager:
+// encrypted under the key passphrase), ID-number pseudonyms under
+// DATA/secrets/pseudonym.key.
+func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, sealer kms.KeySealer, opts ...authn.Option) (*authn.Provider, error) {
 	pk, err := os.ReadFile(filepath.Join(cfg.secretsDir(), "pseudonym.key"))
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
@@ -23,7 +24,7 @@ func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, passphrase []b
 	base := []authn.Option{
 		authn.WithIssuer(cfg.PublicURL),
 		authn.WithClients(cfg.OIDC.Clients...),
-		authn.WithKeyPassphrase(passphrase),
+		authn.WithKeySealer(sealer),
 		authn.WithPseudonymKey(pk),
 	}
 	return authn.New(ctx, db, append(base, opts...)...)

@@ -126,7 +126,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
 	}
-	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, pass, authn.WithLogger(log),
+	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
 		authn.WithCertLogin(s.loginRoots(), s.CA)); err != nil {
 		return nil, err

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/server"
 	"github.com/tongxing/tongxing/store"
 )
@@ -33,7 +35,12 @@ func (g *globals) withProvider(cmd *cobra.Command, fn func(ctx context.Context, 
 		return err
 	}
 	defer db.Close()
-	p, err := server.OpenProvider(ctx, &cfg, db, pass)
+	km, err := softkms.New(filepath.Join(cfg.Data, "keys"), pass)
+	if err != nil {
+		return err
+	}
+	defer km.Close()
+	p, err := server.OpenProvider(ctx, &cfg, db, km)
 	if err != nil {
 		return err
 	}
