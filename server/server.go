@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	if s.audit, err = s.openAudit(ctx, pass, pseudonymKey); err != nil {
+	if s.audit, err = s.openAudit(ctx, pseudonymKey); err != nil {
 		return nil, err
 	}
 	s.caStore = ca.NewSQLStore(s.db)
@@ -117,11 +117,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.ocsp, err = s.openOCSP(ctx); err != nil {
 		return nil, err
 	}
-	if s.kmc, err = s.openKMC(); err != nil {
+	if s.kmc, err = s.openKMC(ctx); err != nil {
 		return nil, err
 	}
 	if s.tsa, err = s.openTSA(ctx); err != nil {
 		return nil, err
+	}
+	// The audit log has recorded what the start issued; with the TSA open
+	// its checkpoints can be timestamped.
+	if err := s.audit.StartCheckpoints(ctx, auditStamper(s.tsa)); err != nil {
+		return nil, fmt.Errorf("audit checkpoints: %w", err)
 	}
 	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
