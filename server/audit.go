@@ -103,12 +103,17 @@ func auditStamper(tsa *timestamp.Authority) auditlog.Timestamper {
 	}
 }
 
-// caAuditor writes CA events into the audit log.
+// caAuditor writes CA and KMC events into the audit log. An event caused by
+// an officer's request carries the request's source address.
 type caAuditor struct{ log *auditlog.Log }
 
 func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
+	var src string
+	if p, ok := access.PrincipalFrom(ctx); ok && p.Actor() == ev.Actor {
+		src = p.SourceAddr
+	}
 	_, err := a.log.Append(ctx, auditlog.Entry{
-		Actor:   auditlog.Actor{Subject: ev.Actor},
+		Actor:   auditlog.Actor{Subject: ev.Actor, SourceAddr: src},
 		Action:  ev.Action,
 		Object:  auditlog.Object{Resource: ev.Resource},
 		Reasons: ev.Reasons,
@@ -128,5 +133,5 @@ func (s *Server) auditHandler() http.Handler {
 		}
 		return auditlog.Actor{Subject: p.Actor(), SourceAddr: r.RemoteAddr}, true
 	}
-	return s.Tokens.Require(access.RoleAuditor, auditlog.Handler(s.audit, officer, s.log))
+	return s.Officers.Require(access.RoleAuditor, auditlog.Handler(s.audit, officer, s.log))
 }

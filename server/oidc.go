@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authn"
@@ -45,9 +46,13 @@ func (a authnAuditor) Record(ctx context.Context, ev authn.AuditEvent) error {
 		Outcome: ev.Outcome,
 		Latency: ev.Latency,
 	}
-	if ev.CitizenHash != "" {
+	switch {
+	case ev.CitizenHash != "":
 		e.CitizenHash = ev.CitizenHash
-	} else if ev.Subject != "" {
+	case ev.Account != "":
+		// An officer acted on a citizen's account.
+		e.CitizenHash = auditlog.CitizenHash(a.citizenKey, ev.Account)
+	case ev.Subject != "" && !strings.HasPrefix(ev.Subject, "officer:"):
 		e.CitizenHash = auditlog.CitizenHash(a.citizenKey, ev.Subject)
 	}
 	_, err := a.log.Append(ctx, e)

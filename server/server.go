@@ -46,7 +46,7 @@ type Server struct {
 	km       *softkms.Manager
 	caStore  *ca.SQLStore
 	CA       *ca.Authority
-	Tokens   *access.Tokens
+	Officers *access.Officers
 	registry *prometheus.Registry
 	tlsCert  *tls.Certificate
 	handler  http.Handler
@@ -110,7 +110,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Tokens = access.NewTokens(s.db)
 	if s.tlsCert, err = s.serverCertificate(ctx); err != nil {
 		return nil, err
 	}
@@ -134,6 +133,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
 		authn.WithCertLogin(s.loginRoots(), s.CA)); err != nil {
+		return nil, err
+	}
+	if s.Officers, err = s.openOfficers(ctx); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -277,8 +279,9 @@ func (s *Server) TLSConfig() *tls.Config {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
-	s.kmc.Routes(mux, s.Tokens.Require)
+	ca.NewAPI(s.CA, s.Officers.Require, s.log).Routes(mux)
+	s.kmc.Routes(mux, s.Officers.Require)
+	s.Officers.Routes(mux)
 	mux.Handle("/tsa", s.tsa.Handler())
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
 	mux.Handle("/ocsp", s.ocsp)
@@ -287,6 +290,7 @@ func (s *Server) routes() http.Handler {
 		s.acme.Routes(mux)
 	}
 	s.oidc.Routes(mux)
+	s.oidc.AdminRoutes(mux, s.Officers.Require, s.Officers)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -46,7 +46,7 @@ func (s *Server) openKMC(ctx context.Context) (*kmc.KMC, error) {
 		return nil, err
 	}
 	defer clear(mk)
-	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log))
+	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log), kmc.WithAuditor(caAuditor{s.audit}))
 }
 
 func parseOID(field, v string) (asn1.ObjectIdentifier, error) {

@@ -57,6 +57,7 @@ type KMC struct {
 	now         func() time.Time
 	log         *slog.Logger
 	recoveryTTL time.Duration
+	auditor     ca.Auditor
 }
 
 // Option configures a [KMC].
