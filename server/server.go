@@ -56,6 +56,8 @@ type Server struct {
 	audit    *auditlog.Log
 	acme     *acmeca.Server
 	oidc     *authn.Provider
+
+	metricsToken string
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -136,6 +138,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if s.Officers, err = s.openOfficers(ctx); err != nil {
+		return nil, err
+	}
+	if s.metricsToken, err = loadOrCreateMetricsToken(cfg.MetricsTokenFile()); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -256,7 +261,8 @@ func sameHosts(leaf *smx509.Certificate, hosts []string) bool {
 	return slices.Equal(have, want)
 }
 
-// Handler returns the server's HTTP handler (every route, with metrics).
+// Handler returns the server's HTTP handler (every route, with metrics and,
+// over TLS, Strict-Transport-Security).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // TLSConfig returns the TLS configuration of the listener.
@@ -296,7 +302,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
@@ -310,7 +316,7 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return s.instrument(top)
+	return hsts(s.instrument(top))
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

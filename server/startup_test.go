@@ -90,6 +90,36 @@ func TestStartup(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("/healthz: %d", resp.StatusCode)
 			}
+			if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=63072000" {
+				t.Errorf("Strict-Transport-Security = %q", got)
+			}
+			metricsToken, err := os.ReadFile(cfg.MetricsTokenFile())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raToken, err := os.ReadFile(cfg.OfficerTokenFile("ra"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name, token string
+				want        int
+			}{
+				{"none", "", 401}, {"wrong", "txm_wrong", 401}, {"metrics-token", string(metricsToken), 200}, {"officer", string(raToken), 200},
+			} {
+				req, _ := http.NewRequest("GET", "https://"+addr.String()+"/metrics", nil)
+				if c.token != "" {
+					req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(c.token))
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != c.want || resp.Header.Get("Strict-Transport-Security") == "" {
+					t.Errorf("/metrics with %s: %d (HSTS %q), want %d", c.name, resp.StatusCode, resp.Header.Get("Strict-Transport-Security"), c.want)
+				}
+			}
 
 			// The start issued certificates (TLS, OCSP, TSA), all audited; a
 			// checkpoint covers them, and every checkpoint is timestamped.
