@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +41,14 @@ func TestZeroConfigServe(t *testing.T) {
 		}
 	})
 	t.Run("ok/readyz-and-metrics", func(t *testing.T) {
+		metricsToken, err := os.ReadFile(filepath.Join(dir, "tongxing-data", "secrets", "metrics-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, p := range []string{"/readyz", "/metrics"} {
-			resp, err := in.Client().Get(in.URL(p))
+			req, _ := http.NewRequest("GET", in.URL(p), nil)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(metricsToken)))
+			resp, err := in.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

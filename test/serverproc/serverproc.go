@@ -150,6 +150,16 @@ func (in *Instance) Run(args ...string) (string, error) {
 	return string(out), err
 }
 
+// RunStdin is Run with stdin as the command's standard input.
+func (in *Instance) RunStdin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(in.Binary, args...)
+	cmd.Dir = in.Dir
+	cmd.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE=")
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // CLI runs a client command against the instance (adds --server).
 func (in *Instance) CLI(args ...string) (string, error) {
 	return in.Run(append(args, "--server", in.URL(""))...)
@@ -182,7 +192,7 @@ func (in *Instance) Stop(sig syscall.Signal) error {
 	return in.exitErr
 }
 
-// Enrol has the admin officer create an enrolment code with codeArgs and
+// Enrol has the first registration officer create an enrolment code with codeArgs and
 // requests the certificate into out (relative to Dir) with `tongxing ca
 // request`; it returns out and the serial.
 func (in *Instance) Enrol(t testing.TB, out string, codeArgs ...string) (string, string) {
