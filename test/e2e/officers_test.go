@@ -13,16 +13,8 @@ import (
 	"github.com/tongxing/tongxing/test/serverproc"
 )
 
-// token reads the token of the first officer of role from the data
-// directory of in.
-func token(t *testing.T, in *serverproc.Instance, role string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(in.Dir, "tongxing-data", "secrets", role+"-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
+// token reads the token of the first officer of role.
+func token(t *testing.T, in *serverproc.Instance, role string) string { return in.Token(t, role) }
 
 // mustCLI runs a client command that must succeed.
 func mustCLI(t *testing.T, in *serverproc.Instance, args ...string) string {
@@ -44,30 +36,9 @@ func refused(t *testing.T, in *serverproc.Instance, status string, args ...strin
 	return out
 }
 
-// admit has the first sysadmin propose officer name of role, the first
-// officer of role approve it, and claims its token with both codes, all
-// through the CLI; it returns the token.
+// admit admits officer name of role through the CLI and returns its token.
 func admit(t *testing.T, in *serverproc.Instance, name, role string) string {
-	t.Helper()
-	var prop struct {
-		Proposal     struct{ ID string }
-		ProposerCode string `json:"proposer_code"`
-	}
-	if err := json.Unmarshal([]byte(mustCLI(t, in, "officers", "add", name, "--role", role, "--json")), &prop); err != nil || prop.ProposerCode == "" {
-		t.Fatalf("officers add: %v", err)
-	}
-	var appr struct {
-		ApproverCode string `json:"approver_code"`
-	}
-	if err := json.Unmarshal([]byte(mustCLI(t, in, "officers", "approve", prop.Proposal.ID, "--role", role, "--json")), &appr); err != nil || appr.ApproverCode == "" {
-		t.Fatalf("officers approve: %v", err)
-	}
-	var tok struct{ Token, Officer, Role string }
-	out := mustCLI(t, in, "officers", "claim", prop.Proposal.ID, "--proposer-code", prop.ProposerCode, "--approver-code", appr.ApproverCode, "--json")
-	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Officer != name || tok.Role != role {
-		t.Fatalf("officers claim: %v %s", err, out)
-	}
-	return tok.Token
+	return in.Admit(t, name, role)
 }
 
 // TestOfficerRoles checks 三员分立 through the binary: each role is refused

@@ -219,6 +219,51 @@ func (in *Instance) Enrol(t testing.TB, out string, codeArgs ...string) (string,
 	return "", ""
 }
 
+// Token returns the token of the first officer of role, from the data
+// directory (DATA/secrets/ROLE-token).
+func (in *Instance) Token(t testing.TB, role string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(in.Dir, "tongxing-data", "secrets", role+"-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Admit has the first sysadmin propose officer name of role, the first
+// officer of role approve it, and claims its token with both codes, all
+// through the CLI; it returns the token.
+func (in *Instance) Admit(t testing.TB, name, role string) string {
+	t.Helper()
+	cli := func(args ...string) []byte {
+		t.Helper()
+		out, err := in.CLI(args...)
+		if err != nil {
+			t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return []byte(out)
+	}
+	var prop struct {
+		Proposal     struct{ ID string }
+		ProposerCode string `json:"proposer_code"`
+	}
+	if err := json.Unmarshal(cli("officers", "add", name, "--role", role, "--json"), &prop); err != nil || prop.ProposerCode == "" {
+		t.Fatalf("officers add: %v", err)
+	}
+	var appr struct {
+		ApproverCode string `json:"approver_code"`
+	}
+	if err := json.Unmarshal(cli("officers", "approve", prop.Proposal.ID, "--role", role, "--json"), &appr); err != nil || appr.ApproverCode == "" {
+		t.Fatalf("officers approve: %v", err)
+	}
+	var tok struct{ Token, Officer, Role string }
+	out := cli("officers", "claim", prop.Proposal.ID, "--proposer-code", prop.ProposerCode, "--approver-code", appr.ApproverCode, "--json")
+	if err := json.Unmarshal(out, &tok); err != nil || tok.Officer != name || tok.Role != role {
+		t.Fatalf("officers claim: %v %s", err, out)
+	}
+	return tok.Token
+}
+
 // Main builds the binary into *binary, runs the tests and removes the
 // binary; call it as TestMain's body.
 func Main(m *testing.M, binary *string) {
