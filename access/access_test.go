@@ -166,7 +166,7 @@ func TestProposals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if prop.Status != access.ProposalPending || !strings.HasPrefix(code, "txc_") || prop.ProposedBy != "officer:sysadmin-1" {
+			if prop.Status != access.ProposalPending || !strings.HasPrefix(code, "txp_") || prop.ProposedBy != "officer:sysadmin-1" {
 				t.Fatalf("proposal %+v, code %q", prop, code)
 			}
 			propID, codeA = prop.ID, code
@@ -205,7 +205,7 @@ func TestProposals(t *testing.T) {
 			codeB = code
 		})
 		t.Run("fail/either-code-alone", func(t *testing.T) {
-			for _, c := range [][2]string{{codeA, codeA}, {codeB, codeB}, {codeB, codeA}, {codeA, "txc_x"}} {
+			for _, c := range [][2]string{{codeA, codeA}, {codeB, codeB}, {codeB, codeA}, {codeA, "txp_x"}} {
 				_, _, err := f.o.Claim(ctx, propID, c[0], c[1], 0, "")
 				wantErr(t, err, access.ErrBadCode, 403)
 			}
@@ -246,7 +246,7 @@ func TestProposals(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range access.MaxClaimFailures {
-				f.o.Claim(ctx, prop.ID, "txc_guess", "txc_guess", 0, "")
+				f.o.Claim(ctx, prop.ID, "txp_guess", "txp_guess", 0, "")
 			}
 			props, _ := f.o.Proposals(ctx, access.ProposalFailed)
 			if len(props) != 1 || props[0].ID != prop.ID {
@@ -586,7 +586,7 @@ func TestLegacyTokens(t *testing.T) {
 // FuzzAPI sends arbitrary claim and proposal bodies and Authorization
 // headers: never a 5xx, always problem+json on failure.
 func FuzzAPI(f *testing.F) {
-	f.Add([]byte(`{"proposal":"prp_0000000000000000","proposer_code":"txc_a","approver_code":"txc_b"}`), "Bearer txo_x")
+	f.Add([]byte(`{"proposal":"prp_0000000000000000","proposer_code":"txp_a","approver_code":"txp_b"}`), "Bearer txo_x")
 	f.Add([]byte(`{"kind":"add","officer":"ra-2","role":"ra"}`), "")
 	f.Add([]byte(`{"kind":"bind","officer":"ra-1","user":"li","comment":"\u0000"}`), "Bearer ")
 	f.Add([]byte(`{"ttl":"-1h"}`), "Basic x")

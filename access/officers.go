@@ -22,7 +22,7 @@ import (
 // scanners.
 const (
 	tokenPrefix = "txo_"
-	codePrefix  = "txc_"
+	codePrefix  = "txp_"
 	// maxSecretLen bounds presented tokens and codes.
 	maxSecretLen = 128
 	// MaxComment bounds a proposal comment, in bytes.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,8 @@ func Init(ctx context.Context, cfg *Config, passphrase []byte) (*InitResult, err
 	if err != nil {
 		return nil, err
 	}
-	first, err := access.New(db).Bootstrap(ctx, "system:init")
+	// The callers tell the operator about the officers; no log lines.
+	first, err := access.New(db, access.WithLogger(slog.New(slog.DiscardHandler))).Bootstrap(ctx, "system:init")
 	if err != nil {
 		return nil, err
 	}
