@@ -782,19 +782,20 @@ func (o *Officers) Proposals(ctx context.Context, status string) ([]*Proposal, e
 }
 
 // BoundOfficer returns the name of the active officer bound to the sign-on
-// account userID, or "".
+// account userID, or "". It reads the officer list (a small table) without
+// taking the update lock.
 func (o *Officers) BoundOfficer(ctx context.Context, userID string) (string, error) {
-	var name string
-	err := o.st.Update(ctx, func(tx Tx) (*Change, error) {
-		off, err := tx.BoundTo(ctx, userID)
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
+	if userID == "" {
+		return "", nil
+	}
+	offs, err := o.st.Officers(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, off := range offs {
+		if off.UserID == userID && off.Status == StatusActive {
+			return off.Name, nil
 		}
-		if err != nil {
-			return nil, err
-		}
-		name = off.Name
-		return nil, nil
-	})
-	return name, err
+	}
+	return "", nil
 }

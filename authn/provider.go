@@ -95,6 +95,19 @@ func WithClients(c ...ClientConfig) Option {
 	return func(o *options) { o.clients = append(o.clients, c...) }
 }
 
+// WithKeyPassphrase seals the signing keys stored in the database under
+// p with kms.NewPassphraseSealer, the format kms/softkms writes.
+//
+// Deprecated: pass the server's key manager with [WithKeySealer].
+func WithKeyPassphrase(p []byte) Option {
+	return func(o *options) {
+		o.sealer = nil
+		if s, err := kms.NewPassphraseSealer(p); err == nil {
+			o.sealer = s
+		}
+	}
+}
+
 // WithKeySealer sets the sealer (required) of the signing keys stored in
 // the database: always the RS256 keys, and the ES256 and SM2 keys unless a
 // key manager is given. kms/softkms seals them under the key passphrase.

@@ -310,3 +310,27 @@ func FuzzParseEncryptedSecretPEM(f *testing.F) {
 		}
 	})
 }
+
+func TestPassphraseSealer(t *testing.T) {
+	ctx := context.Background()
+	s, err := NewPassphraseSealer(testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := mustKey(t, Intl)
+	sealed, err := s.SealKey(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.OpenKey(ctx, sealed)
+	if err != nil || !got.Public().(*ecdsa.PublicKey).Equal(k.Public()) {
+		t.Fatalf("OpenKey = %v", err)
+	}
+	other, _ := NewPassphraseSealer([]byte("other"))
+	if _, err := other.OpenKey(ctx, sealed); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("another passphrase: %v", err)
+	}
+	if _, err := NewPassphraseSealer(nil); !errors.Is(err, ErrEmptyPassphrase) {
+		t.Fatalf("empty passphrase: %v", err)
+	}
+}

@@ -133,5 +133,5 @@ func (s *Server) auditHandler() http.Handler {
 		}
 		return auditlog.Actor{Subject: p.Actor(), SourceAddr: r.RemoteAddr}, true
 	}
-	return s.Officers.Require(access.RoleAuditor, auditlog.Handler(s.audit, officer, s.log))
+	return s.Tokens.Require(access.RoleAuditor, auditlog.Handler(s.audit, officer, s.log))
 }

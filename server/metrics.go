@@ -70,7 +70,7 @@ func readMetricsToken(path string) (string, error) {
 // the metrics token, and otherwise only to an officer of any role (through
 // the officers' guard, which records the access).
 func (s *Server) metricsGuard(next http.Handler) http.Handler {
-	officers := s.Officers.RequireAny(next)
+	officers := s.Tokens.RequireAny(next)
 	want := []byte(s.metricsToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && strings.HasPrefix(tok, metricsTokenPrefix) {

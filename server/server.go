@@ -46,7 +46,7 @@ type Server struct {
 	km       *softkms.Manager
 	caStore  *ca.SQLStore
 	CA       *ca.Authority
-	Officers *access.Officers
+	Tokens   *access.Tokens
 	registry *prometheus.Registry
 	tlsCert  *tls.Certificate
 	handler  http.Handler
@@ -137,7 +137,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		authn.WithCertLogin(s.loginRoots(), s.CA)); err != nil {
 		return nil, err
 	}
-	if s.Officers, err = s.openOfficers(ctx); err != nil {
+	if s.Tokens, err = s.openOfficers(ctx); err != nil {
 		return nil, err
 	}
 	if s.metricsToken, err = loadOrCreateMetricsToken(cfg.MetricsTokenFile()); err != nil {
@@ -285,9 +285,9 @@ func (s *Server) TLSConfig() *tls.Config {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	ca.NewAPI(s.CA, s.Officers.Require, s.log).Routes(mux)
-	s.kmc.Routes(mux, s.Officers.Require)
-	s.Officers.Routes(mux)
+	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
+	s.kmc.Routes(mux, s.Tokens.Require)
+	s.Tokens.Routes(mux)
 	mux.Handle("/tsa", s.tsa.Handler())
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
 	mux.Handle("/ocsp", s.ocsp)
@@ -296,7 +296,7 @@ func (s *Server) routes() http.Handler {
 		s.acme.Routes(mux)
 	}
 	s.oidc.Routes(mux)
-	s.oidc.AdminRoutes(mux, s.Officers.Require, s.Officers)
+	s.oidc.AdminRoutes(mux, s.Tokens.Require, s.Tokens)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
