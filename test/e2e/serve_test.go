@@ -35,9 +35,14 @@ func TestZeroConfigServe(t *testing.T) {
 				t.Errorf("startup output lacks %q:\n%s", want, out)
 			}
 		}
-		info, err := os.Stat(filepath.Join(dir, "tongxing-data", "secrets", "passphrase"))
-		if err != nil || info.Mode().Perm() != 0o600 {
-			t.Errorf("passphrase file: %v, mode %v; want 0600", err, info.Mode())
+		for _, f := range []string{"passphrase", "sysadmin-token", "ra-token", "auditor-token", "metrics-token"} {
+			info, err := os.Stat(filepath.Join(dir, "tongxing-data", "secrets", f))
+			if err != nil || info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v; want mode 0600", f, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "tongxing-data", "secrets", "admin-token")); !os.IsNotExist(err) {
+			t.Errorf("an all-powerful admin token was written: %v", err)
 		}
 	})
 	t.Run("ok/readyz-and-metrics", func(t *testing.T) {
@@ -208,7 +213,7 @@ func TestInitAndConfigPrint(t *testing.T) {
 		if err != nil {
 			t.Fatalf("init: %v\n%s", err, out)
 		}
-		for _, want := range []string{"gm-root", "gm-issuing", "示例市大数据局", "txo_", "CN=示例市 SM2 根 CA"} {
+		for _, want := range []string{"gm-root", "gm-issuing", "示例市大数据局", "txo_", "CN=示例市 SM2 根 CA", "sysadmin-1", "ra-1", "auditor-1"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("init output lacks %q:\n%s", want, out)
 			}
