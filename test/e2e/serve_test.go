@@ -133,6 +133,9 @@ func TestZeroConfigServe(t *testing.T) {
 		if !strings.Contains(in.Out.String(), "shutting down") {
 			t.Errorf("no graceful shutdown logged:\n%s", in.Out)
 		}
+		if strings.Contains(in.Out.String(), "level=ERROR") {
+			t.Errorf("errors logged by a fresh start (the audit log must not checkpoint before the TSA is open):\n%s", in.Out)
+		}
 		in2 := serverproc.Start(t, binary, dir)
 		if strings.Contains(in2.Out.String(), "creating development CA") {
 			t.Errorf("restart created a new PKI:\n%s", in2.Out)
