@@ -31,7 +31,8 @@
 // apart by their actor name ("officer:<name>"), so two tokens of one officer
 // count as one officer. The key is delivered as an SM2EnvelopedKey to the
 // SM2 public key named in the request, never in the clear. Every step,
-// refusals included, is recorded in kmc_events.
+// refusals included, is recorded in kmc_events and, with [WithAuditor], in
+// the audit log.
 //
 // HTTP: [KMC.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
 // dual enrolment.
