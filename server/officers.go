@@ -59,7 +59,7 @@ func renameLegacyAdminToken(cfg *Config) error {
 	if _, err := os.Stat(neu); err == nil {
 		return nil
 	}
-	if err := os.Rename(old, neu); err != nil {
+	if err := os.Rename(old, neu); err != nil && !errors.Is(err, fs.ErrNotExist) { // another replica renamed it
 		return fmt.Errorf("rename the admin token file to %s: %w", neu, err)
 	}
 	return nil
