@@ -256,12 +256,15 @@ func (c *Config) pkiDir() string     { return filepath.Join(c.Data, "pki") }
 func (c *Config) keysDir() string    { return filepath.Join(c.Data, "keys") }
 func (c *Config) secretsDir() string { return filepath.Join(c.Data, "secrets") }
 
-// AdminTokenFile is where earlier versions' development start wrote the
-// first officer token (role admin).
-func (c *Config) AdminTokenFile() string { return filepath.Join(c.secretsDir(), "admin-token") }
+// legacyAdminTokenFile is where earlier versions' development start wrote
+// the token of the all-powerful admin; the server renames it to
+// sysadmin-token at start.
+func (c *Config) legacyAdminTokenFile() string { return filepath.Join(c.secretsDir(), "admin-token") }
 
 // OfficerTokenFile is where the development start keeps the token of the
-// first officer of role (sysadmin, ra or auditor).
+// first officer of role (sysadmin, ra or auditor), and where the server
+// writes the token of a first officer it creates at start for a role left
+// without a usable one. The CLI reads it for commands of that role.
 func (c *Config) OfficerTokenFile(role string) string {
 	return filepath.Join(c.secretsDir(), role+"-token")
 }

@@ -38,12 +38,15 @@ func (s *Server) openOCSP(ctx context.Context) (*ca.OCSPResponder, error) {
 	return ca.NewOCSPResponder(s.CA, s.db, keys)
 }
 
-func (s *Server) openKMC() (*kmc.KMC, error) {
-	mk, err := kmc.LoadOrCreateMasterKey(filepath.Join(s.cfg.secretsDir(), "kmc-master.key"))
+// openKMC opens the KMC with its master key from the key manager (see
+// kmcMasterKey).
+func (s *Server) openKMC(ctx context.Context) (*kmc.KMC, error) {
+	mk, err := kmcMasterKey(ctx, s.km, s.cfg.LegacyKMCMasterKeyFile(), s.log)
 	if err != nil {
 		return nil, err
 	}
-	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log))
+	defer clear(mk)
+	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log), kmc.WithAuditor(caAuditor{s.audit}))
 }
 
 func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
