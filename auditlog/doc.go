@@ -88,9 +88,13 @@
 // correct even if two briefly overlap. On SQLite every process sequences;
 // SQLite's write lock and the same compare-and-set serialise them.
 //
-// A process that does not hold the lock sees its Append return after about
-// two poll intervals (WithPollInterval, default 20ms): one for the sequencer
-// to pick the entry up, one to read the receipt.
+// The pending insert notifies the sequencer (PostgreSQL LISTEN/NOTIFY,
+// delivered at commit) and the sequencing transaction that writes receipts
+// notifies the waiting processes, so a process that does not hold the lock
+// sees its Append return after two commits rather than after polls. Both
+// sides still poll (WithPollInterval, default 20ms) in case a notification
+// is lost or the listening connection fails; WithNotify(false) leaves only
+// the polls, about two intervals per append.
 //
 // # Evidence bundles
 //
