@@ -44,6 +44,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	ACME  ACMEConfig  `yaml:"acme"`
 	OIDC  OIDCConfig  `yaml:"oidc"`
+	// Gateway configures the gateway at /gw/ on its own listener.
+	Gateway GatewayConfig `yaml:"gateway"`
 	TLS   TLSConfig   `yaml:"tls"`
 	Log   LogConfig   `yaml:"log"`
 }
@@ -150,6 +152,7 @@ func DefaultConfig() Config {
 		CA:  CAConfig{TrustDomain: "tongxing.internal"},
 		TSA: TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
 		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
+		Gateway: DefaultGatewayConfig(),
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -212,6 +215,9 @@ func (c *Config) Resolve() error {
 	}
 	if _, err := c.DepartmentRegistry(); err != nil {
 		return fmt.Errorf("config: departments: %w", err)
+	}
+	if err := c.Gateway.resolve(); err != nil {
+		return err
 	}
 	switch c.Log.Format {
 	case "text", "json":
