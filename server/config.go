@@ -46,8 +46,8 @@ type Config struct {
 	OIDC  OIDCConfig  `yaml:"oidc"`
 	// Gateway configures the gateway at /gw/ on its own listener.
 	Gateway GatewayConfig `yaml:"gateway"`
-	TLS   TLSConfig   `yaml:"tls"`
-	Log   LogConfig   `yaml:"log"`
+	TLS     TLSConfig     `yaml:"tls"`
+	Log     LogConfig     `yaml:"log"`
 }
 
 // TSAConfig configures the timestamp authority at /tsa.
@@ -149,11 +149,11 @@ func DefaultConfig() Config {
 			RootValidity:    20 * 365 * 24 * time.Hour,
 			IssuingValidity: 10 * 365 * 24 * time.Hour,
 		},
-		CA:  CAConfig{TrustDomain: "tongxing.internal"},
-		TSA: TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
-		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
+		CA:      CAConfig{TrustDomain: "tongxing.internal"},
+		TSA:     TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
+		TLS:     TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
 		Gateway: DefaultGatewayConfig(),
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
 
