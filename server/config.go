@@ -44,10 +44,11 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	ACME  ACMEConfig  `yaml:"acme"`
 	OIDC  OIDCConfig  `yaml:"oidc"`
+	TLS   TLSConfig   `yaml:"tls"`
+	Log   LogConfig   `yaml:"log"`
+
 	// Gateway configures the gateway at /gw/ on its own listener.
 	Gateway GatewayConfig `yaml:"gateway"`
-	TLS     TLSConfig     `yaml:"tls"`
-	Log     LogConfig     `yaml:"log"`
 }
 
 // TSAConfig configures the timestamp authority at /tsa.
@@ -149,11 +150,10 @@ func DefaultConfig() Config {
 			RootValidity:    20 * 365 * 24 * time.Hour,
 			IssuingValidity: 10 * 365 * 24 * time.Hour,
 		},
-		CA:      CAConfig{TrustDomain: "tongxing.internal"},
-		TSA:     TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
-		TLS:     TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
-		Gateway: DefaultGatewayConfig(),
-		Log:     LogConfig{Level: "info", Format: "text"},
+		CA:  CAConfig{TrustDomain: "tongxing.internal"},
+		TSA: TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
+		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
+		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
 

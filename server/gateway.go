@@ -505,6 +505,9 @@ func ReadPolicyVerifier(cfg *Config) (*authz.Verifier, error) {
 // resolve fills in defaults and checks the gateway settings.
 func (g *GatewayConfig) resolve() error {
 	d := DefaultGatewayConfig()
+	if g.Listen == "" {
+		g.Listen = d.Listen
+	}
 	if g.PolicyPoll <= 0 {
 		g.PolicyPoll = d.PolicyPoll
 	}
