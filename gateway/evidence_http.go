@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/transparency-dev/merkle/proof"
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/tongxing/tongxing/auditlog"
 )
 
@@ -113,4 +116,29 @@ func (g *Gateway) serveEvidence(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(EvidenceResponse{Index: index, Entry: raw, TreeSize: cp.Size, Checkpoint: string(cp.Note), Proof: proof})
+}
+
+// VerifyEvidenceResponse checks an evidence response offline: the
+// checkpoint's signature with the audit log's verifier keys, then the
+// entry's inclusion proof against the checkpoint root (RFC 6962 with SM3,
+// transparency-dev/merkle). It returns the entry.
+func VerifyEvidenceResponse(r *EvidenceResponse, logVerifier note.Verifier, others ...note.Verifier) (auditlog.Entry, error) {
+	cp, err := auditlog.OpenCheckpoint([]byte(r.Checkpoint), logVerifier, others...)
+	if err != nil {
+		return auditlog.Entry{}, err
+	}
+	if cp.Size != r.TreeSize || r.Index >= cp.Size {
+		return auditlog.Entry{}, fmt.Errorf("gateway: evidence for entry %d names tree size %d, checkpoint says %d", r.Index, r.TreeSize, cp.Size)
+	}
+	e, err := auditlog.ParseEntry(r.Entry)
+	if err != nil {
+		return auditlog.Entry{}, err
+	}
+	if e.Index != r.Index {
+		return auditlog.Entry{}, fmt.Errorf("gateway: the entry says index %d, the evidence %d", e.Index, r.Index)
+	}
+	if err := proof.VerifyInclusion(auditlog.Hasher{}, r.Index, cp.Size, auditlog.Hasher{}.HashLeaf(r.Entry), r.Proof, cp.Root); err != nil {
+		return auditlog.Entry{}, fmt.Errorf("gateway: inclusion proof of entry %d: %w", r.Index, err)
+	}
+	return e, nil
 }
