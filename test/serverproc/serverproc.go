@@ -150,6 +150,16 @@ func (in *Instance) Run(args ...string) (string, error) {
 	return string(out), err
 }
 
+// RunStdin is Run with stdin as the command's standard input.
+func (in *Instance) RunStdin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(in.Binary, args...)
+	cmd.Dir = in.Dir
+	cmd.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE=")
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // CLI runs a client command against the instance (adds --server).
 func (in *Instance) CLI(args ...string) (string, error) {
 	return in.Run(append(args, "--server", in.URL(""))...)
