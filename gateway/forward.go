@@ -136,7 +136,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 	g.finish(r, c, sw.status)
 }
 
-// finish appends the result entry, linked to the decision entry.
+// finish appends the result entry, linked to the decision entry. The
+// response is complete by then; the append runs in the background (at
+// most maxBackground at once, beyond that in the handler) so that the
+// caller does not wait for it. [Gateway.Wait] waits for those appends.
 func (g *Gateway) finish(r *http.Request, c *call, status int) {
 	e := g.entry(r, c)
 	idx := c.index
@@ -146,8 +149,35 @@ func (g *Gateway) finish(r *http.Request, c *call, status int) {
 	if e.Latency < 0 {
 		e.Latency = 0
 	}
-	if _, err := g.cfg.Recorder.Append(context.WithoutCancel(r.Context()), e); err != nil {
-		g.log.ErrorContext(r.Context(), "gateway: could not record the result of a forwarded call", "decision_index", c.index, "status", status, "err", err)
+	ctx := context.WithoutCancel(r.Context())
+	record := func() {
+		if _, err := g.cfg.Recorder.Append(ctx, e); err != nil {
+			g.log.ErrorContext(ctx, "gateway: could not record the result of a forwarded call", "decision_index", c.index, "status", status, "err", err)
+		}
+	}
+	select {
+	case g.background <- struct{}{}:
+		g.pending.Add(1)
+		go func() {
+			defer func() { <-g.background; g.pending.Done() }()
+			record()
+		}()
+	default:
+		record()
+	}
+}
+
+// Wait waits until the result entries being appended in the background
+// are durable, or ctx ends. Call it after the listener has shut down and
+// before the audit log closes.
+func (g *Gateway) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { g.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway: result entries still being recorded: %w", ctx.Err())
 	}
 }
 

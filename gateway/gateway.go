@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -125,7 +126,13 @@ type Gateway struct {
 	resources *limiters
 	log       *slog.Logger
 	m         metrics
+
+	background chan struct{} // slots for result appends in the background
+	pending    sync.WaitGroup
 }
+
+// maxBackground bounds the result entries appended in the background.
+const maxBackground = 4096
 
 type metrics struct {
 	calls       *prometheus.CounterVec
@@ -158,7 +165,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, upstreams: map[string]*url.URL{}, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, upstreams: map[string]*url.URL{}, log: cfg.Logger, background: make(chan struct{}, maxBackground)}
 	for _, d := range cfg.Registry.All() {
 		if d.Upstream == "" {
 			continue

@@ -244,7 +244,7 @@ func TestRevokedCertificate(t *testing.T) {
 	r.TLS = e.pki.leaf(t, "tax", "api")
 	e.rev.revoked[r.TLS.PeerCertificates[0].SerialNumber.Text(16)] = true
 	w := httptest.NewRecorder()
-	e.h.ServeHTTP(w, r)
+	e.serve(w, r)
 	if w.Code != 401 || !strings.Contains(w.Body.String(), "revoked") {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -321,14 +321,14 @@ func TestEvidenceEndpoint(t *testing.T) {
 	r := httptest.NewRequest("GET", "/gw/gongan/v1/statistics/population", nil)
 	r.TLS = caller
 	w := httptest.NewRecorder()
-	e.h.ServeHTTP(w, r)
+	e.serve(w, r)
 	<-e.hits
 	idx := w.Header().Get(HeaderAuditIndex)
 	get := func(tls *tls.ConnectionState) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/gateway/v1/evidence/"+idx, nil)
 		r.TLS = tls
 		w := httptest.NewRecorder()
-		e.h.ServeHTTP(w, r)
+		e.serve(w, r)
 		return w
 	}
 	if w := get(caller); w.Code != 200 || !strings.Contains(w.Body.String(), `"proof"`) {

@@ -268,8 +268,15 @@ func (e *env) call(t *testing.T, dept, method, path string, hdr map[string]strin
 		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
-	e.h.ServeHTTP(w, r)
+	e.serve(w, r)
 	return w
+}
+
+// serve handles r and waits for the result entries appended in the
+// background.
+func (e *env) serve(w http.ResponseWriter, r *http.Request) {
+	e.h.ServeHTTP(w, r)
+	e.g.Wait(context.Background())
 }
 
 // verifier is what an upstream of dept would use.

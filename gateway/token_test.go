@@ -42,7 +42,7 @@ func TestTokenCallers(t *testing.T) {
 			r.TLS = e.pki.leaf(t, dept, "api")
 		}
 		w := httptest.NewRecorder()
-		e.h.ServeHTTP(w, r)
+		e.serve(w, r)
 		return w
 	}
 	t.Run("ok/client-credentials", func(t *testing.T) {

@@ -430,7 +430,7 @@ func (s *Server) startGateway(ctx context.Context) (func(context.Context) error,
 		go s.gw.loader.Watch(ctx, s.cfg.Gateway.PolicyPoll)
 	}
 	if !s.gatewayListens() {
-		return func(context.Context) error { return nil }, nil
+		return s.gw.gw.Wait, nil
 	}
 	ln, err := net.Listen("tcp", s.cfg.Gateway.Listen)
 	if err != nil {
@@ -457,7 +457,7 @@ func (s *Server) startGateway(ctx context.Context) (func(context.Context) error,
 		if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 			err = errors.Join(err, e)
 		}
-		return err
+		return errors.Join(err, s.gw.gw.Wait(sctx))
 	}, nil
 }
 
