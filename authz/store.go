@@ -43,19 +43,20 @@ func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by st
 	sum := sha256.Sum256(raw)
 	a := &Active{Revision: revision, Bundle: raw, SHA256: hex.EncodeToString(sum[:]), ActivatedAt: s.now().UTC(), ActivatedBy: by}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		// Replicas starting together may store the same first bundle:
+		// the insert is idempotent, the content must agree.
+		if _, err := tx.Exec(ctx, `INSERT INTO authz_bundles (revision, bundle, sha256, activated_ns, activated_by) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (revision) DO NOTHING`, revision, raw, a.SHA256, a.ActivatedAt.UnixNano(), by); err != nil {
+			return err
+		}
 		var have string
-		err := tx.QueryRow(ctx, "SELECT sha256 FROM authz_bundles WHERE revision = ?", revision).Scan(&have)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.Exec(ctx, "INSERT INTO authz_bundles (revision, bundle, sha256, activated_ns, activated_by) VALUES (?, ?, ?, ?, ?)",
-				revision, raw, a.SHA256, a.ActivatedAt.UnixNano(), by)
+		if err := tx.QueryRow(ctx, "SELECT sha256 FROM authz_bundles WHERE revision = ?", revision).Scan(&have); err != nil {
 			return err
-		case err != nil:
-			return err
-		case have != a.SHA256:
+		}
+		if have != a.SHA256 {
 			return fmt.Errorf("authz: revision %q is stored with other content; give the new bundle its own revision", revision)
 		}
-		_, err = tx.Exec(ctx, "UPDATE authz_bundles SET activated_ns = ?, activated_by = ? WHERE revision = ?", a.ActivatedAt.UnixNano(), by, revision)
+		_, err := tx.Exec(ctx, "UPDATE authz_bundles SET activated_ns = ?, activated_by = ? WHERE revision = ?", a.ActivatedAt.UnixNano(), by, revision)
 		return err
 	})
 	if err != nil {

@@ -351,6 +351,12 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		in.ResourceID = c.match.Resource.ID
 	}
 	c.decision = c.policy.Decide(r.Context(), in)
+	if c.decision.Allow && c.match == nil {
+		// Only catalogued resources can be forwarded (routes, limits and
+		// minimisation come from the catalogue), whatever a policy says.
+		c.decision.Allow, c.decision.FilterFields, c.decision.Fields = false, false, nil
+		c.decision.Reasons = append([]string{"the request matches no resource of the catalogue; only catalogued resources are forwarded"}, c.decision.Reasons...)
+	}
 	if c.decision.Error != nil {
 		g.m.policyErr.Inc()
 		g.log.ErrorContext(r.Context(), "gateway: policy evaluation failed; denying", "revision", c.decision.Revision, "err", c.decision.Error)

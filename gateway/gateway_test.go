@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -9,12 +10,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tongxing/tongxing/auditlog"
+	"github.com/tongxing/tongxing/authz"
 )
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
@@ -361,4 +364,24 @@ func TestCleanHeaders(t *testing.T) {
 	if in.Get("Authorization") == "" {
 		t.Fatal("the caller's headers were modified")
 	}
+}
+
+// TestPermissivePolicyCannotOpenUncatalogued: even a policy that allows
+// everything forwards only catalogued resources.
+func TestPermissivePolicyCannotOpenUncatalogued(t *testing.T) {
+	e := newEnv(t)
+	b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte("package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [\"anything goes\"]}\n")}}, "r-open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := authz.Load(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.engine.Swap(p)
+	w := e.call(t, "tax", "GET", "/gw/renshe/v1/admin/export", nil, "")
+	if w.Code != 403 || !strings.Contains(w.Body.String(), "matches no resource of the catalogue") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	noHit(t, e)
 }

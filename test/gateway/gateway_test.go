@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -131,6 +132,19 @@ func TestGateway(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("ok/http2", func(t *testing.T) {
+		h2 := gatewayClient(t, in, &taxCert)
+		h2.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+		resp, err := h2.Get(gw("/gw/gongan/v1/statistics/population"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+		}
+	})
 
 	t.Run("ok/audit-entries", func(t *testing.T) {
 		out, err := in.CLI("audit", "search", "--action", gateway.ActionCall, "--limit", "100")
