@@ -227,11 +227,14 @@ func NewTransport(clientCert tls.Certificate, roots *x509.CertPool, responseHead
 }
 
 // Handler returns the gateway's routes: /gw/{department}/{path...},
-// GET /gateway/v1/keys and GET /gateway/v1/evidence/{index}.
+// GET /gateway/v1/keys, GET /gateway/v1/evidence/{index} and GET /healthz.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/gw/", g.serveCall)
 	mux.HandleFunc("GET /gateway/v1/keys", g.serveKeys)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	if g.cfg.Evidence != nil {
 		mux.HandleFunc("GET /gateway/v1/evidence/{index}", g.serveEvidence)
 	}
