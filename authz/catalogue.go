@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Sharing classes of the resource catalogue (政务信息资源目录).
@@ -333,4 +334,60 @@ func cleanSegment(seg string) (string, bool) {
 		}
 	}
 	return v, true
+}
+
+// checkAgreements validates the agreements of a bundle's data
+// (data.tongxing.agreements.CONSUMER.RESOURCE[]): each needs an id, lists of
+// purposes and fields, and RFC 3339 valid_from and expires with valid_from
+// before expires. A bundle with a malformed agreement is refused at load
+// rather than making decisions fail later.
+func checkAgreements(data map[string]any) error {
+	root, _ := data["tongxing"].(map[string]any)
+	raw, ok := root["agreements"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return fmt.Errorf("%w: agreements: %v", ErrCatalogue, err)
+	}
+	type agreement struct {
+		ID         string   `json:"id"`
+		Purposes   []string `json:"purposes"`
+		Fields     []string `json:"fields"`
+		ValidFrom  string   `json:"valid_from"`
+		Expires    string   `json:"expires"`
+		ApprovedBy string   `json:"approved_by"`
+	}
+	var all map[string]map[string][]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return fmt.Errorf("%w: data.tongxing.agreements must map consumer to resource to a list: %v", ErrCatalogue, err)
+	}
+	for consumer, byRes := range all {
+		for res, list := range byRes {
+			for i, rawA := range list {
+				dec := json.NewDecoder(bytes.NewReader(rawA))
+				dec.DisallowUnknownFields()
+				var a agreement
+				bad := func(format string, args ...any) error {
+					return fmt.Errorf("%w: agreement %s/%s[%d] %q: %s", ErrCatalogue, consumer, res, i, a.ID, fmt.Sprintf(format, args...))
+				}
+				if err := dec.Decode(&a); err != nil {
+					return bad("%v", err)
+				}
+				if a.ID == "" || a.Purposes == nil || a.Fields == nil || a.ApprovedBy == "" {
+					return bad("id, purposes, fields and approved_by are required")
+				}
+				from, err1 := time.Parse(time.RFC3339, a.ValidFrom)
+				until, err2 := time.Parse(time.RFC3339, a.Expires)
+				if err1 != nil || err2 != nil {
+					return bad("valid_from and expires must be RFC 3339 times")
+				}
+				if !from.Before(until) {
+					return bad("valid_from is not before expires")
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/tongxing/tongxing/authz"
+	"github.com/tongxing/tongxing/policies"
 )
 
 func exampleCatalogue(t testing.TB) *authz.Catalogue {
@@ -177,4 +180,29 @@ func FuzzInput(f *testing.F) {
 			t.Fatalf("allowed without a caller: %s", b)
 		}
 	})
+}
+
+func TestLoadRejectsBadAgreements(t *testing.T) {
+	rego, _ := fs.ReadFile(policies.FS, "gateway.rego")
+	for name, agreement := range map[string]string{
+		"fail/date":       `{"id":"A","purposes":[],"fields":[],"valid_from":"2025-01-01","expires":"2031-01-01T00:00:00Z","approved_by":"x"}`,
+		"fail/order":      `{"id":"A","purposes":[],"fields":[],"valid_from":"2031-01-01T00:00:00Z","expires":"2025-01-01T00:00:00Z","approved_by":"x"}`,
+		"fail/unknown":    `{"id":"A","purposes":[],"fields":[],"valid_from":"2025-01-01T00:00:00Z","expires":"2031-01-01T00:00:00Z","approved_by":"x","colour":1}`,
+		"fail/missing-id": `{"purposes":[],"fields":[],"valid_from":"2025-01-01T00:00:00Z","expires":"2031-01-01T00:00:00Z","approved_by":"x"}`,
+		"fail/not-a-list": `"A"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := `{"tongxing":{"agreements":{"tax":{"r":[` + agreement + `]}}}}`
+			if name == "fail/not-a-list" {
+				data = `{"tongxing":{"agreements":{"tax":{"r":` + agreement + `}}}}`
+			}
+			b, err := authz.Build(fstest.MapFS{"gateway.rego": {Data: rego}, "data.json": {Data: []byte(data)}}, "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := authz.Load(context.Background(), b); !errors.Is(err, authz.ErrCatalogue) {
+				t.Fatalf("err = %v, want ErrCatalogue", err)
+			}
+		})
+	}
 }

@@ -130,6 +130,9 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAgreements(b.Data); err != nil {
+		return nil, err
+	}
 	store := inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true), inmem.OptRoundTripOnWrite(false))
 	opts := []func(*rego.Rego){
 		rego.Query(DecisionQuery),
