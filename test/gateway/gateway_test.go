@@ -289,6 +289,22 @@ func TestGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("ok/policy-tools", func(t *testing.T) {
+		if out, err := in.Run("policy", "test"); err != nil || !strings.Contains(out, " passed, 0 failed") {
+			t.Fatalf("policy test: %v\n%s", err, out)
+		}
+		os.WriteFile(filepath.Join(dir, "input.json"), []byte(`{"caller":{"department":"tax"},"target":{"department":"renshe"},
+			"resource":{"id":"renshe.social-insurance"},"purpose":"P-IIT-VERIFY","citizen":{"named":"x"},
+			"time_ns":1780000000000000000,"method":"GET","path":"/v1/insurance/{id_number}"}`), 0o644)
+		out, err := in.Run("policy", "eval", "--input", "input.json", "--bundle", "good.tar.gz", "--explain")
+		if err != nil || !strings.Contains(out, `"allow": true`) || !strings.Contains(out, "gateway.rego") || !strings.Contains(out, "A-2025-002") {
+			t.Fatalf("policy eval: %v\n%.3000s", err, out)
+		}
+		if out, err := in.Run("policy", "eval", "--input", "input.json", "--bundle", "bad.tar.gz"); err == nil || !strings.Contains(out, "signature") {
+			t.Fatalf("policy eval of a tampered bundle: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("fail/tsa-or-audit-down", func(t *testing.T) {
 		db, err := store.Open(context.Background(), filepath.Join(dir, "tongxing-data", "tongxing.db"))
 		if err != nil {
