@@ -18,7 +18,7 @@ import (
 	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/sqlserial"
+	"github.com/tongxing/tongxing/timestamp/sqlmark"
 )
 
 // openOCSP makes sure each issuing CA has a delegated responder and returns
@@ -62,7 +62,8 @@ func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
 }
 
 // openTSA gives the timestamp authority a key and tsa-profile certificate per
-// suite (tsa-gm, tsa-intl) and serials from the shared database.
+// suite (tsa-gm, tsa-intl) and this replica's high-water mark of genTime in
+// the database.
 func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 	var opts []timestamp.Option
 	var first *ca.ResponderKey
@@ -106,14 +107,14 @@ func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 		}
 		accepted = append(accepted, oid)
 	}
-	serials, err := sqlserial.New(ctx, s.db, "tsa")
+	mark, err := sqlmark.New(s.db, "tsa/"+s.cfg.ReplicaID)
 	if err != nil {
 		return nil, err
 	}
 	opts = append(opts,
 		timestamp.WithPolicy(policy),
 		timestamp.WithAccuracy(s.cfg.TSA.Accuracy),
-		timestamp.WithSerialSource(serials),
+		timestamp.WithWatermark(mark, 0),
 		timestamp.WithBackwardsTolerance(s.cfg.TSA.BackwardsTolerance),
 		timestamp.WithLogger(s.log))
 	if len(accepted) > 0 {
