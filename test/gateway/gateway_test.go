@@ -315,17 +315,38 @@ func TestGateway(t *testing.T) {
 		call := func() response {
 			return do(t, tax, "GET", gw("/gw/gongan/v1/statistics/population"), nil, nil)
 		}
-		// The TSA refuses while its clock appears to have gone backwards
-		// (a token is recorded an hour in the future).
-		future := time.Now().Add(time.Hour).UnixNano()
-		if _, err := db.Exec(ctx, "UPDATE timestamp_serials SET latest_ns = ?", future); err != nil {
-			t.Fatal(err)
+		// The TSA refuses once it cannot store its high-water mark of
+		// genTime (it keeps one about a second ahead of its clock): every
+		// write to timestamp_watermarks fails.
+		for _, stmt := range []string{
+			"CREATE TRIGGER gateway_test_tsa_ins BEFORE INSERT ON timestamp_watermarks BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+			"CREATE TRIGGER gateway_test_tsa_upd BEFORE UPDATE ON timestamp_watermarks BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+		} {
+			if _, err := db.Exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
 		}
-		before := hits()
-		if r := call(); r.status != 503 || !strings.Contains(r.body, "timestamp authority") || hits() != before {
-			t.Fatalf("TSA down: %d %s (upstream calls %d -> %d)", r.status, r.body, before, hits())
+		refused := false
+		for deadline := time.Now().Add(10 * time.Second); !refused && time.Now().Before(deadline); {
+			before := hits()
+			r := call()
+			switch r.status {
+			case 200:
+				time.Sleep(50 * time.Millisecond)
+			case 503:
+				if !strings.Contains(r.body, "timestamp authority") || hits() != before {
+					t.Fatalf("TSA down: %s (upstream calls %d -> %d)", r.body, before, hits())
+				}
+				refused = true
+			default:
+				t.Fatalf("TSA down: %d %s", r.status, r.body)
+			}
 		}
-		db.Exec(ctx, "UPDATE timestamp_serials SET latest_ns = ?", time.Now().Add(-time.Minute).UnixNano())
+		db.Exec(ctx, "DROP TRIGGER gateway_test_tsa_ins")
+		db.Exec(ctx, "DROP TRIGGER gateway_test_tsa_upd")
+		if !refused {
+			t.Fatal("the gateway kept forwarding while the TSA could not issue")
+		}
 		if r := call(); r.status != 200 {
 			t.Fatalf("TSA back: %d %s", r.status, r.body)
 		}
@@ -333,7 +354,7 @@ func TestGateway(t *testing.T) {
 		if _, err := db.Exec(ctx, "CREATE TRIGGER gateway_test_fault BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'injected fault'); END"); err != nil {
 			t.Fatal(err)
 		}
-		before = hits()
+		before := hits()
 		r := call()
 		db.Exec(ctx, "DROP TRIGGER gateway_test_fault")
 		if r.status != 503 || !strings.Contains(r.body, "audit log") || hits() != before {
