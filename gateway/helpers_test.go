@@ -194,7 +194,7 @@ type env struct {
 	engine   *authz.Engine
 }
 
-func newEnv(t *testing.T, mod ...func(*Config)) *env {
+func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	t.Helper()
 	e := &env{log: &memLog{}, tsa: newTestTSA(t), pki: newServicePKI(t), rev: &revocations{revoked: map[string]bool{}},
 		hits: make(chan *http.Request, 100), bodies: make(chan []byte, 100)}
