@@ -22,13 +22,21 @@
 //	 "action":S,"object":{"resource":S,"department":S},"decision":S,"reasons":[S,...],
 //	 "request_digest":S,"timestamp_token":S,"outcome":S,"latency_ns":N,"citizen_hash":S}
 //
-// (shown wrapped; the encoding is one line). Integers are decimal without
+// (shown wrapped; the encoding is one line), followed by up to three
+// optional members, each present only when set and always in this order:
+//
+//	"purpose":S,"policy_revision":S,"decision_index":N
+//
+// Entries without them (every entry written before they existed) keep
+// their bytes and leaf hashes. Integers are decimal without
 // sign, exponent or leading zeros. time is UTC with exactly nine fractional
 // digits. Strings are valid UTF-8, serialised as in RFC 8785 (JCS) section
 // 3.2.2.2: only '"', '\' and the control characters below U+0020 are
 // escaped, as \b \f \n \r \t or \u00xx with lower-case hex; everything else
-// is literal. Empty values are "" and []. testdata/entry.golden.json holds an
-// example.
+// is literal. Empty values of the fixed members are "" and []; an empty
+// optional member is omitted, never written as "". testdata/entry.golden.json
+// holds an example of the fixed form, testdata/entry-extended.golden.json
+// one with every optional member.
 //
 // # Merkle tree
 //
@@ -82,9 +90,13 @@
 // correct even if two briefly overlap. On SQLite every process sequences;
 // SQLite's write lock and the same compare-and-set serialise them.
 //
-// A process that does not hold the lock sees its Append return after about
-// two poll intervals (WithPollInterval, default 20ms): one for the sequencer
-// to pick the entry up, one to read the receipt.
+// The pending insert notifies the sequencer (PostgreSQL LISTEN/NOTIFY,
+// delivered at commit) and the sequencing transaction that writes receipts
+// notifies the waiting processes, so a process that does not hold the lock
+// sees its Append return after two commits rather than after polls. Both
+// sides still poll (WithPollInterval, default 20ms) in case a notification
+// is lost or the listening connection fails; WithNotify(false) leaves only
+// the polls, about two intervals per append.
 //
 // # Evidence bundles
 //

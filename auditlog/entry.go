@@ -100,7 +100,25 @@ type Entry struct {
 	// CitizenHash is CitizenHash(key, subject) when the event concerns a
 	// citizen's data, else empty.
 	CitizenHash string
+
+	// The fields below are optional trailing members of the canonical
+	// encoding: each is encoded only when set, so entries written before
+	// they existed keep their exact bytes and leaf hashes.
+
+	// Purpose is the coded purpose of a data access (a gateway call's
+	// Tongxing-Purpose), if any: 1 to 128 characters from [A-Za-z0-9._:-].
+	Purpose string
+	// PolicyRevision is the revision of the policy bundle that made
+	// Decision, if any.
+	PolicyRevision string
+	// DecisionIndex, when not nil, links this entry to an earlier one: the
+	// index of the entry holding the decision this entry completes (the
+	// result of a gateway call points at the call's decision entry).
+	DecisionIndex *uint64
 }
+
+// MaxPurposeLen bounds Entry.Purpose.
+const MaxPurposeLen = 128
 
 // CitizenHash returns the keyed hash of a citizen's subject that goes into
 // [Entry.CitizenHash]: the lower-case hex HMAC-SM3 (RFC 2104 with GB/T 32905)
@@ -166,7 +184,31 @@ func (e *Entry) Validate() error {
 	if e.CitizenHash != "" && (len(e.CitizenHash) != 2*HashSize || !isLowerHex(e.CitizenHash)) {
 		return fmt.Errorf("%w: citizen_hash %.80q is not 64 lower-case hex digits", ErrInvalidEntry, e.CitizenHash)
 	}
+	if e.Purpose != "" && !ValidPurpose(e.Purpose) {
+		return fmt.Errorf("%w: purpose %.40q is not 1 to %d characters from [A-Za-z0-9._:-]", ErrInvalidEntry, e.Purpose, MaxPurposeLen)
+	}
+	if err := checkString("policy_revision", e.PolicyRevision, MaxFieldLen); err != nil {
+		return err
+	}
+	if e.DecisionIndex != nil && *e.DecisionIndex > 1<<63-1 {
+		return fmt.Errorf("%w: decision_index %d overflows", ErrInvalidEntry, *e.DecisionIndex)
+	}
 	return nil
+}
+
+// ValidPurpose reports whether p is a well-formed purpose code: 1 to
+// MaxPurposeLen characters from [A-Za-z0-9._:-].
+func ValidPurpose(p string) bool {
+	if p == "" || len(p) > MaxPurposeLen {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkAction(a string) error {
@@ -258,6 +300,18 @@ func (e *Entry) appendCanonical(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(e.Latency), 10)
 	b = append(b, `,"citizen_hash":`...)
 	b = appendString(b, e.CitizenHash)
+	if e.Purpose != "" {
+		b = append(b, `,"purpose":`...)
+		b = appendString(b, e.Purpose)
+	}
+	if e.PolicyRevision != "" {
+		b = append(b, `,"policy_revision":`...)
+		b = appendString(b, e.PolicyRevision)
+	}
+	if e.DecisionIndex != nil {
+		b = append(b, `,"decision_index":`...)
+		b = strconv.AppendUint(b, *e.DecisionIndex, 10)
+	}
 	b = append(b, '}')
 	return b
 }
@@ -358,6 +412,17 @@ func ParseEntry(b []byte) (Entry, error) {
 	lat := p.uint()
 	p.lit(`,"citizen_hash":`)
 	e.CitizenHash = p.str()
+	// Optional trailing members, each at most once, in this order.
+	if p.optional(`,"purpose":`) {
+		e.Purpose = p.str()
+	}
+	if p.optional(`,"policy_revision":`) {
+		e.PolicyRevision = p.str()
+	}
+	if p.optional(`,"decision_index":`) {
+		v := p.uint()
+		e.DecisionIndex = &v
+	}
 	p.lit(`}`)
 	if p.err == nil && p.pos != len(b) {
 		p.fail("trailing data")
@@ -413,6 +478,15 @@ func (p *parser) lit(s string) {
 		return
 	}
 	p.pos += len(s)
+}
+
+// optional consumes s if the input continues with it.
+func (p *parser) optional(s string) bool {
+	if p.err != nil || len(p.b)-p.pos < len(s) || string(p.b[p.pos:p.pos+len(s)]) != s {
+		return false
+	}
+	p.pos += len(s)
+	return true
 }
 
 // uint reads a decimal integer without sign or leading zeros.

@@ -178,6 +178,9 @@ func FuzzParseEntry(f *testing.F) {
 	b, _ := min.MarshalCanonical()
 	f.Add(b)
 	f.Add([]byte(`{"index":0}`))
+	x := extendedEntry()
+	ext, _ := x.MarshalCanonical()
+	f.Add(ext)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		e, err := ParseEntry(in)
 		if err != nil {
@@ -194,4 +197,103 @@ func FuzzParseEntry(f *testing.F) {
 			t.Fatalf("accepted non-canonical input\n in %q\nout %q", in, out)
 		}
 	})
+}
+
+func extendedEntry() Entry {
+	e := sampleEntry()
+	link := uint64(41)
+	e.Purpose = "P-IIT-VERIFY"
+	e.PolicyRevision = "r-2025.03-\"a\""
+	e.DecisionIndex = &link
+	return e
+}
+
+// TestCanonicalExtendedGolden pins the encoding with every optional
+// trailing member; the fixed form's golden (TestCanonicalGolden) is
+// unchanged by them.
+func TestCanonicalExtendedGolden(t *testing.T) {
+	e := extendedEntry()
+	got, err := e.MarshalCanonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const golden = "testdata/entry-extended.golden.json"
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("canonical encoding changed:\n got %s\nwant %s", got, want)
+	}
+	fixed, _ := os.ReadFile("testdata/entry.golden.json")
+	if !bytes.HasPrefix(want, fixed[:len(fixed)-1]) {
+		t.Fatal("the extended form does not begin with the fixed form")
+	}
+	back, err := ParseEntry(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Purpose != e.Purpose || back.PolicyRevision != e.PolicyRevision || back.DecisionIndex == nil || *back.DecisionIndex != 41 {
+		t.Fatalf("round trip changed the optional members: %+v", back)
+	}
+	// Each optional member alone is canonical too.
+	for _, mod := range []func(*Entry){
+		func(e *Entry) { e.PolicyRevision, e.DecisionIndex = "", nil },
+		func(e *Entry) { e.Purpose, e.DecisionIndex = "", nil },
+		func(e *Entry) { e.Purpose, e.PolicyRevision = "", "" },
+	} {
+		x := extendedEntry()
+		mod(&x)
+		b, err := x.MarshalCanonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseEntry(b); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+	if h1, h2 := (Hasher{}).HashLeaf(fixed), (Hasher{}).HashLeaf(want); bytes.Equal(h1, h2) {
+		t.Fatal("optional members do not change the leaf hash")
+	}
+}
+
+func TestParseEntryRejectsOptional(t *testing.T) {
+	e := extendedEntry()
+	good, err := e.MarshalCanonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(good)
+	rep := func(old, new string) []byte {
+		if !strings.Contains(s, old) {
+			t.Fatalf("sample lacks %q", old)
+		}
+		return []byte(strings.Replace(s, old, new, 1))
+	}
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"fail/empty-purpose", rep(`"purpose":"P-IIT-VERIFY"`, `"purpose":""`)},
+		{"fail/empty-revision", rep(`"policy_revision":"r-2025.03-\"a\""`, `"policy_revision":""`)},
+		{"fail/order", rep(`,"purpose":"P-IIT-VERIFY","policy_revision":"r-2025.03-\"a\""`, `,"policy_revision":"r-2025.03-\"a\"","purpose":"P-IIT-VERIFY"`)},
+		{"fail/repeated", rep(`,"purpose":"P-IIT-VERIFY"`, `,"purpose":"P-IIT-VERIFY","purpose":"P-IIT-VERIFY"`)},
+		{"fail/bad-purpose", rep(`"P-IIT-VERIFY"`, `"P IIT"`)},
+		{"fail/index-leading-zero", rep(`"decision_index":41`, `"decision_index":041`)},
+		{"fail/index-string", rep(`"decision_index":41`, `"decision_index":"41"`)},
+		{"fail/index-overflow", rep(`"decision_index":41`, `"decision_index":9223372036854775808`)},
+		{"fail/unknown-trailing", rep(`"decision_index":41`, `"decision_index":41,"x":""`)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseEntry(tc.in); !errors.Is(err, ErrInvalidEntry) {
+				t.Fatalf("err = %v, want ErrInvalidEntry for %q", err, tc.in)
+			}
+		})
+	}
 }

@@ -60,6 +60,9 @@ type Log struct {
 
 	waitMu  sync.Mutex
 	waiters map[string]*appendReq // pending entries waiting for their index
+
+	wakeSeq  chan struct{} // PostgreSQL: pending entries were committed (see notify.go)
+	wakeRecv chan struct{} // PostgreSQL: receipts were committed
 }
 
 type appendReq struct {
@@ -109,6 +112,8 @@ func Open(ctx context.Context, db *store.DB, signer *CheckpointSigner, opts ...O
 		state:         st,
 		lastPublished: -1,
 		waiters:       map[string]*appendReq{},
+		wakeSeq:       make(chan struct{}, 1),
+		wakeRecv:      make(chan struct{}, 1),
 	}
 	l.stamp = r.opts.timestamper
 	if db.Dialect() != store.Postgres {
@@ -132,6 +137,10 @@ func Open(ctx context.Context, db *store.DB, signer *CheckpointSigner, opts ...O
 	if l.checkpointsOn.Load() {
 		l.bgDone.Add(1)
 		go l.publishLoop()
+	}
+	if db.Dialect() == store.Postgres && r.opts.notify {
+		l.bgDone.Add(1)
+		go l.listen()
 	}
 	return l, nil
 }
@@ -234,6 +243,10 @@ func (l *Log) run() {
 		case r := <-l.reqs:
 			l.handle(r)
 		case <-pollTick:
+			if l.leader.Load() {
+				l.sequencePending()
+			}
+		case <-l.wakeSeq:
 			if l.leader.Load() {
 				l.sequencePending()
 			}
@@ -433,6 +446,10 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 			if err := insertReceipts(l.ctx, tx, items, idx, now); err != nil {
 				return err
 			}
+			_, receipts := notifyChannels(l.opts.lockID)
+			if err := l.notify(l.ctx, tx, receipts); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -597,7 +614,8 @@ func (l *Log) writePending(batch []*appendReq) error {
 				return fmt.Errorf("auditlog: insert pending entries: %w", err)
 			}
 		}
-		return nil
+		pending, _ := notifyChannels(l.opts.lockID)
+		return l.notify(l.ctx, tx, pending)
 	})
 	if err != nil {
 		return err
@@ -658,6 +676,7 @@ func (l *Log) waitLoop() {
 		case <-l.stop:
 			return
 		case <-t.C:
+		case <-l.wakeRecv:
 		}
 		l.collectReceipts()
 		if l.leader.Load() && time.Since(lastPrune) > time.Minute {

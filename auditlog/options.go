@@ -39,6 +39,7 @@ type options struct {
 	timestamper        Timestamper
 	deferCheckpoints   bool
 	maxExport          int
+	notify             bool
 }
 
 func defaultOptions() options {
@@ -51,6 +52,7 @@ func defaultOptions() options {
 		leaderRetry:        DefaultLeaderRetry,
 		lockID:             SequencerLockID,
 		maxExport:          DefaultMaxExport,
+		notify:             true,
 	}
 }
 
@@ -87,7 +89,9 @@ func WithMaxBatch(n int) Option {
 
 // WithPollInterval sets how often, on PostgreSQL, the sequencer looks for
 // pending entries from other processes and a non-sequencing process looks
-// for the indexes of its pending entries (default 20ms).
+// for the indexes of its pending entries (default 20ms). With WithNotify
+// (the default) notifications wake both sides at once and polling is the
+// fallback.
 func WithPollInterval(d time.Duration) Option {
 	return func(o *options) { o.pollInterval = d }
 }
@@ -132,4 +136,13 @@ func WithDeferredCheckpoints() Option {
 // 1,000,000).
 func WithMaxExport(n int) Option {
 	return func(o *options) { o.maxExport = n }
+}
+
+// WithNotify turns the PostgreSQL wake-ups on or off (default on): a
+// process that hands entries to the sequencer notifies it, and the
+// sequencer notifies the waiting processes when their receipts are
+// committed (LISTEN/NOTIFY), so neither waits for a poll. Off, both sides
+// rely on polling every WithPollInterval. It has no effect on SQLite.
+func WithNotify(on bool) Option {
+	return func(o *options) { o.notify = on }
 }

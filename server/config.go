@@ -51,6 +51,9 @@ type Config struct {
 	OIDC  OIDCConfig  `yaml:"oidc"`
 	TLS   TLSConfig   `yaml:"tls"`
 	Log   LogConfig   `yaml:"log"`
+
+	// Gateway configures the gateway at /gw/ on its own listener.
+	Gateway GatewayConfig `yaml:"gateway"`
 }
 
 // TSAConfig configures the timestamp authority at /tsa.
@@ -226,6 +229,9 @@ func (c *Config) Resolve() error {
 	}
 	if _, err := c.DepartmentRegistry(); err != nil {
 		return fmt.Errorf("config: departments: %w", err)
+	}
+	if err := c.Gateway.resolve(); err != nil {
+		return err
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -56,6 +56,7 @@ type Server struct {
 	audit    *auditlog.Log
 	acme     *acmeca.Server
 	oidc     *authn.Provider
+	gw       *gatewayState
 
 	metricsToken string
 }
@@ -141,6 +142,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if s.metricsToken, err = loadOrCreateMetricsToken(cfg.MetricsTokenFile()); err != nil {
+		return nil, err
+	}
+	if err := s.openGateway(ctx, pseudonymKey); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -297,6 +301,7 @@ func (s *Server) routes() http.Handler {
 	}
 	s.oidc.Routes(mux)
 	s.oidc.AdminRoutes(mux, s.Tokens.Require, s.Tokens)
+	s.gatewayRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -327,7 +332,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusServiceUnavailable, "database unavailable"))
 		return
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": s.db.Dialect().String()})
+	problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": s.db.Dialect().String(), "policy_revision": s.PolicyRevision()})
 }
 
 // instrument counts requests and their latency by route pattern and status.
@@ -391,6 +396,11 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	go s.refreshCRLs(bg)
 	go s.refreshOCSP(bg)
 	go s.purgeSignOn(bg)
+	stopGateway, err := s.startGateway(bg)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
 	if ready != nil {
 		ready <- ln.Addr()
@@ -403,7 +413,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	err = errors.Join(stopGateway(sctx), srv.Shutdown(sctx))
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}

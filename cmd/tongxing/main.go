@@ -101,6 +101,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.publicURL, "public-url", "https://localhost:8443", "public base URL: written into certificates, the OIDC issuer")
 	pf.StringVar(&g.database, "database", "", "PostgreSQL URL (postgres://...) or SQLite file (default DATA/tongxing.db)")
 	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g), newUsers(g), newClients(g), newOfficers(g), newLogin(g))
+	root.AddCommand(newPolicy(g), newGateway(g))
 	addFilingCommands(root, g)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -123,6 +124,9 @@ func TestEscrowNeedsThePassphrase(t *testing.T) {
 		tried := 0
 		for _, f := range files {
 			b, err := os.ReadFile(f)
+			if errors.Is(err, fs.ErrNotExist) && (strings.HasSuffix(f, "-shm") || strings.HasSuffix(f, "-wal")) {
+				continue // SQLite folded the copy's WAL into the database file when it was opened above
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,140 @@
+package authn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ErrTokenRejected is wrapped by [Provider.VerifyServiceToken] for a token
+// that must not be accepted: malformed, not signed by this provider,
+// expired, revoked, not a department service's token, or of a client that
+// no longer is one. Other errors are failures to check (the database).
+var ErrTokenRejected = errors.New("authn: access token rejected")
+
+// ServiceToken is a verified access token of a department service, as the
+// gateway sees its caller.
+type ServiceToken struct {
+	// JTI is the token's id.
+	JTI string
+	// Client is the department service's client id (client_id).
+	Client string
+	// Department is the client's registered department.
+	Department string
+	// Subject is sub: the client id (client credentials) or the citizen's
+	// subject as the service's sector sees it (token exchange).
+	Subject string
+	// Act is act.sub for token exchange (the acting service), else "".
+	Act string
+	// Audience are the target departments (aud).
+	Audience []string
+	// Scopes are the scope values.
+	Scopes []string
+	// UserID is the citizen account a token-exchange token acts for, else
+	// "". It is the provider's internal account id (what audit entries of
+	// the citizen are keyed by), not sub.
+	UserID string
+	// CitizenIDPseudonym is the pseudonym (ident.Pseudonym) of that
+	// account's personal ID number, or "" when none is recorded.
+	CitizenIDPseudonym string
+	// ExpiresAt is exp.
+	ExpiresAt time.Time
+}
+
+// VerifyServiceToken checks, in-process, a bearer access token issued to a
+// department service by the client credentials grant or token exchange:
+// its signature against the provider's keys (any published key), typ
+// at+jwt, issuer and expiry; then, in the database, that it was issued as
+// a service token and is not revoked, that the citizen's grant and account
+// of a token-exchange token are live, and that the client still exists and
+// is a department service. Rejections wrap ErrTokenRejected. Tokens a
+// portal got for a citizen (authorization code) are rejected: they are not
+// for calling departments. It does NOT check the audience; the caller
+// compares Audience with the department it serves.
+func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
+	if len(token) > 8<<10 {
+		return nil, fmt.Errorf("%w: longer than 8 KiB", ErrTokenRejected)
+	}
+	c, err := p.parseAccessToken(ctx, token, false)
+	if errors.Is(err, errBadToken) {
+		return nil, fmt.Errorf("%w: %v", ErrTokenRejected, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var (
+		client, userID              sql.NullString
+		expires                     int64
+		revoked, grevoked, disabled sql.NullInt64
+		idHash                      sql.NullString
+	)
+	err = p.db.QueryRow(ctx, `SELECT s.client_id, s.user_id, s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at, u.citizen_id_hash
+		FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
+		WHERE s.jti = ?`, c.ID).Scan(&client, &userID, &expires, &revoked, &grevoked, &disabled, &idHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: not a department service's token", ErrTokenRejected)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authn: read service token: %w", err)
+	}
+	if revoked.Valid || grevoked.Valid || disabled.Valid || !p.now().Before(time.Unix(0, expires)) {
+		return nil, fmt.Errorf("%w: revoked or expired", ErrTokenRejected)
+	}
+	if client.String != c.ClientID {
+		return nil, fmt.Errorf("%w: client_id does not match the issued token", ErrTokenRejected)
+	}
+	cl, err := p.clients.get(ctx, c.ClientID)
+	if errors.Is(err, ErrClientNotFound) {
+		return nil, fmt.Errorf("%w: client %s no longer exists", ErrTokenRejected, quote(c.ClientID))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !cl.Service() || cl.Department == "" {
+		return nil, fmt.Errorf("%w: client %s is not a department service", ErrTokenRejected, quote(c.ClientID))
+	}
+	st := &ServiceToken{
+		JTI: c.ID, Client: c.ClientID, Department: cl.Department, Subject: c.Subject,
+		Audience: []string(c.Audience), Scopes: splitScopes(c.Scope), ExpiresAt: c.ExpiresAt.Time,
+		UserID: userID.String, CitizenIDPseudonym: idHash.String,
+	}
+	if c.Act != nil {
+		st.Act = c.Act.Subject
+	}
+	if (st.UserID == "") != (st.Act == "") {
+		return nil, fmt.Errorf("%w: act claim and recorded citizen disagree", ErrTokenRejected)
+	}
+	return st, nil
+}
+
+// SignedInCitizen is the account signed in with a request's SSO cookie.
+type SignedInCitizen struct {
+	// UserID is the internal account id.
+	UserID string
+	// SessionID is the SSO session.
+	SessionID string
+	// CitizenIDPseudonym is the pseudonym of the account's personal ID
+	// number, or "" when none is recorded.
+	CitizenIDPseudonym string
+}
+
+// SignedIn returns the account signed in with r's SSO session cookie, or
+// nil when the request has no live session. It is for self-service pages
+// served outside this package (such as the citizen's access log); it does
+// NOT check a CSRF token, so use it only for reads.
+func (p *Provider) SignedIn(r *http.Request) (*SignedInCitizen, error) {
+	sess, err := p.sessionFrom(r)
+	if err != nil || sess == nil {
+		return nil, err
+	}
+	var idHash sql.NullString
+	err = p.db.QueryRow(r.Context(), "SELECT citizen_id_hash FROM authn_users WHERE id = ?", sess.UserID).Scan(&idHash)
+	if err != nil {
+		return nil, fmt.Errorf("authn: read account: %w", err)
+	}
+	return &SignedInCitizen{UserID: sess.UserID, SessionID: sess.ID, CitizenIDPseudonym: strings.TrimSpace(idHash.String)}, nil
+}

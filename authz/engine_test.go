@@ -1,0 +1,227 @@
+package authz_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/tongxing/tongxing/authz"
+	"github.com/tongxing/tongxing/policies"
+)
+
+var decisionTime = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+func examplePolicy(t testing.TB) *authz.Policy {
+	t.Helper()
+	b, err := authz.Build(policies.FS, "r-example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := authz.Load(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func input(caller, target, resource, purpose string) *authz.Input {
+	return &authz.Input{
+		Caller:     authz.Caller{Department: caller, Service: "api", ID: "spiffe://tongxing.internal/dept/" + caller + "/svc/api", Via: "mtls"},
+		Target:     target,
+		ResourceID: resource,
+		Purpose:    purpose,
+		Citizen:    authz.Citizen{Named: "pseudonym"},
+		Time:       decisionTime,
+		Method:     "GET",
+		Path:       "/v1/x",
+	}
+}
+
+func TestDecide(t *testing.T) {
+	p := examplePolicy(t)
+	e := authz.NewEngine()
+	if d := e.Decide(context.Background(), input("tax", "gongan", "gongan.population-stats", "")); d.Allow || !errors.Is(d.Error, authz.ErrNoPolicy) {
+		t.Fatalf("without a policy: %+v", d)
+	}
+	if prev := e.Swap(p); prev != nil {
+		t.Fatal("first swap returned a policy")
+	}
+	tests := []struct {
+		name     string
+		in       *authz.Input
+		allow    bool
+		reason   string
+		fields   []string
+		filtered bool
+	}{
+		{"ok/unconditional", input("tax", "gongan", "gongan.population-stats", ""), true, "无条件共享", nil, false},
+		{"ok/agreement", input("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY"), true, "A-2025-002", []string{"employer", "id_number", "months_paid", "name"}, true},
+		{"ok/negative-fields-removed", input("renshe", "gongan", "gongan.household", "P-SI-ELIG"), true, "A-2025-001", []string{"birth_date", "gender", "id_number", "name"}, true},
+		{"fail/no-agreement", input("tax", "gongan", "gongan.household", "P-IIT-VERIFY"), false, "no sharing agreement", nil, false},
+		{"fail/no-purpose", input("tax", "renshe", "renshe.social-insurance", ""), false, "purpose code", nil, false},
+		{"fail/purpose-not-in-power-list", input("tax", "renshe", "renshe.social-insurance", "P-SI-ELIG"), false, "权力清单", nil, false},
+		{"fail/not-shared", input("tax", "gongan", "gongan.criminal-record", "P-IIT-VERIFY"), false, "不予共享", nil, false},
+		{"fail/negative-list", input("tax", "renshe", "renshe.injury-medical", "P-IIT-VERIFY"), false, "负面清单", nil, false},
+		{"fail/expired", input("tax", "renshe", "renshe.pension-payments", "P-IIT-VERIFY"), false, "expired", nil, false},
+		{"fail/unknown-resource", input("tax", "renshe", "", ""), false, "catalogue", nil, false},
+		{"fail/no-caller", input("", "gongan", "gongan.population-stats", ""), false, "no verified caller", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := e.Decide(context.Background(), tc.in)
+			if d.Error != nil {
+				t.Fatal(d.Error)
+			}
+			if d.Allow != tc.allow || d.Revision != "r-example" {
+				t.Fatalf("allow %v revision %q, want %v: %v", d.Allow, d.Revision, tc.allow, d.Reasons)
+			}
+			if !slices.ContainsFunc(d.Reasons, func(r string) bool { return strings.Contains(r, tc.reason) }) {
+				t.Fatalf("reasons %q lack %q", d.Reasons, tc.reason)
+			}
+			if tc.allow && (d.FilterFields != tc.filtered || !slices.Equal(d.Fields, tc.fields)) {
+				t.Fatalf("fields %v (filter %v), want %v (filter %v)", d.Fields, d.FilterFields, tc.fields, tc.filtered)
+			}
+		})
+	}
+}
+
+// TestEvaluationErrorDenies loads a policy whose decision fails at run time
+// (a built-in error under strict mode) and one whose decision is not a
+// document: both deny with Error set.
+func TestEvaluationErrorDenies(t *testing.T) {
+	for name, rego := range map[string]string{
+		"builtin-error": "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [], \"x\": to_number(\"not a number\")}\n",
+		"malformed":     "package tongxing.gateway\n\ndecision := {\"allow\": \"yes\", \"reasons\": []}\n",
+		"undefined":     "package tongxing.gateway\n\ndecision := x if { x := input.nothing }\n",
+	} {
+		t.Run("fail/"+name, func(t *testing.T) {
+			b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte(rego)}}, "r-bad")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := authz.Load(context.Background(), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := p.Decide(context.Background(), input("tax", "gongan", "x", ""))
+			if d.Allow || d.Error == nil {
+				t.Fatalf("decision %+v", d)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	p := examplePolicy(t)
+	var trace strings.Builder
+	in := map[string]any{"caller": map[string]any{"department": "tax"}, "target": map[string]any{"department": "gongan"},
+		"resource": map[string]any{"id": "gongan.population-stats"}, "time_ns": decisionTime.UnixNano(), "method": "GET", "path": "/"}
+	d, err := p.Explain(context.Background(), in, &trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := d.(map[string]any); m["allow"] != true {
+		t.Fatalf("decision %v", d)
+	}
+	if !strings.Contains(trace.String(), "gateway.rego") {
+		t.Fatalf("trace lacks locations:\n%.500s", trace.String())
+	}
+}
+
+// bigPolicy is the example policy with n synthetic agreements: 100 consumer
+// departments, each with agreements for n/100 conditional resources.
+func bigPolicy(b testing.TB, n int) (*authz.Policy, []string) {
+	b.Helper()
+	rego, err := fs.ReadFile(policies.FS, "gateway.rego")
+	if err != nil {
+		b.Fatal(err)
+	}
+	perConsumer := n / 100
+	catalogue := map[string]any{}
+	for r := 0; r < perConsumer; r++ {
+		catalogue[fmt.Sprintf("owner.r%04d", r)] = map[string]any{
+			"name": "r", "owner": "owner", "method": "GET", "path": fmt.Sprintf("/v1/r%04d/{id_number}", r),
+			"sharing": "conditional", "fields": []string{"a", "b", "c"}, "personal_fields": []string{"a"},
+			"citizen_field": map[string]any{"in": "path", "name": "id_number"}, "legal_basis": "test",
+		}
+	}
+	agreements := map[string]any{}
+	powers := map[string]any{}
+	var consumers []string
+	for c := 0; c < 100; c++ {
+		dep := fmt.Sprintf("d%03d", c)
+		consumers = append(consumers, dep)
+		powers[dep] = map[string]any{"item." + dep: map[string]any{"name": "x"}}
+		m := map[string]any{}
+		for r := 0; r < perConsumer; r++ {
+			m[fmt.Sprintf("owner.r%04d", r)] = []any{map[string]any{
+				"id": fmt.Sprintf("A-%s-%04d", dep, r), "purposes": []string{"P-" + dep}, "fields": []string{"a", "b"},
+				"valid_from": "2025-01-01T00:00:00Z", "expires": "2031-01-01T00:00:00Z", "approved_by": "test",
+			}}
+		}
+		agreements[dep] = m
+	}
+	purposes := map[string]any{}
+	for _, dep := range consumers {
+		purposes["P-"+dep] = map[string]any{"name": "p", "powers": []string{"item." + dep}}
+	}
+	data, _ := json.Marshal(map[string]any{"tongxing": map[string]any{
+		"catalogue": catalogue, "agreements": agreements, "power_lists": powers, "purposes": purposes,
+		"negative_list": map[string]any{"resources": map[string]any{}, "fields": map[string]any{}},
+	}})
+	bd, err := authz.Build(fstest.MapFS{"gateway.rego": {Data: rego}, "data.json": {Data: data}}, "r-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := authz.Load(context.Background(), bd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, consumers
+}
+
+func TestBigPolicyDecides(t *testing.T) {
+	p, _ := bigPolicy(t, 1000)
+	d := p.Decide(context.Background(), input("d007", "owner", "owner.r0003", "P-d007"))
+	if !d.Allow || d.Agreement != "A-d007-0003" {
+		t.Fatalf("%+v", d)
+	}
+	d = p.Decide(context.Background(), input("d007", "owner", "owner.r0003", "P-d008"))
+	if d.Allow {
+		t.Fatalf("another department's purpose allowed: %+v", d)
+	}
+}
+
+// BenchmarkDecide10kAgreements measures one decision over 10,000
+// agreements (100 consumers x 100 conditional resources) and reports the
+// p50 and p99 of single decisions besides the mean.
+func BenchmarkDecide10kAgreements(b *testing.B) {
+	p, consumers := bigPolicy(b, 10000)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	durs := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := consumers[rng.IntN(len(consumers))]
+		in := input(c, "owner", fmt.Sprintf("owner.r%04d", rng.IntN(100)), "P-"+c)
+		start := time.Now()
+		d := p.Decide(ctx, in)
+		durs = append(durs, time.Since(start))
+		if !d.Allow {
+			b.Fatalf("denied: %v %v", d.Reasons, d.Error)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
+	b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds()), "p99-ns")
+}

@@ -1,0 +1,200 @@
+# Policy of the Tongxing gateway: may this department service call that
+# resource, for this purpose, and which response fields may it see?
+#
+# Deny by default. The gateway asks for data.tongxing.gateway.decision with
+# the input documented in README.md beside this file; every lookup below
+# is keyed (catalogue by resource, agreements by consumer then resource,
+# power lists by department), so a decision never scans the agreements.
+package tongxing.gateway
+
+catalogue := data.tongxing.catalogue
+
+resource := catalogue[input.resource.id]
+
+consumer := input.caller.department
+
+# Missing input members count as empty, so that leaving one out never
+# skips a check.
+purpose := object.get(input, "purpose", "")
+
+named := object.get(input, ["citizen", "named"], "")
+
+acted_for := object.get(input, ["citizen", "acted_for"], "")
+
+acted_for_id := object.get(input, ["citizen", "acted_for_id"], "")
+
+negative := data.tongxing.negative_list
+
+# personal is true for a resource that carries personal data (个人信息).
+personal if count(resource.personal_fields) > 0
+
+# --- reasons to deny ---------------------------------------------------------
+
+deny contains "no verified caller" if not consumer
+
+deny contains "no verified caller" if consumer == ""
+
+deny contains msg if {
+	not resource
+	msg := sprintf("%s %s is not in the resource catalogue (政务信息资源目录) of department %s",
+		[input.method, input.path, input.target.department])
+}
+
+deny contains msg if {
+	resource.owner != input.target.department
+	msg := sprintf("resource %s belongs to department %s, not %s", [input.resource.id, resource.owner, input.target.department])
+}
+
+deny contains msg if {
+	entry := negative.resources[input.resource.id]
+	msg := sprintf("resource %s is on the negative list (负面清单): %s", [input.resource.id, entry.reason])
+}
+
+deny contains msg if {
+	resource.sharing == "none"
+	msg := sprintf("resource %s is not shared (不予共享)", [input.resource.id])
+}
+
+deny contains msg if {
+	personal
+	purpose == ""
+	msg := sprintf("resource %s holds personal data: a purpose code (Tongxing-Purpose) is required", [input.resource.id])
+}
+
+deny contains msg if {
+	purpose != ""
+	not data.tongxing.purposes[purpose]
+	msg := sprintf("purpose %s is not in the purpose catalogue", [purpose])
+}
+
+deny contains msg if {
+	data.tongxing.purposes[purpose]
+	not purpose_in_power_list
+	msg := sprintf("purpose %s is not among the powers (权力清单) of department %s", [purpose, consumer])
+}
+
+# A purpose serves the consumer's powers when one of the power-list items
+# it is tied to is an item of the consumer's own power list.
+purpose_in_power_list if {
+	some item in data.tongxing.purposes[purpose].powers
+	data.tongxing.power_lists[consumer][item]
+}
+
+# A resource that identifies a citizen must be asked about one citizen.
+deny contains msg if {
+	resource.citizen_field
+	named == ""
+	msg := sprintf("the request does not name the citizen (%s %s) the resource is about", [resource.citizen_field["in"], resource.citizen_field.name])
+}
+
+# A service acting for a citizen may ask only about that citizen.
+deny contains msg if {
+	acted_for != ""
+	resource.citizen_field
+	named != ""
+	named != acted_for_id
+	msg := "the call acts for one citizen but names another (or the citizen acted for has no ID number on record)"
+}
+
+# Conditional resources need a live agreement covering the purpose.
+agreements := object.get(data.tongxing.agreements, [consumer, input.resource.id], [])
+
+deny contains msg if {
+	resource.sharing == "conditional"
+	count(agreements) == 0
+	msg := sprintf("no sharing agreement gives department %s resource %s (有条件共享)", [consumer, input.resource.id])
+}
+
+deny contains msg if {
+	resource.sharing == "conditional"
+	count(agreements) > 0
+	count(live) == 0
+	some a in agreements
+	msg := agreement_problem(a)
+}
+
+agreement_problem(a) := sprintf("agreement %s expired at %s", [a.id, a.expires]) if {
+	input.time_ns >= time.parse_rfc3339_ns(a.expires)
+} else := sprintf("agreement %s starts at %s", [a.id, a.valid_from]) if {
+	input.time_ns < time.parse_rfc3339_ns(a.valid_from)
+} else := sprintf("agreement %s does not cover purpose %s", [a.id, purpose])
+
+live contains a if {
+	some a in agreements
+	time.parse_rfc3339_ns(a.valid_from) <= input.time_ns
+	input.time_ns < time.parse_rfc3339_ns(a.expires)
+	purpose in a.purposes
+}
+
+# The agreement used: the live one with the smallest id.
+agreement := a if {
+	id := min({x.id | some x in live})
+	some a in live
+	a.id == id
+}
+
+# --- the decision ------------------------------------------------------------
+
+default allow := false
+
+allow if {
+	count(deny) == 0
+	granted
+}
+
+granted if resource.sharing == "unconditional"
+
+granted if {
+	resource.sharing == "conditional"
+	agreement
+}
+
+negative_fields := {f | some f in object.get(negative, ["fields", input.resource.id], [])}
+
+# Fields the caller may see: the agreement's (conditional) or the
+# resource's (unconditional), never those on the negative list. Undefined
+# when the response need not be filtered.
+fields := sort([f | some f in agreement.fields; not negative_fields[f]]) if resource.sharing == "conditional"
+
+fields := sort([f | some f in resource.fields; not negative_fields[f]]) if {
+	resource.sharing == "unconditional"
+	count(negative_fields) > 0
+}
+
+reasons := sort([r | some r in deny]) if {
+	count(deny) > 0
+} else := [
+	sprintf("unconditional sharing (无条件共享) of %s", [input.resource.id]),
+	sprintf("legal basis: %s", [resource.legal_basis]),
+] if {
+	allow
+	resource.sharing == "unconditional"
+} else := [
+	sprintf("agreement %s (approved by %s) covers purpose %s", [agreement.id, agreement.approved_by, purpose]),
+	sprintf("legal basis: %s", [resource.legal_basis]),
+] if {
+	allow
+} else := ["denied by default: no rule grants the call"]
+
+default obligations := {}
+
+obligations := {"fields": f} if {
+	allow
+	f := fields
+}
+
+default agreement_id := ""
+
+agreement_id := agreement.id
+
+default legal_basis := ""
+
+legal_basis := resource.legal_basis
+
+decision := {
+	"allow": allow,
+	"reasons": reasons,
+	"obligations": obligations,
+	"agreement": agreement_id,
+	"legal_basis": legal_basis,
+}

@@ -1,0 +1,138 @@
+# Unit tests of gateway.rego over the example data (data.json). Run with
+# `tongxing policy test` (OPA's test runner) or `go test ./policies`.
+package tongxing.gateway_test
+
+import data.tongxing.gateway
+
+now := time.parse_rfc3339_ns("2026-06-01T00:00:00Z")
+
+citizen := "c0ffee"
+
+call(caller, target, resource, purpose) := {
+	"caller": {"department": caller, "service": "api", "id": sprintf("spiffe://tongxing.internal/dept/%s/svc/api", [caller]), "via": "mtls"},
+	"target": {"department": target},
+	"resource": {"id": resource},
+	"purpose": purpose,
+	"citizen": {"acted_for": "", "acted_for_id": "", "named": citizen},
+	"time_ns": now,
+	"method": "GET",
+	"path": "/v1/x",
+}
+
+has_reason(d, fragment) if {
+	some r in d.reasons
+	contains(r, fragment)
+}
+
+test_unconditional_allowed if {
+	d := gateway.decision with input as call("tax", "gongan", "gongan.population-stats", "")
+	d.allow
+	d.obligations == {}
+	has_reason(d, "无条件共享")
+}
+
+test_conditional_without_agreement_denied if {
+	d := gateway.decision with input as call("tax", "gongan", "gongan.household", "P-IIT-VERIFY")
+	not d.allow
+	has_reason(d, "no sharing agreement gives department tax resource gongan.household")
+}
+
+test_personal_data_needs_purpose if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.social-insurance", "")
+	not d.allow
+	has_reason(d, "a purpose code (Tongxing-Purpose) is required")
+}
+
+test_purpose_outside_power_list_denied if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.social-insurance", "P-SI-ELIG")
+	not d.allow
+	has_reason(d, "purpose P-SI-ELIG is not among the powers (权力清单) of department tax")
+}
+
+test_unknown_purpose_denied if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.social-insurance", "P-NOPE")
+	not d.allow
+	has_reason(d, "not in the purpose catalogue")
+}
+
+test_agreement_and_purpose_allowed_with_fields if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY")
+	d.allow
+	d.agreement == "A-2025-002"
+	d.obligations.fields == ["employer", "id_number", "months_paid", "name"]
+	has_reason(d, "agreement A-2025-002")
+}
+
+test_negative_fields_removed_even_if_agreed if {
+	d := gateway.decision with input as call("renshe", "gongan", "gongan.household", "P-SI-ELIG")
+	d.allow
+	not "religion" in d.obligations.fields
+	"name" in d.obligations.fields
+}
+
+test_not_shared_denied if {
+	d := gateway.decision with input as call("tax", "gongan", "gongan.criminal-record", "P-IIT-VERIFY")
+	not d.allow
+	has_reason(d, "不予共享")
+}
+
+test_negative_list_beats_agreement if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.injury-medical", "P-IIT-VERIFY")
+	not d.allow
+	has_reason(d, "负面清单")
+}
+
+test_expired_agreement_denied if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.pension-payments", "P-IIT-VERIFY")
+	not d.allow
+	has_reason(d, "agreement A-2024-007 expired")
+}
+
+test_agreement_not_covering_purpose if {
+	d := gateway.decision with input as call("tax", "renshe", "renshe.social-insurance", "P-TAX-INSPECT")
+	not d.allow
+	has_reason(d, "agreement A-2025-002 does not cover purpose P-TAX-INSPECT")
+}
+
+test_unknown_resource_denied if {
+	d := gateway.decision with input as call("tax", "renshe", "", "")
+	not d.allow
+	has_reason(d, "not in the resource catalogue")
+}
+
+test_resource_of_another_department_denied if {
+	d := gateway.decision with input as call("tax", "renshe", "gongan.population-stats", "")
+	not d.allow
+	has_reason(d, "belongs to department gongan")
+}
+
+test_no_caller_denied if {
+	d := gateway.decision with input as object.remove(call("tax", "gongan", "gongan.population-stats", ""), ["caller"])
+	not d.allow
+	has_reason(d, "no verified caller")
+}
+
+test_citizen_must_be_named if {
+	inp := object.union(call("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY"), {"citizen": {"named": ""}})
+	d := gateway.decision with input as inp
+	not d.allow
+	has_reason(d, "does not name the citizen")
+}
+
+test_acting_for_one_citizen_about_another_denied if {
+	inp := object.union(call("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY"), {"citizen": {"acted_for": "h", "acted_for_id": "other", "named": citizen}})
+	d := gateway.decision with input as inp
+	not d.allow
+	has_reason(d, "acts for one citizen but names another")
+}
+
+test_acting_for_the_named_citizen_allowed if {
+	inp := object.union(call("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY"), {"citizen": {"acted_for": "h", "acted_for_id": citizen, "named": citizen}})
+	d := gateway.decision with input as inp
+	d.allow
+}
+
+test_empty_input_denied if {
+	d := gateway.decision with input as {}
+	not d.allow
+}
