@@ -1,12 +1,12 @@
 package ca
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tongxing/tongxing/ca/ident"
 )
@@ -78,19 +78,10 @@ func (s *Subject) validate(p *Profile) error {
 			return badField("subject."+f, nil, "required by profile %s", p.Name)
 		}
 	}
-	text := func(field, v string, max int) error {
-		if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return badField("subject."+field, nil, "must be printable UTF-8 text")
-		}
-		if n := utf8.RuneCountInString(v); n > max {
-			return badField("subject."+field, nil, "is %d characters long, at most %d allowed", n, max)
-		}
-		return nil
-	}
-	if err := text("name", s.Name, 64); err != nil {
+	if err := checkText("subject.name", s.Name, 64); err != nil {
 		return err
 	}
-	if err := text("organization", s.Organization, 128); err != nil {
+	if err := checkText("subject.organization", s.Organization, 128); err != nil {
 		return err
 	}
 	if s.IDNumber != "" {
@@ -135,4 +126,18 @@ func (s Subject) String() string {
 	default:
 		return "person " + s.Name
 	}
+}
+
+// checkText applies [ident.CheckName] to the value of a request field.
+func checkText(field, v string, max int) error {
+	err := ident.CheckName(v, max)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var ie *ident.Error
+	if errors.As(err, &ie) {
+		msg = ie.Reason
+	}
+	return badField(field, err, "%s", msg)
 }
