@@ -221,6 +221,10 @@ type IssueRequest struct {
 	Profile     string
 	Subject     Subject
 	RequestedBy string // who authorised it, recorded in the inventory
+	// Via is how the request reached the CA; default ViaInternal. Profiles
+	// restrict it (see [Profile.IssuableVia]), and the department name
+	// policy applies to ViaCode and ViaACME.
+	Via Channel
 	// RedeemCode, when set, is the ID of an enrolment code to mark used in
 	// the same transaction that records the certificate.
 	RedeemCode string
@@ -239,6 +243,9 @@ type Issued struct {
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	p, err := a.Profile(req.Profile)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.IssuableVia(req.Via); err != nil {
 		return nil, err
 	}
 	suite, err := kms.SuiteOf(req.PublicKey)

@@ -38,6 +38,9 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	if err != nil {
 		return "", nil, err
 	}
+	if err := p.IssuableVia(ViaCode); err != nil {
+		return "", nil, err
+	}
 	subj := req.Subject
 	if err := subj.validate(p); err != nil {
 		return "", nil, err
@@ -150,5 +153,6 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 		Subject:     c.Subject,
 		RequestedBy: "code:" + c.ID,
 		RedeemCode:  c.ID,
+		Via:         ViaCode,
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"path"
 	"slices"
 	"sort"
@@ -43,6 +44,14 @@ type Profile struct {
 	Allowed     []string       `yaml:"allowed"`
 	Options     map[string]any `yaml:"options"`
 	Template    string         `yaml:"template"`
+	// Internal marks a profile that only Tongxing issues, to its own keys
+	// (the OCSP responder, the timestamp authority): enrolment codes and
+	// ACME for it are refused. See [Channel].
+	Internal bool `yaml:"internal"`
+	// KMCOnly marks a profile that only the KMC issues, for keys it makes
+	// and escrows (the e证通 encryption certificate): enrolment codes and
+	// ACME for it are refused.
+	KMCOnly bool `yaml:"kmc_only"`
 
 	tmpl *template.Template
 }
@@ -115,6 +124,9 @@ func ParseProfile(b []byte) (*Profile, error) {
 			return nil, fmt.Errorf("profile %s: required field %q is not allowed", p.Name, f)
 		}
 	}
+	if p.Internal && p.KMCOnly {
+		return nil, fmt.Errorf("profile %s: internal and kmc_only exclude each other", p.Name)
+	}
 	if p.Options == nil {
 		p.Options = map[string]any{}
 	}
@@ -141,6 +153,73 @@ func (p *Profile) SetOption(name string, value any) error {
 		return fmt.Errorf("ca: profile %s option %q takes a %T, not %T", p.Name, name, old, value)
 	}
 	p.Options[name] = value
+	return nil
+}
+
+// Channel is the way a certificate request reaches the CA. Profiles
+// restrict which channels may issue them ([Profile.Internal],
+// [Profile.KMCOnly]); the name policy of departments applies to the
+// subscriber channels ViaCode and ViaACME.
+type Channel int
+
+// Channels of [IssueRequest.Via].
+const (
+	// ViaInternal: Tongxing issues to a key of its own (OCSP responder,
+	// TSA, HTTPS server). The zero value: [Authority.Issue] is an
+	// in-process call, and only in-process code can choose a channel.
+	ViaInternal Channel = iota
+	// ViaCode: a subscriber's CSR authorised by an enrolment code.
+	ViaCode
+	// ViaACME: a department service's ACME order.
+	ViaACME
+	// ViaKMC: the KMC issues to a key it generated and escrows.
+	ViaKMC
+)
+
+// phrase is how a refusal names the channel.
+func (c Channel) phrase() string {
+	switch c {
+	case ViaCode:
+		return "with an enrolment code"
+	case ViaACME:
+		return "through ACME"
+	case ViaKMC:
+		return "by the KMC"
+	}
+	return "by Tongxing for its own keys"
+}
+
+// String names the channel.
+func (c Channel) String() string {
+	switch c {
+	case ViaInternal:
+		return "internal"
+	case ViaCode:
+		return "enrolment code"
+	case ViaACME:
+		return "ACME"
+	case ViaKMC:
+		return "KMC"
+	}
+	return fmt.Sprintf("channel %d", int(c))
+}
+
+// subscriber reports whether c carries requests from outside Tongxing.
+func (c Channel) subscriber() bool { return c == ViaCode || c == ViaACME }
+
+// IssuableVia checks that the profile may be issued through channel c: an
+// [Profile.Internal] profile only ViaInternal, a [Profile.KMCOnly] profile
+// only ViaKMC. The error is a 403 [*RequestError] on field "profile"
+// wrapping [ErrInternalProfile] or [ErrKMCOnlyProfile].
+func (p *Profile) IssuableVia(c Channel) error {
+	switch {
+	case p.Internal && c != ViaInternal:
+		return &RequestError{Field: "profile", Status: http.StatusForbidden, Err: ErrInternalProfile,
+			Msg: fmt.Sprintf("profile %s is issued only by Tongxing itself, to its own keys; it cannot be requested %s", p.Name, c.phrase())}
+	case p.KMCOnly && c != ViaKMC:
+		return &RequestError{Field: "profile", Status: http.StatusForbidden, Err: ErrKMCOnlyProfile,
+			Msg: fmt.Sprintf("profile %s is issued only by the KMC, for a key it generates and escrows; it cannot be requested %s (ask for an enterprise-sign code and enrol with the dual request)", p.Name, c.phrase())}
+	}
 	return nil
 }
 

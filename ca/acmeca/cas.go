@@ -71,6 +71,9 @@ func newCAS(ctx context.Context, a *ca.Authority, o *options, hints *accountHint
 	if err != nil {
 		return nil, fmt.Errorf("acmeca: %w", err)
 	}
+	if err := p.IssuableVia(ca.ViaACME); err != nil {
+		return nil, fmt.Errorf("acmeca: %w", err)
+	}
 	if !p.Allows(kms.Intl) {
 		return nil, fmt.Errorf("acmeca: profile %s does not allow the intl suite (ECDSA P-256)", p.Name)
 	}
@@ -150,7 +153,7 @@ func (c *CAS) CreateCertificate(req *apiv1.CreateCertificateRequest) (*apiv1.Cre
 	if len(dnsNames) > 0 && subj.DNSNames == nil || len(ips) > 0 && subj.IPAddresses == nil {
 		return nil, acme.NewDetailedError(acme.ErrorRejectedIdentifierType, "profile %s does not take the kind of name ordered", c.profile.Name)
 	}
-	issued, err := c.ca.Issue(c.ctx, ca.IssueRequest{PublicKey: pub, Profile: c.profile.Name, Subject: subj, RequestedBy: requestedBy})
+	issued, err := c.ca.Issue(c.ctx, ca.IssueRequest{PublicKey: pub, Profile: c.profile.Name, Subject: subj, RequestedBy: requestedBy, Via: ca.ViaACME})
 	if err != nil {
 		var re *ca.RequestError
 		if errors.As(err, &re) && re.HTTPStatus() < http.StatusInternalServerError {

@@ -439,6 +439,8 @@ func TestNewOptions(t *testing.T) {
 		{"fail/two state stores", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithPostgres("postgres://localhost/x")}},
 		{"fail/unknown profile", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("nope")}},
 		{"fail/profile without the intl suite", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("citizen")}},
+		{"fail/internal ocsp profile", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("ocsp")}},
+		{"fail/internal tsa profile", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("tsa")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

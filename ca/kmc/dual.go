@@ -93,6 +93,7 @@ func (k *KMC) completeDual(ctx context.Context, sign *ca.Issued) (res *DualResul
 		Profile:     EncProfile,
 		Subject:     subj,
 		RequestedBy: "kmc:" + sign.Record.Serial,
+		Via:         ca.ViaKMC,
 	})
 	if err != nil {
 		return res, fmt.Errorf("kmc: issue encryption certificate for %s: %w", sign.Record.Serial, err)

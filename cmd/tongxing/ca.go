@@ -222,7 +222,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	cf.register(cmd)
-	f.StringVar(&req.Profile, "profile", "", "certificate profile (citizen, enterprise-sign, enterprise-enc, service, tsa, ocsp)")
+	f.StringVar(&req.Profile, "profile", "", "certificate profile (citizen, enterprise-sign, service; ocsp, tsa and enterprise-enc are never issued from codes)")
 	f.StringVar(&req.Subject.Name, "name", "", "person, agent or signer name")
 	f.StringVar(&req.Subject.IDNumber, "id-number", "", "resident identity number (GB 11643)")
 	f.StringVar(&req.Subject.Organization, "organization", "", "organisation name")
