@@ -21,6 +21,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -44,6 +45,7 @@ type Authority struct {
 	crlValidity  time.Duration
 	crls         crlCache
 	auditor      Auditor
+	departments  *department.Registry
 	hooksMu      sync.Mutex
 	statusHooks  []func(context.Context, *Record)
 }
@@ -261,6 +263,9 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	}
 	subj := req.Subject
 	if err := subj.validate(p); err != nil {
+		return nil, err
+	}
+	if err := a.checkNamePolicy(p, &subj, req.Via); err != nil {
 		return nil, err
 	}
 	spec, err := p.render(subj, a.pseudonymKey, a.trustDomain)

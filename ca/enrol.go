@@ -45,6 +45,9 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	if err := subj.validate(p); err != nil {
 		return "", nil, err
 	}
+	if err := a.checkNamePolicy(p, &subj, ViaCode); err != nil {
+		return "", nil, err
+	}
 	ttl := req.TTL
 	if ttl == 0 {
 		ttl = DefaultCodeTTL

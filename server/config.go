@@ -46,6 +46,9 @@ type Config struct {
 	OIDC  OIDCConfig  `yaml:"oidc"`
 	TLS   TLSConfig   `yaml:"tls"`
 	Log   LogConfig   `yaml:"log"`
+
+	// deprecations are warnings about migrated settings, logged at start.
+	deprecations []string
 }
 
 // TSAConfig configures the timestamp authority at /tsa.
@@ -69,10 +72,14 @@ type TSAConfig struct {
 // (https://HOST/acme/DEPARTMENT/directory). ACME is off while Departments is
 // empty.
 type ACMEConfig struct {
+	// Departments offered ACME; each must be in the department registry,
+	// whose name policy (domains, ip_ranges, wildcards) decides what it may
+	// order, as for enrolment codes.
 	Departments []string `yaml:"departments"`
-	// AllowedNames limits what each department may order, e.g.
-	// {tax: ["*.tax.example"]}; a department without an entry may order any name.
-	AllowedNames map[string][]string `yaml:"allowed_names"`
+	// AllowedNames is deprecated: the department registry's name policy
+	// replaces it. An entry is migrated at start into that department's
+	// domains ("*.x" also allows wildcards) or ip_ranges, with a warning.
+	AllowedNames map[string][]string `yaml:"allowed_names,omitempty"`
 	// RequireEAB requires external account binding on new accounts.
 	RequireEAB bool `yaml:"require_eab"`
 }
@@ -210,8 +217,14 @@ func (c *Config) Resolve() error {
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout must be positive")
 	}
+	if err := c.migrateACMEAllowedNames(); err != nil {
+		return err
+	}
 	if _, err := c.DepartmentRegistry(); err != nil {
 		return fmt.Errorf("config: departments: %w", err)
+	}
+	if err := c.checkACMEDepartments(); err != nil {
+		return err
 	}
 	switch c.Log.Format {
 	case "text", "json":

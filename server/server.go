@@ -99,9 +99,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.audit, err = s.openAudit(ctx, pass, pseudonymKey); err != nil {
 		return nil, err
 	}
+	for _, d := range cfg.Deprecations() {
+		log.WarnContext(ctx, "deprecated configuration", "warning", d)
+	}
+	departments, err := cfg.DepartmentRegistry()
+	if err != nil {
+		return nil, err
+	}
 	s.caStore = ca.NewSQLStore(s.db)
 	s.CA, err = ca.New(cas, s.caStore, s.caStore,
 		ca.WithProfiles(profiles),
+		ca.WithDepartments(departments),
 		ca.WithPublicURL(cfg.PublicURL),
 		ca.WithTrustDomain(cfg.CA.TrustDomain),
 		ca.WithPseudonymKey(pseudonymKey),

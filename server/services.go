@@ -170,9 +170,6 @@ func (s *Server) openACME(ctx context.Context) (*acmeca.Server, error) {
 		return nil, nil
 	}
 	opts := []acmeca.Option{acmeca.WithDepartments(s.cfg.ACME.Departments...), acmeca.WithLogger(s.log)}
-	for dept, names := range s.cfg.ACME.AllowedNames {
-		opts = append(opts, acmeca.WithAllowedNames(dept, names...))
-	}
 	if s.cfg.ACME.RequireEAB {
 		opts = append(opts, acmeca.WithExternalAccountBinding())
 	}
