@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/ca/ident"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 )
@@ -132,8 +134,10 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 	if _, err := url.Parse(a.publicURL); err != nil || !strings.HasPrefix(a.publicURL, "http") {
 		return nil, fmt.Errorf("ca: public URL %q is not an http(s) URL", a.publicURL)
 	}
-	if p := a.profiles["citizen"]; p != nil && p.Options["identity_code_extension"] != true && len(a.pseudonymKey) < 16 {
-		return nil, errors.New("ca: the citizen profile writes ID pseudonyms and needs a pseudonym key of at least 16 bytes")
+	for _, p := range a.profiles {
+		if slices.Contains(p.Allowed, "id_number") && len(a.pseudonymKey) < 16 {
+			return nil, fmt.Errorf("ca: profile %s takes ID numbers, whose pseudonyms need a pseudonym key of at least 16 bytes", p.Name)
+		}
 	}
 	return a, nil
 }
@@ -243,6 +247,43 @@ type Issued struct {
 // issuing CA of the key's suite, records it, and returns it. The certificate
 // is durable in the inventory before Issue returns.
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	set, err := a.issueSet(ctx, req.RedeemCode, req)
+	if err != nil {
+		return nil, err
+	}
+	return set[0], nil
+}
+
+// issueSet signs a certificate for each request and records them all, with
+// the redemption of redeemCode when it is set, in one transaction: either
+// every certificate is issued or none is.
+func (a *Authority) issueSet(ctx context.Context, redeemCode string, reqs ...IssueRequest) ([]*Issued, error) {
+	out := make([]*Issued, 0, len(reqs))
+	recs := make([]*Record, 0, len(reqs))
+	for _, req := range reqs {
+		iss, err := a.sign(req)
+		if err != nil {
+			return nil, err
+		}
+		out, recs = append(out, iss), append(recs, iss.Record)
+	}
+	if err := a.inv.Record(ctx, redeemCode, recs...); err != nil {
+		return nil, err
+	}
+	for _, iss := range out {
+		rec := iss.Record
+		if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy,
+			Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + rec.Profile, "issuer " + rec.Issuer}}); err != nil {
+			return nil, fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
+		}
+		a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", rec.Profile, "issuer", rec.Issuer, "requested_by", rec.RequestedBy)
+	}
+	return out, nil
+}
+
+// sign checks req against its profile and signs the certificate; the
+// record it returns is not stored yet.
+func (a *Authority) sign(req IssueRequest) (*Issued, error) {
 	p, err := a.Profile(req.Profile)
 	if err != nil {
 		return nil, err
@@ -268,7 +309,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err := a.checkNamePolicy(p, &subj, req.Via); err != nil {
 		return nil, err
 	}
-	spec, err := p.render(subj, a.pseudonymKey, a.trustDomain)
+	spec, err := p.render(a.withPseudonym(subj), a.pseudonymKey, a.trustDomain)
 	if err != nil {
 		return nil, err
 	}
@@ -297,15 +338,16 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 		RequestedBy: req.RequestedBy,
 		CreatedAt:   a.now().UTC().Truncate(time.Second),
 	}
-	if err := a.inv.Record(ctx, rec, req.RedeemCode); err != nil {
-		return nil, err
-	}
-	if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: req.RequestedBy,
-		Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + p.Name, "issuer " + issuer.Name}}); err != nil {
-		return nil, fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
-	}
-	a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", p.Name, "issuer", issuer.Name, "requested_by", req.RequestedBy)
 	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec}, nil
+}
+
+// withPseudonym returns subj with IDPseudonym computed from IDNumber when
+// the subject holds the full number.
+func (a *Authority) withPseudonym(subj Subject) Subject {
+	if subj.IDNumber != "" {
+		subj.IDPseudonym = ident.Pseudonym(a.pseudonymKey, subj.IDNumber)
+	}
+	return subj
 }
 
 func suiteKeyName(s kms.Suite) string {

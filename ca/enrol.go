@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -33,6 +34,12 @@ type NewCodeRequest struct {
 // CreateCode vets req.Subject against the profile and stores a new single-use
 // enrolment code bound to both. It returns the code, which is not stored and
 // must be handed to the subscriber, and its stored binding.
+//
+// The code keeps only what its certificate will carry: a full ID number is
+// replaced by its pseudonym unless the profile's certificate embeds the
+// number itself (citizen with identity_code_extension), which CreateCode
+// finds out by rendering the profile both ways. The subject is erased when
+// the code is redeemed or, by [Authority.PurgeCodes], once it expires.
 func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string, *Code, error) {
 	p, err := a.Profile(req.Profile)
 	if err != nil {
@@ -42,10 +49,16 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 		return "", nil, err
 	}
 	subj := req.Subject
+	if subj.IDPseudonym != "" {
+		return "", nil, badField("subject.id_pseudonym", nil, "is computed by the CA: give id_number")
+	}
 	if err := subj.validate(p); err != nil {
 		return "", nil, err
 	}
 	if err := a.checkNamePolicy(p, &subj, ViaCode); err != nil {
+		return "", nil, err
+	}
+	if subj, err = a.minimise(subj, p); err != nil {
 		return "", nil, err
 	}
 	ttl := req.TTL
@@ -80,6 +93,45 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	}
 	a.log.InfoContext(ctx, "enrolment code created", "code_id", c.ID, "profile", p.Name, "subject", subj.String(), "created_by", req.CreatedBy, "expires_at", c.ExpiresAt)
 	return code, c, nil
+}
+
+// minimise returns subj without its full ID number when no certificate of
+// profiles needs it: rendering each profile from the pseudonym alone gives
+// the same certificate contents as rendering it from the number.
+func (a *Authority) minimise(subj Subject, profiles ...*Profile) (Subject, error) {
+	if subj.IDNumber == "" {
+		return subj, nil
+	}
+	full := a.withPseudonym(subj)
+	small := full
+	small.IDNumber = ""
+	for _, p := range profiles {
+		want, err := p.render(full, a.pseudonymKey, a.trustDomain)
+		if err != nil {
+			return subj, err
+		}
+		got, err := p.render(small, a.pseudonymKey, a.trustDomain)
+		if err != nil || !reflect.DeepEqual(want, got) {
+			return subj, nil
+		}
+	}
+	return small, nil
+}
+
+// PurgeCodes erases the subject data of enrolment codes that are used or
+// expired, and drops the full ID number from unused codes whose
+// certificate does not carry it (codes stored by earlier versions). The
+// server runs it at start and hourly; redemption erases a code's subject
+// at once. It returns how many codes it purged and minimised.
+func (a *Authority) PurgeCodes(ctx context.Context) (purged, minimised int, err error) {
+	return a.codes.PurgeCodes(ctx, a.now(), func(c *Code) (Subject, bool) {
+		p, err := a.Profile(c.Profile)
+		if err != nil {
+			return Subject{}, false
+		}
+		small, err := a.minimise(c.Subject, p)
+		return small, err == nil && small.IDNumber == ""
+	})
 }
 
 func codeHash(code string) []byte {

@@ -170,8 +170,8 @@ func TestCreateCodeErrors(t *testing.T) {
 		if !c.ExpiresAt.Equal(f.clock.Now().Add(ca.DefaultCodeTTL)) || c.CreatedBy != "officer:rita" || c.Profile != "citizen" {
 			t.Errorf("code binding %+v", c)
 		}
-		if c.Subject.IDNumber != citizenID || c.Subject.Name != citizenName {
-			t.Errorf("subject not normalised: %+v", c.Subject)
+		if c.Subject.IDNumber != "" || c.Subject.IDPseudonym != pseudonymOf(pseudonymKey, citizenID) || c.Subject.Name != citizenName {
+			t.Errorf("subject not normalised and minimised: %+v", c.Subject)
 		}
 		if c.Subject.String() != "person "+citizenName {
 			t.Errorf("Subject.String() = %q", c.Subject.String())

@@ -511,7 +511,9 @@ func TestNew(t *testing.T) {
 		ok   bool
 	}{
 		{"ok/defaults", cas, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, true},
-		{"ok/identity-code-needs-no-pseudonym-key", cas, true, []ca.Option{ca.WithProfiles(profilesWithIdentityCode(t))}, true},
+		// Codes keep pseudonyms, and login certificates carry them, whatever
+		// the citizen profile writes.
+		{"fail/identity-code-still-needs-a-pseudonym-key", cas, true, []ca.Option{ca.WithProfiles(profilesWithIdentityCode(t))}, false},
 		{"fail/no-pseudonym-key", cas, true, nil, false},
 		{"fail/short-pseudonym-key", cas, true, []ca.Option{ca.WithPseudonymKey([]byte("short"))}, false},
 		{"fail/no-issuing-ca", roots, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, false},

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -245,7 +246,12 @@ func templateFuncs(pseudonymKey []byte, trustDomain string) template.FuncMap {
 			}
 			return v[0]
 		},
-		"pseudonym": func(id string) string { return ident.Pseudonym(pseudonymKey, id) },
+		"pseudonym": func(id string) (string, error) {
+			if id == "" {
+				return "", errors.New("pseudonym: no ID number (use .Subject.IDPseudonym, which codes keep when they drop the number)")
+			}
+			return ident.Pseudonym(pseudonymKey, id), nil
+		},
 		"identityCode": func(id string) (string, error) {
 			ext, err := ident.IdentityCodeExtension(id)
 			if err != nil {

@@ -22,11 +22,17 @@ type Subject struct {
 	Service      string   `json:"service,omitempty"`      // service slug, e.g. "invoice-api"
 	DNSNames     []string `json:"dns_names,omitempty"`
 	IPAddresses  []string `json:"ip_addresses,omitempty"`
+	// IDPseudonym is the keyed SM3 pseudonym of IDNumber (64 hex
+	// digits). The CA computes it; an enrolment code whose certificate
+	// carries only the pseudonym stores it instead of IDNumber. Templates
+	// read it as .Subject.IDPseudonym. A registration officer never sets it.
+	IDPseudonym string `json:"id_pseudonym,omitempty"`
 }
 
 var (
-	slugRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	dnsRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	slugRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	pseudonymRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	dnsRE       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // present returns the names of the fields that are set.
@@ -38,7 +44,7 @@ func (s *Subject) present() []string {
 		}
 	}
 	add("name", s.Name != "")
-	add("id_number", s.IDNumber != "")
+	add("id_number", s.IDNumber != "" || s.IDPseudonym != "")
 	add("organization", s.Organization != "")
 	add("uscc", s.USCC != "")
 	add("department", s.Department != "")
@@ -88,6 +94,9 @@ func (s *Subject) validate(p *Profile) error {
 		if err := ident.ValidateCitizenID(s.IDNumber); err != nil {
 			return badField("subject.id_number", err, "%v", err)
 		}
+	}
+	if s.IDNumber == "" && s.IDPseudonym != "" && !pseudonymRE.MatchString(s.IDPseudonym) {
+		return badField("subject.id_number", nil, "the stored ID pseudonym is not 64 lower-case hex digits")
 	}
 	if s.USCC != "" {
 		if err := ident.ValidateUSCC(s.USCC); err != nil {

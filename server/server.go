@@ -384,6 +384,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	go s.refreshCRLs(bg)
 	go s.refreshOCSP(bg)
 	go s.purgeSignOn(bg)
+	go s.purgeCodes(bg)
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
 	if ready != nil {
 		ready <- ln.Addr()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/prometheus/client_golang/prometheus"
@@ -179,4 +180,23 @@ func (s *Server) openACME(ctx context.Context) (*acmeca.Server, error) {
 		opts = append(opts, acmeca.WithStateDir(filepath.Join(s.cfg.Data, "acme")))
 	}
 	return acmeca.New(ctx, s.CA, opts...)
+}
+
+// purgeCodes erases the subject data of used and expired enrolment codes,
+// and drops full ID numbers codes do not need, at start and every hour.
+func (s *Server) purgeCodes(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if purged, minimised, err := s.CA.PurgeCodes(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "purge enrolment codes", "err", err)
+		} else if purged+minimised > 0 {
+			s.log.InfoContext(ctx, "purged enrolment codes", "purged", purged, "minimised", minimised)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
