@@ -34,7 +34,8 @@ func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
 
 // Routes registers the CA endpoints on mux:
 //
-//	POST /ca/v1/certificates            enrol with a CSR and an enrolment code (public)
+//	POST /ca/v1/certificates            enrol with a CSR and an enrolment code (public); 201, or 200 when
+//	                                    the same code and key ask again (the same certificate)
 //	GET  /ca/v1/certificates/{serial}   one certificate (public: serials are unguessable)
 //	GET  /ca/v1/certificates            inventory search (role ra)
 //	POST /ca/v1/enrolment-codes         create an enrolment code (role ra)
@@ -59,14 +60,17 @@ func (h *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ca/v1/cas/{name}", h.caCert)
 }
 
-// maxJSONBody bounds JSON request bodies; a CSR is at most MaxCSRSize.
-const maxJSONBody = MaxCSRSize + 4<<10
+// maxJSONBody bounds JSON request bodies: two CSRs of at most MaxCSRSize.
+const maxJSONBody = 2*MaxCSRSize + 4<<10
 
 // EnrolRequestJSON is the body of POST /ca/v1/certificates.
 type EnrolRequestJSON struct {
 	CSR           string `json:"csr"`
 	Profile       string `json:"profile,omitempty"`
 	EnrolmentCode string `json:"enrolment_code"`
+	// LoginCSR optionally asks for the profile's login certificate too
+	// (ECDSA P-256 CSR, PEM).
+	LoginCSR string `json:"login_csr,omitempty"`
 }
 
 // IssuedJSON is the response to a successful enrolment.
@@ -74,6 +78,20 @@ type IssuedJSON struct {
 	Certificate string   `json:"certificate"`
 	Chain       []string `json:"chain"`
 	Serial      string   `json:"serial"`
+	// Login is the login certificate when login_csr was given.
+	Login *IssuedJSON `json:"login,omitempty"`
+}
+
+// NewIssuedJSON returns the JSON form of an enrolment's certificates.
+func NewIssuedJSON(iss *Issued) *IssuedJSON {
+	out := &IssuedJSON{Certificate: string(pemCert(iss.Certificate.Raw)), Serial: iss.Record.Serial, Chain: []string{}}
+	for _, c := range iss.Chain {
+		out.Chain = append(out.Chain, string(pemCert(c.Raw)))
+	}
+	if iss.Login != nil {
+		out.Login = NewIssuedJSON(iss.Login)
+	}
+	return out
 }
 
 func (h *API) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -90,17 +108,19 @@ func (h *API) enrol(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badField("csr", nil, "required"))
 		return
 	}
-	issued, err := h.ca.Enrol(r.Context(), EnrolRequest{CSR: []byte(req.CSR), Profile: req.Profile, Code: req.EnrolmentCode})
+	issued, err := h.ca.Enrol(r.Context(), EnrolRequest{CSR: []byte(req.CSR), Profile: req.Profile, Code: req.EnrolmentCode,
+		LoginCSR: []byte(req.LoginCSR), Source: r.RemoteAddr})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out := IssuedJSON{Certificate: string(pemCert(issued.Certificate.Raw)), Serial: issued.Record.Serial, Chain: []string{}}
-	for _, c := range issued.Chain {
-		out.Chain = append(out.Chain, string(pemCert(c.Raw)))
-	}
+	out := NewIssuedJSON(issued)
 	w.Header().Set("Location", "/ca/v1/certificates/"+out.Serial)
-	problem.WriteJSON(w, http.StatusCreated, out)
+	status := http.StatusCreated
+	if issued.Repeated {
+		status = http.StatusOK
+	}
+	problem.WriteJSON(w, status, out)
 }
 
 // RecordJSON is a certificate in API responses.

@@ -2,6 +2,7 @@ package ca_test
 
 import (
 	"bytes"
+	"crypto/elliptic"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -221,4 +222,33 @@ func parsePEMCert(t testing.TB, s string) *smx509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestAPIEnrolRepeatAndLogin: the same code and key answered again with 200
+// and the same certificate; a login certificate in the same request.
+func TestAPIEnrolRepeatAndLogin(t *testing.T) {
+	f := newAPIFixture(t)
+	code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
+	signKey, loginKey := sm2Key(t), ecKey(t, elliptic.P256())
+	body := func() ca.EnrolRequestJSON {
+		return ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, signKey))), LoginCSR: string(pemCSR(newCSR(t, loginKey))), EnrolmentCode: code.Code}
+	}
+	w := f.do(t, "POST", "/ca/v1/certificates", "", body())
+	if w.Code != http.StatusCreated {
+		t.Fatalf("first: %d %s", w.Code, w.Body)
+	}
+	var first ca.IssuedJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &first); err != nil || first.Login == nil || first.Login.Serial == "" || len(first.Login.Chain) != 1 {
+		t.Fatalf("first: %v %s", err, w.Body)
+	}
+	if !parsePEMCert(t, first.Login.Chain[0]).Equal(f.caCert(t, "intl-issuing").Cert) {
+		t.Error("login chain is not [intl-issuing]")
+	}
+	w = f.do(t, "POST", "/ca/v1/certificates", "", body())
+	var again ca.IssuedJSON
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &again) != nil || again.Serial != first.Serial || again.Login == nil || again.Login.Serial != first.Login.Serial {
+		t.Fatalf("repeat: %d %s", w.Code, w.Body)
+	}
+	w = f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code})
+	problemOf(t, w, http.StatusConflict)
 }

@@ -192,7 +192,13 @@ func (a *Authority) chain(issuer *CACert) []*smx509.Certificate {
 // ParseCSR decodes a PEM or DER certificate request of at most [MaxCSRSize]
 // bytes and checks its self-signature (SM2 signatures with the default signer
 // ID). Errors are [*RequestError]s on field "csr".
-func ParseCSR(data []byte) (*smx509.CertificateRequest, error) {
+func ParseCSR(data []byte) (*smx509.CertificateRequest, error) { return parseCSR("csr", data) }
+
+// parseCSR is [ParseCSR] with errors on field.
+func parseCSR(field string, data []byte) (*smx509.CertificateRequest, error) {
+	badField := func(_ string, err error, format string, args ...any) *RequestError {
+		return &RequestError{Field: field, Msg: fmt.Sprintf(format, args...), Err: err}
+	}
 	if len(data) == 0 {
 		return nil, badField("csr", nil, "empty")
 	}
@@ -231,6 +237,9 @@ type IssueRequest struct {
 	// restrict it (see [Profile.IssuableVia]), and the department name
 	// policy applies to ViaCode and ViaACME.
 	Via Channel
+	// HardwareKey states, on the registration officer's word, that the
+	// subject's key is held in hardware; see [Profile.KeyStorage].
+	HardwareKey bool
 	// RedeemCode, when set, is the ID of an enrolment code to mark used in
 	// the same transaction that records the certificate.
 	RedeemCode string
@@ -241,6 +250,12 @@ type Issued struct {
 	Certificate *smx509.Certificate
 	Chain       []*smx509.Certificate // issuing CA first, root excluded
 	Record      *Record
+	// Login is the login certificate issued in the same enrolment, if one
+	// was asked for (see [EnrolRequest.LoginCSR]).
+	Login *Issued
+	// Repeated is set when [Authority.Enrol] returns certificates issued
+	// earlier for the same code and key (a repeated request).
+	Repeated bool
 }
 
 // Issue checks req against its profile, signs the certificate with the
@@ -259,26 +274,38 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 // every certificate is issued or none is.
 func (a *Authority) issueSet(ctx context.Context, redeemCode string, reqs ...IssueRequest) ([]*Issued, error) {
 	out := make([]*Issued, 0, len(reqs))
-	recs := make([]*Record, 0, len(reqs))
 	for _, req := range reqs {
 		iss, err := a.sign(req)
 		if err != nil {
 			return nil, err
 		}
-		out, recs = append(out, iss), append(recs, iss.Record)
+		out = append(out, iss)
 	}
-	if err := a.inv.Record(ctx, redeemCode, recs...); err != nil {
+	if err := a.record(ctx, redeemCode, out...); err != nil {
 		return nil, err
 	}
-	for _, iss := range out {
+	return out, nil
+}
+
+// record stores signed certificates, redeeming redeemCode when set, in one
+// transaction, then audits and logs each.
+func (a *Authority) record(ctx context.Context, redeemCode string, set ...*Issued) error {
+	recs := make([]*Record, 0, len(set))
+	for _, iss := range set {
+		recs = append(recs, iss.Record)
+	}
+	if err := a.inv.Record(ctx, redeemCode, recs...); err != nil {
+		return err
+	}
+	for _, iss := range set {
 		rec := iss.Record
 		if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy,
 			Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + rec.Profile, "issuer " + rec.Issuer}}); err != nil {
-			return nil, fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
+			return fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
 		}
 		a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", rec.Profile, "issuer", rec.Issuer, "requested_by", rec.RequestedBy)
 	}
-	return out, nil
+	return nil
 }
 
 // sign checks req against its profile and signs the certificate; the

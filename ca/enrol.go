@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/emmansun/gmsm/smx509"
 )
 
 // Limits on enrolment code lifetimes.
@@ -58,7 +60,7 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	if err := a.checkNamePolicy(p, &subj, ViaCode); err != nil {
 		return "", nil, err
 	}
-	if subj, err = a.minimise(subj, p); err != nil {
+	if subj, err = a.minimise(subj, a.withLogin(p)...); err != nil {
 		return "", nil, err
 	}
 	ttl := req.TTL
@@ -129,9 +131,17 @@ func (a *Authority) PurgeCodes(ctx context.Context) (purged, minimised int, err 
 		if err != nil {
 			return Subject{}, false
 		}
-		small, err := a.minimise(c.Subject, p)
+		small, err := a.minimise(c.Subject, a.withLogin(p)...)
 		return small, err == nil && small.IDNumber == ""
 	})
+}
+
+// withLogin returns p and its login profile, if it has one.
+func (a *Authority) withLogin(p *Profile) []*Profile {
+	if lp, ok := a.profiles[p.LoginProfile]; ok {
+		return []*Profile{p, lp}
+	}
+	return []*Profile{p}
 }
 
 func codeHash(code string) []byte {
@@ -145,12 +155,29 @@ type EnrolRequest struct {
 	CSR     []byte // PEM or DER
 	Profile string // optional; must match the code's profile when set
 	Code    string
+	// LoginCSR, when set, asks in the same request for a login
+	// certificate (the profile's [Profile.LoginProfile], ECDSA P-256, TLS
+	// client authentication) for the same vetted identity, for the key of
+	// this CSR.
+	LoginCSR []byte
+	// Source is the client's network address (host or host:port), recorded
+	// in the audit log and used to rate-limit refusals.
+	Source string
 }
 
 // Enrol issues a certificate for a CSR authorised by a single-use enrolment
 // code. The code is checked before any signing and redeemed atomically with
-// the recording of the certificate, so of several concurrent requests with
-// one code exactly one succeeds.
+// the recording of the certificate (and of the login certificate, when
+// asked for), so of several concurrent requests with one code exactly one
+// issues.
+//
+// Enrol is idempotent for the code's lifetime: the same code with a CSR for
+// the same public key (and, if a login certificate was issued, the same
+// login key) returns the certificates issued the first time, with
+// [Issued.Repeated] set, so a subscriber whose answer was lost can ask
+// again. A used code with any other key is refused with 409
+// ([ErrCodeUsed]); so is the repeat of an enrolment whose certificate has
+// been revoked or suspended since.
 func (a *Authority) Enrol(ctx context.Context, req EnrolRequest) (*Issued, error) {
 	iss, err := a.enrol(ctx, req)
 	if err != nil {
@@ -177,6 +204,12 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 	if err != nil {
 		return nil, err
 	}
+	var loginCSR *smx509.CertificateRequest
+	if len(req.LoginCSR) > 0 {
+		if loginCSR, err = parseCSR("login_csr", req.LoginCSR); err != nil {
+			return nil, err
+		}
+	}
 	if strings.TrimSpace(req.Code) == "" {
 		return nil, &RequestError{Field: "enrolment_code", Status: 401, Msg: "an enrolment code is required"}
 	}
@@ -190,9 +223,6 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 	if err != nil {
 		return nil, err
 	}
-	if !c.UsedAt.IsZero() {
-		return nil, &RequestError{Field: "enrolment_code", Status: 409, Msg: "this enrolment code has already been used", Err: ErrCodeUsed}
-	}
 	if !a.now().Before(c.ExpiresAt) {
 		return nil, &RequestError{Field: "enrolment_code", Status: 403, Msg: fmt.Sprintf("this enrolment code expired at %s", c.ExpiresAt.Format(time.RFC3339)), Err: ErrCodeExpired}
 	}
@@ -202,12 +232,46 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 		}
 		return nil, badField("profile", nil, "the enrolment code is for profile %q, not %q", c.Profile, req.Profile)
 	}
-	return a.Issue(ctx, IssueRequest{
-		PublicKey:   csr.PublicKey,
-		Profile:     c.Profile,
-		Subject:     c.Subject,
-		RequestedBy: "code:" + c.ID,
-		RedeemCode:  c.ID,
-		Via:         ViaCode,
-	})
+	p, err := a.Profile(c.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if loginCSR != nil && p.LoginProfile == "" {
+		return nil, badField("login_csr", nil, "profile %s has no login certificate", p.Name)
+	}
+	if !c.UsedAt.IsZero() {
+		return a.repeat(ctx, c.Hash, csr, loginCSR)
+	}
+	primary := IssueRequest{PublicKey: csr.PublicKey, Profile: c.Profile, Subject: c.Subject, RequestedBy: "code:" + c.ID,
+		Via: ViaCode, HardwareKey: c.HardwareKey}
+	main, err := a.sign(primary)
+	if err != nil {
+		return nil, err
+	}
+	set := []*Issued{main}
+	if loginCSR != nil {
+		login := primary
+		login.PublicKey, login.Profile = loginCSR.PublicKey, p.LoginProfile
+		li, err := a.sign(login)
+		if err != nil {
+			var re *RequestError
+			if errors.As(err, &re) && re.Field == "csr" {
+				re.Field = "login_csr"
+			}
+			return nil, err
+		}
+		set = append(set, li)
+	}
+	if err := a.record(ctx, c.ID, set...); err != nil {
+		if errors.Is(err, ErrCodeUsed) {
+			// Another request with this code won; it may have been this
+			// subscriber's own retry.
+			return a.repeat(ctx, c.Hash, csr, loginCSR)
+		}
+		return nil, err
+	}
+	if len(set) > 1 {
+		main.Login = set[1]
+	}
+	return main, nil
 }

@@ -53,6 +53,11 @@ type Profile struct {
 	// and escrows (the e证通 encryption certificate): enrolment codes and
 	// ACME for it are refused.
 	KMCOnly bool `yaml:"kmc_only"`
+	// LoginProfile names the profile of the login certificate a code for
+	// this profile can also yield in the same request (ECDSA P-256, TLS
+	// client authentication, the same vetted identity). It must allow
+	// every subject field this profile allows.
+	LoginProfile string `yaml:"login_profile"`
 
 	tmpl *template.Template
 }
@@ -90,7 +95,38 @@ func LoadProfiles(fsys fs.FS) (map[string]*Profile, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("ca: no profiles found")
 	}
+	for _, p := range out {
+		if err := checkLoginProfile(p, out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// checkLoginProfile checks that p's login profile exists, is issuable with
+// the same codes and takes the same subject.
+func checkLoginProfile(p *Profile, all map[string]*Profile) error {
+	if p.LoginProfile == "" {
+		return nil
+	}
+	lp, ok := all[p.LoginProfile]
+	switch {
+	case !ok:
+		return fmt.Errorf("ca: profile %s: login_profile %q is not a profile", p.Name, p.LoginProfile)
+	case lp.LoginProfile != "" || lp.Internal || lp.KMCOnly:
+		return fmt.Errorf("ca: profile %s: login_profile %s must be a plain profile (no login profile, not internal or kmc_only)", p.Name, lp.Name)
+	}
+	for _, f := range p.Allowed {
+		if !slices.Contains(lp.Allowed, f) {
+			return fmt.Errorf("ca: profile %s: login_profile %s does not take subject field %q", p.Name, lp.Name, f)
+		}
+	}
+	for _, f := range lp.Required {
+		if !slices.Contains(p.Required, f) {
+			return fmt.Errorf("ca: profile %s: login_profile %s requires subject field %q, which %s does not", p.Name, lp.Name, f, p.Name)
+		}
+	}
+	return nil
 }
 
 // ParseProfile parses and validates one YAML profile.
