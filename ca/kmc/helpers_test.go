@@ -115,7 +115,7 @@ func newFixture(t testing.TB, db *store.DB, opts ...fixtureOption) *fixture {
 		t.Fatalf("softkms.New: %v", err)
 	}
 	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(ctx, km, dir, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
+	cas, err := ca.InitPKI(ctx, km, dir, ca.PKIOptions{Suites: []kms.Suite{kms.GM, kms.Intl}})
 	if err != nil {
 		t.Fatalf("InitPKI: %v", err)
 	}

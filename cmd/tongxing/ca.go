@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +21,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/emmansun/gmsm/pkcs"
+	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
@@ -242,12 +247,23 @@ func newRequest(g *globals) *cobra.Command {
 		cf                  clientFlags
 		profile, code, out  string
 		suiteName, passFile string
-		dual                bool
+		dual, login         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "request",
 		Short: "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
-		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert
+		Long: `request makes a key pair and a CSR, enrols with the code, and writes key.pem
+(encrypted PKCS#8), cert.pem and chain.pem into --out. If the answer is lost on
+the way, it asks again with the same key: the CA answers a repeated request
+with the same code and key with the same certificate.
+
+--login (citizen and enterprise-sign codes) also asks, in the same request, for
+an ECDSA P-256 login certificate for the same identity, for browser
+certificate login: login-key.pem (encrypted PKCS#8 with AES-256-CBC and
+PBKDF2-HMAC-SHA256, which OpenSSL reads), login-cert.pem and login-chain.pem.
+To import it into a browser:
+  openssl pkcs12 -export -inkey login-key.pem -in login-cert.pem -certfile login-chain.pem -out login.p12`,
+		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert --login
   tongxing ca request --profile enterprise --dual --code CODE --out ./e-cert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -256,7 +272,7 @@ func newRequest(g *globals) *cobra.Command {
 				return err
 			}
 			if dual {
-				return requestDual(cmd, g, c, profile, code, out, passFile)
+				return requestDual(cmd, g, c, profile, code, out, passFile, login)
 			}
 			suite := kms.Suite(suiteName)
 			if suite == "" {
@@ -268,9 +284,10 @@ func newRequest(g *globals) *cobra.Command {
 			if err := os.MkdirAll(out, 0o700); err != nil {
 				return err
 			}
-			keyPath := filepath.Join(out, "key.pem")
-			if _, err := os.Stat(keyPath); err == nil {
-				return fmt.Errorf("%s exists; choose another --out", keyPath)
+			for _, f := range []string{"key.pem", "login-key.pem"} {
+				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+					return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
+				}
 			}
 			pass, generated, err := subscriberPassphrase(out, passFile)
 			if err != nil {
@@ -284,33 +301,47 @@ func newRequest(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create CSR: %w", err)
 			}
-			var issued ca.IssuedJSON
 			body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
-			if err := c.do(cmd, "POST", "/ca/v1/certificates", body, &issued); err != nil {
+			var loginKey *ecdsa.PrivateKey
+			if login {
+				if loginKey, body.LoginCSR, err = newLoginCSR(); err != nil {
+					return err
+				}
+			}
+			var issued ca.IssuedJSON
+			if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
 				return err
+			}
+			if login && issued.Login == nil {
+				return fmt.Errorf("the server returned no login certificate")
 			}
 			keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
 			if err != nil {
 				return err
 			}
-			files := []struct {
-				name string
-				data string
-				mode os.FileMode
-			}{
+			files := []outFile{
 				{"key.pem", string(keyPEM), 0o600},
 				{"cert.pem", issued.Certificate, 0o644},
 				{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
 			}
-			for _, f := range files {
-				if err := os.WriteFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+			if login {
+				lf, err := loginFiles(loginKey, pass, issued.Login)
+				if err != nil {
 					return err
 				}
+				files = append(files, lf...)
+			}
+			if err := writeFiles(out, files); err != nil {
+				return err
 			}
 			fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
-				keyPath, filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+				filepath.Join(out, "key.pem"), filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+			if login {
+				fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
+					filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
+			}
 			if generated != "" {
-				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from key.pem.\n", generated)
+				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
 			}
 			return nil
 		},
@@ -321,11 +352,75 @@ func newRequest(g *globals) *cobra.Command {
 	f.StringVar(&code, "code", "", "enrolment code from the registration officer")
 	f.StringVar(&out, "out", ".", "output directory")
 	f.StringVar(&suiteName, "suite", "", "key suite, gm or intl (default: the profile's first)")
-	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for key.pem (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
+	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for the keys (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
 	f.BoolVar(&dual, "dual", false, "e证通 dual certificates (--profile enterprise): a signing pair made here, an encryption pair made and escrowed by the KMC")
+	f.BoolVar(&login, "login", false, "also an ECDSA P-256 login certificate for browser certificate login (citizen, enterprise-sign)")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
+}
+
+// outFile is a file request writes.
+type outFile struct {
+	name, data string
+	mode       os.FileMode
+}
+
+func writeFiles(dir string, files []outFile) error {
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.data), f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retryLost runs enrol and, when the answer is lost on the way (a network
+// error, not an answer from the server), runs it again with the same keys,
+// twice at most: the CA answers a repeated enrolment with the same code and
+// key with the same certificate.
+func retryLost(cmd *cobra.Command, g *globals, enrol func() error) error {
+	var err error
+	for attempt := range 3 {
+		if err = enrol(); err == nil {
+			return nil
+		}
+		var ue *url.Error
+		if !errors.As(err, &ue) || cmd.Context().Err() != nil {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "no answer from the server (%v); asking again with the same key (%d/2)\n", err, attempt+1)
+		time.Sleep(time.Second << attempt)
+	}
+	return err
+}
+
+// newLoginCSR makes an ECDSA P-256 key and a PEM CSR for it.
+func newLoginCSR() (*ecdsa.PrivateKey, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	der, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{}, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("create login CSR: %w", err)
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
+}
+
+// loginFiles are the login key, encrypted with algorithms OpenSSL and
+// browsers' import tools read (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC), and
+// its certificate and chain.
+func loginFiles(key *ecdsa.PrivateKey, pass []byte, iss *ca.IssuedJSON) ([]outFile, error) {
+	der, err := pkcs8.MarshalPrivateKey(key, pass, pkcs.NewPBESEncrypter(pkcs.AES256CBC, pkcs.NewPBKDF2Opts(pkcs.SHA256, 16, 600_000)))
+	if err != nil {
+		return nil, fmt.Errorf("encrypt login key: %w", err)
+	}
+	return []outFile{
+		{"login-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: kms.PEMType, Bytes: der})), 0o600},
+		{"login-cert.pem", iss.Certificate, 0o644},
+		{"login-chain.pem", strings.Join(iss.Chain, ""), 0o644},
+	}, nil
 }
 
 // defaultSuite is the first suite of a built-in profile, or gm.
@@ -474,16 +569,16 @@ func newStatus(g *globals, verb string) *cobra.Command {
 }
 
 // requestDual runs the e证通 dual-certificate exchange with the KMC and
-// writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem, the keys
-// encrypted.
-func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string) error {
+// writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem (and, with
+// login, login-{key,cert,chain}.pem), the keys encrypted.
+func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string, login bool) error {
 	if profile != "enterprise" && profile != kmc.SignProfile {
 		return fmt.Errorf("--dual is for --profile enterprise (the e证通 pair), not %q", profile)
 	}
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return err
 	}
-	for _, f := range []string{"sign-key.pem", "enc-key.pem"} {
+	for _, f := range []string{"sign-key.pem", "enc-key.pem", "login-key.pem"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
 			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
 		}
@@ -496,8 +591,24 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if err != nil {
 		return err
 	}
-	res, encKey, err := kmc.RequestDual(cmd.Context(), c.http, c.base, code, signKey)
-	if err != nil {
+	var (
+		opts     []kmc.DualOption
+		loginKey *ecdsa.PrivateKey
+	)
+	if login {
+		if loginKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return err
+		}
+		opts = append(opts, kmc.WithLoginKey(loginKey))
+	}
+	var (
+		res    *kmc.DualResult
+		encKey *sm2.PrivateKey
+	)
+	if err := retryLost(cmd, g, func() (err error) {
+		res, encKey, err = kmc.RequestDual(cmd.Context(), c.http, c.base, code, signKey, opts...)
+		return err
+	}); err != nil {
 		return err
 	}
 	pemChain := func(certs []*smx509.Certificate) string {
@@ -515,10 +626,7 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name, data string
-		mode       os.FileMode
-	}{
+	files := []outFile{
 		{"sign-key.pem", string(signPEM), 0o600},
 		{"sign-cert.pem", pemChain([]*smx509.Certificate{res.SignCertificate}), 0o644},
 		{"sign-chain.pem", pemChain(res.SignChain), 0o644},
@@ -526,14 +634,23 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 		{"enc-cert.pem", pemChain([]*smx509.Certificate{res.EncCertificate}), 0o644},
 		{"enc-chain.pem", pemChain(res.EncChain), 0o644},
 	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+	if login {
+		lf, err := loginFiles(loginKey, pass, &ca.IssuedJSON{Certificate: pemChain([]*smx509.Certificate{res.Login.Certificate}),
+			Chain: []string{pemChain(res.Login.Chain)}, Serial: res.Login.Record.Serial})
+		if err != nil {
 			return err
 		}
+		files = append(files, lf...)
+	}
+	if err := writeFiles(out, files); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "issued e证通 pair\n  signing    serial %s: %s, %s\n  encryption serial %s: %s, %s (key escrowed by the KMC)\n",
 		res.SignSerial, filepath.Join(out, "sign-key.pem"), filepath.Join(out, "sign-cert.pem"),
 		res.EncSerial, filepath.Join(out, "enc-key.pem"), filepath.Join(out, "enc-cert.pem"))
+	if login {
+		fmt.Fprintf(g.stdout, "  login      serial %s: %s, %s\n", res.Login.Record.Serial, filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"))
+	}
 	if generated != "" {
 		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
 	}
