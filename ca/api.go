@@ -99,13 +99,18 @@ func (h *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *API) enrol(w http.ResponseWriter, r *http.Request) {
-	var req EnrolRequestJSON
-	if err := problem.DecodeJSON(w, r, maxJSONBody, &req); err != nil {
+	if err := h.ca.CheckSource(r.Context(), r.RemoteAddr); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if req.CSR == "" {
-		h.fail(w, r, badField("csr", nil, "required"))
+	var req EnrolRequestJSON
+	err := problem.DecodeJSON(w, r, maxJSONBody, &req)
+	if err == nil && req.CSR == "" {
+		err = badField("csr", nil, "required")
+	}
+	if err != nil {
+		err = errors.Join(err, h.ca.RefusedEnrolment(r.Context(), r.RemoteAddr, "", err))
+		h.fail(w, r, err)
 		return
 	}
 	issued, err := h.ca.Enrol(r.Context(), EnrolRequest{CSR: []byte(req.CSR), Profile: req.Profile, Code: req.EnrolmentCode,

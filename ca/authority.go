@@ -48,6 +48,7 @@ type Authority struct {
 	crls         crlCache
 	auditor      Auditor
 	departments  *department.Registry
+	refusals     refusals
 	hooksMu      sync.Mutex
 	statusHooks  []func(context.Context, *Record)
 }
@@ -109,6 +110,7 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 	for _, o := range opts {
 		o(a)
 	}
+	a.refusals.defaults()
 	if a.profiles == nil {
 		p, err := LoadProfiles(BuiltinProfiles())
 		if err != nil {

@@ -178,19 +178,25 @@ type EnrolRequest struct {
 // again. A used code with any other key is refused with 409
 // ([ErrCodeUsed]); so is the repeat of an enrolment whose certificate has
 // been revoked or suspended since.
+//
+// Refusals are limited per req.Source (see [Authority.CheckSource] and
+// [Authority.RefusedEnrolment]): a source over its budget gets a 429
+// [*RateLimitError] before its request is looked at.
 func (a *Authority) Enrol(ctx context.Context, req EnrolRequest) (*Issued, error) {
+	if err := a.CheckSource(ctx, req.Source); err != nil {
+		return nil, err
+	}
 	iss, err := a.enrol(ctx, req)
 	if err != nil {
 		var re *RequestError
 		if errors.As(err, &re) {
-			actor := "subscriber"
+			actor := ""
 			if len(req.Code) <= 128 && strings.TrimSpace(req.Code) != "" {
 				if c, cerr := a.codes.CodeByHash(ctx, codeHash(req.Code)); cerr == nil {
 					actor = "code:" + c.ID
 				}
 			}
-			if aerr := a.audit(ctx, AuditEvent{Action: "ca.certificate.enrol", Actor: actor, Resource: "ca:enrolment",
-				Outcome: "failure", Reasons: []string{re.Error()}}); aerr != nil {
+			if aerr := a.RefusedEnrolment(ctx, req.Source, actor, re); aerr != nil {
 				return nil, errors.Join(err, aerr)
 			}
 		}

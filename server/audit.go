@@ -134,7 +134,7 @@ type caAuditor struct{ log *auditlog.Log }
 
 func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
 	_, err := a.log.Append(ctx, auditlog.Entry{
-		Actor:   auditlog.Actor{Subject: ev.Actor},
+		Actor:   auditlog.Actor{Subject: ev.Actor, SourceAddr: ev.Source},
 		Action:  ev.Action,
 		Object:  auditlog.Object{Resource: ev.Resource},
 		Reasons: ev.Reasons,

@@ -126,6 +126,18 @@ type CAConfig struct {
 	// ProfileOptions overrides profile options, e.g.
 	// {citizen: {identity_code_extension: true}}.
 	ProfileOptions map[string]map[string]any `yaml:"profile_options"`
+	// Refusals limits refused enrolment requests per source address:
+	// a burst, then one more per interval, answered 429 beyond; refusals
+	// are audited once per source per audit interval, with a count.
+	// Requests that succeed are never limited.
+	Refusals RefusalsConfig `yaml:"refusals"`
+}
+
+// RefusalsConfig configures the limits on refused enrolments (ca.RefusalLimits).
+type RefusalsConfig struct {
+	Burst         int           `yaml:"burst"`          // default 20
+	Every         time.Duration `yaml:"every"`          // default 3s
+	AuditInterval time.Duration `yaml:"audit_interval"` // default 1m
 }
 
 // TLSConfig configures the server certificate made from the intl chain.
@@ -154,7 +166,8 @@ func DefaultConfig() Config {
 			RootValidity:    20 * 365 * 24 * time.Hour,
 			IssuingValidity: 10 * 365 * 24 * time.Hour,
 		},
-		CA:  CAConfig{TrustDomain: "tongxing.internal"},
+		CA: CAConfig{TrustDomain: "tongxing.internal",
+			Refusals: RefusalsConfig{Burst: 20, Every: 3 * time.Second, AuditInterval: time.Minute}},
 		TSA: TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
 		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
 		Log: LogConfig{Level: "info", Format: "text"},

@@ -113,6 +113,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		ca.WithPublicURL(cfg.PublicURL),
 		ca.WithTrustDomain(cfg.CA.TrustDomain),
 		ca.WithPseudonymKey(pseudonymKey),
+		ca.WithRefusalLimits(ca.RefusalLimits{Burst: cfg.CA.Refusals.Burst, Every: cfg.CA.Refusals.Every, AuditInterval: cfg.CA.Refusals.AuditInterval}),
 		ca.WithLogger(log),
 		ca.WithAuditor(caAuditor{s.audit}))
 	if err != nil {
@@ -384,7 +385,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	go s.refreshCRLs(bg)
 	go s.refreshOCSP(bg)
 	go s.purgeSignOn(bg)
-	go s.purgeCodes(bg)
+	go s.caHousekeeping(bg)
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
 	if ready != nil {
 		ready <- ln.Addr()
@@ -410,6 +411,9 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.acme != nil {
 		errs = append(errs, s.acme.Close())
+	}
+	if s.CA != nil && s.audit != nil {
+		errs = append(errs, s.CA.FlushRefusals(context.Background(), true))
 	}
 	if s.audit != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)

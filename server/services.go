@@ -182,21 +182,34 @@ func (s *Server) openACME(ctx context.Context) (*acmeca.Server, error) {
 	return acmeca.New(ctx, s.CA, opts...)
 }
 
-// purgeCodes erases the subject data of used and expired enrolment codes,
-// and drops full ID numbers codes do not need, at start and every hour.
-func (s *Server) purgeCodes(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
+// caHousekeeping erases the subject data of used and expired enrolment
+// codes, and drops full ID numbers codes do not need, at start and every
+// hour; every refusal audit interval it writes the audit entries of the
+// enrolment refusals counted in windows that closed.
+func (s *Server) caHousekeeping(ctx context.Context) {
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
+	flush := time.NewTicker(s.CA.RefusalAuditInterval())
+	defer flush.Stop()
+	s.purgeCodes(ctx)
 	for {
-		if purged, minimised, err := s.CA.PurgeCodes(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "purge enrolment codes", "err", err)
-		} else if purged+minimised > 0 {
-			s.log.InfoContext(ctx, "purged enrolment codes", "purged", purged, "minimised", minimised)
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-purge.C:
+			s.purgeCodes(ctx)
+		case <-flush.C:
+			if err := s.CA.FlushRefusals(ctx, false); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "audit counted enrolment refusals", "err", err)
+			}
 		}
+	}
+}
+
+func (s *Server) purgeCodes(ctx context.Context) {
+	if purged, minimised, err := s.CA.PurgeCodes(ctx); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "purge enrolment codes", "err", err)
+	} else if purged+minimised > 0 {
+		s.log.InfoContext(ctx, "purged enrolment codes", "purged", purged, "minimised", minimised)
 	}
 }

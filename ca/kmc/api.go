@@ -2,6 +2,7 @@ package kmc
 
 import (
 	"encoding/pem"
+	"errors"
 	"net/http"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -99,13 +100,18 @@ func (k *KMC) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (k *KMC) dual(w http.ResponseWriter, r *http.Request) {
-	var req DualRequestJSON
-	if err := problem.DecodeJSON(w, r, maxDualBody, &req); err != nil {
+	if err := k.ca.CheckSource(r.Context(), r.RemoteAddr); err != nil {
 		k.fail(w, r, err)
 		return
 	}
-	if req.CSR == "" {
-		k.fail(w, r, badRequest("csr", "required"))
+	var req DualRequestJSON
+	err := problem.DecodeJSON(w, r, maxDualBody, &req)
+	if err == nil && req.CSR == "" {
+		err = badRequest("csr", "required")
+	}
+	if err != nil {
+		err = errors.Join(err, k.ca.RefusedEnrolment(r.Context(), r.RemoteAddr, "", err))
+		k.fail(w, r, err)
 		return
 	}
 	res, err := k.Enrol(r.Context(), DualRequest{CSR: []byte(req.CSR), Code: req.EnrolmentCode, LoginCSR: []byte(req.LoginCSR), Source: r.RemoteAddr})

@@ -87,12 +87,17 @@ func (k *KMC) EnrolDual(ctx context.Context, csrPEM []byte, code string) (*DualR
 // escrowed encryption key enveloped again to the signing key (waiting a
 // few seconds for a concurrent request's escrow); another key gets 409.
 func (k *KMC) Enrol(ctx context.Context, req DualRequest) (*DualResult, error) {
-	csr, err := ca.ParseCSR(req.CSR)
-	if err != nil {
+	if err := k.ca.CheckSource(ctx, req.Source); err != nil {
 		return nil, err
 	}
-	if pub, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || !sm2.IsSM2PublicKey(pub) {
-		return nil, &ca.RequestError{Field: "csr", Msg: "a dual enrolment needs an SM2 signing key; this CSR holds " + keyKind(csr.PublicKey), Err: ErrNotSM2}
+	csr, err := ca.ParseCSR(req.CSR)
+	if err == nil {
+		if pub, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || !sm2.IsSM2PublicKey(pub) {
+			err = &ca.RequestError{Field: "csr", Msg: "a dual enrolment needs an SM2 signing key; this CSR holds " + keyKind(csr.PublicKey), Err: ErrNotSM2}
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(err, k.ca.RefusedEnrolment(ctx, req.Source, "", err))
 	}
 	sign, err := k.ca.Enrol(ctx, ca.EnrolRequest{CSR: req.CSR, Profile: SignProfile, Code: req.Code, LoginCSR: req.LoginCSR, Source: req.Source})
 	if err != nil {
