@@ -195,14 +195,19 @@ type CodeRequestJSON struct {
 	Profile string  `json:"profile"`
 	Subject Subject `json:"subject"`
 	TTL     string  `json:"ttl,omitempty"` // Go duration, e.g. "72h"
+	// HardwareKey: the officer vetted that the subscriber's key is held in
+	// hardware (the certificate then carries the hardware key-storage
+	// policy).
+	HardwareKey bool `json:"hardware_key,omitempty"`
 }
 
 // CodeJSON is a created enrolment code.
 type CodeJSON struct {
-	Code      string    `json:"code"`
-	ID        string    `json:"id"`
-	Profile   string    `json:"profile"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Code        string    `json:"code"`
+	ID          string    `json:"id"`
+	Profile     string    `json:"profile"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	HardwareKey bool      `json:"hardware_key,omitempty"`
 }
 
 func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
@@ -221,12 +226,12 @@ func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
 		ttl = d
 	}
 	p, _ := access.PrincipalFrom(r.Context())
-	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor()})
+	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor(), HardwareKey: req.HardwareKey})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	problem.WriteJSON(w, http.StatusCreated, CodeJSON{Code: code, ID: c.ID, Profile: c.Profile, ExpiresAt: c.ExpiresAt})
+	problem.WriteJSON(w, http.StatusCreated, CodeJSON{Code: code, ID: c.ID, Profile: c.Profile, ExpiresAt: c.ExpiresAt, HardwareKey: c.HardwareKey})
 }
 
 // CAJSON describes a CA in GET /ca/v1/cas.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -49,6 +50,7 @@ type Authority struct {
 	auditor      Auditor
 	departments  *department.Registry
 	refusals     refusals
+	keyStorage   KeyStoragePolicies
 	hooksMu      sync.Mutex
 	statusHooks  []func(context.Context, *Record)
 }
@@ -106,11 +108,15 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 		backdate:    time.Minute,
 		crlValidity: DefaultCRLValidity,
 		crls:        crlCache{crls: map[string]*CRL{}},
+		keyStorage:  DefaultKeyStoragePolicies(),
 	}
 	for _, o := range opts {
 		o(a)
 	}
 	a.refusals.defaults()
+	if err := a.keyStorage.valid(); err != nil {
+		return nil, err
+	}
 	if a.profiles == nil {
 		p, err := LoadProfiles(BuiltinProfiles())
 		if err != nil {
@@ -342,9 +348,15 @@ func (a *Authority) sign(req IssueRequest) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := a.template(spec, issuer, p, req.PublicKey)
+	tmpl, err := a.template(spec, issuer, p, req.PublicKey, req.HardwareKey)
 	if err != nil {
 		return nil, err
+	}
+	if nc := constraintsOf(issuer.Cert); nc != nil {
+		if name, ok := nc.permits(tmpl.DNSNames, tmpl.IPAddresses, tmpl.URIs); !ok {
+			return nil, &RequestError{Field: "subject", Status: http.StatusForbidden,
+				Msg: fmt.Sprintf("the name constraints of issuing CA %s do not permit %q", issuer.Name, name)}
+		}
 	}
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, issuer.Cert, req.PublicKey, issuer.Signer)
 	if err != nil {
@@ -408,7 +420,7 @@ var (
 )
 
 // template turns a rendered profile into a certificate template.
-func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey) (*smx509.Certificate, error) {
+func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey, hardwareKey bool) (*smx509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
@@ -438,6 +450,17 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		OCSPServer:            []string{a.publicURL + "/ocsp"},
 		IssuingCertificateURL: []string{a.publicURL + "/ca/v1/cas/" + issuer.Name + ".crt"},
 		DNSNames:              spec.DNSNames,
+	}
+	policies := slices.Clone(p.policyOIDs)
+	if p.KeyStorage {
+		oid := a.keyStorage.Software
+		if hardwareKey {
+			oid = a.keyStorage.Hardware
+		}
+		policies = append(policies, oid)
+	}
+	if t.Policies, err = toOIDs(policies); err != nil {
+		return nil, err
 	}
 	s := spec.Subject
 	t.Subject = pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}

@@ -31,6 +31,11 @@ type NewCodeRequest struct {
 	Subject   Subject
 	TTL       time.Duration // default DefaultCodeTTL, at most MaxCodeTTL
 	CreatedBy string
+	// HardwareKey records the officer's statement that the subscriber's
+	// keys for this code are held in hardware: the certificates carry the
+	// hardware key-storage policy instead of the software one. Only for
+	// profiles with key_storage.
+	HardwareKey bool
 }
 
 // CreateCode vets req.Subject against the profile and stores a new single-use
@@ -63,6 +68,9 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	if subj, err = a.minimise(subj, a.withLogin(p)...); err != nil {
 		return "", nil, err
 	}
+	if req.HardwareKey && !p.KeyStorage {
+		return "", nil, badField("hardware_key", nil, "profile %s does not record how the key is held", p.Name)
+	}
 	ttl := req.TTL
 	if ttl == 0 {
 		ttl = DefaultCodeTTL
@@ -85,12 +93,18 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 		CreatedBy: req.CreatedBy,
 		CreatedAt: now,
 		ExpiresAt: now.Add(ttl),
+
+		HardwareKey: req.HardwareKey,
 	}
 	if err := a.codes.CreateCode(ctx, c); err != nil {
 		return "", nil, err
 	}
+	reasons := []string{"profile " + p.Name, "expires " + c.ExpiresAt.Format(time.RFC3339)}
+	if c.HardwareKey {
+		reasons = append(reasons, "key held in hardware")
+	}
 	if err := a.audit(ctx, AuditEvent{Action: "ca.enrolment-code.create", Actor: req.CreatedBy, Resource: "ca:enrolment-code:" + c.ID,
-		Outcome: "success", Reasons: []string{"profile " + p.Name, "expires " + c.ExpiresAt.Format(time.RFC3339)}}); err != nil {
+		Outcome: "success", Reasons: reasons}); err != nil {
 		return "", nil, fmt.Errorf("ca: enrolment code %s created but not audited: %w", c.ID, err)
 	}
 	a.log.InfoContext(ctx, "enrolment code created", "code_id", c.ID, "profile", p.Name, "subject", subj.String(), "created_by", req.CreatedBy, "expires_at", c.ExpiresAt)

@@ -3,6 +3,7 @@ package ca
 import (
 	"bytes"
 	"embed"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -58,6 +59,17 @@ type Profile struct {
 	// client authentication, the same vetted identity). It must allow
 	// every subject field this profile allows.
 	LoginProfile string `yaml:"login_profile"`
+	// Policies are the certificatePolicies OIDs of every certificate of
+	// the profile (dotted strings). The built-in profiles carry example
+	// OIDs under 1.3.6.1.4.1.32473 (RFC 5612 documentation arc), which a
+	// deployment replaces (ca.certificate_policies).
+	Policies []string `yaml:"policies"`
+	// KeyStorage adds the key-storage policy OID (software, or hardware
+	// when the registration officer recorded so) to every certificate of
+	// the profile; see [KeyStoragePolicies].
+	KeyStorage bool `yaml:"key_storage"`
+
+	policyOIDs []asn1.ObjectIdentifier
 
 	tmpl *template.Template
 }
@@ -164,6 +176,9 @@ func ParseProfile(b []byte) (*Profile, error) {
 	if p.Internal && p.KMCOnly {
 		return nil, fmt.Errorf("profile %s: internal and kmc_only exclude each other", p.Name)
 	}
+	if err := p.SetPolicies(p.Policies); err != nil {
+		return nil, err
+	}
 	if p.Options == nil {
 		p.Options = map[string]any{}
 	}
@@ -173,6 +188,24 @@ func ParseProfile(b []byte) (*Profile, error) {
 	}
 	p.tmpl = t
 	return &p, nil
+}
+
+// SetPolicies replaces the profile's certificatePolicies OIDs (from
+// configuration). Each must be a dotted OID, none twice.
+func (p *Profile) SetPolicies(oids []string) error {
+	parsed := make([]asn1.ObjectIdentifier, 0, len(oids))
+	for _, s := range oids {
+		oid, err := ParseOID(s)
+		if err != nil {
+			return fmt.Errorf("profile %s: policies: %w", p.Name, err)
+		}
+		if slices.ContainsFunc(parsed, oid.Equal) {
+			return fmt.Errorf("profile %s: policies: %s given twice", p.Name, s)
+		}
+		parsed = append(parsed, oid)
+	}
+	p.Policies, p.policyOIDs = slices.Clone(oids), parsed
+	return nil
 }
 
 // SetOption overrides one of the profile's options (from configuration).

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 )
@@ -114,6 +115,14 @@ type PKIConfig struct {
 	RootValidity    time.Duration     `yaml:"root_validity"`
 	IssuingValidity time.Duration     `yaml:"issuing_validity"`
 	CommonNames     map[string]string `yaml:"common_names"`
+	// CertificatePolicies of the CA certificates `init` makes. Default
+	// anyPolicy (2.5.29.32.0); a list of your own must include every
+	// policy your profiles use.
+	CertificatePolicies []string `yaml:"certificate_policies"`
+	// NameConstraints puts critical name constraints on the intl issuing
+	// CA at `init`: the departments' domains and IP ranges and tls.hosts.
+	// Default false.
+	NameConstraints bool `yaml:"name_constraints"`
 }
 
 // CAConfig configures issuance.
@@ -126,11 +135,26 @@ type CAConfig struct {
 	// ProfileOptions overrides profile options, e.g.
 	// {citizen: {identity_code_extension: true}}.
 	ProfileOptions map[string]map[string]any `yaml:"profile_options"`
+	// CertificatePolicies replaces the certificatePolicies OIDs of profiles,
+	// e.g. {citizen: ["1.2.156.xxx.1.1"]}. The built-in profiles carry
+	// EXAMPLE OIDs under 1.3.6.1.4.1.32473 (RFC 5612).
+	CertificatePolicies map[string][]string `yaml:"certificate_policies"`
+	// KeyStoragePolicies are the policy OIDs that say whether a subscriber's
+	// key is held in software or, as the registration officer recorded at
+	// vetting, in hardware. Defaults are EXAMPLES: 1.3.6.1.4.1.32473.3.1
+	// (software) and 1.3.6.1.4.1.32473.3.2 (hardware).
+	KeyStoragePolicies KeyStoragePoliciesConfig `yaml:"key_storage_policies"`
 	// Refusals limits refused enrolment requests per source address:
 	// a burst, then one more per interval, answered 429 beyond; refusals
 	// are audited once per source per audit interval, with a count.
 	// Requests that succeed are never limited.
 	Refusals RefusalsConfig `yaml:"refusals"`
+}
+
+// KeyStoragePoliciesConfig names the key-storage policy OIDs.
+type KeyStoragePoliciesConfig struct {
+	Software string `yaml:"software"`
+	Hardware string `yaml:"hardware"`
 }
 
 // RefusalsConfig configures the limits on refused enrolments (ca.RefusalLimits).
@@ -167,7 +191,8 @@ func DefaultConfig() Config {
 			IssuingValidity: 10 * 365 * 24 * time.Hour,
 		},
 		CA: CAConfig{TrustDomain: "tongxing.internal",
-			Refusals: RefusalsConfig{Burst: 20, Every: 3 * time.Second, AuditInterval: time.Minute}},
+			KeyStoragePolicies: KeyStoragePoliciesConfig{Software: ca.DefaultSoftwareKeyPolicy.String(), Hardware: ca.DefaultHardwareKeyPolicy.String()},
+			Refusals:           RefusalsConfig{Burst: 20, Every: 3 * time.Second, AuditInterval: time.Minute}},
 		TSA: TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
 		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
 		Log: LogConfig{Level: "info", Format: "text"},

@@ -106,10 +106,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	keyStorage, err := cfg.keyStoragePolicies()
+	if err != nil {
+		return nil, err
+	}
 	s.caStore = ca.NewSQLStore(s.db)
 	s.CA, err = ca.New(cas, s.caStore, s.caStore,
 		ca.WithProfiles(profiles),
 		ca.WithDepartments(departments),
+		ca.WithKeyStoragePolicies(keyStorage),
 		ca.WithPublicURL(cfg.PublicURL),
 		ca.WithTrustDomain(cfg.CA.TrustDomain),
 		ca.WithPseudonymKey(pseudonymKey),
@@ -163,6 +168,15 @@ func loadProfiles(cfg *Config) (map[string]*ca.Profile, error) {
 			if err := p.SetOption(k, v); err != nil {
 				return nil, fmt.Errorf("config: %w", err)
 			}
+		}
+	}
+	for name, oids := range cfg.CA.CertificatePolicies {
+		p, ok := profiles[name]
+		if !ok {
+			return nil, fmt.Errorf("config: ca.certificate_policies names unknown profile %q", name)
+		}
+		if err := p.SetPolicies(oids); err != nil {
+			return nil, fmt.Errorf("config: ca.certificate_policies: %w", err)
 		}
 	}
 	return profiles, nil

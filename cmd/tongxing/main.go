@@ -145,6 +145,7 @@ func newInit(g *globals) *cobra.Command {
 		org, suites, passFile         string
 		caNames                       map[string]string
 		rootValidity, issuingValidity string
+		nameConstraints               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -195,6 +196,9 @@ The first admin officer token is printed once; only its hash is stored.`,
 			if f.Changed("key-passphrase-file") {
 				cfg.KeyPassphraseFile = passFile
 			}
+			if f.Changed("name-constraints") {
+				cfg.PKI.NameConstraints = nameConstraints
+			}
 			if err := cfg.Resolve(); err != nil {
 				return err
 			}
@@ -221,6 +225,7 @@ The first admin officer token is printed once; only its hash is stored.`,
 	f.StringVar(&issuingValidity, "issuing-validity", "10y", "issuing CA validity")
 	f.StringToStringVar(&caNames, "ca-name", nil, "common name of a CA, e.g. --ca-name gm-root=\"示例市 SM2 根 CA\" (repeatable)")
 	f.StringVar(&passFile, "key-passphrase-file", "", "file holding the CA key passphrase (when $TONGXING_KEY_PASSPHRASE is unset)")
+	f.BoolVar(&nameConstraints, "name-constraints", false, "critical name constraints on the intl issuing CA: the departments' domains and IP ranges and tls.hosts (pki.name_constraints)")
 	return cmd
 }
 
