@@ -55,8 +55,19 @@ func (h *API) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /ca/v1/certificates/{serial}/hold", h.guard(access.RoleRA, h.statusHandler(StatusHold)))
 	mux.Handle("POST /ca/v1/certificates/{serial}/release", h.guard(access.RoleRA, h.statusHandler(StatusValid)))
 	mux.Handle("GET /ca/v1/certificates/{serial}/events", h.guard(access.RoleRA, http.HandlerFunc(h.events)))
-	mux.HandleFunc("GET /ca/v1/crl/{name}", h.crl)
 	mux.HandleFunc("GET /ca/v1/cas", h.cas)
+	h.RepositoryRoutes(mux)
+}
+
+// RepositoryRoutes registers only the public repository of signed objects:
+//
+//	GET /ca/v1/crl/{issuer}.crl   the issuing CA's CRL
+//	GET /ca/v1/cas/{name}         one CA certificate (.crt DER, .pem PEM)
+//
+// These need no TLS; the server also serves them, with OCSP, on its plain
+// HTTP listener.
+func (h *API) RepositoryRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ca/v1/crl/{name}", h.crl)
 	mux.HandleFunc("GET /ca/v1/cas/{name}", h.caCert)
 }
 

@@ -40,6 +40,7 @@ type Authority struct {
 	inv          Inventory
 	codes        Codes
 	publicURL    string
+	httpURL      string
 	trustDomain  string
 	pseudonymKey []byte
 	now          func() time.Time
@@ -72,6 +73,17 @@ func WithProfiles(p map[string]*Profile) Option { return func(a *Authority) { a.
 // and caIssuers extensions. Default https://localhost:8443.
 func WithPublicURL(u string) Option {
 	return func(a *Authority) { a.publicURL = strings.TrimSuffix(u, "/") }
+}
+
+// WithPublicHTTPURL sets the plain-HTTP base URL of the repository (CRLs,
+// OCSP, CA certificates), e.g. http://pki.example:8080. Certificates then
+// name it first in their CRL distribution point, OCSP and caIssuers
+// extensions, followed by the https URL of [WithPublicURL]: relying parties
+// fetch these signed objects over plain HTTP (RFC 5280 §4.2.1.13, RFC 6960
+// appendix A), and fetching them over TLS can loop on revocation checks.
+// Default none (https URLs only).
+func WithPublicHTTPURL(u string) Option {
+	return func(a *Authority) { a.httpURL = strings.TrimSuffix(u, "/") }
 }
 
 // WithTrustDomain sets the SPIFFE trust domain of service certificates.
@@ -141,6 +153,11 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 	}
 	if _, err := url.Parse(a.publicURL); err != nil || !strings.HasPrefix(a.publicURL, "http") {
 		return nil, fmt.Errorf("ca: public URL %q is not an http(s) URL", a.publicURL)
+	}
+	if a.httpURL != "" {
+		if u, err := url.Parse(a.httpURL); err != nil || u.Scheme != "http" || u.Host == "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("ca: public HTTP URL %q is not an http:// URL", a.httpURL)
+		}
 	}
 	for _, p := range a.profiles {
 		if slices.Contains(p.Allowed, "id_number") && len(a.pseudonymKey) < 16 {
@@ -446,9 +463,9 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		AuthorityKeyId:        issuer.Cert.SubjectKeyId,
 		BasicConstraintsValid: true,
 		SignatureAlgorithm:    issuer.Suite.SignatureAlgorithm(),
-		CRLDistributionPoints: []string{a.publicURL + "/ca/v1/crl/" + issuer.Name + ".crl"},
-		OCSPServer:            []string{a.publicURL + "/ocsp"},
-		IssuingCertificateURL: []string{a.publicURL + "/ca/v1/cas/" + issuer.Name + ".crt"},
+		CRLDistributionPoints: a.urls("/ca/v1/crl/" + issuer.Name + ".crl"),
+		OCSPServer:            a.urls("/ocsp"),
+		IssuingCertificateURL: a.urls("/ca/v1/cas/" + issuer.Name + ".crt"),
 		DNSNames:              spec.DNSNames,
 	}
 	policies := slices.Clone(p.policyOIDs)
@@ -520,6 +537,15 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
 	}
 	return t, nil
+}
+
+// urls returns the repository URLs of path: plain HTTP first when set,
+// then https.
+func (a *Authority) urls(path string) []string {
+	if a.httpURL == "" {
+		return []string{a.publicURL + path}
+	}
+	return []string{a.httpURL + path, a.publicURL + path}
 }
 
 func parseOID(s string) (asn1.ObjectIdentifier, error) {

@@ -132,3 +132,34 @@ func TestCertificatePolicies(t *testing.T) {
 		}
 	})
 }
+
+// TestRepositoryURLs: with a plain-HTTP repository URL, certificates name
+// it first and the https URL second, for the CRL, OCSP and the issuer.
+func TestRepositoryURLs(t *testing.T) {
+	f := newFixture(t, withCA(ca.WithPublicHTTPURL("http://pki.example.gov.cn:8080/")))
+	iss, err := f.ca.Enrol(context.Background(), ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))),
+		Code: f.code(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := iss.Certificate
+	for _, tt := range []struct {
+		name string
+		got  []string
+		path string
+	}{
+		{"CRL distribution points", c.CRLDistributionPoints, "/ca/v1/crl/gm-issuing.crl"},
+		{"OCSP", c.OCSPServer, "/ocsp"},
+		{"caIssuers", c.IssuingCertificateURL, "/ca/v1/cas/gm-issuing.crt"},
+	} {
+		want := []string{"http://pki.example.gov.cn:8080" + tt.path, publicURL + tt.path}
+		if !slices.Equal(tt.got, want) {
+			t.Errorf("%s %v, want %v", tt.name, tt.got, want)
+		}
+	}
+	for _, bad := range []string{"https://pki.example", "ftp://x", "http://"} {
+		if _, err := ca.New(f.cas, f.store, f.store, ca.WithPseudonymKey(pseudonymKey), ca.WithPublicHTTPURL(bad)); err == nil {
+			t.Errorf("public HTTP URL %q accepted", bad)
+		}
+	}
+}

@@ -24,6 +24,15 @@ type Config struct {
 	// PublicURL is the base URL clients use; it is written into certificates
 	// (CRL, OCSP, caIssuers). Default https://localhost:8443.
 	PublicURL string `yaml:"public_url"`
+	// HTTPListen is the plain-HTTP listen address of the repository: CRLs,
+	// OCSP and CA certificates only, signed objects that need no TLS.
+	// Default ":8080"; empty turns it off (certificates then name https
+	// URLs only).
+	HTTPListen string `yaml:"http_listen"`
+	// PublicHTTPURL is the base URL of that listener as clients reach it,
+	// written into certificates before the https one. Default: http://, the
+	// host of public_url and the port of http_listen.
+	PublicHTTPURL string `yaml:"public_http_url"`
 	// Data is the data directory. Default ./tongxing-data.
 	Data string `yaml:"data"`
 	// Database is a PostgreSQL URL or a SQLite path. Default DATA/tongxing.db.
@@ -181,6 +190,7 @@ type LogConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          ":8443",
+		HTTPListen:      ":8080",
 		PublicURL:       "https://localhost:8443",
 		Data:            "tongxing-data",
 		ShutdownTimeout: 30 * time.Second,
@@ -237,6 +247,9 @@ func (c *Config) Resolve() error {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("config: public_url %q is not an absolute http(s) URL", c.PublicURL)
+	}
+	if err := c.resolveHTTP(u); err != nil {
+		return err
 	}
 	for _, s := range c.PKI.Suites {
 		if err := s.Valid(); err != nil {

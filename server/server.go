@@ -116,6 +116,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		ca.WithDepartments(departments),
 		ca.WithKeyStoragePolicies(keyStorage),
 		ca.WithPublicURL(cfg.PublicURL),
+		ca.WithPublicHTTPURL(cfg.PublicHTTPURL),
 		ca.WithTrustDomain(cfg.CA.TrustDomain),
 		ca.WithPseudonymKey(pseudonymKey),
 		ca.WithRefusalLimits(ca.RefusalLimits{Burst: cfg.CA.Refusals.Burst, Every: cfg.CA.Refusals.Every, AuditInterval: cfg.CA.Refusals.AuditInterval}),
@@ -392,6 +393,11 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	stopHTTP, err := s.servePlainHTTP(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	bg, stopBG := context.WithCancel(ctx)
@@ -406,13 +412,13 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	}
 	select {
 	case err := <-errc:
-		return err
+		return errors.Join(err, stopHTTP(context.WithoutCancel(ctx)))
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	err = errors.Join(srv.Shutdown(sctx), stopHTTP(sctx))
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}

@@ -33,6 +33,7 @@ type globals struct {
 	data       string
 	database   string
 	listen     string
+	httpListen string
 	publicURL  string
 	stdout     io.Writer
 	stderr     io.Writer
@@ -63,6 +64,9 @@ func (g *globals) config(cmd *cobra.Command) (server.Config, error) {
 	}
 	if flags.Lookup("listen") != nil && flags.Changed("listen") {
 		cfg.Listen = g.listen
+	}
+	if flags.Lookup("http-listen") != nil && flags.Changed("http-listen") {
+		cfg.HTTPListen = g.httpListen
 	}
 	if flags.Changed("public-url") {
 		cfg.PublicURL = g.publicURL
@@ -133,10 +137,14 @@ func newServe(g *globals) *cobra.Command {
 			defer s.Close()
 			fmt.Fprint(g.stderr, server.TrustInstructions(&cfg))
 			fmt.Fprintf(g.stderr, "Serving %s (listening on %s)\n", cfg.PublicURL, cfg.Listen)
+			if cfg.HTTPListen != "" {
+				fmt.Fprintf(g.stderr, "CRLs, OCSP and CA certificates also at %s (plain HTTP, listening on %s)\n", cfg.PublicHTTPURL, cfg.HTTPListen)
+			}
 			return s.Serve(ctx, nil)
 		},
 	}
 	cmd.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
+	cmd.Flags().StringVar(&g.httpListen, "http-listen", ":8080", "plain-HTTP listen address of the repository (CRLs, OCSP, CA certificates); empty: none")
 	return cmd
 }
 
@@ -249,6 +257,7 @@ func newConfig(g *globals) *cobra.Command {
 		},
 	}
 	print.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
+	print.Flags().StringVar(&g.httpListen, "http-listen", ":8080", "plain-HTTP listen address of the repository")
 	cmd.AddCommand(print)
 	return cmd
 }
