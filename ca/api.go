@@ -36,7 +36,8 @@ func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
 //
 //	POST /ca/v1/certificates            enrol with a CSR and an enrolment code (public); 201, or 200 when
 //	                                    the same code and key ask again (the same certificate)
-//	GET  /ca/v1/certificates/{serial}   one certificate (public: serials are unguessable)
+//	GET  /ca/v1/certificates/{serial}   one certificate's status (public); with an officer token of
+//	                                    role ra, the whole record and the certificate
 //	GET  /ca/v1/certificates            inventory search (role ra)
 //	POST /ca/v1/enrolment-codes         create an enrolment code (role ra)
 //	POST /ca/v1/certificates/{serial}/revoke   {"reason": "keyCompromise", "comment": "..."} (role ra)
@@ -48,7 +49,13 @@ func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
 //	GET  /ca/v1/cas/{name}              one CA certificate: NAME.crt is DER, NAME.pem is PEM
 func (h *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ca/v1/certificates", h.enrol)
-	mux.HandleFunc("GET /ca/v1/certificates/{serial}", h.certificate)
+	mux.HandleFunc("GET /ca/v1/certificates/{serial}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			h.certificateStatus(w, r)
+			return
+		}
+		h.guard(access.RoleRA, http.HandlerFunc(h.certificate)).ServeHTTP(w, r)
+	})
 	mux.Handle("GET /ca/v1/certificates", h.guard(access.RoleRA, http.HandlerFunc(h.list)))
 	mux.Handle("POST /ca/v1/enrolment-codes", h.guard(access.RoleRA, http.HandlerFunc(h.createCode)))
 	mux.Handle("POST /ca/v1/certificates/{serial}/revoke", h.guard(access.RoleRA, h.statusHandler(StatusRevoked)))
@@ -143,6 +150,34 @@ func (h *API) enrol(w http.ResponseWriter, r *http.Request) {
 type RecordJSON struct {
 	*Record
 	Certificate string `json:"certificate"`
+}
+
+// StatusJSON is what GET /ca/v1/certificates/{serial} shows without an
+// officer token: the status, nothing about the subject.
+type StatusJSON struct {
+	Serial    string    `json:"serial"`
+	Status    Status    `json:"status"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Reason    *Reason   `json:"revocation_reason,omitempty"`
+}
+
+func (h *API) certificateStatus(w http.ResponseWriter, r *http.Request) {
+	serial, err := ParseSerial(r.PathValue("serial"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec, err := h.ca.inv.Certificate(r.Context(), serial)
+	if errors.Is(err, ErrNotFound) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no certificate with serial "+serial))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	problem.WriteJSON(w, http.StatusOK, StatusJSON{Serial: rec.Serial, Status: rec.Status, RevokedAt: rec.RevokedAt, Reason: rec.Reason})
 }
 
 func (h *API) certificate(w http.ResponseWriter, r *http.Request) {

@@ -138,8 +138,30 @@ func TestAPIEnrol(t *testing.T) {
 		t.Errorf("chain is not [gm-issuing]")
 	}
 
-	t.Run("ok/get-certificate", func(t *testing.T) {
+	t.Run("ok/get-status-without-token", func(t *testing.T) {
 		w := f.do(t, "GET", "/ca/v1/certificates/"+strings.ToUpper(issued.Serial), "", nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		var st map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st["serial"] != issued.Serial || st["status"] != "valid" || len(st) != 2 {
+			t.Errorf("public view %v, want only serial and status", st)
+		}
+		for _, leak := range []string{citizenName, "BEGIN CERTIFICATE", "subject", pseudonymOf(pseudonymKey, citizenID)} {
+			if strings.Contains(w.Body.String(), leak) {
+				t.Errorf("public view shows %q: %s", leak, w.Body)
+			}
+		}
+	})
+	t.Run("fail/get-details-with-wrong-tokens", func(t *testing.T) {
+		problemOf(t, f.do(t, "GET", "/ca/v1/certificates/"+issued.Serial, f.auditorToken, nil), http.StatusForbidden)
+		problemOf(t, f.do(t, "GET", "/ca/v1/certificates/"+issued.Serial, "txo_nope", nil), http.StatusUnauthorized)
+	})
+	t.Run("ok/get-certificate", func(t *testing.T) {
+		w := f.do(t, "GET", "/ca/v1/certificates/"+strings.ToUpper(issued.Serial), f.raToken, nil)
 		if w.Code != http.StatusOK {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}

@@ -222,6 +222,9 @@ func newEnrolCode(g *globals) *cobra.Command {
 				return json.NewEncoder(g.stdout).Encode(out)
 			}
 			fmt.Fprintf(g.stdout, "enrolment code: %s\nprofile:        %s\nexpires:        %s\nid:             %s\n", out.Code, out.Profile, out.ExpiresAt.Format(time.RFC3339), out.ID)
+			if out.HardwareKey {
+				fmt.Fprintln(g.stdout, "key storage:    hardware (as vetted)")
+			}
 			return nil
 		},
 	}
@@ -237,6 +240,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 	f.StringSliceVar(&dns, "dns", nil, "DNS names (service)")
 	f.StringSliceVar(&ips, "ip", nil, "IP addresses (service)")
 	f.StringVar(&req.TTL, "ttl", "72h", "how long the code stays valid")
+	f.BoolVar(&req.HardwareKey, "hardware-key", false, "you vetted that the subscriber's key is held in hardware: the certificate carries the hardware key-storage policy (citizen, enterprise-sign)")
 	f.BoolVar(&asJS, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("profile")
 	return cmd
@@ -489,21 +493,39 @@ func newList(g *globals) *cobra.Command {
 
 func newShow(g *globals) *cobra.Command {
 	var (
-		cf      clientFlags
-		pemOnly bool
+		cf                  clientFlags
+		pemOnly, statusOnly bool
 	)
 	cmd := &cobra.Command{
 		Use:   "show SERIAL",
-		Short: "Show one certificate",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show one certificate (registration officer; anyone with --status-only)",
+		Long: `show prints a certificate's record and PEM, which needs a registration
+officer's token. Without one, --status-only asks for what anyone may see:
+the status (valid, revoked, hold) and the revocation reason and time.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd, &cf, access.RoleRA)
+			role := access.RoleRA
+			if statusOnly {
+				role = ""
+			}
+			c, err := g.client(cmd, &cf, role)
 			if err != nil {
 				return err
 			}
 			serial, err := ca.ParseSerial(args[0])
 			if err != nil {
 				return err
+			}
+			if statusOnly {
+				var st ca.StatusJSON
+				if err := c.do(cmd, "GET", "/ca/v1/certificates/"+serial, nil, &st); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "serial:       %s\nstatus:       %s\n", st.Serial, st.Status)
+				if st.Reason != nil {
+					fmt.Fprintf(g.stdout, "reason:       %s\nsince:        %s\n", st.Reason, st.RevokedAt.Format(time.RFC3339))
+				}
+				return nil
 			}
 			var rec ca.RecordJSON
 			if err := c.do(cmd, "GET", "/ca/v1/certificates/"+serial, nil, &rec); err != nil {
@@ -521,6 +543,8 @@ func newShow(g *globals) *cobra.Command {
 	}
 	cf.register(cmd)
 	cmd.Flags().BoolVar(&pemOnly, "pem", false, "print only the PEM certificate")
+	cmd.Flags().BoolVar(&statusOnly, "status-only", false, "only the status, without an officer token")
+	cmd.MarkFlagsMutuallyExclusive("pem", "status-only")
 	return cmd
 }
 
