@@ -272,7 +272,7 @@ func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
 		ttl = d
 	}
 	p, _ := access.PrincipalFrom(r.Context())
-	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor(), HardwareKey: req.HardwareKey})
+	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor(), HardwareKey: req.HardwareKey, Source: r.RemoteAddr})
 	if err != nil {
 		h.fail(w, r, err)
 		return

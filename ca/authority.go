@@ -265,6 +265,8 @@ type IssueRequest struct {
 	// HardwareKey states, on the registration officer's word, that the
 	// subject's key is held in hardware; see [Profile.KeyStorage].
 	HardwareKey bool
+	// Source is the requester's network address, for the audit log.
+	Source string
 	// RedeemCode, when set, is the ID of an enrolment code to mark used in
 	// the same transaction that records the certificate.
 	RedeemCode string
@@ -281,6 +283,8 @@ type Issued struct {
 	// Repeated is set when [Authority.Enrol] returns certificates issued
 	// earlier for the same code and key (a repeated request).
 	Repeated bool
+
+	source string // the requester's address, for the audit entry
 }
 
 // Issue checks req against its profile, signs the certificate with the
@@ -324,7 +328,7 @@ func (a *Authority) record(ctx context.Context, redeemCode string, set ...*Issue
 	}
 	for _, iss := range set {
 		rec := iss.Record
-		if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy,
+		if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy, Source: iss.source,
 			Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + rec.Profile, "issuer " + rec.Issuer}}); err != nil {
 			return fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
 		}
@@ -396,7 +400,7 @@ func (a *Authority) sign(req IssueRequest) (*Issued, error) {
 		RequestedBy: req.RequestedBy,
 		CreatedAt:   a.now().UTC().Truncate(time.Second),
 	}
-	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec}, nil
+	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec, source: req.Source}, nil
 }
 
 // withPseudonym returns subj with IDPseudonym computed from IDNumber when

@@ -36,6 +36,8 @@ type NewCodeRequest struct {
 	// hardware key-storage policy instead of the software one. Only for
 	// profiles with key_storage.
 	HardwareKey bool
+	// Source is the officer's network address, for the audit log.
+	Source string
 }
 
 // CreateCode vets req.Subject against the profile and stores a new single-use
@@ -103,7 +105,7 @@ func (a *Authority) CreateCode(ctx context.Context, req NewCodeRequest) (string,
 	if c.HardwareKey {
 		reasons = append(reasons, "key held in hardware")
 	}
-	if err := a.audit(ctx, AuditEvent{Action: "ca.enrolment-code.create", Actor: req.CreatedBy, Resource: "ca:enrolment-code:" + c.ID,
+	if err := a.audit(ctx, AuditEvent{Action: "ca.enrolment-code.create", Actor: req.CreatedBy, Source: req.Source, Resource: "ca:enrolment-code:" + c.ID,
 		Outcome: "success", Reasons: reasons}); err != nil {
 		return "", nil, fmt.Errorf("ca: enrolment code %s created but not audited: %w", c.ID, err)
 	}
@@ -260,10 +262,10 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 		return nil, badField("login_csr", nil, "profile %s has no login certificate", p.Name)
 	}
 	if !c.UsedAt.IsZero() {
-		return a.repeat(ctx, c.Hash, csr, loginCSR)
+		return a.repeat(ctx, c.Hash, csr, loginCSR, req.Source)
 	}
 	primary := IssueRequest{PublicKey: csr.PublicKey, Profile: c.Profile, Subject: c.Subject, RequestedBy: "code:" + c.ID,
-		Via: ViaCode, HardwareKey: c.HardwareKey}
+		Via: ViaCode, HardwareKey: c.HardwareKey, Source: req.Source}
 	main, err := a.sign(primary)
 	if err != nil {
 		return nil, err
@@ -286,7 +288,7 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 		if errors.Is(err, ErrCodeUsed) {
 			// Another request with this code won; it may have been this
 			// subscriber's own retry.
-			return a.repeat(ctx, c.Hash, csr, loginCSR)
+			return a.repeat(ctx, c.Hash, csr, loginCSR, req.Source)
 		}
 		return nil, err
 	}

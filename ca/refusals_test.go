@@ -107,6 +107,12 @@ func TestRefusalFlood(t *testing.T) {
 		if w := f.post(t, "198.51.100.1:1", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
 			t.Fatalf("valid request from another address: %d %s", w.Code, w.Body)
 		}
+		au.mu.Lock()
+		last := au.evs[len(au.evs)-1]
+		au.mu.Unlock()
+		if last.Action != "ca.certificate.issue" || last.Source != "198.51.100.1:1" {
+			t.Errorf("issue entry %+v, want the source address", last)
+		}
 	})
 	t.Run("ok/bucket-refills", func(t *testing.T) {
 		code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})

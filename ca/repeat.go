@@ -12,7 +12,7 @@ import (
 // issued for the code when csr (and loginCSR, if given) hold the keys they
 // were issued for, else a 409 [ErrCodeUsed]. A certificate revoked or
 // suspended since is not handed out again.
-func (a *Authority) repeat(ctx context.Context, h []byte, csr, loginCSR *smx509.CertificateRequest) (*Issued, error) {
+func (a *Authority) repeat(ctx context.Context, h []byte, csr, loginCSR *smx509.CertificateRequest, source string) (*Issued, error) {
 	used := func(msg string) error {
 		return &RequestError{Field: "enrolment_code", Status: http.StatusConflict, Msg: msg, Err: ErrCodeUsed}
 	}
@@ -69,7 +69,7 @@ func (a *Authority) repeat(ctx context.Context, h []byte, csr, loginCSR *smx509.
 		}
 		mainIss.Login = li
 	}
-	if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.enrol-repeat", Actor: "code:" + c.ID,
+	if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.enrol-repeat", Actor: "code:" + c.ID, Source: source,
 		Resource: "ca:certificate:" + main.Serial, Outcome: "success", Reasons: []string{"the same key asked again with the used code"}}); err != nil {
 		return nil, err
 	}
