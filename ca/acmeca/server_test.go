@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,7 @@ type responder struct {
 	srv   *httptest.Server
 }
 
-func newResponder(t *testing.T) *responder {
+func newResponder(t testing.TB) *responder {
 	r := &responder{auths: map[string]string{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		token, ok := strings.CutPrefix(req.URL.Path, "/.well-known/acme-challenge/")
@@ -77,7 +78,7 @@ type env struct {
 	resp *responder
 }
 
-func newEnv(t *testing.T, db *store.DB, opts ...acmeca.Option) *env {
+func newEnv(t testing.TB, db *store.DB, opts ...acmeca.Option) *env {
 	t.Helper()
 	e := &env{f: newFixture(t, db), resp: newResponder(t)}
 	opts = append([]acmeca.Option{acmeca.WithDepartments("tax", "health"), acmeca.WithChallengeDialer(e.resp.dial),
@@ -495,6 +496,36 @@ func TestServerNamePolicy(t *testing.T) {
 	t.Run("ok/nonce-still-usable", func(t *testing.T) {
 		if _, _, err := e.obtain(t, c, "invoice.tax.example"); err != nil {
 			t.Fatalf("a permitted order after refusals: %v", err)
+		}
+	})
+}
+
+// FuzzNewOrderPolicy sends arbitrary new-order bodies to the name-policy
+// check that runs before step-ca: it never panics, and when it answers, the
+// answer is a rejectedIdentifier problem.
+func FuzzNewOrderPolicy(f *testing.F) {
+	e := newEnv(f, nil, acmeca.WithStateDir(f.TempDir()))
+	payload := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, seed := range []string{
+		`{"protected":"e30","payload":"` + payload(`{"identifiers":[{"type":"dns","value":"www.gov.cn"}]}`) + `","signature":""}`,
+		`{"protected":"e30","payload":"` + payload(`{"identifiers":[{"type":"ip","value":"0.0.0.0"}]}`) + `","signature":""}`,
+		`{"protected":"e30","payload":"` + payload(`{"identifiers":[{"type":"dns","value":"a.tax.example"}]}`) + `","signature":""}`,
+		`{"payload":"!!!"}`, `[]`, `{`, ``, `{"payload":"` + payload(`{"identifiers":null}`) + `"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/acme/tax/new-order", bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		if !e.srv.RefuseNewOrder(w, req) {
+			rest, _ := io.ReadAll(req.Body)
+			if !bytes.Equal(rest, body) {
+				t.Fatalf("the body passed on to step-ca differs from the one received")
+			}
+			return
+		}
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "rejectedIdentifier") {
+			t.Fatalf("refusal %d %s", w.Code, w.Body)
 		}
 	})
 }
