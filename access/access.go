@@ -1,55 +1,159 @@
-// Package access authenticates officers on Tongxing's administrative APIs.
-//
-// An officer presents a bearer token (Authorization: Bearer <token>). Tokens are
-// 32 random bytes, shown once when they are created and stored only as their
-// SHA-256 hash, each with a name and a set of roles: admin (everything), ra
-// (registration officer: enrolment codes, certificate inventory) and auditor
-// (security officer: audit log). The first admin token is made by
-// `tongxing init`. Client-certificate (mTLS) login for officers is not offered.
 package access
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"net/http"
-	"slices"
-	"strings"
+	"regexp"
 	"time"
-
-	"github.com/tongxing/tongxing/problem"
-	"github.com/tongxing/tongxing/store"
 )
 
-// Roles an officer token may carry.
+// Roles an officer may hold; each officer holds exactly one.
 const (
-	RoleAdmin    = "admin"
 	RoleSysadmin = "sysadmin"
 	RoleRA       = "ra"
 	RoleAuditor  = "auditor"
 )
 
-// tokenPrefix marks Tongxing officer tokens so they are recognisable in
-// secret scanners.
-const tokenPrefix = "txo_"
+// Roles lists every role.
+var Roles = []string{RoleSysadmin, RoleRA, RoleAuditor}
+
+// ValidRole returns nil if role is one of [Roles].
+func ValidRole(role string) error {
+	switch role {
+	case RoleSysadmin, RoleRA, RoleAuditor:
+		return nil
+	}
+	return badRequest("role", nil, "%q is not a role (want sysadmin, ra or auditor)", truncate(role, 32))
+}
+
+// Token lifetimes.
+const (
+	// DefaultTokenTTL is how long a new token is valid unless asked
+	// otherwise.
+	DefaultTokenTTL = 90 * 24 * time.Hour
+	// MaxTokenTTL is the longest life a token may be given.
+	MaxTokenTTL = 366 * 24 * time.Hour
+	// MinTokenTTL is the shortest.
+	MinTokenTTL = time.Hour
+	// ProposalTTL is how long a proposal may wait for its decision, and an
+	// approved one for its claim.
+	ProposalTTL = 72 * time.Hour
+	// MaxClaimFailures is how many wrong claim codes a proposal takes
+	// before it fails for good.
+	MaxClaimFailures = 5
+)
+
+// Officer statuses.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+)
+
+// nameRE is the form of a new officer's name.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// ValidName returns nil if name may name a new officer: 1 to 64 characters
+// from [a-z0-9._-], starting with a letter or digit.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return badRequest("name", nil, "%q is not an officer name (1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit)", truncate(name, 80))
+	}
+	return nil
+}
+
+// Officer is an officer account.
+type Officer struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Status string `json:"status"`
+	// UserID and Username name the sign-on account bound to the officer,
+	// if any.
+	UserID     string    `json:"user_id,omitempty"`
+	Username   string    `json:"username,omitempty"`
+	ProposedBy string    `json:"proposed_by"`
+	ApprovedBy string    `json:"approved_by"`
+	CreatedAt  time.Time `json:"created_at"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	RevokedBy  string    `json:"revoked_by,omitempty"`
+	// TokenExpiresAt is when the officer's newest usable token expires
+	// (zero: none). Filled in by listings; not stored.
+	TokenExpiresAt time.Time `json:"token_expires_at,omitzero"`
+}
+
+// Actor is the name recorded for o in inventories and audit entries.
+func (o *Officer) Actor() string { return "officer:" + o.Name }
+
+// Token is a stored officer token: never the token itself, only its hash.
+type Token struct {
+	ID        string
+	OfficerID string
+	Hash      []byte // SHA-256 of the token
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero only for tokens of earlier versions not yet upgraded
+	RevokedAt time.Time
+}
+
+// Proposal kinds.
+const (
+	// KindAdd proposes a new officer.
+	KindAdd = "add"
+	// KindBind proposes binding a sign-on account to an officer.
+	KindBind = "bind"
+	// KindToken proposes a new token for an officer (who lost theirs).
+	KindToken = "token"
+)
+
+// Proposal statuses.
+const (
+	ProposalPending  = "pending"
+	ProposalApproved = "approved" // add and token: waiting to be claimed
+	ProposalRejected = "rejected"
+	ProposalClaimed  = "claimed"
+	ProposalApplied  = "applied" // bind
+	ProposalExpired  = "expired"
+	ProposalFailed   = "failed" // too many wrong claim codes
+)
+
+// Proposal is a proposed officer change.
+type Proposal struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Officer    string    `json:"officer"` // the officer's name
+	Role       string    `json:"role"`    // whose officers decide
+	UserID     string    `json:"user_id,omitempty"`
+	Username   string    `json:"username,omitempty"`
+	Status     string    `json:"status"`
+	ProposedBy string    `json:"proposed_by"`
+	ProposedAt time.Time `json:"proposed_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	DecidedBy  string    `json:"decided_by,omitempty"`
+	DecidedAt  time.Time `json:"decided_at,omitzero"`
+	Comment    string    `json:"comment,omitempty"`
+	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+
+	ProposerCodeHash []byte `json:"-"`
+	ApproverCodeHash []byte `json:"-"`
+	ClaimFailures    int    `json:"-"`
+}
+
+// open reports whether p waits for a decision or a claim.
+func (p *Proposal) open() bool { return p.Status == ProposalPending || p.Status == ProposalApproved }
 
 // Principal is an authenticated officer.
 type Principal struct {
-	TokenID string
-	Name    string
-	Roles   []string
+	OfficerID string
+	Name      string
+	Role      string
+	TokenID   string
+	// TokenExpiresAt is when the presented token expires.
+	TokenExpiresAt time.Time
+	// SourceAddr is the client address of the request (host:port).
+	SourceAddr string
 }
 
-// Has reports whether p holds role, or admin, which holds every role.
-func (p *Principal) Has(role string) bool {
-	return p != nil && (slices.Contains(p.Roles, role) || slices.Contains(p.Roles, RoleAdmin))
-}
+// Has reports whether p holds role. No role implies another.
+func (p *Principal) Has(role string) bool { return p != nil && p.Role == role }
 
 // Actor is the name recorded for p in inventories and audit entries.
 func (p *Principal) Actor() string {
@@ -72,98 +176,9 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 	return p, ok && p != nil
 }
 
-// ErrUnknownToken is returned for a token that does not exist or was revoked.
-var ErrUnknownToken = errors.New("access: unknown or revoked token")
-
-// Tokens stores officer tokens. It is safe for concurrent use.
-type Tokens struct {
-	db  *store.DB
-	now func() time.Time
-}
-
-// NewTokens returns a token store on db.
-func NewTokens(db *store.DB) *Tokens { return &Tokens{db: db, now: time.Now} }
-
-// Create makes a token for name with roles and returns the secret token,
-// which is not stored and cannot be recovered.
-func (t *Tokens) Create(ctx context.Context, name string, roles ...string) (string, error) {
-	if name == "" {
-		return "", errors.New("access: token name is empty")
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	if len(roles) == 0 {
-		return "", errors.New("access: a token needs at least one role")
-	}
-	for _, r := range roles {
-		if r != RoleAdmin && r != RoleRA && r != RoleAuditor {
-			return "", fmt.Errorf("access: unknown role %q (want admin, ra or auditor)", r)
-		}
-	}
-	var secret [32]byte
-	if _, err := rand.Read(secret[:]); err != nil {
-		return "", err
-	}
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(secret[:])
-	h := sha256.Sum256([]byte(token))
-	id := hex.EncodeToString(h[:6])
-	_, err := t.db.Exec(ctx, "INSERT INTO access_tokens (id, token_hash, name, roles, created_at) VALUES (?, ?, ?, ?, ?)",
-		id, h[:], name, strings.Join(roles, ","), t.now().Unix())
-	if err != nil {
-		return "", fmt.Errorf("access: store token for %s: %w", name, err)
-	}
-	return token, nil
-}
-
-// Authenticate returns the principal for token.
-func (t *Tokens) Authenticate(ctx context.Context, token string) (*Principal, error) {
-	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 128 {
-		return nil, ErrUnknownToken
-	}
-	h := sha256.Sum256([]byte(token))
-	var (
-		id, name, roles string
-		stored          []byte
-		revoked         sql.NullInt64
-	)
-	err := t.db.QueryRow(ctx, "SELECT id, token_hash, name, roles, revoked_at FROM access_tokens WHERE token_hash = ?", h[:]).
-		Scan(&id, &stored, &name, &roles, &revoked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrUnknownToken
-	}
-	if err != nil {
-		return nil, fmt.Errorf("access: look up token: %w", err)
-	}
-	if subtle.ConstantTimeCompare(stored, h[:]) != 1 || revoked.Valid {
-		return nil, ErrUnknownToken
-	}
-	return &Principal{TokenID: id, Name: name, Roles: strings.Split(roles, ",")}, nil
-}
-
-// Require wraps next so that only an officer holding role reaches it. Missing
-// or unknown tokens get 401, a token without the role 403, both as
-// problem+json.
-func (t *Tokens) Require(role string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || token == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tongxing"`)
-			problem.Write(w, problem.New(http.StatusUnauthorized, "an officer token is required (Authorization: Bearer ...)"))
-			return
-		}
-		p, err := t.Authenticate(r.Context(), strings.TrimSpace(token))
-		if errors.Is(err, ErrUnknownToken) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tongxing", error="invalid_token"`)
-			problem.Write(w, problem.New(http.StatusUnauthorized, "unknown or revoked officer token"))
-			return
-		}
-		if err != nil {
-			problem.WriteError(w, r, nil, err)
-			return
-		}
-		if !p.Has(role) {
-			problem.Write(w, problem.New(http.StatusForbidden, fmt.Sprintf("officer %q lacks role %q", p.Name, role)))
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
-	})
+	return fmt.Sprintf("%s...", s[:n])
 }

@@ -50,7 +50,9 @@
 // a standard Ed25519 co-signature, both under the origin as key name. The
 // sequencer publishes one whenever the tree has grown, at most once per
 // checkpoint interval (default 1s), plus one on Close; with WithTimestamper
-// each carries a timestamp token.
+// each carries a timestamp token. A log opened WithDeferredCheckpoints
+// publishes none until [Log.StartCheckpoints] hands it its timestamper (a
+// TSA that opens after the log).
 //
 // # Sequencing and durability
 //

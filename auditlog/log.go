@@ -51,9 +51,12 @@ type Log struct {
 	needReload atomic.Bool
 	lockConn   *sql.Conn // PostgreSQL advisory lock session; used only by run
 
-	mu            sync.Mutex // guards state and lastPublished
+	mu            sync.Mutex // guards state, lastPublished and stamp
 	state         treeState  // last committed tree known here, used when sequencing
 	lastPublished int64      // size of the newest checkpoint known stored; -1 unknown
+	stamp         Timestamper
+
+	checkpointsOn atomic.Bool // checkpoints are published (not deferred, or started)
 
 	waitMu  sync.Mutex
 	waiters map[string]*appendReq // pending entries waiting for their index
@@ -107,21 +110,62 @@ func Open(ctx context.Context, db *store.DB, signer *CheckpointSigner, opts ...O
 		lastPublished: -1,
 		waiters:       map[string]*appendReq{},
 	}
+	l.stamp = r.opts.timestamper
 	if db.Dialect() != store.Postgres {
 		l.leader.Store(true)
-		if err := l.publish(ctx); err != nil {
-			cancel()
-			return nil, err
+	}
+	if !r.opts.deferCheckpoints {
+		l.checkpointsOn.Store(true)
+		if l.leader.Load() {
+			if err := l.publish(ctx); err != nil {
+				cancel()
+				return nil, err
+			}
 		}
 	}
 	if db.Dialect() == store.Postgres {
 		l.tryLock()
 	}
 	go l.run()
-	l.bgDone.Add(2)
-	go l.publishLoop()
+	l.bgDone.Add(1)
 	go l.waitLoop()
+	if l.checkpointsOn.Load() {
+		l.bgDone.Add(1)
+		go l.publishLoop()
+	}
 	return l, nil
+}
+
+// ErrCheckpointsStarted is returned by [Log.StartCheckpoints] when
+// checkpoints are already being published.
+var ErrCheckpointsStarted = errors.New("auditlog: checkpoints already started")
+
+// StartCheckpoints starts publishing the checkpoints of a log opened with
+// [WithDeferredCheckpoints]: one at once if this process sequences, then
+// whenever the tree has grown, at most once per checkpoint interval, and a
+// final one on Close. Each carries a timestamp token from ts when ts is not
+// nil (ts replaces [WithTimestamper]). It fails with ErrCheckpointsStarted
+// if checkpoints are already published, ErrClosed after Close.
+func (l *Log) StartCheckpoints(ctx context.Context, ts Timestamper) error {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.mu.Lock()
+	if l.checkpointsOn.Load() {
+		l.mu.Unlock()
+		return ErrCheckpointsStarted
+	}
+	l.stamp = ts
+	l.checkpointsOn.Store(true)
+	l.mu.Unlock()
+	l.bgDone.Add(1)
+	go l.publishLoop()
+	if l.leader.Load() {
+		return l.publish(ctx)
+	}
+	return nil
 }
 
 // Signer returns the checkpoint signer.
@@ -209,7 +253,7 @@ func (l *Log) run() {
 				}
 				break
 			}
-			if l.leader.Load() {
+			if l.leader.Load() && l.checkpointsOn.Load() {
 				if err := l.publish(l.ctx); err != nil {
 					l.opts.logger.Error("audit: publish final checkpoint", "err", err)
 				}
@@ -767,7 +811,7 @@ func (l *Log) publishLoop() {
 func (l *Log) publish(ctx context.Context) error {
 	st := l.snapshot()
 	l.mu.Lock()
-	last := l.lastPublished
+	last, stamp := l.lastPublished, l.stamp
 	l.mu.Unlock()
 	if int64(st.size) == last {
 		return nil
@@ -777,8 +821,8 @@ func (l *Log) publish(ctx context.Context) error {
 		return err
 	}
 	var tst []byte
-	if l.opts.timestamper != nil {
-		tst, err = l.opts.timestamper(ctx, msg)
+	if stamp != nil {
+		tst, err = stamp(ctx, msg)
 		if err != nil {
 			l.opts.logger.Error("audit: timestamp checkpoint; storing it without a token", "size", st.size, "err", err)
 			tst = nil
@@ -797,11 +841,12 @@ func (l *Log) publish(ctx context.Context) error {
 }
 
 // PublishCheckpoint signs and stores a checkpoint of the current tree now,
-// if this process is the sequencer and none of that size exists. The
+// if this process is the sequencer, checkpoints are published (not deferred,
+// or started) and none of that size exists. The
 // background loop does this every checkpoint interval; this method is for
 // callers that need a checkpoint covering their entries at once.
 func (l *Log) PublishCheckpoint(ctx context.Context) error {
-	if !l.leader.Load() {
+	if !l.leader.Load() || !l.checkpointsOn.Load() {
 		return nil
 	}
 	return l.publish(ctx)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,4 +238,49 @@ func TestCheckpointTimestamps(t *testing.T) {
 	if _, err := l.Verify(ctx, keys.signer.Verifier()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDeferredCheckpoints opens a log whose timestamper is not ready yet:
+// entries are committed, but no checkpoint is published until
+// StartCheckpoints, and the first one carries a token.
+func TestDeferredCheckpoints(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		keys := newKeys(t)
+		l := openLog(t, db, keys, WithDeferredCheckpoints())
+		appendN(t, l, 0, 4)
+		if err := l.PublishCheckpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.LatestCheckpoint(ctx); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("checkpoint before StartCheckpoints: %v, want ErrNotFound", err)
+		}
+		var calls atomic.Int32
+		stamp := func(_ context.Context, note []byte) ([]byte, error) {
+			calls.Add(1)
+			return Hasher{}.HashLeaf(note), nil
+		}
+		if err := l.StartCheckpoints(ctx, stamp); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.StartCheckpoints(ctx, stamp); !errors.Is(err, ErrCheckpointsStarted) {
+			t.Fatalf("second StartCheckpoints: %v", err)
+		}
+		var cp *Checkpoint
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			var err error
+			if cp, err = l.LatestCheckpoint(ctx); err == nil && cp.Size == 4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no checkpoint of size 4 after StartCheckpoints: %+v %v", cp, err)
+			}
+		}
+		if want := (Hasher{}).HashLeaf(cp.Note); string(cp.Timestamp) != string(want) {
+			t.Fatalf("first checkpoint carries timestamp %x, want %x", cp.Timestamp, want)
+		}
+		if calls.Load() == 0 {
+			t.Fatal("the timestamper was never called")
+		}
+	})
 }

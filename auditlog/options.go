@@ -37,6 +37,7 @@ type options struct {
 	lockID             int64
 	citizenKey         []byte
 	timestamper        Timestamper
+	deferCheckpoints   bool
 	maxExport          int
 }
 
@@ -117,6 +118,14 @@ func WithCitizenKey(key []byte) Option {
 // checkpoint is stored without a token.
 func WithTimestamper(ts Timestamper) Option {
 	return func(o *options) { o.timestamper = ts }
+}
+
+// WithDeferredCheckpoints makes [Open] publish no checkpoint until
+// [Log.StartCheckpoints] is called: for a timestamper (a TSA in the same
+// process) that can only be opened after the log. Entries are appended and
+// committed as usual meanwhile; the first checkpoint covers them.
+func WithDeferredCheckpoints() Option {
+	return func(o *options) { o.deferCheckpoints = true }
 }
 
 // WithMaxExport bounds the number of entries in one export (default

@@ -8,14 +8,15 @@ import (
 // AuditEvent is something the provider did, for the audit log.
 type AuditEvent struct {
 	Action      string // e.g. "authn.login", "authn.login.failure", "authn.token.issue", "authn.refresh.reuse", "authn.logout"
-	Subject     string // the account or client acting (never a password or token)
+	Subject     string // the account, client or officer ("officer:<name>") acting (never a password or token)
+	Account     string // the account an officer acted on, if any (its ID)
 	Client      string // OAuth client ID, if any
 	CertSerial  string // client or login certificate serial, if any
 	SourceAddr  string // remote address
 	Resource    string // e.g. "authn:session:<sid>"
 	Outcome     string // "success" or "failure"
 	Reasons     []string
-	CitizenHash string // set by the auditor from Subject when the event concerns a citizen
+	CitizenHash string // set by the auditor from Account, or else Subject, when the event concerns a citizen
 	Latency     time.Duration
 }
 

@@ -162,7 +162,7 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 	c.TargetDepartments = slices.Clone(cfg.TargetDepartments)
 	c.PostLogoutRedirectURIs = slices.Clone(cfg.PostLogoutRedirectURIs)
 	bad := func(field, format string, args ...any) (*Client, error) {
-		return nil, fmt.Errorf("%w: client %s: %s: %s", ErrInvalidClientConfig, quote(cfg.ID), field, fmt.Sprintf(format, args...))
+		return nil, &FieldError{Sentinel: ErrInvalidClientConfig, Prefix: "client " + quote(cfg.ID) + ": ", Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	if len(c.ID) > maxClientIDLen || !clientIDRE.MatchString(c.ID) {
 		return bad("id", "want 1 to %d characters from [A-Za-z0-9._-]", maxClientIDLen)

@@ -81,7 +81,7 @@ func newEnv(t *testing.T, db *store.DB, opts ...Option) *env {
 	add(ClientConfig{ID: portalSPA, TokenEndpointAuthMethod: AuthNone})
 	add(ClientConfig{ID: portalPub, SubjectType: SubjectPublic})
 	base := []Option{
-		WithIssuer(e.issuer), WithClients(clients...), WithKeyPassphrase(testPassphrase),
+		WithIssuer(e.issuer), WithClients(clients...), WithKeySealer(testSealer(t, testPassphrase)),
 		WithPseudonymKey(testPseudonymKey), WithClock(e.clk.Now), WithLogger(discardLogger()),
 	}
 	p, err := New(t.Context(), db, append(base, opts...)...)

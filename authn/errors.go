@@ -144,3 +144,28 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// FieldError is an invalid field of an account or a client registration.
+// It wraps ErrInvalidUser or ErrInvalidClientConfig; Field is the JSON
+// name of the field at fault.
+type FieldError struct {
+	Sentinel error
+	Prefix   string // e.g. "client \"x\": "; part of the message only
+	Field    string
+	Msg      string
+}
+
+// Error returns "authn: invalid ...: PREFIXfield: message".
+func (e *FieldError) Error() string {
+	return e.Sentinel.Error() + ": " + e.Prefix + e.Field + ": " + e.Msg
+}
+
+// Unwrap returns the sentinel.
+func (e *FieldError) Unwrap() error { return e.Sentinel }
+
+// FieldName returns the field at fault.
+func (e *FieldError) FieldName() string { return e.Field }
+
+func invalidUser(field, format string, args ...any) error {
+	return &FieldError{Sentinel: ErrInvalidUser, Field: field, Msg: fmt.Sprintf(format, args...)}
+}

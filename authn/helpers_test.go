@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
 )
 
@@ -33,6 +36,18 @@ func (c *testClock) Advance(d time.Duration) {
 
 var testPassphrase = []byte("correct horse battery staple")
 
+// testSealer seals signing keys under passphrase, as the server's key
+// manager does.
+func testSealer(t testing.TB, passphrase []byte) kms.KeySealer {
+	t.Helper()
+	m, err := softkms.New(filepath.Join(t.TempDir(), "keys"), passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
 var testPseudonymKey = []byte("0123456789abcdef0123456789abcdef")
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -43,7 +58,7 @@ func newTestProvider(t testing.TB, db *store.DB, clk *testClock, opts ...Option)
 	t.Helper()
 	base := []Option{
 		WithIssuer("https://sso.tongxing.test"),
-		WithKeyPassphrase(testPassphrase),
+		WithKeySealer(testSealer(t, testPassphrase)),
 		WithPseudonymKey(testPseudonymKey),
 		WithClock(clk.Now),
 		WithLogger(discardLogger()),

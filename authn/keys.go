@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -20,8 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emmansun/gmsm/pkcs"
-	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/cryptobyte"
@@ -79,12 +76,13 @@ type keyring struct {
 }
 
 // keyStore keeps the signing keys in authn_keys. Private keys are either
-// stored in the row, encrypted (PKCS#8 EncryptedPrivateKeyInfo, PBES2 with
-// PBKDF2-HMAC-SM3 and SM4-CBC, as kms does), or in the key manager, by name.
+// stored in the row, sealed by the kms.KeySealer (with kms/softkms: PKCS#8
+// EncryptedPrivateKeyInfo, PBES2 with PBKDF2-HMAC-SM3 and SM4-CBC under the
+// key passphrase), or in the key manager, by name.
 type keyStore struct {
 	db     *store.DB
 	km     kms.KeyManager // ES256 and SM2 keys go here when set
-	pass   []byte
+	sealer kms.KeySealer
 	now    func() time.Time
 	retain time.Duration // how long a retired key stays published
 
@@ -117,16 +115,12 @@ func (ks *keyStore) generate(ctx context.Context, alg string) (*generated, error
 	var err error
 	switch alg {
 	case AlgRS256:
-		k, err := rsa.GenerateKey(rand.Reader, RSAKeyBits)
-		if err != nil {
-			return nil, fmt.Errorf("authn: generate RSA key: %w", err)
+		if g.signer, err = kms.RSA2048.GenerateKey(); err != nil {
+			return nil, fmt.Errorf("authn: %w", err)
 		}
-		der, err := pkcs8.MarshalPrivateKey(k, ks.pass, pkcs.NewPBESEncrypter(pkcs.SM4CBC, pkcs.NewPBKDF2Opts(pkcs.SM3, kms.PBKDF2SaltSize, kms.PBKDF2Iterations)))
-		if err != nil {
-			return nil, fmt.Errorf("authn: encrypt RSA key: %w", err)
+		if g.pem, err = ks.sealer.SealKey(ctx, g.signer); err != nil {
+			return nil, fmt.Errorf("authn: seal RSA key: %w", err)
 		}
-		g.pem = pem.EncodeToMemory(&pem.Block{Type: kms.PEMType, Bytes: der})
-		g.signer = k
 	case AlgES256, AlgSM2:
 		suite := kms.Intl
 		if alg == AlgSM2 {
@@ -141,8 +135,8 @@ func (ks *keyStore) generate(ctx context.Context, alg string) (*generated, error
 			if g.signer, err = suite.GenerateKey(nil); err != nil {
 				return nil, err
 			}
-			if g.pem, err = kms.MarshalEncryptedPEM(g.signer, ks.pass); err != nil {
-				return nil, err
+			if g.pem, err = ks.sealer.SealKey(ctx, g.signer); err != nil {
+				return nil, fmt.Errorf("authn: seal %s key: %w", alg, err)
 			}
 		}
 	default:
@@ -348,10 +342,8 @@ func (ks *keyStore) signer(ctx context.Context, k *pubKey) (crypto.Signer, error
 			return nil, fmt.Errorf("authn: key %s is in a key manager, and none is configured", quote(k.kid))
 		}
 		s, err = ks.km.Signer(ctx, kmsName.String)
-	case k.alg == AlgRS256:
-		s, err = parseEncryptedRSA(pemData, ks.pass)
 	default:
-		s, err = kms.ParseEncryptedPEM(pemData, ks.pass)
+		s, err = ks.sealer.OpenKey(ctx, pemData)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authn: key %s: %w", quote(k.kid), err)
@@ -378,21 +370,6 @@ func publicEqual(a, b crypto.PublicKey) bool {
 		return ok && ea.Curve.Params().Name == eb.Curve.Params().Name && ea.X.Cmp(eb.X) == 0 && ea.Y.Cmp(eb.Y) == 0
 	}
 	return e.Equal(b)
-}
-
-func parseEncryptedRSA(data, pass []byte) (*rsa.PrivateKey, error) {
-	if len(data) > kms.MaxPEMSize {
-		return nil, errors.New("encrypted key too large")
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != kms.PEMType {
-		return nil, errors.New("no ENCRYPTED PRIVATE KEY PEM block")
-	}
-	k, err := pkcs8.ParsePKCS8PrivateKeyRSA(block.Bytes, pass)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", kms.ErrWrongPassphrase, err)
-	}
-	return k, nil
 }
 
 // current returns the signing key of alg and its private key.

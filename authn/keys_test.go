@@ -191,7 +191,7 @@ func TestKeysSharedAndProtected(t *testing.T) {
 				t.Errorf("stored key is not an encrypted PKCS#8 PEM: %.40q", pem)
 			}
 		}
-		_, err = New(t.Context(), db, WithIssuer("https://sso.tongxing.test"), WithKeyPassphrase([]byte("wrong")), WithClock(clk.Now))
+		_, err = New(t.Context(), db, WithIssuer("https://sso.tongxing.test"), WithKeySealer(testSealer(t, []byte("wrong"))), WithClock(clk.Now))
 		if !errors.Is(err, kms.ErrWrongPassphrase) {
 			t.Errorf("wrong passphrase: %v, want kms.ErrWrongPassphrase", err)
 		}

@@ -90,7 +90,7 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	e.issuer = e.srv.URL
 	c := ClientConfig{ID: portalA, Name: "门户 " + portalA, RedirectURIs: []string{redirectOf(portalA)}}
 	e.secret[portalA], c.SecretHash = GenerateClientSecret()
-	if e.p, err = New(t.Context(), db, WithIssuer(e.issuer), WithClients(c), WithKeyPassphrase(testPassphrase),
+	if e.p, err = New(t.Context(), db, WithIssuer(e.issuer), WithClients(c), WithKeySealer(testSealer(t, testPassphrase)),
 		WithPseudonymKey(testPseudonymKey), WithClock(e.clk.Now), WithLogger(discardLogger()),
 		WithCertLogin(roots, me.ca), WithAuditor(me.audit)); err != nil {
 		t.Fatalf("New: %v", err)

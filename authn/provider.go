@@ -67,7 +67,7 @@ type options struct {
 	issuer       string
 	clients      []ClientConfig
 	km           kms.KeyManager
-	pass         []byte
+	sealer       kms.KeySealer
 	pseudonymKey []byte
 	pairwiseKey  []byte
 	log          *slog.Logger
@@ -95,12 +95,26 @@ func WithClients(c ...ClientConfig) Option {
 	return func(o *options) { o.clients = append(o.clients, c...) }
 }
 
-// WithKeyPassphrase sets the passphrase (copied; required, non-empty) that
-// encrypts signing keys stored in the database: always the RS256 keys, and
-// the ES256 and SM2 keys unless a key manager is given. Every replica must
-// use the same passphrase.
+// WithKeyPassphrase seals the signing keys stored in the database under
+// p with kms.NewPassphraseSealer, the format kms/softkms writes.
+//
+// Deprecated: pass the server's key manager with [WithKeySealer].
 func WithKeyPassphrase(p []byte) Option {
-	return func(o *options) { o.pass = append([]byte(nil), p...) }
+	return func(o *options) {
+		o.sealer = nil
+		if s, err := kms.NewPassphraseSealer(p); err == nil {
+			o.sealer = s
+		}
+	}
+}
+
+// WithKeySealer sets the sealer (required) of the signing keys stored in
+// the database: always the RS256 keys, and the ES256 and SM2 keys unless a
+// key manager is given. kms/softkms seals them under the key passphrase.
+// Every replica must be able to open what another sealed (the same
+// passphrase).
+func WithKeySealer(s kms.KeySealer) Option {
+	return func(o *options) { o.sealer = s }
 }
 
 // WithKeyManager makes the provider create its ES256 (kms.Intl) and SM2
@@ -207,8 +221,8 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(o.pass) == 0 {
-		return nil, fmt.Errorf("%w: WithKeyPassphrase is required", ErrConfig)
+	if o.sealer == nil {
+		return nil, fmt.Errorf("%w: WithKeySealer is required", ErrConfig)
 	}
 	if o.pairwiseKey != nil && len(o.pairwiseKey) < 32 {
 		return nil, fmt.Errorf("%w: the pairwise key must be at least 32 bytes", ErrConfig)
@@ -237,7 +251,7 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 		return nil, err
 	}
 	p.keys = &keyStore{
-		db: db, km: o.km, pass: o.pass, now: o.now,
+		db: db, km: o.km, sealer: o.sealer, now: o.now,
 		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
 		signers: map[string]crypto.Signer{},
 	}

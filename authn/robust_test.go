@@ -90,7 +90,7 @@ func TestReplicas(t *testing.T) {
 		e := newEnv(t, db)
 		muxes := []*http.ServeMux{http.NewServeMux(), http.NewServeMux()}
 		e.p.Routes(muxes[0])
-		second, err := New(t.Context(), db, WithIssuer(e.issuer), WithClients(mustClients(t, e)...), WithKeyPassphrase(testPassphrase),
+		second, err := New(t.Context(), db, WithIssuer(e.issuer), WithClients(mustClients(t, e)...), WithKeySealer(testSealer(t, testPassphrase)),
 			WithClock(e.clk.Now), WithLogger(discardLogger()))
 		if err != nil {
 			t.Fatal(err)

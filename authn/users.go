@@ -115,24 +115,24 @@ func NormalizeUsername(s string) string { return strings.ToLower(s) }
 
 func checkUsername(s string) error {
 	if s == "" || len(s) > MaxUsernameLength || !utf8.ValidString(s) || hasControl(s) || strings.ContainsAny(s, " \u3000") {
-		return fmt.Errorf("%w: username: want 1 to %d bytes of UTF-8 without spaces or control characters", ErrInvalidUser, MaxUsernameLength)
+		return invalidUser("username", "want 1 to %d bytes of UTF-8 without spaces or control characters", MaxUsernameLength)
 	}
 	return nil
 }
 
 func checkPasswordPolicy(pw string) error {
 	if len(pw) > MaxPasswordLength || !utf8.ValidString(pw) {
-		return fmt.Errorf("%w: password: at most %d bytes of UTF-8", ErrInvalidUser, MaxPasswordLength)
+		return invalidUser("password", "at most %d bytes of UTF-8", MaxPasswordLength)
 	}
 	if utf8.RuneCountInString(pw) < MinPasswordLength {
-		return fmt.Errorf("%w: password: at least %d characters", ErrInvalidUser, MinPasswordLength)
+		return invalidUser("password", "at least %d characters", MinPasswordLength)
 	}
 	return nil
 }
 
 func checkText(field, s string, limit int) error {
 	if len(s) > limit || !utf8.ValidString(s) || hasControl(s) {
-		return fmt.Errorf("%w: %s: at most %d bytes of printable UTF-8", ErrInvalidUser, field, limit)
+		return invalidUser(field, "at most %d bytes of printable UTF-8", limit)
 	}
 	return nil
 }
@@ -143,7 +143,7 @@ func checkPhone(s string) error {
 	}
 	for _, r := range s {
 		if !(r >= '0' && r <= '9') && r != '+' && r != '-' && r != ' ' {
-			return fmt.Errorf("%w: phone: only digits, '+', '-' and spaces", ErrInvalidUser)
+			return invalidUser("phone", "only digits, '+', '-' and spaces")
 		}
 	}
 	return nil
@@ -158,7 +158,7 @@ func checkEmail(s string) error {
 	}
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok || local == "" || domain == "" || strings.ContainsAny(s, " <>\"") || strings.Contains(domain, "@") {
-		return fmt.Errorf("%w: email: want local@domain", ErrInvalidUser)
+		return invalidUser("email", "want local@domain")
 	}
 	return nil
 }
@@ -199,7 +199,7 @@ func (u *Users) AddUser(ctx context.Context, nu NewUser) (*User, error) {
 		}
 		norm := ident.NormalizeCitizenID(nu.CitizenID)
 		if err := ident.ValidateCitizenIDAt(norm, now.In(time.FixedZone("CST", 8*3600))); err != nil {
-			return nil, fmt.Errorf("%w: citizen ID: %w", ErrInvalidUser, err)
+			return nil, &FieldError{Sentinel: ErrInvalidUser, Field: "id_number", Msg: err.Error()}
 		}
 		idHash = sql.NullString{String: ident.Pseudonym(u.pseudonymKey, norm), Valid: true}
 		last4 = norm[len(norm)-4:]

@@ -14,6 +14,15 @@
 // PBKDF2 with the hmacWithSM3 PRF (1.2.156.10197.1.401.2) and SM4-CBC
 // (GB/T 32907, 1.2.156.10197.1.104.2). See [MarshalEncryptedPEM].
 //
+// Besides the suites, a key manager may keep keys of a [KeyType] (Ed25519,
+// RFC 8032; RSA for RS256) that Tongxing never certifies ([TypedKeyCreator]),
+// secrets that are not signing keys, such as the KMC master key
+// ([SecretStore]; RFC 6031 OneSymmetricKey encrypted the same way, PEM type
+// "ENCRYPTED SYMMETRIC KEY"), and seal keys that live elsewhere, in the
+// database shared by replicas ([KeySealer]). Every key and secret Tongxing
+// keeps at rest goes through these interfaces.
+//
 // Private keys cross package boundaries only as [crypto.Signer]. Backends that
-// store keys implement [KeyManager]; the software backend is kms/softkms.
+// store keys implement [KeyManager] and, where they can, the other
+// interfaces; the software backend is kms/softkms.
 package kms

@@ -73,6 +73,21 @@ func MarshalEncryptedPEM(key crypto.Signer, passphrase []byte) ([]byte, error) {
 	return marshalEncryptedPEM(key, passphrase, PBKDF2Iterations)
 }
 
+// MarshalEncryptedKeyPEM is [MarshalEncryptedPEM] for any key a key manager
+// keeps: a suite key, or a key of a [KeyType] (Ed25519, RSA of 2048 to 8192
+// bits). The format and encryption are the same.
+func MarshalEncryptedKeyPEM(key crypto.Signer, passphrase []byte) ([]byte, error) {
+	if len(passphrase) == 0 {
+		return nil, ErrEmptyPassphrase
+	}
+	if _, err := signerSuite(key); err != nil {
+		if _, terr := TypeOf(key); terr != nil {
+			return nil, err
+		}
+	}
+	return encryptPKCS8(key, passphrase, PBKDF2Iterations)
+}
+
 func marshalEncryptedPEM(key crypto.Signer, passphrase []byte, iterations int) ([]byte, error) {
 	if len(passphrase) == 0 {
 		return nil, ErrEmptyPassphrase
@@ -80,6 +95,10 @@ func marshalEncryptedPEM(key crypto.Signer, passphrase []byte, iterations int) (
 	if _, err := signerSuite(key); err != nil {
 		return nil, err
 	}
+	return encryptPKCS8(key, passphrase, iterations)
+}
+
+func encryptPKCS8(key crypto.Signer, passphrase []byte, iterations int) ([]byte, error) {
 	der, err := pkcs8.MarshalPrivateKey(key, passphrase, encrypter(iterations))
 	if err != nil {
 		return nil, fmt.Errorf("kms: encrypt private key: %w", err)
@@ -100,6 +119,27 @@ func marshalEncryptedPEM(key crypto.Signer, passphrase []byte, iterations int) (
 // wrapping ErrWrongPassphrase. Unencrypted keys, other key types and other
 // curves are rejected.
 func ParseEncryptedPEM(data, passphrase []byte) (crypto.Signer, error) {
+	return parseEncryptedPEM(data, passphrase, false)
+}
+
+// ParseEncryptedKeyPEM is [ParseEncryptedPEM] accepting, besides suite keys,
+// the keys of a [KeyType]: Ed25519 (*ed25519.PrivateKey is returned as
+// ed25519.PrivateKey) and RSA of 2048 to 8192 bits (*rsa.PrivateKey).
+func ParseEncryptedKeyPEM(data, passphrase []byte) (crypto.Signer, error) {
+	return parseEncryptedPEM(data, passphrase, true)
+}
+
+func parseEncryptedPEM(data, passphrase []byte, typed bool) (crypto.Signer, error) {
+	der, err := decodeEncryptedPEM(data, passphrase, PEMType)
+	if err != nil {
+		return nil, err
+	}
+	return parseEncryptedDER(der, passphrase, typed)
+}
+
+// decodeEncryptedPEM returns the DER of the one PEM block of type typ in
+// data, with the size, header and trailing-data checks of ParseEncryptedPEM.
+func decodeEncryptedPEM(data, passphrase []byte, typ string) ([]byte, error) {
 	if len(data) > MaxPEMSize {
 		return nil, fmt.Errorf("kms: encrypted key is %d bytes, limit is %d", len(data), MaxPEMSize)
 	}
@@ -110,8 +150,8 @@ func ParseEncryptedPEM(data, passphrase []byte) (crypto.Signer, error) {
 	if block == nil {
 		return nil, errors.New("kms: no PEM block found in encrypted key")
 	}
-	if block.Type != PEMType {
-		return nil, fmt.Errorf("kms: PEM block type is %q, want %q", block.Type, PEMType)
+	if block.Type != typ {
+		return nil, fmt.Errorf("kms: PEM block type is %q, want %q", block.Type, typ)
 	}
 	if len(block.Headers) != 0 {
 		return nil, errors.New("kms: PEM headers are not allowed in an encrypted PKCS#8 key")
@@ -119,10 +159,39 @@ func ParseEncryptedPEM(data, passphrase []byte) (crypto.Signer, error) {
 	if len(bytes.TrimSpace(rest)) != 0 {
 		return nil, errors.New("kms: unexpected data after the PEM block of the encrypted key")
 	}
-	return parseEncryptedDER(block.Bytes, passphrase)
+	return block.Bytes, nil
 }
 
-func parseEncryptedDER(der, passphrase []byte) (crypto.Signer, error) {
+func parseEncryptedDER(der, passphrase []byte, typed bool) (crypto.Signer, error) {
+	plain, err := decryptPBES2(der, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	// A wrong passphrase passes the padding check about once in 256 tries;
+	// the plaintext is then noise, so a parse failure means the same thing.
+	k, err := smx509.ParsePKCS8PrivateKey(plain)
+	clear(plain)
+	if err != nil {
+		return nil, ErrWrongPassphrase
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("kms: unsupported private key type %T", k)
+	}
+	if _, err := signerSuite(signer); err != nil {
+		if !typed {
+			return nil, err
+		}
+		if _, terr := TypeOf(signer); terr != nil {
+			return nil, err
+		}
+	}
+	return signer, nil
+}
+
+// decryptPBES2 checks and decrypts an EncryptedPrivateKeyInfo-shaped DER
+// structure and returns the plaintext.
+func decryptPBES2(der, passphrase []byte) ([]byte, error) {
 	var info encryptedPrivateKeyInfo
 	if rest, err := asn1.Unmarshal(der, &info); err != nil {
 		return nil, fmt.Errorf("kms: malformed EncryptedPrivateKeyInfo: %w", err)
@@ -150,21 +219,7 @@ func parseEncryptedDER(der, passphrase []byte) (crypto.Signer, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("kms: decrypt private key: %w", err)
 	}
-	// A wrong passphrase passes the padding check about once in 256 tries;
-	// the plaintext is then noise, so a parse failure means the same thing.
-	k, err := smx509.ParsePKCS8PrivateKey(plain)
-	clear(plain)
-	if err != nil {
-		return nil, ErrWrongPassphrase
-	}
-	signer, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("kms: unsupported private key type %T", k)
-	}
-	if _, err := signerSuite(signer); err != nil {
-		return nil, err
-	}
-	return signer, nil
+	return plain, nil
 }
 
 func checkKDF(kdf pkix.AlgorithmIdentifier) error {

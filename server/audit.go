@@ -2,18 +2,14 @@ package server
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 
-	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm3"
 	"golang.org/x/mod/sumdb/note"
 
@@ -33,10 +29,11 @@ func (c *Config) AuditPublicKeyFile() string { return filepath.Join(c.pkiDir(), 
 // per line, in signed-note verifier-key form.
 func (c *Config) AuditNoteKeysFile() string { return filepath.Join(c.pkiDir(), "audit-note-keys.txt") }
 
-// auditSigner loads or creates the SM2 audit key (in the key manager) and the
-// Ed25519 co-signing key (encrypted PKCS#8 in DATA/keys/audit-ed25519.key),
-// and publishes their public forms in DATA/pki.
-func (s *Server) auditSigner(ctx context.Context, passphrase []byte) (*auditlog.CheckpointSigner, error) {
+// auditSigner loads or creates, in the key manager, the SM2 audit key
+// (audit-sm2) and the Ed25519 co-signing key (audit-ed25519, encrypted
+// PKCS#8 in DATA/keys like every key), and publishes their public forms in
+// DATA/pki.
+func (s *Server) auditSigner(ctx context.Context) (*auditlog.CheckpointSigner, error) {
 	sm2Key, err := s.km.Signer(ctx, "audit-sm2")
 	if errors.Is(err, kms.ErrKeyNotFound) {
 		sm2Key, err = s.km.CreateKey(ctx, "audit-sm2", kms.GM)
@@ -44,9 +41,15 @@ func (s *Server) auditSigner(ctx context.Context, passphrase []byte) (*auditlog.
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	edKey, err := loadOrCreateEd25519(filepath.Join(s.cfg.keysDir(), "audit-ed25519.key"), passphrase)
+	edKey, err := s.km.Signer(ctx, "audit-ed25519")
+	if errors.Is(err, kms.ErrKeyNotFound) {
+		edKey, err = s.km.CreateTypedKey(ctx, "audit-ed25519", kms.Ed25519)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit co-signing key: %w", err)
+	}
+	if _, ok := edKey.Public().(ed25519.PublicKey); !ok {
+		return nil, fmt.Errorf("audit co-signing key audit-ed25519 is not an Ed25519 key")
 	}
 	signer, err := auditlog.NewCheckpointSigner(s.cfg.Audit.Origin, sm2Key, edKey)
 	if err != nil {
@@ -73,48 +76,24 @@ func (s *Server) auditSigner(ctx context.Context, passphrase []byte) (*auditlog.
 	return signer, nil
 }
 
-func loadOrCreateEd25519(path string, passphrase []byte) (crypto.Signer, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		block, _ := pem.Decode(b)
-		if block == nil {
-			return nil, fmt.Errorf("%s: no PEM block", path)
-		}
-		k, err := pkcs8.ParsePKCS8PrivateKey(block.Bytes, passphrase)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		ek, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s: not an Ed25519 key", path)
-		}
-		return ek, nil
-	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
+// openAudit opens the audit log. Its checkpoints are deferred until the
+// TSA is open: Open calls StartCheckpoints with [auditStamper].
+func (s *Server) openAudit(ctx context.Context, citizenKey []byte) (*auditlog.Log, error) {
+	signer, err := s.auditSigner(ctx)
 	if err != nil {
 		return nil, err
 	}
-	der, err := pkcs8.MarshalPrivateKey(key, passphrase, pkcs8.DefaultOpts)
-	if err != nil {
-		return nil, fmt.Errorf("encrypt Ed25519 audit key: %w", err)
-	}
-	if err := writeSecret(path, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), 0); err != nil {
-		return nil, err
-	}
-	return key, nil
+	return auditlog.Open(ctx, s.db, signer,
+		auditlog.WithCheckpointInterval(s.cfg.Audit.CheckpointInterval),
+		auditlog.WithDeferredCheckpoints(),
+		auditlog.WithCitizenKey(citizenKey),
+		auditlog.WithLogger(s.log))
 }
 
-// openAudit opens the audit log; checkpoints are timestamped in-process by
-// the TSA (SM3 imprint of the signed note).
-func (s *Server) openAudit(ctx context.Context, passphrase, citizenKey []byte) (*auditlog.Log, error) {
-	signer, err := s.auditSigner(ctx, passphrase)
-	if err != nil {
-		return nil, err
-	}
-	stamp := func(ctx context.Context, msg []byte) ([]byte, error) {
-		tsa := s.tsa // set once the TSA is open, after the log
-		if tsa == nil {
-			return nil, errors.New("the timestamp authority is not open yet")
-		}
+// auditStamper timestamps audit checkpoints in-process with tsa: an SM2
+// token over the SM3 imprint of the signed note.
+func auditStamper(tsa *timestamp.Authority) auditlog.Timestamper {
+	return func(ctx context.Context, msg []byte) ([]byte, error) {
 		d := sm3.Sum(msg)
 		tok, err := tsa.Timestamp(ctx, d[:], timestamp.SM3, timestamp.TimestampOptions{CertReq: true})
 		if err != nil {
@@ -122,19 +101,19 @@ func (s *Server) openAudit(ctx context.Context, passphrase, citizenKey []byte) (
 		}
 		return tok.Raw, nil
 	}
-	return auditlog.Open(ctx, s.db, signer,
-		auditlog.WithCheckpointInterval(s.cfg.Audit.CheckpointInterval),
-		auditlog.WithTimestamper(stamp),
-		auditlog.WithCitizenKey(citizenKey),
-		auditlog.WithLogger(s.log))
 }
 
-// caAuditor writes CA events into the audit log.
+// caAuditor writes CA and KMC events into the audit log. An event caused by
+// an officer's request carries the request's source address.
 type caAuditor struct{ log *auditlog.Log }
 
 func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
+	src := ev.Source
+	if p, ok := access.PrincipalFrom(ctx); ok && p.Actor() == ev.Actor && src == "" {
+		src = p.SourceAddr
+	}
 	_, err := a.log.Append(ctx, auditlog.Entry{
-		Actor:   auditlog.Actor{Subject: ev.Actor, SourceAddr: ev.Source},
+		Actor:   auditlog.Actor{Subject: ev.Actor, SourceAddr: src},
 		Action:  ev.Action,
 		Object:  auditlog.Object{Resource: ev.Resource},
 		Reasons: ev.Reasons,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,14 +32,17 @@ func Initialized(cfg *Config) bool {
 
 // InitResult is what [Init] created.
 type InitResult struct {
-	CAs        []*ca.CACert
-	AdminToken string // shown once; only its hash is stored
-	RootFiles  []string
+	CAs []*ca.CACert
+	// Officers are the first officers, one of each role, with their
+	// tokens: shown once; only their hashes are stored.
+	Officers  []access.FirstOfficer
+	RootFiles []string
 }
 
 // Init creates the PKI in cfg.Data: both CA hierarchies (keys encrypted under
-// the passphrase), the pseudonym key, and a first admin officer token. It
-// refuses to run on an initialised directory.
+// the passphrase), the pseudonym key, and a first officer of each role
+// (sysadmin, ra, auditor) with a token. It refuses to run on an initialised
+// directory.
 func Init(ctx context.Context, cfg *Config, passphrase []byte) (*InitResult, error) {
 	if Initialized(cfg) {
 		return nil, fmt.Errorf("init: %s already holds a PKI (%w)", cfg.pkiDir(), ca.ErrPKIExists)
@@ -75,11 +79,12 @@ func Init(ctx context.Context, cfg *Config, passphrase []byte) (*InitResult, err
 	if err != nil {
 		return nil, err
 	}
-	token, err := access.NewTokens(db).Create(ctx, "admin", access.RoleAdmin)
+	// The callers tell the operator about the officers; no log lines.
+	first, err := access.New(db, access.WithLogger(slog.New(slog.DiscardHandler))).Bootstrap(ctx, "system:init")
 	if err != nil {
 		return nil, err
 	}
-	res := &InitResult{CAs: cas, AdminToken: token}
+	res := &InitResult{CAs: cas, Officers: first}
 	for _, c := range cas {
 		if c.Root {
 			res.RootFiles = append(res.RootFiles, filepath.Join(cfg.pkiDir(), c.Name+".crt"))
@@ -100,7 +105,8 @@ func LoadPassphrase(cfg *Config) ([]byte, error) {
 
 // DevBootstrap is the zero-configuration first start: it generates a random
 // passphrase file (unless a passphrase is configured), runs [Init], and saves
-// the admin token to a 0600 file. Messages for the operator go to w.
+// each first officer's token to its own 0600 file,
+// [Config.OfficerTokenFile] of its role. Messages for the operator go to w.
 func DevBootstrap(ctx context.Context, cfg *Config, w io.Writer) (*InitResult, error) {
 	pass, err := LoadPassphrase(cfg)
 	if err != nil {
@@ -124,13 +130,17 @@ func DevBootstrap(ctx context.Context, cfg *Config, w io.Writer) (*InitResult, e
 	if err != nil {
 		return nil, err
 	}
-	if err := writeSecret(cfg.AdminTokenFile(), []byte(res.AdminToken+"\n"), 0); err != nil {
-		return nil, err
+	for _, o := range res.Officers {
+		if err := writeSecret(cfg.OfficerTokenFile(o.Role), []byte(o.Token+"\n"), 0); err != nil {
+			return nil, err
+		}
 	}
 	if err := writeDataConfig(cfg); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "WARNING: the first admin officer token is in %s (mode 0600); move it somewhere safe.\n", cfg.AdminTokenFile())
+	for _, o := range res.Officers {
+		fmt.Fprintf(w, "WARNING: the token of the first %s officer (%s) is in %s (mode 0600); move it somewhere safe.\n", o.Role, o.Name, cfg.OfficerTokenFile(o.Role))
+	}
 	return res, nil
 }
 

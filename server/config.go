@@ -42,6 +42,11 @@ type Config struct {
 	KeyPassphraseFile string `yaml:"key_passphrase_file"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReplicaID names this process among replicas sharing a database; it
+	// keys per-replica state such as the TSA's high-water mark. It must be
+	// stable across restarts and unique among running replicas. Default:
+	// the host name and the listen address, e.g. "host1/:8443".
+	ReplicaID string `yaml:"replica_id"`
 
 	// Departments is the department registry: the one list that gateway
 	// routes, the certificate name policy, ACME, OIDC clients and SPIFFE
@@ -71,10 +76,9 @@ type TSAConfig struct {
 	AcceptedPolicies []string `yaml:"accepted_policies"`
 	// Accuracy stated in tokens. Default 1s.
 	Accuracy time.Duration `yaml:"accuracy"`
-	// BackwardsTolerance is how far the clock may appear to go back
-	// relative to the last token (issued by any replica) before the TSA
-	// refuses. Default 0 for one node; set it to the clock skew bound
-	// between replicas.
+	// BackwardsTolerance is how far this replica's clock may appear to go
+	// back relative to its own latest token before the TSA refuses.
+	// Default 0. Replicas do not compare their clocks with each other.
 	BackwardsTolerance time.Duration `yaml:"backwards_tolerance"`
 }
 
@@ -256,6 +260,16 @@ func (c *Config) Resolve() error {
 			return fmt.Errorf("config: pki.suites: %w", err)
 		}
 	}
+	if c.ReplicaID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "localhost"
+		}
+		c.ReplicaID = host + "/" + c.Listen
+	}
+	if len(c.ReplicaID) > 200 {
+		return fmt.Errorf("config: replica_id is longer than 200 bytes")
+	}
 	if c.Audit.Origin == "" {
 		c.Audit.Origin = u.Host + "/audit"
 	}
@@ -306,12 +320,15 @@ func (c *Config) pkiDir() string     { return filepath.Join(c.Data, "pki") }
 func (c *Config) keysDir() string    { return filepath.Join(c.Data, "keys") }
 func (c *Config) secretsDir() string { return filepath.Join(c.Data, "secrets") }
 
-// AdminTokenFile is where earlier versions' development start wrote the
-// first officer token (role admin).
-func (c *Config) AdminTokenFile() string { return filepath.Join(c.secretsDir(), "admin-token") }
+// legacyAdminTokenFile is where earlier versions' development start wrote
+// the token of the all-powerful admin; the server renames it to
+// sysadmin-token at start.
+func (c *Config) legacyAdminTokenFile() string { return filepath.Join(c.secretsDir(), "admin-token") }
 
 // OfficerTokenFile is where the development start keeps the token of the
-// first officer of role (sysadmin, ra or auditor).
+// first officer of role (sysadmin, ra or auditor), and where the server
+// writes the token of a first officer it creates at start for a role left
+// without a usable one. The CLI reads it for commands of that role.
 func (c *Config) OfficerTokenFile(role string) string {
 	return filepath.Join(c.secretsDir(), role+"-token")
 }

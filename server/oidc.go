@@ -5,17 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 )
 
 // OpenProvider opens the OpenID Connect provider on db with the settings of
-// cfg: issuer public_url, signing keys encrypted under the key passphrase,
-// ID-number pseudonyms under DATA/secrets/pseudonym.key. The CLI uses it to
-// add users and clients; the server adds routes and auditing.
-func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, passphrase []byte, opts ...authn.Option) (*authn.Provider, error) {
+// cfg: issuer public_url, signing keys sealed by sealer (the key manager:
+// encrypted under the key passphrase), ID-number pseudonyms under
+// DATA/secrets/pseudonym.key.
+func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, sealer kms.KeySealer, opts ...authn.Option) (*authn.Provider, error) {
 	pk, err := os.ReadFile(filepath.Join(cfg.secretsDir(), "pseudonym.key"))
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
@@ -23,7 +25,7 @@ func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, passphrase []b
 	base := []authn.Option{
 		authn.WithIssuer(cfg.PublicURL),
 		authn.WithClients(cfg.OIDC.Clients...),
-		authn.WithKeyPassphrase(passphrase),
+		authn.WithKeySealer(sealer),
 		authn.WithPseudonymKey(pk),
 	}
 	return authn.New(ctx, db, append(base, opts...)...)
@@ -44,9 +46,13 @@ func (a authnAuditor) Record(ctx context.Context, ev authn.AuditEvent) error {
 		Outcome: ev.Outcome,
 		Latency: ev.Latency,
 	}
-	if ev.CitizenHash != "" {
+	switch {
+	case ev.CitizenHash != "":
 		e.CitizenHash = ev.CitizenHash
-	} else if ev.Subject != "" {
+	case ev.Account != "":
+		// An officer acted on a citizen's account.
+		e.CitizenHash = auditlog.CitizenHash(a.citizenKey, ev.Account)
+	case ev.Subject != "" && !strings.HasPrefix(ev.Subject, "officer:"):
 		e.CitizenHash = auditlog.CitizenHash(a.citizenKey, ev.Subject)
 	}
 	_, err := a.log.Append(ctx, e)

@@ -56,6 +56,8 @@ type Server struct {
 	audit    *auditlog.Log
 	acme     *acmeca.Server
 	oidc     *authn.Provider
+
+	metricsToken string
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -96,7 +98,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	if s.audit, err = s.openAudit(ctx, pass, pseudonymKey); err != nil {
+	if s.audit, err = s.openAudit(ctx, pseudonymKey); err != nil {
 		return nil, err
 	}
 	for _, d := range cfg.Deprecations() {
@@ -125,25 +127,35 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Tokens = access.NewTokens(s.db)
 	if s.tlsCert, err = s.serverCertificate(ctx); err != nil {
 		return nil, err
 	}
 	if s.ocsp, err = s.openOCSP(ctx); err != nil {
 		return nil, err
 	}
-	if s.kmc, err = s.openKMC(); err != nil {
+	if s.kmc, err = s.openKMC(ctx); err != nil {
 		return nil, err
 	}
 	if s.tsa, err = s.openTSA(ctx); err != nil {
 		return nil, err
 	}
+	// The audit log has recorded what the start issued; with the TSA open
+	// its checkpoints can be timestamped.
+	if err := s.audit.StartCheckpoints(ctx, auditStamper(s.tsa)); err != nil {
+		return nil, fmt.Errorf("audit checkpoints: %w", err)
+	}
 	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
 	}
-	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, pass, authn.WithLogger(log),
+	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
 		authn.WithCertLogin(s.loginRoots(), s.CA)); err != nil {
+		return nil, err
+	}
+	if s.Tokens, err = s.openOfficers(ctx); err != nil {
+		return nil, err
+	}
+	if s.metricsToken, err = loadOrCreateMetricsToken(cfg.MetricsTokenFile()); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -273,7 +285,8 @@ func sameHosts(leaf *smx509.Certificate, hosts []string) bool {
 	return slices.Equal(have, want)
 }
 
-// Handler returns the server's HTTP handler (every route, with metrics).
+// Handler returns the server's HTTP handler (every route, with metrics and,
+// over TLS, Strict-Transport-Security).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // TLSConfig returns the TLS configuration of the listener.
@@ -298,6 +311,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
 	s.kmc.Routes(mux, s.Tokens.Require)
+	s.Tokens.Routes(mux)
 	mux.Handle("/tsa", s.tsa.Handler())
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
 	mux.Handle("/ocsp", s.ocsp)
@@ -306,12 +320,13 @@ func (s *Server) routes() http.Handler {
 		s.acme.Routes(mux)
 	}
 	s.oidc.Routes(mux)
+	s.oidc.AdminRoutes(mux, s.Tokens.Require, s.Tokens)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
@@ -325,7 +340,7 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return s.instrument(top)
+	return hsts(s.instrument(top))
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -20,7 +20,7 @@ import (
 	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/sqlserial"
+	"github.com/tongxing/tongxing/timestamp/sqlmark"
 )
 
 // openOCSP makes sure each issuing CA has a delegated responder and returns
@@ -40,12 +40,15 @@ func (s *Server) openOCSP(ctx context.Context) (*ca.OCSPResponder, error) {
 	return ca.NewOCSPResponder(s.CA, s.db, keys)
 }
 
-func (s *Server) openKMC() (*kmc.KMC, error) {
-	mk, err := kmc.LoadOrCreateMasterKey(filepath.Join(s.cfg.secretsDir(), "kmc-master.key"))
+// openKMC opens the KMC with its master key from the key manager (see
+// kmcMasterKey).
+func (s *Server) openKMC(ctx context.Context) (*kmc.KMC, error) {
+	mk, err := kmcMasterKey(ctx, s.km, s.cfg.LegacyKMCMasterKeyFile(), s.log)
 	if err != nil {
 		return nil, err
 	}
-	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log))
+	defer clear(mk)
+	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log), kmc.WithAuditor(caAuditor{s.audit}))
 }
 
 func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
@@ -64,7 +67,8 @@ func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
 }
 
 // openTSA gives the timestamp authority a key and tsa-profile certificate per
-// suite (tsa-gm, tsa-intl) and serials from the shared database.
+// suite (tsa-gm, tsa-intl) and this replica's high-water mark of genTime in
+// the database.
 func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 	var opts []timestamp.Option
 	var first *ca.ResponderKey
@@ -108,14 +112,14 @@ func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 		}
 		accepted = append(accepted, oid)
 	}
-	serials, err := sqlserial.New(ctx, s.db, "tsa")
+	mark, err := sqlmark.New(s.db, "tsa/"+s.cfg.ReplicaID)
 	if err != nil {
 		return nil, err
 	}
 	opts = append(opts,
 		timestamp.WithPolicy(policy),
 		timestamp.WithAccuracy(s.cfg.TSA.Accuracy),
-		timestamp.WithSerialSource(serials),
+		timestamp.WithWatermark(mark, 0),
 		timestamp.WithBackwardsTolerance(s.cfg.TSA.BackwardsTolerance),
 		timestamp.WithLogger(s.log))
 	if len(accepted) > 0 {

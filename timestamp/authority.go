@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/big"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -34,16 +33,11 @@ type Authority struct {
 	accepted []asn1.ObjectIdentifier
 	accuracy time.Duration
 	now      func() time.Time
-	serials  SerialSource
+	clock    *clockGuard
 	drift    *driftGuard
-	slack    time.Duration
 	rand     io.Reader
 	log      *slog.Logger
 	stats    stats
-
-	// issueMu makes reading the clock and reserving a serial one step, so
-	// that concurrent requests never look like a clock going backwards.
-	issueMu sync.Mutex
 }
 
 type suiteSigner struct {
@@ -78,8 +72,7 @@ func NewAuthority(signer crypto.Signer, chain []*smx509.Certificate, opts ...Opt
 		signers:  map[Suite]*suiteSigner{},
 		accuracy: c.accuracy,
 		now:      c.now,
-		serials:  c.serials,
-		slack:    c.slack,
+		clock:    &clockGuard{wm: c.wm, window: c.window, slack: c.slack},
 		rand:     c.rand,
 		log:      c.log,
 	}
@@ -107,17 +100,20 @@ func NewAuthority(signer crypto.Signer, chain []*smx509.Certificate, opts ...Opt
 		return nil, fmt.Errorf("%w: no TSA policy: use WithPolicy or a TSA certificate with a certificate policy", ErrConfig)
 	}
 	a.accepted = append([]asn1.ObjectIdentifier{a.policy}, c.accepted...)
-	if a.slack < 0 {
-		return nil, fmt.Errorf("%w: negative backwards tolerance %s", ErrConfig, a.slack)
+	if c.slack < 0 {
+		return nil, fmt.Errorf("%w: negative backwards tolerance %s", ErrConfig, c.slack)
+	}
+	if c.window < 0 {
+		return nil, fmt.Errorf("%w: negative watermark window %s", ErrConfig, c.window)
+	}
+	if a.clock.window == 0 {
+		a.clock.window = DefaultWatermarkWindow
 	}
 	if a.accuracy < 0 {
 		return nil, fmt.Errorf("%w: negative accuracy %s", ErrConfig, a.accuracy)
 	}
 	if a.now == nil || a.rand == nil || a.log == nil {
 		return nil, fmt.Errorf("%w: nil clock, randomness or logger", ErrConfig)
-	}
-	if a.serials == nil {
-		a.serials = NewMemorySerials(uint64(a.now().UnixNano()))
 	}
 	if c.ref != nil {
 		if c.maxDrift <= 0 || c.interval <= 0 {
@@ -307,18 +303,19 @@ func (a *Authority) issue(ctx context.Context, req *TimeStampReq) (*Token, error
 			return nil, reject(TimeNotAvailable, err.Error(), err)
 		}
 	}
-	a.issueMu.Lock()
-	at := a.now().UTC().Truncate(time.Millisecond)
-	serial, latest, err := a.serials.Next(ctx, at)
-	a.issueMu.Unlock()
-	if err != nil {
-		return nil, reject(SystemFailure, "serial number unavailable", fmt.Errorf("timestamp: serial source: %w", err))
-	}
-	if latest.After(at.Add(a.slack)) {
-		err := fmt.Errorf("%w: now %s, a token was issued at %s", ErrClockBackwards,
-			at.Format(time.RFC3339Nano), latest.UTC().Format(time.RFC3339Nano))
+	at, err := a.clock.admit(ctx, a.now, func(err error) {
+		a.log.ErrorContext(ctx, "timestamp high-water mark", "err", err)
+	})
+	if errors.Is(err, ErrClockBackwards) {
 		a.stats.clockRefusal(err)
 		return nil, reject(TimeNotAvailable, err.Error(), err)
+	}
+	if err != nil {
+		return nil, reject(SystemFailure, "clock safety state unavailable", err)
+	}
+	serial, err := randomSerial(rand.Reader)
+	if err != nil {
+		return nil, reject(SystemFailure, "serial number unavailable", err)
 	}
 	a.stats.lastIssued.Store(at.UnixNano())
 	a.stats.clockBad.Store(false)

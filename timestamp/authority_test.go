@@ -244,17 +244,20 @@ func TestClockBackwards(t *testing.T) {
 	}
 }
 
-// TestClockBackwardsAcrossRestart shares a SerialSource between two
-// Authorities, as a restart with a persistent source does.
+// TestClockBackwardsAcrossRestart shares a Watermark between two
+// Authorities, as a restart with a persistent mark does.
 func TestClockBackwardsAcrossRestart(t *testing.T) {
-	src := timestamp.NewMemorySerials(1)
+	wm := &timestamp.MemoryWatermark{}
 	late := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
-	a1 := newAuthority(t, timestamp.WithSerialSource(src), timestamp.WithClock(func() time.Time { return late }))
+	const window = 200 * time.Millisecond
+	a1 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late }))
 	tok := mustTimestamp(t, a1, []byte("a"), timestamp.SM3, timestamp.TimestampOptions{})
-	if tok.Info.SerialNumber.Int64() != 1 {
-		t.Fatalf("first serial %s", tok.Info.SerialNumber)
+	mark, _ := wm.Load(context.Background())
+	if !tok.Info.GenTime.Equal(late) || mark.Before(late) {
+		t.Fatalf("genTime %s, stored mark %s: the mark must cover the token", tok.Info.GenTime, mark)
 	}
-	a2 := newAuthority(t, timestamp.WithSerialSource(src), timestamp.WithClock(func() time.Time { return late.Add(-time.Minute) }))
+
+	a2 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late.Add(-time.Minute) }))
 	_, err := a2.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
 	if !errors.Is(err, timestamp.ErrClockBackwards) {
 		t.Fatalf("restarted authority with an earlier clock: %v", err)
@@ -262,6 +265,15 @@ func TestClockBackwardsAcrossRestart(t *testing.T) {
 	resp := a2.Respond(context.Background(), mustMarshal(t, &timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32)}))
 	if resp.Status != timestamp.StatusRejection || resp.FailInfo != timestamp.TimeNotAvailable || len(resp.StatusString) != 1 {
 		t.Fatalf("response %+v", resp)
+	}
+
+	// A restart whose clock is behind the mark by less than the window
+	// waits for the clock to pass it, then issues.
+	t0 := time.Now()
+	a3 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late.Add(time.Since(t0)) }))
+	tok3 := mustTimestamp(t, a3, []byte("b"), timestamp.SM3, timestamp.TimestampOptions{})
+	if tok3.Info.GenTime.Before(mark) {
+		t.Fatalf("token after restart at %s, before the previous run's mark %s", tok3.Info.GenTime, mark)
 	}
 }
 

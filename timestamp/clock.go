@@ -125,7 +125,7 @@ type Stats struct {
 	// ClockOffset is the last estimated reference minus local time (0
 	// without a reference clock).
 	ClockOffset time.Duration
-	// LastIssued is the latest genTime reported by the SerialSource.
+	// LastIssued is the genTime of the latest token issued.
 	LastIssued time.Time
 	// LastRefusal explains the last clock refusal ("" if none).
 	LastRefusal string

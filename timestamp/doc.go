@@ -30,12 +30,16 @@
 //
 // [Authority] issues tokens in process ([Authority.Timestamp]) and over HTTP
 // ([Authority.Handler], to be mounted at POST /tsa). It refuses to issue
-// (timeNotAvailable) when its clock runs backwards relative to the latest
-// token recorded by its [SerialSource], or drifts beyond a bound against a
-// [ReferenceClock]; [Authority.Stats] exposes the counters for monitoring.
+// (timeNotAvailable) when its clock runs backwards relative to its own
+// latest token or to the high-water mark its previous run stored in its
+// [Watermark], or drifts beyond a bound against a [ReferenceClock];
+// [Authority.Stats] exposes the counters for monitoring. Serial numbers are
+// random 128-bit integers ([SerialBits]): unique without any write per token,
+// across restarts and replicas. Tokens do not set the TSTInfo ordering
+// field, so tokens of different replicas are not ordered by genTime.
 // [Request] and [Client] are the HTTP client, [Verify] and [VerifyToken]
 // the verifier.
 //
-// CMS encoding and parsing live in the sub-package cms, the SQL serial
-// source (store migration 00020) in sqlserial.
+// CMS encoding and parsing live in the sub-package cms, the SQL watermark
+// (store migration 00080) in sqlmark.
 package timestamp

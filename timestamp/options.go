@@ -30,7 +30,8 @@ type config struct {
 	accepted []asn1.ObjectIdentifier
 	accuracy time.Duration
 	now      func() time.Time
-	serials  SerialSource
+	wm       Watermark
+	window   time.Duration
 	slack    time.Duration
 	ref      ReferenceClock
 	maxDrift time.Duration
@@ -76,19 +77,26 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
 
-// WithSerialSource sets where serial numbers come from. Default: a
-// MemorySerials seeded with the current time; use sqlserial to share
-// serials and the latest genTime across restarts and replicas.
-func WithSerialSource(s SerialSource) Option {
-	return func(c *config) { c.serials = s }
+// WithWatermark persists the Authority's high-water mark of genTime in w,
+// so that after a restart it issues no token earlier than one issued before
+// it. The Authority stores a mark window ahead of its clock (raised in the
+// background when half of it is used; a request waits for the write only
+// when the clock has passed the stored mark) and, after a restart, waits up
+// to window for its clock to pass the previous run's mark. Default: no
+// persistence (DefaultWatermarkWindow when window is 0).
+func WithWatermark(w Watermark, window time.Duration) Option {
+	return func(c *config) { c.wm, c.window = w, window }
 }
 
-// WithBackwardsTolerance lets the Authority issue although the latest
-// genTime recorded by the SerialSource is up to d after its own clock.
-// Replicas sharing a SerialSource need it: their clocks differ a little and
-// a replica may read its clock before another one's later token is
-// recorded. Set it to the bound on clock differences between replicas
-// (e.g. the drift bound). Default: 0, any step backwards is refused.
+// DefaultWatermarkWindow is how far ahead of the clock the stored
+// high-water mark runs.
+const DefaultWatermarkWindow = time.Second
+
+// WithBackwardsTolerance lets the Authority issue although its clock is up
+// to d behind the latest genTime it issued (or behind the previous run's
+// mark by more than the watermark window). Default: 0, any step backwards
+// is refused. Each Authority checks only its own tokens: replicas do not
+// compare clocks with each other.
 func WithBackwardsTolerance(d time.Duration) Option {
 	return func(c *config) { c.slack = d }
 }

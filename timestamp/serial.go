@@ -2,56 +2,185 @@ package timestamp
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math/big"
 	"sync"
 	"time"
 )
 
-// SerialSource hands out token serial numbers and remembers the latest
-// genTime issued, so that a clock that went backwards is noticed across
-// restarts and across replicas that share the source.
-//
-// Implementations must be safe for concurrent use. Serial numbers must be
-// unique, positive and increasing; gaps are allowed.
-type SerialSource interface {
-	// Next reserves the next serial number for a token whose genTime is at
-	// and records at. It returns the serial and the latest genTime recorded
-	// so far, at included. A latest after at means that a token with a later
-	// time was issued earlier; the Authority then refuses to issue (the
-	// reserved serial is simply never used).
-	Next(ctx context.Context, at time.Time) (serial *big.Int, latest time.Time, err error)
-}
+// SerialBits is the size of token serial numbers: random 128-bit integers.
+// RFC 3161 §2.4.2 asks only that serials be unique per TSA (and at most 160
+// bits); random serials need no coordination between requests, restarts or
+// replicas, and the chance that two of 2^40 tokens share one is below 2^-48.
+const SerialBits = 128
 
-// MemorySerials is a SerialSource kept in memory. It is the Authority's
-// default: serials start at the Unix time in nanoseconds when it is made,
-// so they keep increasing across restarts as long as the clock moves
-// forward and fewer than one token per nanosecond is issued; the latest
-// genTime is not persisted. Use sqlserial for several replicas or to
-// detect a clock that went backwards across a restart.
-type MemorySerials struct {
-	mu     sync.Mutex
-	next   uint64
-	latest time.Time
-}
-
-var _ SerialSource = (*MemorySerials)(nil)
-
-// NewMemorySerials returns a source whose first serial is first (1 if 0).
-func NewMemorySerials(first uint64) *MemorySerials {
-	if first == 0 {
-		first = 1
+// randomSerial returns a positive random integer of at most SerialBits bits.
+func randomSerial(r io.Reader) (*big.Int, error) {
+	var b [SerialBits / 8]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, fmt.Errorf("timestamp: random serial: %w", err)
+		}
+		if n := new(big.Int).SetBytes(b[:]); n.Sign() > 0 {
+			return n, nil
+		}
 	}
-	return &MemorySerials{next: first}
 }
 
-// Next implements SerialSource.
-func (m *MemorySerials) Next(_ context.Context, at time.Time) (*big.Int, time.Time, error) {
+// Watermark keeps an Authority's high-water mark of issued genTime across
+// restarts: the Authority stores a mark a little ahead of its clock before
+// it issues tokens up to it, and after a restart issues nothing earlier than
+// the stored mark. Each process (replica) has its own mark; RFC 3161
+// requires genTime ordering between tokens only when a TSA sets the
+// ordering field, which Tongxing does not.
+//
+// Implementations must be safe for concurrent use; see timestamp/sqlmark.
+type Watermark interface {
+	// Load returns the stored mark, or the zero time if there is none.
+	Load(ctx context.Context) (time.Time, error)
+	// Raise stores mark unless a later one is stored, and returns once the
+	// write is durable.
+	Raise(ctx context.Context, mark time.Time) error
+}
+
+// MemoryWatermark is a Watermark kept in memory, for tests and for
+// Authorities whose restarts need no clock check.
+type MemoryWatermark struct {
+	mu   sync.Mutex
+	mark time.Time
+}
+
+var _ Watermark = (*MemoryWatermark)(nil)
+
+// Load implements Watermark.
+func (m *MemoryWatermark) Load(context.Context) (time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := m.next
-	m.next++
-	if at.After(m.latest) {
-		m.latest = at
+	return m.mark, nil
+}
+
+// Raise implements Watermark.
+func (m *MemoryWatermark) Raise(_ context.Context, mark time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mark.After(m.mark) {
+		m.mark = mark
 	}
-	return new(big.Int).SetUint64(s), m.latest, nil
+	return nil
+}
+
+// clockGuard holds what the Authority knows of its own clock: the latest
+// genTime it issued, the mark stored before it (floor, read once), and the
+// mark stored now (reserved), below which tokens may be issued without a
+// write.
+type clockGuard struct {
+	wm     Watermark
+	window time.Duration
+	slack  time.Duration
+
+	mu       sync.Mutex // guards the fields below
+	last     time.Time
+	loaded   bool
+	floor    time.Time
+	reserved time.Time
+	raising  bool // a background Raise is under way
+}
+
+// admit checks genTime at against the clock's history and makes sure it is
+// covered by a durable mark. It returns the genTime to use: at, or a later
+// reading of the clock after waiting (up to window+slack) for the mark left
+// by the previous run.
+func (g *clockGuard) admit(ctx context.Context, now func() time.Time, log func(error)) (time.Time, error) {
+	if err := g.load(ctx); err != nil {
+		return time.Time{}, err
+	}
+	at := now().UTC().Truncate(time.Millisecond)
+	g.mu.Lock()
+	floor := g.floor
+	g.mu.Unlock()
+	if at.Before(floor) {
+		behind := floor.Sub(at)
+		if behind > g.window+g.slack {
+			return time.Time{}, fmt.Errorf("%w: now %s, before the high-water mark %s stored by this TSA's previous run",
+				ErrClockBackwards, at.Format(time.RFC3339Nano), floor.Format(time.RFC3339Nano))
+		}
+		t := time.NewTimer(behind)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return time.Time{}, fmt.Errorf("timestamp: waiting for the clock to pass the previous run's mark: %w", ctx.Err())
+		case <-t.C:
+		}
+		if at = now().UTC().Truncate(time.Millisecond); at.Before(floor) {
+			return time.Time{}, fmt.Errorf("%w: the clock did not reach the previous run's mark %s", ErrClockBackwards, floor.Format(time.RFC3339Nano))
+		}
+	}
+	g.mu.Lock()
+	if at.Add(g.slack).Before(g.last) {
+		last := g.last
+		g.mu.Unlock()
+		return time.Time{}, fmt.Errorf("%w: now %s, a token was issued at %s",
+			ErrClockBackwards, at.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano))
+	}
+	if at.After(g.last) {
+		g.last = at
+	}
+	reserved := g.reserved
+	background := g.wm != nil && !g.raising && at.After(reserved.Add(-g.window/2))
+	if background {
+		g.raising = true
+	}
+	g.mu.Unlock()
+	if g.wm == nil {
+		return at, nil
+	}
+	if background {
+		go func() {
+			ctx := context.WithoutCancel(ctx)
+			err := g.raise(ctx, at.Add(g.window))
+			g.mu.Lock()
+			g.raising = false
+			g.mu.Unlock()
+			if err != nil {
+				log(err)
+			}
+		}()
+	}
+	if !at.After(reserved) {
+		return at, nil
+	}
+	// Not yet covered by a durable mark: store one before answering.
+	if err := g.raise(ctx, at.Add(g.window)); err != nil {
+		return time.Time{}, err
+	}
+	return at, nil
+}
+
+// load reads the previous run's mark once.
+func (g *clockGuard) load(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.loaded || g.wm == nil {
+		return nil
+	}
+	m, err := g.wm.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("timestamp: load high-water mark: %w", err)
+	}
+	g.floor, g.reserved, g.loaded = m.UTC(), m.UTC(), true
+	return nil
+}
+
+// raise stores mark durably and records it as reserved.
+func (g *clockGuard) raise(ctx context.Context, mark time.Time) error {
+	if err := g.wm.Raise(ctx, mark); err != nil {
+		return fmt.Errorf("timestamp: store high-water mark: %w", err)
+	}
+	g.mu.Lock()
+	if mark.After(g.reserved) {
+		g.reserved = mark
+	}
+	g.mu.Unlock()
+	return nil
 }

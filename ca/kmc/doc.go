@@ -17,7 +17,7 @@
 //     profile.
 //
 // Escrow. Each escrowed key is the 32-byte SM2 private scalar sealed with
-// SM4-GCM under the 16-byte master key (see [LoadOrCreateMasterKey]), with a
+// SM4-GCM under the 16-byte master key (kept at rest by kms, see [New]), with a
 // fresh random 96-bit nonce and, as additional authenticated data, the label
 // "tongxing kmc escrow v1", a zero byte and the encryption certificate's
 // serial. A flipped bit anywhere in the row, or a row moved to another
@@ -47,7 +47,8 @@
 // apart by their actor name ("officer:<name>"), so two tokens of one officer
 // count as one officer. The key is delivered as an SM2EnvelopedKey to the
 // SM2 public key named in the request, never in the clear. Every step,
-// refusals included, is recorded in kmc_events.
+// refusals included, is recorded in kmc_events and, with [WithAuditor], in
+// the audit log.
 //
 // HTTP: [KMC.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
 // dual enrolment.

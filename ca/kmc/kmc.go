@@ -7,12 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -62,6 +57,7 @@ type KMC struct {
 	now         func() time.Time
 	log         *slog.Logger
 	recoveryTTL time.Duration
+	auditor     ca.Auditor
 }
 
 // Option configures a [KMC].
@@ -80,8 +76,9 @@ func WithRecoveryTTL(d time.Duration) Option { return func(k *KMC) { k.recoveryT
 
 // New returns a KMC that issues through a, keeps its state in the kmc_*
 // tables of db, and seals escrowed keys under masterKey, a [MasterKeySize]
-// SM4 key (see [LoadOrCreateMasterKey]). masterKey is copied. a must have the
-// [SignProfile] and [EncProfile] profiles.
+// SM4 key, which the caller keeps at rest through kms (a kms.SecretStore:
+// the server stores it encrypted under the key passphrase). masterKey is
+// copied. a must have the [SignProfile] and [EncProfile] profiles.
 //
 // Every replica of a deployment must use the same master key; a key sealed
 // under another one fails to open with [ErrWrongMasterKey].
@@ -165,89 +162,6 @@ func (k *KMC) open(encSerial, keyID string, nonce, ciphertext []byte) (*sm2.Priv
 	key, err := sm2.NewPrivateKey(d)
 	if err != nil {
 		return nil, fail(500, "", ErrEscrowCorrupt, "the escrowed key of %s is not a valid SM2 private key", encSerial)
-	}
-	return key, nil
-}
-
-// LoadOrCreateMasterKey reads the KMC master key from path, a file of
-// exactly [MasterKeySize] raw bytes, or creates it with a new random key if
-// it does not exist. A new file is written in full to a temporary name,
-// synced, and then linked into place, so a crash never leaves a short key
-// and two processes starting together end up with the same key. Its
-// directory is created 0700 if missing and the file is 0600.
-//
-// On Unix an existing file readable or writable by group or others is
-// refused. The key is not checked against escrowed keys; [KMC.Deliver]
-// reports [ErrWrongMasterKey] if it differs from theirs.
-func LoadOrCreateMasterKey(path string) ([]byte, error) {
-	key, err := readMasterKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("kmc: create directory of master key %s: %w", path, err)
-	}
-	key = make([]byte, MasterKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("kmc: generate master key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".kmc-master-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("kmc: create master key %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("kmc: create master key %s: %w", path, err)
-	}
-	if _, err := tmp.Write(key); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("kmc: write master key %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("kmc: sync master key %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("kmc: write master key %s: %w", path, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			// Another process created it first: use theirs.
-			return readMasterKey(path)
-		}
-		return nil, fmt.Errorf("kmc: install master key %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return key, nil
-}
-
-func readMasterKey(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("kmc: master key %s: %w", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("kmc: master key %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("kmc: master key %s is not a regular file", path)
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("kmc: master key %s has mode %04o; it must not be accessible to group or others (chmod 600)", path, st.Mode().Perm())
-	}
-	if st.Size() != MasterKeySize {
-		return nil, fmt.Errorf("kmc: master key %s is %d bytes, want %d", path, st.Size(), MasterKeySize)
-	}
-	key := make([]byte, MasterKeySize)
-	if _, err := io.ReadFull(f, key); err != nil {
-		return nil, fmt.Errorf("kmc: read master key %s: %w", path, err)
 	}
 	return key, nil
 }

@@ -2,102 +2,12 @@ package kmc
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/store/storetest"
 )
-
-func TestLoadOrCreateMasterKey(t *testing.T) {
-	t.Run("ok/create-then-load", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "secrets", "kmc-master.key")
-		k1, err := LoadOrCreateMasterKey(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(k1) != MasterKeySize || bytes.Equal(k1, make([]byte, MasterKeySize)) {
-			t.Fatalf("new key %x", k1)
-		}
-		st, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Mode().Perm() != 0o600 || st.Size() != MasterKeySize {
-			t.Errorf("key file mode %o size %d, want 0600 and %d", st.Mode().Perm(), st.Size(), MasterKeySize)
-		}
-		if dst, _ := os.Stat(filepath.Dir(path)); dst.Mode().Perm() != 0o700 {
-			t.Errorf("secrets directory mode %o, want 0700", dst.Mode().Perm())
-		}
-		k2, err := LoadOrCreateMasterKey(path)
-		if err != nil || !bytes.Equal(k1, k2) {
-			t.Fatalf("reload gave %x, %v; want %x", k2, err, k1)
-		}
-		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".kmc-master-*")); len(left) != 0 {
-			t.Errorf("temporary files left: %v", left)
-		}
-	})
-	t.Run("ok/concurrent-creators-agree", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "kmc-master.key")
-		keys := make([][]byte, 8)
-		errs := make([]error, len(keys))
-		var wg sync.WaitGroup
-		for i := range keys {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				keys[i], errs[i] = LoadOrCreateMasterKey(path)
-			}()
-		}
-		wg.Wait()
-		for i := range keys {
-			if errs[i] != nil || !bytes.Equal(keys[i], keys[0]) {
-				t.Fatalf("creator %d: %x %v, creator 0: %x", i, keys[i], errs[i], keys[0])
-			}
-		}
-	})
-	tests := []struct {
-		name  string
-		setup func(t *testing.T, path string)
-	}{
-		{"fail/group-readable", func(t *testing.T, path string) {
-			writeFile(t, path, bytes.Repeat([]byte{7}, MasterKeySize), 0o640)
-		}},
-		{"fail/short", func(t *testing.T, path string) { writeFile(t, path, []byte("short"), 0o600) }},
-		{"fail/long", func(t *testing.T, path string) { writeFile(t, path, bytes.Repeat([]byte{7}, 33), 0o600) }},
-		{"fail/directory", func(t *testing.T, path string) {
-			if err := os.Mkdir(path, 0o700); err != nil {
-				t.Fatal(err)
-			}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "kmc-master.key")
-			tt.setup(t, path)
-			before, _ := os.ReadFile(path)
-			if k, err := LoadOrCreateMasterKey(path); err == nil {
-				t.Fatalf("accepted: %x", k)
-			}
-			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
-				t.Error("a refused key file was changed")
-			}
-		})
-	}
-}
-
-func writeFile(t *testing.T, path string, b []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, b, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestNew(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))

@@ -152,17 +152,20 @@ func (k *KMC) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recove
 	now := k.now().UTC().Truncate(time.Second)
 	r := &Recovery{ID: id, EncSerial: serial, RequestedBy: req.RequestedBy, Reason: reason, DeliverTo: spki,
 		Status: StatusRequested, Approvals: []Approval{}, CreatedAt: now, ExpiresAt: now.Add(k.recoveryTTL)}
+	var ev *Event
 	err = k.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO kmc_recoveries (id, enc_serial, requested_by, reason, deliver_to_pub, status, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.EncSerial, r.RequestedBy, r.Reason, r.DeliverTo, string(r.Status), r.CreatedAt.Unix(), r.ExpiresAt.Unix()); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, &Event{RecoveryID: r.ID, EncSerial: r.EncSerial, What: EventRequested, Actor: r.RequestedBy,
-			Detail: fmt.Sprintf("reason: %s; deliver to SM2 key %s", r.Reason, KeyFingerprint(r.DeliverTo)), At: k.now().UTC()})
+		ev = &Event{RecoveryID: r.ID, EncSerial: r.EncSerial, What: EventRequested, Actor: r.RequestedBy,
+			Detail: fmt.Sprintf("reason: %s; deliver to SM2 key %s", r.Reason, KeyFingerprint(r.DeliverTo)), At: k.now().UTC()}
+		return insertEvent(ctx, tx, ev)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kmc: store recovery of %s: %w", serial, err)
 	}
+	k.auditEvent(ctx, ev, "")
 	k.log.InfoContext(ctx, "key recovery requested", "recovery", r.ID, "enc_serial", serial, "requested_by", r.RequestedBy)
 	return r, nil
 }
@@ -183,6 +186,7 @@ func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error
 	var (
 		refusal *problem.Error
 		r       *Recovery
+		ev      *Event
 	)
 	err := k.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -218,7 +222,8 @@ func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error
 			}
 			detail += ": recovery approved"
 		}
-		return insertEvent(ctx, tx, &Event{RecoveryID: id, EncSerial: r.EncSerial, What: EventApproved, Actor: officer, Detail: detail, At: now})
+		ev = &Event{RecoveryID: id, EncSerial: r.EncSerial, What: EventApproved, Actor: officer, Detail: detail, At: now}
+		return insertEvent(ctx, tx, ev)
 	})
 	if refusal != nil {
 		k.recordRefusal(ctx, r, EventApprovalRefused, officer, refusal)
@@ -227,6 +232,7 @@ func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error
 	if err != nil {
 		return nil, fmt.Errorf("kmc: approve recovery %s: %w", id, wrapNotFound(err))
 	}
+	k.auditEvent(ctx, ev, "")
 	k.log.InfoContext(ctx, "key recovery approved", "recovery", id, "officer", officer)
 	return k.Recovery(ctx, id)
 }
@@ -263,6 +269,7 @@ func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error
 	var (
 		refusal *problem.Error
 		env     []byte
+		ev      *Event
 	)
 	err = k.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -312,8 +319,9 @@ func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error
 		} else if n != 1 {
 			return fmt.Errorf("recovery %s changed while it was delivered", id)
 		}
-		return insertEvent(ctx, tx, &Event{RecoveryID: id, EncSerial: r.EncSerial, What: EventDelivered, Actor: officer,
-			Detail: "enveloped to SM2 key " + KeyFingerprint(r.DeliverTo), At: now})
+		ev = &Event{RecoveryID: id, EncSerial: r.EncSerial, What: EventDelivered, Actor: officer,
+			Detail: "enveloped to SM2 key " + KeyFingerprint(r.DeliverTo), At: now}
+		return insertEvent(ctx, tx, ev)
 	})
 	if refusal != nil {
 		k.recordRefusal(ctx, r, EventDeliveryRefused, officer, refusal)
@@ -326,6 +334,7 @@ func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error
 		}
 		return nil, fmt.Errorf("kmc: deliver recovery %s: %w", id, wrapNotFound(err))
 	}
+	k.auditEvent(ctx, ev, "")
 	k.log.InfoContext(ctx, "escrowed key delivered", "recovery", id, "enc_serial", r.EncSerial, "officer", officer)
 	r, err = k.Recovery(ctx, id)
 	if err != nil {
@@ -351,6 +360,7 @@ func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recover
 	var (
 		refusal *problem.Error
 		r       *Recovery
+		ev      *Event
 	)
 	err := k.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -366,7 +376,8 @@ func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recover
 			string(StatusRejected), officer, now.Unix(), id); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, &Event{RecoveryID: id, EncSerial: r.EncSerial, What: EventRejected, Actor: officer, Detail: comment, At: now})
+		ev = &Event{RecoveryID: id, EncSerial: r.EncSerial, What: EventRejected, Actor: officer, Detail: comment, At: now}
+		return insertEvent(ctx, tx, ev)
 	})
 	if refusal != nil {
 		k.recordRefusal(ctx, r, EventRejectionRefused, officer, refusal)
@@ -375,6 +386,7 @@ func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recover
 	if err != nil {
 		return nil, fmt.Errorf("kmc: reject recovery %s: %w", id, wrapNotFound(err))
 	}
+	k.auditEvent(ctx, ev, "")
 	return k.Recovery(ctx, id)
 }
 
@@ -542,6 +554,7 @@ func (k *KMC) record(ctx context.Context, e *Event) {
 	if err := insertEvent(context.WithoutCancel(ctx), k.db, e); err != nil {
 		k.log.ErrorContext(ctx, "could not record KMC event", "what", e.What, "recovery", e.RecoveryID, "err", err)
 	}
+	k.auditEvent(ctx, e, "failure: "+e.Detail)
 }
 
 func insertEvent(ctx context.Context, q querier, e *Event) error {

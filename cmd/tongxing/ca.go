@@ -62,9 +62,10 @@ func parseValidity(s string) (time.Duration, error) {
 
 // client talks to a Tongxing server's API.
 type client struct {
-	base  string
-	token string
-	http  *http.Client
+	base      string
+	token     string
+	tokenFile string // where token came from, if a file
+	http      *http.Client
 }
 
 type clientFlags struct {
@@ -79,8 +80,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 
 // client returns an API client for cmd. role is the officer role the
 // command needs ("" for none): its token comes from --token, then
-// $TONGXING_TOKEN, then DATA/secrets/ROLE-token, then (for data directories
-// made by earlier versions) DATA/secrets/admin-token.
+// $TONGXING_TOKEN, then DATA/secrets/ROLE-token.
 func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*client, error) {
 	cfg, err := g.config(cmd)
 	if err != nil {
@@ -110,12 +110,10 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*clie
 		if c.token == "" {
 			c.token = os.Getenv(EnvToken)
 		}
-		for _, file := range []string{cfg.OfficerTokenFile(role), cfg.AdminTokenFile()} {
-			if c.token != "" {
-				break
-			}
-			if b, err := os.ReadFile(file); err == nil {
+		if c.token == "" {
+			if b, err := os.ReadFile(cfg.OfficerTokenFile(role)); err == nil {
 				c.token = strings.TrimSpace(string(b))
+				c.tokenFile = cfg.OfficerTokenFile(role)
 			}
 		}
 		if c.token == "" {
@@ -189,7 +187,7 @@ func nonEmpty(params map[string]string) url.Values {
 func newCA(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Certificate authority: enrolment codes, requests, inventory"}
 	cmd.AddCommand(newEnrolCode(g), newRequest(g), newList(g), newShow(g),
-		newStatus(g, "revoke"), newStatus(g, "hold"), newStatus(g, "release"))
+		newStatus(g, "revoke"), newStatus(g, "hold"), newStatus(g, "release"), newRecovery(g))
 	return cmd
 }
 

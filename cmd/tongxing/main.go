@@ -104,7 +104,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.data, "data", "tongxing-data", "data directory")
 	pf.StringVar(&g.publicURL, "public-url", "https://localhost:8443", "public base URL: written into certificates, the OIDC issuer")
 	pf.StringVar(&g.database, "database", "", "PostgreSQL URL (postgres://...) or SQLite file (default DATA/tongxing.db)")
-	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g), newUsers(g), newClients(g), newLogin(g))
+	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g), newUsers(g), newClients(g), newOfficers(g), newLogin(g))
 	addFilingCommands(root, g)
 	return root
 }
@@ -157,11 +157,12 @@ func newInit(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Create the CA hierarchies, the keys (encrypted) and the first admin token",
+		Short: "Create the CA hierarchies, the keys (encrypted) and the first officers",
 		Long: `init creates, in the data directory, a root and an issuing CA for each suite
 (gm: SM2/SM3, intl: ECDSA P-256/SHA-256). CA keys are encrypted with the
 passphrase from $TONGXING_KEY_PASSPHRASE or --key-passphrase-file.
-The first admin officer token is printed once; only its hash is stored.`,
+One officer of each role (sysadmin, ra, auditor) is created; their tokens
+are printed once, only their hashes are stored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.config(cmd)
@@ -221,7 +222,11 @@ The first admin officer token is printed once; only its hash is stored.`,
 			for _, c := range res.CAs {
 				fmt.Fprintf(g.stdout, "created %-13s %s (until %s)\n", c.Name, c.Cert.Subject, c.Cert.NotAfter.Format("2006-01-02"))
 			}
-			fmt.Fprintf(g.stdout, "\nAdmin officer token (shown once, store it safely):\n  %s\n\n", res.AdminToken)
+			fmt.Fprintf(g.stdout, "\nFirst officers, one of each role; their tokens are shown once, store them safely\n(each officer keeps their own; see `tongxing officers --help`):\n")
+			for _, o := range res.Officers {
+				fmt.Fprintf(g.stdout, "  %-8s %-10s %s   (expires %s)\n", o.Role, o.Name, o.Token, o.ExpiresAt.Format("2006-01-02"))
+			}
+			fmt.Fprintln(g.stdout)
 			fmt.Fprint(g.stdout, server.TrustInstructions(&cfg))
 			return nil
 		},

@@ -17,8 +17,11 @@ import (
 	"github.com/tongxing/tongxing/kms"
 )
 
-// keyExt is the file name extension of a stored key.
-const keyExt = ".key"
+// File name extensions of stored keys and secrets.
+const (
+	keyExt    = ".key"
+	secretExt = ".secret"
+)
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
@@ -43,7 +46,12 @@ type Manager struct {
 	cache      map[string]crypto.Signer
 }
 
-var _ kms.KeyManager = (*Manager)(nil)
+var (
+	_ kms.KeyManager      = (*Manager)(nil)
+	_ kms.TypedKeyCreator = (*Manager)(nil)
+	_ kms.SecretStore     = (*Manager)(nil)
+	_ kms.KeySealer       = (*Manager)(nil)
+)
 
 // New returns a Manager for the keys in dir, creating dir with mode 0700 if
 // it does not exist. An existing dir must not be accessible to group or
@@ -95,10 +103,23 @@ func (m *Manager) pass() ([]byte, error) {
 // existing key yields an error wrapping kms.ErrKeyExists. ctx is checked
 // before the work starts; the work itself is not interruptible.
 func (m *Manager) CreateKey(ctx context.Context, name string, suite kms.Suite) (crypto.Signer, error) {
-	if err := ValidName(name); err != nil {
+	if err := suite.Valid(); err != nil {
 		return nil, err
 	}
-	if err := suite.Valid(); err != nil {
+	return m.create(ctx, name, func() (crypto.Signer, error) { return suite.GenerateKey(nil) })
+}
+
+// CreateTypedKey is CreateKey for a key of type t (Ed25519, RSA): the same
+// file, format and guarantees. Signer returns it.
+func (m *Manager) CreateTypedKey(ctx context.Context, name string, t kms.KeyType) (crypto.Signer, error) {
+	if err := t.Valid(); err != nil {
+		return nil, err
+	}
+	return m.create(ctx, name, t.GenerateKey)
+}
+
+func (m *Manager) create(ctx context.Context, name string, generate func() (crypto.Signer, error)) (crypto.Signer, error) {
+	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -112,11 +133,11 @@ func (m *Manager) CreateKey(ctx context.Context, name string, suite kms.Suite) (
 	if _, err := os.Lstat(final); err == nil {
 		return nil, fmt.Errorf("softkms: key %q: %w", name, kms.ErrKeyExists)
 	}
-	key, err := suite.GenerateKey(nil)
+	key, err := generate()
 	if err != nil {
 		return nil, err
 	}
-	data, err := kms.MarshalEncryptedPEM(key, pass)
+	data, err := kms.MarshalEncryptedKeyPEM(key, pass)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +187,8 @@ func writeNew(dir, final string, data []byte) (err error) {
 	return d.Sync()
 }
 
-// Signer returns the signer of the key stored under name, decrypting it on
-// first use (about 70 ms, see kms.PBKDF2Iterations) and caching it after.
+// Signer returns the signer of the key stored under name (of a suite or a
+// kms.KeyType), decrypting it on first use (about 70 ms, see kms.PBKDF2Iterations) and caching it after.
 // Concurrent first calls for one name decrypt once. A missing file yields an
 // error wrapping kms.ErrKeyNotFound; a wrong passphrase one wrapping
 // kms.ErrWrongPassphrase. ctx is checked before a file is read.
@@ -211,7 +232,7 @@ func (m *Manager) loadKey(name string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("softkms: read key %q: %w", name, err)
 	}
-	key, err := kms.ParseEncryptedPEM(data, pass)
+	key, err := kms.ParseEncryptedKeyPEM(data, pass)
 	if err != nil {
 		return nil, fmt.Errorf("softkms: key %q: %w", name, err)
 	}
@@ -225,6 +246,99 @@ func (m *Manager) loadKey(name string) (crypto.Signer, error) {
 	}
 	m.cache[name] = key
 	return key, nil
+}
+
+// CreateSecret stores secret under name as <dir>/<name>.secret, encrypted
+// under the passphrase (kms.MarshalEncryptedSecretPEM), with the
+// never-replace guarantee of CreateKey: an existing name yields an error
+// wrapping kms.ErrKeyExists.
+func (m *Manager) CreateSecret(ctx context.Context, name string, secret []byte) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	pass, err := m.pass()
+	if err != nil {
+		return err
+	}
+	final := m.secretPath(name)
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("softkms: secret %q: %w", name, kms.ErrKeyExists)
+	}
+	data, err := kms.MarshalEncryptedSecretPEM(secret, pass)
+	if err != nil {
+		return err
+	}
+	if err := writeNew(m.dir, final, data); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("softkms: secret %q: %w", name, kms.ErrKeyExists)
+		}
+		return fmt.Errorf("softkms: store secret %q: %w", name, err)
+	}
+	return nil
+}
+
+// Secret returns a copy of the secret stored under name, decrypting the
+// file each time (it is not cached; callers keep what they need). A missing
+// file yields an error wrapping kms.ErrKeyNotFound, a wrong passphrase one
+// wrapping kms.ErrWrongPassphrase.
+func (m *Manager) Secret(ctx context.Context, name string) ([]byte, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pass, err := m.pass()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(m.secretPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("softkms: secret %q: %w", name, kms.ErrKeyNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("softkms: open secret %q: %w", name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, kms.MaxPEMSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("softkms: read secret %q: %w", name, err)
+	}
+	v, err := kms.ParseEncryptedSecretPEM(data, pass)
+	if err != nil {
+		return nil, fmt.Errorf("softkms: secret %q: %w", name, err)
+	}
+	return v, nil
+}
+
+func (m *Manager) secretPath(name string) string { return filepath.Join(m.dir, name+secretExt) }
+
+// SealKey returns key encrypted under the passphrase in the format of the
+// key files (kms.MarshalEncryptedKeyPEM), for keys kept elsewhere.
+func (m *Manager) SealKey(ctx context.Context, key crypto.Signer) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pass, err := m.pass()
+	if err != nil {
+		return nil, err
+	}
+	return kms.MarshalEncryptedKeyPEM(key, pass)
+}
+
+// OpenKey decrypts a key sealed by SealKey (or any key file of this
+// format) with the passphrase.
+func (m *Manager) OpenKey(ctx context.Context, sealed []byte) (crypto.Signer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pass, err := m.pass()
+	if err != nil {
+		return nil, err
+	}
+	return kms.ParseEncryptedKeyPEM(sealed, pass)
 }
 
 // Close forgets the cached signers and the passphrase (overwriting its

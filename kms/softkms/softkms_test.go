@@ -285,3 +285,116 @@ func TestClose(t *testing.T) {
 	}
 	checkSigns(t, k) // signers handed out stay usable
 }
+
+func TestTypedKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "keys")
+	m := newManager(t, dir)
+	for _, kt := range []kms.KeyType{kms.Ed25519, kms.RSA2048} {
+		t.Run("ok/"+string(kt), func(t *testing.T) {
+			k, err := m.CreateTypedKey(ctx, "k-"+string(kt), kt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k2, err := newManager(t, dir).Signer(ctx, "k-"+string(kt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := kms.TypeOf(k2); got != kt || !k2.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+				t.Fatalf("reopened key is %T", k2)
+			}
+			if _, err := m.CreateTypedKey(ctx, "k-"+string(kt), kt); !errors.Is(err, kms.ErrKeyExists) {
+				t.Fatalf("second create: %v", err)
+			}
+		})
+	}
+	if _, err := m.CreateTypedKey(ctx, "x", kms.KeyType("dsa")); err == nil {
+		t.Error("unknown key type accepted")
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "keys")
+	m := newManager(t, dir)
+	secret := []byte("sixteen byte key")
+	if err := m.CreateSecret(ctx, "kmc-master", secret); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "kmc-master.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), string(secret)) || !strings.Contains(string(raw), "ENCRYPTED SYMMETRIC KEY") {
+		t.Fatalf("secret file:\n%s", raw)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "kmc-master.secret")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %04o", fi.Mode().Perm())
+	}
+	got, err := newManager(t, dir).Secret(ctx, "kmc-master")
+	if err != nil || string(got) != string(secret) {
+		t.Fatalf("Secret = %q, %v", got, err)
+	}
+	got[0] ^= 1 // callers own their copy
+	if again, _ := m.Secret(ctx, "kmc-master"); string(again) != string(secret) {
+		t.Fatal("Secret returned shared memory")
+	}
+	other, err := New(dir, []byte("another passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		err  error
+		is   error
+	}{
+		{"fail/exists", m.CreateSecret(ctx, "kmc-master", []byte("other")), kms.ErrKeyExists},
+		{"fail/exists-other-manager", other.CreateSecret(ctx, "kmc-master", []byte("other")), kms.ErrKeyExists},
+		{"fail/wrong-passphrase", second(other.Secret(ctx, "kmc-master")), kms.ErrWrongPassphrase},
+		{"fail/not-found", second(m.Secret(ctx, "missing")), kms.ErrKeyNotFound},
+		{"fail/bad-name", m.CreateSecret(ctx, "../x", secret), nil},
+		{"fail/empty", m.CreateSecret(ctx, "empty", nil), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.err == nil || (tc.is != nil && !errors.Is(tc.err, tc.is)) {
+				t.Fatalf("error %v, want %v", tc.err, tc.is)
+			}
+		})
+	}
+	if after, _ := m.Secret(ctx, "kmc-master"); string(after) != string(secret) {
+		t.Fatal("existing secret replaced")
+	}
+	m.Close()
+	if _, err := m.Secret(ctx, "kmc-master"); !errors.Is(err, kms.ErrClosed) {
+		t.Fatalf("Secret after Close: %v", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func TestSealer(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, filepath.Join(t.TempDir(), "keys"))
+	rsaKey, err := kms.RSA2048.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm, _ := kms.GM.GenerateKey(nil)
+	for name, k := range map[string]crypto.Signer{"rsa": rsaKey, "gm": gm} {
+		t.Run("ok/"+name, func(t *testing.T) {
+			sealed, err := m.SealKey(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.OpenKey(ctx, sealed)
+			if err != nil || !got.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+				t.Fatalf("OpenKey = %T, %v", got, err)
+			}
+			other, _ := New(filepath.Join(t.TempDir(), "k2"), []byte("another passphrase"))
+			if _, err := other.OpenKey(ctx, sealed); !errors.Is(err, kms.ErrWrongPassphrase) {
+				t.Fatalf("OpenKey with another passphrase: %v", err)
+			}
+		})
+	}
+}

@@ -29,7 +29,7 @@ func TestAuditTrail(t *testing.T) {
 			}
 		}
 		out, _ := in.CLI("audit", "search", "--action", "ca.certificate.revoke")
-		if !strings.Contains(out, serial) || !strings.Contains(out, "officer:admin") || !strings.Contains(out, "reason superseded") {
+		if !strings.Contains(out, serial) || !strings.Contains(out, "officer:ra-1") || !strings.Contains(out, "reason superseded") {
 			t.Errorf("revocation entry lacks who/what/why:\n%s", out)
 		}
 	})
@@ -38,7 +38,7 @@ func TestAuditTrail(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if !strings.Contains(out, "officer:admin") {
+		if !strings.Contains(out, "officer:auditor-1") {
 			t.Errorf("earlier searches were not recorded:\n%s", out)
 		}
 	})

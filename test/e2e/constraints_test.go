@@ -45,13 +45,11 @@ func TestInitNameConstraints(t *testing.T) {
 	if err != nil {
 		t.Fatalf("init --name-constraints: %v\n%s", err, initOut)
 	}
-	// The client commands need an officer token: keep the one init printed
-	// where they look (unless init stored its own).
-	if _, err := os.Stat(filepath.Join(data, "secrets", "ra-token")); err != nil {
-		for _, w := range strings.Fields(string(initOut)) {
-			if strings.HasPrefix(w, "txo_") {
-				os.WriteFile(filepath.Join(data, "secrets", "admin-token"), []byte(w+"\n"), 0o600)
-			}
+	// The client commands need the registration officer's token: keep the
+	// one init printed where they look.
+	for _, line := range strings.Split(string(initOut), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "ra" && strings.HasPrefix(f[2], "txo_") {
+			os.WriteFile(filepath.Join(data, "secrets", "ra-token"), []byte(f[2]+"\n"), 0o600)
 		}
 	}
 	pki := filepath.Join(data, "pki")

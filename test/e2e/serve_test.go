@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,14 +35,25 @@ func TestZeroConfigServe(t *testing.T) {
 				t.Errorf("startup output lacks %q:\n%s", want, out)
 			}
 		}
-		info, err := os.Stat(filepath.Join(dir, "tongxing-data", "secrets", "passphrase"))
-		if err != nil || info.Mode().Perm() != 0o600 {
-			t.Errorf("passphrase file: %v, mode %v; want 0600", err, info.Mode())
+		for _, f := range []string{"passphrase", "sysadmin-token", "ra-token", "auditor-token", "metrics-token"} {
+			info, err := os.Stat(filepath.Join(dir, "tongxing-data", "secrets", f))
+			if err != nil || info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v; want mode 0600", f, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "tongxing-data", "secrets", "admin-token")); !os.IsNotExist(err) {
+			t.Errorf("an all-powerful admin token was written: %v", err)
 		}
 	})
 	t.Run("ok/readyz-and-metrics", func(t *testing.T) {
+		metricsToken, err := os.ReadFile(filepath.Join(dir, "tongxing-data", "secrets", "metrics-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, p := range []string{"/readyz", "/metrics"} {
-			resp, err := in.Client().Get(in.URL(p))
+			req, _ := http.NewRequest("GET", in.URL(p), nil)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(metricsToken)))
+			resp, err := in.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,6 +132,9 @@ func TestZeroConfigServe(t *testing.T) {
 		}
 		if !strings.Contains(in.Out.String(), "shutting down") {
 			t.Errorf("no graceful shutdown logged:\n%s", in.Out)
+		}
+		if strings.Contains(in.Out.String(), "level=ERROR") {
+			t.Errorf("errors logged by a fresh start (the audit log must not checkpoint before the TSA is open):\n%s", in.Out)
 		}
 		in2 := serverproc.Start(t, binary, dir)
 		if strings.Contains(in2.Out.String(), "creating development CA") {
@@ -201,7 +216,7 @@ func TestInitAndConfigPrint(t *testing.T) {
 		if err != nil {
 			t.Fatalf("init: %v\n%s", err, out)
 		}
-		for _, want := range []string{"gm-root", "gm-issuing", "示例市大数据局", "txo_", "CN=示例市 SM2 根 CA"} {
+		for _, want := range []string{"gm-root", "gm-issuing", "示例市大数据局", "txo_", "CN=示例市 SM2 根 CA", "sysadmin-1", "ra-1", "auditor-1"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("init output lacks %q:\n%s", want, out)
 			}

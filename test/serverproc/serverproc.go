@@ -157,6 +157,16 @@ func (in *Instance) Run(args ...string) (string, error) {
 	return string(out), err
 }
 
+// RunStdin is Run with stdin as the command's standard input.
+func (in *Instance) RunStdin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(in.Binary, args...)
+	cmd.Dir = in.Dir
+	cmd.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE=")
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // CLI runs a client command against the instance (adds --server).
 func (in *Instance) CLI(args ...string) (string, error) {
 	return in.Run(append(args, "--server", in.URL(""))...)
@@ -189,7 +199,7 @@ func (in *Instance) Stop(sig syscall.Signal) error {
 	return in.exitErr
 }
 
-// Enrol has the admin officer create an enrolment code with codeArgs and
+// Enrol has the first registration officer create an enrolment code with codeArgs and
 // requests the certificate into out (relative to Dir) with `tongxing ca
 // request`; it returns out and the serial.
 func (in *Instance) Enrol(t testing.TB, out string, codeArgs ...string) (string, string) {
@@ -214,6 +224,51 @@ func (in *Instance) Enrol(t testing.TB, out string, codeArgs ...string) (string,
 	}
 	t.Fatalf("no serial in %s", o)
 	return "", ""
+}
+
+// Token returns the token of the first officer of role, from the data
+// directory (DATA/secrets/ROLE-token).
+func (in *Instance) Token(t testing.TB, role string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(in.Dir, "tongxing-data", "secrets", role+"-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Admit has the first sysadmin propose officer name of role, the first
+// officer of role approve it, and claims its token with both codes, all
+// through the CLI; it returns the token.
+func (in *Instance) Admit(t testing.TB, name, role string) string {
+	t.Helper()
+	cli := func(args ...string) []byte {
+		t.Helper()
+		out, err := in.CLI(args...)
+		if err != nil {
+			t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return []byte(out)
+	}
+	var prop struct {
+		Proposal     struct{ ID string }
+		ProposerCode string `json:"proposer_code"`
+	}
+	if err := json.Unmarshal(cli("officers", "add", name, "--role", role, "--json"), &prop); err != nil || prop.ProposerCode == "" {
+		t.Fatalf("officers add: %v", err)
+	}
+	var appr struct {
+		ApproverCode string `json:"approver_code"`
+	}
+	if err := json.Unmarshal(cli("officers", "approve", prop.Proposal.ID, "--role", role, "--json"), &appr); err != nil || appr.ApproverCode == "" {
+		t.Fatalf("officers approve: %v", err)
+	}
+	var tok struct{ Token, Officer, Role string }
+	out := cli("officers", "claim", prop.Proposal.ID, "--proposer-code", prop.ProposerCode, "--approver-code", appr.ApproverCode, "--json")
+	if err := json.Unmarshal(out, &tok); err != nil || tok.Officer != name || tok.Role != role {
+		t.Fatalf("officers claim: %v %s", err, out)
+	}
+	return tok.Token
 }
 
 // Main builds the binary into *binary, runs the tests and removes the

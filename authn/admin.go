@@ -1,0 +1,404 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tongxing/tongxing/access"
+	"github.com/tongxing/tongxing/problem"
+)
+
+// Guard restricts a handler to officers holding role
+// ([access.Officers.Require] is one).
+type Guard func(role string, next http.Handler) http.Handler
+
+// OfficerBindings tells whether a sign-on account is bound to an officer
+// (package access). An account bound to an officer is the officer's way
+// into the console, so a sysadmin may not reset its password or one-time
+// code: that would hand the sysadmin another role.
+type OfficerBindings interface {
+	// BoundOfficer returns the name of the active officer bound to account
+	// userID, or "".
+	BoundOfficer(ctx context.Context, userID string) (string, error)
+}
+
+// Limits of the administration API.
+const (
+	maxAdminBody     = 64 << 10
+	defaultUserLimit = 100
+	maxUserLimit     = 1000
+)
+
+// AdminRoutes registers the sign-on administration API on mux, below the
+// issuer's path, every endpoint for officers with role sysadmin through
+// guard:
+//
+//	POST /authn/v1/users                         add an account (NewUserJSON) -> AccountJSON
+//	GET  /authn/v1/users?q=&after=&limit=        list accounts, by user name
+//	GET  /authn/v1/users/{username}              one account
+//	POST /authn/v1/users/{username}/unlock       end a login lockout of the account
+//	POST /authn/v1/users/{username}/totp-reset   remove the one-time-code factor
+//	POST /authn/v1/users/{username}/password     set a new password, {"password"}
+//	POST /authn/v1/clients                       register a client (ClientConfig without secret_hash) -> client_id, client_secret
+//
+// totp-reset and password refuse (403) accounts bound to an officer.
+// Every action, refusals included, is recorded with the [Auditor], naming
+// the officer and the source address. Errors are problem+json naming the
+// field at fault.
+func (p *Provider) AdminRoutes(mux *http.ServeMux, guard Guard, officers OfficerBindings) {
+	a := &admin{p: p, officers: officers}
+	h := func(pattern string, f func(http.ResponseWriter, *http.Request, *access.Principal) error) {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(method+" "+p.prefix+path, guard(access.RoleSysadmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			o, ok := access.PrincipalFrom(r.Context())
+			if !ok {
+				problem.Write(w, problem.New(http.StatusUnauthorized, "an officer token is required"))
+				return
+			}
+			if err := f(w, r, o); err != nil {
+				problem.WriteError(w, r, p.log, adminProblem(err))
+			}
+		})))
+	}
+	h("POST /authn/v1/users", a.addUser)
+	h("GET /authn/v1/users", a.listUsers)
+	h("GET /authn/v1/users/{username}", a.getUser)
+	h("POST /authn/v1/users/{username}/unlock", a.unlock)
+	h("POST /authn/v1/users/{username}/totp-reset", a.totpReset)
+	h("POST /authn/v1/users/{username}/password", a.setPassword)
+	h("POST /authn/v1/clients", a.addClient)
+}
+
+type admin struct {
+	p        *Provider
+	officers OfficerBindings
+}
+
+// adminError is a refusal of the administration API.
+type adminError struct {
+	status int
+	field  string
+	msg    string
+	err    error
+}
+
+func (e *adminError) Error() string     { return e.msg }
+func (e *adminError) Unwrap() error     { return e.err }
+func (e *adminError) HTTPStatus() int   { return e.status }
+func (e *adminError) FieldName() string { return e.field }
+
+// adminProblem maps the stores' errors to HTTP statuses.
+func adminProblem(err error) error {
+	var fe *FieldError
+	var ae *adminError
+	switch {
+	case errors.As(err, &ae):
+		return err
+	case errors.As(err, &fe):
+		return &adminError{status: http.StatusBadRequest, field: fe.Field, msg: fe.Msg, err: err}
+	case errors.Is(err, ErrUserExists), errors.Is(err, ErrClientExists):
+		return &adminError{status: http.StatusConflict, msg: err.Error(), err: err}
+	case errors.Is(err, ErrUserNotFound):
+		return &adminError{status: http.StatusNotFound, msg: err.Error(), err: err}
+	case errors.Is(err, ErrNoPseudonymKey):
+		return &adminError{status: http.StatusBadRequest, field: "id_number", msg: "this provider has no pseudonym key and cannot record ID numbers", err: err}
+	case errors.Is(err, ErrInvalidClientConfig), errors.Is(err, ErrInvalidUser):
+		return &adminError{status: http.StatusBadRequest, msg: err.Error(), err: err}
+	}
+	var he problem.HTTPError
+	if errors.As(err, &he) {
+		return err
+	}
+	return err
+}
+
+// record audits an administration action by officer o on account or
+// client resource; err, if not nil, is recorded as the failure.
+func (a *admin) record(ctx context.Context, o *access.Principal, action, resource, account string, err error, reasons ...string) error {
+	ev := AuditEvent{Action: action, Subject: o.Actor(), SourceAddr: o.SourceAddr, Resource: resource, Account: account, Outcome: "success", Reasons: reasons}
+	if err != nil {
+		ev.Outcome = "failure: " + err.Error()
+	}
+	return a.p.audit(ctx, ev)
+}
+
+// NewUserJSON is the body of POST /authn/v1/users.
+type NewUserJSON struct {
+	Username      string  `json:"username"`
+	Password      string  `json:"password"`
+	Name          string  `json:"name,omitempty"`
+	Email         string  `json:"email,omitempty"`
+	EmailVerified bool    `json:"email_verified,omitempty"`
+	Phone         string  `json:"phone,omitempty"`
+	PhoneVerified bool    `json:"phone_verified,omitempty"`
+	Address       Address `json:"address,omitzero"`
+	IDNumber      string  `json:"id_number,omitempty"` // GB 11643; kept only as a keyed hash and its last four characters
+}
+
+// AccountJSON is an account as the administration API shows it. It never
+// holds the password hash, the one-time-code secret or the ID number.
+type AccountJSON struct {
+	ID             string    `json:"id"`
+	Username       string    `json:"username"`
+	Name           string    `json:"name,omitempty"`
+	Email          string    `json:"email,omitempty"`
+	Phone          string    `json:"phone,omitempty"`
+	CitizenIDLast4 string    `json:"id_number_last4,omitempty"`
+	OrgName        string    `json:"org_name,omitempty"`
+	USCC           string    `json:"uscc,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	Disabled       bool      `json:"disabled,omitempty"`
+	TOTP           bool      `json:"totp"`
+	LockedUntil    time.Time `json:"locked_until,omitzero"`
+	Officer        string    `json:"officer,omitempty"` // the officer the account is bound to
+}
+
+func (a *admin) account(ctx context.Context, u *User) (*AccountJSON, error) {
+	totp, err := a.p.users.HasTOTP(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	locked, err := a.p.thr.lockedUntil(ctx, accountKey(u.Username))
+	if err != nil {
+		return nil, err
+	}
+	officer := ""
+	if a.officers != nil {
+		if officer, err = a.officers.BoundOfficer(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	return &AccountJSON{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Phone: u.Phone,
+		CitizenIDLast4: u.CitizenIDLast4, OrgName: u.OrgName, USCC: u.USCC, CreatedAt: u.CreatedAt,
+		Disabled: u.Disabled, TOTP: totp, LockedUntil: locked, Officer: officer}, nil
+}
+
+func (a *admin) addUser(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	var req NewUserJSON
+	if err := problem.DecodeJSON(w, r, maxAdminBody, &req); err != nil {
+		return err
+	}
+	u, err := a.p.users.AddUser(r.Context(), NewUser{Username: req.Username, Password: req.Password, Name: req.Name,
+		Email: req.Email, EmailVerified: req.EmailVerified, Phone: req.Phone, PhoneVerified: req.PhoneVerified,
+		Address: req.Address, CitizenID: req.IDNumber})
+	if err != nil {
+		_ = a.record(r.Context(), o, "authn.admin.user.add", "authn:user:"+truncateUTF8(req.Username, 64), "", adminProblem(err))
+		return err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.user.add", "authn:user:"+u.ID, u.ID, nil, "username "+u.Username); err != nil {
+		return err
+	}
+	acct, err := a.account(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	problem.WriteJSON(w, http.StatusCreated, acct)
+	return nil
+}
+
+func (a *admin) listUsers(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	q := r.URL.Query()
+	limit := defaultUserLimit
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxUserLimit {
+			return &adminError{status: http.StatusBadRequest, field: "limit", msg: fmt.Sprintf("want an integer from 1 to %d", maxUserLimit)}
+		}
+		limit = n
+	}
+	for _, f := range []string{"q", "after"} {
+		if len(q.Get(f)) > MaxUsernameLength*4 {
+			return &adminError{status: http.StatusBadRequest, field: f, msg: "too long"}
+		}
+	}
+	users, err := a.p.users.list(r.Context(), q.Get("q"), q.Get("after"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]*AccountJSON, 0, len(users))
+	for _, u := range users {
+		acct, err := a.account(r.Context(), u)
+		if err != nil {
+			return err
+		}
+		out = append(out, acct)
+	}
+	// Listing shows personal data: recorded like any other action.
+	if err := a.record(r.Context(), o, "authn.admin.user.list", "authn:users", "", nil, fmt.Sprintf("%d accounts", len(out))); err != nil {
+		return err
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"users": out})
+	return nil
+}
+
+func (a *admin) user(ctx context.Context, r *http.Request) (*User, error) {
+	u, err := a.p.users.ByUsername(ctx, r.PathValue("username"))
+	if err != nil {
+		return nil, adminProblem(err)
+	}
+	return u, nil
+}
+
+func (a *admin) getUser(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	u, err := a.user(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	acct, err := a.account(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.user.read", "authn:user:"+u.ID, u.ID, nil); err != nil {
+		return err
+	}
+	problem.WriteJSON(w, http.StatusOK, acct)
+	return nil
+}
+
+func (a *admin) unlock(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	if err := decodeEmpty(w, r); err != nil {
+		return err
+	}
+	u, err := a.user(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if err := a.p.thr.reset(r.Context(), accountKey(u.Username)); err != nil {
+		return err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.user.unlock", "authn:user:"+u.ID, u.ID, nil); err != nil {
+		return err
+	}
+	acct, err := a.account(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	problem.WriteJSON(w, http.StatusOK, acct)
+	return nil
+}
+
+// refuseBound returns a 403 if account u is bound to an officer: a
+// sysadmin may not take over an officer's sign-on.
+func (a *admin) refuseBound(ctx context.Context, u *User, what string) error {
+	if a.officers == nil {
+		return &adminError{status: http.StatusServiceUnavailable, msg: "officer bindings are unknown; refusing to " + what}
+	}
+	name, err := a.officers.BoundOfficer(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if name != "" {
+		return &adminError{status: http.StatusForbidden, msg: fmt.Sprintf("account %s is bound to officer %s: a sysadmin cannot %s of an officer's account", quote(u.Username), name, what)}
+	}
+	return nil
+}
+
+func (a *admin) totpReset(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	if err := decodeEmpty(w, r); err != nil {
+		return err
+	}
+	u, err := a.user(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if err := a.refuseBound(r.Context(), u, "reset the one-time code"); err != nil {
+		_ = a.record(r.Context(), o, "authn.admin.user.totp-reset", "authn:user:"+u.ID, u.ID, err)
+		return err
+	}
+	if err := a.p.users.RemoveTOTP(r.Context(), u.ID); err != nil {
+		return err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.user.totp-reset", "authn:user:"+u.ID, u.ID, nil); err != nil {
+		return err
+	}
+	acct, err := a.account(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	problem.WriteJSON(w, http.StatusOK, acct)
+	return nil
+}
+
+// PasswordJSON is the body of POST /authn/v1/users/{username}/password.
+type PasswordJSON struct {
+	Password string `json:"password"`
+}
+
+func (a *admin) setPassword(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	var req PasswordJSON
+	if err := problem.DecodeJSON(w, r, 4<<10, &req); err != nil {
+		return err
+	}
+	u, err := a.user(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if err := a.refuseBound(r.Context(), u, "set the password"); err != nil {
+		_ = a.record(r.Context(), o, "authn.admin.user.password", "authn:user:"+u.ID, u.ID, err)
+		return err
+	}
+	if err := a.p.users.SetPassword(r.Context(), u.ID, req.Password); err != nil {
+		return err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.user.password", "authn:user:"+u.ID, u.ID, nil); err != nil {
+		return err
+	}
+	acct, err := a.account(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	problem.WriteJSON(w, http.StatusOK, acct)
+	return nil
+}
+
+// ClientSecretJSON is the answer of POST /authn/v1/clients: the secret is
+// shown once (empty for clients without one).
+type ClientSecretJSON struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+func (a *admin) addClient(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+	var cfg ClientConfig
+	if err := problem.DecodeJSON(w, r, maxAdminBody, &cfg); err != nil {
+		return err
+	}
+	if cfg.SecretHash != "" {
+		return &adminError{status: http.StatusBadRequest, field: "secret_hash", msg: "the provider makes the secret; leave secret_hash out"}
+	}
+	secret, err := a.p.AddClient(r.Context(), cfg)
+	if err != nil {
+		_ = a.record(r.Context(), o, "authn.admin.client.add", "authn:client:"+truncateUTF8(cfg.ID, 64), "", adminProblem(err))
+		return err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.client.add", "authn:client:"+cfg.ID, "", nil); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	problem.WriteJSON(w, http.StatusCreated, ClientSecretJSON{ClientID: cfg.ID, ClientSecret: secret})
+	return nil
+}
+
+func decodeEmpty(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return problem.DecodeJSON(w, r, 1<<10, &struct{}{})
+}
+
+// truncateUTF8 cuts s to at most n bytes on a rune boundary and replaces
+// invalid UTF-8, for resources built from unvalidated input.
+func truncateUTF8(s string, n int) string {
+	if len(s) > n {
+		for n > 0 && s[n]&0xC0 == 0x80 {
+			n--
+		}
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "?")
+}
