@@ -34,8 +34,10 @@ func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
 
 // Routes registers the CA endpoints on mux:
 //
-//	POST /ca/v1/certificates            enrol with a CSR and an enrolment code (public)
-//	GET  /ca/v1/certificates/{serial}   one certificate (public: serials are unguessable)
+//	POST /ca/v1/certificates            enrol with a CSR and an enrolment code (public); 201, or 200 when
+//	                                    the same code and key ask again (the same certificate)
+//	GET  /ca/v1/certificates/{serial}   one certificate's status (public); with an officer token of
+//	                                    role ra, the whole record and the certificate
 //	GET  /ca/v1/certificates            inventory search (role ra)
 //	POST /ca/v1/enrolment-codes         create an enrolment code (role ra)
 //	POST /ca/v1/certificates/{serial}/revoke   {"reason": "keyCompromise", "comment": "..."} (role ra)
@@ -47,26 +49,46 @@ func NewAPI(a *Authority, guard Guard, log *slog.Logger) *API {
 //	GET  /ca/v1/cas/{name}              one CA certificate: NAME.crt is DER, NAME.pem is PEM
 func (h *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ca/v1/certificates", h.enrol)
-	mux.HandleFunc("GET /ca/v1/certificates/{serial}", h.certificate)
+	mux.HandleFunc("GET /ca/v1/certificates/{serial}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			h.certificateStatus(w, r)
+			return
+		}
+		h.guard(access.RoleRA, http.HandlerFunc(h.certificate)).ServeHTTP(w, r)
+	})
 	mux.Handle("GET /ca/v1/certificates", h.guard(access.RoleRA, http.HandlerFunc(h.list)))
 	mux.Handle("POST /ca/v1/enrolment-codes", h.guard(access.RoleRA, http.HandlerFunc(h.createCode)))
 	mux.Handle("POST /ca/v1/certificates/{serial}/revoke", h.guard(access.RoleRA, h.statusHandler(StatusRevoked)))
 	mux.Handle("POST /ca/v1/certificates/{serial}/hold", h.guard(access.RoleRA, h.statusHandler(StatusHold)))
 	mux.Handle("POST /ca/v1/certificates/{serial}/release", h.guard(access.RoleRA, h.statusHandler(StatusValid)))
 	mux.Handle("GET /ca/v1/certificates/{serial}/events", h.guard(access.RoleRA, http.HandlerFunc(h.events)))
-	mux.HandleFunc("GET /ca/v1/crl/{name}", h.crl)
 	mux.HandleFunc("GET /ca/v1/cas", h.cas)
+	h.RepositoryRoutes(mux)
+}
+
+// RepositoryRoutes registers only the public repository of signed objects:
+//
+//	GET /ca/v1/crl/{issuer}.crl   the issuing CA's CRL
+//	GET /ca/v1/cas/{name}         one CA certificate (.crt DER, .pem PEM)
+//
+// These need no TLS; the server also serves them, with OCSP, on its plain
+// HTTP listener.
+func (h *API) RepositoryRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ca/v1/crl/{name}", h.crl)
 	mux.HandleFunc("GET /ca/v1/cas/{name}", h.caCert)
 }
 
-// maxJSONBody bounds JSON request bodies; a CSR is at most MaxCSRSize.
-const maxJSONBody = MaxCSRSize + 4<<10
+// maxJSONBody bounds JSON request bodies: two CSRs of at most MaxCSRSize.
+const maxJSONBody = 2*MaxCSRSize + 4<<10
 
 // EnrolRequestJSON is the body of POST /ca/v1/certificates.
 type EnrolRequestJSON struct {
 	CSR           string `json:"csr"`
 	Profile       string `json:"profile,omitempty"`
 	EnrolmentCode string `json:"enrolment_code"`
+	// LoginCSR optionally asks for the profile's login certificate too
+	// (ECDSA P-256 CSR, PEM).
+	LoginCSR string `json:"login_csr,omitempty"`
 }
 
 // IssuedJSON is the response to a successful enrolment.
@@ -74,6 +96,20 @@ type IssuedJSON struct {
 	Certificate string   `json:"certificate"`
 	Chain       []string `json:"chain"`
 	Serial      string   `json:"serial"`
+	// Login is the login certificate when login_csr was given.
+	Login *IssuedJSON `json:"login,omitempty"`
+}
+
+// NewIssuedJSON returns the JSON form of an enrolment's certificates.
+func NewIssuedJSON(iss *Issued) *IssuedJSON {
+	out := &IssuedJSON{Certificate: string(pemCert(iss.Certificate.Raw)), Serial: iss.Record.Serial, Chain: []string{}}
+	for _, c := range iss.Chain {
+		out.Chain = append(out.Chain, string(pemCert(c.Raw)))
+	}
+	if iss.Login != nil {
+		out.Login = NewIssuedJSON(iss.Login)
+	}
+	return out
 }
 
 func (h *API) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -81,32 +117,67 @@ func (h *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *API) enrol(w http.ResponseWriter, r *http.Request) {
-	var req EnrolRequestJSON
-	if err := problem.DecodeJSON(w, r, maxJSONBody, &req); err != nil {
+	if err := h.ca.CheckSource(r.Context(), r.RemoteAddr); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if req.CSR == "" {
-		h.fail(w, r, badField("csr", nil, "required"))
+	var req EnrolRequestJSON
+	err := problem.DecodeJSON(w, r, maxJSONBody, &req)
+	if err == nil && req.CSR == "" {
+		err = badField("csr", nil, "required")
+	}
+	if err != nil {
+		err = errors.Join(err, h.ca.RefusedEnrolment(r.Context(), r.RemoteAddr, "", err))
+		h.fail(w, r, err)
 		return
 	}
-	issued, err := h.ca.Enrol(r.Context(), EnrolRequest{CSR: []byte(req.CSR), Profile: req.Profile, Code: req.EnrolmentCode})
+	issued, err := h.ca.Enrol(r.Context(), EnrolRequest{CSR: []byte(req.CSR), Profile: req.Profile, Code: req.EnrolmentCode,
+		LoginCSR: []byte(req.LoginCSR), Source: r.RemoteAddr})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out := IssuedJSON{Certificate: string(pemCert(issued.Certificate.Raw)), Serial: issued.Record.Serial, Chain: []string{}}
-	for _, c := range issued.Chain {
-		out.Chain = append(out.Chain, string(pemCert(c.Raw)))
-	}
+	out := NewIssuedJSON(issued)
 	w.Header().Set("Location", "/ca/v1/certificates/"+out.Serial)
-	problem.WriteJSON(w, http.StatusCreated, out)
+	status := http.StatusCreated
+	if issued.Repeated {
+		status = http.StatusOK
+	}
+	problem.WriteJSON(w, status, out)
 }
 
 // RecordJSON is a certificate in API responses.
 type RecordJSON struct {
 	*Record
 	Certificate string `json:"certificate"`
+}
+
+// StatusJSON is what GET /ca/v1/certificates/{serial} shows without an
+// officer token: the status, nothing about the subject.
+type StatusJSON struct {
+	Serial    string    `json:"serial"`
+	Status    Status    `json:"status"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Reason    *Reason   `json:"revocation_reason,omitempty"`
+}
+
+func (h *API) certificateStatus(w http.ResponseWriter, r *http.Request) {
+	serial, err := ParseSerial(r.PathValue("serial"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec, err := h.ca.inv.Certificate(r.Context(), serial)
+	if errors.Is(err, ErrNotFound) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no certificate with serial "+serial))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	problem.WriteJSON(w, http.StatusOK, StatusJSON{Serial: rec.Serial, Status: rec.Status, RevokedAt: rec.RevokedAt, Reason: rec.Reason})
 }
 
 func (h *API) certificate(w http.ResponseWriter, r *http.Request) {
@@ -170,14 +241,19 @@ type CodeRequestJSON struct {
 	Profile string  `json:"profile"`
 	Subject Subject `json:"subject"`
 	TTL     string  `json:"ttl,omitempty"` // Go duration, e.g. "72h"
+	// HardwareKey: the officer vetted that the subscriber's key is held in
+	// hardware (the certificate then carries the hardware key-storage
+	// policy).
+	HardwareKey bool `json:"hardware_key,omitempty"`
 }
 
 // CodeJSON is a created enrolment code.
 type CodeJSON struct {
-	Code      string    `json:"code"`
-	ID        string    `json:"id"`
-	Profile   string    `json:"profile"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Code        string    `json:"code"`
+	ID          string    `json:"id"`
+	Profile     string    `json:"profile"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	HardwareKey bool      `json:"hardware_key,omitempty"`
 }
 
 func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
@@ -196,12 +272,12 @@ func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
 		ttl = d
 	}
 	p, _ := access.PrincipalFrom(r.Context())
-	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor()})
+	code, c, err := h.ca.CreateCode(r.Context(), NewCodeRequest{Profile: req.Profile, Subject: req.Subject, TTL: ttl, CreatedBy: p.Actor(), HardwareKey: req.HardwareKey, Source: r.RemoteAddr})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	problem.WriteJSON(w, http.StatusCreated, CodeJSON{Code: code, ID: c.ID, Profile: c.Profile, ExpiresAt: c.ExpiresAt})
+	problem.WriteJSON(w, http.StatusCreated, CodeJSON{Code: code, ID: c.ID, Profile: c.Profile, ExpiresAt: c.ExpiresAt, HardwareKey: c.HardwareKey})
 }
 
 // CAJSON describes a CA in GET /ca/v1/cas.

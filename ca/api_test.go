@@ -2,6 +2,7 @@ package ca_test
 
 import (
 	"bytes"
+	"crypto/elliptic"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -70,6 +71,18 @@ func TestAPIBadBodies(t *testing.T) {
 			body: ca.CodeRequestJSON{Profile: "citizen", Subject: citizen, TTL: "9999h"}, status: 400, field: "ttl"},
 		{name: "fail/code-wrong-json-type", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
 			body: `{"profile":"citizen","subject":{"dns_names":"a.example"}}`, status: 400, field: "subject.dns_names"},
+		{name: "fail/code-name-rtl-override", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u202e三", IDNumber: citizenID}}, status: 400, field: "subject.name"},
+		{name: "fail/code-name-zero-width-space", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u200b三", IDNumber: citizenID}}, status: 400, field: "subject.name"},
+		{name: "fail/code-name-c1-control", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u0085三", IDNumber: citizenID}}, status: 400, field: "subject.name"},
+		{name: "fail/code-organization-isolate", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
+			body: ca.CodeRequestJSON{Profile: "enterprise-sign", Subject: ca.Subject{Organization: orgName + "\u2067x", USCC: usccCode}}, status: 400, field: "subject.organization"},
+		{name: "fail/code-name-invalid-utf8", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
+			body: []byte("{\"profile\":\"citizen\",\"subject\":{\"name\":\"\xe5\xbc\xa0\xff\",\"id_number\":\"" + citizenID + "\"}}"), status: 400, field: "subject.name"},
+		{name: "fail/code-name-lone-surrogate", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
+			body: `{"profile":"citizen","subject":{"name":"\ud800","id_number":"` + citizenID + `"}}`, status: 400, field: "subject.name"},
 		{name: "fail/list-no-token", method: "GET", path: "/ca/v1/certificates", status: 401},
 		{name: "fail/list-bad-status", method: "GET", path: "/ca/v1/certificates?status=expired", token: func() string { return f.raToken }, status: 400, field: "status"},
 		{name: "fail/list-bad-limit", method: "GET", path: "/ca/v1/certificates?limit=0", token: func() string { return f.raToken }, status: 400, field: "limit"},
@@ -125,8 +138,30 @@ func TestAPIEnrol(t *testing.T) {
 		t.Errorf("chain is not [gm-issuing]")
 	}
 
-	t.Run("ok/get-certificate", func(t *testing.T) {
+	t.Run("ok/get-status-without-token", func(t *testing.T) {
 		w := f.do(t, "GET", "/ca/v1/certificates/"+strings.ToUpper(issued.Serial), "", nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		var st map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st["serial"] != issued.Serial || st["status"] != "valid" || len(st) != 2 {
+			t.Errorf("public view %v, want only serial and status", st)
+		}
+		for _, leak := range []string{citizenName, "BEGIN CERTIFICATE", "subject", pseudonymOf(pseudonymKey, citizenID)} {
+			if strings.Contains(w.Body.String(), leak) {
+				t.Errorf("public view shows %q: %s", leak, w.Body)
+			}
+		}
+	})
+	t.Run("fail/get-details-with-wrong-tokens", func(t *testing.T) {
+		problemOf(t, f.do(t, "GET", "/ca/v1/certificates/"+issued.Serial, f.auditorToken, nil), http.StatusForbidden)
+		problemOf(t, f.do(t, "GET", "/ca/v1/certificates/"+issued.Serial, "txo_nope", nil), http.StatusUnauthorized)
+	})
+	t.Run("ok/get-certificate", func(t *testing.T) {
+		w := f.do(t, "GET", "/ca/v1/certificates/"+strings.ToUpper(issued.Serial), f.raToken, nil)
 		if w.Code != http.StatusOK {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
@@ -209,4 +244,33 @@ func parsePEMCert(t testing.TB, s string) *smx509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestAPIEnrolRepeatAndLogin: the same code and key answered again with 200
+// and the same certificate; a login certificate in the same request.
+func TestAPIEnrolRepeatAndLogin(t *testing.T) {
+	f := newAPIFixture(t)
+	code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
+	signKey, loginKey := sm2Key(t), ecKey(t, elliptic.P256())
+	body := func() ca.EnrolRequestJSON {
+		return ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, signKey))), LoginCSR: string(pemCSR(newCSR(t, loginKey))), EnrolmentCode: code.Code}
+	}
+	w := f.do(t, "POST", "/ca/v1/certificates", "", body())
+	if w.Code != http.StatusCreated {
+		t.Fatalf("first: %d %s", w.Code, w.Body)
+	}
+	var first ca.IssuedJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &first); err != nil || first.Login == nil || first.Login.Serial == "" || len(first.Login.Chain) != 1 {
+		t.Fatalf("first: %v %s", err, w.Body)
+	}
+	if !parsePEMCert(t, first.Login.Chain[0]).Equal(f.caCert(t, "intl-issuing").Cert) {
+		t.Error("login chain is not [intl-issuing]")
+	}
+	w = f.do(t, "POST", "/ca/v1/certificates", "", body())
+	var again ca.IssuedJSON
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &again) != nil || again.Serial != first.Serial || again.Login == nil || again.Login.Serial != first.Login.Serial {
+		t.Fatalf("repeat: %d %s", w.Code, w.Body)
+	}
+	w = f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code})
+	problemOf(t, w, http.StatusConflict)
 }

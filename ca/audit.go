@@ -13,6 +13,8 @@ type AuditEvent struct {
 	Outcome  string // "success" or "failure: <reason>"
 	Reasons  []string
 	Latency  time.Duration
+	// Source is the client's network address, for subscriber requests.
+	Source string
 }
 
 // Auditor records CA events durably. Record must return only once the event

@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +23,8 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -36,6 +40,7 @@ type Authority struct {
 	inv          Inventory
 	codes        Codes
 	publicURL    string
+	httpURL      string
 	trustDomain  string
 	pseudonymKey []byte
 	now          func() time.Time
@@ -44,6 +49,9 @@ type Authority struct {
 	crlValidity  time.Duration
 	crls         crlCache
 	auditor      Auditor
+	departments  *department.Registry
+	refusals     refusals
+	keyStorage   KeyStoragePolicies
 	hooksMu      sync.Mutex
 	statusHooks  []func(context.Context, *Record)
 }
@@ -65,6 +73,17 @@ func WithProfiles(p map[string]*Profile) Option { return func(a *Authority) { a.
 // and caIssuers extensions. Default https://localhost:8443.
 func WithPublicURL(u string) Option {
 	return func(a *Authority) { a.publicURL = strings.TrimSuffix(u, "/") }
+}
+
+// WithPublicHTTPURL sets the plain-HTTP base URL of the repository (CRLs,
+// OCSP, CA certificates), e.g. http://pki.example:8080. Certificates then
+// name it first in their CRL distribution point, OCSP and caIssuers
+// extensions, followed by the https URL of [WithPublicURL]: relying parties
+// fetch these signed objects over plain HTTP (RFC 5280 §4.2.1.13, RFC 6960
+// appendix A), and fetching them over TLS can loop on revocation checks.
+// Default none (https URLs only).
+func WithPublicHTTPURL(u string) Option {
+	return func(a *Authority) { a.httpURL = strings.TrimSuffix(u, "/") }
 }
 
 // WithTrustDomain sets the SPIFFE trust domain of service certificates.
@@ -101,9 +120,14 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 		backdate:    time.Minute,
 		crlValidity: DefaultCRLValidity,
 		crls:        crlCache{crls: map[string]*CRL{}},
+		keyStorage:  DefaultKeyStoragePolicies(),
 	}
 	for _, o := range opts {
 		o(a)
+	}
+	a.refusals.defaults()
+	if err := a.keyStorage.valid(); err != nil {
+		return nil, err
 	}
 	if a.profiles == nil {
 		p, err := LoadProfiles(BuiltinProfiles())
@@ -130,8 +154,15 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 	if _, err := url.Parse(a.publicURL); err != nil || !strings.HasPrefix(a.publicURL, "http") {
 		return nil, fmt.Errorf("ca: public URL %q is not an http(s) URL", a.publicURL)
 	}
-	if p := a.profiles["citizen"]; p != nil && p.Options["identity_code_extension"] != true && len(a.pseudonymKey) < 16 {
-		return nil, errors.New("ca: the citizen profile writes ID pseudonyms and needs a pseudonym key of at least 16 bytes")
+	if a.httpURL != "" {
+		if u, err := url.Parse(a.httpURL); err != nil || u.Scheme != "http" || u.Host == "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("ca: public HTTP URL %q is not an http:// URL", a.httpURL)
+		}
+	}
+	for _, p := range a.profiles {
+		if slices.Contains(p.Allowed, "id_number") && len(a.pseudonymKey) < 16 {
+			return nil, fmt.Errorf("ca: profile %s takes ID numbers, whose pseudonyms need a pseudonym key of at least 16 bytes", p.Name)
+		}
 	}
 	return a, nil
 }
@@ -186,7 +217,13 @@ func (a *Authority) chain(issuer *CACert) []*smx509.Certificate {
 // ParseCSR decodes a PEM or DER certificate request of at most [MaxCSRSize]
 // bytes and checks its self-signature (SM2 signatures with the default signer
 // ID). Errors are [*RequestError]s on field "csr".
-func ParseCSR(data []byte) (*smx509.CertificateRequest, error) {
+func ParseCSR(data []byte) (*smx509.CertificateRequest, error) { return parseCSR("csr", data) }
+
+// parseCSR is [ParseCSR] with errors on field.
+func parseCSR(field string, data []byte) (*smx509.CertificateRequest, error) {
+	badField := func(_ string, err error, format string, args ...any) *RequestError {
+		return &RequestError{Field: field, Msg: fmt.Sprintf(format, args...), Err: err}
+	}
 	if len(data) == 0 {
 		return nil, badField("csr", nil, "empty")
 	}
@@ -221,6 +258,15 @@ type IssueRequest struct {
 	Profile     string
 	Subject     Subject
 	RequestedBy string // who authorised it, recorded in the inventory
+	// Via is how the request reached the CA; default ViaInternal. Profiles
+	// restrict it (see [Profile.IssuableVia]), and the department name
+	// policy applies to ViaCode and ViaACME.
+	Via Channel
+	// HardwareKey states, on the registration officer's word, that the
+	// subject's key is held in hardware; see [Profile.KeyStorage].
+	HardwareKey bool
+	// Source is the requester's network address, for the audit log.
+	Source string
 	// RedeemCode, when set, is the ID of an enrolment code to mark used in
 	// the same transaction that records the certificate.
 	RedeemCode string
@@ -231,14 +277,74 @@ type Issued struct {
 	Certificate *smx509.Certificate
 	Chain       []*smx509.Certificate // issuing CA first, root excluded
 	Record      *Record
+	// Login is the login certificate issued in the same enrolment, if one
+	// was asked for (see [EnrolRequest.LoginCSR]).
+	Login *Issued
+	// Repeated is set when [Authority.Enrol] returns certificates issued
+	// earlier for the same code and key (a repeated request).
+	Repeated bool
+
+	source string // the requester's address, for the audit entry
 }
 
 // Issue checks req against its profile, signs the certificate with the
 // issuing CA of the key's suite, records it, and returns it. The certificate
 // is durable in the inventory before Issue returns.
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	set, err := a.issueSet(ctx, req.RedeemCode, req)
+	if err != nil {
+		return nil, err
+	}
+	return set[0], nil
+}
+
+// issueSet signs a certificate for each request and records them all, with
+// the redemption of redeemCode when it is set, in one transaction: either
+// every certificate is issued or none is.
+func (a *Authority) issueSet(ctx context.Context, redeemCode string, reqs ...IssueRequest) ([]*Issued, error) {
+	out := make([]*Issued, 0, len(reqs))
+	for _, req := range reqs {
+		iss, err := a.sign(req)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, iss)
+	}
+	if err := a.record(ctx, redeemCode, out...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// record stores signed certificates, redeeming redeemCode when set, in one
+// transaction, then audits and logs each.
+func (a *Authority) record(ctx context.Context, redeemCode string, set ...*Issued) error {
+	recs := make([]*Record, 0, len(set))
+	for _, iss := range set {
+		recs = append(recs, iss.Record)
+	}
+	if err := a.inv.Record(ctx, redeemCode, recs...); err != nil {
+		return err
+	}
+	for _, iss := range set {
+		rec := iss.Record
+		if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy, Source: iss.source,
+			Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + rec.Profile, "issuer " + rec.Issuer}}); err != nil {
+			return fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
+		}
+		a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", rec.Profile, "issuer", rec.Issuer, "requested_by", rec.RequestedBy)
+	}
+	return nil
+}
+
+// sign checks req against its profile and signs the certificate; the
+// record it returns is not stored yet.
+func (a *Authority) sign(req IssueRequest) (*Issued, error) {
 	p, err := a.Profile(req.Profile)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.IssuableVia(req.Via); err != nil {
 		return nil, err
 	}
 	suite, err := kms.SuiteOf(req.PublicKey)
@@ -256,13 +362,22 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err := subj.validate(p); err != nil {
 		return nil, err
 	}
-	spec, err := p.render(subj, a.pseudonymKey, a.trustDomain)
+	if err := a.checkNamePolicy(p, &subj, req.Via); err != nil {
+		return nil, err
+	}
+	spec, err := p.render(a.withPseudonym(subj), a.pseudonymKey, a.trustDomain)
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := a.template(spec, issuer, p, req.PublicKey)
+	tmpl, err := a.template(spec, issuer, p, req.PublicKey, req.HardwareKey)
 	if err != nil {
 		return nil, err
+	}
+	if nc := constraintsOf(issuer.Cert); nc != nil {
+		if name, ok := nc.permits(tmpl.DNSNames, tmpl.IPAddresses, tmpl.URIs); !ok {
+			return nil, &RequestError{Field: "subject", Status: http.StatusForbidden,
+				Msg: fmt.Sprintf("the name constraints of issuing CA %s do not permit %q", issuer.Name, name)}
+		}
 	}
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, issuer.Cert, req.PublicKey, issuer.Signer)
 	if err != nil {
@@ -285,15 +400,16 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 		RequestedBy: req.RequestedBy,
 		CreatedAt:   a.now().UTC().Truncate(time.Second),
 	}
-	if err := a.inv.Record(ctx, rec, req.RedeemCode); err != nil {
-		return nil, err
+	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec, source: req.Source}, nil
+}
+
+// withPseudonym returns subj with IDPseudonym computed from IDNumber when
+// the subject holds the full number.
+func (a *Authority) withPseudonym(subj Subject) Subject {
+	if subj.IDNumber != "" {
+		subj.IDPseudonym = ident.Pseudonym(a.pseudonymKey, subj.IDNumber)
 	}
-	if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: req.RequestedBy,
-		Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + p.Name, "issuer " + issuer.Name}}); err != nil {
-		return nil, fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
-	}
-	a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", p.Name, "issuer", issuer.Name, "requested_by", req.RequestedBy)
-	return &Issued{Certificate: cert, Chain: a.chain(issuer), Record: rec}, nil
+	return subj
 }
 
 func suiteKeyName(s kms.Suite) string {
@@ -325,7 +441,7 @@ var (
 )
 
 // template turns a rendered profile into a certificate template.
-func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey) (*smx509.Certificate, error) {
+func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey, hardwareKey bool) (*smx509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
@@ -351,10 +467,21 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		AuthorityKeyId:        issuer.Cert.SubjectKeyId,
 		BasicConstraintsValid: true,
 		SignatureAlgorithm:    issuer.Suite.SignatureAlgorithm(),
-		CRLDistributionPoints: []string{a.publicURL + "/ca/v1/crl/" + issuer.Name + ".crl"},
-		OCSPServer:            []string{a.publicURL + "/ocsp"},
-		IssuingCertificateURL: []string{a.publicURL + "/ca/v1/cas/" + issuer.Name + ".crt"},
+		CRLDistributionPoints: a.urls("/ca/v1/crl/" + issuer.Name + ".crl"),
+		OCSPServer:            a.urls("/ocsp"),
+		IssuingCertificateURL: a.urls("/ca/v1/cas/" + issuer.Name + ".crt"),
 		DNSNames:              spec.DNSNames,
+	}
+	policies := slices.Clone(p.policyOIDs)
+	if p.KeyStorage {
+		oid := a.keyStorage.Software
+		if hardwareKey {
+			oid = a.keyStorage.Hardware
+		}
+		policies = append(policies, oid)
+	}
+	if t.Policies, err = toOIDs(policies); err != nil {
+		return nil, err
 	}
 	s := spec.Subject
 	t.Subject = pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}
@@ -414,6 +541,15 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
 	}
 	return t, nil
+}
+
+// urls returns the repository URLs of path: plain HTTP first when set,
+// then https.
+func (a *Authority) urls(path string) []string {
+	if a.httpURL == "" {
+		return []string{a.publicURL + path}
+	}
+	return []string{a.httpURL + path, a.publicURL + path}
 }
 
 func parseOID(s string) (asn1.ObjectIdentifier, error) {

@@ -3,9 +3,12 @@ package ca_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -167,8 +170,8 @@ func TestCreateCodeErrors(t *testing.T) {
 		if !c.ExpiresAt.Equal(f.clock.Now().Add(ca.DefaultCodeTTL)) || c.CreatedBy != "officer:rita" || c.Profile != "citizen" {
 			t.Errorf("code binding %+v", c)
 		}
-		if c.Subject.IDNumber != citizenID || c.Subject.Name != citizenName {
-			t.Errorf("subject not normalised: %+v", c.Subject)
+		if c.Subject.IDNumber != "" || c.Subject.IDPseudonym != pseudonymOf(pseudonymKey, citizenID) || c.Subject.Name != citizenName {
+			t.Errorf("subject not normalised and minimised: %+v", c.Subject)
 		}
 		if c.Subject.String() != "person "+citizenName {
 			t.Errorf("Subject.String() = %q", c.Subject.String())
@@ -224,6 +227,78 @@ func TestEnrolCodeSingleUse(t *testing.T) {
 		}
 		if len(recs) != 1 || recs[0].Serial != ok[0].Record.Serial {
 			t.Fatalf("inventory holds %d certificates, want the one issued", len(recs))
+		}
+	})
+}
+
+// legacyCode stores an enrolment code for profile directly, as a version
+// before profiles were restricted would have, and returns the code.
+func (f *fixture) legacyCode(t testing.TB, id, profile string, subj ca.Subject) string {
+	t.Helper()
+	code := "legacy" + strings.Repeat("a", 26) + id
+	h := sha256.Sum256([]byte(code))
+	now := f.clock.Now()
+	if err := f.store.CreateCode(context.Background(), &ca.Code{ID: "enr_" + id, Hash: h[:], Profile: profile, Subject: subj,
+		CreatedBy: "officer:old", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// TestRestrictedProfiles shows that no subscriber can obtain a certificate
+// that makes Tongxing's own keys trusted (ocsp, tsa) or an encryption
+// certificate outside the KMC: codes for them are refused, codes stored by
+// an earlier version are refused at redemption, and Issue refuses the
+// subscriber channels.
+func TestRestrictedProfiles(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cases := []struct {
+		profile string
+		subject ca.Subject
+		is      error
+		key     func(testing.TB) crypto.Signer
+	}{
+		{"ocsp", ca.Subject{Name: "evil responder"}, ca.ErrInternalProfile, func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) }},
+		{"tsa", ca.Subject{Name: "evil TSA"}, ca.ErrInternalProfile, func(t testing.TB) crypto.Signer { return sm2Key(t) }},
+		{"enterprise-enc", ca.Subject{Organization: orgName, USCC: usccCode}, ca.ErrKMCOnlyProfile, func(t testing.TB) crypto.Signer { return sm2Key(t) }},
+	}
+	for i, c := range cases {
+		t.Run("fail/code-for-"+c.profile, func(t *testing.T) {
+			_, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: c.profile, Subject: c.subject, CreatedBy: "officer:test"})
+			requestError(t, err, "profile", 403)
+			if !errors.Is(err, c.is) {
+				t.Errorf("error %v is not %v", err, c.is)
+			}
+		})
+		t.Run("fail/legacy-code-for-"+c.profile, func(t *testing.T) {
+			code := f.legacyCode(t, fmt.Sprintf("legacy%d", i), c.profile, c.subject)
+			_, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, c.key(t))), Code: code})
+			requestError(t, err, "profile", 403)
+			if !errors.Is(err, c.is) {
+				t.Errorf("error %v is not %v", err, c.is)
+			}
+			if recs, _ := f.store.Certificates(ctx, ca.Filter{Profile: c.profile}); len(recs) != 0 {
+				t.Errorf("%d %s certificates issued", len(recs), c.profile)
+			}
+		})
+		for _, via := range []ca.Channel{ca.ViaCode, ca.ViaACME} {
+			t.Run("fail/issue-"+c.profile+"-via-"+strings.ReplaceAll(via.String(), " ", "-"), func(t *testing.T) {
+				_, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: c.key(t).Public(), Profile: c.profile, Subject: c.subject, RequestedBy: "x", Via: via})
+				requestError(t, err, "profile", 403)
+			})
+		}
+	}
+	t.Run("fail/enc-via-internal", func(t *testing.T) {
+		_, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "enterprise-enc", Subject: cases[2].subject, RequestedBy: "system:x"})
+		requestError(t, err, "profile", 403)
+	})
+	t.Run("ok/internal-and-kmc-channels", func(t *testing.T) {
+		if _, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "tsa", Subject: ca.Subject{Name: "Tongxing TSA"}, RequestedBy: "system:tsa-gm"}); err != nil {
+			t.Errorf("internal tsa: %v", err)
+		}
+		if _, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "enterprise-enc", Subject: cases[2].subject, RequestedBy: "kmc:1", Via: ca.ViaKMC}); err != nil {
+			t.Errorf("KMC enterprise-enc: %v", err)
 		}
 	})
 }

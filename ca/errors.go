@@ -16,6 +16,12 @@ var (
 	ErrCodeExpired = errors.New("ca: enrolment code expired")
 	// ErrUnknownProfile: no profile by that name.
 	ErrUnknownProfile = errors.New("ca: unknown profile")
+	// ErrInternalProfile: the profile is issued only by Tongxing to its own
+	// keys (ocsp, tsa), never to a subscriber.
+	ErrInternalProfile = errors.New("ca: profile issued only to Tongxing's own keys")
+	// ErrKMCOnlyProfile: the profile is issued only by the KMC (the
+	// encryption certificate of a dual pair).
+	ErrKMCOnlyProfile = errors.New("ca: profile issued only by the KMC")
 )
 
 // RequestError is a problem with a request to the CA, attributable to one

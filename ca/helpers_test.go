@@ -28,6 +28,7 @@ import (
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/store"
@@ -137,6 +138,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	f.store = ca.NewSQLStore(f.db)
 	t.Cleanup(func() { f.store.Close() })
 	caOpts := append([]ca.Option{
+		ca.WithDepartments(testDepartments(t)),
 		ca.WithPseudonymKey(pseudonymKey),
 		ca.WithPublicURL(publicURL),
 		ca.WithClock(f.clock.Now),
@@ -148,6 +150,22 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	}
 	f.ca = a
 	return f
+}
+
+// testDepartments is the department registry of the test CA: tax (its
+// .example and .gov.example domains, two IP ranges, no wildcards),
+// social-security (no names at all) and health (wildcards allowed).
+func testDepartments(t testing.TB) *department.Registry {
+	t.Helper()
+	r, err := department.New(
+		department.Department{ID: "tax", Name: "税务局", Domains: []string{"tax.example", "tax.gov.example"}, IPRanges: []string{"10.1.0.0/16", "2001:db8::/32"}},
+		department.Department{ID: "social-security", Name: "社保局"},
+		department.Department{ID: "health", Name: "卫生健康委", Domains: []string{"health.example"}, Wildcards: true},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // caCert returns the fixture's CA named name.

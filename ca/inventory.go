@@ -41,15 +41,19 @@ type Filter struct {
 	Status  Status
 	Limit   int    // default 100, at most 1000
 	After   string // serial cursor: records created after this one
+	// RequestedBy matches exactly, e.g. "code:enr_…" for the certificates
+	// issued for an enrolment code.
+	RequestedBy string
 }
 
 // Inventory is the certificate inventory.
 type Inventory interface {
-	// Record stores rec durably. If redeemCode is not empty, the enrolment
-	// code with that ID is marked used in the same transaction, and Record
-	// fails with ErrCodeUsed or ErrCodeExpired (storing nothing) if it
-	// cannot be.
-	Record(ctx context.Context, rec *Record, redeemCode string) error
+	// Record stores recs durably, all or none. If redeemCode is not
+	// empty, the enrolment code with that ID is marked used (with the
+	// first record's serial) and its subject erased in the same
+	// transaction, and Record fails with ErrCodeUsed or ErrCodeExpired
+	// (storing nothing) if it cannot be.
+	Record(ctx context.Context, redeemCode string, recs ...*Record) error
 	// Certificate returns the record with the serial, or ErrNotFound.
 	Certificate(ctx context.Context, serial string) (*Record, error)
 	// Certificates lists records matching f, oldest first.
@@ -57,7 +61,9 @@ type Inventory interface {
 }
 
 // Code is an enrolment code's binding, as stored. The code itself is never
-// stored, only its hash.
+// stored, only its hash. Subject holds only what the certificate will carry
+// (see [Authority.CreateCode]) and is empty once the code is used or
+// expired and purged.
 type Code struct {
 	ID        string    `json:"id"`
 	Hash      []byte    `json:"-"`
@@ -67,6 +73,14 @@ type Code struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`
+	// UsedSerial is the serial of the (first) certificate issued for the
+	// code, once used.
+	UsedSerial string `json:"used_serial,omitempty"`
+	// HardwareKey records the registration officer's statement, at
+	// vetting, that the subscriber's key is held in hardware.
+	HardwareKey bool `json:"hardware_key,omitempty"`
+	// PurgedAt is when the subject was erased.
+	PurgedAt time.Time `json:"purged_at,omitzero"`
 }
 
 // Codes stores enrolment codes.
@@ -75,4 +89,9 @@ type Codes interface {
 	CreateCode(ctx context.Context, c *Code) error
 	// CodeByHash returns the code whose hash is h, or ErrNotFound.
 	CodeByHash(ctx context.Context, h []byte) (*Code, error)
+	// PurgeCodes erases the subject of every code used or expired at now
+	// that still has one, and passes every other code whose subject holds
+	// an ID number to minimise, storing the subject it returns when it
+	// returns true. It returns how many codes it purged and minimised.
+	PurgeCodes(ctx context.Context, now time.Time, minimise func(*Code) (Subject, bool)) (purged, minimised int, err error)
 }

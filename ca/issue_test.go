@@ -73,6 +73,10 @@ func TestIssueProfiles(t *testing.T) {
 		ekuCritical bool
 		commonName  string
 		check       func(t *testing.T, cert *smx509.Certificate)
+		// direct issues through Authority.Issue on channel via instead of
+		// an enrolment code (profiles no code can name).
+		direct bool
+		via    ca.Channel
 	}{
 		{
 			name: "ok/citizen-pseudonym", f: def, profile: "citizen",
@@ -138,7 +142,7 @@ func TestIssueProfiles(t *testing.T) {
 			check: checkUSCC,
 		},
 		{
-			name: "ok/enterprise-enc", f: def, profile: "enterprise-enc",
+			name: "ok/enterprise-enc", f: def, direct: true, via: ca.ViaKMC, profile: "enterprise-enc",
 			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
 			subject: ca.Subject{Organization: orgName, USCC: usccCode},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageKeyEncipherment | smx509.KeyUsageDataEncipherment | smx509.KeyUsageKeyAgreement,
@@ -190,21 +194,21 @@ func TestIssueProfiles(t *testing.T) {
 			},
 		},
 		{
-			name: "ok/tsa-gm", f: def, profile: "tsa",
+			name: "ok/tsa-gm", f: def, direct: true, via: ca.ViaInternal, profile: "tsa",
 			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
 			subject: ca.Subject{Name: "Tongxing TSA", Organization: "Tongxing"},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageTimeStamping}, ekuCritical: true, commonName: "Tongxing TSA",
 		},
 		{
-			name: "ok/tsa-intl", f: def, profile: "tsa",
+			name: "ok/tsa-intl", f: def, direct: true, via: ca.ViaInternal, profile: "tsa",
 			key:     func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) },
 			subject: ca.Subject{Name: "Tongxing TSA"},
 			issuer:  "intl-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageTimeStamping}, ekuCritical: true, commonName: "Tongxing TSA",
 		},
 		{
-			name: "ok/ocsp", f: def, profile: "ocsp",
+			name: "ok/ocsp", f: def, direct: true, via: ca.ViaInternal, profile: "ocsp",
 			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
 			subject: ca.Subject{Name: "Tongxing OCSP"},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature,
@@ -225,10 +229,18 @@ func TestIssueProfiles(t *testing.T) {
 			ctx := context.Background()
 			f := tt.f
 			key := tt.key(t)
-			code := f.code(t, tt.profile, tt.subject)
-			issued, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, key)), Code: code})
+			var (
+				issued *ca.Issued
+				err    error
+			)
+			if tt.direct {
+				issued, err = f.ca.Issue(ctx, ca.IssueRequest{PublicKey: key.Public(), Profile: tt.profile, Subject: tt.subject, RequestedBy: "system:test", Via: tt.via})
+			} else {
+				code := f.code(t, tt.profile, tt.subject)
+				issued, err = f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, key)), Code: code})
+			}
 			if err != nil {
-				t.Fatalf("Enrol: %v", err)
+				t.Fatalf("issue: %v", err)
 			}
 			cert := issued.Certificate
 			issuer := f.caCert(t, tt.issuer)
@@ -331,7 +343,7 @@ func TestIssueProfiles(t *testing.T) {
 				t.Fatalf("inventory: %v", err)
 			}
 			if !bytes.Equal(rec.DER, cert.Raw) || rec.Profile != tt.profile || rec.Issuer != tt.issuer || rec.Status != ca.StatusValid ||
-				rec.Subject != cert.Subject.String() || !strings.HasPrefix(rec.RequestedBy, "code:enr_") || rec.Suite != issuer.Suite {
+				rec.Subject != cert.Subject.String() || (!tt.direct && !strings.HasPrefix(rec.RequestedBy, "code:enr_")) || rec.Suite != issuer.Suite {
 				t.Errorf("inventory record %+v", rec)
 			}
 			if strings.Contains(rec.Subject, citizenID) && tt.profile == "citizen" && tt.f == def {
@@ -499,7 +511,9 @@ func TestNew(t *testing.T) {
 		ok   bool
 	}{
 		{"ok/defaults", cas, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, true},
-		{"ok/identity-code-needs-no-pseudonym-key", cas, true, []ca.Option{ca.WithProfiles(profilesWithIdentityCode(t))}, true},
+		// Codes keep pseudonyms, and login certificates carry them, whatever
+		// the citizen profile writes.
+		{"fail/identity-code-still-needs-a-pseudonym-key", cas, true, []ca.Option{ca.WithProfiles(profilesWithIdentityCode(t))}, false},
 		{"fail/no-pseudonym-key", cas, true, nil, false},
 		{"fail/short-pseudonym-key", cas, true, []ca.Option{ca.WithPseudonymKey([]byte("short"))}, false},
 		{"fail/no-issuing-ca", roots, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, false},

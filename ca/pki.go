@@ -11,8 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -43,6 +47,72 @@ type PKIOptions struct {
 	IssuingValidity time.Duration // default 10 years, capped by the root's
 	// CommonNames overrides the CN of a CA, keyed by CA name (e.g. "gm-root").
 	CommonNames map[string]string
+	// Policies are the certificatePolicies of the CA certificates. Default
+	// anyPolicy ([OIDAnyPolicy]), which admits every leaf policy; a
+	// deployment that lists its own must list every policy its profiles use.
+	Policies []asn1.ObjectIdentifier
+	// NameConstraints, keyed by suite, puts critical name constraints on
+	// that suite's issuing CA (RFC 5280 §4.2.1.10). Default none.
+	NameConstraints map[kms.Suite]*NameConstraints
+}
+
+// NameConstraints are the permitted subtrees of an issuing CA: relying
+// parties refuse any certificate below it that names something else. A
+// name type left empty is constrained to nothing usable (the reserved
+// domain "invalid", the unspecified IP addresses, URIs of host "invalid"),
+// so that leaving a list empty never lifts the constraint.
+type NameConstraints struct {
+	DNSDomains []string     // each admits itself and every name below it
+	IPRanges   []*net.IPNet // CIDR ranges
+	URIDomains []string     // hosts of URI names (the SPIFFE trust domain)
+}
+
+// permits reports whether the constraints admit the names, and the first
+// name they refuse.
+func (nc *NameConstraints) permits(dns []string, ips []net.IP, uris []*url.URL) (string, bool) {
+	for _, d := range dns {
+		base := strings.TrimPrefix(d, "*.")
+		if !slices.ContainsFunc(nc.DNSDomains, func(c string) bool { return base == c || strings.HasSuffix(base, "."+c) }) {
+			return d, false
+		}
+	}
+	for _, ip := range ips {
+		if !slices.ContainsFunc(nc.IPRanges, func(n *net.IPNet) bool { return n.Contains(ip) }) {
+			return ip.String(), false
+		}
+	}
+	for _, u := range uris {
+		if !slices.ContainsFunc(nc.URIDomains, func(c string) bool { return u.Hostname() == c || strings.HasSuffix(u.Hostname(), "."+c) }) {
+			return u.String(), false
+		}
+	}
+	return "", true
+}
+
+// constraintsOf returns the name constraints of an issuing CA certificate,
+// or nil if it has none.
+func constraintsOf(c *smx509.Certificate) *NameConstraints {
+	if len(c.PermittedDNSDomains) == 0 && len(c.PermittedIPRanges) == 0 && len(c.PermittedURIDomains) == 0 {
+		return nil
+	}
+	return &NameConstraints{DNSDomains: c.PermittedDNSDomains, IPRanges: c.PermittedIPRanges, URIDomains: c.PermittedURIDomains}
+}
+
+// apply writes nc into a CA certificate template, critical.
+func (nc *NameConstraints) apply(t *smx509.Certificate) {
+	t.PermittedDNSDomainsCritical = true
+	t.PermittedDNSDomains = slices.Clone(nc.DNSDomains)
+	if len(t.PermittedDNSDomains) == 0 {
+		t.PermittedDNSDomains = []string{"invalid"}
+	}
+	t.PermittedIPRanges = slices.Clone(nc.IPRanges)
+	if len(t.PermittedIPRanges) == 0 {
+		t.PermittedIPRanges = []*net.IPNet{{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(32, 32)}, {IP: net.IPv6unspecified, Mask: net.CIDRMask(128, 128)}}
+	}
+	t.PermittedURIDomains = slices.Clone(nc.URIDomains)
+	if len(t.PermittedURIDomains) == 0 {
+		t.PermittedURIDomains = []string{"invalid"}
+	}
 }
 
 func (o *PKIOptions) defaults() {
@@ -57,6 +127,9 @@ func (o *PKIOptions) defaults() {
 	}
 	if o.IssuingValidity == 0 {
 		o.IssuingValidity = 10 * 365 * 24 * time.Hour
+	}
+	if len(o.Policies) == 0 {
+		o.Policies = []asn1.ObjectIdentifier{OIDAnyPolicy}
 	}
 }
 
@@ -92,7 +165,7 @@ func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions
 		if err := s.Valid(); err != nil {
 			return nil, err
 		}
-		root, err := newCA(ctx, km, s, rootName(s), opts.commonName(rootName(s), s, true), opts.Organization, nil, now, now.Add(opts.RootValidity))
+		root, err := newCA(ctx, km, s, rootName(s), opts.commonName(rootName(s), s, true), &opts, nil, now, now.Add(opts.RootValidity))
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +173,7 @@ func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions
 		if notAfter.After(root.Cert.NotAfter) {
 			notAfter = root.Cert.NotAfter
 		}
-		issuing, err := newCA(ctx, km, s, issuingName(s), opts.commonName(issuingName(s), s, false), opts.Organization, root, now, notAfter)
+		issuing, err := newCA(ctx, km, s, issuingName(s), opts.commonName(issuingName(s), s, false), &opts, root, now, notAfter)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +187,7 @@ func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions
 	return out, nil
 }
 
-func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn, org string, parent *CACert, notBefore, notAfter time.Time) (*CACert, error) {
+func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn string, opts *PKIOptions, parent *CACert, notBefore, notAfter time.Time) (*CACert, error) {
 	key, err := km.CreateKey(ctx, name, s)
 	if err != nil {
 		return nil, fmt.Errorf("ca: create key for %s: %w", name, err)
@@ -129,7 +202,7 @@ func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn, org st
 	}
 	tmpl := &smx509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkixName(cn, org),
+		Subject:               pkixName(cn, opts.Organization),
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign | smx509.KeyUsageDigitalSignature,
@@ -138,7 +211,13 @@ func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn, org st
 		SubjectKeyId:          ski,
 		SignatureAlgorithm:    s.SignatureAlgorithm(),
 	}
+	if tmpl.Policies, err = toOIDs(opts.Policies); err != nil {
+		return nil, err
+	}
 	issuerCert, issuerKey := tmpl, key
+	if nc := opts.NameConstraints[s]; nc != nil && parent != nil {
+		nc.apply(tmpl)
+	}
 	if parent != nil {
 		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true
 		issuerCert, issuerKey = parent.Cert, parent.Signer

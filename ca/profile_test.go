@@ -27,6 +27,8 @@ func TestBuiltinProfiles(t *testing.T) {
 		{"service", []kms.Suite{kms.Intl, kms.GM}, 2160 * time.Hour, []string{"department", "service"}},
 		{"tsa", []kms.Suite{kms.GM, kms.Intl}, 43800 * time.Hour, []string{"name"}},
 		{"ocsp", []kms.Suite{kms.GM, kms.Intl}, 2160 * time.Hour, []string{"name"}},
+		{"citizen-login", []kms.Suite{kms.Intl}, 8760 * time.Hour, []string{"name", "id_number"}},
+		{"enterprise-login", []kms.Suite{kms.Intl}, 17520 * time.Hour, []string{"organization", "uscc"}},
 	}
 	if len(profiles) != len(tests) {
 		t.Errorf("%d built-in profiles, want %d", len(profiles), len(tests))
@@ -56,6 +58,19 @@ func TestBuiltinProfiles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ok/restrictions-and-login-profiles", func(t *testing.T) {
+		if !profiles["ocsp"].Internal || !profiles["tsa"].Internal || !profiles["enterprise-enc"].KMCOnly {
+			t.Error("ocsp and tsa must be internal, enterprise-enc kmc_only")
+		}
+		for name, p := range profiles {
+			if name != "ocsp" && name != "tsa" && p.Internal || name != "enterprise-enc" && p.KMCOnly {
+				t.Errorf("%s is restricted", name)
+			}
+		}
+		if profiles["citizen"].LoginProfile != "citizen-login" || profiles["enterprise-sign"].LoginProfile != "enterprise-login" {
+			t.Error("login profiles of citizen and enterprise-sign")
+		}
+	})
 	t.Run("ok/citizen-pseudonym-by-default", func(t *testing.T) {
 		if v := profiles["citizen"].Options["identity_code_extension"]; v != false {
 			t.Errorf("identity_code_extension = %v, want false", v)
@@ -139,6 +154,14 @@ func TestLoadProfiles(t *testing.T) {
 		{"fail/empty", fstest.MapFS{}, 0, "no profiles"},
 		{"fail/name-differs-from-file", fstest.MapFS{"other.yaml": {Data: []byte(validProfile)}}, 0, "file name"},
 		{"fail/one-bad-file", fstest.MapFS{"test.yaml": {Data: []byte(validProfile)}, "bad.yaml": {Data: []byte("name: bad\n")}}, 0, "bad.yaml"},
+		{"ok/login-profile", fstest.MapFS{"test.yaml": {Data: []byte(validProfile + "login_profile: login\n")},
+			"login.yaml": {Data: []byte(strings.Replace(validProfile, "name: test", "name: login", 1))}}, 2, ""},
+		{"fail/unknown-login-profile", fstest.MapFS{"test.yaml": {Data: []byte(validProfile + "login_profile: nope\n")}}, 0, `login_profile "nope"`},
+		{"fail/login-profile-lacks-a-field", fstest.MapFS{"test.yaml": {Data: []byte(validProfile + "login_profile: login\n")},
+			"login.yaml": {Data: []byte(strings.Replace(strings.Replace(validProfile, "name: test", "name: login", 1), "allowed: [name, organization]", "allowed: [name]", 1))}}, 0, `does not take subject field "organization"`},
+		{"fail/internal-login-profile", fstest.MapFS{"test.yaml": {Data: []byte(validProfile + "login_profile: login\n")},
+			"login.yaml": {Data: []byte(strings.Replace(validProfile, "name: test", "name: login", 1) + "internal: true\n")}}, 0, "plain profile"},
+		{"fail/internal-and-kmc-only", fstest.MapFS{"test.yaml": {Data: []byte(validProfile + "internal: true\nkmc_only: true\n")}}, 0, "exclude each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

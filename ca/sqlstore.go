@@ -35,7 +35,7 @@ var (
 
 type recordOp struct {
 	ctx    context.Context
-	rec    *Record
+	recs   []*Record
 	code   string
 	result chan error
 }
@@ -65,8 +65,11 @@ func (s *SQLStore) Close() error {
 var errStoreClosed = errors.New("ca: store closed")
 
 // Record implements [Inventory].
-func (s *SQLStore) Record(ctx context.Context, rec *Record, redeemCode string) error {
-	op := &recordOp{ctx: ctx, rec: rec, code: redeemCode, result: make(chan error, 1)}
+func (s *SQLStore) Record(ctx context.Context, redeemCode string, recs ...*Record) error {
+	if len(recs) == 0 {
+		return errors.New("ca: nothing to record")
+	}
+	op := &recordOp{ctx: ctx, recs: recs, code: redeemCode, result: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -110,8 +113,8 @@ func (s *SQLStore) commit(batch []*recordOp) {
 				continue
 			}
 			if op.code != "" {
-				res, err := tx.Exec(ctx, "UPDATE ca_enrolment_codes SET used_at = ?, used_serial = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?",
-					now, op.rec.Serial, op.code, now)
+				res, err := tx.Exec(ctx, "UPDATE ca_enrolment_codes SET used_at = ?, used_serial = ?, subject_json = '{}', purged_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?",
+					now, op.recs[0].Serial, now, op.code, now)
 				if err != nil {
 					return fmt.Errorf("ca: redeem code %s: %w", op.code, err)
 				}
@@ -122,19 +125,20 @@ func (s *SQLStore) commit(batch []*recordOp) {
 					continue
 				}
 			}
-			r := op.rec
-			res, err := tx.Exec(ctx, `INSERT INTO ca_certificates
+			for _, r := range op.recs {
+				res, err := tx.Exec(ctx, `INSERT INTO ca_certificates
 				(serial, issuer, profile, suite, subject, not_before, not_after, status, der, requested_by, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`,
-				r.Serial, r.Issuer, r.Profile, string(r.Suite), r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(),
-				string(r.Status), r.DER, r.RequestedBy, r.CreatedAt.Unix())
-			if err != nil {
-				return fmt.Errorf("ca: record certificate %s: %w", r.Serial, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n != 1 {
-				return fmt.Errorf("ca: serial %s already recorded", r.Serial)
+					r.Serial, r.Issuer, r.Profile, string(r.Suite), r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(),
+					string(r.Status), r.DER, r.RequestedBy, r.CreatedAt.Unix())
+				if err != nil {
+					return fmt.Errorf("ca: record certificate %s: %w", r.Serial, err)
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return err
+				} else if n != 1 {
+					return fmt.Errorf("ca: serial %s already recorded", r.Serial)
+				}
 			}
 		}
 		return nil
@@ -214,6 +218,9 @@ func (s *SQLStore) Certificates(ctx context.Context, f Filter) ([]*Record, error
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
+	if f.RequestedBy != "" {
+		where, args = append(where, "requested_by = ?"), append(args, f.RequestedBy)
+	}
 	if f.Subject != "" {
 		where, args = append(where, "LOWER(subject) LIKE LOWER(?) ESCAPE '\\'"), append(args, "%"+likeEscape(f.Subject)+"%")
 	}
@@ -257,29 +264,34 @@ func (s *SQLStore) CreateCode(ctx context.Context, c *Code) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO ca_enrolment_codes (id, code_hash, profile, subject_json, created_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Hash, c.Profile, string(subj), c.CreatedBy, c.CreatedAt.Unix(), c.ExpiresAt.Unix())
+	_, err = s.db.Exec(ctx, `INSERT INTO ca_enrolment_codes (id, code_hash, profile, subject_json, created_by, created_at, expires_at, hardware_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Hash, c.Profile, string(subj), c.CreatedBy, c.CreatedAt.Unix(), c.ExpiresAt.Unix(), boolInt(c.HardwareKey))
 	if err != nil {
 		return fmt.Errorf("ca: store enrolment code %s: %w", c.ID, err)
 	}
 	return nil
 }
 
-// CodeByHash implements [Codes].
-func (s *SQLStore) CodeByHash(ctx context.Context, h []byte) (*Code, error) {
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const codeColumns = "id, code_hash, profile, subject_json, created_by, created_at, expires_at, used_at, used_serial, hardware_key, purged_at"
+
+func scanCode(sc interface{ Scan(...any) error }) (*Code, error) {
 	var (
 		c                Code
 		subj             string
 		created, expires int64
-		used             sql.NullInt64
+		used, purged     sql.NullInt64
+		usedSerial       sql.NullString
+		hardware         int64
 	)
-	err := s.db.QueryRow(ctx, "SELECT id, code_hash, profile, subject_json, created_by, created_at, expires_at, used_at FROM ca_enrolment_codes WHERE code_hash = ?", h).
-		Scan(&c.ID, &c.Hash, &c.Profile, &subj, &c.CreatedBy, &created, &expires, &used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ca: look up enrolment code: %w", err)
+	if err := sc.Scan(&c.ID, &c.Hash, &c.Profile, &subj, &c.CreatedBy, &created, &expires, &used, &usedSerial, &hardware, &purged); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal([]byte(subj), &c.Subject); err != nil {
 		return nil, fmt.Errorf("ca: enrolment code %s: stored subject: %w", c.ID, err)
@@ -288,7 +300,72 @@ func (s *SQLStore) CodeByHash(ctx context.Context, h []byte) (*Code, error) {
 	if used.Valid {
 		c.UsedAt = time.Unix(used.Int64, 0).UTC()
 	}
+	if purged.Valid {
+		c.PurgedAt = time.Unix(purged.Int64, 0).UTC()
+	}
+	c.UsedSerial, c.HardwareKey = usedSerial.String, hardware != 0
 	return &c, nil
+}
+
+// CodeByHash implements [Codes].
+func (s *SQLStore) CodeByHash(ctx context.Context, h []byte) (*Code, error) {
+	c, err := scanCode(s.db.QueryRow(ctx, "SELECT "+codeColumns+" FROM ca_enrolment_codes WHERE code_hash = ?", h))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ca: look up enrolment code: %w", err)
+	}
+	return c, nil
+}
+
+// PurgeCodes implements [Codes].
+func (s *SQLStore) PurgeCodes(ctx context.Context, now time.Time, minimise func(*Code) (Subject, bool)) (purged, minimised int, err error) {
+	res, err := s.db.Exec(ctx, "UPDATE ca_enrolment_codes SET subject_json = '{}', purged_at = ? WHERE purged_at IS NULL AND (used_at IS NOT NULL OR expires_at <= ?)",
+		now.Unix(), now.Unix())
+	if err != nil {
+		return 0, 0, fmt.Errorf("ca: purge enrolment codes: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, err
+	}
+	purged = int(n)
+	if minimise == nil {
+		return purged, 0, nil
+	}
+	rows, err := s.db.Query(ctx, "SELECT "+codeColumns+" FROM ca_enrolment_codes WHERE purged_at IS NULL AND used_at IS NULL AND subject_json LIKE ?", `%"id_number"%`)
+	if err != nil {
+		return purged, 0, fmt.Errorf("ca: list enrolment codes to minimise: %w", err)
+	}
+	var codes []*Code
+	for rows.Next() {
+		c, err := scanCode(rows)
+		if err != nil {
+			rows.Close()
+			return purged, 0, err
+		}
+		codes = append(codes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return purged, 0, err
+	}
+	for _, c := range codes {
+		subj, ok := minimise(c)
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(subj)
+		if err != nil {
+			return purged, minimised, err
+		}
+		if _, err := s.db.Exec(ctx, "UPDATE ca_enrolment_codes SET subject_json = ? WHERE id = ? AND used_at IS NULL AND purged_at IS NULL", string(b), c.ID); err != nil {
+			return purged, minimised, fmt.Errorf("ca: minimise enrolment code %s: %w", c.ID, err)
+		}
+		minimised++
+	}
+	return purged, minimised, nil
 }
 
 var _ StatusStore = (*SQLStore)(nil)

@@ -49,7 +49,7 @@ func TestSQLStoreCertificates(t *testing.T) {
 			record("c6", "enterprise-sign", ca.StatusValid, "CN=李四,O=福州示例科技有限公司", t0.Add(4*time.Second)),
 		}
 		for _, r := range recs {
-			if err := s.Record(ctx, r, ""); err != nil {
+			if err := s.Record(ctx, "", r); err != nil {
 				t.Fatalf("Record(%s): %v", r.Serial, err)
 			}
 		}
@@ -131,7 +131,7 @@ func TestSQLStoreCertificates(t *testing.T) {
 		})
 		t.Run("fail/duplicate-serial", func(t *testing.T) {
 			dup := record("a1", "service", ca.StatusValid, "CN=dup", t0.Add(time.Hour))
-			if err := s.Record(ctx, dup, ""); err == nil {
+			if err := s.Record(ctx, "", dup); err == nil {
 				t.Fatal("a second record with serial a1 was accepted")
 			}
 			got, _ := s.Certificate(ctx, "a1")
@@ -163,7 +163,7 @@ func TestSQLStoreCodes(t *testing.T) {
 				t.Fatalf("CreateCode(%s): %v", c.ID, err)
 			}
 		}
-		if err := s.Record(ctx, record("u0", "service", ca.StatusValid, "CN=u0", now), used.ID); err != nil {
+		if err := s.Record(ctx, used.ID, record("u0", "service", ca.StatusValid, "CN=u0", now)); err != nil {
 			t.Fatalf("redeem %s: %v", used.ID, err)
 		}
 
@@ -210,7 +210,7 @@ func TestSQLStoreCodes(t *testing.T) {
 		for i, tt := range redeem {
 			t.Run(tt.name, func(t *testing.T) {
 				serial := fmt.Sprintf("f%d", i)
-				err := s.Record(ctx, record(serial, "service", ca.StatusValid, "CN=x", now), tt.code)
+				err := s.Record(ctx, tt.code, record(serial, "service", ca.StatusValid, "CN=x", now))
 				requestError(t, err, "enrolment_code", tt.status)
 				if !errors.Is(err, tt.is) {
 					t.Errorf("error %v is not %v", err, tt.is)
@@ -221,17 +221,17 @@ func TestSQLStoreCodes(t *testing.T) {
 			})
 		}
 		t.Run("ok/redeem-live", func(t *testing.T) {
-			if err := s.Record(ctx, record("l1", "service", ca.StatusValid, "CN=l1", now), live.ID); err != nil {
+			if err := s.Record(ctx, live.ID, record("l1", "service", ca.StatusValid, "CN=l1", now)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Record(ctx, record("l2", "service", ca.StatusValid, "CN=l2", now), live.ID); !errors.Is(err, ca.ErrCodeUsed) {
+			if err := s.Record(ctx, live.ID, record("l2", "service", ca.StatusValid, "CN=l2", now)); !errors.Is(err, ca.ErrCodeUsed) {
 				t.Errorf("second redemption: %v, want ErrCodeUsed", err)
 			}
 		})
 		t.Run("fail/cancelled-context", func(t *testing.T) {
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
-			if err := s.Record(cctx, record("cc", "service", ca.StatusValid, "CN=cc", now), ""); !errors.Is(err, context.Canceled) {
+			if err := s.Record(cctx, "", record("cc", "service", ca.StatusValid, "CN=cc", now)); !errors.Is(err, context.Canceled) {
 				t.Errorf("Record with a cancelled context = %v, want context.Canceled", err)
 			}
 			if _, err := s.Certificate(ctx, "cc"); !errors.Is(err, ca.ErrNotFound) {
@@ -260,7 +260,7 @@ func TestSQLStoreGroupCommit(t *testing.T) {
 				if i%10 == 0 {
 					code = "enr_missing" // refused; must not fail the batch
 				}
-				errs[i] = s.Record(ctx, record(fmt.Sprintf("%04x", i+1), "service", ca.StatusValid, "CN=x", now), code)
+				errs[i] = s.Record(ctx, code, record(fmt.Sprintf("%04x", i+1), "service", ca.StatusValid, "CN=x", now))
 			}()
 		}
 		wg.Wait()
@@ -283,7 +283,7 @@ func TestSQLStoreGroupCommit(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
-		if err := s.Record(ctx, record("late", "service", ca.StatusValid, "CN=late", now), ""); err == nil {
+		if err := s.Record(ctx, "", record("late", "service", ca.StatusValid, "CN=late", now)); err == nil {
 			t.Error("Record after Close succeeded")
 		}
 	})

@@ -125,8 +125,8 @@ func (a *Authority) SetStatus(ctx context.Context, ch StatusChange) (*Record, er
 	if err != nil {
 		return nil, err
 	}
-	if len(ch.Comment) > 512 {
-		return nil, badField("comment", nil, "at most 512 characters")
+	if err := checkText("comment", ch.Comment, 512); err != nil {
+		return nil, err
 	}
 	if ch.Actor == "" {
 		return nil, fmt.Errorf("ca: status change of %s without an actor", serial)

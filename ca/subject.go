@@ -1,12 +1,12 @@
 package ca
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tongxing/tongxing/ca/ident"
 )
@@ -22,11 +22,17 @@ type Subject struct {
 	Service      string   `json:"service,omitempty"`      // service slug, e.g. "invoice-api"
 	DNSNames     []string `json:"dns_names,omitempty"`
 	IPAddresses  []string `json:"ip_addresses,omitempty"`
+	// IDPseudonym is the keyed SM3 pseudonym of IDNumber (64 hex
+	// digits). The CA computes it; an enrolment code whose certificate
+	// carries only the pseudonym stores it instead of IDNumber. Templates
+	// read it as .Subject.IDPseudonym. A registration officer never sets it.
+	IDPseudonym string `json:"id_pseudonym,omitempty"`
 }
 
 var (
-	slugRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	dnsRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	slugRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	pseudonymRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	dnsRE       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // present returns the names of the fields that are set.
@@ -38,7 +44,7 @@ func (s *Subject) present() []string {
 		}
 	}
 	add("name", s.Name != "")
-	add("id_number", s.IDNumber != "")
+	add("id_number", s.IDNumber != "" || s.IDPseudonym != "")
 	add("organization", s.Organization != "")
 	add("uscc", s.USCC != "")
 	add("department", s.Department != "")
@@ -78,25 +84,19 @@ func (s *Subject) validate(p *Profile) error {
 			return badField("subject."+f, nil, "required by profile %s", p.Name)
 		}
 	}
-	text := func(field, v string, max int) error {
-		if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return badField("subject."+field, nil, "must be printable UTF-8 text")
-		}
-		if n := utf8.RuneCountInString(v); n > max {
-			return badField("subject."+field, nil, "is %d characters long, at most %d allowed", n, max)
-		}
-		return nil
-	}
-	if err := text("name", s.Name, 64); err != nil {
+	if err := checkText("subject.name", s.Name, 64); err != nil {
 		return err
 	}
-	if err := text("organization", s.Organization, 128); err != nil {
+	if err := checkText("subject.organization", s.Organization, 128); err != nil {
 		return err
 	}
 	if s.IDNumber != "" {
 		if err := ident.ValidateCitizenID(s.IDNumber); err != nil {
 			return badField("subject.id_number", err, "%v", err)
 		}
+	}
+	if s.IDNumber == "" && s.IDPseudonym != "" && !pseudonymRE.MatchString(s.IDPseudonym) {
+		return badField("subject.id_number", nil, "the stored ID pseudonym is not 64 lower-case hex digits")
 	}
 	if s.USCC != "" {
 		if err := ident.ValidateUSCC(s.USCC); err != nil {
@@ -135,4 +135,18 @@ func (s Subject) String() string {
 	default:
 		return "person " + s.Name
 	}
+}
+
+// checkText applies [ident.CheckName] to the value of a request field.
+func checkText(field, v string, max int) error {
+	err := ident.CheckName(v, max)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var ie *ident.Error
+	if errors.As(err, &ie) {
+		msg = ie.Reason
+	}
+	return badField(field, err, "%s", msg)
 }

@@ -8,12 +8,15 @@
 package problem
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // ContentType is the media type of a problem body.
@@ -113,6 +116,21 @@ func From(err error) *Details {
 	return p
 }
 
+// RetryAfterError is implemented by errors that tell the client when to try
+// again, such as a 429 from a rate limit; [WriteError] sends it as the
+// Retry-After header (RFC 9110 §10.2.3).
+type RetryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// RetryAfterSeconds rounds d up to whole seconds, at least 1, as
+// Retry-After takes.
+func RetryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
 // Write sends p as the response.
 func Write(w http.ResponseWriter, p *Details) {
 	w.Header().Set("Content-Type", ContentType)
@@ -122,9 +140,14 @@ func Write(w http.ResponseWriter, p *Details) {
 }
 
 // WriteError converts err with [From] and sends it, logging 5xx errors with
-// their real cause on log (which may be nil).
+// their real cause on log (which may be nil). An error that is a
+// [RetryAfterError] also sets the Retry-After header.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	p := From(err)
+	var ra RetryAfterError
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(ra.RetryAfter())))
+	}
 	if p.Status >= 500 && log != nil {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -144,17 +167,25 @@ func Read(resp *http.Response) error {
 }
 
 // DecodeJSON decodes a JSON request body of at most limit bytes into v,
-// rejecting unknown fields and trailing data. The errors it returns are 400s
-// (413 for an oversized body).
+// rejecting unknown fields and trailing data, and strings that are not valid
+// UTF-8 or hold unpaired UTF-16 surrogate escapes (which encoding/json would
+// silently turn into U+FFFD), naming the field. The errors it returns are
+// 400s (413 for an oversized body).
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body exceeds %d bytes", limit), Err: err}
 		}
+		return &Error{Status: http.StatusBadRequest, Detail: "could not read the request body", Err: err}
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			return &Error{Status: http.StatusBadRequest, Field: ute.Field, Detail: fmt.Sprintf("wrong JSON type %s", ute.Value), Err: err}

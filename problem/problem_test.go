@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tongxing/tongxing/problem"
 )
@@ -94,3 +95,68 @@ func TestWriteAndRead(t *testing.T) {
 		t.Errorf("Read = %v, want a 400 problem", err)
 	}
 }
+
+// TestDecodeJSONText checks that strings encoding/json would silently repair
+// are refused, naming the field, and that good text in any form passes.
+func TestDecodeJSONText(t *testing.T) {
+	type subject struct {
+		Name     string   `json:"name"`
+		DNSNames []string `json:"dns_names"`
+	}
+	type body struct {
+		Profile string  `json:"profile"`
+		Subject subject `json:"subject"`
+		N       int     `json:"n"`
+	}
+	tests := []struct {
+		name  string
+		in    string
+		field string // "" for success
+	}{
+		{"ok/plain", `{"profile":"citizen","subject":{"name":"张三"}}`, ""},
+		{"ok/escaped-cjk", `{"subject":{"name":"\u5f20\u4e09"}}`, ""},
+		{"ok/surrogate-pair", `{"subject":{"name":"\ud83d\ude00"}}`, ""},
+		{"ok/escaped-backslash-u", `{"subject":{"name":"\\ud800"}}`, ""},
+		{"fail/invalid-utf8-value", "{\"profile\":\"citizen\",\"subject\":{\"name\":\"\xff\xfe\"}}", "subject.name"},
+		{"fail/invalid-utf8-top-level", "{\"n\":1,\"profile\":\"a\xc0b\"}", "profile"},
+		{"fail/invalid-utf8-in-array", "{\"subject\":{\"dns_names\":[\"ok.example\",\"\xe4\xb8\"]}}", "subject.dns_names"},
+		{"fail/lone-high-surrogate", `{"subject":{"name":"a\ud800b"}}`, "subject.name"},
+		{"fail/lone-low-surrogate", `{"subject":{"name":"\udc00"}}`, "subject.name"},
+		{"fail/reversed-pair", `{"subject":{"name":"\ude00\ud83d"}}`, "subject.name"},
+		{"fail/invalid-utf8-after-nested", "{\"subject\":{\"dns_names\":[\"a\"],\"name\":\"x\"},\"profile\":\"\x80\"}", "profile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(tt.in))
+			var v body
+			err := problem.DecodeJSON(httptest.NewRecorder(), req, 1024, &v)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("DecodeJSON: %v", err)
+				}
+				return
+			}
+			p := problem.From(err)
+			if p.Status != 400 || p.Field != tt.field {
+				t.Errorf("got %d field %q (%v), want 400 field %q", p.Status, p.Field, err, tt.field)
+			}
+		})
+	}
+}
+
+func TestWriteErrorRetryAfter(t *testing.T) {
+	rec := httptest.NewRecorder()
+	problem.WriteError(rec, httptest.NewRequest("POST", "/ca/v1/certificates", nil), nil, retryErr{})
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "3" || rec.Header().Get("Content-Type") != problem.ContentType {
+		t.Errorf("got %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if got := problem.RetryAfterSeconds(0); got != 1 {
+		t.Errorf("RetryAfterSeconds(0) = %d, want 1", got)
+	}
+}
+
+type retryErr struct{}
+
+func (retryErr) Error() string             { return "slow down" }
+func (retryErr) HTTPStatus() int           { return 429 }
+func (retryErr) RetryAfter() time.Duration { return 2100 * time.Millisecond }

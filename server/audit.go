@@ -108,8 +108,8 @@ func auditStamper(tsa *timestamp.Authority) auditlog.Timestamper {
 type caAuditor struct{ log *auditlog.Log }
 
 func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
-	var src string
-	if p, ok := access.PrincipalFrom(ctx); ok && p.Actor() == ev.Actor {
+	src := ev.Source
+	if p, ok := access.PrincipalFrom(ctx); ok && p.Actor() == ev.Actor && src == "" {
 		src = p.SourceAddr
 	}
 	_, err := a.log.Append(ctx, auditlog.Entry{

@@ -63,7 +63,13 @@ func Init(ctx context.Context, cfg *Config, passphrase []byte) (*InitResult, err
 	if err := writeSecret(filepath.Join(cfg.secretsDir(), "pseudonym.key"), nil, 32); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
+	pkiOpts, err := cfg.pkiHardening()
+	if err != nil {
+		return nil, err
+	}
 	cas, err := ca.InitPKI(ctx, km, cfg.pkiDir(), ca.PKIOptions{
+		Policies:        pkiOpts.Policies,
+		NameConstraints: pkiOpts.NameConstraints,
 		Organization:    cfg.PKI.Organization,
 		Suites:          cfg.PKI.Suites,
 		RootValidity:    cfg.PKI.RootValidity,

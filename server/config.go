@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 )
@@ -23,6 +24,15 @@ type Config struct {
 	// PublicURL is the base URL clients use; it is written into certificates
 	// (CRL, OCSP, caIssuers). Default https://localhost:8443.
 	PublicURL string `yaml:"public_url"`
+	// HTTPListen is the plain-HTTP listen address of the repository: CRLs,
+	// OCSP and CA certificates only, signed objects that need no TLS.
+	// Default ":8080"; empty turns it off (certificates then name https
+	// URLs only).
+	HTTPListen string `yaml:"http_listen"`
+	// PublicHTTPURL is the base URL of that listener as clients reach it,
+	// written into certificates before the https one. Default: http://, the
+	// host of public_url and the port of http_listen.
+	PublicHTTPURL string `yaml:"public_http_url"`
 	// Data is the data directory. Default ./tongxing-data.
 	Data string `yaml:"data"`
 	// Database is a PostgreSQL URL or a SQLite path. Default DATA/tongxing.db.
@@ -54,6 +64,9 @@ type Config struct {
 
 	// Gateway configures the gateway at /gw/ on its own listener.
 	Gateway GatewayConfig `yaml:"gateway"`
+
+	// deprecations are warnings about migrated settings, logged at start.
+	deprecations []string
 }
 
 // TSAConfig configures the timestamp authority at /tsa.
@@ -76,10 +89,14 @@ type TSAConfig struct {
 // (https://HOST/acme/DEPARTMENT/directory). ACME is off while Departments is
 // empty.
 type ACMEConfig struct {
+	// Departments offered ACME; each must be in the department registry,
+	// whose name policy (domains, ip_ranges, wildcards) decides what it may
+	// order, as for enrolment codes.
 	Departments []string `yaml:"departments"`
-	// AllowedNames limits what each department may order, e.g.
-	// {tax: ["*.tax.example"]}; a department without an entry may order any name.
-	AllowedNames map[string][]string `yaml:"allowed_names"`
+	// AllowedNames is deprecated: the department registry's name policy
+	// replaces it. An entry is migrated at start into that department's
+	// domains ("*.x" also allows wildcards) or ip_ranges, with a warning.
+	AllowedNames map[string][]string `yaml:"allowed_names,omitempty"`
 	// RequireEAB requires external account binding on new accounts.
 	RequireEAB bool `yaml:"require_eab"`
 }
@@ -114,6 +131,14 @@ type PKIConfig struct {
 	RootValidity    time.Duration     `yaml:"root_validity"`
 	IssuingValidity time.Duration     `yaml:"issuing_validity"`
 	CommonNames     map[string]string `yaml:"common_names"`
+	// CertificatePolicies of the CA certificates `init` makes. Default
+	// anyPolicy (2.5.29.32.0); a list of your own must include every
+	// policy your profiles use.
+	CertificatePolicies []string `yaml:"certificate_policies"`
+	// NameConstraints puts critical name constraints on the intl issuing
+	// CA at `init`: the departments' domains and IP ranges and tls.hosts.
+	// Default false.
+	NameConstraints bool `yaml:"name_constraints"`
 }
 
 // CAConfig configures issuance.
@@ -126,6 +151,33 @@ type CAConfig struct {
 	// ProfileOptions overrides profile options, e.g.
 	// {citizen: {identity_code_extension: true}}.
 	ProfileOptions map[string]map[string]any `yaml:"profile_options"`
+	// CertificatePolicies replaces the certificatePolicies OIDs of profiles,
+	// e.g. {citizen: ["1.2.156.xxx.1.1"]}. The built-in profiles carry
+	// EXAMPLE OIDs under 1.3.6.1.4.1.32473 (RFC 5612).
+	CertificatePolicies map[string][]string `yaml:"certificate_policies"`
+	// KeyStoragePolicies are the policy OIDs that say whether a subscriber's
+	// key is held in software or, as the registration officer recorded at
+	// vetting, in hardware. Defaults are EXAMPLES: 1.3.6.1.4.1.32473.3.1
+	// (software) and 1.3.6.1.4.1.32473.3.2 (hardware).
+	KeyStoragePolicies KeyStoragePoliciesConfig `yaml:"key_storage_policies"`
+	// Refusals limits refused enrolment requests per source address:
+	// a burst, then one more per interval, answered 429 beyond; refusals
+	// are audited once per source per audit interval, with a count.
+	// Requests that succeed are never limited.
+	Refusals RefusalsConfig `yaml:"refusals"`
+}
+
+// KeyStoragePoliciesConfig names the key-storage policy OIDs.
+type KeyStoragePoliciesConfig struct {
+	Software string `yaml:"software"`
+	Hardware string `yaml:"hardware"`
+}
+
+// RefusalsConfig configures the limits on refused enrolments (ca.RefusalLimits).
+type RefusalsConfig struct {
+	Burst         int           `yaml:"burst"`          // default 20
+	Every         time.Duration `yaml:"every"`          // default 3s
+	AuditInterval time.Duration `yaml:"audit_interval"` // default 1m
 }
 
 // TLSConfig configures the server certificate made from the intl chain.
@@ -145,6 +197,7 @@ type LogConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          ":8443",
+		HTTPListen:      ":8080",
 		PublicURL:       "https://localhost:8443",
 		Data:            "tongxing-data",
 		ShutdownTimeout: 30 * time.Second,
@@ -154,7 +207,9 @@ func DefaultConfig() Config {
 			RootValidity:    20 * 365 * 24 * time.Hour,
 			IssuingValidity: 10 * 365 * 24 * time.Hour,
 		},
-		CA:  CAConfig{TrustDomain: "tongxing.internal"},
+		CA: CAConfig{TrustDomain: "tongxing.internal",
+			KeyStoragePolicies: KeyStoragePoliciesConfig{Software: ca.DefaultSoftwareKeyPolicy.String(), Hardware: ca.DefaultHardwareKeyPolicy.String()},
+			Refusals:           RefusalsConfig{Burst: 20, Every: 3 * time.Second, AuditInterval: time.Minute}},
 		TSA: TSAConfig{Policy: DefaultTSAPolicy, Accuracy: time.Second},
 		TLS: TLSConfig{Hosts: []string{"localhost", "127.0.0.1", "::1"}},
 		Log: LogConfig{Level: "info", Format: "text"},
@@ -200,6 +255,9 @@ func (c *Config) Resolve() error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("config: public_url %q is not an absolute http(s) URL", c.PublicURL)
 	}
+	if err := c.resolveHTTP(u); err != nil {
+		return err
+	}
 	for _, s := range c.PKI.Suites {
 		if err := s.Valid(); err != nil {
 			return fmt.Errorf("config: pki.suites: %w", err)
@@ -227,10 +285,16 @@ func (c *Config) Resolve() error {
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout must be positive")
 	}
+	if err := c.migrateACMEAllowedNames(); err != nil {
+		return err
+	}
 	if _, err := c.DepartmentRegistry(); err != nil {
 		return fmt.Errorf("config: departments: %w", err)
 	}
 	if err := c.Gateway.resolve(); err != nil {
+		return err
+	}
+	if err := c.checkACMEDepartments(); err != nil {
 		return err
 	}
 	switch c.Log.Format {

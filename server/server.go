@@ -102,12 +102,27 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.audit, err = s.openAudit(ctx, pseudonymKey); err != nil {
 		return nil, err
 	}
+	for _, d := range cfg.Deprecations() {
+		log.WarnContext(ctx, "deprecated configuration", "warning", d)
+	}
+	departments, err := cfg.DepartmentRegistry()
+	if err != nil {
+		return nil, err
+	}
+	keyStorage, err := cfg.keyStoragePolicies()
+	if err != nil {
+		return nil, err
+	}
 	s.caStore = ca.NewSQLStore(s.db)
 	s.CA, err = ca.New(cas, s.caStore, s.caStore,
 		ca.WithProfiles(profiles),
+		ca.WithDepartments(departments),
+		ca.WithKeyStoragePolicies(keyStorage),
 		ca.WithPublicURL(cfg.PublicURL),
+		ca.WithPublicHTTPURL(cfg.PublicHTTPURL),
 		ca.WithTrustDomain(cfg.CA.TrustDomain),
 		ca.WithPseudonymKey(pseudonymKey),
+		ca.WithRefusalLimits(ca.RefusalLimits{Burst: cfg.CA.Refusals.Burst, Every: cfg.CA.Refusals.Every, AuditInterval: cfg.CA.Refusals.AuditInterval}),
 		ca.WithLogger(log),
 		ca.WithAuditor(caAuditor{s.audit}))
 	if err != nil {
@@ -170,6 +185,15 @@ func loadProfiles(cfg *Config) (map[string]*ca.Profile, error) {
 			if err := p.SetOption(k, v); err != nil {
 				return nil, fmt.Errorf("config: %w", err)
 			}
+		}
+	}
+	for name, oids := range cfg.CA.CertificatePolicies {
+		p, ok := profiles[name]
+		if !ok {
+			return nil, fmt.Errorf("config: ca.certificate_policies names unknown profile %q", name)
+		}
+		if err := p.SetPolicies(oids); err != nil {
+			return nil, fmt.Errorf("config: ca.certificate_policies: %w", err)
 		}
 	}
 	return profiles, nil
@@ -389,6 +413,11 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	stopHTTP, err := s.servePlainHTTP(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	bg, stopBG := context.WithCancel(ctx)
@@ -396,9 +425,11 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	go s.refreshCRLs(bg)
 	go s.refreshOCSP(bg)
 	go s.purgeSignOn(bg)
+	go s.caHousekeeping(bg)
 	stopGateway, err := s.startGateway(bg)
 	if err != nil {
 		srv.Close()
+		stopHTTP(context.WithoutCancel(ctx))
 		return err
 	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
@@ -407,13 +438,13 @@ func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
 	}
 	select {
 	case err := <-errc:
-		return err
+		return errors.Join(err, stopHTTP(context.WithoutCancel(ctx)))
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(stopGateway(sctx), srv.Shutdown(sctx))
+	err = errors.Join(stopGateway(sctx), srv.Shutdown(sctx), stopHTTP(sctx))
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}
@@ -426,6 +457,9 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.acme != nil {
 		errs = append(errs, s.acme.Close())
+	}
+	if s.CA != nil && s.audit != nil {
+		errs = append(errs, s.CA.FlushRefusals(context.Background(), true))
 	}
 	if s.audit != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)

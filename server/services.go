@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/asn1"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,9 +176,6 @@ func (s *Server) openACME(ctx context.Context) (*acmeca.Server, error) {
 		return nil, nil
 	}
 	opts := []acmeca.Option{acmeca.WithDepartments(s.cfg.ACME.Departments...), acmeca.WithLogger(s.log)}
-	for dept, names := range s.cfg.ACME.AllowedNames {
-		opts = append(opts, acmeca.WithAllowedNames(dept, names...))
-	}
 	if s.cfg.ACME.RequireEAB {
 		opts = append(opts, acmeca.WithExternalAccountBinding())
 	}
@@ -186,4 +185,101 @@ func (s *Server) openACME(ctx context.Context) (*acmeca.Server, error) {
 		opts = append(opts, acmeca.WithStateDir(filepath.Join(s.cfg.Data, "acme")))
 	}
 	return acmeca.New(ctx, s.CA, opts...)
+}
+
+// caHousekeeping erases the subject data of used and expired enrolment
+// codes, and drops full ID numbers codes do not need, at start and every
+// hour; every refusal audit interval it writes the audit entries of the
+// enrolment refusals counted in windows that closed.
+func (s *Server) caHousekeeping(ctx context.Context) {
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
+	flush := time.NewTicker(s.CA.RefusalAuditInterval())
+	defer flush.Stop()
+	s.purgeCodes(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-purge.C:
+			s.purgeCodes(ctx)
+		case <-flush.C:
+			if err := s.CA.FlushRefusals(ctx, false); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "audit counted enrolment refusals", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) purgeCodes(ctx context.Context) {
+	if purged, minimised, err := s.CA.PurgeCodes(ctx); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "purge enrolment codes", "err", err)
+	} else if purged+minimised > 0 {
+		s.log.InfoContext(ctx, "purged enrolment codes", "purged", purged, "minimised", minimised)
+	}
+}
+
+// keyStoragePolicies parses ca.key_storage_policies.
+func (c *Config) keyStoragePolicies() (ca.KeyStoragePolicies, error) {
+	sw, err := ca.ParseOID(c.CA.KeyStoragePolicies.Software)
+	if err != nil {
+		return ca.KeyStoragePolicies{}, fmt.Errorf("config: ca.key_storage_policies.software: %w", err)
+	}
+	hw, err := ca.ParseOID(c.CA.KeyStoragePolicies.Hardware)
+	if err != nil {
+		return ca.KeyStoragePolicies{}, fmt.Errorf("config: ca.key_storage_policies.hardware: %w", err)
+	}
+	return ca.KeyStoragePolicies{Software: sw, Hardware: hw}, nil
+}
+
+// caPolicies parses pki.certificate_policies.
+func (c *Config) caPolicies() ([]asn1.ObjectIdentifier, error) {
+	var out []asn1.ObjectIdentifier
+	for _, s := range c.PKI.CertificatePolicies {
+		oid, err := ca.ParseOID(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: pki.certificate_policies: %w", err)
+		}
+		out = append(out, oid)
+	}
+	return out, nil
+}
+
+// pkiHardening returns what `init` adds to the CA certificates: their
+// certificate policies and, with pki.name_constraints, the name constraints
+// of the intl issuing CA: every department's domains and IP ranges,
+// tls.hosts (Tongxing's own HTTPS names) and the SPIFFE trust domain.
+func (c *Config) pkiHardening() (ca.PKIOptions, error) {
+	var o ca.PKIOptions
+	var err error
+	if o.Policies, err = c.caPolicies(); err != nil {
+		return o, err
+	}
+	if !c.PKI.NameConstraints {
+		return o, nil
+	}
+	nc := &ca.NameConstraints{URIDomains: []string{c.CA.TrustDomain}}
+	for _, d := range c.Departments {
+		nc.DNSDomains = append(nc.DNSDomains, d.Domains...)
+		for _, r := range d.IPRanges {
+			_, n, err := net.ParseCIDR(strings.TrimSpace(r))
+			if err != nil {
+				return o, fmt.Errorf("config: department %s: ip_ranges: %q is not a CIDR prefix", d.ID, r)
+			}
+			nc.IPRanges = append(nc.IPRanges, n)
+		}
+	}
+	for _, h := range c.TLS.Hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			nc.IPRanges = append(nc.IPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		} else {
+			nc.DNSDomains = append(nc.DNSDomains, strings.ToLower(strings.TrimSuffix(h, ".")))
+		}
+	}
+	o.NameConstraints = map[kms.Suite]*ca.NameConstraints{kms.Intl: nc}
+	return o, nil
 }

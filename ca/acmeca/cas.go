@@ -52,8 +52,8 @@ var _ apiv1.CertificateAuthorityService = (*CAS)(nil)
 var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 
 // NewCAS returns the CAS of a's intl issuing CA for the departments of opts
-// ([WithDepartments], [WithAllowedNames], [WithProfile], [WithLogger]; state
-// options are ignored). step-ca calls a CAS without a context, so the values
+// ([WithDepartments], [WithProfile], [WithLogger]; state options are
+// ignored). Every department must be in a's department registry. step-ca calls a CAS without a context, so the values
 // of ctx (not its cancellation or deadline) are passed to the CA calls.
 func NewCAS(ctx context.Context, a *ca.Authority, opts ...Option) (*CAS, error) {
 	o, err := newOptions(opts)
@@ -71,11 +71,22 @@ func newCAS(ctx context.Context, a *ca.Authority, o *options, hints *accountHint
 	if err != nil {
 		return nil, fmt.Errorf("acmeca: %w", err)
 	}
+	if err := p.IssuableVia(ca.ViaACME); err != nil {
+		return nil, fmt.Errorf("acmeca: %w", err)
+	}
 	if !p.Allows(kms.Intl) {
 		return nil, fmt.Errorf("acmeca: profile %s does not allow the intl suite (ECDSA P-256)", p.Name)
 	}
 	if _, _, err := intlChain(a); err != nil {
 		return nil, err
+	}
+	for _, d := range o.departments {
+		if d == ca.TongxingDepartment {
+			return nil, fmt.Errorf("acmeca: department %q is reserved for Tongxing's own certificates", d)
+		}
+		if _, err := a.Departments().Lookup(d); err != nil {
+			return nil, fmt.Errorf("acmeca: ACME department %q: %w", d, err)
+		}
 	}
 	return &CAS{ca: a, ctx: context.WithoutCancel(ctx), opts: o, hints: hints, profile: p, log: o.log}, nil
 }
@@ -140,7 +151,7 @@ func (c *CAS) CreateCertificate(req *apiv1.CreateCertificateRequest) (*apiv1.Cre
 	if acct := c.hints.account(hintKey(dept, dnsNames, ips)); acct != "" {
 		requestedBy += ":" + acct
 	}
-	subj := ca.Subject{Department: dept, Service: ServiceSlug(first, c.opts.dnsDomains(dept)), DNSNames: dnsNames, IPAddresses: ips}
+	subj := ca.Subject{Department: dept, Service: ServiceSlug(first, c.domains(dept)), DNSNames: dnsNames, IPAddresses: ips}
 	if !c.takes("dns_names") {
 		subj.DNSNames = nil
 	}
@@ -150,7 +161,7 @@ func (c *CAS) CreateCertificate(req *apiv1.CreateCertificateRequest) (*apiv1.Cre
 	if len(dnsNames) > 0 && subj.DNSNames == nil || len(ips) > 0 && subj.IPAddresses == nil {
 		return nil, acme.NewDetailedError(acme.ErrorRejectedIdentifierType, "profile %s does not take the kind of name ordered", c.profile.Name)
 	}
-	issued, err := c.ca.Issue(c.ctx, ca.IssueRequest{PublicKey: pub, Profile: c.profile.Name, Subject: subj, RequestedBy: requestedBy})
+	issued, err := c.ca.Issue(c.ctx, ca.IssueRequest{PublicKey: pub, Profile: c.profile.Name, Subject: subj, RequestedBy: requestedBy, Via: ca.ViaACME})
 	if err != nil {
 		var re *ca.RequestError
 		if errors.As(err, &re) && re.HTTPStatus() < http.StatusInternalServerError {
@@ -177,6 +188,15 @@ func (c *CAS) CreateCertificate(req *apiv1.CreateCertificateRequest) (*apiv1.Cre
 	c.log.InfoContext(c.ctx, "ACME certificate issued", "serial", issued.Record.Serial, "department", dept,
 		"service", subj.Service, "requested_by", requestedBy)
 	return &apiv1.CreateCertificateResponse{Certificate: leaf, CertificateChain: chain}, nil
+}
+
+// domains returns the DNS domains of a department's name policy.
+func (c *CAS) domains(dept string) []string {
+	d, err := c.ca.Departments().Lookup(dept)
+	if err != nil {
+		return nil
+	}
+	return d.Domains
 }
 
 func (c *CAS) takes(field string) bool {

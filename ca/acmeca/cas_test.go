@@ -34,8 +34,7 @@ func createRequest(dept string, csr *x509.CertificateRequest) *apiv1.CreateCerti
 func TestCreateCertificate(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	cas, err := acmeca.NewCAS(ctx, f.ca, acmeca.WithDepartments("tax", "health"),
-		acmeca.WithAllowedNames("health", "*.health.example", "health.example"), acmeca.WithLogger(discard()))
+	cas, err := acmeca.NewCAS(ctx, f.ca, acmeca.WithDepartments("tax", "health"), acmeca.WithLogger(discard()))
 	if err != nil {
 		t.Fatalf("NewCAS: %v", err)
 	}
@@ -59,7 +58,7 @@ func TestCreateCertificate(t *testing.T) {
 				csr, _ := newCSR(t, elliptic.P256(), []string{"invoice.tax.example", "www.invoice.tax.example"}, nil)
 				return createRequest("tax", csr)
 			},
-			wantService: "invoice-tax-example", wantBy: "acme:tax",
+			wantService: "invoice", wantBy: "acme:tax",
 			wantDNS: []string{"invoice.tax.example", "www.invoice.tax.example"},
 		},
 		{
@@ -69,11 +68,11 @@ func TestCreateCertificate(t *testing.T) {
 				return createRequest("tax", csr)
 			},
 			account:     "acct123",
-			wantService: "payroll-tax-example", wantBy: "acme:tax:acct123",
+			wantService: "payroll", wantBy: "acme:tax:acct123",
 			wantDNS: []string{"payroll.tax.example"},
 		},
 		{
-			name: "ok/slug relative to the allowed domain",
+			name: "ok/slug relative to the department's domain",
 			req: func(t *testing.T) *apiv1.CreateCertificateRequest {
 				csr, _ := newCSR(t, elliptic.P256(), []string{"records.health.example"}, nil)
 				return createRequest("health", csr)
@@ -139,6 +138,30 @@ func TestCreateCertificate(t *testing.T) {
 			name: "fail/name Tongxing refuses",
 			req: func(t *testing.T) *apiv1.CreateCertificateRequest {
 				csr, _ := newCSR(t, elliptic.P256(), []string{"under_score.tax.example"}, nil)
+				return createRequest("tax", csr)
+			},
+			wantACME: acme.ErrorRejectedIdentifierType.String(),
+		},
+		{
+			name: "fail/name policy: www.gov.cn for tax",
+			req: func(t *testing.T) *apiv1.CreateCertificateRequest {
+				csr, _ := newCSR(t, elliptic.P256(), []string{"invoice.tax.example", "www.gov.cn"}, nil)
+				return createRequest("tax", csr)
+			},
+			wantACME: acme.ErrorRejectedIdentifierType.String(),
+		},
+		{
+			name: "fail/name policy: wildcard for tax",
+			req: func(t *testing.T) *apiv1.CreateCertificateRequest {
+				csr, _ := newCSR(t, elliptic.P256(), []string{"*.tax.example"}, nil)
+				return createRequest("tax", csr)
+			},
+			wantACME: acme.ErrorRejectedIdentifierType.String(),
+		},
+		{
+			name: "fail/name policy: 0.0.0.0 for tax",
+			req: func(t *testing.T) *apiv1.CreateCertificateRequest {
+				csr, _ := newCSR(t, elliptic.P256(), nil, []net.IP{net.IPv4zero})
 				return createRequest("tax", csr)
 			},
 			wantACME: acme.ErrorRejectedIdentifierType.String(),

@@ -26,8 +26,8 @@
 // made from the Tongxing profile "service" (see [WithProfile]) with
 //
 //   - department: the provisioner's name, i.e. the DEPARTMENT of the URL;
-//   - service: a slug derived from the first DNS name of the order (see
-//     [ServiceSlug]);
+//   - service: a slug derived from the first DNS name of the order, relative
+//     to the department's domain (see [ServiceSlug]);
 //   - DNS names and IP addresses: the order's identifiers, exactly as step-ca
 //     validated them against the challenges and the CSR;
 //   - requested_by: "acme:DEPARTMENT:ACCOUNT" where ACCOUNT is the ACME
@@ -37,6 +37,18 @@
 // The validity is the profile's; the notBefore/notAfter an ACME client may ask
 // for in its order is not honoured. Names other than DNS names and IP
 // addresses are refused.
+//
+// # Name policy
+//
+// What a department may order is its name policy in Tongxing's department
+// registry ([ca.WithDepartments], package department), the same policy that
+// enrolment codes for service certificates meet: DNS names under the
+// department's domains, wildcards only where the department allows them, IP
+// addresses in its ranges. An ACME department must be in the registry. A
+// new-order for any other identifier is refused at once with
+// rejectedIdentifier, naming the policy (the payload is read before step-ca
+// authenticates the request; a refusal is the only outcome), and the CA
+// applies the policy again when the order is finalized.
 //
 // Revocation through ACME (RFC 8555 §7.6) revokes the certificate in the
 // inventory with the given RFC 5280 reason and actor "acme:DEPARTMENT", and

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
@@ -51,7 +52,7 @@ func newFixture(t testing.TB, db *store.DB) *fixture {
 	}
 	st := ca.NewSQLStore(db)
 	t.Cleanup(func() { st.Close() })
-	a, err := ca.New(cas, st, st, ca.WithPseudonymKey(pseudonymKey), ca.WithLogger(discard()),
+	a, err := ca.New(cas, st, st, ca.WithPseudonymKey(pseudonymKey), ca.WithLogger(discard()), ca.WithDepartments(testDepartments(t)),
 		ca.WithPublicURL("https://pki.example.gov.cn"))
 	if err != nil {
 		t.Fatalf("ca.New: %v", err)
@@ -69,6 +70,20 @@ func newFixture(t testing.TB, db *store.DB) *fixture {
 		}
 	}
 	return f
+}
+
+// testDepartments is the registry of the test CA: tax (tax.example and
+// 10.20.0.0/16, no wildcards) and health (health.example, wildcards).
+func testDepartments(t testing.TB) *department.Registry {
+	t.Helper()
+	r, err := department.New(
+		department.Department{ID: "tax", Name: "税务局", Domains: []string{"tax.example"}, IPRanges: []string{"10.20.0.0/16"}},
+		department.Department{ID: "health", Name: "卫生健康委", Domains: []string{"health.example"}, Wildcards: true},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // verify checks that leaf chains to the fixture's intl root for serverAuth.

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
-	"strings"
 )
 
 // Option configures [New] and [NewCAS].
@@ -14,7 +12,6 @@ type Option func(*options)
 
 type options struct {
 	departments []string
-	allowed     map[string][]string
 	profile     string
 	stateDir    string
 	postgres    string
@@ -24,24 +21,11 @@ type options struct {
 }
 
 // WithDepartments adds departments, by slug, each getting its own ACME
-// provisioner and directory /acme/SLUG/directory. At least one is required.
+// provisioner and directory /acme/SLUG/directory. At least one is required,
+// and each must be in the authority's department registry
+// ([ca.WithDepartments]), whose name policy decides what it may order.
 func WithDepartments(slugs ...string) Option {
 	return func(o *options) { o.departments = append(o.departments, slugs...) }
-}
-
-// WithAllowedNames limits what a department's ACME clients may order: each
-// entry is a DNS pattern in step-ca's policy syntax ("tax.example" exactly,
-// "*.tax.example" one label below it) or an IP address or CIDR range. Orders
-// for any other identifier are refused at new-order. The DNS patterns also
-// shorten service slugs (see [ServiceSlug]). Default: no limit beyond the
-// challenges.
-func WithAllowedNames(department string, names ...string) Option {
-	return func(o *options) {
-		if o.allowed == nil {
-			o.allowed = map[string][]string{}
-		}
-		o.allowed[department] = append(o.allowed[department], names...)
-	}
 }
 
 // WithProfile sets the Tongxing profile of ACME certificates. It must take
@@ -93,50 +77,10 @@ func newOptions(opts []Option) (*options, error) {
 		}
 		seen[d] = true
 	}
-	for d, names := range o.allowed {
-		if !seen[d] {
-			return nil, fmt.Errorf("acmeca: allowed names for %q, which is not a configured department", d)
-		}
-		for _, n := range names {
-			if n == "" || strings.ContainsAny(n, " /") && !isCIDR(n) {
-				return nil, fmt.Errorf("acmeca: allowed name %q of %s is neither a DNS pattern nor an IP range", n, d)
-			}
-		}
-	}
 	if o.log == nil {
 		o.log = slog.Default()
 	}
 	return o, nil
-}
-
-func isCIDR(s string) bool {
-	_, _, err := net.ParseCIDR(s)
-	return err == nil
-}
-
-// splitAllowed separates DNS patterns from IP addresses and ranges (as CIDR).
-func splitAllowed(names []string) (dns, ips []string) {
-	for _, n := range names {
-		switch {
-		case isCIDR(n):
-			ips = append(ips, n)
-		case net.ParseIP(n) != nil:
-			ip := net.ParseIP(n)
-			bits := 128
-			if ip.To4() != nil {
-				bits = 32
-			}
-			ips = append(ips, fmt.Sprintf("%s/%d", ip, bits))
-		default:
-			dns = append(dns, strings.ToLower(n))
-		}
-	}
-	return dns, ips
-}
-
-func (o *options) dnsDomains(department string) []string {
-	dns, _ := splitAllowed(o.allowed[department])
-	return dns
 }
 
 func (o *options) hasDepartment(d string) bool { return slices.Contains(o.departments, d) }

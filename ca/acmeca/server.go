@@ -18,7 +18,6 @@ import (
 	apilog "github.com/smallstep/certificates/api/log"
 	"github.com/smallstep/certificates/authority"
 	"github.com/smallstep/certificates/authority/config"
-	"github.com/smallstep/certificates/authority/policy"
 	"github.com/smallstep/certificates/authority/provisioner"
 	"github.com/smallstep/certificates/db"
 
@@ -148,13 +147,6 @@ func provisioners(o *options, validity time.Duration) (provisioner.List, error) 
 				DisableSmallstepExtensions: &disable,
 			},
 		}
-		if names := o.allowed[d]; len(names) > 0 {
-			dns, ips := splitAllowed(names)
-			p.Options = &provisioner.Options{X509: &provisioner.X509Options{
-				AllowedNames:       &policy.X509NameOptions{DNSDomains: dns, IPRanges: ips},
-				AllowWildcardNames: true,
-			}}
-		}
 		list = append(list, p)
 	}
 	return list, nil
@@ -181,12 +173,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := authority.NewContext(r.Context(), s.auth)
 	ctx = acme.NewContext(ctx, s.acmeDB, s.client, s.linker, nil)
 	ctx = apilog.WithErrorLogger(ctx, s.logError)
+	r = r.WithContext(ctx)
 	if r.Method == http.MethodPost {
+		if s.refuseNewOrder(w, r) {
+			return
+		}
 		if release := s.holdFinalize(ctx, r.URL); release != nil {
 			defer release()
 		}
 	}
-	s.router.ServeHTTP(w, r.WithContext(ctx))
+	s.router.ServeHTTP(w, r)
 }
 
 // logError logs an error answer: server errors at Error with their cause,

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,7 @@ type responder struct {
 	srv   *httptest.Server
 }
 
-func newResponder(t *testing.T) *responder {
+func newResponder(t testing.TB) *responder {
 	r := &responder{auths: map[string]string{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		token, ok := strings.CutPrefix(req.URL.Path, "/.well-known/acme-challenge/")
@@ -77,7 +78,7 @@ type env struct {
 	resp *responder
 }
 
-func newEnv(t *testing.T, db *store.DB, opts ...acmeca.Option) *env {
+func newEnv(t testing.TB, db *store.DB, opts ...acmeca.Option) *env {
 	t.Helper()
 	e := &env{f: newFixture(t, db), resp: newResponder(t)}
 	opts = append([]acmeca.Option{acmeca.WithDepartments("tax", "health"), acmeca.WithChallengeDialer(e.resp.dial),
@@ -258,7 +259,7 @@ func TestServerIssueAndRevoke(t *testing.T) {
 		if rec.Profile != "service" || rec.RequestedBy != "acme:tax:"+accountID || rec.Status != ca.StatusValid {
 			t.Fatalf("record profile=%s requested_by=%s status=%s, want service, acme:tax:%s, valid", rec.Profile, rec.RequestedBy, rec.Status, accountID)
 		}
-		if got := leaf.URIs[0].String(); got != "spiffe://tongxing.internal/dept/tax/svc/api-tax-example" {
+		if got := leaf.URIs[0].String(); got != "spiffe://tongxing.internal/dept/tax/svc/api" {
 			t.Fatalf("SPIFFE ID %s", got)
 		}
 
@@ -363,17 +364,17 @@ func TestServerExternalAccountBinding(t *testing.T) {
 }
 
 func TestServerDepartments(t *testing.T) {
-	e := newEnv(t, nil, acmeca.WithStateDir(t.TempDir()), acmeca.WithAllowedNames("health", "*.health.example"))
+	e := newEnv(t, nil, acmeca.WithStateDir(t.TempDir()))
 	tests := []struct {
 		name  string
 		dept  string
 		names []string
 		want  string // ACME error name for fail cases
 	}{
-		{"ok/any name in tax", "tax", []string{"anything.example.org"}, ""},
-		{"ok/allowed name in health", "health", []string{"records.health.example"}, ""},
+		{"ok/name in tax's domain", "tax", []string{"records.tax.example"}, ""},
+		{"ok/two labels below health's domain", "health", []string{"a.b.health.example"}, ""},
 		{"fail/name outside health's domain", "health", []string{"records.tax.example"}, "rejectedIdentifier"},
-		{"fail/two labels below health's domain", "health", []string{"a.b.health.example"}, "rejectedIdentifier"},
+		{"fail/name outside tax's domain", "tax", []string{"anything.example.org"}, "rejectedIdentifier"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,12 +434,14 @@ func TestNewOptions(t *testing.T) {
 		{"fail/no department", []acmeca.Option{acmeca.WithStateDir(dir)}},
 		{"fail/department not a slug", []acmeca.Option{acmeca.WithDepartments("Tax Bureau"), acmeca.WithStateDir(dir)}},
 		{"fail/department twice", []acmeca.Option{acmeca.WithDepartments("tax", "tax"), acmeca.WithStateDir(dir)}},
-		{"fail/allowed names of an unknown department", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithAllowedNames("health", "health.example"), acmeca.WithStateDir(dir)}},
-		{"fail/allowed name with a space", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithAllowedNames("tax", "tax example"), acmeca.WithStateDir(dir)}},
+		{"fail/department not in the registry", []acmeca.Option{acmeca.WithDepartments("tax", "police"), acmeca.WithStateDir(dir)}},
+		{"fail/tongxing department", []acmeca.Option{acmeca.WithDepartments("tongxing"), acmeca.WithStateDir(dir)}},
 		{"fail/no state store", []acmeca.Option{acmeca.WithDepartments("tax")}},
 		{"fail/two state stores", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithPostgres("postgres://localhost/x")}},
 		{"fail/unknown profile", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("nope")}},
 		{"fail/profile without the intl suite", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("citizen")}},
+		{"fail/internal ocsp profile", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("ocsp")}},
+		{"fail/internal tsa profile", []acmeca.Option{acmeca.WithDepartments("tax"), acmeca.WithStateDir(dir), acmeca.WithProfile("tsa")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -458,4 +461,71 @@ func TestNewOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServerNamePolicy orders, for department tax, the names a subscriber
+// got from the CA before issue 9 (finding 5): every order is refused at
+// new-order with rejectedIdentifier, naming the department's name policy,
+// before any challenge.
+func TestServerNamePolicy(t *testing.T) {
+	e := newEnv(t, nil, acmeca.WithStateDir(t.TempDir()))
+	c := e.client(t, "tax")
+	if _, err := register(t, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range [][]xacme.AuthzID{
+		xacme.DomainIDs("*.gov.cn"),
+		xacme.DomainIDs("www.gov.cn"),
+		xacme.DomainIDs("*.cn"),
+		xacme.IPIDs("0.0.0.0"),
+		xacme.DomainIDs("invoice.tax.example", "www.gov.cn"),
+		xacme.DomainIDs("*.tax.example"),
+		xacme.IPIDs("10.30.0.1"),
+	} {
+		t.Run("fail/"+ids[len(ids)-1].Value, func(t *testing.T) {
+			order, err := c.AuthorizeOrder(context.Background(), ids)
+			if err == nil {
+				t.Fatalf("order %v accepted: %+v", ids, order)
+			}
+			var ae *xacme.Error
+			if !errors.As(err, &ae) || ae.ProblemType != acmeURN("rejectedIdentifier") || !strings.Contains(ae.Detail, "name policy of department tax") {
+				t.Fatalf("error %v, want rejectedIdentifier naming the name policy of department tax", err)
+			}
+		})
+	}
+	t.Run("ok/nonce-still-usable", func(t *testing.T) {
+		if _, _, err := e.obtain(t, c, "invoice.tax.example"); err != nil {
+			t.Fatalf("a permitted order after refusals: %v", err)
+		}
+	})
+}
+
+// FuzzNewOrderPolicy sends arbitrary new-order bodies to the name-policy
+// check that runs before step-ca: it never panics, and when it answers, the
+// answer is a rejectedIdentifier problem.
+func FuzzNewOrderPolicy(f *testing.F) {
+	e := newEnv(f, nil, acmeca.WithStateDir(f.TempDir()))
+	payload := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, seed := range []string{
+		`{"protected":"e30","payload":"` + payload(`{"identifiers":[{"type":"dns","value":"www.gov.cn"}]}`) + `","signature":""}`,
+		`{"protected":"e30","payload":"` + payload(`{"identifiers":[{"type":"ip","value":"0.0.0.0"}]}`) + `","signature":""}`,
+		`{"protected":"e30","payload":"` + payload(`{"identifiers":[{"type":"dns","value":"a.tax.example"}]}`) + `","signature":""}`,
+		`{"payload":"!!!"}`, `[]`, `{`, ``, `{"payload":"` + payload(`{"identifiers":null}`) + `"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/acme/tax/new-order", bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		if !e.srv.RefuseNewOrder(w, req) {
+			rest, _ := io.ReadAll(req.Body)
+			if !bytes.Equal(rest, body) {
+				t.Fatalf("the body passed on to step-ca differs from the one received")
+			}
+			return
+		}
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "rejectedIdentifier") {
+			t.Fatalf("refusal %d %s", w.Code, w.Body)
+		}
+	})
 }

@@ -15,8 +15,8 @@ var slugRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // ServiceSlug derives the service slug of an ACME certificate from the first
 // name of its order: a DNS name or, for orders of IP addresses only, an IP
-// address. domains are the department's allowed DNS patterns (see
-// [WithAllowedNames]), e.g. "tax.example" or "*.tax.example".
+// address. domains are the department's DNS domains (its name policy, see
+// [department.Department]), e.g. "tax.example"; a leading "*." is ignored.
 //
 //   - A leading "*." is dropped and the name is lower-cased.
 //   - When the name lies under one of domains (the longest that matches), that

@@ -20,6 +20,9 @@
 //     1.2.156.10260.4.1.4 and 1.2.156.10260.4.1.3 read as fallbacks. See
 //     [IdentityCodeExtension], [USCCExtension], [IdentityCodeFrom] and
 //     [USCCFrom].
+//   - Names that certificates carry (persons, agents, organisations) are
+//     checked for bidirectional controls, zero-width and other invisible
+//     characters, controls and invalid UTF-8 by [CheckName].
 //
 // Every rejection is an [*Error] that unwraps to one [Kind] (ErrLength,
 // ErrCharset, ErrSegment, ErrDate, ErrChecksum, ErrEncoding, ErrUnsupported),

@@ -2,6 +2,7 @@ package kmc
 
 import (
 	"encoding/pem"
+	"errors"
 	"net/http"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -13,8 +14,8 @@ import (
 
 // Body size limits of the KMC endpoints.
 const (
-	// maxDualBody bounds POST /ca/v1/kmc/dual: a CSR and a code.
-	maxDualBody = ca.MaxCSRSize + 4<<10
+	// maxDualBody bounds POST /ca/v1/kmc/dual: two CSRs and a code.
+	maxDualBody = 2*ca.MaxCSRSize + 4<<10
 	// maxRecoveryBody bounds POST /ca/v1/kmc/recoveries.
 	maxRecoveryBody = MaxPublicKeyPEM + MaxReason*6 + 1<<10
 	// maxSmallBody bounds the bodies of approve, reject and deliver.
@@ -25,6 +26,9 @@ const (
 type DualRequestJSON struct {
 	CSR           string `json:"csr"` // PEM CERTIFICATE REQUEST for the SM2 signing key
 	EnrolmentCode string `json:"enrolment_code"`
+	// LoginCSR optionally asks for an enterprise-login certificate too
+	// (PEM CSR for an ECDSA P-256 key).
+	LoginCSR string `json:"login_csr,omitempty"`
 }
 
 // DualJSON is the response to a dual enrolment. Certificates are PEM; chains
@@ -37,6 +41,8 @@ type DualJSON struct {
 	EncChain        []string `json:"enc_chain"`
 	EncSerial       string   `json:"enc_serial"`
 	CSRResponse     []byte   `json:"csr_response"` // DER GM/T 0092 CSRResponse, base64
+	// Login is the enterprise-login certificate when login_csr was given.
+	Login *ca.IssuedJSON `json:"login,omitempty"`
 }
 
 // RecoveryRequestJSON is the body of POST /ca/v1/kmc/recoveries.
@@ -69,7 +75,8 @@ type DeliveryJSON struct {
 // Routes registers the KMC endpoints on mux; officer endpoints are wrapped
 // by guard with role ra:
 //
-//	POST /ca/v1/kmc/dual                       dual enrolment with a CSR and an enterprise-sign enrolment code (public)
+//	POST /ca/v1/kmc/dual                       dual enrolment with a CSR and an enterprise-sign enrolment code (public);
+//	                                           201, or 200 when the same code and signing key ask again
 //	POST /ca/v1/kmc/recoveries                 request a key recovery (role ra)
 //	GET  /ca/v1/kmc/recoveries                 list recoveries, ?status=requested|approved|delivered|rejected (role ra)
 //	GET  /ca/v1/kmc/recoveries/{id}            one recovery with its events (role ra)
@@ -93,22 +100,35 @@ func (k *KMC) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (k *KMC) dual(w http.ResponseWriter, r *http.Request) {
-	var req DualRequestJSON
-	if err := problem.DecodeJSON(w, r, maxDualBody, &req); err != nil {
+	if err := k.ca.CheckSource(r.Context(), r.RemoteAddr); err != nil {
 		k.fail(w, r, err)
 		return
 	}
-	if req.CSR == "" {
-		k.fail(w, r, badRequest("csr", "required"))
+	var req DualRequestJSON
+	err := problem.DecodeJSON(w, r, maxDualBody, &req)
+	if err == nil && req.CSR == "" {
+		err = badRequest("csr", "required")
+	}
+	if err != nil {
+		err = errors.Join(err, k.ca.RefusedEnrolment(r.Context(), r.RemoteAddr, "", err))
+		k.fail(w, r, err)
 		return
 	}
-	res, err := k.EnrolDual(r.Context(), []byte(req.CSR), req.EnrolmentCode)
+	res, err := k.Enrol(r.Context(), DualRequest{CSR: []byte(req.CSR), Code: req.EnrolmentCode, LoginCSR: []byte(req.LoginCSR), Source: r.RemoteAddr})
 	if err != nil {
 		k.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/ca/v1/certificates/"+res.SignSerial)
-	problem.WriteJSON(w, http.StatusCreated, DualJSON{
+	status := http.StatusCreated
+	if res.Repeated {
+		status = http.StatusOK
+	}
+	var login *ca.IssuedJSON
+	if res.Login != nil {
+		login = ca.NewIssuedJSON(res.Login)
+	}
+	problem.WriteJSON(w, status, DualJSON{
 		SignCertificate: pemCert(res.SignCertificate),
 		SignChain:       pemCerts(res.SignChain),
 		SignSerial:      res.SignSerial,
@@ -116,6 +136,7 @@ func (k *KMC) dual(w http.ResponseWriter, r *http.Request) {
 		EncChain:        pemCerts(res.EncChain),
 		EncSerial:       res.EncSerial,
 		CSRResponse:     res.CSRResponse,
+		Login:           login,
 	})
 }
 

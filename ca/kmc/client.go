@@ -3,6 +3,7 @@ package kmc
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/asn1"
 	"encoding/json"
@@ -40,9 +41,13 @@ var ErrBadResponse = errors.New("kmc: bad dual enrolment response")
 // It does NOT verify the certificates' chains or validity; the caller does
 // that against the roots it trusts. Errors from the server are
 // [*problem.Details].
-func RequestDual(ctx context.Context, hc *http.Client, baseURL, code string, signKey *sm2.PrivateKey) (*DualResult, *sm2.PrivateKey, error) {
+func RequestDual(ctx context.Context, hc *http.Client, baseURL, code string, signKey *sm2.PrivateKey, opts ...DualOption) (*DualResult, *sm2.PrivateKey, error) {
 	if signKey == nil {
 		return nil, nil, errors.New("kmc: no signing key")
+	}
+	var o dualOptions
+	for _, fn := range opts {
+		fn(&o)
 	}
 	if hc == nil {
 		hc = http.DefaultClient
@@ -51,10 +56,18 @@ func RequestDual(ctx context.Context, hc *http.Client, baseURL, code string, sig
 	if err != nil {
 		return nil, nil, fmt.Errorf("kmc: make CSR: %w", err)
 	}
-	body, err := json.Marshal(DualRequestJSON{
+	dr := DualRequestJSON{
 		CSR:           string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
 		EnrolmentCode: code,
-	})
+	}
+	if o.loginKey != nil {
+		lcsr, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{}, o.loginKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kmc: make login CSR: %w", err)
+		}
+		dr.LoginCSR = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: lcsr}))
+	}
+	body, err := json.Marshal(dr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -70,7 +83,7 @@ func RequestDual(ctx context.Context, hc *http.Client, baseURL, code string, sig
 		return nil, nil, fmt.Errorf("kmc: dual enrolment at %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return nil, nil, fmt.Errorf("kmc: dual enrolment at %s: %w", url, problem.Read(resp))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxDualResponse+1))
@@ -80,7 +93,33 @@ func RequestDual(ctx context.Context, hc *http.Client, baseURL, code string, sig
 	if len(data) > MaxDualResponse {
 		return nil, nil, fmt.Errorf("%w: more than %d bytes", ErrBadResponse, MaxDualResponse)
 	}
-	return ParseDualResponse(signKey, data)
+	res, encKey, err := ParseDualResponse(signKey, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Repeated = resp.StatusCode == http.StatusOK
+	if o.loginKey != nil && res.Login == nil {
+		return nil, nil, fmt.Errorf("%w: no login certificate", ErrBadResponse)
+	}
+	if res.Login != nil && (o.loginKey == nil || !publicKeysEqual(o.loginKey.Public(), res.Login.Certificate.PublicKey)) {
+		return nil, nil, fmt.Errorf("%w: the login certificate is not for the login key", ErrBadResponse)
+	}
+	return res, encKey, nil
+}
+
+// DualOption adds to a [RequestDual] request.
+type DualOption func(*dualOptions)
+
+type dualOptions struct{ loginKey crypto.Signer }
+
+// WithLoginKey asks for an enterprise-login certificate (ECDSA P-256, TLS
+// client authentication) for key in the same request; the result's Login
+// holds it.
+func WithLoginKey(key crypto.Signer) DualOption { return func(o *dualOptions) { o.loginKey = key } }
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ae, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ae.Equal(b)
 }
 
 // ParseDualResponse reads the JSON answer of POST /ca/v1/kmc/dual (at most
@@ -145,7 +184,34 @@ func ParseDualResponse(signKey *sm2.PrivateKey, data []byte) (*DualResult, *sm2.
 	case res.EncSerial != ca.SerialHex(res.EncCertificate.SerialNumber):
 		return nil, nil, bad("enc_serial %q is not the encryption certificate's", truncate(res.EncSerial, 64))
 	}
+	if j.Login != nil {
+		login, err := parseIssuedJSON(j.Login)
+		if err != nil {
+			return nil, nil, bad("login: %v", err)
+		}
+		res.Login = login
+	}
 	return res, cr.EncryptPrivateKey, nil
+}
+
+// parseIssuedJSON reads a certificate, its chain and serial.
+func parseIssuedJSON(j *ca.IssuedJSON) (*ca.Issued, error) {
+	cert, err := parsePEMCert(j.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %v", err)
+	}
+	if j.Serial != ca.SerialHex(cert.SerialNumber) {
+		return nil, fmt.Errorf("serial %q is not the certificate's", truncate(j.Serial, 64))
+	}
+	iss := &ca.Issued{Certificate: cert, Record: &ca.Record{Serial: j.Serial}}
+	for _, c := range j.Chain {
+		cc, err := parsePEMCert(c)
+		if err != nil {
+			return nil, fmt.Errorf("chain: %v", err)
+		}
+		iss.Chain = append(iss.Chain, cc)
+	}
+	return iss, nil
 }
 
 func parsePEMCert(s string) (*smx509.Certificate, error) {

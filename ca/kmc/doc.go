@@ -25,6 +25,22 @@
 // master key fails with [ErrWrongMasterKey]. The escrow row is committed
 // before [KMC.EnrolDual] returns.
 //
+// Only the KMC issues encryption certificates: the enterprise-enc profile is
+// kmc_only, so no enrolment code or ACME order can yield one for a key the
+// subscriber made (and the KMC never saw).
+//
+// Repeats. A dual enrolment is idempotent for the code's lifetime: the same
+// code with a CSR for the same signing key returns the same pair, the
+// escrowed encryption key enveloped again to the signing key (event
+// "redelivered"); another key gets 409. Of concurrent requests with one code
+// and key exactly one makes and escrows a pair; the others wait (at most a
+// few seconds) for its escrow and return it.
+//
+// Login certificate. With a login CSR ([DualRequest.LoginCSR],
+// [WithLoginKey]) the same request also yields an enterprise-login
+// certificate (ECDSA P-256, TLS client authentication) for the organisation,
+// for browser certificate login.
+//
 // Recovery. An escrowed key is released only by [KMC.Deliver], once, and only
 // after [RequiredApprovals] registration officers other than the requester
 // approved the recovery: three different officers in all. Officers are told

@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
@@ -30,7 +32,34 @@ type DualResult struct {
 	// SM2EnvelopedKey (GB/T 35276) to the signing public key, and the
 	// encryption certificate followed by its chain.
 	CSRResponse []byte
+	// Login is the ECDSA P-256 login certificate (profile
+	// enterprise-login) when one was asked for, else nil.
+	Login *ca.Issued
+	// Repeated is set when the pair was issued earlier for the same code
+	// and signing key: the same certificates, and the same escrowed
+	// encryption key enveloped again.
+	Repeated bool
 }
+
+// DualRequest is a subscriber's dual enrolment.
+type DualRequest struct {
+	CSR  []byte // PEM or DER CSR for the SM2 signing key
+	Code string // enrolment code for [SignProfile]
+	// LoginCSR, when set, asks for an enterprise-login certificate (ECDSA
+	// P-256) for the same organisation in the same request.
+	LoginCSR []byte
+	// Source is the client's network address, for the audit log and the
+	// rate limit on refusals.
+	Source string
+}
+
+// EventRedelivered records that an escrowed encryption key was enveloped
+// again for a repeated dual enrolment (actor: the enrolment code).
+const EventRedelivered = "redelivered"
+
+// redeliverWait bounds how long a repeated dual enrolment waits for the
+// escrow of a pair that a concurrent request with the same code is making.
+const redeliverWait = 5 * time.Second
 
 // EnrolDual issues an e证通 dual-certificate pair. csrPEM is the
 // subscriber's CSR (PEM or DER, at most [ca.MaxCSRSize]) for an SM2 signing
@@ -49,14 +78,28 @@ type DualResult struct {
 // certificates issued so far are revoked (cessationOfOperation) and the
 // registration officer has to hand out a new code.
 func (k *KMC) EnrolDual(ctx context.Context, csrPEM []byte, code string) (*DualResult, error) {
-	csr, err := ca.ParseCSR(csrPEM)
-	if err != nil {
+	return k.Enrol(ctx, DualRequest{CSR: csrPEM, Code: code})
+}
+
+// Enrol is [KMC.EnrolDual] with the options of req. Like
+// [ca.Authority.Enrol] it is idempotent for the code's lifetime: the same
+// code with a CSR for the same signing key returns the same pair, the
+// escrowed encryption key enveloped again to the signing key (waiting a
+// few seconds for a concurrent request's escrow); another key gets 409.
+func (k *KMC) Enrol(ctx context.Context, req DualRequest) (*DualResult, error) {
+	if err := k.ca.CheckSource(ctx, req.Source); err != nil {
 		return nil, err
 	}
-	if pub, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || !sm2.IsSM2PublicKey(pub) {
-		return nil, &ca.RequestError{Field: "csr", Msg: "a dual enrolment needs an SM2 signing key; this CSR holds " + keyKind(csr.PublicKey), Err: ErrNotSM2}
+	csr, err := ca.ParseCSR(req.CSR)
+	if err == nil {
+		if pub, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || !sm2.IsSM2PublicKey(pub) {
+			err = &ca.RequestError{Field: "csr", Msg: "a dual enrolment needs an SM2 signing key; this CSR holds " + keyKind(csr.PublicKey), Err: ErrNotSM2}
+		}
 	}
-	sign, err := k.ca.Enrol(ctx, ca.EnrolRequest{CSR: csrPEM, Profile: SignProfile, Code: code})
+	if err != nil {
+		return nil, errors.Join(err, k.ca.RefusedEnrolment(ctx, req.Source, "", err))
+	}
+	sign, err := k.ca.Enrol(ctx, ca.EnrolRequest{CSR: req.CSR, Profile: SignProfile, Code: req.Code, LoginCSR: req.LoginCSR, Source: req.Source})
 	if err != nil {
 		var re *ca.RequestError
 		if errors.As(err, &re) && re.Field == "profile" {
@@ -67,13 +110,78 @@ func (k *KMC) EnrolDual(ctx context.Context, csrPEM []byte, code string) (*DualR
 	}
 	// The code is spent: finish even if the caller goes away.
 	ctx = context.WithoutCancel(ctx)
+	if sign.Repeated {
+		return k.redeliver(ctx, sign)
+	}
 	res, err := k.completeDual(ctx, sign)
 	if err != nil {
 		k.abandon(ctx, sign, res, err)
 		return nil, err
 	}
+	res.Login = sign.Login
 	k.log.InfoContext(ctx, "dual certificates issued", "sign_serial", res.SignSerial, "enc_serial", res.EncSerial)
 	return res, nil
+}
+
+// redeliver answers a repeated dual enrolment: the encryption certificate
+// and escrowed key of sign's pair, the key enveloped again to sign's key.
+func (k *KMC) redeliver(ctx context.Context, sign *ca.Issued) (*DualResult, error) {
+	var (
+		encSerial, keyID string
+		nonce, ct        []byte
+		err              error
+	)
+	deadline := time.Now().Add(redeliverWait)
+	for {
+		err = k.db.QueryRow(ctx, "SELECT enc_serial, master_key_id, nonce, ciphertext FROM kmc_escrow WHERE sign_serial = ?", sign.Record.Serial).
+			Scan(&encSerial, &keyID, &nonce, &ct)
+		if !errors.Is(err, sql.ErrNoRows) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &ca.RequestError{Field: "enrolment_code", Status: http.StatusConflict, Err: ca.ErrCodeUsed,
+			Msg: "the pair for this enrolment code is still being made; ask again shortly"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kmc: look up the escrow of %s: %w", sign.Record.Serial, err)
+	}
+	encRec, err := k.ca.Certificate(ctx, encSerial)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: encryption certificate %s: %w", encSerial, err)
+	}
+	if encRec.Status != ca.StatusValid {
+		return nil, &ca.RequestError{Field: "enrolment_code", Status: http.StatusConflict, Err: ca.ErrCodeUsed,
+			Msg: fmt.Sprintf("this enrolment code has already been used, and the encryption certificate issued for it (%s) is %s", encSerial, encRec.Status)}
+	}
+	encCert, err := smx509.ParseCertificate(encRec.DER)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: parse encryption certificate %s: %w", encSerial, err)
+	}
+	encChain, err := k.ca.Chain(encRec.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	key, err := k.open(encSerial, keyID, nonce, ct)
+	if err != nil {
+		return nil, err
+	}
+	encCerts := append([]*smx509.Certificate{encCert}, encChain...)
+	csrResp, err := smx509.MarshalCSRResponse([]*smx509.Certificate{sign.Certificate}, key, encCerts)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: build CSRResponse for %s: %w", sign.Record.Serial, err)
+	}
+	if err := insertEvent(ctx, k.db, &Event{EncSerial: encSerial, What: EventRedelivered, Actor: sign.Record.RequestedBy,
+		Detail: "enveloped again to signing certificate " + sign.Record.Serial + " for a repeated dual enrolment", At: k.now().UTC()}); err != nil {
+		return nil, err
+	}
+	k.log.InfoContext(ctx, "dual certificates delivered again", "sign_serial", sign.Record.Serial, "enc_serial", encSerial)
+	return &DualResult{
+		SignCertificate: sign.Certificate, SignChain: sign.Chain, SignSerial: sign.Record.Serial,
+		EncCertificate: encCert, EncChain: encChain, EncSerial: encSerial,
+		CSRResponse: csrResp, Login: sign.Login, Repeated: true,
+	}, nil
 }
 
 // completeDual issues the encryption certificate for sign, escrows its key
@@ -93,6 +201,7 @@ func (k *KMC) completeDual(ctx context.Context, sign *ca.Issued) (res *DualResul
 		Profile:     EncProfile,
 		Subject:     subj,
 		RequestedBy: "kmc:" + sign.Record.Serial,
+		Via:         ca.ViaKMC,
 	})
 	if err != nil {
 		return res, fmt.Errorf("kmc: issue encryption certificate for %s: %w", sign.Record.Serial, err)

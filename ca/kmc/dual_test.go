@@ -159,8 +159,8 @@ func TestEnrolDualRefused(t *testing.T) {
 			{name: "fail/code-for-other-profile", status: 403, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
 				return pemCSR(newCSR(t, sm2Key(t))), f.code(t, "citizen", citizen)
 			}},
-			{name: "fail/code-for-enc-profile", status: 403, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
-				return pemCSR(newCSR(t, sm2Key(t))), f.code(t, EncProfile, enterprise)
+			{name: "fail/legacy-code-for-enc-profile", status: 403, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
+				return pemCSR(newCSR(t, sm2Key(t))), f.legacyCode(t, EncProfile, enterprise)
 			}},
 		}
 		for _, tt := range tests {

@@ -7,7 +7,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -113,7 +115,7 @@ func newFixture(t testing.TB, db *store.DB, opts ...fixtureOption) *fixture {
 		t.Fatalf("softkms.New: %v", err)
 	}
 	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(ctx, km, dir, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
+	cas, err := ca.InitPKI(ctx, km, dir, ca.PKIOptions{Suites: []kms.Suite{kms.GM, kms.Intl}})
 	if err != nil {
 		t.Fatalf("InitPKI: %v", err)
 	}
@@ -159,6 +161,22 @@ func (f *fixture) code(t testing.TB, profile string, subj ca.Subject) string {
 	code, _, err := f.ca.CreateCode(context.Background(), ca.NewCodeRequest{Profile: profile, Subject: subj, CreatedBy: "officer:test"})
 	if err != nil {
 		t.Fatalf("CreateCode(%s): %v", profile, err)
+	}
+	return code
+}
+
+// legacyCode stores an enrolment code for profile directly, as a version
+// before profiles were restricted would have, and returns the code.
+func (f *fixture) legacyCode(t testing.TB, profile string, subj ca.Subject) string {
+	t.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	code := "legacy" + hex.EncodeToString(b[:]) + "aaaaaaaaaa"
+	h := sha256.Sum256([]byte(code))
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := f.store.CreateCode(context.Background(), &ca.Code{ID: "enr_" + hex.EncodeToString(b[:6]), Hash: h[:], Profile: profile, Subject: subj,
+		CreatedBy: "officer:old", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
 	}
 	return code
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +21,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/emmansun/gmsm/pkcs"
+	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
@@ -215,12 +220,15 @@ func newEnrolCode(g *globals) *cobra.Command {
 				return json.NewEncoder(g.stdout).Encode(out)
 			}
 			fmt.Fprintf(g.stdout, "enrolment code: %s\nprofile:        %s\nexpires:        %s\nid:             %s\n", out.Code, out.Profile, out.ExpiresAt.Format(time.RFC3339), out.ID)
+			if out.HardwareKey {
+				fmt.Fprintln(g.stdout, "key storage:    hardware (as vetted)")
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	cf.register(cmd)
-	f.StringVar(&req.Profile, "profile", "", "certificate profile (citizen, enterprise-sign, enterprise-enc, service, tsa, ocsp)")
+	f.StringVar(&req.Profile, "profile", "", "certificate profile (citizen, enterprise-sign, service; ocsp, tsa and enterprise-enc are never issued from codes)")
 	f.StringVar(&req.Subject.Name, "name", "", "person, agent or signer name")
 	f.StringVar(&req.Subject.IDNumber, "id-number", "", "resident identity number (GB 11643)")
 	f.StringVar(&req.Subject.Organization, "organization", "", "organisation name")
@@ -230,6 +238,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 	f.StringSliceVar(&dns, "dns", nil, "DNS names (service)")
 	f.StringSliceVar(&ips, "ip", nil, "IP addresses (service)")
 	f.StringVar(&req.TTL, "ttl", "72h", "how long the code stays valid")
+	f.BoolVar(&req.HardwareKey, "hardware-key", false, "you vetted that the subscriber's key is held in hardware: the certificate carries the hardware key-storage policy (citizen, enterprise-sign)")
 	f.BoolVar(&asJS, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("profile")
 	return cmd
@@ -240,12 +249,23 @@ func newRequest(g *globals) *cobra.Command {
 		cf                  clientFlags
 		profile, code, out  string
 		suiteName, passFile string
-		dual                bool
+		dual, login         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "request",
 		Short: "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
-		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert
+		Long: `request makes a key pair and a CSR, enrols with the code, and writes key.pem
+(encrypted PKCS#8), cert.pem and chain.pem into --out. If the answer is lost on
+the way, it asks again with the same key: the CA answers a repeated request
+with the same code and key with the same certificate.
+
+--login (citizen and enterprise-sign codes) also asks, in the same request, for
+an ECDSA P-256 login certificate for the same identity, for browser
+certificate login: login-key.pem (encrypted PKCS#8 with AES-256-CBC and
+PBKDF2-HMAC-SHA256, which OpenSSL reads), login-cert.pem and login-chain.pem.
+To import it into a browser:
+  openssl pkcs12 -export -inkey login-key.pem -in login-cert.pem -certfile login-chain.pem -out login.p12`,
+		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert --login
   tongxing ca request --profile enterprise --dual --code CODE --out ./e-cert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -254,7 +274,7 @@ func newRequest(g *globals) *cobra.Command {
 				return err
 			}
 			if dual {
-				return requestDual(cmd, g, c, profile, code, out, passFile)
+				return requestDual(cmd, g, c, profile, code, out, passFile, login)
 			}
 			suite := kms.Suite(suiteName)
 			if suite == "" {
@@ -266,9 +286,10 @@ func newRequest(g *globals) *cobra.Command {
 			if err := os.MkdirAll(out, 0o700); err != nil {
 				return err
 			}
-			keyPath := filepath.Join(out, "key.pem")
-			if _, err := os.Stat(keyPath); err == nil {
-				return fmt.Errorf("%s exists; choose another --out", keyPath)
+			for _, f := range []string{"key.pem", "login-key.pem"} {
+				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+					return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
+				}
 			}
 			pass, generated, err := subscriberPassphrase(out, passFile)
 			if err != nil {
@@ -282,33 +303,47 @@ func newRequest(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create CSR: %w", err)
 			}
-			var issued ca.IssuedJSON
 			body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
-			if err := c.do(cmd, "POST", "/ca/v1/certificates", body, &issued); err != nil {
+			var loginKey *ecdsa.PrivateKey
+			if login {
+				if loginKey, body.LoginCSR, err = newLoginCSR(); err != nil {
+					return err
+				}
+			}
+			var issued ca.IssuedJSON
+			if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
 				return err
+			}
+			if login && issued.Login == nil {
+				return fmt.Errorf("the server returned no login certificate")
 			}
 			keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
 			if err != nil {
 				return err
 			}
-			files := []struct {
-				name string
-				data string
-				mode os.FileMode
-			}{
+			files := []outFile{
 				{"key.pem", string(keyPEM), 0o600},
 				{"cert.pem", issued.Certificate, 0o644},
 				{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
 			}
-			for _, f := range files {
-				if err := os.WriteFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+			if login {
+				lf, err := loginFiles(loginKey, pass, issued.Login)
+				if err != nil {
 					return err
 				}
+				files = append(files, lf...)
+			}
+			if err := writeFiles(out, files); err != nil {
+				return err
 			}
 			fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
-				keyPath, filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+				filepath.Join(out, "key.pem"), filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+			if login {
+				fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
+					filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
+			}
 			if generated != "" {
-				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from key.pem.\n", generated)
+				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
 			}
 			return nil
 		},
@@ -319,11 +354,75 @@ func newRequest(g *globals) *cobra.Command {
 	f.StringVar(&code, "code", "", "enrolment code from the registration officer")
 	f.StringVar(&out, "out", ".", "output directory")
 	f.StringVar(&suiteName, "suite", "", "key suite, gm or intl (default: the profile's first)")
-	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for key.pem (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
+	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for the keys (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
 	f.BoolVar(&dual, "dual", false, "e证通 dual certificates (--profile enterprise): a signing pair made here, an encryption pair made and escrowed by the KMC")
+	f.BoolVar(&login, "login", false, "also an ECDSA P-256 login certificate for browser certificate login (citizen, enterprise-sign)")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
+}
+
+// outFile is a file request writes.
+type outFile struct {
+	name, data string
+	mode       os.FileMode
+}
+
+func writeFiles(dir string, files []outFile) error {
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.data), f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retryLost runs enrol and, when the answer is lost on the way (a network
+// error, not an answer from the server), runs it again with the same keys,
+// twice at most: the CA answers a repeated enrolment with the same code and
+// key with the same certificate.
+func retryLost(cmd *cobra.Command, g *globals, enrol func() error) error {
+	var err error
+	for attempt := range 3 {
+		if err = enrol(); err == nil {
+			return nil
+		}
+		var ue *url.Error
+		if !errors.As(err, &ue) || cmd.Context().Err() != nil {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "no answer from the server (%v); asking again with the same key (%d/2)\n", err, attempt+1)
+		time.Sleep(time.Second << attempt)
+	}
+	return err
+}
+
+// newLoginCSR makes an ECDSA P-256 key and a PEM CSR for it.
+func newLoginCSR() (*ecdsa.PrivateKey, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	der, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{}, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("create login CSR: %w", err)
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
+}
+
+// loginFiles are the login key, encrypted with algorithms OpenSSL and
+// browsers' import tools read (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC), and
+// its certificate and chain.
+func loginFiles(key *ecdsa.PrivateKey, pass []byte, iss *ca.IssuedJSON) ([]outFile, error) {
+	der, err := pkcs8.MarshalPrivateKey(key, pass, pkcs.NewPBESEncrypter(pkcs.AES256CBC, pkcs.NewPBKDF2Opts(pkcs.SHA256, 16, 600_000)))
+	if err != nil {
+		return nil, fmt.Errorf("encrypt login key: %w", err)
+	}
+	return []outFile{
+		{"login-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: kms.PEMType, Bytes: der})), 0o600},
+		{"login-cert.pem", iss.Certificate, 0o644},
+		{"login-chain.pem", strings.Join(iss.Chain, ""), 0o644},
+	}, nil
 }
 
 // defaultSuite is the first suite of a built-in profile, or gm.
@@ -392,21 +491,39 @@ func newList(g *globals) *cobra.Command {
 
 func newShow(g *globals) *cobra.Command {
 	var (
-		cf      clientFlags
-		pemOnly bool
+		cf                  clientFlags
+		pemOnly, statusOnly bool
 	)
 	cmd := &cobra.Command{
 		Use:   "show SERIAL",
-		Short: "Show one certificate",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show one certificate (registration officer; anyone with --status-only)",
+		Long: `show prints a certificate's record and PEM, which needs a registration
+officer's token. Without one, --status-only asks for what anyone may see:
+the status (valid, revoked, hold) and the revocation reason and time.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd, &cf, access.RoleRA)
+			role := access.RoleRA
+			if statusOnly {
+				role = ""
+			}
+			c, err := g.client(cmd, &cf, role)
 			if err != nil {
 				return err
 			}
 			serial, err := ca.ParseSerial(args[0])
 			if err != nil {
 				return err
+			}
+			if statusOnly {
+				var st ca.StatusJSON
+				if err := c.do(cmd, "GET", "/ca/v1/certificates/"+serial, nil, &st); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "serial:       %s\nstatus:       %s\n", st.Serial, st.Status)
+				if st.Reason != nil {
+					fmt.Fprintf(g.stdout, "reason:       %s\nsince:        %s\n", st.Reason, st.RevokedAt.Format(time.RFC3339))
+				}
+				return nil
 			}
 			var rec ca.RecordJSON
 			if err := c.do(cmd, "GET", "/ca/v1/certificates/"+serial, nil, &rec); err != nil {
@@ -424,6 +541,8 @@ func newShow(g *globals) *cobra.Command {
 	}
 	cf.register(cmd)
 	cmd.Flags().BoolVar(&pemOnly, "pem", false, "print only the PEM certificate")
+	cmd.Flags().BoolVar(&statusOnly, "status-only", false, "only the status, without an officer token")
+	cmd.MarkFlagsMutuallyExclusive("pem", "status-only")
 	return cmd
 }
 
@@ -472,16 +591,16 @@ func newStatus(g *globals, verb string) *cobra.Command {
 }
 
 // requestDual runs the e证通 dual-certificate exchange with the KMC and
-// writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem, the keys
-// encrypted.
-func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string) error {
+// writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem (and, with
+// login, login-{key,cert,chain}.pem), the keys encrypted.
+func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string, login bool) error {
 	if profile != "enterprise" && profile != kmc.SignProfile {
 		return fmt.Errorf("--dual is for --profile enterprise (the e证通 pair), not %q", profile)
 	}
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return err
 	}
-	for _, f := range []string{"sign-key.pem", "enc-key.pem"} {
+	for _, f := range []string{"sign-key.pem", "enc-key.pem", "login-key.pem"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
 			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
 		}
@@ -494,8 +613,24 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if err != nil {
 		return err
 	}
-	res, encKey, err := kmc.RequestDual(cmd.Context(), c.http, c.base, code, signKey)
-	if err != nil {
+	var (
+		opts     []kmc.DualOption
+		loginKey *ecdsa.PrivateKey
+	)
+	if login {
+		if loginKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return err
+		}
+		opts = append(opts, kmc.WithLoginKey(loginKey))
+	}
+	var (
+		res    *kmc.DualResult
+		encKey *sm2.PrivateKey
+	)
+	if err := retryLost(cmd, g, func() (err error) {
+		res, encKey, err = kmc.RequestDual(cmd.Context(), c.http, c.base, code, signKey, opts...)
+		return err
+	}); err != nil {
 		return err
 	}
 	pemChain := func(certs []*smx509.Certificate) string {
@@ -513,10 +648,7 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name, data string
-		mode       os.FileMode
-	}{
+	files := []outFile{
 		{"sign-key.pem", string(signPEM), 0o600},
 		{"sign-cert.pem", pemChain([]*smx509.Certificate{res.SignCertificate}), 0o644},
 		{"sign-chain.pem", pemChain(res.SignChain), 0o644},
@@ -524,14 +656,23 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 		{"enc-cert.pem", pemChain([]*smx509.Certificate{res.EncCertificate}), 0o644},
 		{"enc-chain.pem", pemChain(res.EncChain), 0o644},
 	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+	if login {
+		lf, err := loginFiles(loginKey, pass, &ca.IssuedJSON{Certificate: pemChain([]*smx509.Certificate{res.Login.Certificate}),
+			Chain: []string{pemChain(res.Login.Chain)}, Serial: res.Login.Record.Serial})
+		if err != nil {
 			return err
 		}
+		files = append(files, lf...)
+	}
+	if err := writeFiles(out, files); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "issued e证通 pair\n  signing    serial %s: %s, %s\n  encryption serial %s: %s, %s (key escrowed by the KMC)\n",
 		res.SignSerial, filepath.Join(out, "sign-key.pem"), filepath.Join(out, "sign-cert.pem"),
 		res.EncSerial, filepath.Join(out, "enc-key.pem"), filepath.Join(out, "enc-cert.pem"))
+	if login {
+		fmt.Fprintf(g.stdout, "  login      serial %s: %s, %s\n", res.Login.Record.Serial, filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"))
+	}
 	if generated != "" {
 		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
 	}

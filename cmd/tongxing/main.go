@@ -33,6 +33,7 @@ type globals struct {
 	data       string
 	database   string
 	listen     string
+	httpListen string
 	publicURL  string
 	stdout     io.Writer
 	stderr     io.Writer
@@ -63,6 +64,9 @@ func (g *globals) config(cmd *cobra.Command) (server.Config, error) {
 	}
 	if flags.Lookup("listen") != nil && flags.Changed("listen") {
 		cfg.Listen = g.listen
+	}
+	if flags.Lookup("http-listen") != nil && flags.Changed("http-listen") {
+		cfg.HTTPListen = g.httpListen
 	}
 	if flags.Changed("public-url") {
 		cfg.PublicURL = g.publicURL
@@ -134,10 +138,14 @@ func newServe(g *globals) *cobra.Command {
 			defer s.Close()
 			fmt.Fprint(g.stderr, server.TrustInstructions(&cfg))
 			fmt.Fprintf(g.stderr, "Serving %s (listening on %s)\n", cfg.PublicURL, cfg.Listen)
+			if cfg.HTTPListen != "" {
+				fmt.Fprintf(g.stderr, "CRLs, OCSP and CA certificates also at %s (plain HTTP, listening on %s)\n", cfg.PublicHTTPURL, cfg.HTTPListen)
+			}
 			return s.Serve(ctx, nil)
 		},
 	}
 	cmd.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
+	cmd.Flags().StringVar(&g.httpListen, "http-listen", ":8080", "plain-HTTP listen address of the repository (CRLs, OCSP, CA certificates); empty: none")
 	return cmd
 }
 
@@ -146,6 +154,7 @@ func newInit(g *globals) *cobra.Command {
 		org, suites, passFile         string
 		caNames                       map[string]string
 		rootValidity, issuingValidity string
+		nameConstraints               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -197,6 +206,9 @@ are printed once, only their hashes are stored.`,
 			if f.Changed("key-passphrase-file") {
 				cfg.KeyPassphraseFile = passFile
 			}
+			if f.Changed("name-constraints") {
+				cfg.PKI.NameConstraints = nameConstraints
+			}
 			if err := cfg.Resolve(); err != nil {
 				return err
 			}
@@ -227,6 +239,7 @@ are printed once, only their hashes are stored.`,
 	f.StringVar(&issuingValidity, "issuing-validity", "10y", "issuing CA validity")
 	f.StringToStringVar(&caNames, "ca-name", nil, "common name of a CA, e.g. --ca-name gm-root=\"示例市 SM2 根 CA\" (repeatable)")
 	f.StringVar(&passFile, "key-passphrase-file", "", "file holding the CA key passphrase (when $TONGXING_KEY_PASSPHRASE is unset)")
+	f.BoolVar(&nameConstraints, "name-constraints", false, "critical name constraints on the intl issuing CA: the departments' domains and IP ranges and tls.hosts (pki.name_constraints)")
 	return cmd
 }
 
@@ -250,6 +263,7 @@ func newConfig(g *globals) *cobra.Command {
 		},
 	}
 	print.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
+	print.Flags().StringVar(&g.httpListen, "http-listen", ":8080", "plain-HTTP listen address of the repository")
 	cmd.AddCommand(print)
 	return cmd
 }

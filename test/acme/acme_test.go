@@ -35,6 +35,7 @@ import (
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/ocsp"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -73,8 +74,12 @@ func newDeployment(t *testing.T) *deployment {
 	db := storetest.SQLite(t)
 	st := ca.NewSQLStore(db)
 	t.Cleanup(func() { st.Close() })
+	deps, err := department.New(department.Department{ID: "tax", Name: "税务局", Domains: []string{"tax.example"}, IPRanges: []string{"10.20.0.0/16"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := ca.New(cas, st, st, ca.WithPseudonymKey([]byte("0123456789abcdef0123456789abcdef")),
-		ca.WithLogger(slog.New(slog.DiscardHandler)))
+		ca.WithDepartments(deps), ca.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +122,7 @@ func newDeployment(t *testing.T) *deployment {
 		var nd net.Dialer
 		return nd.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(d.legoPort)))
 	}
-	srv, err := acmeca.New(ctx, a, acmeca.WithDepartments("tax"), acmeca.WithAllowedNames("tax", "*.tax.example"), acmeca.WithStateDir(filepath.Join(dir, "acme")),
+	srv, err := acmeca.New(ctx, a, acmeca.WithDepartments("tax"), acmeca.WithStateDir(filepath.Join(dir, "acme")),
 		acmeca.WithChallengeDialer(dial), acmeca.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
@@ -315,14 +320,19 @@ func TestLego(t *testing.T) {
 		}
 	})
 
-	t.Run("fail/name outside the department's domain", func(t *testing.T) {
-		const domain = "records.health.example"
-		out, err := d.lego(t, domain, "run")
-		if err == nil || !strings.Contains(out, "rejectedIdentifier") {
-			t.Fatalf("lego run for a name outside *.tax.example: %v\n%s", err, out)
-		}
-		if _, err := os.Stat(filepath.Join(d.legoDir, "certificates", domain+".crt")); err == nil {
-			t.Fatal("lego saved a certificate for a refused name")
-		}
-	})
+	// Finding 5 of issue 9: names a tax service obtained before the name
+	// policy, and names of other departments, are refused at new-order,
+	// naming the policy.
+	for _, domain := range []string{"records.health.example", "www.gov.cn", "*.gov.cn", "*.cn", "0.0.0.0"} {
+		t.Run("fail/name policy refuses "+domain, func(t *testing.T) {
+			before, _ := filepath.Glob(filepath.Join(d.legoDir, "certificates", "*.crt"))
+			out, err := d.lego(t, domain, "run")
+			if err == nil || !strings.Contains(out, "rejectedIdentifier") || !strings.Contains(out, "name policy of department tax") {
+				t.Fatalf("lego run for %s: %v\n%s", domain, err, out)
+			}
+			if after, _ := filepath.Glob(filepath.Join(d.legoDir, "certificates", "*.crt")); len(after) != len(before) {
+				t.Fatalf("lego saved a certificate for a refused name: %v", after)
+			}
+		})
+	}
 }

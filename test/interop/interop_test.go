@@ -28,6 +28,8 @@ import (
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/kmc"
+	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
 )
@@ -102,12 +104,23 @@ func newServer(t *testing.T) *server {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	log := slog.New(slog.DiscardHandler)
+	deps, err := department.New(department.Department{ID: "tax", Name: "税务局", Domains: []string{"tax.gov.example"}, IPRanges: []string{"10.20.0.0/16"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := ca.New(cas, st, st, ca.WithProfiles(profiles), ca.WithPseudonymKey([]byte("interop pseudonym key, 32 bytes!")),
-		ca.WithPublicURL(srv.URL), ca.WithLogger(log))
+		ca.WithPublicURL(srv.URL), ca.WithLogger(log), ca.WithDepartments(deps))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca.NewAPI(a, tokens.Require, log).Routes(mux)
+	master := make([]byte, kmc.MasterKeySize)
+	rand.Read(master)
+	k, err := kmc.New(a, db, master, kmc.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Routes(mux, tokens.Require)
 	return &server{url: srv.URL, raToken: ra}
 }
 
@@ -183,6 +196,28 @@ func (s *server) enrol(t *testing.T, profile string, subj ca.Subject, key crypto
 	}
 	root := s.call(t, "GET", "/ca/v1/cas/"+suite+"-root.pem", "", nil, nil, http.StatusOK)
 	return chain{root: root, issuing: []byte(issued.Chain[0]), leaf: []byte(issued.Certificate)}
+}
+
+// dualEnc runs a dual enrolment through the KMC for subj and returns the
+// encryption certificate's chain: the only way to an enterprise-enc
+// certificate.
+func (s *server) dualEnc(t *testing.T, subj ca.Subject) chain {
+	t.Helper()
+	var code ca.CodeJSON
+	s.call(t, "POST", "/ca/v1/enrolment-codes", s.raToken, ca.CodeRequestJSON{Profile: "enterprise-sign", Subject: subj}, &code, http.StatusCreated)
+	signKey, err := sm2.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := kmc.RequestDual(context.Background(), http.DefaultClient, s.url, code.Code, signKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(c *smx509.Certificate) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	root := s.call(t, "GET", "/ca/v1/cas/gm-root.pem", "", nil, nil, http.StatusOK)
+	return chain{root: root, issuing: pemOf(res.EncChain[0]), leaf: pemOf(res.EncCertificate)}
 }
 
 // write puts the chain in a temp dir as root.pem, issuing.pem, leaf.pem.
@@ -422,7 +457,18 @@ func TestTjfocGMSM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := s.enrol(t, tt.profile, tt.subject, key)
+			var c chain
+			want := &key.PublicKey
+			if tt.profile == "enterprise-enc" {
+				c = s.dualEnc(t, tt.subject)
+				enc, err := smx509.ParseCertificate(der(t, c.leaf))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = enc.PublicKey.(*ecdsa.PublicKey) // the KMC's key, as gmsm reads it
+			} else {
+				c = s.enrol(t, tt.profile, tt.subject, key)
+			}
 			root, err := tjx509.ParseCertificate(der(t, c.root))
 			if err != nil {
 				t.Fatalf("tjfoc parse root: %v", err)
@@ -454,7 +500,7 @@ func TestTjfocGMSM(t *testing.T) {
 				t.Error("tjfoc: leaf AKI is not the issuing CA's SKI")
 			}
 			pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-			if !ok || pub.X.Cmp(key.X) != 0 || pub.Y.Cmp(key.Y) != 0 {
+			if !ok || pub.X.Cmp(want.X) != 0 || pub.Y.Cmp(want.Y) != 0 {
 				t.Errorf("tjfoc: leaf key %T is not the subscriber's", leaf.PublicKey)
 			}
 		})

@@ -64,9 +64,12 @@ type Instance struct {
 	Binary string
 	Dir    string // working directory; the data directory is Dir/tongxing-data
 	Port   string
-	Out    *Buffer // the server's standard output and error
-	cmd    *exec.Cmd
-	done   chan error
+	// HTTPPort is the port of the plain-HTTP repository listener (CRLs,
+	// OCSP, CA certificates).
+	HTTPPort string
+	Out      *Buffer // the server's standard output and error
+	cmd      *exec.Cmd
+	done     chan error
 
 	stopped bool
 	exitErr error
@@ -84,13 +87,14 @@ func FreePort(t testing.TB) string {
 	return port
 }
 
-// Start runs `tongxing serve --listen 127.0.0.1:PORT --public-url
-// https://localhost:PORT ARGS...` in dir and waits until /healthz answers
-// over TLS. The process is killed when the test ends if still running.
+// Start runs `tongxing serve --listen 127.0.0.1:PORT --http-listen
+// 127.0.0.1:HTTPPORT --public-url https://localhost:PORT ARGS...` in dir and
+// waits until /healthz answers over TLS. The process is killed when the test
+// ends if still running.
 func Start(t testing.TB, binary, dir string, args ...string) *Instance {
 	t.Helper()
-	in := &Instance{Binary: binary, Dir: dir, Port: FreePort(t), Out: &Buffer{}, done: make(chan error, 1)}
-	full := append([]string{"serve", "--listen", "127.0.0.1:" + in.Port, "--public-url", in.URL("")}, args...)
+	in := &Instance{Binary: binary, Dir: dir, Port: FreePort(t), HTTPPort: FreePort(t), Out: &Buffer{}, done: make(chan error, 1)}
+	full := append([]string{"serve", "--listen", "127.0.0.1:" + in.Port, "--http-listen", "127.0.0.1:" + in.HTTPPort, "--public-url", in.URL("")}, args...)
 	in.cmd = exec.Command(binary, full...)
 	in.cmd.Dir = dir
 	in.cmd.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE=")
@@ -128,6 +132,9 @@ func Start(t testing.TB, binary, dir string, args ...string) *Instance {
 
 // URL is the server's public URL for path.
 func (in *Instance) URL(path string) string { return "https://localhost:" + in.Port + path }
+
+// HTTPURL is the plain-HTTP repository URL for path.
+func (in *Instance) HTTPURL(path string) string { return "http://localhost:" + in.HTTPPort + path }
 
 // PKI is the path of a file in the server's PKI directory, relative to Dir.
 func PKI(name string) string { return filepath.Join("tongxing-data", "pki", name) }

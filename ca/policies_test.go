@@ -1,0 +1,165 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/elliptic"
+	"encoding/asn1"
+	"slices"
+	"testing"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/tongxing/tongxing/ca"
+)
+
+func oid(t testing.TB, s string) asn1.ObjectIdentifier {
+	t.Helper()
+	o, err := ca.ParseOID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func policies(c *smx509.Certificate) []string {
+	var out []string
+	for _, p := range c.Policies {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// TestCertificatePolicies is finding 10 of issue 9 (policies): every CA
+// certificate and every leaf carries certificatePolicies; leaves of
+// profiles with key_storage say how the key is held.
+func TestCertificatePolicies(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, c := range f.cas {
+		if got := policies(c.Cert); !slices.Equal(got, []string{"2.5.29.32.0"}) {
+			t.Errorf("%s policies %v, want anyPolicy", c.Name, got)
+		}
+	}
+	tests := []struct {
+		profile  string
+		subject  ca.Subject
+		key      func(testing.TB) crypto.Signer
+		hardware bool
+		want     []string
+		amr      string
+	}{
+		{"citizen", ca.Subject{Name: citizenName, IDNumber: citizenID}, func(t testing.TB) crypto.Signer { return sm2Key(t) }, false,
+			[]string{"1.3.6.1.4.1.32473.2.1", "1.3.6.1.4.1.32473.3.1"}, "swk"},
+		{"citizen", ca.Subject{Name: citizenName, IDNumber: citizenID}, func(t testing.TB) crypto.Signer { return sm2Key(t) }, true,
+			[]string{"1.3.6.1.4.1.32473.2.1", "1.3.6.1.4.1.32473.3.2"}, "hwk"},
+		{"enterprise-sign", ca.Subject{Organization: orgName, USCC: usccCode}, func(t testing.TB) crypto.Signer { return sm2Key(t) }, true,
+			[]string{"1.3.6.1.4.1.32473.2.3", "1.3.6.1.4.1.32473.3.2"}, "hwk"},
+		{"citizen-login", ca.Subject{Name: citizenName, IDNumber: citizenID}, func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) }, false,
+			[]string{"1.3.6.1.4.1.32473.2.2", "1.3.6.1.4.1.32473.3.1"}, "swk"},
+		{"service", ca.Subject{Department: "tax", Service: "api"}, func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) }, false,
+			[]string{"1.3.6.1.4.1.32473.2.6"}, ""},
+	}
+	ks := ca.DefaultKeyStoragePolicies()
+	for _, tt := range tests {
+		t.Run("ok/"+tt.profile+"/"+tt.amr, func(t *testing.T) {
+			code, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: tt.profile, Subject: tt.subject, HardwareKey: tt.hardware})
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, tt.key(t))), Code: code})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := policies(iss.Certificate); !slices.Equal(got, tt.want) {
+				t.Errorf("policies %v, want %v", got, tt.want)
+			}
+			if got := ks.AMR(iss.Certificate); got != tt.amr {
+				t.Errorf("AMR %q, want %q", got, tt.amr)
+			}
+		})
+	}
+	t.Run("ok/hardware-code-login-certificate", func(t *testing.T) {
+		code, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: citizenID}, HardwareKey: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), LoginCSR: pemCSR(newCSR(t, ecKey(t, elliptic.P256()))), Code: code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ks.AMR(iss.Login.Certificate) != "hwk" {
+			t.Errorf("login certificate of a hardware-key code: %v", policies(iss.Login.Certificate))
+		}
+	})
+	t.Run("fail/hardware-key-for-service", func(t *testing.T) {
+		_, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api"}, HardwareKey: true})
+		requestError(t, err, "hardware_key", 400)
+	})
+
+	t.Run("ok/configured-oids", func(t *testing.T) {
+		profiles, err := ca.LoadProfiles(ca.BuiltinProfiles())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := profiles["citizen"].SetPolicies([]string{"1.2.156.999.1.1", "1.2.156.999.1.2"}); err != nil {
+			t.Fatal(err)
+		}
+		g := newFixture(t,
+			withPKI(ca.PKIOptions{Policies: []asn1.ObjectIdentifier{oid(t, "1.2.156.999.1")}}),
+			withCA(ca.WithProfiles(profiles), ca.WithKeyStoragePolicies(ca.KeyStoragePolicies{Software: oid(t, "1.2.156.999.2.1"), Hardware: oid(t, "1.2.156.999.2.2")})))
+		if got := policies(g.caCert(t, "gm-issuing").Cert); !slices.Equal(got, []string{"1.2.156.999.1"}) {
+			t.Errorf("CA policies %v", got)
+		}
+		iss, err := g.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), Code: g.code(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := policies(iss.Certificate); !slices.Equal(got, []string{"1.2.156.999.1.1", "1.2.156.999.1.2", "1.2.156.999.2.1"}) {
+			t.Errorf("leaf policies %v", got)
+		}
+	})
+	t.Run("fail/bad-oids", func(t *testing.T) {
+		profiles, _ := ca.LoadProfiles(ca.BuiltinProfiles())
+		for _, bad := range [][]string{{"1"}, {"x.y"}, {"3.1.2"}, {"1.40.1"}, {"1.2.3", "1.2.3"}} {
+			if err := profiles["citizen"].SetPolicies(bad); err == nil {
+				t.Errorf("SetPolicies(%q) accepted", bad)
+			}
+		}
+		if _, err := ca.New(f.cas, f.store, f.store, ca.WithPseudonymKey(pseudonymKey),
+			ca.WithKeyStoragePolicies(ca.KeyStoragePolicies{Software: oid(t, "1.2.3"), Hardware: oid(t, "1.2.3")})); err == nil {
+			t.Error("equal key-storage OIDs accepted")
+		}
+	})
+}
+
+// TestRepositoryURLs: with a plain-HTTP repository URL, certificates name
+// it first and the https URL second, for the CRL, OCSP and the issuer.
+func TestRepositoryURLs(t *testing.T) {
+	f := newFixture(t, withCA(ca.WithPublicHTTPURL("http://pki.example.gov.cn:8080/")))
+	iss, err := f.ca.Enrol(context.Background(), ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))),
+		Code: f.code(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := iss.Certificate
+	for _, tt := range []struct {
+		name string
+		got  []string
+		path string
+	}{
+		{"CRL distribution points", c.CRLDistributionPoints, "/ca/v1/crl/gm-issuing.crl"},
+		{"OCSP", c.OCSPServer, "/ocsp"},
+		{"caIssuers", c.IssuingCertificateURL, "/ca/v1/cas/gm-issuing.crt"},
+	} {
+		want := []string{"http://pki.example.gov.cn:8080" + tt.path, publicURL + tt.path}
+		if !slices.Equal(tt.got, want) {
+			t.Errorf("%s %v, want %v", tt.name, tt.got, want)
+		}
+	}
+	for _, bad := range []string{"https://pki.example", "ftp://x", "http://"} {
+		if _, err := ca.New(f.cas, f.store, f.store, ca.WithPseudonymKey(pseudonymKey), ca.WithPublicHTTPURL(bad)); err == nil {
+			t.Errorf("public HTTP URL %q accepted", bad)
+		}
+	}
+}
