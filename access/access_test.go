@@ -620,3 +620,38 @@ func FuzzAPI(f *testing.F) {
 		}
 	})
 }
+
+// TestSecondSysadmin: a sole system administrator cannot approve the second
+// one; the security auditor does. Once another sysadmin exists, sysadmin
+// proposals are theirs to approve again, not the auditor's.
+func TestSecondSysadmin(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		prop, _, err := f.o.Propose(ctx, f.sys, access.ProposalRequest{Kind: access.KindAdd, Officer: "sys-2", Role: access.RoleSysadmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = f.o.Approve(ctx, f.sys, prop.ID)
+		wantErr(t, err, access.ErrSelfApproval, 403)
+		_, _, err = f.o.Approve(ctx, f.ra, prop.ID)
+		wantErr(t, err, access.ErrForbidden, 403)
+		if _, err := f.o.Reject(ctx, f.sys, prop.ID, "withdrawn"); err != nil {
+			t.Fatalf("the proposer withdraws: %v", err)
+		}
+		sys2 := f.admit(t, "sys-2b", access.RoleSysadmin, f.aud)
+		if sys2.Role != access.RoleSysadmin {
+			t.Fatalf("admitted %+v", sys2)
+		}
+
+		prop3, _, err := f.o.Propose(ctx, f.sys, access.ProposalRequest{Kind: access.KindAdd, Officer: "sys-3", Role: access.RoleSysadmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = f.o.Approve(ctx, f.aud, prop3.ID)
+		wantErr(t, err, access.ErrForbidden, 403)
+		if _, _, err := f.o.Approve(ctx, sys2, prop3.ID); err != nil {
+			t.Fatalf("the second sysadmin approves the third: %v", err)
+		}
+	})
+}

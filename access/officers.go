@@ -431,7 +431,9 @@ func expire(prop *Proposal, now time.Time) (*Change, error) {
 // Approve approves proposal id as officer p and returns it with the
 // approver's claim code (add and token; shown once). p must hold the
 // proposal's role (403), and be neither its proposer nor the officer it
-// concerns (403, ErrSelfApproval). An add proposal creates the officer,
+// concerns (403, ErrSelfApproval). The one exception: a proposal for the
+// sysadmin role that no other usable sysadmin can approve is approved by a
+// security auditor. An add proposal creates the officer,
 // active, holding no token until the claim; a bind proposal binds the
 // account at once.
 func (o *Officers) Approve(ctx context.Context, p *Principal, id string) (*Proposal, string, error) {
@@ -452,7 +454,13 @@ func (o *Officers) Approve(ctx context.Context, p *Principal, id string) (*Propo
 			return nil, refuse(http.StatusConflict, ErrClosed, "proposal %s is %s", prop.ID, prop.Status)
 		}
 		if !p.Has(prop.Role) {
-			return nil, refuse(http.StatusForbidden, ErrForbidden, "only an officer of role %s approves proposal %s; each role admits its own members", prop.Role, prop.ID)
+			sole, err := soleSysadminProposal(ctx, tx, prop, now)
+			if err != nil {
+				return nil, err
+			}
+			if !sole || !p.Has(RoleAuditor) {
+				return nil, refuse(http.StatusForbidden, ErrForbidden, "only an officer of role %s approves proposal %s; each role admits its own members", prop.Role, prop.ID)
+			}
 		}
 		if p.Actor() == prop.ProposedBy {
 			return nil, refuse(http.StatusForbidden, ErrSelfApproval, "%s proposed %s and cannot approve it; another %s officer must", p.Actor(), prop.ID, prop.Role)
@@ -516,6 +524,39 @@ func (o *Officers) Approve(ctx context.Context, p *Principal, id string) (*Propo
 		return nil, "", err
 	}
 	return prop, code, nil
+}
+
+// soleSysadminProposal reports whether prop concerns the sysadmin role and
+// no usable sysadmin other than its proposer (and the officer it concerns)
+// exists to approve it. A sole system administrator cannot admit a second
+// one alone: the security auditor, who oversees the system administrators
+// (三员分立), approves instead.
+func soleSysadminProposal(ctx context.Context, tx Tx, prop *Proposal, now time.Time) (bool, error) {
+	if prop.Role != RoleSysadmin {
+		return false, nil
+	}
+	all, err := tx.Usable(ctx, RoleSysadmin, now, "")
+	if err != nil {
+		return false, err
+	}
+	others := all
+	seen := map[string]bool{}
+	for _, name := range []string{strings.TrimPrefix(prop.ProposedBy, "officer:"), prop.Officer} {
+		off, err := tx.Officer(ctx, name)
+		if errors.Is(err, ErrNotFound) || (err == nil && seen[off.ID]) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		seen[off.ID] = true
+		without, err := tx.Usable(ctx, RoleSysadmin, now, off.ID)
+		if err != nil {
+			return false, err
+		}
+		others -= all - without // 1 when this officer is a usable sysadmin
+	}
+	return others <= 0, nil
 }
 
 // auditRefusal records a refused action (4xx errors of this package;
