@@ -42,6 +42,16 @@ type Config struct {
 	KeyPassphraseFile string `yaml:"key_passphrase_file"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the load balancers (CIDR prefixes or addresses)
+	// whose word on the client's address is believed: Forwarded or
+	// X-Forwarded-For on HTTP, a PROXY protocol v1/v2 header on TCP
+	// passthrough. Everyone else's such headers are ignored (HTTP) or
+	// refused (PROXY). Default: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// DrainDelay is how long a replica told to stop keeps serving while
+	// /readyz already reports it unready, so that balancers with active
+	// health checks stop sending it requests first. Default 0.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// ReplicaID names this process among replicas sharing a database; it
 	// keys per-replica state such as the TSA's high-water mark. It must be
 	// stable across restarts and unique among running replicas. Default:

@@ -410,11 +410,15 @@ func (s *Server) PolicyRevision() string {
 }
 
 // gatewayListens reports whether the gateway listener opens.
-func (s *Server) gatewayListens() bool {
-	if s.cfg.Gateway.Listen == "" || s.cfg.Gateway.Listen == "off" {
+func (s *Server) gatewayListens() bool { return s.cfg.gatewayListens() }
+
+// gatewayListens reports whether the gateway listener opens: it is not off
+// and some department has an upstream.
+func (c *Config) gatewayListens() bool {
+	if c.Gateway.Listen == "" || c.Gateway.Listen == "off" {
 		return false
 	}
-	for _, d := range s.cfg.Departments {
+	for _, d := range c.Departments {
 		if d.Upstream != "" {
 			return true
 		}
@@ -425,21 +429,17 @@ func (s *Server) gatewayListens() bool {
 // startGateway opens the gateway listener (TLS asking for, not requiring,
 // an intl client certificate) and the policy watcher. The returned
 // function shuts the listener down gracefully.
-func (s *Server) startGateway(ctx context.Context) (func(context.Context) error, error) {
+func (s *Server) startGateway(ctx context.Context, ln net.Listener) (func(context.Context) error, error) {
 	if !s.gw.unsigned {
 		go s.gw.loader.Watch(ctx, s.cfg.Gateway.PolicyPoll)
 	}
-	if !s.gatewayListens() {
+	if ln == nil {
 		return s.gw.gw.Wait, nil
-	}
-	ln, err := net.Listen("tcp", s.cfg.Gateway.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: listen on %s: %w", s.cfg.Gateway.Listen, err)
 	}
 	tc := s.TLSConfig()
 	tc.ClientAuth = tls.VerifyClientCertIfGiven
 	srv := &http.Server{
-		Handler:           s.gw.gw.Handler(),
+		Handler:           s.trust.Handler(s.gw.gw.Handler()),
 		TLSConfig:         tc,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/forwarded"
 	"github.com/tongxing/tongxing/problem"
 )
 
@@ -68,18 +69,11 @@ func (s *Server) repositoryHandler() http.Handler {
 	})
 }
 
-// servePlainHTTP starts the repository listener on cfg.HTTPListen, unless
-// it is off; the returned function shuts it down.
-func (s *Server) servePlainHTTP(ctx context.Context) (shutdown func(context.Context) error, err error) {
-	if s.cfg.HTTPListen == "" {
-		return func(context.Context) error { return nil }, nil
-	}
-	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (http_listen): %w", s.cfg.HTTPListen, err)
-	}
+// servePlainHTTP serves the repository on ln; the returned function shuts
+// it down.
+func (s *Server) servePlainHTTP(ctx context.Context, ln net.Listener, trust *forwarded.Trust) (shutdown func(context.Context) error) {
 	srv := &http.Server{
-		Handler:           s.repositoryHandler(),
+		Handler:           trust.Handler(s.repositoryHandler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -97,5 +91,5 @@ func (s *Server) servePlainHTTP(ctx context.Context) (shutdown func(context.Cont
 			err = errors.Join(err, e)
 		}
 		return err
-	}, nil
+	}
 }

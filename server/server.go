@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -29,6 +30,7 @@ import (
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/kmc"
+	"github.com/tongxing/tongxing/forwarded"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/problem"
@@ -59,6 +61,8 @@ type Server struct {
 	gw       *gatewayState
 
 	metricsToken string
+	draining     atomic.Bool
+	trust        *forwarded.Trust // set by Serve
 }
 
 // Open loads everything cfg names. The data directory must be initialised
@@ -349,6 +353,10 @@ func (s *Server) routes() http.Handler {
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "draining: this replica is shutting down"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
@@ -393,63 +401,6 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Serve listens on cfg.Listen with TLS until ctx ends, then shuts down
-// gracefully within cfg.ShutdownTimeout. ready, if not nil, receives the
-// bound address once the listener is open.
-func (s *Server) Serve(ctx context.Context, ready chan<- net.Addr) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
-	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		TLSConfig:         s.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	stopHTTP, err := s.servePlainHTTP(ctx)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
-	go s.refreshCRLs(bg)
-	go s.refreshOCSP(bg)
-	go s.purgeSignOn(bg)
-	go s.caHousekeeping(bg)
-	stopGateway, err := s.startGateway(bg)
-	if err != nil {
-		srv.Close()
-		stopHTTP(context.WithoutCancel(ctx))
-		return err
-	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.db.Dialect().String())
-	if ready != nil {
-		ready <- ln.Addr()
-	}
-	select {
-	case err := <-errc:
-		return errors.Join(err, stopHTTP(context.WithoutCancel(ctx)))
-	case <-ctx.Done():
-	}
-	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
-	defer cancel()
-	err = errors.Join(stopGateway(sctx), srv.Shutdown(sctx), stopHTTP(sctx))
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
-	}
-	return err
-}
 
 // Close releases the store and keys. Records being written are committed
 // first.

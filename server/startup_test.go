@@ -72,7 +72,7 @@ func TestStartup(t *testing.T) {
 			}
 			ready := make(chan net.Addr, 1)
 			served := make(chan error, 1)
-			go func() { served <- s.Serve(ctx, ready) }()
+			go func() { served <- s.Serve(ctx, nil, ready) }()
 			addr := <-ready
 
 			pool := x509.NewCertPool()

@@ -122,6 +122,13 @@ func newServe(g *globals) *cobra.Command {
 			}
 			log := g.logger(cfg)
 			ctx := cmd.Context()
+			// Bind first: a second serve on the same ports or SQLite
+			// database stops here, before it writes anything.
+			ls, err := server.Listen(&cfg)
+			if err != nil {
+				return err
+			}
+			defer ls.Close()
 			if !server.Initialized(&cfg) {
 				fmt.Fprintf(g.stderr, "No PKI in %s: creating development CA hierarchies (gm: SM2, intl: ECDSA P-256).\n", cfg.Data)
 				if _, err := server.DevBootstrap(ctx, &cfg, g.stderr); err != nil {
@@ -141,7 +148,7 @@ func newServe(g *globals) *cobra.Command {
 			if cfg.HTTPListen != "" {
 				fmt.Fprintf(g.stderr, "CRLs, OCSP and CA certificates also at %s (plain HTTP, listening on %s)\n", cfg.PublicHTTPURL, cfg.HTTPListen)
 			}
-			return s.Serve(ctx, nil)
+			return s.Serve(ctx, ls, nil)
 		},
 	}
 	cmd.Flags().StringVar(&g.listen, "listen", ":8443", "TLS listen address")
