@@ -73,3 +73,17 @@ func TestParseOID(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployExample keeps deploy/tongxing.yaml.example loadable.
+func TestDeployExample(t *testing.T) {
+	cfg, err := LoadConfig("../deploy/tongxing.yaml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ReplicaID != "a" || len(cfg.TrustedProxies) != 1 || !cfg.gatewayListens() || cfg.PublicHTTPURL != "http://tongxing.example.gov.cn" {
+		t.Fatalf("example configuration read as %+v", cfg)
+	}
+}

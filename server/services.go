@@ -133,8 +133,16 @@ func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 	return tsa, nil
 }
 
-// registerTSAMetrics exports the TSA's counters, including clock refusals.
+// registerTSAMetrics exports the TSA's counters, including clock refusals,
+// and whether this replica sequences the audit log.
 func (s *Server) registerTSAMetrics(tsa *timestamp.Authority) {
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tongxing_audit_sequencer",
+		Help: "1 while this replica sequences the audit log (one replica at a time), else 0."}, func() float64 {
+		if s.audit.IsSequencer() {
+			return 1
+		}
+		return 0
+	}))
 	counter := func(name, help string, v func(timestamp.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(tsa.Stats())) })
 	}
