@@ -28,8 +28,7 @@ import (
 )
 
 // mtlsEnv is an env whose TLS listener asks for client certificates
-// (VerifyClientCertIfGiven) issued by Tongxing's intl CA, whose citizen
-// profile also allows ECDSA P-256 keys.
+// (VerifyClientCertIfGiven) issued by Tongxing's intl CA.
 type mtlsEnv struct {
 	*env
 	ca    *ca.Authority
@@ -68,7 +67,6 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles["citizen"].Suites = append(profiles["citizen"].Suites, kms.Intl)
 
 	me := &mtlsEnv{audit: &memAuditor{}}
 	me.rogue, me.rogueKey = selfSignedCA(t)
@@ -136,15 +134,15 @@ type clientCert struct {
 	serial string
 }
 
-// intlCitizenCert has Tongxing's CA issue an ECDSA P-256 citizen
-// certificate for the test citizen.
+// intlCitizenCert has Tongxing's CA issue an ECDSA P-256 citizen login
+// certificate (profile citizen-login) for the test citizen.
 func (me *mtlsEnv) intlCitizenCert(t *testing.T) *clientCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := me.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: "citizen",
+	iss, err := me.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: "citizen-login",
 		Subject: ca.Subject{Name: "张三", IDNumber: testCitizenID}, RequestedBy: "officer:test"})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
