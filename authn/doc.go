@@ -44,8 +44,15 @@
 //
 //	urn:tongxing:loa:2  user name and password (argon2id)            amr pwd
 //	urn:tongxing:loa:3  password and an RFC 6238 one-time code        amr pwd otp mfa
-//	urn:tongxing:loa:4  certificate login: citizen card (一卡通) or  amr hwk sc
-//	                    enterprise e-cert (e证通), package certlogin
+//	urn:tongxing:loa:4  certificate login: citizen card (一卡通),     amr hwk or swk
+//	                    enterprise e-cert (e证通) or their ECDSA
+//	                    login certificates, package certlogin
+//
+// amr says what was really used (RFC 8176): a certificate login is "hwk"
+// only when the certificate carries the hardware key-storage policy of the
+// CA ([WithKeyStorage]: the registration officer recorded at vetting that
+// the key is held in hardware), else "swk"; it never claims "sc" or "mfa",
+// which the provider cannot see.
 //
 // A client's min_acr and the first offered value of acr_values set the
 // level a request wants; a session below it is not reused and the login
@@ -82,16 +89,19 @@
 //
 // TLS client-certificate login (GET /login/mtls?login=<login id>, with
 // [WithCertLogin]) serves browsers that hold an ECDSA P-256 (intl)
-// certificate: the listener must ask for client certificates
-// (tls.VerifyClientCertIfGiven with the CA roots). The presented chain is
-// verified again against the certificate-login roots at the provider's
-// clock (a listener that trusts more CAs grants nothing), with the same
-// leaf, revocation and account rules as POST /login/cert; the identity is
-// read from the certificate as for gm certificates (subject serialNumber
-// pseudonym, identity code or credit code). It completes the login
-// transaction at urn:tongxing:loa:4 with amr swk (the provider cannot
-// tell where the browser keeps the key). Without a verified client
-// certificate it answers 401 with a page saying how to present one.
+// certificate, such as the citizen-login and enterprise-login
+// certificates Tongxing's CA issues with a citizen card or e-cert: the
+// listener must ask for client certificates (tls.VerifyClientCertIfGiven
+// with the CA roots). The presented chain is verified again against the
+// certificate-login roots at the provider's clock (a listener that trusts
+// more CAs grants nothing), with the same leaf, revocation and account
+// rules as POST /login/cert; the identity is read by the same rule,
+// certlogin.IdentityOf (subject serialNumber pseudonym, identity code or
+// credit code), so the login certificate reaches the account of the
+// citizen card or e-cert. It completes the login transaction at
+// urn:tongxing:loa:4 with amr "hwk" or "swk" as above. Without a verified
+// client certificate it answers 401 with a page saying how to present
+// one.
 //
 // Every login, failed login and lockout is recorded with the [Auditor]
 // (authn.login, authn.login.failure) with the account, client address and

@@ -20,11 +20,6 @@ import (
 // issuer URL.
 const pathMTLSLogin = "/login/mtls"
 
-// amrSWK is the RFC 8176 method of a TLS client certificate: the browser
-// proves possession of a key, and the provider cannot tell whether the
-// key is in hardware.
-const amrSWK = "swk"
-
 // mtlsRoutes registers the TLS client-certificate login.
 func (p *Provider) mtlsRoutes(h func(method, path string, f http.HandlerFunc)) {
 	h("GET", pathMTLSLogin, p.serveMTLSLogin)
@@ -39,7 +34,8 @@ func (p *Provider) mtlsRoutes(h func(method, path string, f http.HandlerFunc)) {
 // certificate-login roots at the provider's clock, the leaf must be fit
 // for clientAuth, map to an account as in POST /login/cert, and not be
 // revoked; the login then completes the authorization request of the
-// login transaction at urn:tongxing:loa:4 (amr swk). Failures count
+// login transaction at urn:tongxing:loa:4 (amr hwk or swk, see
+// [WithKeyStorage]). Failures count
 // towards the client address's throttling and are audited. Answers 404
 // when certificate login is not configured.
 func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +112,7 @@ func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, "error.internal", "")
 		return
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, []string{amrSWK}, id.Serial)
+	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, p.login.certAMR(id.Certificate), id.Serial)
 }
 
 // verifyClientCert checks a TLS client certificate chain (DER, leaf

@@ -90,7 +90,7 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	e.secret[portalA], c.SecretHash = GenerateClientSecret()
 	if e.p, err = New(t.Context(), db, WithIssuer(e.issuer), WithClients(c), WithKeySealer(testSealer(t, testPassphrase)),
 		WithPseudonymKey(testPseudonymKey), WithClock(e.clk.Now), WithLogger(discardLogger()),
-		WithCertLogin(roots, me.ca), WithAuditor(me.audit)); err != nil {
+		WithCertLogin(roots, me.ca), WithAuditor(me.audit), WithKeyStorage(ca.DefaultKeyStoragePolicies())); err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	e.p.Routes(mux)
@@ -137,13 +137,19 @@ type clientCert struct {
 // intlCitizenCert has Tongxing's CA issue an ECDSA P-256 citizen login
 // certificate (profile citizen-login) for the test citizen.
 func (me *mtlsEnv) intlCitizenCert(t *testing.T) *clientCert {
+	return me.intlCitizenCertKey(t, false)
+}
+
+// intlCitizenCertKey is intlCitizenCert with the hardware key-storage
+// policy when hardware is set.
+func (me *mtlsEnv) intlCitizenCertKey(t *testing.T, hardware bool) *clientCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	iss, err := me.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: "citizen-login",
-		Subject: ca.Subject{Name: "张三", IDNumber: testCitizenID}, RequestedBy: "officer:test"})
+		Subject: ca.Subject{Name: "张三", IDNumber: testCitizenID}, RequestedBy: "officer:test", HardwareKey: hardware})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -236,6 +242,14 @@ func TestMTLSLogin(t *testing.T) {
 				// The session is reused: the next authorization needs no login.
 				f, u = pt.start()
 				f.finish(t, b.get(u))
+			}},
+			{"ok/hardware-login-cert-gives-hwk", func(t *testing.T) {
+				b := me.certBrowser(t, me.intlCitizenCertKey(t, true))
+				f, u := pt.start()
+				tk := f.finish(t, me.mtlsLogin(t, b, u))
+				if c := idClaims(t, tk.id); c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"hwk"}) {
+					t.Fatalf("acr %s amr %v, want hwk", c.ACR, c.AMR)
+				}
 			}},
 			{"fail/no-client-cert-401", func(t *testing.T) {
 				b := me.certBrowser(t, nil)

@@ -27,6 +27,8 @@ type loginMethods struct {
 	certRoots *smx509.CertPool
 	certRev   certlogin.Revocation
 	used      certlogin.UsedChallenges
+	// keyStorage tells hardware from software keys (WithKeyStorage).
+	keyStorage KeyStorage
 }
 
 func (m *loginMethods) init(p *Provider, roots *smx509.CertPool, rev certlogin.Revocation) error {

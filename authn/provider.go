@@ -79,6 +79,7 @@ type options struct {
 	auditor      Auditor
 	certRoots    *smx509.CertPool
 	certRev      certlogin.Revocation
+	keyStorage   KeyStorage
 }
 
 // Option configures [New].
@@ -250,6 +251,7 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	if err := p.login.init(p, o.certRoots, o.certRev); err != nil {
 		return nil, err
 	}
+	p.login.keyStorage = o.keyStorage
 	p.keys = &keyStore{
 		db: db, km: o.km, sealer: o.sealer, now: o.now,
 		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
