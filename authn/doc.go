@@ -66,8 +66,12 @@
 // secret is always asked for the code after a correct password. Each time
 // step is accepted once per account (last_step in authn_totp, advanced by
 // a conditional UPDATE, so replicas agree); wrong codes count towards the
-// same throttling as wrong passwords. Secrets are stored base32, not
-// encrypted.
+// same throttling as wrong passwords. Secrets are stored encrypted with
+// SM4-GCM under a data key (bound to the account ID as additional data);
+// the data key is kept in authn_settings sealed by the key sealer
+// ([WithKeySealer], a kms.SecretSealer: encrypted under the key
+// passphrase), so a copy of the database alone reveals no secret. Clear
+// secrets stored by earlier versions are sealed at start-up.
 //
 // Certificate login ([WithCertLogin]): GET /login/cert/challenge returns a
 // challenge as JSON, and the login page shows one; challenges are stored in
