@@ -28,6 +28,7 @@
 //	GET  /me/v1/sessions                     the signed-in account's sessions (JSON)
 //	DELETE /me/v1/sessions/{id}              end one of them
 //	POST /me/v1/sessions/{id}/end            the same, from an HTML form
+//	GET, POST /me/totp                       one-time code enrolment page
 //
 // OAuth endpoints answer errors the way their specifications say: the
 // authorization endpoint redirects errors to the registered redirect URI
@@ -62,8 +63,22 @@
 // is otherwise voluntary: a login that reaches less than asked gets the
 // level it reached, and only min_acr is enforced (access_denied).
 //
-// One-time codes ([Users.EnrollTOTP], package totp): an account with a
-// secret is always asked for the code after a correct password. Each time
+// One-time codes (package totp): an account with a secret is always asked
+// for the code after a correct password. The account holder enrols one at
+// GET /me/totp, signed in (any portal's login; without a session the page
+// answers 401 and says so): the page shows a new secret as a QR code
+// (rendered server-side with github.com/yeqown/go-qrcode/v2 into an
+// inline PNG; the page's Content-Security-Policy allows img-src data:)
+// and as text, and POST /me/totp with a code of it (and, from a
+// password-only session, the password again, so that a stolen session
+// cookie cannot bind an attacker's authenticator) makes it the account's
+// factor. A shown secret waits sealed in authn_totp_enrolments for ten
+// minutes, bound to the session that saw it. Replacing an existing factor
+// needs a session at urn:tongxing:loa:3 or above. Enrolments and refusals
+// are audited (authn.totp.enrol, authn.totp.enrol.failure); wrong codes
+// and passwords count towards throttling. Officers remove a factor with
+// the administration API (totp-reset); [Users.EnrollTOTP] sets one
+// without confirmation, for tools and tests. Each time
 // step is accepted once per account (last_step in authn_totp, advanced by
 // a conditional UPDATE, so replicas agree); wrong codes count towards the
 // same throttling as wrong passwords. Secrets are stored encrypted with

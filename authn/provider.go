@@ -402,6 +402,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	p.loginRoutes(h)
 	p.meRoutes(h)
 	p.mtlsRoutes(h)
+	p.totpEnrolRoutes(h)
 	p.grantRoutes(mux)
 }
 
