@@ -75,15 +75,22 @@ func tools(t *testing.T) string {
 	return node
 }
 
-// TestBrowserCertificateLogin: a citizen gets an ECDSA login certificate
-// with `tongxing ca request --login`, imports it (PKCS#12 made by OpenSSL,
-// as the README says) into Chromium's NSS database, and signs in at a
-// portal through the login page's browser-certificate link: Chromium
-// presents the certificate in the TLS handshake of /login/mtls, and the
-// portal's ID token says urn:tongxing:loa:4 with amr swk (the key was made
-// in software by the CLI) for the account the citizen registered with the
-// same ID number.
-func TestBrowserCertificateLogin(t *testing.T) {
+// TestBrowserSignOn signs a citizen in with Chromium twice over.
+//
+// Certificate login: the citizen gets an ECDSA login certificate with
+// `tongxing ca request --login`, imports it (PKCS#12 made by OpenSSL, as
+// the README says) into Chromium's NSS database, and signs in at a portal
+// through the login page's browser-certificate link: Chromium presents the
+// certificate in the TLS handshake of /login/mtls, and the portal's ID
+// token says urn:tongxing:loa:4 with amr swk (the key was made in software
+// by the CLI) for the account the citizen registered with the same ID
+// number.
+//
+// One-time codes: signed in with the password (urn:tongxing:loa:2), the
+// citizen opens /me/totp, whose QR code jsQR reads back, confirms with a
+// code and the password, and then reaches urn:tongxing:loa:3 (amr pwd otp
+// mfa) at a portal that asks for it.
+func TestBrowserSignOn(t *testing.T) {
 	node := tools(t)
 	dir := t.TempDir()
 	in := serverproc.Start(t, binary, dir)
@@ -141,16 +148,18 @@ func TestBrowserCertificateLogin(t *testing.T) {
 	cmd(t, dir, "pk12util", "-d", "sql:"+filepath.Join(certHome, ".pki", "nssdb"), "-i", p12, "-W", "p12-test")
 
 	res := runBrowser(t, node, dir, map[string]string{
-		"STEPS":     "cert",
+		"STEPS":     "cert,totp",
 		"ISSUER":    in.URL(""),
 		"RP":        rp.url,
 		"CERT_HOME": certHome,
 		"HOME_DIR":  plainHome,
 		"CA_CN":     "Tongxing ECDSA Issuing CA",
+		"USERNAME":  username,
+		"PASSWORD":  password,
 	})
 	logins := rp.results()
-	if len(logins) != 1 || res["cert"] == nil {
-		t.Fatalf("relying party saw %d logins (want 1); browser: %v", len(logins), res)
+	if len(logins) != 3 || res["cert"] == nil || res["totp"] == nil {
+		t.Fatalf("relying party saw %d logins (want 3); browser: %v", len(logins), res)
 	}
 	got := logins[0]
 	if got.ACR != "urn:tongxing:loa:4" || !slices.Equal(got.AMR, []string{"swk"}) {
@@ -162,6 +171,24 @@ func TestBrowserCertificateLogin(t *testing.T) {
 	audit := run("audit", "search", "--action", "authn.login")
 	if !strings.Contains(audit, loginSerial) || !strings.Contains(audit, "amr swk") {
 		t.Errorf("the browser certificate login is not in the audit log with serial %s and amr swk:\n%s", loginSerial, audit)
+	}
+
+	pw, otp := logins[1], logins[2]
+	if pw.ACR != "urn:tongxing:loa:2" || !slices.Equal(pw.AMR, []string{"pwd"}) {
+		t.Errorf("password login: acr %q amr %v", pw.ACR, pw.AMR)
+	}
+	if otp.ACR != "urn:tongxing:loa:3" || !slices.Equal(otp.AMR, []string{"pwd", "otp", "mfa"}) {
+		t.Errorf("login after enrolment: acr %q amr %v, want urn:tongxing:loa:3 [pwd otp mfa]", otp.ACR, otp.AMR)
+	}
+	if pw.Sub != got.Sub || otp.Sub != got.Sub {
+		t.Errorf("the three logins reached different accounts: %q %q %q", got.Sub, pw.Sub, otp.Sub)
+	}
+	key, _ := res["totp"].(map[string]any)["otpauth"].(map[string]any)
+	if key["issuer"] != "Tongxing" || key["label"] != username || key["digits"] != float64(6) || key["period"] != float64(30) || key["algorithm"] != "SHA1" {
+		t.Errorf("the QR code's otpauth URL as jsQR and otpauth read it: %v", key)
+	}
+	if out := run("audit", "search", "--action", "authn.totp.enrol"); !strings.Contains(out, "authn.totp.enrol") {
+		t.Errorf("the enrolment is not in the audit log:\n%s", out)
 	}
 }
 
