@@ -40,7 +40,7 @@ const (
 	amrOTP      = "otp"
 	amrMFA      = "mfa"
 	amrHWK      = "hwk" // proof of possession of a hardware-secured key
-	amrSC       = "sc"  // smart card
+	amrSWK      = "swk" // proof of possession of a software-secured key
 )
 
 // wantedRank returns the level a login for req and client c should reach:

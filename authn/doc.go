@@ -28,6 +28,7 @@
 //	GET  /me/v1/sessions                     the signed-in account's sessions (JSON)
 //	DELETE /me/v1/sessions/{id}              end one of them
 //	POST /me/v1/sessions/{id}/end            the same, from an HTML form
+//	GET, POST /me/totp                       one-time code enrolment page
 //
 // OAuth endpoints answer errors the way their specifications say: the
 // authorization endpoint redirects errors to the registered redirect URI
@@ -44,8 +45,15 @@
 //
 //	urn:tongxing:loa:2  user name and password (argon2id)            amr pwd
 //	urn:tongxing:loa:3  password and an RFC 6238 one-time code        amr pwd otp mfa
-//	urn:tongxing:loa:4  certificate login: citizen card (一卡通) or  amr hwk sc
-//	                    enterprise e-cert (e证通), package certlogin
+//	urn:tongxing:loa:4  certificate login: citizen card (一卡通),     amr hwk or swk
+//	                    enterprise e-cert (e证通) or their ECDSA
+//	                    login certificates, package certlogin
+//
+// amr says what was really used (RFC 8176): a certificate login is "hwk"
+// only when the certificate carries the hardware key-storage policy of the
+// CA ([WithKeyStorage]: the registration officer recorded at vetting that
+// the key is held in hardware), else "swk"; it never claims "sc" or "mfa",
+// which the provider cannot see.
 //
 // A client's min_acr and the first offered value of acr_values set the
 // level a request wants; a session below it is not reused and the login
@@ -55,12 +63,30 @@
 // is otherwise voluntary: a login that reaches less than asked gets the
 // level it reached, and only min_acr is enforced (access_denied).
 //
-// One-time codes ([Users.EnrollTOTP], package totp): an account with a
-// secret is always asked for the code after a correct password. Each time
+// One-time codes (package totp): an account with a secret is always asked
+// for the code after a correct password. The account holder enrols one at
+// GET /me/totp, signed in (any portal's login; without a session the page
+// answers 401 and says so): the page shows a new secret as a QR code
+// (rendered server-side with github.com/yeqown/go-qrcode/v2 into an
+// inline PNG; the page's Content-Security-Policy allows img-src data:)
+// and as text, and POST /me/totp with a code of it (and, from a
+// password-only session, the password again, so that a stolen session
+// cookie cannot bind an attacker's authenticator) makes it the account's
+// factor. A shown secret waits sealed in authn_totp_enrolments for ten
+// minutes, bound to the session that saw it. Replacing an existing factor
+// needs a session at urn:tongxing:loa:3 or above. Enrolments and refusals
+// are audited (authn.totp.enrol, authn.totp.enrol.failure); wrong codes
+// and passwords count towards throttling. Officers remove a factor with
+// the administration API (totp-reset); [Users.EnrollTOTP] sets one
+// without confirmation, for tools and tests. Each time
 // step is accepted once per account (last_step in authn_totp, advanced by
 // a conditional UPDATE, so replicas agree); wrong codes count towards the
-// same throttling as wrong passwords. Secrets are stored base32, not
-// encrypted.
+// same throttling as wrong passwords. Secrets are stored encrypted with
+// SM4-GCM under a data key (bound to the account ID as additional data);
+// the data key is kept in authn_settings sealed by the key sealer
+// ([WithKeySealer], a kms.SecretSealer: encrypted under the key
+// passphrase), so a copy of the database alone reveals no secret. Clear
+// secrets stored by earlier versions are sealed at start-up.
 //
 // Certificate login ([WithCertLogin]): GET /login/cert/challenge returns a
 // challenge as JSON, and the login page shows one; challenges are stored in
@@ -82,16 +108,19 @@
 //
 // TLS client-certificate login (GET /login/mtls?login=<login id>, with
 // [WithCertLogin]) serves browsers that hold an ECDSA P-256 (intl)
-// certificate: the listener must ask for client certificates
-// (tls.VerifyClientCertIfGiven with the CA roots). The presented chain is
-// verified again against the certificate-login roots at the provider's
-// clock (a listener that trusts more CAs grants nothing), with the same
-// leaf, revocation and account rules as POST /login/cert; the identity is
-// read from the certificate as for gm certificates (subject serialNumber
-// pseudonym, identity code or credit code). It completes the login
-// transaction at urn:tongxing:loa:4 with amr swk (the provider cannot
-// tell where the browser keeps the key). Without a verified client
-// certificate it answers 401 with a page saying how to present one.
+// certificate, such as the citizen-login and enterprise-login
+// certificates Tongxing's CA issues with a citizen card or e-cert: the
+// listener must ask for client certificates (tls.VerifyClientCertIfGiven
+// with the CA roots). The presented chain is verified again against the
+// certificate-login roots at the provider's clock (a listener that trusts
+// more CAs grants nothing), with the same leaf, revocation and account
+// rules as POST /login/cert; the identity is read by the same rule,
+// certlogin.IdentityOf (subject serialNumber pseudonym, identity code or
+// credit code), so the login certificate reaches the account of the
+// citizen card or e-cert. It completes the login transaction at
+// urn:tongxing:loa:4 with amr "hwk" or "swk" as above. Without a verified
+// client certificate it answers 401 with a page saying how to present
+// one.
 //
 // Every login, failed login and lockout is recorded with the [Auditor]
 // (authn.login, authn.login.failure) with the account, client address and

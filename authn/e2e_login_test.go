@@ -104,7 +104,7 @@ func newCertEnv(t *testing.T, db *store.DB) *certEnv {
 		t.Fatalf("ca.New: %v", err)
 	}
 	au := &memAuditor{}
-	e = newEnv(t, db, WithCertLogin(roots, a), WithAuditor(au))
+	e = newEnv(t, db, WithCertLogin(roots, a), WithAuditor(au), WithKeyStorage(ca.DefaultKeyStoragePolicies()))
 	return &certEnv{env: e, ca: a, audit: au}
 }
 
@@ -115,14 +115,22 @@ type loginCert struct {
 	serial string
 }
 
-// issue has Tongxing's CA issue a certificate of profile for subj.
+// issue has Tongxing's CA issue a certificate of profile for subj, with
+// the software key-storage policy.
 func (ce *certEnv) issue(t *testing.T, profile string, subj ca.Subject) *loginCert {
+	return ce.issueKey(t, profile, subj, false)
+}
+
+// issueKey is issue with the hardware key-storage policy when hardware
+// is set (the registration officer vetted a hardware key).
+func (ce *certEnv) issueKey(t *testing.T, profile string, subj ca.Subject, hardware bool) *loginCert {
 	t.Helper()
 	key, err := sm2.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := ce.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: profile, Subject: subj, RequestedBy: "officer:test"})
+	iss, err := ce.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: profile, Subject: subj,
+		RequestedBy: "officer:test", HardwareKey: hardware})
 	if err != nil {
 		t.Fatalf("Issue(%s): %v", profile, err)
 	}
@@ -326,8 +334,8 @@ func TestCertLogin(t *testing.T) {
 				f, u := pt.start()
 				tk := f.finish(t, ce.certSignIn(t, b, b.get(u), citizen))
 				c := idClaims(t, tk.id)
-				if c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"hwk", "sc"}) {
-					t.Fatalf("acr %s amr %v", c.ACR, c.AMR)
+				if c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"swk"}) {
+					t.Fatalf("acr %s amr %v, want swk: nobody vetted a hardware key", c.ACR, c.AMR)
 				}
 				if tk.id.Subject != ce.p.subject(mustClient(t, ce.env, portalA), zhang.ID) {
 					t.Fatal("the citizen certificate did not log in to the account of the same ID number")
@@ -335,6 +343,19 @@ func TestCertLogin(t *testing.T) {
 				ev := ce.audit.find("authn.login")
 				if len(ev) == 0 || ev[len(ev)-1].CertSerial != citizen.serial || ev[len(ev)-1].Subject != zhang.ID {
 					t.Fatalf("certificate login not audited with its serial: %+v", ev)
+				}
+			}},
+			{"ok/hardware-key-citizen-card-gives-hwk", func(t *testing.T) {
+				hw := ce.issueKey(t, "citizen", ca.Subject{Name: "张三", IDNumber: testCitizenID}, true)
+				b := ce.browser(t)
+				f, u := pt.start()
+				tk := f.finish(t, ce.certSignIn(t, b, b.get(u), hw))
+				if c := idClaims(t, tk.id); c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"hwk"}) {
+					t.Fatalf("acr %s amr %v, want hwk from the hardware key-storage policy", c.ACR, c.AMR)
+				}
+				ev := ce.audit.find("authn.login")
+				if len(ev) == 0 || !slices.Contains(ev[len(ev)-1].Reasons, "amr hwk") {
+					t.Fatalf("login audit does not record amr hwk: %+v", ev)
 				}
 			}},
 			{"ok/enterprise-ecert-claims", func(t *testing.T) {

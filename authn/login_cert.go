@@ -268,7 +268,7 @@ func (p *Provider) serveCertLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Subject = u.ID
-	amr := []string{amrHWK, amrSC}
+	amr := p.login.certAMR(id.Certificate)
 	if a.tx != nil {
 		p.completeLogin(w, r, a.tx, a.client, a.locale, u, ACRCertificate, amr, id.Serial)
 		return

@@ -2,8 +2,6 @@ package authn
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"html"
@@ -13,21 +11,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
-	"github.com/tongxing/tongxing/ca/ident"
 )
 
 // pathMTLSLogin is the TLS client-certificate login, relative to the
 // issuer URL.
 const pathMTLSLogin = "/login/mtls"
-
-// amrSWK is the RFC 8176 method of a TLS client certificate: the browser
-// proves possession of a key, and the provider cannot tell whether the
-// key is in hardware.
-const amrSWK = "swk"
 
 // mtlsRoutes registers the TLS client-certificate login.
 func (p *Provider) mtlsRoutes(h func(method, path string, f http.HandlerFunc)) {
@@ -43,7 +34,8 @@ func (p *Provider) mtlsRoutes(h func(method, path string, f http.HandlerFunc)) {
 // certificate-login roots at the provider's clock, the leaf must be fit
 // for clientAuth, map to an account as in POST /login/cert, and not be
 // revoked; the login then completes the authorization request of the
-// login transaction at urn:tongxing:loa:4 (amr swk). Failures count
+// login transaction at urn:tongxing:loa:4 (amr hwk or swk, see
+// [WithKeyStorage]). Failures count
 // towards the client address's throttling and are audited. Answers 404
 // when certificate login is not configured.
 func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +112,7 @@ func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, "error.internal", "")
 		return
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, []string{amrSWK}, id.Serial)
+	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, p.login.certAMR(id.Certificate), id.Serial)
 }
 
 // verifyClientCert checks a TLS client certificate chain (DER, leaf
@@ -153,14 +145,8 @@ func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlog
 	case !slices.Contains(leaf.ExtKeyUsage, smx509.ExtKeyUsageClientAuth):
 		return nil, fmt.Errorf("%w: certificate %s lacks extended key usage clientAuth", certlogin.ErrCertificate, serial)
 	}
-	suite := certlogin.SuiteIntl
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	switch {
-	case ok && sm2.IsSM2PublicKey(pub):
-		suite = certlogin.SuiteGM
-	case ok && pub.Curve == elliptic.P256():
-	default:
-		return nil, fmt.Errorf("%w: certificate %s has a %T key, want ECDSA P-256 or SM2", certlogin.ErrCertificate, serial, leaf.PublicKey)
+	if _, err := certlogin.SuiteOf(leaf); err != nil {
+		return nil, err
 	}
 	inter := smx509.NewCertPool()
 	for _, c := range certs[1:] {
@@ -177,52 +163,12 @@ func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlog
 	if len(chain) < 2 {
 		return nil, fmt.Errorf("%w: certificate %s is itself a trust anchor", certlogin.ErrUntrusted, serial)
 	}
-	id, err := clientCertIdentity(leaf, chain, suite)
+	id, err := certlogin.IdentityOf(leaf, chain)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.login.certRev.CheckRevocation(ctx, leaf, chain[1], now); err != nil {
 		return nil, fmt.Errorf("%w: certificate %s: %w", certlogin.ErrRevocation, serial, err)
-	}
-	return id, nil
-}
-
-// clientCertIdentity reads the identity of a verified client certificate
-// of either suite, as certlogin does for gm certificates: an enterprise
-// by its unified social credit code extension, a citizen by the subject
-// serialNumber (the pseudonym Tongxing's CA writes) or the GM/T 0015
-// identity code extension; anything else is certlogin.KindOther, which
-// maps to no account.
-func clientCertIdentity(leaf *smx509.Certificate, chain []*smx509.Certificate, suite certlogin.Suite) (*certlogin.Identity, error) {
-	id := &certlogin.Identity{
-		Suite: suite, Kind: certlogin.KindOther,
-		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), CommonName: leaf.Subject.CommonName,
-		Serial: leaf.SerialNumber.Text(16), NotAfter: leaf.NotAfter, Certificate: leaf, Chain: chain,
-	}
-	uscc, ok, err := ident.USCCFrom(leaf.Extensions)
-	if err != nil {
-		return nil, fmt.Errorf("%w: certificate %s: %w", certlogin.ErrIdentity, id.Serial, err)
-	}
-	if ok {
-		id.Kind, id.USCC = certlogin.KindEnterprise, uscc
-		if len(leaf.Subject.Organization) > 0 {
-			id.OrgName = leaf.Subject.Organization[0]
-		}
-		if id.CommonName != id.OrgName {
-			id.AgentName = id.CommonName
-		}
-		return id, nil
-	}
-	code, ok, err := ident.IdentityCodeFrom(leaf.Extensions)
-	if err != nil {
-		return nil, fmt.Errorf("%w: certificate %s: %w", certlogin.ErrIdentity, id.Serial, err)
-	}
-	if ok {
-		id.IdentityCode = code
-	}
-	id.Pseudonym = leaf.Subject.SerialNumber
-	if id.Pseudonym != "" || id.IdentityCode != "" {
-		id.Kind = certlogin.KindCitizen
 	}
 	return id, nil
 }

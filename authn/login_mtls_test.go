@@ -28,8 +28,7 @@ import (
 )
 
 // mtlsEnv is an env whose TLS listener asks for client certificates
-// (VerifyClientCertIfGiven) issued by Tongxing's intl CA, whose citizen
-// profile also allows ECDSA P-256 keys.
+// (VerifyClientCertIfGiven) issued by Tongxing's intl CA.
 type mtlsEnv struct {
 	*env
 	ca    *ca.Authority
@@ -68,7 +67,6 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles["citizen"].Suites = append(profiles["citizen"].Suites, kms.Intl)
 
 	me := &mtlsEnv{audit: &memAuditor{}}
 	me.rogue, me.rogueKey = selfSignedCA(t)
@@ -92,7 +90,7 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	e.secret[portalA], c.SecretHash = GenerateClientSecret()
 	if e.p, err = New(t.Context(), db, WithIssuer(e.issuer), WithClients(c), WithKeySealer(testSealer(t, testPassphrase)),
 		WithPseudonymKey(testPseudonymKey), WithClock(e.clk.Now), WithLogger(discardLogger()),
-		WithCertLogin(roots, me.ca), WithAuditor(me.audit)); err != nil {
+		WithCertLogin(roots, me.ca), WithAuditor(me.audit), WithKeyStorage(ca.DefaultKeyStoragePolicies())); err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	e.p.Routes(mux)
@@ -136,16 +134,22 @@ type clientCert struct {
 	serial string
 }
 
-// intlCitizenCert has Tongxing's CA issue an ECDSA P-256 citizen
-// certificate for the test citizen.
+// intlCitizenCert has Tongxing's CA issue an ECDSA P-256 citizen login
+// certificate (profile citizen-login) for the test citizen.
 func (me *mtlsEnv) intlCitizenCert(t *testing.T) *clientCert {
+	return me.intlCitizenCertKey(t, false)
+}
+
+// intlCitizenCertKey is intlCitizenCert with the hardware key-storage
+// policy when hardware is set.
+func (me *mtlsEnv) intlCitizenCertKey(t *testing.T, hardware bool) *clientCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := me.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: "citizen",
-		Subject: ca.Subject{Name: "张三", IDNumber: testCitizenID}, RequestedBy: "officer:test"})
+	iss, err := me.ca.Issue(t.Context(), ca.IssueRequest{PublicKey: key.Public(), Profile: "citizen-login",
+		Subject: ca.Subject{Name: "张三", IDNumber: testCitizenID}, RequestedBy: "officer:test", HardwareKey: hardware})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -238,6 +242,14 @@ func TestMTLSLogin(t *testing.T) {
 				// The session is reused: the next authorization needs no login.
 				f, u = pt.start()
 				f.finish(t, b.get(u))
+			}},
+			{"ok/hardware-login-cert-gives-hwk", func(t *testing.T) {
+				b := me.certBrowser(t, me.intlCitizenCertKey(t, true))
+				f, u := pt.start()
+				tk := f.finish(t, me.mtlsLogin(t, b, u))
+				if c := idClaims(t, tk.id); c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"hwk"}) {
+					t.Fatalf("acr %s amr %v, want hwk", c.ACR, c.AMR)
+				}
 			}},
 			{"fail/no-client-cert-401", func(t *testing.T) {
 				b := me.certBrowser(t, nil)

@@ -46,6 +46,8 @@ type pageData struct {
 	Cert       *certView
 	CertDetail string
 	Scopes     []string
+	// Enrol is the one-time code enrolment page (totp_enrol.go).
+	Enrol *totpEnrolView
 
 	Message, Detail string
 }
@@ -76,6 +78,10 @@ func (pg *pages) render(w http.ResponseWriter, status int, name, locale string, 
 		return fmt.Errorf("authn: render %s page: %w", name, err)
 	}
 	htmlHeaders(w)
+	if d.Enrol != nil && d.Enrol.QR != nil {
+		// The QR code is an inline data: image; nothing else changes.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 	return nil

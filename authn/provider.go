@@ -79,6 +79,7 @@ type options struct {
 	auditor      Auditor
 	certRoots    *smx509.CertPool
 	certRev      certlogin.Revocation
+	keyStorage   KeyStorage
 }
 
 // Option configures [New].
@@ -110,9 +111,10 @@ func WithKeyPassphrase(p []byte) Option {
 
 // WithKeySealer sets the sealer (required) of the signing keys stored in
 // the database: always the RS256 keys, and the ES256 and SM2 keys unless a
-// key manager is given. kms/softkms seals them under the key passphrase.
-// Every replica must be able to open what another sealed (the same
-// passphrase).
+// key manager is given. It must also be a kms.SecretSealer, which seals
+// the data key of the one-time code secrets. kms/softkms seals them under
+// the key passphrase. Every replica must be able to open what another
+// sealed (the same passphrase).
 func WithKeySealer(s kms.KeySealer) Option {
 	return func(o *options) { o.sealer = s }
 }
@@ -250,10 +252,21 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	if err := p.login.init(p, o.certRoots, o.certRev); err != nil {
 		return nil, err
 	}
+	p.login.keyStorage = o.keyStorage
 	p.keys = &keyStore{
 		db: db, km: o.km, sealer: o.sealer, now: o.now,
 		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
 		signers: map[string]crypto.Signer{},
+	}
+	ss, ok := o.sealer.(kms.SecretSealer)
+	if !ok {
+		return nil, fmt.Errorf("%w: the key sealer %T cannot seal secrets (kms.SecretSealer), which one-time code secrets need", ErrConfig, o.sealer)
+	}
+	if p.users.totp, err = openTOTPBox(ctx, db, ss); err != nil {
+		return nil, err
+	}
+	if err := p.users.sealLegacyTOTP(ctx); err != nil {
+		return nil, err
 	}
 	if p.pages, err = newPages(prefix); err != nil {
 		return nil, err
@@ -389,6 +402,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	p.loginRoutes(h)
 	p.meRoutes(h)
 	p.mtlsRoutes(h)
+	p.totpEnrolRoutes(h)
 	p.grantRoutes(mux)
 }
 

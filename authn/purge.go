@@ -16,7 +16,8 @@ const codeRetention = 24 * time.Hour
 // transactions and sessions (and revoked ones), refresh and access token
 // records past their expiry, codes a day past theirs, grants left with no
 // code or token, and throttle counters whose lock has ended and whose
-// failures would be forgotten anyway. It returns the number of rows
+// failures would be forgotten anyway, certificate-login challenges and
+// one-time code enrolments past their expiry. It returns the number of rows
 // deleted. Call it periodically from one replica or several; it is safe
 // to run concurrently with everything else. It keeps unexpired rotated
 // refresh tokens and used codes, which reuse detection needs.
@@ -41,6 +42,7 @@ func (p *Provider) Purge(ctx context.Context) (int64, error) {
 				AND NOT EXISTS (SELECT 1 FROM authn_access_tokens a WHERE a.grant_id = authn_grants.id)`, []any{now.Add(-p.life.Code).UnixNano()}},
 			{"DELETE FROM authn_throttle WHERE locked_until <= ? AND last_failure <= ?", []any{n, now.Add(-forget).UnixNano()}},
 			{"DELETE FROM authn_cert_challenges WHERE expires_at <= ?", []any{n}},
+			{"DELETE FROM authn_totp_enrolments WHERE expires_at <= ?", []any{n}},
 		} {
 			res, err := tx.Exec(ctx, st.query, st.args...)
 			if err != nil {

@@ -97,6 +97,10 @@ type Users struct {
 
 	dummyOnce sync.Once
 	dummy     string // hash compared against for unknown user names
+
+	// totp seals one-time code secrets; set by the provider (nil in a
+	// store made with NewUsers alone, which then cannot enrol one).
+	totp *totpBox
 }
 
 // NewUsers returns the account store on db. pseudonymKey (copied) keys the

@@ -154,7 +154,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
-		authn.WithCertLogin(s.loginRoots(), s.CA)); err != nil {
+		authn.WithCertLogin(s.loginRoots(), s.CA), authn.WithKeyStorage(keyStorage)); err != nil {
 		return nil, err
 	}
 	if s.Tokens, err = s.openOfficers(ctx); err != nil {

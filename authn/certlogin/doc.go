@@ -25,11 +25,13 @@
 //     configured roots at the verification time, plus for the leaf: key
 //     usage digitalSignature and extended key usage id-kp-clientAuth, both
 //     present explicitly.
-//   - GM/T 0015-2012 subject identity: for gm certificates the subject
-//     serialNumber (a Tongxing pseudonym) or the identity code extension
-//     1.2.156.10260.4.1.1 for citizens, and the unified social credit code
-//     extension 1.2.156.10260.4.4 (GB 32100) with the subject O for
-//     enterprises, read with package ca/ident.
+//   - GM/T 0015-2012 subject identity, the same for both suites
+//     ([IdentityOf], also used by the provider's TLS client-certificate
+//     login): the subject serialNumber (a Tongxing pseudonym) or the
+//     identity code extension 1.2.156.10260.4.1.1 for citizens, and the
+//     unified social credit code extension 1.2.156.10260.4.4 (GB 32100)
+//     with the subject O for enterprises, read with package ca/ident; a
+//     service certificate (URI SAN or serverAuth) identifies no person.
 //
 // Replay protection: a challenge expires ([DefaultChallengeTTL] by default)
 // and is accepted once, through a [UsedChallenges] store that the provider

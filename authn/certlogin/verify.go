@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/pem"
 	"errors"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
-
-	"github.com/tongxing/tongxing/ca/ident"
 )
 
 // Limits on what a client sends.
@@ -85,13 +82,14 @@ type Kind string
 
 // Kinds of identity.
 const (
-	// KindCitizen is a natural person (citizen card): a gm certificate
-	// with a subject serialNumber or a GM/T 0015 identity code.
+	// KindCitizen is a natural person: a citizen-card (gm) or citizen
+	// login (intl) certificate with a subject serialNumber or a GM/T 0015
+	// identity code. See [IdentityOf].
 	KindCitizen Kind = "citizen"
-	// KindEnterprise is a legal person (e-cert): a gm certificate with a
-	// unified social credit code.
+	// KindEnterprise is a legal person: an e-cert (gm) or enterprise
+	// login (intl) certificate with a unified social credit code.
 	KindEnterprise Kind = "enterprise"
-	// KindOther is any other certificate, e.g. every intl one.
+	// KindOther is any other certificate, e.g. a department service's.
 	KindOther Kind = "other"
 )
 
@@ -237,7 +235,7 @@ func Verify(ctx context.Context, ch *Challenge, chainPEM, signature []byte, opts
 	if !verifySignature(suite, leaf.PublicKey.(*ecdsa.PublicKey), ch.ToBeSigned(), signature) {
 		return nil, fmt.Errorf("%w: signature over challenge %s does not verify with the key of certificate %s (%s suite)", ErrSignature, ch.ID(), serial, suite)
 	}
-	id, err := identityOf(leaf, chain, suite)
+	id, err := IdentityOf(leaf, chain)
 	if err != nil {
 		return nil, err
 	}
@@ -314,14 +312,7 @@ func checkLeaf(leaf *smx509.Certificate, now time.Time) (Suite, error) {
 	if !slices.Contains(leaf.ExtKeyUsage, smx509.ExtKeyUsageClientAuth) {
 		return "", fmt.Errorf("%w: certificate %s lacks extended key usage clientAuth", ErrCertificate, serial)
 	}
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	switch {
-	case ok && sm2.IsSM2PublicKey(pub):
-		return SuiteGM, nil
-	case ok && pub.Curve == elliptic.P256():
-		return SuiteIntl, nil
-	}
-	return "", fmt.Errorf("%w: certificate %s has a %T key, want SM2 or ECDSA P-256", ErrCertificate, serial, leaf.PublicKey)
+	return SuiteOf(leaf)
 }
 
 // verifySignature verifies sig over msg with pub in suite.
@@ -334,49 +325,4 @@ func verifySignature(suite Suite, pub *ecdsa.PublicKey, msg, sig []byte) bool {
 		return ecdsa.VerifyASN1(pub, d[:], sig)
 	}
 	return false
-}
-
-// identityOf reads the identity from a verified leaf.
-func identityOf(leaf *smx509.Certificate, chain []*smx509.Certificate, suite Suite) (*Identity, error) {
-	id := &Identity{
-		Suite:       suite,
-		Kind:        KindOther,
-		Subject:     leaf.Subject.String(),
-		Issuer:      leaf.Issuer.String(),
-		CommonName:  leaf.Subject.CommonName,
-		Serial:      leaf.SerialNumber.Text(16),
-		NotAfter:    leaf.NotAfter,
-		Certificate: leaf,
-		Chain:       chain,
-	}
-	if suite != SuiteGM {
-		return id, nil
-	}
-	uscc, ok, err := ident.USCCFrom(leaf.Extensions)
-	if err != nil {
-		return nil, fmt.Errorf("%w: certificate %s: %w", ErrIdentity, id.Serial, err)
-	}
-	if ok {
-		id.Kind = KindEnterprise
-		id.USCC = uscc
-		if len(leaf.Subject.Organization) > 0 {
-			id.OrgName = leaf.Subject.Organization[0]
-		}
-		if id.CommonName != id.OrgName {
-			id.AgentName = id.CommonName
-		}
-		return id, nil
-	}
-	code, ok, err := ident.IdentityCodeFrom(leaf.Extensions)
-	if err != nil {
-		return nil, fmt.Errorf("%w: certificate %s: %w", ErrIdentity, id.Serial, err)
-	}
-	if ok {
-		id.IdentityCode = code
-	}
-	id.Pseudonym = leaf.Subject.SerialNumber
-	if id.Pseudonym != "" || id.IdentityCode != "" {
-		id.Kind = KindCitizen
-	}
-	return id, nil
 }

@@ -106,6 +106,16 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("identity %+v, want intl other", id)
 			}
 		}},
+		{"ok/ecdsa-citizen-login-certificate", func(t *testing.T) attempt {
+			return good(t, p.ec.leaf(t, nil, nil, func(c *smx509.Certificate) {
+				c.Subject.SerialNumber = ident.Pseudonym([]byte(pseudonymKey), citizenID)
+				c.KeyUsage = smx509.KeyUsageDigitalSignature
+			}))
+		}, nil, func(t *testing.T, id *certlogin.Identity, _ attempt) {
+			if id.Suite != certlogin.SuiteIntl || id.Kind != certlogin.KindCitizen || id.Pseudonym != ident.Pseudonym([]byte(pseudonymKey), citizenID) {
+				t.Fatalf("identity %+v, want the intl citizen of the citizen card", id)
+			}
+		}},
 		{"ok/chain-with-root-appended", func(t *testing.T) attempt {
 			a := good(t, citizen)
 			a.chain = chainPEM(citizen.cert, p.gm.issuing, p.gm.root)

@@ -106,6 +106,39 @@ func GenerateSecret(issuer, account string) (*Key, error) {
 	return &Key{Issuer: issuer, Account: account, Secret: k.Secret(), URL: k.URL()}, nil
 }
 
+// KeyFor returns the [Key] of an existing base32 secret (as
+// [GenerateSecret] made it) for account at issuer, with its otpauth:// URL,
+// to show the same enrolment again. Labels are checked as by
+// GenerateSecret ([ErrLabel]); a malformed secret gives [ErrSecret].
+func KeyFor(issuer, account, secret string) (*Key, error) {
+	if err := checkLabel("issuer", issuer); err != nil {
+		return nil, err
+	}
+	if err := checkLabel("account", account); err != nil {
+		return nil, err
+	}
+	norm, err := normalizeSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := base32.StdEncoding.DecodeString(norm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base32", ErrSecret)
+	}
+	k, err := pqtotp.Generate(pqtotp.GenerateOpts{
+		Issuer:      issuer,
+		AccountName: account,
+		Period:      uint(Period / time.Second),
+		Secret:      raw,
+		Digits:      otp.DigitsSix,
+		Algorithm:   otp.AlgorithmSHA1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("totp: key for %q: %w", account, err)
+	}
+	return &Key{Issuer: issuer, Account: account, Secret: k.Secret(), URL: k.URL()}, nil
+}
+
 func checkLabel(field, s string) error {
 	switch {
 	case s == "":

@@ -295,3 +295,34 @@ func TestVerifierStoreError(t *testing.T) {
 		t.Fatal("NewVerifier(nil) succeeded")
 	}
 }
+
+func TestKeyFor(t *testing.T) {
+	k, err := totp.GenerateSecret("Tongxing", "zhangsan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, issuer, account, secret string
+		wantErr                       error
+	}{
+		{"ok/same-key-again", "Tongxing", "zhangsan", k.Secret, nil},
+		{"ok/lower-case-secret", "Tongxing", "zhangsan", strings.ToLower(k.Secret), nil},
+		{"fail/short-secret", "Tongxing", "zhangsan", "JBSWY3DP", totp.ErrSecret},
+		{"fail/not-base32", "Tongxing", "zhangsan", "01!!", totp.ErrSecret},
+		{"fail/colon-in-account", "Tongxing", "a:b", k.Secret, totp.ErrLabel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := totp.KeyFor(tt.issuer, tt.account, tt.secret)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Secret != k.Secret || got.URL != k.URL {
+				t.Fatalf("KeyFor = %v, %v; want the generated key again", got, err)
+			}
+		})
+	}
+}

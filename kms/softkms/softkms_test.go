@@ -398,3 +398,24 @@ func TestSealer(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretSealer(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, filepath.Join(t.TempDir(), "keys"))
+	secret := []byte("sixteen byte key")
+	sealed, err := m.SealSecret(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.OpenSecret(ctx, sealed); err != nil || string(got) != string(secret) {
+		t.Fatalf("OpenSecret = %q, %v", got, err)
+	}
+	other, _ := New(filepath.Join(t.TempDir(), "k2"), []byte("another passphrase"))
+	if _, err := other.OpenSecret(ctx, sealed); !errors.Is(err, kms.ErrWrongPassphrase) {
+		t.Fatalf("OpenSecret with another passphrase: %v", err)
+	}
+	m.Close()
+	if _, err := m.SealSecret(ctx, secret); !errors.Is(err, kms.ErrClosed) {
+		t.Fatalf("SealSecret after Close: %v", err)
+	}
+}
