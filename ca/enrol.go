@@ -274,6 +274,11 @@ func (a *Authority) enrol(ctx context.Context, req EnrolRequest) (*Issued, error
 	if loginCSR != nil {
 		login := primary
 		login.PublicKey, login.Profile = loginCSR.PublicKey, p.LoginProfile
+		// The officer vetted where the main key is held; the login key is
+		// another key, made by the subscriber's software (tongxing ca
+		// request makes it in software), so its certificate never claims
+		// hardware.
+		login.HardwareKey = false
 		li, err := a.sign(login)
 		if err != nil {
 			var re *RequestError
