@@ -10,6 +10,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
@@ -172,9 +173,9 @@ func Verify(ctx context.Context, p7s, content []byte, opts VerifyOptions) (*Repo
 		return r.finish(), nil
 	}
 	r.add(CheckStructure, Passed, "CMS SignedData, one signer")
-	r.Suite = string(timestamp.SuiteIntl)
+	r.Suite = string(kms.Intl)
 	if sd.GM {
-		r.Suite = string(timestamp.SuiteGM)
+		r.Suite = string(kms.GM)
 	}
 	r.Algorithm = fmt.Sprintf("%s / %s", cms.DigestFromOID(si.DigestAlgorithm.OID), signatureName(si))
 	r.Signer = describeSigner(cert)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
@@ -35,22 +36,22 @@ func TestIssue(t *testing.T) {
 		name      string
 		req       timestamp.TimeStampReq
 		want      timestamp.FailureInfo // 0: granted
-		suite     timestamp.Suite
+		suite     kms.Suite
 		policy    asn1.ObjectIdentifier
 		wantCerts int
 	}{
-		{name: "ok/gm-sm3", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32)}, suite: timestamp.SuiteGM, policy: testPolicy},
-		{name: "ok/intl-sha256", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32)}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/intl-sha384", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA384.OID(), 48)}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/intl-sha512-no-params", req: timestamp.TimeStampReq{Version: 1, MessageImprint: timestamp.MessageImprint{HashAlgorithm: timestamp.SHA512.OID(), HashedMessage: make([]byte, 64)}}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/certreq-true-gm", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), CertReq: true}, suite: timestamp.SuiteGM, policy: testPolicy, wantCerts: 1},
-		{name: "ok/certreq-true-intl", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), CertReq: true}, suite: timestamp.SuiteIntl, policy: testPolicy, wantCerts: 1},
-		{name: "ok/nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), Nonce: nonce}, suite: timestamp.SuiteGM, policy: testPolicy},
-		{name: "ok/negative-nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), Nonce: negNonce}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/default-policy-requested", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: testPolicy}, suite: timestamp.SuiteGM, policy: testPolicy},
-		{name: "ok/accepted-policy", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: otherPolicy}, suite: timestamp.SuiteGM, policy: otherPolicy},
+		{name: "ok/gm-sm3", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32)}, suite: kms.GM, policy: testPolicy},
+		{name: "ok/intl-sha256", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32)}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/intl-sha384", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA384.OID(), 48)}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/intl-sha512-no-params", req: timestamp.TimeStampReq{Version: 1, MessageImprint: timestamp.MessageImprint{HashAlgorithm: timestamp.SHA512.OID(), HashedMessage: make([]byte, 64)}}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/certreq-true-gm", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), CertReq: true}, suite: kms.GM, policy: testPolicy, wantCerts: 1},
+		{name: "ok/certreq-true-intl", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), CertReq: true}, suite: kms.Intl, policy: testPolicy, wantCerts: 1},
+		{name: "ok/nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), Nonce: nonce}, suite: kms.GM, policy: testPolicy},
+		{name: "ok/negative-nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), Nonce: negNonce}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/default-policy-requested", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: testPolicy}, suite: kms.GM, policy: testPolicy},
+		{name: "ok/accepted-policy", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: otherPolicy}, suite: kms.GM, policy: otherPolicy},
 		{name: "ok/non-critical-extension-ignored", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32),
-			Extensions: []timestamp.Extension{{ID: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{5, 0}}}}, suite: timestamp.SuiteGM, policy: testPolicy},
+			Extensions: []timestamp.Extension{{ID: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{5, 0}}}}, suite: kms.GM, policy: testPolicy},
 		{name: "fail/md5", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(oidMD5, 16)}, want: timestamp.BadAlg},
 		{name: "fail/sha1", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(oidSHA1, 20)}, want: timestamp.BadAlg},
 		{name: "fail/unknown-oid", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(oidUnknown, 32)}, want: timestamp.BadAlg},
@@ -122,7 +123,7 @@ func TestIssue(t *testing.T) {
 }
 
 func TestSuiteNotServed(t *testing.T) {
-	gm := pkis(t)[timestamp.SuiteGM]
+	gm := pkis(t)[kms.GM]
 	a, err := timestamp.NewAuthority(gm.LeafKey, gm.Chain(), timestamp.WithPolicy(testPolicy))
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +383,7 @@ func TestReferenceInterval(t *testing.T) {
 
 func TestNewAuthorityConfig(t *testing.T) {
 	p := pkis(t)
-	gm, intl := p[timestamp.SuiteGM], p[timestamp.SuiteIntl]
+	gm, intl := p[kms.GM], p[kms.Intl]
 	nonCritical := testpki.New(t, false, testpki.Options{NonCriticalEKU: true})
 	serverAuth := testpki.New(t, false, testpki.Options{EKU: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 1}}})
 	twoEKUs := testpki.New(t, true, testpki.Options{EKU: []asn1.ObjectIdentifier{testpki.OIDTimeStamping, {1, 3, 6, 1, 5, 5, 7, 3, 4}}})

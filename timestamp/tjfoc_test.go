@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 )
 
@@ -19,7 +20,7 @@ import (
 // the signed attributes with the default signer ID 1234567812345678.
 func TestGMTokenSignatureWithTjfoc(t *testing.T) {
 	a := newAuthority(t)
-	gm := pkis(t)[timestamp.SuiteGM]
+	gm := pkis(t)[kms.GM]
 	pub := tjfocPublicKey(t, gm.Leaf.RawSubjectPublicKeyInfo)
 	tests := []struct {
 		name   string

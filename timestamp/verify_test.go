@@ -11,6 +11,7 @@ import (
 	"github.com/emmansun/gmsm/pkcs7"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
@@ -20,11 +21,11 @@ func TestVerify(t *testing.T) {
 	data := []byte("申报材料 2026-001")
 	p := pkis(t)
 	nonce := big.NewInt(123456789)
-	for _, suite := range []timestamp.Suite{timestamp.SuiteGM, timestamp.SuiteIntl} {
-		alg := suite.Hash()
+	for _, suite := range []kms.Suite{kms.GM, kms.Intl} {
+		alg := timestamp.HashOf(suite)
 		withCert := mustTimestamp(t, a, data, alg, timestamp.TimestampOptions{CertReq: true, Nonce: nonce})
 		noCert := mustTimestamp(t, a, data, alg, timestamp.TimestampOptions{})
-		other := map[timestamp.Suite]timestamp.Suite{timestamp.SuiteGM: timestamp.SuiteIntl, timestamp.SuiteIntl: timestamp.SuiteGM}[suite]
+		other := map[kms.Suite]kms.Suite{kms.GM: kms.Intl, kms.Intl: kms.GM}[suite]
 		tampered := append([]byte(nil), withCert.Raw...)
 		tampered[len(tampered)-10] ^= 0x01 // inside the signature value
 		tests := []struct {
@@ -130,7 +131,7 @@ func TestClientVerifiesAgainstAuthority(t *testing.T) {
 	if err := resp.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := timestamp.VerifyToken(resp.Token, timestamp.VerifyOptions{Digest: imprint(timestamp.SM3.OID(), 32).HashedMessage, Roots: roots(t, timestamp.SuiteGM)}); err != nil {
+	if _, err := timestamp.VerifyToken(resp.Token, timestamp.VerifyOptions{Digest: imprint(timestamp.SM3.OID(), 32).HashedMessage, Roots: roots(t, kms.GM)}); err != nil {
 		t.Fatal(err)
 	}
 }

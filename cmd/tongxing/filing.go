@@ -81,9 +81,9 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
   tongxing ts request filing.pdf --intl --url https://tsa.example.gov.cn/tsa -o filing.pdf.tsr`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			suite := timestamp.SuiteGM
+			suite := kms.GM
 			if intl {
-				suite = timestamp.SuiteIntl
+				suite = kms.Intl
 			}
 			base, hc, err := trust.http(cmd, g)
 			if err != nil {
@@ -92,12 +92,12 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
 			if tsaURL == "" {
 				tsaURL = base + "/tsa"
 			}
-			digest, err := filingDigest(args[0], suite.Hash())
+			digest, err := filingDigest(args[0], timestamp.HashOf(suite))
 			if err != nil {
 				return err
 			}
 			c := &timestamp.Client{URL: tsaURL, HTTPClient: hc}
-			tok, err := c.Timestamp(cmd.Context(), digest, suite.Hash())
+			tok, err := c.Timestamp(cmd.Context(), digest, timestamp.HashOf(suite))
 			if err != nil {
 				return fmt.Errorf("time-stamp %s: %w", args[0], err)
 			}
@@ -112,7 +112,7 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "time-stamped %s (%s %s)\n  time:   %s\n  serial: %s\n  policy: %s\n  reply:  %s\n",
-				args[0], suite.Hash(), hex.EncodeToString(digest), tok.Info.GenTime.UTC().Format(time.RFC3339Nano),
+				args[0], timestamp.HashOf(suite), hex.EncodeToString(digest), tok.Info.GenTime.UTC().Format(time.RFC3339Nano),
 				tok.Info.SerialNumber, tok.Info.Policy, outputPath)
 			return nil
 		},
