@@ -534,9 +534,9 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: val})
 	}
 	for _, e := range spec.Extensions {
-		oid, err := parseOID(e.ID)
+		oid, err := ParseOID(e.ID)
 		if err != nil {
-			return nil, fmt.Errorf("ca: profile %s: extension id %q: %w", p.Name, e.ID, err)
+			return nil, fmt.Errorf("ca: profile %s: extension id: %w", p.Name, err)
 		}
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
 	}
@@ -550,21 +550,6 @@ func (a *Authority) urls(path string) []string {
 		return []string{a.publicURL + path}
 	}
 	return []string{a.httpURL + path, a.publicURL + path}
-}
-
-func parseOID(s string) (asn1.ObjectIdentifier, error) {
-	var oid asn1.ObjectIdentifier
-	for _, part := range strings.Split(s, ".") {
-		n, ok := new(big.Int).SetString(part, 10)
-		if !ok || n.Sign() < 0 || !n.IsInt64() || n.Int64() > 1<<31 {
-			return nil, fmt.Errorf("bad arc %q", part)
-		}
-		oid = append(oid, int(n.Int64()))
-	}
-	if len(oid) < 2 {
-		return nil, errors.New("too short")
-	}
-	return oid, nil
 }
 
 func pkixName(cn, org string) pkix.Name {

@@ -163,3 +163,27 @@ func TestRepositoryURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestParseOID is the one OID parser's table (with the cases of the
+// server's former parser of tsa.policy).
+func TestParseOID(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"1.3.6.1.4.1.32473.1.1", true},
+		{"2.5.29.32.0", true},
+		{"2.999", true},
+		{"1", false},
+		{"1.a.3", false},
+		{"", false},
+		{"1.-2", false},
+		{"3.1", false},
+		{"1.40", false},
+		{"1.2.4294967296", false},
+	} {
+		if _, err := ca.ParseOID(tt.in); (err == nil) != tt.ok {
+			t.Errorf("ParseOID(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+	}
+}

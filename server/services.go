@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,21 +50,6 @@ func (s *Server) openKMC(ctx context.Context) (*kmc.KMC, error) {
 	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log), kmc.WithAuditor(caAuditor{s.audit}))
 }
 
-func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
-	var oid asn1.ObjectIdentifier
-	for _, p := range strings.Split(v, ".") {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("config: %s: %q is not a dotted OID", field, v)
-		}
-		oid = append(oid, n)
-	}
-	if len(oid) < 2 {
-		return nil, fmt.Errorf("config: %s: %q is not an OID", field, v)
-	}
-	return oid, nil
-}
-
 // openTSA gives the timestamp authority a key and tsa-profile certificate per
 // suite (tsa-gm, tsa-intl) and this replica's high-water mark of genTime in
 // the database.
@@ -100,15 +84,15 @@ func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 	if first == nil {
 		return nil, fmt.Errorf("tsa: no issuing CA to certify the timestamp authority")
 	}
-	policy, err := parseOID("tsa.policy", s.cfg.TSA.Policy)
+	policy, err := ca.ParseOID(s.cfg.TSA.Policy)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("config: tsa.policy: %w", err)
 	}
 	var accepted []asn1.ObjectIdentifier
 	for _, p := range s.cfg.TSA.AcceptedPolicies {
-		oid, err := parseOID("tsa.accepted_policies", p)
+		oid, err := ca.ParseOID(p)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("config: tsa.accepted_policies: %w", err)
 		}
 		accepted = append(accepted, oid)
 	}
