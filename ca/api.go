@@ -280,8 +280,8 @@ func (h *API) createCode(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusCreated, CodeJSON{Code: code, ID: c.ID, Profile: c.Profile, ExpiresAt: c.ExpiresAt, HardwareKey: c.HardwareKey})
 }
 
-// CAJSON describes a CA in GET /ca/v1/cas.
-type CAJSON struct {
+// IssuerJSON describes a CA in GET /ca/v1/cas.
+type IssuerJSON struct {
 	Name        string    `json:"name"`
 	Suite       string    `json:"suite"`
 	Root        bool      `json:"root"`
@@ -292,9 +292,9 @@ type CAJSON struct {
 }
 
 func (h *API) cas(w http.ResponseWriter, r *http.Request) {
-	var out []CAJSON
+	var out []IssuerJSON
 	for _, c := range h.ca.CAs() {
-		out = append(out, CAJSON{Name: c.Name, Suite: string(c.Suite), Root: c.Root, Parent: c.Parent, Subject: c.Cert.Subject.String(), NotAfter: c.Cert.NotAfter, Certificate: string(pemCert(c.Cert.Raw))})
+		out = append(out, IssuerJSON{Name: c.Name, Suite: string(c.Suite), Root: c.Root, Parent: c.Parent, Subject: c.Cert.Subject.String(), NotAfter: c.Cert.NotAfter, Certificate: string(pemCert(c.Cert.Raw))})
 	}
 	problem.WriteJSON(w, http.StatusOK, map[string]any{"cas": out})
 }

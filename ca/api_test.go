@@ -194,7 +194,7 @@ func TestAPIEnrol(t *testing.T) {
 	})
 	t.Run("ok/cas", func(t *testing.T) {
 		w := f.do(t, "GET", "/ca/v1/cas", "", nil)
-		var out struct{ CAs []ca.CAJSON }
+		var out struct{ CAs []ca.IssuerJSON }
 		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &out) != nil {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}

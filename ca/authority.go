@@ -34,8 +34,8 @@ const MaxCSRSize = 16 << 10
 // Authority issues certificates from the issuing CA of each suite. It is safe
 // for concurrent use.
 type Authority struct {
-	cas          map[string]*CACert
-	issuers      map[kms.Suite]*CACert
+	cas          map[string]*Issuer
+	issuers      map[kms.Suite]*Issuer
 	profiles     map[string]*Profile
 	inv          Inventory
 	codes        Codes
@@ -107,10 +107,10 @@ func WithLogger(l *slog.Logger) Option { return func(a *Authority) { a.log = l }
 // New returns an authority over cas, which must include, for each suite it
 // issues in, an issuing CA with its signer. inv records issued certificates;
 // codes holds enrolment codes.
-func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority, error) {
+func New(cas []*Issuer, inv Inventory, codes Codes, opts ...Option) (*Authority, error) {
 	a := &Authority{
-		cas:         map[string]*CACert{},
-		issuers:     map[kms.Suite]*CACert{},
+		cas:         map[string]*Issuer{},
+		issuers:     map[kms.Suite]*Issuer{},
 		inv:         inv,
 		codes:       codes,
 		publicURL:   "https://localhost:8443",
@@ -168,8 +168,8 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 }
 
 // CAs returns the authority's CA certificates, roots first.
-func (a *Authority) CAs() []*CACert {
-	out := make([]*CACert, 0, len(a.cas))
+func (a *Authority) CAs() []*Issuer {
+	out := make([]*Issuer, 0, len(a.cas))
 	for _, c := range a.cas {
 		out = append(out, c)
 	}
@@ -183,7 +183,7 @@ func (a *Authority) CAs() []*CACert {
 }
 
 // CA returns the CA named name.
-func (a *Authority) CA(name string) (*CACert, error) {
+func (a *Authority) CA(name string) (*Issuer, error) {
 	c, ok := a.cas[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: CA %q", ErrNotFound, name)
@@ -206,7 +206,7 @@ func (a *Authority) Profile(name string) (*Profile, error) {
 }
 
 // Chain returns the PEM chain of an issuing CA up to, not including, its root.
-func (a *Authority) chain(issuer *CACert) []*smx509.Certificate {
+func (a *Authority) chain(issuer *Issuer) []*smx509.Certificate {
 	var out []*smx509.Certificate
 	for c := issuer; c != nil && !c.Root; c = a.cas[c.Parent] {
 		out = append(out, c.Cert)
@@ -441,7 +441,7 @@ var (
 )
 
 // template turns a rendered profile into a certificate template.
-func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey, hardwareKey bool) (*smx509.Certificate, error) {
+func (a *Authority) template(spec *certSpec, issuer *Issuer, p *Profile, pub crypto.PublicKey, hardwareKey bool) (*smx509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err

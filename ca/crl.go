@@ -95,7 +95,7 @@ func (a *Authority) GenerateCRL(ctx context.Context, issuerName string) (*CRL, e
 	return c, nil
 }
 
-func (a *Authority) signCRL(issuer *CACert, revoked []*Record, number int64, now time.Time) (*CRL, error) {
+func (a *Authority) signCRL(issuer *Issuer, revoked []*Record, number int64, now time.Time) (*CRL, error) {
 	entries := make([]smx509.RevocationListEntry, 0, len(revoked))
 	for _, r := range revoked {
 		n, ok := new(big.Int).SetString(r.Serial, 16)

@@ -79,7 +79,7 @@ func (c *clock) Set(t time.Time) {
 type fixture struct {
 	dir   string // PKI directory: NAME.crt files and keys/
 	km    *softkms.Manager
-	cas   []*ca.CACert
+	cas   []*ca.Issuer
 	db    *store.DB
 	store *ca.SQLStore
 	ca    *ca.Authority
@@ -106,7 +106,7 @@ func withCA(o ...ca.Option) fixtureOption {
 }
 
 // newPKI creates the CA hierarchies in a temp dir with a softkms manager.
-func newPKI(t testing.TB, o ca.PKIOptions) (dir string, km *softkms.Manager, cas []*ca.CACert) {
+func newPKI(t testing.TB, o ca.PKIOptions) (dir string, km *softkms.Manager, cas []*ca.Issuer) {
 	t.Helper()
 	dir = t.TempDir()
 	km, err := softkms.New(filepath.Join(dir, "keys"), []byte(passphrase))
@@ -169,7 +169,7 @@ func testDepartments(t testing.TB) *department.Registry {
 }
 
 // caCert returns the fixture's CA named name.
-func (f *fixture) caCert(t testing.TB, name string) *ca.CACert {
+func (f *fixture) caCert(t testing.TB, name string) *ca.Issuer {
 	t.Helper()
 	c, err := f.ca.CA(name)
 	if err != nil {

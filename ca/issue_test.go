@@ -496,16 +496,16 @@ func TestNew(t *testing.T) {
 	_, _, cas := newPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
 	s := ca.NewSQLStore(storetest.SQLite(t))
 	t.Cleanup(func() { s.Close() })
-	var roots []*ca.CACert
+	var roots []*ca.Issuer
 	for _, c := range cas {
 		if c.Root {
 			roots = append(roots, c)
 		}
 	}
-	noSigner := []*ca.CACert{cas[0], {Name: cas[1].Name, Suite: cas[1].Suite, Parent: cas[1].Parent, Cert: cas[1].Cert}}
+	noSigner := []*ca.Issuer{cas[0], {Name: cas[1].Name, Suite: cas[1].Suite, Parent: cas[1].Parent, Cert: cas[1].Cert}}
 	tests := []struct {
 		name string
-		cas  []*ca.CACert
+		cas  []*ca.Issuer
 		inv  bool
 		opts []ca.Option
 		ok   bool

@@ -44,7 +44,7 @@ func copyFile(t *testing.T, from, to string) {
 
 func TestInitPKI(t *testing.T) {
 	dir, km, cas := newPKI(t, ca.PKIOptions{Organization: "Tongxing Test", CommonNames: map[string]string{"gm-root": "测试根CA"}})
-	byName := map[string]*ca.CACert{}
+	byName := map[string]*ca.Issuer{}
 	for _, c := range cas {
 		byName[c.Name] = c
 	}

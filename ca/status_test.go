@@ -29,7 +29,7 @@ func issueService(t testing.TB, f *fixture, pub crypto.PublicKey) *ca.Issued {
 	return iss
 }
 
-func parseCRL(t testing.TB, der []byte, issuer *ca.CACert) *smx509.RevocationList {
+func parseCRL(t testing.TB, der []byte, issuer *ca.Issuer) *smx509.RevocationList {
 	t.Helper()
 	crl, err := smx509.ParseRevocationList(der)
 	if err != nil {

@@ -95,7 +95,7 @@ func (s *Server) openAudit(ctx context.Context, citizenKey []byte) (*auditlog.Lo
 func auditStamper(tsa *timestamp.Authority) auditlog.Timestamper {
 	return func(ctx context.Context, msg []byte) ([]byte, error) {
 		d := sm3.Sum(msg)
-		tok, err := tsa.Timestamp(ctx, d[:], timestamp.SM3, timestamp.TimestampOptions{CertReq: true})
+		tok, err := tsa.Timestamp(ctx, d[:], timestamp.SM3, timestamp.TokenOptions{CertReq: true})
 		if err != nil {
 			return nil, err
 		}

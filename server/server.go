@@ -51,7 +51,7 @@ type Server struct {
 	tlsCert  *tls.Certificate
 	handler  http.Handler
 	ocsp     *ca.OCSPResponder
-	kmc      *kmc.KMC
+	kmc      *kmc.Centre
 	tsa      *timestamp.Authority
 	audit    *auditlog.Log
 	acme     *acmeca.Server

@@ -41,7 +41,7 @@ func (s *Server) openOCSP(ctx context.Context) (*ca.OCSPResponder, error) {
 
 // openKMC opens the KMC with its master key from the key manager (see
 // kmcMasterKey).
-func (s *Server) openKMC(ctx context.Context) (*kmc.KMC, error) {
+func (s *Server) openKMC(ctx context.Context) (*kmc.Centre, error) {
 	mk, err := kmcMasterKey(ctx, s.km, s.cfg.LegacyKMCMasterKeyFile(), s.log)
 	if err != nil {
 		return nil, err

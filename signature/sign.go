@@ -42,7 +42,7 @@ func (f TimestampFunc) Timestamp(ctx context.Context, digest []byte, alg timesta
 // the TSA certificate in each token.
 func Local(a *timestamp.Authority) Timestamper {
 	return TimestampFunc(func(ctx context.Context, digest []byte, alg timestamp.HashAlgorithm) (*timestamp.Token, error) {
-		return a.Timestamp(ctx, digest, alg, timestamp.TimestampOptions{CertReq: true})
+		return a.Timestamp(ctx, digest, alg, timestamp.TokenOptions{CertReq: true})
 	})
 }
 

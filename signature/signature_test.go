@@ -175,7 +175,7 @@ func TestSignVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		badDigestTSA := signature.TimestampFunc(func(ctx context.Context, digest []byte, alg timestamp.HashAlgorithm) (*timestamp.Token, error) {
-			return f.tsa.Timestamp(ctx, alg.Sum([]byte("not the signature")), alg, timestamp.TimestampOptions{CertReq: true})
+			return f.tsa.Timestamp(ctx, alg.Sum([]byte("not the signature")), alg, timestamp.TokenOptions{CertReq: true})
 		})
 		wrongStamp, err := f.signer(t, signature.WithTimestamper(badDigestTSA)).Sign(ctx, content)
 		if err != nil {

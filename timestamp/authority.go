@@ -197,9 +197,9 @@ func (a *Authority) Policy() asn1.ObjectIdentifier { return slices.Clone(a.polic
 // Stats returns a snapshot of the counters and clock state.
 func (a *Authority) Stats() Stats { return a.stats.snapshot() }
 
-// TimestampOptions tunes Authority.Timestamp. The zero value asks for the
+// TokenOptions tunes Authority.Timestamp. The zero value asks for the
 // default policy, no nonce and no certificate in the token.
-type TimestampOptions struct {
+type TokenOptions struct {
 	// Policy is the requested policy (nil: the default one).
 	Policy asn1.ObjectIdentifier
 	// Nonce is echoed in the token when not nil.
@@ -211,7 +211,7 @@ type TimestampOptions struct {
 // Timestamp issues a token for digest, the alg hash of the data, without
 // going through HTTP. Refusals are *RejectionError values that match the
 // FailureInfo sentinels with errors.Is (BadAlg, TimeNotAvailable, ...).
-func (a *Authority) Timestamp(ctx context.Context, digest []byte, alg HashAlgorithm, opts TimestampOptions) (*Token, error) {
+func (a *Authority) Timestamp(ctx context.Context, digest []byte, alg HashAlgorithm, opts TokenOptions) (*Token, error) {
 	req := &TimeStampReq{
 		Version:        1,
 		MessageImprint: MessageImprint{HashAlgorithm: alg.OID(), NullParams: true, HashedMessage: digest},

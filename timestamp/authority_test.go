@@ -128,11 +128,11 @@ func TestSuiteNotServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Timestamp(context.Background(), make([]byte, 32), timestamp.SHA256, timestamp.TimestampOptions{})
+	_, err = a.Timestamp(context.Background(), make([]byte, 32), timestamp.SHA256, timestamp.TokenOptions{})
 	if !errors.Is(err, timestamp.BadAlg) {
 		t.Fatalf("SHA-256 on a gm-only authority: %v", err)
 	}
-	if _, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.HashAlgorithm(99), timestamp.TimestampOptions{}); !errors.Is(err, timestamp.BadAlg) {
+	if _, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.HashAlgorithm(99), timestamp.TokenOptions{}); !errors.Is(err, timestamp.BadAlg) {
 		t.Fatalf("invalid HashAlgorithm: %v", err)
 	}
 	if st := a.Stats(); st.Rejections != 2 || st.TokensGM != 0 {
@@ -154,7 +154,7 @@ func TestAccuracy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAuthority(t, timestamp.WithAccuracy(tc.acc))
-			tok := mustTimestamp(t, a, []byte("x"), timestamp.SM3, timestamp.TimestampOptions{})
+			tok := mustTimestamp(t, a, []byte("x"), timestamp.SM3, timestamp.TokenOptions{})
 			p, err := timestamp.ParseToken(tok.Raw)
 			if err != nil {
 				t.Fatal(err)
@@ -181,7 +181,7 @@ func TestSerialsUniqueConcurrent(t *testing.T) {
 				alg = timestamp.SHA256
 			}
 			for i := 0; i < each; i++ {
-				tok, err := a.Timestamp(context.Background(), make([]byte, 32), alg, timestamp.TimestampOptions{})
+				tok, err := a.Timestamp(context.Background(), make([]byte, 32), alg, timestamp.TokenOptions{})
 				if err != nil {
 					t.Error(err)
 					return
@@ -227,7 +227,7 @@ func TestClockBackwards(t *testing.T) {
 			refusals := 0
 			for i, step := range tc.steps {
 				clk.Set(start.Add(step))
-				_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+				_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 				if tc.want[i] != (err == nil) {
 					t.Fatalf("step %d: err %v, want granted=%v", i, err, tc.want[i])
 				}
@@ -252,14 +252,14 @@ func TestClockBackwardsAcrossRestart(t *testing.T) {
 	late := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	const window = 200 * time.Millisecond
 	a1 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late }))
-	tok := mustTimestamp(t, a1, []byte("a"), timestamp.SM3, timestamp.TimestampOptions{})
+	tok := mustTimestamp(t, a1, []byte("a"), timestamp.SM3, timestamp.TokenOptions{})
 	mark, _ := wm.Load(context.Background())
 	if !tok.Info.GenTime.Equal(late) || mark.Before(late) {
 		t.Fatalf("genTime %s, stored mark %s: the mark must cover the token", tok.Info.GenTime, mark)
 	}
 
 	a2 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late.Add(-time.Minute) }))
-	_, err := a2.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+	_, err := a2.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 	if !errors.Is(err, timestamp.ErrClockBackwards) {
 		t.Fatalf("restarted authority with an earlier clock: %v", err)
 	}
@@ -272,7 +272,7 @@ func TestClockBackwardsAcrossRestart(t *testing.T) {
 	// waits for the clock to pass it, then issues.
 	t0 := time.Now()
 	a3 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late.Add(time.Since(t0)) }))
-	tok3 := mustTimestamp(t, a3, []byte("b"), timestamp.SM3, timestamp.TimestampOptions{})
+	tok3 := mustTimestamp(t, a3, []byte("b"), timestamp.SM3, timestamp.TokenOptions{})
 	if tok3.Info.GenTime.Before(mark) {
 		t.Fatalf("token after restart at %s, before the previous run's mark %s", tok3.Info.GenTime, mark)
 	}
@@ -311,7 +311,7 @@ func TestClockDrift(t *testing.T) {
 				return clk.Now().Add(tc.offset), tc.refErr
 			})
 			a := newAuthority(t, timestamp.WithClock(clk.Now), timestamp.WithReference(ref), timestamp.WithMaxDrift(time.Second))
-			_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+			_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 			st := a.Stats()
 			if tc.want == nil {
 				if err != nil || !st.ClockOK || st.ClockOffset != tc.offset {
@@ -344,7 +344,7 @@ func TestReferenceInterval(t *testing.T) {
 	})
 	a := newAuthority(t, timestamp.WithClock(clk.Now), timestamp.WithReference(ref), timestamp.WithReferenceInterval(time.Minute))
 	issue := func() error {
-		_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+		_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 		return err
 	}
 	steps := []struct {

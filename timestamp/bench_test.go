@@ -35,7 +35,7 @@ func BenchmarkTimestamp(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TimestampOptions{CertReq: true}); err != nil {
+				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TokenOptions{CertReq: true}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -43,7 +43,7 @@ func BenchmarkTimestamp(b *testing.B) {
 		b.Run(bc.name+"-parallel", func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TimestampOptions{CertReq: true}); err != nil {
+					if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TokenOptions{CertReq: true}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -110,7 +110,7 @@ func BenchmarkTokenVsRawSign(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TimestampOptions{CertReq: true}); err != nil {
+				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TokenOptions{CertReq: true}); err != nil {
 					b.Fatal(err)
 				}
 				t2 := time.Now()
@@ -148,7 +148,7 @@ func BenchmarkVerify(b *testing.B) {
 	a := newAuthority(b)
 	data := []byte("verify me")
 	for _, alg := range []timestamp.HashAlgorithm{timestamp.SM3, timestamp.SHA256} {
-		tok := mustTimestamp(b, a, data, alg, timestamp.TimestampOptions{CertReq: true})
+		tok := mustTimestamp(b, a, data, alg, timestamp.TokenOptions{CertReq: true})
 		rs := roots(b, alg.Suite())
 		b.Run(string(alg.Suite()), func(b *testing.B) {
 			for b.Loop() {

@@ -72,7 +72,7 @@ func FuzzParseToken(f *testing.F) {
 	a := newAuthority(f, timestamp.WithTSAName())
 	for _, alg := range []timestamp.HashAlgorithm{timestamp.SM3, timestamp.SHA256} {
 		for _, certReq := range []bool{false, true} {
-			tok := mustTimestamp(f, a, []byte("seed"), alg, timestamp.TimestampOptions{CertReq: certReq, Nonce: big.NewInt(5)})
+			tok := mustTimestamp(f, a, []byte("seed"), alg, timestamp.TokenOptions{CertReq: certReq, Nonce: big.NewInt(5)})
 			f.Add(tok.Raw)
 		}
 	}

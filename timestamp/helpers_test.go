@@ -89,7 +89,7 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-func mustTimestamp(t testing.TB, a *timestamp.Authority, data []byte, alg timestamp.HashAlgorithm, opts timestamp.TimestampOptions) *timestamp.Token {
+func mustTimestamp(t testing.TB, a *timestamp.Authority, data []byte, alg timestamp.HashAlgorithm, opts timestamp.TokenOptions) *timestamp.Token {
 	t.Helper()
 	tok, err := a.Timestamp(context.Background(), alg.Sum(data), alg, opts)
 	if err != nil {

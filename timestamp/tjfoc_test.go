@@ -24,13 +24,13 @@ func TestGMTokenSignatureWithTjfoc(t *testing.T) {
 	pub := tjfocPublicKey(t, gm.Leaf.RawSubjectPublicKeyInfo)
 	tests := []struct {
 		name   string
-		opts   timestamp.TimestampOptions
+		opts   timestamp.TokenOptions
 		tamper bool
 		wantOK bool
 	}{
-		{"ok/no-cert", timestamp.TimestampOptions{}, false, true},
-		{"ok/cert-and-nonce", timestamp.TimestampOptions{CertReq: true, Nonce: big.NewInt(99)}, false, true},
-		{"fail/tampered-attributes", timestamp.TimestampOptions{}, true, false},
+		{"ok/no-cert", timestamp.TokenOptions{}, false, true},
+		{"ok/cert-and-nonce", timestamp.TokenOptions{CertReq: true, Nonce: big.NewInt(99)}, false, true},
+		{"fail/tampered-attributes", timestamp.TokenOptions{}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

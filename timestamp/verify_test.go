@@ -23,8 +23,8 @@ func TestVerify(t *testing.T) {
 	nonce := big.NewInt(123456789)
 	for _, suite := range []kms.Suite{kms.GM, kms.Intl} {
 		alg := timestamp.HashOf(suite)
-		withCert := mustTimestamp(t, a, data, alg, timestamp.TimestampOptions{CertReq: true, Nonce: nonce})
-		noCert := mustTimestamp(t, a, data, alg, timestamp.TimestampOptions{})
+		withCert := mustTimestamp(t, a, data, alg, timestamp.TokenOptions{CertReq: true, Nonce: nonce})
+		noCert := mustTimestamp(t, a, data, alg, timestamp.TokenOptions{})
 		other := map[kms.Suite]kms.Suite{kms.GM: kms.Intl, kms.Intl: kms.GM}[suite]
 		tampered := append([]byte(nil), withCert.Raw...)
 		tampered[len(tampered)-10] ^= 0x01 // inside the signature value
@@ -85,7 +85,7 @@ func TestVerifyCertificateRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := mustTimestamp(t, a, []byte("x"), timestamp.SHA256, timestamp.TimestampOptions{CertReq: true})
+	tok := mustTimestamp(t, a, []byte("x"), timestamp.SHA256, timestamp.TokenOptions{CertReq: true})
 	if _, err := timestamp.Verify(tok.Raw, []byte("x"), expired.Roots()); !errors.Is(err, timestamp.ErrUntrusted) {
 		t.Fatalf("token from an expired TSA certificate: %v", err)
 	}
@@ -95,7 +95,7 @@ func TestVerifyCertificateRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := mustTimestamp(t, b, []byte("x"), timestamp.SHA256, timestamp.TimestampOptions{CertReq: true})
+	old := mustTimestamp(t, b, []byte("x"), timestamp.SHA256, timestamp.TokenOptions{CertReq: true})
 	if _, err := timestamp.Verify(old.Raw, []byte("x"), expired.Roots()); err != nil {
 		t.Fatalf("token issued within validity: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestVerifyCertificateRules(t *testing.T) {
 // github.com/emmansun/gmsm/pkcs7, a second CMS implementation.
 func TestGMTokenWithGmsmPKCS7(t *testing.T) {
 	a := newAuthority(t)
-	tok := mustTimestamp(t, a, []byte("data"), timestamp.SM3, timestamp.TimestampOptions{CertReq: true})
+	tok := mustTimestamp(t, a, []byte("data"), timestamp.SM3, timestamp.TokenOptions{CertReq: true})
 	p7, err := pkcs7.Parse(tok.Raw)
 	if err != nil {
 		t.Fatal(err)

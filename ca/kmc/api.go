@@ -85,7 +85,7 @@ type DeliveryJSON struct {
 //	POST /ca/v1/kmc/recoveries/{id}/deliver    deliver the enveloped key of an approved recovery, once (role ra)
 //
 // Errors are problem+json (RFC 9457) naming the field at fault.
-func (k *KMC) Routes(mux *http.ServeMux, guard ca.Guard) {
+func (k *Centre) Routes(mux *http.ServeMux, guard ca.Guard) {
 	mux.HandleFunc("POST /ca/v1/kmc/dual", k.dual)
 	mux.Handle("POST /ca/v1/kmc/recoveries", guard(access.RoleRA, http.HandlerFunc(k.requestRecovery)))
 	mux.Handle("GET /ca/v1/kmc/recoveries", guard(access.RoleRA, http.HandlerFunc(k.listRecoveries)))
@@ -95,11 +95,11 @@ func (k *KMC) Routes(mux *http.ServeMux, guard ca.Guard) {
 	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/deliver", guard(access.RoleRA, http.HandlerFunc(k.deliver)))
 }
 
-func (k *KMC) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (k *Centre) fail(w http.ResponseWriter, r *http.Request, err error) {
 	problem.WriteError(w, r, k.log, err)
 }
 
-func (k *KMC) dual(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) dual(w http.ResponseWriter, r *http.Request) {
 	if err := k.ca.CheckSource(r.Context(), r.RemoteAddr); err != nil {
 		k.fail(w, r, err)
 		return
@@ -149,7 +149,7 @@ func officer(r *http.Request) (string, error) {
 	return p.Actor(), nil
 }
 
-func (k *KMC) requestRecovery(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) requestRecovery(w http.ResponseWriter, r *http.Request) {
 	who, err := officer(r)
 	if err != nil {
 		k.fail(w, r, err)
@@ -169,7 +169,7 @@ func (k *KMC) requestRecovery(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusCreated, recoveryJSON(rec, nil))
 }
 
-func (k *KMC) listRecoveries(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) listRecoveries(w http.ResponseWriter, r *http.Request) {
 	status := Status(r.URL.Query().Get("status"))
 	switch status {
 	case "", StatusRequested, StatusApproved, StatusDelivered, StatusRejected:
@@ -189,7 +189,7 @@ func (k *KMC) listRecoveries(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, map[string]any{"recoveries": out})
 }
 
-func (k *KMC) getRecovery(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) getRecovery(w http.ResponseWriter, r *http.Request) {
 	rec, err := k.Recovery(r.Context(), r.PathValue("id"))
 	if err != nil {
 		k.fail(w, r, err)
@@ -211,7 +211,7 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
 	return problem.DecodeJSON(w, r, maxSmallBody, v)
 }
 
-func (k *KMC) approve(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) approve(w http.ResponseWriter, r *http.Request) {
 	who, err := officer(r)
 	if err != nil {
 		k.fail(w, r, err)
@@ -229,7 +229,7 @@ func (k *KMC) approve(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, recoveryJSON(rec, nil))
 }
 
-func (k *KMC) reject(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) reject(w http.ResponseWriter, r *http.Request) {
 	who, err := officer(r)
 	if err != nil {
 		k.fail(w, r, err)
@@ -248,7 +248,7 @@ func (k *KMC) reject(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, recoveryJSON(rec, nil))
 }
 
-func (k *KMC) deliver(w http.ResponseWriter, r *http.Request) {
+func (k *Centre) deliver(w http.ResponseWriter, r *http.Request) {
 	who, err := officer(r)
 	if err != nil {
 		k.fail(w, r, err)

@@ -82,10 +82,10 @@ type fixture struct {
 	db     *store.DB
 	store  *ca.SQLStore
 	ca     *ca.Authority
-	kmc    *KMC
+	kmc    *Centre
 	master []byte
 	clock  *clock
-	cas    []*ca.CACert
+	cas    []*ca.Issuer
 
 	mux     *http.ServeMux
 	tokens  map[string]string // officer actor -> token

@@ -118,10 +118,10 @@ type querier interface {
 
 // RequestRecovery opens a recovery of the escrowed key of req.EncSerial.
 // The recovery needs [RequiredApprovals] approvals by officers other than
-// req.RequestedBy before [KMC.Deliver] releases the key, and expires after
+// req.RequestedBy before [Centre.Deliver] releases the key, and expires after
 // the recovery TTL. Errors about the request name the field at fault
 // ("enc_serial", "reason", "deliver_to").
-func (k *KMC) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recovery, error) {
+func (k *Centre) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recovery, error) {
 	if req.RequestedBy == "" {
 		return nil, errors.New("kmc: recovery request without an officer")
 	}
@@ -176,7 +176,7 @@ func (k *KMC) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recove
 // approved (ErrClosed, ErrExpired). The approval that completes
 // [RequiredApprovals] moves the recovery to approved. Refusals are recorded
 // as events too.
-func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error) {
+func (k *Centre) Approve(ctx context.Context, id, officer string) (*Recovery, error) {
 	if officer == "" {
 		return nil, errors.New("kmc: approval without an officer")
 	}
@@ -246,7 +246,7 @@ func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error
 // ErrNotApproved (409); a second call fails with ErrClosed (409); a damaged
 // escrow row fails with ErrEscrowCorrupt or ErrWrongMasterKey (500) and
 // leaves the recovery approved. Every outcome is recorded.
-func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error) {
+func (k *Centre) Deliver(ctx context.Context, id, officer string) (*Delivery, error) {
 	if officer == "" {
 		return nil, errors.New("kmc: delivery without an officer")
 	}
@@ -346,7 +346,7 @@ func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error
 // Reject closes recovery id without delivering it. Any registration
 // officer may reject, the requester included (to withdraw it); comment, at
 // most MaxReason bytes, is recorded.
-func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recovery, error) {
+func (k *Centre) Reject(ctx context.Context, id, officer, comment string) (*Recovery, error) {
 	if officer == "" {
 		return nil, errors.New("kmc: rejection without an officer")
 	}
@@ -392,7 +392,7 @@ func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recover
 
 // Recovery returns recovery id with its approvals, or a 404 error wrapping
 // ErrNotFound.
-func (k *KMC) Recovery(ctx context.Context, id string) (*Recovery, error) {
+func (k *Centre) Recovery(ctx context.Context, id string) (*Recovery, error) {
 	if !recoveryIDRE.MatchString(id) {
 		return nil, notFound(id)
 	}
@@ -405,7 +405,7 @@ func (k *KMC) Recovery(ctx context.Context, id string) (*Recovery, error) {
 
 // Recoveries lists the recoveries with status (all when empty), newest
 // first, at most 100.
-func (k *KMC) Recoveries(ctx context.Context, status Status) ([]*Recovery, error) {
+func (k *Centre) Recoveries(ctx context.Context, status Status) ([]*Recovery, error) {
 	q, args := "SELECT id FROM kmc_recoveries", []any{}
 	if status != "" {
 		q, args = q+" WHERE status = ?", append(args, string(status))
@@ -439,13 +439,13 @@ func (k *KMC) Recoveries(ctx context.Context, status Status) ([]*Recovery, error
 }
 
 // Events returns the recorded steps of recovery id, oldest first.
-func (k *KMC) Events(ctx context.Context, id string) ([]*Event, error) {
+func (k *Centre) Events(ctx context.Context, id string) ([]*Event, error) {
 	return k.events(ctx, "recovery_id", id)
 }
 
 // EscrowEvents returns the recorded steps concerning the escrowed key of an
 // encryption certificate (its escrow and every recovery), oldest first.
-func (k *KMC) EscrowEvents(ctx context.Context, encSerial string) ([]*Event, error) {
+func (k *Centre) EscrowEvents(ctx context.Context, encSerial string) ([]*Event, error) {
 	s, err := ca.ParseSerial(encSerial)
 	if err != nil {
 		return nil, fail(http.StatusBadRequest, "enc_serial", err, "%q is not a hex serial number", truncate(encSerial, 64))
@@ -453,7 +453,7 @@ func (k *KMC) EscrowEvents(ctx context.Context, encSerial string) ([]*Event, err
 	return k.events(ctx, "enc_serial", s)
 }
 
-func (k *KMC) events(ctx context.Context, column, value string) ([]*Event, error) {
+func (k *Centre) events(ctx context.Context, column, value string) ([]*Event, error) {
 	rows, err := k.db.Query(ctx, "SELECT id, recovery_id, enc_serial, what, actor, detail, at FROM kmc_events WHERE "+column+" = ? ORDER BY at, id", value)
 	if err != nil {
 		return nil, fmt.Errorf("kmc: list events of %s: %w", value, err)
@@ -526,7 +526,7 @@ func refuse(status int, cause error, format string, args ...any) *problem.Error 
 }
 
 // checkOpen refuses recoveries that are closed or expired.
-func (k *KMC) checkOpen(r *Recovery, now time.Time) *problem.Error {
+func (k *Centre) checkOpen(r *Recovery, now time.Time) *problem.Error {
 	switch r.Status {
 	case StatusDelivered:
 		return refuse(http.StatusConflict, ErrClosed, "recovery %s was already delivered by %s at %s; a key is delivered once", r.ID, r.ClosedBy, r.ClosedAt.Format(time.RFC3339))
@@ -540,7 +540,7 @@ func (k *KMC) checkOpen(r *Recovery, now time.Time) *problem.Error {
 }
 
 // recordRefusal records a refused step of an existing recovery.
-func (k *KMC) recordRefusal(ctx context.Context, r *Recovery, what, officer string, refusal *problem.Error) {
+func (k *Centre) recordRefusal(ctx context.Context, r *Recovery, what, officer string, refusal *problem.Error) {
 	if r == nil {
 		return
 	}
@@ -550,7 +550,7 @@ func (k *KMC) recordRefusal(ctx context.Context, r *Recovery, what, officer stri
 
 // record stores an event outside any other transaction; a failure is
 // logged, since the caller is already reporting an error.
-func (k *KMC) record(ctx context.Context, e *Event) {
+func (k *Centre) record(ctx context.Context, e *Event) {
 	if err := insertEvent(context.WithoutCancel(ctx), k.db, e); err != nil {
 		k.log.ErrorContext(ctx, "could not record KMC event", "what", e.What, "recovery", e.RecoveryID, "err", err)
 	}

@@ -352,7 +352,7 @@ func TestEscrowTamper(t *testing.T) {
 		tests := []struct {
 			name   string
 			tamper func(t *testing.T, e, spare *enrolled)
-			k      func() *KMC
+			k      func() *Centre
 			is     error
 		}{
 			{name: "fail/flipped-ciphertext-byte", is: ErrEscrowCorrupt, tamper: func(t *testing.T, e, _ *enrolled) {
@@ -380,8 +380,8 @@ func TestEscrowTamper(t *testing.T) {
 			{name: "fail/row-deleted", is: ErrEscrowCorrupt, tamper: func(t *testing.T, e, _ *enrolled) {
 				exec(t, "DELETE FROM kmc_escrow WHERE enc_serial = ?", e.res.EncSerial)
 			}},
-			{name: "fail/wrong-master-key", is: ErrWrongMasterKey, k: func() *KMC { return otherKMC }, tamper: func(*testing.T, *enrolled, *enrolled) {}},
-			{name: "fail/master-key-id-forged", is: ErrEscrowCorrupt, k: func() *KMC { return otherKMC }, tamper: func(t *testing.T, e, _ *enrolled) {
+			{name: "fail/wrong-master-key", is: ErrWrongMasterKey, k: func() *Centre { return otherKMC }, tamper: func(*testing.T, *enrolled, *enrolled) {}},
+			{name: "fail/master-key-id-forged", is: ErrEscrowCorrupt, k: func() *Centre { return otherKMC }, tamper: func(t *testing.T, e, _ *enrolled) {
 				exec(t, "UPDATE kmc_escrow SET master_key_id = ? WHERE enc_serial = ?", MasterKeyID(other), e.res.EncSerial)
 			}},
 		}
