@@ -205,7 +205,19 @@ func (a *Authority) Profile(name string) (*Profile, error) {
 	return p, nil
 }
 
-// Chain returns the PEM chain of an issuing CA up to, not including, its root.
+// Chain returns the certificates from the CA named issuer up to, not
+// including, its root: for an issuing CA the CA itself; nothing for a root.
+// It fails with ErrNotFound for an unknown name.
+func (a *Authority) Chain(issuer string) ([]*smx509.Certificate, error) {
+	c, err := a.CA(issuer)
+	if err != nil {
+		return nil, err
+	}
+	return a.chain(c), nil
+}
+
+// chain is [Authority.Chain] of issuer: its certificate and its parents'
+// up to, not including, the root.
 func (a *Authority) chain(issuer *Issuer) []*smx509.Certificate {
 	var out []*smx509.Certificate
 	for c := issuer; c != nil && !c.Root; c = a.cas[c.Parent] {

@@ -101,16 +101,6 @@ func (a *Authority) EnsureServiceKey(ctx context.Context, km kms.KeyManager, dir
 	return &ResponderKey{Issuer: spec.Issuer, Cert: iss.Certificate, Signer: key}, nil
 }
 
-// Chain returns the certificates from the issuing CA named issuer up to,
-// not including, its root.
-func (a *Authority) Chain(issuer string) ([]*smx509.Certificate, error) {
-	c, err := a.CA(issuer)
-	if err != nil {
-		return nil, err
-	}
-	return a.chain(c), nil
-}
-
 // OCSPResponder answers RFC 6960 requests for the certificates of the
 // authority's issuing CAs, signed by each CA's delegated responder.
 //
