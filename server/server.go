@@ -314,7 +314,7 @@ func (s *Server) TLSConfig() *tls.Config {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
-	s.kmc.Routes(mux, s.Tokens.Require)
+	kmc.NewAPI(s.kmc, s.Tokens.Require).Routes(mux)
 	s.Tokens.Routes(mux)
 	mux.Handle("/tsa", s.tsa.Handler())
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))

@@ -50,6 +50,6 @@
 // refusals included, is recorded in kmc_events and, with [WithAuditor], in
 // the audit log.
 //
-// HTTP: [Centre.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
+// HTTP: [API.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
 // dual enrolment.
 package kmc

@@ -151,7 +151,7 @@ func newFixture(t testing.TB, db *store.DB, opts ...fixtureOption) *fixture {
 		t.Fatal(err)
 	}
 	f.mux = http.NewServeMux()
-	f.kmc.Routes(f.mux, tokens.Require)
+	NewAPI(f.kmc, tokens.Require).Routes(f.mux)
 	return f
 }
 

@@ -20,7 +20,6 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
-	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/store"
 )
 
@@ -140,7 +139,7 @@ func (k *Centre) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Rec
 	var one int
 	err = k.db.QueryRow(ctx, "SELECT 1 FROM kmc_escrow WHERE enc_serial = ?", serial).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fail(http.StatusNotFound, "enc_serial", ErrNotFound, "no escrowed key for encryption certificate %s", serial)
+		return nil, notFound("enc_serial", "no escrowed key for encryption certificate %s", serial)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kmc: look up escrow of %s: %w", serial, err)
@@ -181,10 +180,10 @@ func (k *Centre) Approve(ctx context.Context, id, officer string) (*Recovery, er
 		return nil, errors.New("kmc: approval without an officer")
 	}
 	if !recoveryIDRE.MatchString(id) {
-		return nil, notFound(id)
+		return nil, noRecovery(id)
 	}
 	var (
-		refusal *problem.Error
+		refusal *Error
 		r       *Recovery
 		ev      *Event
 	)
@@ -267,7 +266,7 @@ func (k *Centre) Deliver(ctx context.Context, id, officer string) (*Delivery, er
 		return nil, fmt.Errorf("kmc: stored deliver-to key of recovery %s: %w", id, err)
 	}
 	var (
-		refusal *problem.Error
+		refusal *Error
 		env     []byte
 		ev      *Event
 	)
@@ -355,10 +354,10 @@ func (k *Centre) Reject(ctx context.Context, id, officer, comment string) (*Reco
 		return nil, err
 	}
 	if !recoveryIDRE.MatchString(id) {
-		return nil, notFound(id)
+		return nil, noRecovery(id)
 	}
 	var (
-		refusal *problem.Error
+		refusal *Error
 		r       *Recovery
 		ev      *Event
 	)
@@ -394,7 +393,7 @@ func (k *Centre) Reject(ctx context.Context, id, officer, comment string) (*Reco
 // ErrNotFound.
 func (k *Centre) Recovery(ctx context.Context, id string) (*Recovery, error) {
 	if !recoveryIDRE.MatchString(id) {
-		return nil, notFound(id)
+		return nil, noRecovery(id)
 	}
 	r, err := loadRecovery(ctx, k.db, id)
 	if err != nil {
@@ -521,12 +520,12 @@ func KeyFingerprint(spki []byte) string {
 
 // refuse returns a refusal of a recovery step: an error the caller records
 // as an event and returns.
-func refuse(status int, cause error, format string, args ...any) *problem.Error {
+func refuse(status int, cause error, format string, args ...any) *Error {
 	return fail(status, "", cause, format, args...)
 }
 
 // checkOpen refuses recoveries that are closed or expired.
-func (k *Centre) checkOpen(r *Recovery, now time.Time) *problem.Error {
+func (k *Centre) checkOpen(r *Recovery, now time.Time) *Error {
 	switch r.Status {
 	case StatusDelivered:
 		return refuse(http.StatusConflict, ErrClosed, "recovery %s was already delivered by %s at %s; a key is delivered once", r.ID, r.ClosedBy, r.ClosedAt.Format(time.RFC3339))
@@ -540,12 +539,12 @@ func (k *Centre) checkOpen(r *Recovery, now time.Time) *problem.Error {
 }
 
 // recordRefusal records a refused step of an existing recovery.
-func (k *Centre) recordRefusal(ctx context.Context, r *Recovery, what, officer string, refusal *problem.Error) {
+func (k *Centre) recordRefusal(ctx context.Context, r *Recovery, what, officer string, refusal *Error) {
 	if r == nil {
 		return
 	}
-	k.log.WarnContext(ctx, "key recovery step refused", "recovery", r.ID, "what", what, "officer", officer, "why", refusal.Detail)
-	k.record(ctx, &Event{RecoveryID: r.ID, EncSerial: r.EncSerial, What: what, Actor: officer, Detail: refusal.Detail, At: k.now().UTC()})
+	k.log.WarnContext(ctx, "key recovery step refused", "recovery", r.ID, "what", what, "officer", officer, "why", refusal.Msg)
+	k.record(ctx, &Event{RecoveryID: r.ID, EncSerial: r.EncSerial, What: what, Actor: officer, Detail: refusal.Msg, At: k.now().UTC()})
 }
 
 // record stores an event outside any other transaction; a failure is
@@ -636,14 +635,15 @@ func countApprovals(ctx context.Context, q querier, id, requester string) (int, 
 	return n, err
 }
 
-func notFound(id string) error {
-	return fail(http.StatusNotFound, "", ErrNotFound, "no key recovery %q", truncate(id, 64))
+// noRecovery is the 404 of a recovery ID that names none.
+func noRecovery(id string) error {
+	return notFound("", "no key recovery %q", truncate(id, 64))
 }
 
 // wrapNotFound turns a missing row into a 404.
 func wrapNotFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fail(http.StatusNotFound, "", ErrNotFound, "no such key recovery")
+		return notFound("", "no such key recovery")
 	}
 	return err
 }

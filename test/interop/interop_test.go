@@ -120,7 +120,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.Routes(mux, tokens.Require)
+	kmc.NewAPI(k, tokens.Require).Routes(mux)
 	return &server{url: srv.URL, raToken: ra}
 }
 
