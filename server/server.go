@@ -319,7 +319,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/tsa", s.tsa.Handler())
 	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
 	mux.Handle("/ocsp", s.ocsp)
-	mux.Handle("/audit/v1/", s.auditHandler())
+	s.auditAPI().Routes(mux)
 	if s.acme != nil {
 		s.acme.Routes(mux)
 	}
