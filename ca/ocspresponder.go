@@ -361,6 +361,25 @@ func (r *OCSPResponder) Refresh(ctx context.Context, limit int) (int, error) {
 // MaxOCSPGETPath bounds the path of a GET request.
 const maxOCSPBody = ocsp.MaxRequestSize
 
+// Routes registers the responder on mux at /ocsp: POST requests and
+// GETs without a path. GETs below /ocsp/ carry base64 in the path, which
+// may hold "//" that a mux's path cleaning would redirect: [OCSPResponder.RawPaths]
+// routes them to the responder before the mux sees them.
+func (r *OCSPResponder) Routes(mux *http.ServeMux) { mux.Handle("/ocsp", r) }
+
+// RawPaths serves requests below /ocsp/ (GET /ocsp/BASE64) itself, as
+// received, and passes every other request to next.
+func (r *OCSPResponder) RawPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/ocsp/") {
+			req.Pattern = "/ocsp/"
+			r.ServeHTTP(w, req)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
 // ServeHTTP answers POST /ocsp (application/ocsp-request) and GET
 // /ocsp/BASE64 (RFC 6960 Appendix A). Malformed requests get an OCSP
 // malformedRequest response with HTTP 200, as RFC 6960 asks, never a 5xx.
