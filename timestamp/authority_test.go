@@ -13,9 +13,9 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/internal/testpki"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 var (
@@ -384,10 +384,10 @@ func TestReferenceInterval(t *testing.T) {
 func TestNewAuthorityConfig(t *testing.T) {
 	p := pkis(t)
 	gm, intl := p[kms.GM], p[kms.Intl]
-	nonCritical := testpki.New(t, false, testpki.Options{NonCriticalEKU: true})
-	serverAuth := testpki.New(t, false, testpki.Options{EKU: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 1}}})
-	twoEKUs := testpki.New(t, true, testpki.Options{EKU: []asn1.ObjectIdentifier{testpki.OIDTimeStamping, {1, 3, 6, 1, 5, 5, 7, 3, 4}}})
-	withPolicy := testpki.New(t, true, testpki.Options{Policies: []asn1.ObjectIdentifier{otherPolicy}})
+	nonCritical := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{NonCriticalEKU: true})
+	serverAuth := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{EKU: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 1}}})
+	twoEKUs := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{EKU: []asn1.ObjectIdentifier{testpki.OIDTimeStamping, {1, 3, 6, 1, 5, 5, 7, 3, 4}}})
+	withPolicy := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{Policies: []asn1.ObjectIdentifier{otherPolicy}})
 	ref := timestamp.ReferenceClockFunc(func(context.Context) (time.Time, error) { return time.Now(), nil })
 	tests := []struct {
 		name       string

@@ -10,9 +10,9 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/internal/testpki"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 var (
@@ -23,12 +23,12 @@ var (
 
 // pkis returns chains made once per test binary: key generation is not
 // what is tested.
-func pkis(t testing.TB) map[kms.Suite]*testpki.PKI {
+func pkis(t testing.TB) map[kms.Suite]*testpki.TSA {
 	t.Helper()
 	pkiOnce.Do(func() {
-		pkiMap = map[kms.Suite]*testpki.PKI{
-			kms.GM:   testpki.New(t, true, testpki.Options{}),
-			kms.Intl: testpki.New(t, false, testpki.Options{}),
+		pkiMap = map[kms.Suite]*testpki.TSA{
+			kms.GM:   testpki.NewTSA(t, kms.GM, testpki.TSAOptions{}),
+			kms.Intl: testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{}),
 		}
 	})
 	if pkiMap == nil {
@@ -39,7 +39,7 @@ func pkis(t testing.TB) map[kms.Suite]*testpki.PKI {
 
 var (
 	pkiOnce sync.Once
-	pkiMap  map[kms.Suite]*testpki.PKI
+	pkiMap  map[kms.Suite]*testpki.TSA
 )
 
 // newAuthority returns an Authority serving both suites with testPolicy and

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tongxing/tongxing/internal/testpki"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 func opensslPath(t *testing.T) string {

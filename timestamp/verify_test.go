@@ -11,9 +11,9 @@ import (
 	"github.com/emmansun/gmsm/pkcs7"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/internal/testpki"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 func TestVerify(t *testing.T) {
@@ -80,7 +80,7 @@ func TestVerify(t *testing.T) {
 // refuses them.
 func TestVerifyCertificateRules(t *testing.T) {
 	now := time.Now()
-	expired := testpki.New(t, false, testpki.Options{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	expired := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
 	a, err := timestamp.NewAuthority(expired.LeafKey, expired.Chain(), timestamp.WithPolicy(testPolicy))
 	if err != nil {
 		t.Fatal(err)

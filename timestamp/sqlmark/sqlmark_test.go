@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 	"github.com/tongxing/tongxing/timestamp/sqlmark"
 )
 
@@ -86,7 +87,7 @@ func TestRestart(t *testing.T) {
 
 func newTSA(t *testing.T, wm timestamp.Watermark, now func() time.Time, opts ...timestamp.Option) *timestamp.Authority {
 	t.Helper()
-	p := testpki.New(t, true, testpki.Options{})
+	p := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
 	all := append([]timestamp.Option{
 		timestamp.WithPolicy(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1, 1}),
 		timestamp.WithWatermark(wm, 0),
