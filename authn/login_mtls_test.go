@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +20,8 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/kms"
-	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -41,16 +40,15 @@ type mtlsEnv struct {
 
 func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	km, err := softkms.New(filepath.Join(dir, "keys"), testPassphrase)
+	e := &env{t: t, db: db, clk: newClock(), secret: map[string]string{}}
+	profiles, err := ca.LoadProfiles(ca.BuiltinProfiles())
 	if err != nil {
-		t.Fatalf("softkms.New: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(t.Context(), km, dir, ca.PKIOptions{})
-	if err != nil {
-		t.Fatalf("InitPKI: %v", err)
-	}
+	profiles["citizen"].Suites = append(profiles["citizen"].Suites, kms.Intl)
+	f := catest.New(t, catest.OnDB(db), catest.WithCA(ca.WithProfiles(profiles), ca.WithPseudonymKey(testPseudonymKey),
+		ca.WithPublicURL("https://pki.tongxing.test"), ca.WithClock(e.clk.Now)))
+	cas := f.CAs
 	roots, tlsRoots := smx509.NewCertPool(), x509.NewCertPool()
 	for _, c := range cas {
 		if c.Root {
@@ -64,23 +62,9 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 			}
 		}
 	}
-	profiles, err := ca.LoadProfiles(ca.BuiltinProfiles())
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles["citizen"].Suites = append(profiles["citizen"].Suites, kms.Intl)
-
-	me := &mtlsEnv{audit: &memAuditor{}}
+	me := &mtlsEnv{audit: &memAuditor{}, ca: f.CA}
 	me.rogue, me.rogueKey = selfSignedCA(t)
 	tlsRoots.AddCert(me.rogue)
-
-	e := &env{t: t, db: db, clk: newClock(), secret: map[string]string{}}
-	st := ca.NewSQLStore(db)
-	t.Cleanup(func() { st.Close() })
-	if me.ca, err = ca.New(cas, st, st, ca.WithProfiles(profiles), ca.WithPseudonymKey(testPseudonymKey),
-		ca.WithPublicURL("https://pki.tongxing.test"), ca.WithClock(e.clk.Now), ca.WithLogger(discardLogger())); err != nil {
-		t.Fatalf("ca.New: %v", err)
-	}
 
 	mux := http.NewServeMux()
 	e.srv = httptest.NewUnstartedServer(mux)
