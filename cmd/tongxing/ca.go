@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,13 +28,8 @@ import (
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
-	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/server"
 )
-
-// EnvToken is the environment variable holding an officer token for the
-// client commands.
-const EnvToken = "TONGXING_TOKEN"
 
 func kmsSuite(s string) kms.Suite { return kms.Suite(s) }
 
@@ -58,130 +49,6 @@ func parseValidity(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration (e.g. 20y, 3650d, 8760h)", s)
 	}
 	return d, nil
-}
-
-// client talks to a Tongxing server's API.
-type client struct {
-	base      string
-	token     string
-	tokenFile string // where token came from, if a file
-	http      *http.Client
-}
-
-type clientFlags struct {
-	server, cacert, token string
-}
-
-func (f *clientFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
-	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for the server (default: DATA/pki/intl-root.crt)")
-	cmd.Flags().StringVar(&f.token, "token", "", "officer token (default: $TONGXING_TOKEN, then DATA/secrets/ROLE-token for the role the command needs)")
-}
-
-// client returns an API client for cmd. role is the officer role the
-// command needs ("" for none): its token comes from --token, then
-// $TONGXING_TOKEN, then DATA/secrets/ROLE-token.
-func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*client, error) {
-	cfg, err := g.config(cmd)
-	if err != nil {
-		return nil, err
-	}
-	c := &client{base: strings.TrimSuffix(cfg.PublicURL, "/")}
-	if f.server != "" {
-		c.base = strings.TrimSuffix(f.server, "/")
-	}
-	caFile := f.cacert
-	if caFile == "" {
-		caFile = cfg.RootCertFile(kms.Intl)
-	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if pemBytes, err := os.ReadFile(caFile); err == nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
-		}
-		tlsCfg.RootCAs = pool
-	} else if f.cacert != "" {
-		return nil, fmt.Errorf("--cacert: %w", err)
-	}
-	c.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	if role != "" {
-		c.token = f.token
-		if c.token == "" {
-			c.token = os.Getenv(EnvToken)
-		}
-		if c.token == "" {
-			if b, err := os.ReadFile(cfg.OfficerTokenFile(role)); err == nil {
-				c.token = strings.TrimSpace(string(b))
-				c.tokenFile = cfg.OfficerTokenFile(role)
-			}
-		}
-		if c.token == "" {
-			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s", role, EnvToken, cfg.OfficerTokenFile(role))
-		}
-	}
-	return c, nil
-}
-
-func (c *client) do(cmd *cobra.Command, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(cmd.Context(), method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return problem.Read(resp)
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out)
-}
-
-// stream GETs path and returns the body of a successful response.
-func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(cmd.Context(), "GET", c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		return nil, problem.Read(resp)
-	}
-	return resp.Body, nil
-}
-
-// nonEmpty returns the query parameters whose values are set.
-func nonEmpty(params map[string]string) url.Values {
-	q := url.Values{}
-	for k, v := range params {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	return q
 }
 
 func newCA(g *globals) *cobra.Command {

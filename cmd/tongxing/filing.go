@@ -36,21 +36,10 @@ func addFilingCommands(root *cobra.Command, g *globals) {
 	root.AddCommand(newTimestampCmd(g), newSignCmd(g), newVerifyCmd(g))
 }
 
-// filingTrust are the flags that say where the server is and which TLS root
-// to trust for it, as for the ca client commands.
-type filingTrust struct{ server, cacert string }
-
-func (f *filingTrust) register(cmd *cobra.Command, withServer bool) {
-	if withServer {
-		cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
-	}
-	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for HTTPS (default: DATA/pki/intl-root.crt)")
-}
-
-// http returns the server base URL and an HTTP client trusting the roots
-// the ca client commands trust.
-func (f *filingTrust) http(cmd *cobra.Command, g *globals) (string, *http.Client, error) {
-	c, err := g.client(cmd, &clientFlags{server: f.server, cacert: f.cacert}, "")
+// httpClient returns the server base URL and an HTTP client trusting the
+// roots the ca client commands trust.
+func (g *globals) httpClient(cmd *cobra.Command, f *clientFlags) (string, *http.Client, error) {
+	c, err := g.client(cmd, f, "")
 	if err != nil {
 		return "", nil, err
 	}
@@ -65,7 +54,7 @@ func newTimestampCmd(g *globals) *cobra.Command {
 
 func newTSRequestCmd(g *globals) *cobra.Command {
 	var (
-		trust      filingTrust
+		trust      clientFlags
 		gm, intl   bool
 		tsaURL     string
 		outputPath string
@@ -85,7 +74,7 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
 			if intl {
 				suite = kms.Intl
 			}
-			base, hc, err := trust.http(cmd, g)
+			base, hc, err := g.httpClient(cmd, &trust)
 			if err != nil {
 				return err
 			}
@@ -117,7 +106,7 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
 			return nil
 		},
 	}
-	trust.register(cmd, true)
+	trust.registerTrust(cmd, true)
 	f := cmd.Flags()
 	f.BoolVar(&gm, "gm", false, "gm suite: SM3 imprint, SM2-signed GM/T 0033 token (default)")
 	f.BoolVar(&intl, "intl", false, "intl suite: SHA-256 imprint, ECDSA-signed RFC 3161 token")
@@ -199,7 +188,7 @@ help build the chain). It does NOT check the TSA certificate's revocation.`,
 
 func newSignCmd(g *globals) *cobra.Command {
 	var (
-		trust                              filingTrust
+		trust                              clientFlags
 		certFile, keyFile, chainFile       string
 		passFile, tsaURL, oids, outputPath string
 		attached, detached, noTSA          bool
@@ -241,7 +230,7 @@ CERTDIR/chain.pem when it exists.`,
 				opts = append(opts, signature.WithAttached())
 			}
 			if !noTSA {
-				base, hc, err := trust.http(cmd, g)
+				base, hc, err := g.httpClient(cmd, &trust)
 				if err != nil {
 					return err
 				}
@@ -278,7 +267,7 @@ CERTDIR/chain.pem when it exists.`,
 			return nil
 		},
 	}
-	trust.register(cmd, true)
+	trust.registerTrust(cmd, true)
 	f := cmd.Flags()
 	f.StringVar(&certFile, "cert", "", "PEM signer certificate (further certificates in the file join the chain)")
 	f.StringVar(&keyFile, "key", "", "encrypted PKCS#8 PEM key of the certificate")
@@ -299,7 +288,7 @@ CERTDIR/chain.pem when it exists.`,
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var (
-		trust         filingTrust
+		trust         clientFlags
 		roots         []string
 		asJSON, noRev bool
 		requireTS     bool
@@ -357,7 +346,7 @@ status is 0 only for a VALID signature.`,
 			}
 			opts := signature.VerifyOptions{Roots: rootPool, Intermediates: inter, RequireTimestamp: requireTS}
 			if !noRev {
-				_, hc, err := trust.http(cmd, g)
+				_, hc, err := g.httpClient(cmd, &trust)
 				if err != nil {
 					return err
 				}
@@ -390,7 +379,7 @@ status is 0 only for a VALID signature.`,
 			return nil
 		},
 	}
-	trust.register(cmd, false)
+	trust.registerTrust(cmd, false)
 	f := cmd.Flags()
 	f.StringArrayVar(&roots, "ca", nil, "PEM file of trusted root certificates for signers and TSAs (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
