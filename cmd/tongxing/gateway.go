@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
+	"github.com/tongxing/tongxing/cmd/tongxing/internal/filing"
 	"github.com/tongxing/tongxing/gateway"
 	"github.com/tongxing/tongxing/kms"
 )
@@ -84,7 +85,7 @@ entry's inclusion proof are checked too.`,
 			}
 			roots, inter := smx509.NewCertPool(), smx509.NewCertPool()
 			for _, f := range caFiles {
-				certs, err := filingReadCerts(f)
+				certs, err := filing.ReadCerts(f)
 				if err != nil {
 					return err
 				}
@@ -98,7 +99,7 @@ entry's inclusion proof are checked too.`,
 			}
 			var body []byte
 			if bodyFile != "" {
-				if body, err = filingReadLimited(bodyFile, 64<<20); err != nil {
+				if body, err = filing.ReadLimited(bodyFile, 64<<20); err != nil {
 					return err
 				}
 			}
@@ -121,7 +122,7 @@ entry's inclusion proof are checked too.`,
 				if err != nil {
 					return err
 				}
-				b, err := filingReadLimited(proofFile, 1<<20)
+				b, err := filing.ReadLimited(proofFile, 1<<20)
 				if err != nil {
 					return err
 				}

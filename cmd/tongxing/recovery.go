@@ -19,6 +19,7 @@ import (
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/kmc"
+	"github.com/tongxing/tongxing/cmd/tongxing/internal/filing"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/server"
@@ -47,7 +48,7 @@ public key's private key can open. Every step is in the audit log.`,
 // readDeliverTo returns the PEM PUBLIC KEY in file, which holds a public
 // key or a certificate (the key is taken from it).
 func readDeliverTo(file string) (string, error) {
-	b, err := readLimited(file)
+	b, err := filing.ReadLimited(file, maxKeyFile)
 	if err != nil {
 		return "", err
 	}
@@ -70,27 +71,6 @@ func readDeliverTo(file string) (string, error) {
 		return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 	}
 	return "", fmt.Errorf("%s holds a %s, want a PUBLIC KEY or a CERTIFICATE", file, block.Type)
-}
-
-func readLimited(file string) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > maxKeyFile {
-		return nil, fmt.Errorf("%s is %d bytes, at most %d", file, st.Size(), maxKeyFile)
-	}
-	b := make([]byte, st.Size())
-	_, err = f.ReadAt(b, 0)
-	if err != nil && st.Size() > 0 {
-		return nil, err
-	}
-	return b, nil
 }
 
 func printRecovery(g *globals, r *kmc.RecoveryJSON, asJSON bool) error {
@@ -287,7 +267,7 @@ writes OUT/enc-key.pem encrypted under the same passphrase.`,
 				if pass, err = softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile); err != nil {
 					return fmt.Errorf("--key needs its passphrase (--passphrase-file or %s): %w", server.EnvPassphrase, err)
 				}
-				b, err := readLimited(keyFile)
+				b, err := filing.ReadLimited(keyFile, maxKeyFile)
 				if err != nil {
 					return err
 				}
