@@ -484,66 +484,15 @@ func (a *Authority) template(spec *certSpec, issuer *Issuer, p *Profile, pub cry
 		IssuingCertificateURL: a.urls("/ca/v1/cas/" + issuer.Name + ".crt"),
 		DNSNames:              spec.DNSNames,
 	}
-	policies := slices.Clone(p.policyOIDs)
-	if p.KeyStorage {
-		oid := a.keyStorage.Software
-		if hardwareKey {
-			oid = a.keyStorage.Hardware
-		}
-		policies = append(policies, oid)
-	}
-	if t.Policies, err = toOIDs(policies); err != nil {
+	if t.Policies, err = a.policies(p, hardwareKey); err != nil {
 		return nil, err
 	}
-	s := spec.Subject
-	t.Subject = pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}
-	if s.Country != "" {
-		t.Subject.Country = []string{s.Country}
+	t.Subject = spec.Subject.name()
+	if t.IPAddresses, t.URIs, err = spec.sans(p); err != nil {
+		return nil, err
 	}
-	if s.Province != "" {
-		t.Subject.Province = []string{s.Province}
-	}
-	if s.Locality != "" {
-		t.Subject.Locality = []string{s.Locality}
-	}
-	for _, ip := range spec.IPAddresses {
-		parsed := net.ParseIP(ip)
-		if parsed == nil {
-			return nil, badField("subject.ip_addresses", nil, "%q is not an IP address", ip)
-		}
-		t.IPAddresses = append(t.IPAddresses, parsed)
-	}
-	for _, u := range spec.URIs {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("ca: profile %s: URI SAN %q: %w", p.Name, u, err)
-		}
-		t.URIs = append(t.URIs, parsed)
-	}
-	for _, ku := range spec.KeyUsage {
-		v, ok := keyUsages[ku]
-		if !ok {
-			return nil, fmt.Errorf("ca: profile %s: unknown keyUsage %q", p.Name, ku)
-		}
-		t.KeyUsage |= v
-	}
-	var ekuOIDs []asn1.ObjectIdentifier
-	for _, eku := range spec.ExtKeyUsage {
-		v, ok := extKeyUsages[eku]
-		if !ok {
-			return nil, fmt.Errorf("ca: profile %s: unknown extKeyUsage %q", p.Name, eku)
-		}
-		t.ExtKeyUsage = append(t.ExtKeyUsage, v.eku)
-		ekuOIDs = append(ekuOIDs, v.oid)
-	}
-	if spec.ExtKeyUsageCritical && len(ekuOIDs) > 0 {
-		// smx509 writes EKU non-critical; an ExtraExtensions entry with the
-		// same OID replaces it.
-		val, err := asn1.Marshal(ekuOIDs)
-		if err != nil {
-			return nil, err
-		}
-		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: val})
+	if err := spec.usages(t, p); err != nil {
+		return nil, err
 	}
 	for _, e := range spec.Extensions {
 		oid, err := ParseOID(e.ID)
@@ -553,6 +502,85 @@ func (a *Authority) template(spec *certSpec, issuer *Issuer, p *Profile, pub cry
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
 	}
 	return t, nil
+}
+
+// policies are the certificate policies of a certificate of profile p:
+// the profile's, and with key storage the software or hardware policy.
+func (a *Authority) policies(p *Profile, hardwareKey bool) ([]smx509.OID, error) {
+	policies := slices.Clone(p.policyOIDs)
+	if p.KeyStorage {
+		oid := a.keyStorage.Software
+		if hardwareKey {
+			oid = a.keyStorage.Hardware
+		}
+		policies = append(policies, oid)
+	}
+	return toOIDs(policies)
+}
+
+// name is the certificate subject of a rendered profile.
+func (s certSubject) name() pkix.Name {
+	n := pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}
+	if s.Country != "" {
+		n.Country = []string{s.Country}
+	}
+	if s.Province != "" {
+		n.Province = []string{s.Province}
+	}
+	if s.Locality != "" {
+		n.Locality = []string{s.Locality}
+	}
+	return n
+}
+
+// sans parses the IP address and URI subject alternative names.
+func (spec *certSpec) sans(p *Profile) (ips []net.IP, uris []*url.URL, err error) {
+	for _, ip := range spec.IPAddresses {
+		parsed := net.ParseIP(ip)
+		if parsed == nil {
+			return nil, nil, badField("subject.ip_addresses", nil, "%q is not an IP address", ip)
+		}
+		ips = append(ips, parsed)
+	}
+	for _, u := range spec.URIs {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ca: profile %s: URI SAN %q: %w", p.Name, u, err)
+		}
+		uris = append(uris, parsed)
+	}
+	return ips, uris, nil
+}
+
+// usages sets t's key usage and extended key usage, the latter critical
+// when the profile says so.
+func (spec *certSpec) usages(t *smx509.Certificate, p *Profile) error {
+	for _, ku := range spec.KeyUsage {
+		v, ok := keyUsages[ku]
+		if !ok {
+			return fmt.Errorf("ca: profile %s: unknown keyUsage %q", p.Name, ku)
+		}
+		t.KeyUsage |= v
+	}
+	var ekuOIDs []asn1.ObjectIdentifier
+	for _, eku := range spec.ExtKeyUsage {
+		v, ok := extKeyUsages[eku]
+		if !ok {
+			return fmt.Errorf("ca: profile %s: unknown extKeyUsage %q", p.Name, eku)
+		}
+		t.ExtKeyUsage = append(t.ExtKeyUsage, v.eku)
+		ekuOIDs = append(ekuOIDs, v.oid)
+	}
+	if spec.ExtKeyUsageCritical && len(ekuOIDs) > 0 {
+		// smx509 writes EKU non-critical; an ExtraExtensions entry with the
+		// same OID replaces it.
+		val, err := asn1.Marshal(ekuOIDs)
+		if err != nil {
+			return err
+		}
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: val})
+	}
+	return nil
 }
 
 // urls returns the repository URLs of path: plain HTTP first when set,
