@@ -143,76 +143,7 @@ To import it into a browser:
 			if dual {
 				return requestDual(cmd, g, c, profile, code, out, passFile, login)
 			}
-			suite := kms.Suite(suiteName)
-			if suite == "" {
-				suite = defaultSuite(profile)
-			}
-			if err := suite.Valid(); err != nil {
-				return fmt.Errorf("--suite: %w", err)
-			}
-			if err := os.MkdirAll(out, 0o700); err != nil {
-				return err
-			}
-			for _, f := range []string{"key.pem", "login-key.pem"} {
-				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
-					return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
-				}
-			}
-			pass, generated, err := subscriberPassphrase(out, passFile)
-			if err != nil {
-				return err
-			}
-			key, err := suite.GenerateKey(rand.Reader)
-			if err != nil {
-				return err
-			}
-			csrDER, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{SignatureAlgorithm: suite.SignatureAlgorithm()}, key)
-			if err != nil {
-				return fmt.Errorf("create CSR: %w", err)
-			}
-			body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
-			var loginKey *ecdsa.PrivateKey
-			if login {
-				if loginKey, body.LoginCSR, err = newLoginCSR(); err != nil {
-					return err
-				}
-			}
-			var issued ca.IssuedJSON
-			if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
-				return err
-			}
-			if login && issued.Login == nil {
-				return fmt.Errorf("the server returned no login certificate")
-			}
-			keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
-			if err != nil {
-				return err
-			}
-			files := []outFile{
-				{"key.pem", string(keyPEM), 0o600},
-				{"cert.pem", issued.Certificate, 0o644},
-				{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
-			}
-			if login {
-				lf, err := loginFiles(loginKey, pass, issued.Login)
-				if err != nil {
-					return err
-				}
-				files = append(files, lf...)
-			}
-			if err := writeFiles(out, files); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
-				filepath.Join(out, "key.pem"), filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
-			if login {
-				fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
-					filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
-			}
-			if generated != "" {
-				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
-			}
-			return nil
+			return requestOne(cmd, g, c, profile, code, out, kms.Suite(suiteName), passFile, login)
 		},
 	}
 	cf.register(cmd)
@@ -227,6 +158,81 @@ To import it into a browser:
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
+}
+
+// requestOne makes a key of suite (default: the profile's first) and a CSR,
+// enrols with code (and, with login, for a login certificate too), and
+// writes the keys (encrypted), certificates and chains into out.
+func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out string, suite kms.Suite, passFile string, login bool) error {
+	if suite == "" {
+		suite = defaultSuite(profile)
+	}
+	if err := suite.Valid(); err != nil {
+		return fmt.Errorf("--suite: %w", err)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{"key.pem", "login-key.pem"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
+		}
+	}
+	pass, generated, err := subscriberPassphrase(out, passFile)
+	if err != nil {
+		return err
+	}
+	key, err := suite.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	csrDER, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{SignatureAlgorithm: suite.SignatureAlgorithm()}, key)
+	if err != nil {
+		return fmt.Errorf("create CSR: %w", err)
+	}
+	body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
+	var loginKey *ecdsa.PrivateKey
+	if login {
+		if loginKey, body.LoginCSR, err = newLoginCSR(); err != nil {
+			return err
+		}
+	}
+	var issued ca.IssuedJSON
+	if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
+		return err
+	}
+	if login && issued.Login == nil {
+		return fmt.Errorf("the server returned no login certificate")
+	}
+	keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
+	if err != nil {
+		return err
+	}
+	files := []outFile{
+		{"key.pem", string(keyPEM), 0o600},
+		{"cert.pem", issued.Certificate, 0o644},
+		{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
+	}
+	if login {
+		lf, err := loginFiles(loginKey, pass, issued.Login)
+		if err != nil {
+			return err
+		}
+		files = append(files, lf...)
+	}
+	if err := writeFiles(out, files); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
+		filepath.Join(out, "key.pem"), filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+	if login {
+		fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
+			filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
+	}
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
+	return nil
 }
 
 // outFile is a file request writes.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -321,15 +322,8 @@ status is 0 only for a VALID signature.`,
 					inter.AddCert(c)
 				}
 			}
+			contentFile := signedFile(args)
 			var content []byte
-			contentFile := ""
-			if len(args) == 2 {
-				contentFile = args[1]
-			} else if name, ok := strings.CutSuffix(args[0], ".p7s"); ok {
-				if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
-					contentFile = name
-				}
-			}
 			if contentFile != "" {
 				if content, err = os.ReadFile(contentFile); err != nil {
 					return err
@@ -351,18 +345,8 @@ status is 0 only for a VALID signature.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				if len(args) == 1 && contentFile != "" {
-					fmt.Fprintf(out, "signed file: %s\n", contentFile)
-				}
-				fmt.Fprint(out, rep.Text())
+			if err := printReport(cmd.OutOrStdout(), rep, asJSON, len(args) == 1 && contentFile != "", contentFile); err != nil {
+				return err
 			}
 			if !rep.Valid {
 				return filing.Invalid(rep)
@@ -378,4 +362,33 @@ status is 0 only for a VALID signature.`,
 	f.BoolVar(&requireTS, "require-timestamp", false, "fail a signature without a valid time-stamp")
 	_ = cmd.MarkFlagRequired("ca")
 	return cmd
+}
+
+// signedFile is the file a signature in args[0] is over: args[1], or for
+// FILE.p7s alone FILE when it exists, or "" (attached content).
+func signedFile(args []string) string {
+	if len(args) == 2 {
+		return args[1]
+	}
+	if name, ok := strings.CutSuffix(args[0], ".p7s"); ok {
+		if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
+			return name
+		}
+	}
+	return ""
+}
+
+// printReport writes rep as JSON or as text, in text naming the signed
+// file when it was found rather than given.
+func printReport(out io.Writer, rep *signature.Report, asJSON, found bool, file string) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	if found {
+		fmt.Fprintf(out, "signed file: %s\n", file)
+	}
+	_, err := fmt.Fprint(out, rep.Text())
+	return err
 }
