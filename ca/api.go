@@ -15,7 +15,7 @@ import (
 	"github.com/tongxing/tongxing/problem"
 )
 
-// Guard restricts a handler to officers holding role; [access.Tokens.Require]
+// Guard restricts a handler to officers holding role; [access.Officers.Require]
 // is one.
 type Guard func(role string, next http.Handler) http.Handler
 
