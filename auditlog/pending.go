@@ -25,10 +25,15 @@ type handoff struct {
 	waiters  map[string]*appendReq // pending entries waiting for their index
 	wakeSeq  chan struct{}         // pending entries were committed: sequence them
 	wakeRecv chan struct{}         // receipts were committed: collect them
+
+	committed func(ids []string) // tests: runs once pending rows are committed
 }
 
 // writePending stores a batch durably for the sequencer and registers the
-// requests to be answered when their receipts appear.
+// requests to be answered when their receipts appear. They are registered
+// before the insert commits: from that moment the sequencer may write their
+// receipts, and notify, before writePending returns, and a look for
+// receipts then must find the requests.
 func (l *Log) writePending(batch []*appendReq) error {
 	ids := make([]string, len(batch))
 	for i := range batch {
@@ -38,6 +43,11 @@ func (l *Log) writePending(batch []*appendReq) error {
 		}
 		ids[i] = hex.EncodeToString(b[:])
 	}
+	l.handoff.mu.Lock()
+	for i, r := range batch {
+		l.handoff.waiters[ids[i]] = r
+	}
+	l.handoff.mu.Unlock()
 	now := l.opts.now().UnixNano()
 	err := l.db.InTx(l.ctx, func(tx *store.Tx) error {
 		for start := 0; start < len(batch); start += rowsPerInsert {
@@ -56,13 +66,16 @@ func (l *Log) writePending(batch []*appendReq) error {
 		return l.notify(l.ctx, tx, pending)
 	})
 	if err != nil {
+		l.handoff.mu.Lock()
+		for _, id := range ids {
+			delete(l.handoff.waiters, id)
+		}
+		l.handoff.mu.Unlock()
 		return err
 	}
-	l.handoff.mu.Lock()
-	for i, r := range batch {
-		l.handoff.waiters[ids[i]] = r
+	if l.handoff.committed != nil {
+		l.handoff.committed(ids)
 	}
-	l.handoff.mu.Unlock()
 	return nil
 }
 

@@ -145,10 +145,16 @@ func (l *Log) commit(batch []*appendReq) {
 	l.fail(batch, err)
 }
 
+// fail answers the requests of batch with err. A request already answered
+// keeps its answer: a pending entry whose insert reported an error may
+// still have committed, been sequenced and had its receipt collected.
 func (l *Log) fail(batch []*appendReq, err error) {
 	l.opts.logger.Error("audit append failed", "entries", len(batch), "err", err)
 	for _, r := range batch {
-		r.done <- appendResult{err: fmt.Errorf("auditlog: append %s: %w", r.entry.Action, err)}
+		select {
+		case r.done <- appendResult{err: fmt.Errorf("auditlog: append %s: %w", r.entry.Action, err)}:
+		default:
+		}
 	}
 }
 
