@@ -63,6 +63,12 @@ func refuse(status int, cause error, format string, args ...any) *Error {
 	return &Error{Status: status, Msg: fmt.Sprintf(format, args...), Err: cause}
 }
 
+// notFound is the one 404 of the officer API: an officer or a proposal
+// that does not exist. It wraps [ErrNotFound].
+func notFound(format string, args ...any) *Error {
+	return refuse(http.StatusNotFound, ErrNotFound, format, args...)
+}
+
 func badRequest(field string, cause error, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Field: field, Msg: fmt.Sprintf(format, args...), Err: cause}
 }

@@ -3,11 +3,11 @@ package access
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/tongxing/tongxing/endpoint"
 	"github.com/tongxing/tongxing/problem"
 )
 
@@ -83,59 +83,32 @@ func (o *Officers) guard(role string, next http.Handler) http.Handler {
 //
 // Errors are problem+json naming the field at fault.
 func (o *Officers) Routes(mux *http.ServeMux) {
-	anyRole := func(f func(http.ResponseWriter, *http.Request, *Principal) error) http.Handler {
-		return o.RequireAny(o.handle(f))
-	}
-	sys := func(f func(http.ResponseWriter, *http.Request, *Principal) error) http.Handler {
-		return o.Require(RoleSysadmin, o.handle(f))
-	}
-	mux.Handle("GET /officers/v1/officers", anyRole(o.serveList))
-	mux.Handle("GET /officers/v1/officers/{name}", anyRole(o.serveOfficer))
-	mux.Handle("POST /officers/v1/officers/{name}/revoke", sys(o.serveRevoke))
-	mux.Handle("POST /officers/v1/officers/{name}/unbind", sys(o.serveUnbind))
-	mux.Handle("POST /officers/v1/proposals", sys(o.servePropose))
-	mux.Handle("GET /officers/v1/proposals", anyRole(o.serveProposals))
-	mux.Handle("GET /officers/v1/proposals/{id}", anyRole(o.serveProposal))
-	mux.Handle("POST /officers/v1/proposals/{id}/approve", anyRole(o.serveApprove))
-	mux.Handle("POST /officers/v1/proposals/{id}/reject", anyRole(o.serveReject))
-	mux.Handle("POST /officers/v1/token", anyRole(o.serveRenew))
-	mux.Handle("GET /officers/v1/me", anyRole(o.serveMe))
-	mux.HandleFunc("POST /officers/v1/claim", func(w http.ResponseWriter, r *http.Request) {
-		if err := o.serveClaim(w, r); err != nil {
-			o.fail(w, r, err)
-		}
-	})
+	opts := &endpoint.Options{Log: o.log}
+	sys := func(next http.Handler) http.Handler { return o.Require(RoleSysadmin, next) }
+	anyRole := o.RequireAny
+	mux.Handle("GET /officers/v1/officers", anyRole(endpoint.Call(opts, o.serveList)))
+	mux.Handle("GET /officers/v1/officers/{name}", anyRole(endpoint.Call(opts, o.serveOfficer)))
+	mux.Handle("POST /officers/v1/officers/{name}/revoke", sys(endpoint.OptionalJSON(opts, maxBody, o.serveRevoke)))
+	mux.Handle("POST /officers/v1/officers/{name}/unbind", sys(endpoint.OptionalJSON(opts, maxBody, o.serveUnbind)))
+	mux.Handle("POST /officers/v1/proposals", sys(endpoint.JSON(opts, maxBody, o.servePropose)))
+	mux.Handle("GET /officers/v1/proposals", anyRole(endpoint.Call(opts, o.serveProposals)))
+	mux.Handle("GET /officers/v1/proposals/{id}", anyRole(endpoint.Call(opts, o.serveProposal)))
+	mux.Handle("POST /officers/v1/proposals/{id}/approve", anyRole(endpoint.OptionalJSON(opts, maxBody, o.serveApprove)))
+	mux.Handle("POST /officers/v1/proposals/{id}/reject", anyRole(endpoint.OptionalJSON(opts, maxBody, o.serveReject)))
+	mux.Handle("POST /officers/v1/token", anyRole(endpoint.OptionalJSON(opts, maxBody, o.serveRenew)))
+	mux.Handle("GET /officers/v1/me", anyRole(endpoint.Call(opts, o.serveMe)))
+	mux.Handle("POST /officers/v1/claim", endpoint.JSON(opts, maxBody, o.serveClaim))
 }
 
-// handle adapts an officer handler: the principal comes from the guard,
-// errors become problem+json.
-func (o *Officers) handle(f func(http.ResponseWriter, *http.Request, *Principal) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := PrincipalFrom(r.Context())
-		if !ok {
-			problem.Write(w, problem.New(http.StatusUnauthorized, "an officer token is required"))
-			return
-		}
-		if err := f(w, r, p); err != nil {
-			o.fail(w, r, err)
-		}
-	})
-}
-
-func (o *Officers) fail(w http.ResponseWriter, r *http.Request, err error) {
-	log := o.log
-	if log == nil {
-		log = slog.Default()
+// PrincipalOf returns the officer the guard ([Officers.Require])
+// authenticated for r, or a 401 [*Error] when there is none (a route
+// mounted without the guard).
+func PrincipalOf(r *http.Request) (*Principal, error) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok {
+		return nil, refuse(http.StatusUnauthorized, ErrUnknownToken, "an officer token is required")
 	}
-	problem.WriteError(w, r, log, err)
-}
-
-// decodeOptional decodes a JSON body into v if there is one.
-func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	return problem.DecodeJSON(w, r, maxBody, v)
+	return p, nil
 }
 
 func parseTTL(s string) (time.Duration, error) {
@@ -192,170 +165,160 @@ type MeJSON struct {
 	TokenExpiresAt time.Time `json:"token_expires_at"`
 }
 
-func (o *Officers) serveList(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+func (o *Officers) serveList(r *http.Request) (*endpoint.Reply, error) {
 	offs, err := o.List(r.Context())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if offs == nil {
 		offs = []*Officer{}
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"officers": offs})
-	return nil
+	return endpoint.OK(map[string]any{"officers": offs}), nil
 }
 
-func (o *Officers) serveOfficer(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+func (o *Officers) serveOfficer(r *http.Request) (*endpoint.Reply, error) {
 	offs, err := o.List(r.Context())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, off := range offs {
 		if off.Name == r.PathValue("name") {
-			problem.WriteJSON(w, http.StatusOK, off)
-			return nil
+			return endpoint.OK(off), nil
 		}
 	}
-	return refuse(http.StatusNotFound, ErrNotFound, "no officer %q", truncate(r.PathValue("name"), 80))
+	return nil, notFound("no officer %q", truncate(r.PathValue("name"), 80))
 }
 
-func (o *Officers) serveRevoke(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req CommentJSON
-	if err := decodeOptional(w, r, &req); err != nil {
-		return err
+func (o *Officers) serveRevoke(r *http.Request, req CommentJSON) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
 	}
 	off, err := o.Revoke(r.Context(), p, r.PathValue("name"), req.Comment)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, off)
-	return nil
+	return endpoint.OK(off), nil
 }
 
-func (o *Officers) serveUnbind(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	if err := decodeOptional(w, r, &struct{}{}); err != nil {
-		return err
+func (o *Officers) serveUnbind(r *http.Request, _ struct{}) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
 	}
 	off, err := o.Unbind(r.Context(), p, r.PathValue("name"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, off)
-	return nil
+	return endpoint.OK(off), nil
 }
 
-func (o *Officers) servePropose(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req ProposalRequest
-	if err := problem.DecodeJSON(w, r, maxBody, &req); err != nil {
-		return err
+func (o *Officers) servePropose(r *http.Request, req ProposalRequest) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
 	}
 	prop, code, err := o.Propose(r.Context(), p, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Location", "/officers/v1/proposals/"+prop.ID)
-	problem.WriteJSON(w, http.StatusCreated, ProposalJSON{Proposal: prop, ProposerCode: code})
-	return nil
+	return endpoint.Created("/officers/v1/proposals/"+prop.ID, ProposalJSON{Proposal: prop, ProposerCode: code}).NoStore(), nil
 }
 
-func (o *Officers) serveProposals(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+func (o *Officers) serveProposals(r *http.Request) (*endpoint.Reply, error) {
 	props, err := o.Proposals(r.Context(), r.URL.Query().Get("status"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if props == nil {
 		props = []*Proposal{}
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"proposals": props})
-	return nil
+	return endpoint.OK(map[string]any{"proposals": props}), nil
 }
 
-func (o *Officers) serveProposal(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+func (o *Officers) serveProposal(r *http.Request) (*endpoint.Reply, error) {
 	props, err := o.Proposals(r.Context(), "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, p := range props {
 		if p.ID == r.PathValue("id") {
-			problem.WriteJSON(w, http.StatusOK, p)
-			return nil
+			return endpoint.OK(p), nil
 		}
 	}
-	return refuse(http.StatusNotFound, ErrNotFound, "no proposal %q", truncate(r.PathValue("id"), 80))
+	return nil, notFound("no proposal %q", truncate(r.PathValue("id"), 80))
 }
 
-func (o *Officers) serveApprove(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	if err := decodeOptional(w, r, &struct{}{}); err != nil {
-		return err
+func (o *Officers) serveApprove(r *http.Request, _ struct{}) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
 	}
 	prop, code, err := o.Approve(r.Context(), p, r.PathValue("id"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	problem.WriteJSON(w, http.StatusOK, ProposalJSON{Proposal: prop, ApproverCode: code})
-	return nil
+	return endpoint.OK(ProposalJSON{Proposal: prop, ApproverCode: code}).NoStore(), nil
 }
 
-func (o *Officers) serveReject(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req CommentJSON
-	if err := decodeOptional(w, r, &req); err != nil {
-		return err
+func (o *Officers) serveReject(r *http.Request, req CommentJSON) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
 	}
 	prop, err := o.Reject(r.Context(), p, r.PathValue("id"), req.Comment)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, ProposalJSON{Proposal: prop})
+	return endpoint.OK(ProposalJSON{Proposal: prop}), nil
+}
+
+// Validate requires the proposal and both codes.
+func (c ClaimJSON) Validate() error {
+	for _, f := range []struct{ field, v string }{{"proposal", c.Proposal}, {"proposer_code", c.ProposerCode}, {"approver_code", c.ApproverCode}} {
+		if f.v == "" {
+			return badRequest(f.field, nil, "required")
+		}
+	}
 	return nil
 }
 
-func (o *Officers) serveClaim(w http.ResponseWriter, r *http.Request) error {
-	var req ClaimJSON
-	if err := problem.DecodeJSON(w, r, maxBody, &req); err != nil {
-		return err
-	}
-	for field, v := range map[string]string{"proposal": req.Proposal, "proposer_code": req.ProposerCode, "approver_code": req.ApproverCode} {
-		if v == "" {
-			return badRequest(field, nil, "required")
-		}
-	}
+func (o *Officers) serveClaim(r *http.Request, req ClaimJSON) (*endpoint.Reply, error) {
 	ttl, err := parseTTL(req.TTL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	token, off, err := o.Claim(r.Context(), req.Proposal, req.ProposerCode, req.ApproverCode, ttl, r.RemoteAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := o.Authenticate(r.Context(), token)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	problem.WriteJSON(w, http.StatusCreated, TokenJSON{Token: token, Officer: off.Name, Role: off.Role, ExpiresAt: p.TokenExpiresAt})
-	return nil
+	return endpoint.Created("", TokenJSON{Token: token, Officer: off.Name, Role: off.Role, ExpiresAt: p.TokenExpiresAt}).NoStore(), nil
 }
 
-func (o *Officers) serveRenew(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req RenewJSON
-	if err := decodeOptional(w, r, &req); err != nil {
-		return err
+func (o *Officers) serveRenew(r *http.Request, req RenewJSON) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
 	}
 	ttl, err := parseTTL(req.TTL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	token, exp, err := o.RenewToken(r.Context(), p, ttl)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	problem.WriteJSON(w, http.StatusCreated, TokenJSON{Token: token, Officer: p.Name, Role: p.Role, ExpiresAt: exp})
-	return nil
+	return endpoint.Created("", TokenJSON{Token: token, Officer: p.Name, Role: p.Role, ExpiresAt: exp}).NoStore(), nil
 }
 
-func (o *Officers) serveMe(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	problem.WriteJSON(w, http.StatusOK, MeJSON{Officer: p.Name, Role: p.Role, TokenExpiresAt: p.TokenExpiresAt})
-	return nil
+func (o *Officers) serveMe(r *http.Request) (*endpoint.Reply, error) {
+	p, err := PrincipalOf(r)
+	if err != nil {
+		return nil, err
+	}
+	return endpoint.OK(MeJSON{Officer: p.Name, Role: p.Role, TokenExpiresAt: p.TokenExpiresAt}), nil
 }

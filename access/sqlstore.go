@@ -234,7 +234,7 @@ type sqlTx struct{ tx *store.Tx }
 func (t sqlTx) Officer(ctx context.Context, name string) (*Officer, error) {
 	o, err := scanOfficer(t.tx.QueryRow(ctx, "SELECT "+officerColumns+" FROM access_officers o WHERE o.name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, refuse(404, ErrNotFound, "no officer %q", truncate(name, 80))
+		return nil, notFound("no officer %q", truncate(name, 80))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("access: load officer: %w", err)
@@ -256,7 +256,7 @@ func (t sqlTx) BoundTo(ctx context.Context, userID string) (*Officer, error) {
 func (t sqlTx) Proposal(ctx context.Context, id string) (*Proposal, error) {
 	p, err := scanProposal(t.tx.QueryRow(ctx, "SELECT "+proposalColumns+" FROM access_proposals WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, refuse(404, ErrNotFound, "no proposal %q", truncate(id, 80))
+		return nil, notFound("no proposal %q", truncate(id, 80))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("access: load proposal: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tongxing/tongxing/problem"
+	"github.com/tongxing/tongxing/endpoint"
 )
 
 // Actions recorded for reads through the HTTP API.
@@ -31,7 +32,28 @@ const (
 // request is not authenticated as an officer.
 type OfficerFunc func(*http.Request) (Actor, bool)
 
-// Handler returns the security officers' HTTP API:
+// API is the security officers' HTTP API of a [Log].
+type API struct {
+	log     *Log
+	guard   func(http.Handler) http.Handler
+	officer OfficerFunc
+	logger  *slog.Logger
+}
+
+// NewAPI returns the security officers' HTTP API of l. guard admits the
+// officers who may read the log (nil: every request reaches the API);
+// officer names the officer of an admitted request. logger may be nil.
+func NewAPI(l *Log, guard func(http.Handler) http.Handler, officer OfficerFunc, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if guard == nil {
+		guard = func(h http.Handler) http.Handler { return h }
+	}
+	return &API{log: l, guard: guard, officer: officer, logger: logger}
+}
+
+// Routes registers the API on mux:
 //
 //	GET /audit/v1/checkpoint                   newest signed checkpoint (text/plain signed note)
 //	GET /audit/v1/entries?from=&to=&actor=&department=&action=&decision=&subject=&subject_hash=&limit=&cursor=
@@ -39,43 +61,62 @@ type OfficerFunc func(*http.Request) (Actor, bool)
 //	GET /audit/v1/proof/consistency?old=&new=  consistency proof
 //	GET /audit/v1/export?<search filters>      evidence bundle (JSON lines)
 //
-// from and to are RFC 3339 times. Authentication is the caller's job: a
-// request for which officer returns false is refused with 401. Every read,
-// successful or not, is appended to the log before the response is sent
-// (for export, before streaming starts); if that append fails the request
-// fails with 500 and no log data is returned. Errors are RFC 9457 problem
-// details; bad or unknown query parameters are 400. logger may be nil.
-func Handler(l *Log, officer OfficerFunc, logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	h := &api{log: l, officer: officer, logger: logger}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /audit/v1/checkpoint", h.checkpoint)
-	mux.HandleFunc("GET /audit/v1/entries", h.search)
-	mux.HandleFunc("GET /audit/v1/entries/{index}", h.entry)
-	mux.HandleFunc("GET /audit/v1/proof/consistency", h.consistency)
-	mux.HandleFunc("GET /audit/v1/export", h.export)
-	return mux
+// from and to are RFC 3339 times. A request for which the officer function
+// returns false is refused with 401. Every read, successful or not, is
+// appended to the log before the response is sent (for export, before
+// streaming starts); if that append fails the request fails with 500 and
+// no log data is returned. Errors are RFC 9457 problem details; bad or
+// unknown query parameters are 400, entries and checkpoints that do not
+// exist 404.
+func (a *API) Routes(mux *http.ServeMux) {
+	mux.Handle("GET /audit/v1/checkpoint", a.read(ActionReadCheckpoint, a.checkpoint))
+	mux.Handle("GET /audit/v1/entries", a.read(ActionSearch, a.search))
+	mux.Handle("GET /audit/v1/entries/{index}", a.read(ActionReadEntry, a.entry))
+	mux.Handle("GET /audit/v1/proof/consistency", a.read(ActionReadConsistency, a.consistency))
+	mux.Handle("GET /audit/v1/export", a.read(ActionExport, a.export))
 }
 
-type api struct {
-	log     *Log
-	officer OfficerFunc
-	logger  *slog.Logger
+// apiError is an answer of the API about the request rather than the log's
+// data.
+type apiError struct {
+	status int
+	msg    string
 }
 
-// begin authenticates the request.
-func (h *api) begin(w http.ResponseWriter, r *http.Request) (Actor, bool) {
-	who, ok := h.officer(r)
-	if !ok {
-		problem.Write(w, problem.New(http.StatusUnauthorized, "a security officer must be authenticated"))
-		return Actor{}, false
-	}
-	if who.SourceAddr == "" {
+func (e *apiError) Error() string   { return e.msg }
+func (e *apiError) HTTPStatus() int { return e.status }
+
+var (
+	errNoOfficer = &apiError{http.StatusUnauthorized, "a security officer must be authenticated"}
+	errNotLogged = &apiError{http.StatusInternalServerError, "the read could not be recorded in the audit log"}
+)
+
+// read serves one kind of read: only to officers, and recorded, with the
+// status it is answered with, before the answer is written.
+func (a *API) read(action string, f func(r *http.Request) (*endpoint.Reply, error)) http.Handler {
+	o := &endpoint.Options{Log: a.logger, Before: func(r *http.Request, status int, elapsed time.Duration) error {
+		who, ok := a.who(r)
+		if !ok {
+			return nil // refused unauthenticated; nobody to record
+		}
+		return a.record(r, who, action, status, elapsed)
+	}}
+	return a.guard(endpoint.Call(o, func(r *http.Request) (*endpoint.Reply, error) {
+		if _, ok := a.who(r); !ok {
+			return nil, errNoOfficer
+		}
+		return f(r)
+	}))
+}
+
+// who is the officer of r, with the request's source address unless the
+// officer function gave one.
+func (a *API) who(r *http.Request) (Actor, bool) {
+	who, ok := a.officer(r)
+	if ok && who.SourceAddr == "" {
 		who.SourceAddr = r.RemoteAddr
 	}
-	return who, true
+	return who, ok
 }
 
 func checkParams(r *http.Request, allowed ...string) error {
@@ -90,33 +131,31 @@ func checkParams(r *http.Request, allowed ...string) error {
 	return nil
 }
 
-// record appends the audit entry of a read; it reports whether the response
-// may be sent.
-func (h *api) record(w http.ResponseWriter, r *http.Request, who Actor, action string, start time.Time, status int) bool {
+// record appends the audit entry of a read.
+func (a *API) record(r *http.Request, who Actor, action string, status int, elapsed time.Duration) error {
 	e := Entry{
 		Actor:   who,
 		Action:  action,
-		Object:  Object{Resource: h.resource(r)},
+		Object:  Object{Resource: a.resource(r)},
 		Outcome: strconv.Itoa(status),
-		Latency: time.Since(start),
+		Latency: elapsed,
 	}
-	if _, err := h.log.Append(context.WithoutCancel(r.Context()), e); err != nil {
-		h.logger.ErrorContext(r.Context(), "audit: cannot record a read of the audit log; refusing it", "action", action, "err", err)
-		problem.Write(w, problem.New(http.StatusInternalServerError, "the read could not be recorded in the audit log"))
-		return false
+	if _, err := a.log.Append(context.WithoutCancel(r.Context()), e); err != nil {
+		a.logger.ErrorContext(r.Context(), "audit: cannot record a read of the audit log; refusing it", "action", action, "err", err)
+		return errNotLogged
 	}
-	return true
+	return nil
 }
 
 // resource describes the request for the audit entry of a read. A citizen
 // subject is replaced by its hash (or dropped without a citizen key) so that
 // the log never holds it in clear.
-func (h *api) resource(r *http.Request) string {
+func (a *API) resource(r *http.Request) string {
 	q := r.URL.Query()
 	if s := q.Get("subject"); s != "" {
 		q.Del("subject")
-		if len(h.log.opts.citizenKey) > 0 {
-			q.Set("subject_hash", CitizenHash(h.log.opts.citizenKey, s))
+		if len(a.log.opts.citizenKey) > 0 {
+			q.Set("subject_hash", CitizenHash(a.log.opts.citizenKey, s))
 		}
 	}
 	res := r.URL.Path
@@ -135,64 +174,30 @@ func (h *api) resource(r *http.Request) string {
 	return res
 }
 
-// fail answers with a problem after recording the failed read.
-func (h *api) fail(w http.ResponseWriter, r *http.Request, who Actor, action string, start time.Time, err error) {
-	p := problemFor(err)
-	if p.Status >= 500 {
-		h.logger.ErrorContext(r.Context(), "audit API request failed", "path", r.URL.Path, "err", err)
-	}
-	if !h.record(w, r, who, action, start, p.Status) {
-		return
-	}
-	p.Instance = r.URL.Path
-	problem.Write(w, p)
+// jsonReply is v as compact JSON with HTML characters unescaped, so that
+// canonical entries inside it keep their bytes.
+func jsonReply(v any) *endpoint.Reply {
+	rep := &endpoint.Reply{Write: func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // keeps the canonical entry bytes verbatim
+		return enc.Encode(v)
+	}}
+	return rep.With("Content-Type", "application/json").NoStore()
 }
 
-func problemFor(err error) *problem.Details {
-	var qe *QueryError
-	switch {
-	case errors.As(err, &qe):
-		p := problem.New(http.StatusBadRequest, qe.Error())
-		p.Field = qe.Field
-		p.InvalidParams = []problem.InvalidParam{{Name: qe.Field, Reason: qe.Reason}}
-		return p
-	case errors.Is(err, ErrNotFound):
-		return problem.New(http.StatusNotFound, err.Error())
-	}
-	return problem.New(http.StatusInternalServerError, "internal error")
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // keeps the canonical entry bytes verbatim
-	_ = enc.Encode(v)
-}
-
-func (h *api) checkpoint(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	who, ok := h.begin(w, r)
-	if !ok {
-		return
-	}
+func (a *API) checkpoint(r *http.Request) (*endpoint.Reply, error) {
 	if err := checkParams(r); err != nil {
-		h.fail(w, r, who, ActionReadCheckpoint, start, err)
-		return
+		return nil, err
 	}
-	cp, err := h.log.LatestCheckpoint(r.Context())
+	cp, err := a.log.LatestCheckpoint(r.Context())
 	if err != nil {
-		h.fail(w, r, who, ActionReadCheckpoint, start, err)
-		return
+		return nil, err
 	}
-	if !h.record(w, r, who, ActionReadCheckpoint, start, http.StatusOK) {
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(cp.Note)
+	rep := &endpoint.Reply{Write: func(w io.Writer) error {
+		_, err := w.Write(cp.Note)
+		return err
+	}}
+	return rep.With("Content-Type", "text/plain; charset=utf-8").NoStore(), nil
 }
 
 var searchParams = []string{"from", "to", "actor", "department", "action", "decision", "subject", "subject_hash", "limit", "cursor"}
@@ -238,21 +243,14 @@ func parseQuery(r *http.Request, withPaging bool) (Query, error) {
 	return q, nil
 }
 
-func (h *api) search(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	who, ok := h.begin(w, r)
-	if !ok {
-		return
-	}
+func (a *API) search(r *http.Request) (*endpoint.Reply, error) {
 	q, err := parseQuery(r, true)
 	if err != nil {
-		h.fail(w, r, who, ActionSearch, start, err)
-		return
+		return nil, err
 	}
-	page, err := h.log.Search(r.Context(), q)
+	page, err := a.log.Search(r.Context(), q)
 	if err != nil {
-		h.fail(w, r, who, ActionSearch, start, err)
-		return
+		return nil, err
 	}
 	out := struct {
 		Entries    []json.RawMessage `json:"entries"`
@@ -261,15 +259,11 @@ func (h *api) search(w http.ResponseWriter, r *http.Request) {
 	for _, e := range page.Entries {
 		raw, err := e.MarshalCanonical()
 		if err != nil {
-			h.fail(w, r, who, ActionSearch, start, err)
-			return
+			return nil, err
 		}
 		out.Entries = append(out.Entries, raw)
 	}
-	if !h.record(w, r, who, ActionSearch, start, http.StatusOK) {
-		return
-	}
-	writeJSON(w, out)
+	return jsonReply(out), nil
 }
 
 func parseUint(v url.Values, name string) (uint64, bool, error) {
@@ -298,48 +292,36 @@ type EntryResponse struct {
 	Proof [][]byte `json:"proof,omitempty"`
 }
 
-func (h *api) entry(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	who, ok := h.begin(w, r)
-	if !ok {
-		return
-	}
+func (a *API) entry(r *http.Request) (*endpoint.Reply, error) {
 	if err := checkParams(r, "size"); err != nil {
-		h.fail(w, r, who, ActionReadEntry, start, err)
-		return
+		return nil, err
 	}
 	index, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
 	if err != nil {
-		h.fail(w, r, who, ActionReadEntry, start, &QueryError{Field: "index", Reason: "not a non-negative integer"})
-		return
+		return nil, &QueryError{Field: "index", Reason: "not a non-negative integer"}
 	}
 	size, haveSize, err := parseUint(r.URL.Query(), "size")
 	if err != nil {
-		h.fail(w, r, who, ActionReadEntry, start, err)
-		return
+		return nil, err
 	}
 	ctx := r.Context()
-	e, err := h.log.Entry(ctx, index)
+	e, err := a.log.Entry(ctx, index)
 	if err != nil {
-		h.fail(w, r, who, ActionReadEntry, start, err)
-		return
+		return nil, err
 	}
 	raw, err := e.MarshalCanonical()
 	if err != nil {
-		h.fail(w, r, who, ActionReadEntry, start, err)
-		return
+		return nil, err
 	}
 	resp := EntryResponse{Index: index, Entry: raw}
 	var cp *Checkpoint
 	if haveSize {
-		if cp, err = h.log.CheckpointAt(ctx, size); err != nil && !errors.Is(err, ErrNotFound) {
-			h.fail(w, r, who, ActionReadEntry, start, err)
-			return
+		if cp, err = a.log.CheckpointAt(ctx, size); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
 		}
 	} else {
-		if cp, err = h.log.LatestCheckpoint(ctx); err != nil && !errors.Is(err, ErrNotFound) {
-			h.fail(w, r, who, ActionReadEntry, start, err)
-			return
+		if cp, err = a.log.LatestCheckpoint(ctx); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
 		}
 		if cp != nil {
 			size = cp.Size
@@ -348,26 +330,22 @@ func (h *api) entry(w http.ResponseWriter, r *http.Request) {
 	if cp != nil {
 		resp.Checkpoint = string(cp.Note)
 	}
-	if (haveSize || cp != nil) && index < size {
-		p, err := h.log.InclusionProof(ctx, index, size)
+	switch {
+	case (haveSize || cp != nil) && index < size:
+		p, err := a.log.InclusionProof(ctx, index, size)
 		if err != nil {
-			h.fail(w, r, who, ActionReadEntry, start, err)
-			return
+			return nil, err
 		}
 		resp.TreeSize, resp.Proof = size, p
 		if resp.Proof == nil {
 			resp.Proof = [][]byte{}
 		}
-	} else if haveSize {
-		h.fail(w, r, who, ActionReadEntry, start, &QueryError{Field: "size", Reason: fmt.Sprintf("entry %d is not in a tree of size %d", index, size)})
-		return
-	} else {
+	case haveSize:
+		return nil, &QueryError{Field: "size", Reason: fmt.Sprintf("entry %d is not in a tree of size %d", index, size)}
+	default:
 		resp.Checkpoint = "" // no checkpoint covers the entry yet
 	}
-	if !h.record(w, r, who, ActionReadEntry, start, http.StatusOK) {
-		return
-	}
-	writeJSON(w, resp)
+	return jsonReply(resp), nil
 }
 
 // ConsistencyResponse is the body of GET /audit/v1/proof/consistency.
@@ -377,77 +355,59 @@ type ConsistencyResponse struct {
 	Proof [][]byte `json:"proof"`
 }
 
-func (h *api) consistency(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	who, ok := h.begin(w, r)
-	if !ok {
-		return
-	}
+func (a *API) consistency(r *http.Request) (*endpoint.Reply, error) {
 	if err := checkParams(r, "old", "new"); err != nil {
-		h.fail(w, r, who, ActionReadConsistency, start, err)
-		return
+		return nil, err
 	}
 	v := r.URL.Query()
-	old, okOld, err := parseUint(v, "old")
-	if err == nil && !okOld {
-		err = &QueryError{Field: "old", Reason: "required"}
-	}
+	old, err := requiredUint(v, "old")
 	if err != nil {
-		h.fail(w, r, who, ActionReadConsistency, start, err)
-		return
+		return nil, err
 	}
-	newSize, okNew, err := parseUint(v, "new")
-	if err == nil && !okNew {
-		err = &QueryError{Field: "new", Reason: "required"}
-	}
+	newSize, err := requiredUint(v, "new")
 	if err != nil {
-		h.fail(w, r, who, ActionReadConsistency, start, err)
-		return
+		return nil, err
 	}
-	p, err := h.log.ConsistencyProof(r.Context(), old, newSize)
+	p, err := a.log.ConsistencyProof(r.Context(), old, newSize)
 	if err != nil {
-		h.fail(w, r, who, ActionReadConsistency, start, err)
-		return
+		return nil, err
 	}
 	if p == nil {
 		p = [][]byte{}
 	}
-	if !h.record(w, r, who, ActionReadConsistency, start, http.StatusOK) {
-		return
-	}
-	writeJSON(w, ConsistencyResponse{Old: old, New: newSize, Proof: p})
+	return jsonReply(ConsistencyResponse{Old: old, New: newSize, Proof: p}), nil
 }
 
-func (h *api) export(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	who, ok := h.begin(w, r)
-	if !ok {
-		return
+// requiredUint is parseUint of a parameter that must be given.
+func requiredUint(v url.Values, name string) (uint64, error) {
+	n, ok, err := parseUint(v, name)
+	if err == nil && !ok {
+		err = &QueryError{Field: name, Reason: "required"}
 	}
+	return n, err
+}
+
+func (a *API) export(r *http.Request) (*endpoint.Reply, error) {
 	q, err := parseQuery(r, false)
-	if err == nil {
-		// Check the filters before anything is streamed.
-		probe := q
-		probe.Limit = 1
-		_, err = h.log.Search(r.Context(), probe)
-	}
-	if err == nil {
-		_, err = h.log.LatestCheckpoint(r.Context())
-	}
 	if err != nil {
-		h.fail(w, r, who, ActionExport, start, err)
-		return
+		return nil, err
 	}
-	if !h.record(w, r, who, ActionExport, start, http.StatusOK) {
-		return
+	// Check the filters before anything is streamed.
+	probe := q
+	probe.Limit = 1
+	if _, err := a.log.Search(r.Context(), probe); err != nil {
+		return nil, err
 	}
-	w.Header().Set("Content-Type", "application/jsonl; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="audit-bundle.jsonl"`)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	if _, err := h.log.Export(r.Context(), w, q); err != nil {
-		// Headers are sent; the bundle stays without its end line, which
-		// every reader rejects as truncated.
-		h.logger.ErrorContext(r.Context(), "audit export failed mid-stream", "err", err)
+	if _, err := a.log.LatestCheckpoint(r.Context()); err != nil {
+		return nil, err
 	}
+	rep := &endpoint.Reply{Write: func(w io.Writer) error {
+		// On failure the bundle stays without its end line, which every
+		// reader rejects as truncated.
+		_, err := a.log.Export(r.Context(), w, q)
+		return err
+	}}
+	rep.With("Content-Type", "application/jsonl; charset=utf-8")
+	rep.With("Content-Disposition", `attachment; filename="audit-bundle.jsonl"`)
+	return rep.NoStore(), nil
 }

@@ -35,7 +35,9 @@ func TestHTTP(t *testing.T) {
 		if err := l.PublishCheckpoint(ctx); err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(Handler(l, officerFromHeader, nil))
+		mux := http.NewServeMux()
+		NewAPI(l, nil, officerFromHeader, nil).Routes(mux)
+		srv := httptest.NewServer(mux)
 		defer srv.Close()
 		get := func(t *testing.T, path string, officer bool) (*http.Response, []byte) {
 			t.Helper()

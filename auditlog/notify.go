@@ -99,8 +99,8 @@ func (l *Log) listenOnce(pending, receipts string) error {
 		}
 		// Anything committed before LISTEN took effect is found by one
 		// look now.
-		wake(l.wakeSeq)
-		wake(l.wakeRecv)
+		wake(l.handoff.wakeSeq)
+		wake(l.handoff.wakeRecv)
 		for {
 			n, err := pc.WaitForNotification(ctx)
 			if err != nil {
@@ -111,9 +111,9 @@ func (l *Log) listenOnce(pending, receipts string) error {
 			}
 			switch n.Channel {
 			case pending:
-				wake(l.wakeSeq)
+				wake(l.handoff.wakeSeq)
 			case receipts:
-				wake(l.wakeRecv)
+				wake(l.handoff.wakeRecv)
 			}
 		}
 	})

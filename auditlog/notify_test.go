@@ -84,3 +84,37 @@ func BenchmarkAppendNonSequencer(b *testing.B) {
 		})
 	}
 }
+
+// TestNotifyReceiptBeforeWaiter: the sequencer may sequence a pending
+// entry, commit its receipt and notify before the process that handed the
+// entry over has come back from committing it; the woken waiter's look for
+// receipts then comes before the hand-off returns. With polling
+// effectively off, the append must still complete.
+func TestNotifyReceiptBeforeWaiter(t *testing.T) {
+	seq, other := pgPair(t, WithPollInterval(time.Hour))
+	ctx := context.Background()
+	other.handoff.committed = func([]string) {
+		// Hold the hand-off until the sequencer has sequenced the entry
+		// (with it its receipt is committed and notified), then look for
+		// receipts, as the waiter woken by the notification does.
+		for {
+			var n int
+			if err := seq.db.QueryRow(ctx, "SELECT COUNT(*) FROM audit_entries").Scan(&n); err != nil {
+				t.Error(err)
+				return
+			}
+			if n > 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		other.collectReceipts()
+	}
+	idx, err := other.Append(ctx, testEntry(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := seq.Entry(ctx, idx); err != nil || e.Object.Resource != testEntry(7).Object.Resource {
+		t.Fatalf("entry %d: %+v, %v", idx, e, err)
+	}
+}

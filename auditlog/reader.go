@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -17,10 +18,11 @@ import (
 )
 
 // ErrNotFound is returned (wrapped) when an entry or checkpoint does not
-// exist.
+// exist; the error that wraps it is a 404 on HTTP.
 var ErrNotFound = errors.New("auditlog: not found")
 
-// QueryError reports an invalid search, proof or export parameter.
+// QueryError reports an invalid search, proof or export parameter. On
+// HTTP it is a 400 naming the parameter.
 type QueryError struct {
 	Field  string // the parameter at fault, e.g. "from"
 	Reason string
@@ -28,6 +30,25 @@ type QueryError struct {
 
 // Error returns "auditlog: <field>: <reason>".
 func (e *QueryError) Error() string { return "auditlog: " + e.Field + ": " + e.Reason }
+
+// HTTPStatus is 400 Bad Request.
+func (e *QueryError) HTTPStatus() int { return http.StatusBadRequest }
+
+// FieldName returns the parameter at fault.
+func (e *QueryError) FieldName() string { return e.Field }
+
+// notFoundError says what the log does not hold; it wraps [ErrNotFound].
+type notFoundError struct{ what string }
+
+func (e *notFoundError) Error() string   { return ErrNotFound.Error() + ": " + e.what }
+func (e *notFoundError) Unwrap() error   { return ErrNotFound }
+func (e *notFoundError) HTTPStatus() int { return http.StatusNotFound }
+
+// notFound is the one not-found error of the log: an entry or a checkpoint
+// it does not hold (a 404 on HTTP).
+func notFound(format string, args ...any) error {
+	return &notFoundError{what: fmt.Sprintf(format, args...)}
+}
 
 // Reader reads the log: entries, search, proofs, checkpoints, export and
 // verification. It never writes and needs no signing key, so command-line
@@ -81,7 +102,7 @@ func (r *Reader) checkpoint(ctx context.Context, query string, args ...any) (*Ch
 	)
 	err := r.db.QueryRow(ctx, query, args...).Scan(&size, &ns, &msg, &tst)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: no checkpoint", ErrNotFound)
+		return nil, notFound("no checkpoint")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auditlog: read checkpoint: %w", err)
@@ -105,7 +126,7 @@ func (r *Reader) Entry(ctx context.Context, index uint64) (Entry, error) {
 	var body []byte
 	err := r.db.QueryRow(ctx, "SELECT body FROM audit_entries WHERE idx = ?", int64(index)).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Entry{}, fmt.Errorf("%w: entry %d", ErrNotFound, index)
+		return Entry{}, notFound("entry %d", index)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("auditlog: read entry %d: %w", index, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -71,176 +72,244 @@ func (r *Reader) Verify(ctx context.Context, logVerifier note.Verifier, otherVer
 	if logVerifier == nil {
 		return nil, fmt.Errorf("auditlog: verify: no checkpoint verifier")
 	}
-	var (
-		size           int64
-		root, compactB []byte
-	)
-	if err := r.db.QueryRow(ctx, "SELECT size, root, compact FROM audit_tree WHERE id = 1").Scan(&size, &root, &compactB); err != nil {
-		if err == sql.ErrNoRows {
-			size, root, compactB = 0, Hasher{}.EmptyRoot(), []byte{}
-		} else {
-			return nil, fmt.Errorf("auditlog: verify: read tree state: %w", err)
+	v := &verification{r: r, logVerifier: logVerifier, otherVerifiers: otherVerifiers, rng: rangeFactory.NewEmptyRange(0)}
+	defer v.close()
+	for _, step := range []func(context.Context) error{
+		v.readTreeState,
+		v.openTables,
+		v.replay,
+		v.checkNothingBeyond,
+		v.checkTreeState,
+		r.checkNoExtraEntries,
+		v.checkConsistency,
+	} {
+		if err := step(ctx); err != nil {
+			return nil, err
 		}
 	}
-	if size < 0 {
-		return nil, &IntegrityError{Index: 0, Reason: fmt.Sprintf("stored tree size %d is negative", size)}
-	}
-	S := uint64(size)
+	return &VerifyReport{Size: v.size, Root: rootOf(v.rng), Checkpoints: v.checkpoints, Latest: v.latest, Elapsed: time.Since(start)}, nil
+}
 
-	entries, err := r.db.Query(ctx, `SELECT idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body
-		FROM audit_entries WHERE idx < ? ORDER BY idx`, size)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: verify: read entries: %w", err)
+// verification is one run of [Reader.Verify]: the stored tree state, the
+// entry, node and checkpoint tables read in index order, and what has been
+// recomputed and verified so far.
+type verification struct {
+	r              *Reader
+	logVerifier    note.Verifier
+	otherVerifiers []note.Verifier
+
+	// The stored tree state.
+	size                    uint64
+	storedRoot, storedRange []byte
+
+	entries, nodes, cps *sql.Rows
+	stopScan            func() // ends the entry scan, which owns entries once started
+
+	rng         *compact.Range // the tree of the entries replayed so far
+	next        *Checkpoint    // the next stored checkpoint, nil after the last
+	latest      *Checkpoint    // the newest checkpoint verified so far
+	checkpoints int            // checkpoints verified so far
+	vouched     uint64         // entries below this are covered by a verified checkpoint
+
+	// The stored nodes, read alongside the recomputed ones.
+	nodesLeft bool  // more stored nodes may follow
+	pos       int64 // position of the last stored node read
+	stored    []byte
+	nodeErr   error // the first node that did not match
+}
+
+func (v *verification) close() {
+	if v.stopScan != nil {
+		v.stopScan()
+	} else if v.entries != nil {
+		v.entries.Close()
 	}
-	nodes, err := r.db.Query(ctx, "SELECT pos, hash FROM audit_nodes WHERE pos < ? ORDER BY pos", int64(nodeCount(S)))
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: verify: read tree nodes: %w", err)
+	for _, rows := range []*sql.Rows{v.nodes, v.cps} {
+		if rows != nil {
+			rows.Close()
+		}
 	}
-	defer nodes.Close()
-	cps, err := r.db.Query(ctx, "SELECT size, time_ns, note FROM audit_checkpoints ORDER BY size")
+}
+
+// readTreeState reads the stored size, root and compact range.
+func (v *verification) readTreeState(ctx context.Context) error {
+	var size int64
+	err := v.r.db.QueryRow(ctx, "SELECT size, root, compact FROM audit_tree WHERE id = 1").Scan(&size, &v.storedRoot, &v.storedRange)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		size, v.storedRoot, v.storedRange = 0, Hasher{}.EmptyRoot(), []byte{}
+	case err != nil:
+		return fmt.Errorf("auditlog: verify: read tree state: %w", err)
+	case size < 0:
+		return &IntegrityError{Index: 0, Reason: fmt.Sprintf("stored tree size %d is negative", size)}
+	}
+	v.size = uint64(size)
+	return nil
+}
+
+// openTables queries the entries and nodes below the stored tree size and
+// every checkpoint, in order, and reads the first checkpoint.
+func (v *verification) openTables(ctx context.Context) error {
+	var err error
+	v.entries, err = v.r.db.Query(ctx, `SELECT idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body
+		FROM audit_entries WHERE idx < ? ORDER BY idx`, int64(v.size))
 	if err != nil {
+		return fmt.Errorf("auditlog: verify: read entries: %w", err)
+	}
+	if v.nodes, err = v.r.db.Query(ctx, "SELECT pos, hash FROM audit_nodes WHERE pos < ? ORDER BY pos", int64(nodeCount(v.size))); err != nil {
+		return fmt.Errorf("auditlog: verify: read tree nodes: %w", err)
+	}
+	v.nodesLeft = true
+	if v.cps, err = v.r.db.Query(ctx, "SELECT size, time_ns, note FROM audit_checkpoints ORDER BY size"); err != nil {
+		return fmt.Errorf("auditlog: verify: read checkpoints: %w", err)
+	}
+	v.next, err = v.nextCheckpoint()
+	return err
+}
+
+// nextCheckpoint reads and opens the next stored checkpoint, nil at the
+// end.
+func (v *verification) nextCheckpoint() (*Checkpoint, error) {
+	if !v.cps.Next() {
+		if err := v.cps.Err(); err != nil {
+			return nil, fmt.Errorf("auditlog: verify: read checkpoints: %w", err)
+		}
+		return nil, nil
+	}
+	var cs, ns int64
+	var msg string
+	if err := v.cps.Scan(&cs, &ns, &msg); err != nil {
 		return nil, fmt.Errorf("auditlog: verify: read checkpoints: %w", err)
 	}
-	defer cps.Close()
-
-	rep := &VerifyReport{}
-	var prev *Checkpoint // the newest checkpoint verified so far
-	vouched := uint64(0) // entries below this are covered by a verified checkpoint
-
-	// nextCheckpoint reads the next stored checkpoint, nil at the end.
-	nextCheckpoint := func() (*Checkpoint, int64, error) {
-		if !cps.Next() {
-			if err := cps.Err(); err != nil {
-				return nil, 0, fmt.Errorf("auditlog: verify: read checkpoints: %w", err)
-			}
-			return nil, 0, nil
-		}
-		var cs, ns int64
-		var msg string
-		if err := cps.Scan(&cs, &ns, &msg); err != nil {
-			return nil, 0, fmt.Errorf("auditlog: verify: read checkpoints: %w", err)
-		}
-		cp, err := OpenCheckpoint([]byte(msg), logVerifier, otherVerifiers...)
-		if err != nil {
-			return nil, cs, &IntegrityError{Index: vouched, Reason: fmt.Sprintf("checkpoint stored for size %d does not verify", cs), Err: err}
-		}
-		if cp.Size != uint64(cs) || cs < 0 {
-			return nil, cs, &IntegrityError{Index: vouched, Reason: fmt.Sprintf("checkpoint stored for size %d says size %d", cs, cp.Size)}
-		}
-		cp.Time = time.Unix(0, ns).UTC()
-		return cp, cs, nil
-	}
-	cp, _, err := nextCheckpoint()
+	cp, err := OpenCheckpoint([]byte(msg), v.logVerifier, v.otherVerifiers...)
 	if err != nil {
-		return nil, err
+		return nil, &IntegrityError{Index: v.vouched, Reason: fmt.Sprintf("checkpoint stored for size %d does not verify", cs), Err: err}
 	}
-	rng := rangeFactory.NewEmptyRange(0)
-	// checkCheckpoints verifies every checkpoint of the current size.
-	checkCheckpoints := func(n uint64) error {
-		for cp != nil && cp.Size == n {
-			if got := rootOf(rng); !bytes.Equal(got, cp.Root) {
-				return &IntegrityError{Index: vouched, Reason: fmt.Sprintf("checkpoint of size %d does not match the stored entries below it", n)}
-			}
-			rep.Checkpoints++
-			prev, vouched = cp, n
-			var err error
-			if cp, _, err = nextCheckpoint(); err != nil {
-				return err
-			}
-		}
-		return nil
+	if cp.Size != uint64(cs) || cs < 0 {
+		return nil, &IntegrityError{Index: v.vouched, Reason: fmt.Sprintf("checkpoint stored for size %d says size %d", cs, cp.Size)}
 	}
-	if err := checkCheckpoints(0); err != nil {
-		return nil, err
-	}
+	cp.Time = time.Unix(0, ns).UTC()
+	return cp, nil
+}
 
-	var nodeErr error
-	var (
-		pos     int64
-		stored  []byte
-		nodesOK = true
-	)
-	visit := func(id compact.NodeID, h []byte) {
-		if id.Level == 0 || nodeErr != nil {
+// checkCheckpoints verifies every stored checkpoint of size n against the
+// tree replayed so far, which is of size n.
+func (v *verification) checkCheckpoints(n uint64) error {
+	for v.next != nil && v.next.Size == n {
+		if got := rootOf(v.rng); !bytes.Equal(got, v.next.Root) {
+			return &IntegrityError{Index: v.vouched, Reason: fmt.Sprintf("checkpoint of size %d does not match the stored entries below it", n)}
+		}
+		v.checkpoints++
+		v.latest, v.vouched = v.next, n
+		var err error
+		if v.next, err = v.nextCheckpoint(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// visitNode compares a node the replay completed with the next stored one.
+// It is compact.Range.Append's visitor; the first mismatch is kept in
+// nodeErr.
+func (v *verification) visitNode(id compact.NodeID, h []byte) {
+	if id.Level == 0 || v.nodeErr != nil {
+		return
+	}
+	want := int64(nodePos(id))
+	if v.nodesLeft && v.nodes.Next() {
+		if err := v.nodes.Scan(&v.pos, &v.stored); err != nil {
+			v.nodeErr = fmt.Errorf("auditlog: verify: read tree nodes: %w", err)
 			return
 		}
-		want := int64(nodePos(id))
-		if nodesOK && nodes.Next() {
-			if err := nodes.Scan(&pos, &stored); err != nil {
-				nodeErr = fmt.Errorf("auditlog: verify: read tree nodes: %w", err)
-				return
-			}
-		} else {
-			nodesOK = false
-			pos = -1
-		}
-		switch {
-		case pos != want:
-			nodeErr = &IntegrityError{Index: max(firstLeaf(id), vouched), Reason: fmt.Sprintf("tree node (level %d, index %d) is missing or out of place", id.Level, id.Index)}
-		case !bytes.Equal(stored, h):
-			nodeErr = &IntegrityError{Index: max(firstLeaf(id), vouched), Reason: fmt.Sprintf("tree node (level %d, index %d) does not match the entries", id.Level, id.Index)}
-		}
+	} else {
+		v.nodesLeft = false
+		v.pos = -1
 	}
+	switch {
+	case v.pos != want:
+		v.nodeErr = &IntegrityError{Index: max(firstLeaf(id), v.vouched), Reason: fmt.Sprintf("tree node (level %d, index %d) is missing or out of place", id.Level, id.Index)}
+	case !bytes.Equal(v.stored, h):
+		v.nodeErr = &IntegrityError{Index: max(firstLeaf(id), v.vouched), Reason: fmt.Sprintf("tree node (level %d, index %d) does not match the entries", id.Level, id.Index)}
+	}
+}
 
-	chunks, stop := scanEntries(entries, S)
-	defer stop()
+// replay rebuilds the tree from the entries in index order, checked in
+// parallel by [scanEntries], comparing every node it completes with the
+// stored one and every checkpoint with the tree of its size.
+func (v *verification) replay(context.Context) error {
+	if err := v.checkCheckpoints(0); err != nil {
+		return err
+	}
+	chunks, stop := scanEntries(v.entries, v.size)
+	v.stopScan = stop
 	i := uint64(0)
 	for c := range chunks {
 		<-c.done
 		if c.err != nil {
-			return nil, c.err
+			return c.err
 		}
 		for k := range c.rows {
 			if ie := c.rows[k].bad; ie != nil {
-				return nil, ie
+				return ie
 			}
-			if err := rng.Append(c.rows[k].hash, visit); err != nil {
-				return nil, fmt.Errorf("auditlog: verify: extend tree at %d: %w", i, err)
+			if err := v.rng.Append(c.rows[k].hash, v.visitNode); err != nil {
+				return fmt.Errorf("auditlog: verify: extend tree at %d: %w", i, err)
 			}
-			if nodeErr != nil {
-				return nil, nodeErr
+			if v.nodeErr != nil {
+				return v.nodeErr
 			}
 			i++
-			if err := checkCheckpoints(i); err != nil {
-				return nil, err
+			if err := v.checkCheckpoints(i); err != nil {
+				return err
 			}
 		}
 	}
-	if i < S {
-		return nil, &IntegrityError{Index: i, Reason: "entry is missing"}
+	if i < v.size {
+		return &IntegrityError{Index: i, Reason: "entry is missing"}
 	}
-	if nodesOK && nodes.Next() {
-		if err := nodes.Scan(&pos, &stored); err == nil {
-			return nil, &IntegrityError{Index: S, Reason: fmt.Sprintf("unexpected tree node at position %d", pos)}
+	return nil
+}
+
+// checkNothingBeyond fails if a node or a checkpoint lies beyond the stored
+// tree.
+func (v *verification) checkNothingBeyond(context.Context) error {
+	if v.nodesLeft && v.nodes.Next() {
+		if err := v.nodes.Scan(&v.pos, &v.stored); err == nil {
+			return &IntegrityError{Index: v.size, Reason: fmt.Sprintf("unexpected tree node at position %d", v.pos)}
 		}
 	}
-	if cp != nil {
-		return nil, &IntegrityError{Index: S, Reason: fmt.Sprintf("checkpoint of size %d covers entries beyond the stored tree of size %d", cp.Size, S)}
+	// checkpoints are read in order of size: the next one, if any, is
+	// beyond the tree, and so is every one after it.
+	if v.next != nil {
+		return &IntegrityError{Index: v.size, Reason: fmt.Sprintf("checkpoint of size %d covers entries beyond the stored tree of size %d", v.next.Size, v.size)}
 	}
-	// Any further checkpoint must also lie beyond S; nextCheckpoint already
-	// returned nil, so none exists.
-	got := rootOf(rng)
-	if !bytes.Equal(got, root) {
-		return nil, &IntegrityError{Index: vouched, Reason: "stored tree root does not match the entries"}
+	return nil
+}
+
+// checkTreeState compares the stored root and compact range with the
+// replayed tree.
+func (v *verification) checkTreeState(context.Context) error {
+	if !bytes.Equal(rootOf(v.rng), v.storedRoot) {
+		return &IntegrityError{Index: v.vouched, Reason: "stored tree root does not match the entries"}
 	}
 	var want []byte
-	for _, h := range rng.Hashes() {
+	for _, h := range v.rng.Hashes() {
 		want = append(want, h...)
 	}
-	if !bytes.Equal(want, compactB) {
-		return nil, &IntegrityError{Index: vouched, Reason: "stored compact range does not match the entries"}
+	if !bytes.Equal(want, v.storedRange) {
+		return &IntegrityError{Index: v.vouched, Reason: "stored compact range does not match the entries"}
 	}
-	if err := r.checkNoExtraEntries(ctx); err != nil {
-		return nil, err
+	return nil
+}
+
+// checkConsistency proves the newest two checkpoints consistent (when
+// there are two).
+func (v *verification) checkConsistency(ctx context.Context) error {
+	if v.latest == nil || v.checkpoints < 2 {
+		return nil
 	}
-	if prev != nil && rep.Checkpoints > 1 {
-		if err := r.crossCheckConsistency(ctx, logVerifier, prev); err != nil {
-			return nil, err
-		}
-	}
-	rep.Size, rep.Root, rep.Latest = S, got, prev
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	return v.r.crossCheckConsistency(ctx, v.logVerifier, v.latest)
 }
 
 // checkNoExtraEntries fails if a row lies beyond the stored tree. It reads

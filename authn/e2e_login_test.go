@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,7 +24,7 @@ import (
 	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/authn/totp"
 	"github.com/tongxing/tongxing/ca"
-	"github.com/tongxing/tongxing/kms/softkms"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -73,24 +72,6 @@ type certEnv struct {
 
 func newCertEnv(t *testing.T, db *store.DB) *certEnv {
 	t.Helper()
-	dir := t.TempDir()
-	km, err := softkms.New(filepath.Join(dir, "keys"), testPassphrase)
-	if err != nil {
-		t.Fatalf("softkms.New: %v", err)
-	}
-	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(t.Context(), km, dir, ca.PKIOptions{})
-	if err != nil {
-		t.Fatalf("InitPKI: %v", err)
-	}
-	roots := smx509.NewCertPool()
-	for _, c := range cas {
-		if c.Root {
-			roots.AddCert(c.Cert)
-		}
-	}
-	st := ca.NewSQLStore(db)
-	t.Cleanup(func() { st.Close() })
 	var e *env
 	clock := func() time.Time {
 		if e == nil {
@@ -98,10 +79,14 @@ func newCertEnv(t *testing.T, db *store.DB) *certEnv {
 		}
 		return e.clk.Now()
 	}
-	a, err := ca.New(cas, st, st, ca.WithPseudonymKey(testPseudonymKey), ca.WithPublicURL("https://pki.tongxing.test"),
-		ca.WithClock(clock), ca.WithLogger(discardLogger()))
-	if err != nil {
-		t.Fatalf("ca.New: %v", err)
+	f := catest.New(t, catest.OnDB(db), catest.WithCA(ca.WithPseudonymKey(testPseudonymKey), ca.WithPublicURL("https://pki.tongxing.test"),
+		ca.WithClock(clock)))
+	a := f.CA
+	roots := smx509.NewCertPool()
+	for _, c := range f.CAs {
+		if c.Root {
+			roots.AddCert(c.Cert)
+		}
 	}
 	au := &memAuditor{}
 	e = newEnv(t, db, WithCertLogin(roots, a), WithAuditor(au), WithKeyStorage(ca.DefaultKeyStoragePolicies()))

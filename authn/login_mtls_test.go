@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +20,8 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/kms"
-	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -40,18 +39,11 @@ type mtlsEnv struct {
 
 func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	km, err := softkms.New(filepath.Join(dir, "keys"), testPassphrase)
-	if err != nil {
-		t.Fatalf("softkms.New: %v", err)
-	}
-	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(t.Context(), km, dir, ca.PKIOptions{})
-	if err != nil {
-		t.Fatalf("InitPKI: %v", err)
-	}
+	e := &env{t: t, db: db, clk: newClock(), secret: map[string]string{}}
+	f := catest.New(t, catest.OnDB(db), catest.WithCA(ca.WithPseudonymKey(testPseudonymKey),
+		ca.WithPublicURL("https://pki.tongxing.test"), ca.WithClock(e.clk.Now)))
 	roots, tlsRoots := smx509.NewCertPool(), x509.NewCertPool()
-	for _, c := range cas {
+	for _, c := range f.CAs {
 		if c.Root {
 			roots.AddCert(c.Cert)
 			if c.Suite == kms.Intl {
@@ -63,22 +55,9 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 			}
 		}
 	}
-	profiles, err := ca.LoadProfiles(ca.BuiltinProfiles())
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	me := &mtlsEnv{audit: &memAuditor{}}
+	me := &mtlsEnv{audit: &memAuditor{}, ca: f.CA}
 	me.rogue, me.rogueKey = selfSignedCA(t)
 	tlsRoots.AddCert(me.rogue)
-
-	e := &env{t: t, db: db, clk: newClock(), secret: map[string]string{}}
-	st := ca.NewSQLStore(db)
-	t.Cleanup(func() { st.Close() })
-	if me.ca, err = ca.New(cas, st, st, ca.WithProfiles(profiles), ca.WithPseudonymKey(testPseudonymKey),
-		ca.WithPublicURL("https://pki.tongxing.test"), ca.WithClock(e.clk.Now), ca.WithLogger(discardLogger())); err != nil {
-		t.Fatalf("ca.New: %v", err)
-	}
 
 	mux := http.NewServeMux()
 	e.srv = httptest.NewUnstartedServer(mux)
@@ -88,6 +67,7 @@ func newMTLSEnv(t *testing.T, db *store.DB) *mtlsEnv {
 	e.issuer = e.srv.URL
 	c := ClientConfig{ID: portalA, Name: "门户 " + portalA, RedirectURIs: []string{redirectOf(portalA)}}
 	e.secret[portalA], c.SecretHash = GenerateClientSecret()
+	var err error
 	if e.p, err = New(t.Context(), db, WithIssuer(e.issuer), WithClients(c), WithKeySealer(testSealer(t, testPassphrase)),
 		WithPseudonymKey(testPseudonymKey), WithClock(e.clk.Now), WithLogger(discardLogger()),
 		WithCertLogin(roots, me.ca), WithAuditor(me.audit), WithKeyStorage(ca.DefaultKeyStoragePolicies())); err != nil {

@@ -12,13 +12,14 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 )
 
 func TestAPIEnrolErrors(t *testing.T) {
 	f := newAPIFixture(t)
 	for _, tt := range enrolCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			req := tt.setup(t, f.fixture)
+			req := tt.setup(t, f.Fixture)
 			body := ca.EnrolRequestJSON{CSR: string(req.CSR), Profile: req.Profile, EnrolmentCode: req.Code}
 			w := f.do(t, "POST", "/ca/v1/certificates", "", body)
 			p := problemOf(t, w, tt.status)
@@ -37,7 +38,7 @@ func TestAPIEnrolErrors(t *testing.T) {
 
 func TestAPIBadBodies(t *testing.T) {
 	f := newAPIFixture(t)
-	citizen := ca.Subject{Name: citizenName, IDNumber: citizenID}
+	citizen := ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}
 	tests := []struct {
 		name   string
 		method string
@@ -58,13 +59,13 @@ func TestAPIBadBodies(t *testing.T) {
 		{name: "fail/code-bad-token", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return "txo_nope" }, body: ca.CodeRequestJSON{Profile: "citizen", Subject: citizen}, status: 401},
 		{name: "fail/code-auditor-token", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.auditorToken }, body: ca.CodeRequestJSON{Profile: "citizen", Subject: citizen}, status: 403},
 		{name: "fail/code-invalid-id-number", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: "110105194912310021"}}, status: 400, field: "subject.id_number"},
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: "110105194912310021"}}, status: 400, field: "subject.id_number"},
 		{name: "fail/code-invalid-uscc", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "enterprise-sign", Subject: ca.Subject{Organization: orgName, USCC: "91350100M000100Y44"}}, status: 400, field: "subject.uscc"},
+			body: ca.CodeRequestJSON{Profile: "enterprise-sign", Subject: ca.Subject{Organization: catest.OrgName, USCC: "91350100M000100Y44"}}, status: 400, field: "subject.uscc"},
 		{name: "fail/code-unknown-profile", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
 			body: ca.CodeRequestJSON{Profile: "diplomat", Subject: citizen}, status: 400, field: "profile"},
 		{name: "fail/code-missing-field", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: citizenName}}, status: 400, field: "subject.id_number"},
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName}}, status: 400, field: "subject.id_number"},
 		{name: "fail/code-bad-ttl", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
 			body: ca.CodeRequestJSON{Profile: "citizen", Subject: citizen, TTL: "three days"}, status: 400, field: "ttl"},
 		{name: "fail/code-ttl-too-long", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
@@ -72,17 +73,17 @@ func TestAPIBadBodies(t *testing.T) {
 		{name: "fail/code-wrong-json-type", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
 			body: `{"profile":"citizen","subject":{"dns_names":"a.example"}}`, status: 400, field: "subject.dns_names"},
 		{name: "fail/code-name-rtl-override", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u202e三", IDNumber: citizenID}}, status: 400, field: "subject.name"},
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u202e三", IDNumber: catest.CitizenID}}, status: 400, field: "subject.name"},
 		{name: "fail/code-name-zero-width-space", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u200b三", IDNumber: citizenID}}, status: 400, field: "subject.name"},
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u200b三", IDNumber: catest.CitizenID}}, status: 400, field: "subject.name"},
 		{name: "fail/code-name-c1-control", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u0085三", IDNumber: citizenID}}, status: 400, field: "subject.name"},
+			body: ca.CodeRequestJSON{Profile: "citizen", Subject: ca.Subject{Name: "张\u0085三", IDNumber: catest.CitizenID}}, status: 400, field: "subject.name"},
 		{name: "fail/code-organization-isolate", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: ca.CodeRequestJSON{Profile: "enterprise-sign", Subject: ca.Subject{Organization: orgName + "\u2067x", USCC: usccCode}}, status: 400, field: "subject.organization"},
+			body: ca.CodeRequestJSON{Profile: "enterprise-sign", Subject: ca.Subject{Organization: catest.OrgName + "\u2067x", USCC: catest.USCC}}, status: 400, field: "subject.organization"},
 		{name: "fail/code-name-invalid-utf8", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: []byte("{\"profile\":\"citizen\",\"subject\":{\"name\":\"\xe5\xbc\xa0\xff\",\"id_number\":\"" + citizenID + "\"}}"), status: 400, field: "subject.name"},
+			body: []byte("{\"profile\":\"citizen\",\"subject\":{\"name\":\"\xe5\xbc\xa0\xff\",\"id_number\":\"" + catest.CitizenID + "\"}}"), status: 400, field: "subject.name"},
 		{name: "fail/code-name-lone-surrogate", method: "POST", path: "/ca/v1/enrolment-codes", token: func() string { return f.raToken },
-			body: `{"profile":"citizen","subject":{"name":"\ud800","id_number":"` + citizenID + `"}}`, status: 400, field: "subject.name"},
+			body: `{"profile":"citizen","subject":{"name":"\ud800","id_number":"` + catest.CitizenID + `"}}`, status: 400, field: "subject.name"},
 		{name: "fail/list-no-token", method: "GET", path: "/ca/v1/certificates", status: 401},
 		{name: "fail/list-bad-status", method: "GET", path: "/ca/v1/certificates?status=expired", token: func() string { return f.raToken }, status: 400, field: "status"},
 		{name: "fail/list-bad-limit", method: "GET", path: "/ca/v1/certificates?limit=0", token: func() string { return f.raToken }, status: 400, field: "limit"},
@@ -112,15 +113,15 @@ func TestAPIBadBodies(t *testing.T) {
 
 func TestAPIEnrol(t *testing.T) {
 	f := newAPIFixture(t)
-	code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
+	code := f.createCode(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
 	if code.Profile != "citizen" || !strings.HasPrefix(code.ID, "enr_") || code.Code == "" {
 		t.Fatalf("code %+v", code)
 	}
-	w := f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code})
+	w := f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: code.Code})
 	if w.Code != http.StatusCreated || w.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("enrol: %d %s %s", w.Code, w.Header().Get("Content-Type"), w.Body)
 	}
-	if bytes.Contains(w.Body.Bytes(), []byte(citizenID)) {
+	if bytes.Contains(w.Body.Bytes(), []byte(catest.CitizenID)) {
 		t.Error("enrolment response contains the ID number")
 	}
 	var issued ca.IssuedJSON
@@ -134,7 +135,7 @@ func TestAPIEnrol(t *testing.T) {
 	if ca.SerialHex(cert.SerialNumber) != issued.Serial {
 		t.Errorf("serial %s does not match the certificate", issued.Serial)
 	}
-	if len(issued.Chain) != 1 || !parsePEMCert(t, issued.Chain[0]).Equal(f.caCert(t, "gm-issuing").Cert) {
+	if len(issued.Chain) != 1 || !parsePEMCert(t, issued.Chain[0]).Equal(f.Issuer(t, "gm-issuing").Cert) {
 		t.Errorf("chain is not [gm-issuing]")
 	}
 
@@ -150,7 +151,7 @@ func TestAPIEnrol(t *testing.T) {
 		if st["serial"] != issued.Serial || st["status"] != "valid" || len(st) != 2 {
 			t.Errorf("public view %v, want only serial and status", st)
 		}
-		for _, leak := range []string{citizenName, "BEGIN CERTIFICATE", "subject", pseudonymOf(pseudonymKey, citizenID)} {
+		for _, leak := range []string{catest.CitizenName, "BEGIN CERTIFICATE", "subject", pseudonymOf(catest.PseudonymKey, catest.CitizenID)} {
 			if strings.Contains(w.Body.String(), leak) {
 				t.Errorf("public view shows %q: %s", leak, w.Body)
 			}
@@ -174,7 +175,7 @@ func TestAPIEnrol(t *testing.T) {
 		}
 	})
 	t.Run("ok/list", func(t *testing.T) {
-		for _, q := range []string{"", "?profile=citizen", "?status=valid&limit=5", "?subject=" + pseudonymOf(pseudonymKey, citizenID)[:16]} {
+		for _, q := range []string{"", "?profile=citizen", "?status=valid&limit=5", "?subject=" + pseudonymOf(catest.PseudonymKey, catest.CitizenID)[:16]} {
 			w := f.do(t, "GET", "/ca/v1/certificates"+q, f.raToken, nil)
 			var out struct{ Certificates []ca.Record }
 			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &out) != nil || len(out.Certificates) != 1 || out.Certificates[0].Serial != issued.Serial {
@@ -187,21 +188,21 @@ func TestAPIEnrol(t *testing.T) {
 		}
 	})
 	t.Run("fail/reuse-code", func(t *testing.T) {
-		w := f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code})
+		w := f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: code.Code})
 		if p := problemOf(t, w, http.StatusConflict); p.Field != "enrolment_code" {
 			t.Errorf("field %q", p.Field)
 		}
 	})
 	t.Run("ok/cas", func(t *testing.T) {
 		w := f.do(t, "GET", "/ca/v1/cas", "", nil)
-		var out struct{ CAs []ca.CAJSON }
+		var out struct{ CAs []ca.IssuerJSON }
 		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &out) != nil {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
 		var names []string
 		for _, c := range out.CAs {
 			names = append(names, c.Name)
-			if !parsePEMCert(t, c.Certificate).Equal(f.caCert(t, c.Name).Cert) {
+			if !parsePEMCert(t, c.Certificate).Equal(f.Issuer(t, c.Name).Cert) {
 				t.Errorf("%s: certificate differs", c.Name)
 			}
 		}
@@ -226,7 +227,7 @@ func TestAPIEnrol(t *testing.T) {
 				t.Errorf("%s: Content-Type %q", name, w.Header().Get("Content-Type"))
 			}
 			c, err := smx509.ParseCertificate(der)
-			if err != nil || !c.Equal(f.caCert(t, name[:strings.LastIndexByte(name, '.')]).Cert) {
+			if err != nil || !c.Equal(f.Issuer(t, name[:strings.LastIndexByte(name, '.')]).Cert) {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
@@ -250,10 +251,10 @@ func parsePEMCert(t testing.TB, s string) *smx509.Certificate {
 // and the same certificate; a login certificate in the same request.
 func TestAPIEnrolRepeatAndLogin(t *testing.T) {
 	f := newAPIFixture(t)
-	code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
-	signKey, loginKey := sm2Key(t), ecKey(t, elliptic.P256())
+	code := f.createCode(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
+	signKey, loginKey := catest.SM2Key(t), catest.ECKey(t, elliptic.P256())
 	body := func() ca.EnrolRequestJSON {
-		return ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, signKey))), LoginCSR: string(pemCSR(newCSR(t, loginKey))), EnrolmentCode: code.Code}
+		return ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, signKey))), LoginCSR: string(catest.PEMCSR(catest.CSR(t, loginKey))), EnrolmentCode: code.Code}
 	}
 	w := f.do(t, "POST", "/ca/v1/certificates", "", body())
 	if w.Code != http.StatusCreated {
@@ -263,7 +264,7 @@ func TestAPIEnrolRepeatAndLogin(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &first); err != nil || first.Login == nil || first.Login.Serial == "" || len(first.Login.Chain) != 1 {
 		t.Fatalf("first: %v %s", err, w.Body)
 	}
-	if !parsePEMCert(t, first.Login.Chain[0]).Equal(f.caCert(t, "intl-issuing").Cert) {
+	if !parsePEMCert(t, first.Login.Chain[0]).Equal(f.Issuer(t, "intl-issuing").Cert) {
 		t.Error("login chain is not [intl-issuing]")
 	}
 	w = f.do(t, "POST", "/ca/v1/certificates", "", body())
@@ -271,6 +272,6 @@ func TestAPIEnrolRepeatAndLogin(t *testing.T) {
 	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &again) != nil || again.Serial != first.Serial || again.Login == nil || again.Login.Serial != first.Login.Serial {
 		t.Fatalf("repeat: %d %s", w.Code, w.Body)
 	}
-	w = f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code})
+	w = f.do(t, "POST", "/ca/v1/certificates", "", ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: code.Code})
 	problemOf(t, w, http.StatusConflict)
 }

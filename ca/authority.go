@@ -34,8 +34,8 @@ const MaxCSRSize = 16 << 10
 // Authority issues certificates from the issuing CA of each suite. It is safe
 // for concurrent use.
 type Authority struct {
-	cas          map[string]*CACert
-	issuers      map[kms.Suite]*CACert
+	cas          map[string]*Issuer
+	issuers      map[kms.Suite]*Issuer
 	profiles     map[string]*Profile
 	inv          Inventory
 	codes        Codes
@@ -107,10 +107,10 @@ func WithLogger(l *slog.Logger) Option { return func(a *Authority) { a.log = l }
 // New returns an authority over cas, which must include, for each suite it
 // issues in, an issuing CA with its signer. inv records issued certificates;
 // codes holds enrolment codes.
-func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority, error) {
+func New(cas []*Issuer, inv Inventory, codes Codes, opts ...Option) (*Authority, error) {
 	a := &Authority{
-		cas:         map[string]*CACert{},
-		issuers:     map[kms.Suite]*CACert{},
+		cas:         map[string]*Issuer{},
+		issuers:     map[kms.Suite]*Issuer{},
 		inv:         inv,
 		codes:       codes,
 		publicURL:   "https://localhost:8443",
@@ -168,8 +168,8 @@ func New(cas []*CACert, inv Inventory, codes Codes, opts ...Option) (*Authority,
 }
 
 // CAs returns the authority's CA certificates, roots first.
-func (a *Authority) CAs() []*CACert {
-	out := make([]*CACert, 0, len(a.cas))
+func (a *Authority) CAs() []*Issuer {
+	out := make([]*Issuer, 0, len(a.cas))
 	for _, c := range a.cas {
 		out = append(out, c)
 	}
@@ -183,7 +183,7 @@ func (a *Authority) CAs() []*CACert {
 }
 
 // CA returns the CA named name.
-func (a *Authority) CA(name string) (*CACert, error) {
+func (a *Authority) CA(name string) (*Issuer, error) {
 	c, ok := a.cas[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: CA %q", ErrNotFound, name)
@@ -205,8 +205,20 @@ func (a *Authority) Profile(name string) (*Profile, error) {
 	return p, nil
 }
 
-// Chain returns the PEM chain of an issuing CA up to, not including, its root.
-func (a *Authority) chain(issuer *CACert) []*smx509.Certificate {
+// Chain returns the certificates from the CA named issuer up to, not
+// including, its root: for an issuing CA the CA itself; nothing for a root.
+// It fails with ErrNotFound for an unknown name.
+func (a *Authority) Chain(issuer string) ([]*smx509.Certificate, error) {
+	c, err := a.CA(issuer)
+	if err != nil {
+		return nil, err
+	}
+	return a.chain(c), nil
+}
+
+// chain is [Authority.Chain] of issuer: its certificate and its parents'
+// up to, not including, the root.
+func (a *Authority) chain(issuer *Issuer) []*smx509.Certificate {
 	var out []*smx509.Certificate
 	for c := issuer; c != nil && !c.Root; c = a.cas[c.Parent] {
 		out = append(out, c.Cert)
@@ -441,7 +453,7 @@ var (
 )
 
 // template turns a rendered profile into a certificate template.
-func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub crypto.PublicKey, hardwareKey bool) (*smx509.Certificate, error) {
+func (a *Authority) template(spec *certSpec, issuer *Issuer, p *Profile, pub crypto.PublicKey, hardwareKey bool) (*smx509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
@@ -472,6 +484,29 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		IssuingCertificateURL: a.urls("/ca/v1/cas/" + issuer.Name + ".crt"),
 		DNSNames:              spec.DNSNames,
 	}
+	if t.Policies, err = a.policies(p, hardwareKey); err != nil {
+		return nil, err
+	}
+	t.Subject = spec.Subject.name()
+	if t.IPAddresses, t.URIs, err = spec.sans(p); err != nil {
+		return nil, err
+	}
+	if err := spec.usages(t, p); err != nil {
+		return nil, err
+	}
+	for _, e := range spec.Extensions {
+		oid, err := ParseOID(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("ca: profile %s: extension id: %w", p.Name, err)
+		}
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
+	}
+	return t, nil
+}
+
+// policies are the certificate policies of a certificate of profile p:
+// the profile's, and with key storage the software or hardware policy.
+func (a *Authority) policies(p *Profile, hardwareKey bool) ([]smx509.OID, error) {
 	policies := slices.Clone(p.policyOIDs)
 	if p.KeyStorage {
 		oid := a.keyStorage.Software
@@ -480,38 +515,50 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		}
 		policies = append(policies, oid)
 	}
-	if t.Policies, err = toOIDs(policies); err != nil {
-		return nil, err
-	}
-	s := spec.Subject
-	t.Subject = pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}
+	return toOIDs(policies)
+}
+
+// name is the certificate subject of a rendered profile.
+func (s certSubject) name() pkix.Name {
+	n := pkix.Name{CommonName: s.CommonName, SerialNumber: s.SerialNumber, Organization: s.Organization, OrganizationalUnit: s.OrganizationalUnit}
 	if s.Country != "" {
-		t.Subject.Country = []string{s.Country}
+		n.Country = []string{s.Country}
 	}
 	if s.Province != "" {
-		t.Subject.Province = []string{s.Province}
+		n.Province = []string{s.Province}
 	}
 	if s.Locality != "" {
-		t.Subject.Locality = []string{s.Locality}
+		n.Locality = []string{s.Locality}
 	}
+	return n
+}
+
+// sans parses the IP address and URI subject alternative names.
+func (spec *certSpec) sans(p *Profile) (ips []net.IP, uris []*url.URL, err error) {
 	for _, ip := range spec.IPAddresses {
 		parsed := net.ParseIP(ip)
 		if parsed == nil {
-			return nil, badField("subject.ip_addresses", nil, "%q is not an IP address", ip)
+			return nil, nil, badField("subject.ip_addresses", nil, "%q is not an IP address", ip)
 		}
-		t.IPAddresses = append(t.IPAddresses, parsed)
+		ips = append(ips, parsed)
 	}
 	for _, u := range spec.URIs {
 		parsed, err := url.Parse(u)
 		if err != nil {
-			return nil, fmt.Errorf("ca: profile %s: URI SAN %q: %w", p.Name, u, err)
+			return nil, nil, fmt.Errorf("ca: profile %s: URI SAN %q: %w", p.Name, u, err)
 		}
-		t.URIs = append(t.URIs, parsed)
+		uris = append(uris, parsed)
 	}
+	return ips, uris, nil
+}
+
+// usages sets t's key usage and extended key usage, the latter critical
+// when the profile says so.
+func (spec *certSpec) usages(t *smx509.Certificate, p *Profile) error {
 	for _, ku := range spec.KeyUsage {
 		v, ok := keyUsages[ku]
 		if !ok {
-			return nil, fmt.Errorf("ca: profile %s: unknown keyUsage %q", p.Name, ku)
+			return fmt.Errorf("ca: profile %s: unknown keyUsage %q", p.Name, ku)
 		}
 		t.KeyUsage |= v
 	}
@@ -519,7 +566,7 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 	for _, eku := range spec.ExtKeyUsage {
 		v, ok := extKeyUsages[eku]
 		if !ok {
-			return nil, fmt.Errorf("ca: profile %s: unknown extKeyUsage %q", p.Name, eku)
+			return fmt.Errorf("ca: profile %s: unknown extKeyUsage %q", p.Name, eku)
 		}
 		t.ExtKeyUsage = append(t.ExtKeyUsage, v.eku)
 		ekuOIDs = append(ekuOIDs, v.oid)
@@ -529,18 +576,11 @@ func (a *Authority) template(spec *certSpec, issuer *CACert, p *Profile, pub cry
 		// same OID replaces it.
 		val, err := asn1.Marshal(ekuOIDs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: val})
 	}
-	for _, e := range spec.Extensions {
-		oid, err := parseOID(e.ID)
-		if err != nil {
-			return nil, fmt.Errorf("ca: profile %s: extension id %q: %w", p.Name, e.ID, err)
-		}
-		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oid, Critical: e.Critical, Value: e.Value})
-	}
-	return t, nil
+	return nil
 }
 
 // urls returns the repository URLs of path: plain HTTP first when set,
@@ -550,21 +590,6 @@ func (a *Authority) urls(path string) []string {
 		return []string{a.publicURL + path}
 	}
 	return []string{a.httpURL + path, a.publicURL + path}
-}
-
-func parseOID(s string) (asn1.ObjectIdentifier, error) {
-	var oid asn1.ObjectIdentifier
-	for _, part := range strings.Split(s, ".") {
-		n, ok := new(big.Int).SetString(part, 10)
-		if !ok || n.Sign() < 0 || !n.IsInt64() || n.Int64() > 1<<31 {
-			return nil, fmt.Errorf("bad arc %q", part)
-		}
-		oid = append(oid, int(n.Int64()))
-	}
-	if len(oid) < 2 {
-		return nil, errors.New("too short")
-	}
-	return oid, nil
 }
 
 func pkixName(cn, org string) pkix.Name {

@@ -11,6 +11,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/ocsp"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -29,8 +30,8 @@ import (
 func BenchmarkStatus(b *testing.B) {
 	ctx := context.Background()
 	db := storetest.SQLite(b)
-	fx := newFixture(b, onDB(db))
-	issuer := fx.caCert(b, "gm-issuing")
+	fx := catest.New(b, catest.OnDB(db))
+	issuer := fx.Issuer(b, "gm-issuing")
 	msg := make([]byte, 600)
 	rand.Read(msg)
 	b.Run("raw-sm2-sign", func(b *testing.B) {
@@ -40,16 +41,16 @@ func BenchmarkStatus(b *testing.B) {
 			}
 		}
 	})
-	rk, err := fx.ca.EnsureResponder(ctx, fx.km, fx.dir, "gm-issuing")
+	rk, err := fx.CA.EnsureResponder(ctx, fx.KM, fx.Dir, "gm-issuing")
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := ca.NewOCSPResponder(fx.ca, db, []*ca.ResponderKey{rk})
+	r, err := ca.NewOCSPResponder(fx.CA, db, []*ca.ResponderKey{rk})
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss, err := fx.ca.Issue(ctx, ca.IssueRequest{PublicKey: sm2Key(b).Public(), Profile: "citizen", RequestedBy: "bench",
-		Subject: ca.Subject{Name: citizenName, IDNumber: citizenID}})
+	iss, err := fx.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.SM2Key(b).Public(), Profile: "citizen", RequestedBy: "bench",
+		Subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func BenchmarkStatus(b *testing.B) {
 	insertRevoked(b, db, "gm-issuing", 100000)
 	b.Run("crl-100k", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			c, err := fx.ca.GenerateCRL(ctx, "gm-issuing")
+			c, err := fx.CA.GenerateCRL(ctx, "gm-issuing")
 			if err != nil {
 				b.Fatal(err)
 			}

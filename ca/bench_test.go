@@ -11,6 +11,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 )
 
 // BenchmarkIssue compares SM2 issuance with the raw SM2 signing rate of the
@@ -26,9 +27,9 @@ import (
 // store group-commit. Issue benchmarks report "issue/sign", the issuance rate
 // as a fraction of the raw signing rate measured just before.
 func BenchmarkIssue(b *testing.B) {
-	fx := newFixture(b)
+	fx := catest.New(b)
 	ctx := context.Background()
-	issuer := fx.caCert(b, "gm-issuing")
+	issuer := fx.Issuer(b, "gm-issuing")
 	msg := make([]byte, 600)
 	if _, err := rand.Read(msg); err != nil {
 		b.Fatal(err)
@@ -55,14 +56,14 @@ func BenchmarkIssue(b *testing.B) {
 		}
 	})
 
-	csr := pemCSR(newCSR(b, sm2Key(b)))
-	subject := ca.Subject{Organization: orgName, USCC: usccCode}
+	csr := catest.PEMCSR(catest.CSR(b, catest.SM2Key(b)))
+	subject := ca.Subject{Organization: catest.OrgName, USCC: catest.USCC}
 	codes := func(b *testing.B) []string {
 		b.StopTimer()
 		defer b.StartTimer()
 		out := make([]string, b.N)
 		for i := range out {
-			out[i] = fx.code(b, "enterprise-sign", subject)
+			out[i] = fx.Code(b, "enterprise-sign", subject)
 		}
 		return out
 	}
@@ -75,7 +76,7 @@ func BenchmarkIssue(b *testing.B) {
 		cs := codes(b)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := fx.ca.Enrol(ctx, ca.EnrolRequest{CSR: csr, Code: cs[i]}); err != nil {
+			if _, err := fx.CA.Enrol(ctx, ca.EnrolRequest{CSR: csr, Code: cs[i]}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -90,7 +91,7 @@ func BenchmarkIssue(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i := next.Add(1) - 1
-				if _, err := fx.ca.Enrol(ctx, ca.EnrolRequest{CSR: csr, Code: cs[i]}); err != nil {
+				if _, err := fx.CA.Enrol(ctx, ca.EnrolRequest{CSR: csr, Code: cs[i]}); err != nil {
 					b.Error(err)
 					return
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -24,9 +25,9 @@ import (
 func TestNameConstraints(t *testing.T) {
 	_, tax, _ := net.ParseCIDR("10.1.0.0/16")
 	nc := &ca.NameConstraints{DNSDomains: []string{"tax.example", "tax.gov.example", "localhost"}, IPRanges: []*net.IPNet{tax}, URIDomains: []string{"tongxing.internal"}}
-	f := newFixture(t, withPKI(ca.PKIOptions{NameConstraints: map[kms.Suite]*ca.NameConstraints{kms.Intl: nc}}))
+	f := catest.New(t, catest.WithPKI(ca.PKIOptions{NameConstraints: map[kms.Suite]*ca.NameConstraints{kms.Intl: nc}}))
 	ctx := context.Background()
-	issuing := f.caCert(t, "intl-issuing")
+	issuing := f.Issuer(t, "intl-issuing")
 	var ext *pkix.Extension
 	for i, e := range issuing.Cert.Extensions {
 		if e.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 30}) {
@@ -36,20 +37,20 @@ func TestNameConstraints(t *testing.T) {
 	if ext == nil || !ext.Critical {
 		t.Fatalf("name constraints extension %+v, want critical", ext)
 	}
-	if len(f.caCert(t, "gm-issuing").Cert.PermittedDNSDomains) != 0 || len(f.caCert(t, "intl-root").Cert.PermittedDNSDomains) != 0 {
+	if len(f.Issuer(t, "gm-issuing").Cert.PermittedDNSDomains) != 0 || len(f.Issuer(t, "intl-root").Cert.PermittedDNSDomains) != 0 {
 		t.Error("name constraints on another CA")
 	}
 	roots, inter := smx509.NewCertPool(), smx509.NewCertPool()
-	roots.AddCert(f.caCert(t, "intl-root").Cert)
+	roots.AddCert(f.Issuer(t, "intl-root").Cert)
 	inter.AddCert(issuing.Cert)
 	verify := func(c *smx509.Certificate) error {
-		_, err := c.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: f.clock.Now(), KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}})
+		_, err := c.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: f.Clock.Now(), KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}})
 		return err
 	}
 
 	t.Run("ok/inside", func(t *testing.T) {
-		iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, ecKey(t, elliptic.P256()))),
-			Code: f.code(t, "service", ca.Subject{Department: "tax", Service: "api", DNSNames: []string{"api.tax.gov.example"}, IPAddresses: []string{"10.1.2.3"}})})
+		iss, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))),
+			Code: f.Code(t, "service", ca.Subject{Department: "tax", Service: "api", DNSNames: []string{"api.tax.gov.example"}, IPAddresses: []string{"10.1.2.3"}})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,13 +59,13 @@ func TestNameConstraints(t *testing.T) {
 		}
 	})
 	t.Run("ok/tongxing-tls-inside", func(t *testing.T) {
-		if _, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "system:serve",
+		if _, err := f.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "system:serve",
 			Subject: ca.Subject{Department: "tongxing", Service: "server", DNSNames: []string{"localhost"}}}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("fail/ca-refuses-outside", func(t *testing.T) {
-		_, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "system:serve",
+		_, err := f.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "system:serve",
 			Subject: ca.Subject{Department: "tongxing", Service: "server", DNSNames: []string{"www.gov.cn"}}})
 		re := requestError(t, err, "subject", 403)
 		if !strings.Contains(re.Msg, "name constraints of issuing CA intl-issuing") {
@@ -72,9 +73,9 @@ func TestNameConstraints(t *testing.T) {
 		}
 	})
 	t.Run("fail/forged-outside-does-not-verify", func(t *testing.T) {
-		key := ecKey(t, elliptic.P256())
+		key := catest.ECKey(t, elliptic.P256())
 		tmpl := &smx509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "www.gov.cn"}, DNSNames: []string{"www.gov.cn"},
-			NotBefore: f.clock.Now().Add(-time.Hour), NotAfter: f.clock.Now().Add(time.Hour), ExtKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageServerAuth}}
+			NotBefore: f.Clock.Now().Add(-time.Hour), NotAfter: f.Clock.Now().Add(time.Hour), ExtKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageServerAuth}}
 		der, err := smx509.CreateCertificate(rand.Reader, tmpl, issuing.Cert, key.Public(), issuing.Signer)
 		if err != nil {
 			t.Fatal(err)
@@ -85,8 +86,8 @@ func TestNameConstraints(t *testing.T) {
 		}
 	})
 	t.Run("ok/empty-lists-admit-nothing", func(t *testing.T) {
-		g := newFixture(t, withPKI(ca.PKIOptions{Suites: []kms.Suite{kms.Intl}, NameConstraints: map[kms.Suite]*ca.NameConstraints{kms.Intl: {DNSDomains: []string{"tax.example"}}}}))
-		c := g.caCert(t, "intl-issuing").Cert
+		g := catest.New(t, catest.WithPKI(ca.PKIOptions{Suites: []kms.Suite{kms.Intl}, NameConstraints: map[kms.Suite]*ca.NameConstraints{kms.Intl: {DNSDomains: []string{"tax.example"}}}}))
+		c := g.Issuer(t, "intl-issuing").Cert
 		if len(c.PermittedIPRanges) != 2 || len(c.PermittedURIDomains) != 1 || c.PermittedURIDomains[0] != "invalid" {
 			t.Errorf("IP %v URI %v", c.PermittedIPRanges, c.PermittedURIDomains)
 		}

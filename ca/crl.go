@@ -95,7 +95,7 @@ func (a *Authority) GenerateCRL(ctx context.Context, issuerName string) (*CRL, e
 	return c, nil
 }
 
-func (a *Authority) signCRL(issuer *CACert, revoked []*Record, number int64, now time.Time) (*CRL, error) {
+func (a *Authority) signCRL(issuer *Issuer, revoked []*Record, number int64, now time.Time) (*CRL, error) {
 	entries := make([]smx509.RevocationListEntry, 0, len(revoked))
 	for _, r := range revoked {
 		n, ok := new(big.Int).SetString(r.Serial, 16)
@@ -124,14 +124,15 @@ func (a *Authority) signCRL(issuer *CACert, revoked []*Record, number int64, now
 
 // CurrentCRL returns the newest CRL of an issuing CA, from memory when no
 // replica has made a newer one, and generates a new one when there is none
-// or the newest is past half its validity.
+// or the newest is past half its validity. An unknown CA or a root has no
+// CRL: a 404 [*RequestError] wrapping ErrNotFound.
 func (a *Authority) CurrentCRL(ctx context.Context, issuerName string) (*CRL, error) {
 	c, err := a.CA(issuerName)
 	if err != nil {
-		return nil, err
+		return nil, notFound("no CRL for %s", issuerName)
 	}
 	if c.Root {
-		return nil, fmt.Errorf("%w: CRLs are published for issuing CAs only", ErrNotFound)
+		return nil, notFound("no CRL for %s: CRLs are published for issuing CAs only", issuerName)
 	}
 	cs, err := a.crlStore()
 	if err != nil {

@@ -25,7 +25,7 @@ var (
 )
 
 // RequestError is a problem with a request to the CA, attributable to one
-// field. It maps to an HTTP 4xx status.
+// field when Field is set. It maps to an HTTP 4xx status.
 type RequestError struct {
 	Field  string // JSON field name, e.g. "csr", "enrolment_code", "subject.id_number"
 	Status int    // HTTP status; 400 if zero
@@ -33,7 +33,11 @@ type RequestError struct {
 	Err    error // cause, for errors.Is
 }
 
+// Error returns the message, prefixed by the field if any.
 func (e *RequestError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
 	return fmt.Sprintf("%s: %s", e.Field, e.Msg)
 }
 
@@ -50,6 +54,12 @@ func (e *RequestError) HTTPStatus() int {
 
 // FieldName returns the field at fault.
 func (e *RequestError) FieldName() string { return e.Field }
+
+// notFound is the one 404 of the CA: a certificate, CA or CRL that does
+// not exist. It wraps [ErrNotFound].
+func notFound(format string, args ...any) *RequestError {
+	return &RequestError{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, args...), Err: ErrNotFound}
+}
 
 func badField(field string, err error, format string, args ...any) *RequestError {
 	return &RequestError{Field: field, Msg: fmt.Sprintf(format, args...), Err: err}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/problem"
 )
@@ -34,24 +35,24 @@ func stdCSR(f *testing.F, key any) []byte {
 // certifies its key (a supported suite) or rejects it as a RequestError on
 // "csr".
 func FuzzParseCSR(f *testing.F) {
-	sm2DER := newCSR(f, sm2Key(f))
-	ecDER := newCSR(f, ecKey(f, elliptic.P256()))
+	sm2DER := catest.CSR(f, catest.SM2Key(f))
+	ecDER := catest.CSR(f, catest.ECKey(f, elliptic.P256()))
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		f.Fatal(err)
 	}
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	for _, seed := range [][]byte{
-		sm2DER, pemCSR(sm2DER), ecDER, pemCSR(ecDER),
-		newCSR(f, ecKey(f, elliptic.P384())),
+		sm2DER, catest.PEMCSR(sm2DER), ecDER, catest.PEMCSR(ecDER),
+		catest.CSR(f, catest.ECKey(f, elliptic.P384())),
 		stdCSR(f, rsaKey), stdCSR(f, edKey),
 		breakSignature(sm2DER), breakSignature(ecDER),
-		sm2DER[:len(sm2DER)/2], append(pemCSR(sm2DER), "trailer"...),
+		sm2DER[:len(sm2DER)/2], append(catest.PEMCSR(sm2DER), "trailer"...),
 		{}, {0x30}, {0x30, 0x80}, []byte("-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n"),
 	} {
 		f.Add(seed)
 	}
-	fx := newFixture(f)
+	fx := catest.New(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		csr, err := ca.ParseCSR(data)
@@ -69,7 +70,7 @@ func FuzzParseCSR(f *testing.F) {
 			t.Fatalf("accepted a CSR whose signature does not verify: %v", err)
 		}
 		suite, suiteErr := kms.SuiteOf(csr.PublicKey)
-		iss, err := fx.ca.Issue(ctx, ca.IssueRequest{PublicKey: csr.PublicKey, Profile: "tsa", Subject: ca.Subject{Name: "fuzz"}})
+		iss, err := fx.CA.Issue(ctx, ca.IssueRequest{PublicKey: csr.PublicKey, Profile: "tsa", Subject: ca.Subject{Name: "fuzz"}})
 		if suiteErr != nil {
 			requestError(t, err, "csr", 400)
 			return
@@ -87,8 +88,8 @@ func FuzzParseCSR(f *testing.F) {
 // status is never 5xx and the body is always JSON of the right media type.
 func FuzzEnrolJSON(f *testing.F) {
 	fx := newAPIFixture(f)
-	csr := string(pemCSR(newCSR(f, sm2Key(f))))
-	code := fx.code(f, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
+	csr := string(catest.PEMCSR(catest.CSR(f, catest.SM2Key(f))))
+	code := fx.Code(f, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
 	valid, _ := json.Marshal(ca.EnrolRequestJSON{CSR: csr, EnrolmentCode: code})
 	withProfile, _ := json.Marshal(ca.EnrolRequestJSON{CSR: csr, EnrolmentCode: code, Profile: "citizen"})
 	for _, seed := range []string{
@@ -122,7 +123,7 @@ func FuzzEnrolJSON(f *testing.F) {
 			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || p.Status != w.Code {
 				t.Fatalf("problem body %s does not match status %d", w.Body, w.Code)
 			}
-			if bytes.Contains(w.Body.Bytes(), []byte(citizenID)) {
+			if bytes.Contains(w.Body.Bytes(), []byte(catest.CitizenID)) {
 				t.Fatal("problem body contains the ID number")
 			}
 		}

@@ -54,7 +54,8 @@ type Inventory interface {
 	// transaction, and Record fails with ErrCodeUsed or ErrCodeExpired
 	// (storing nothing) if it cannot be.
 	Record(ctx context.Context, redeemCode string, recs ...*Record) error
-	// Certificate returns the record with the serial, or ErrNotFound.
+	// Certificate returns the record with the serial, or a 404
+	// [*RequestError] wrapping ErrNotFound.
 	Certificate(ctx context.Context, serial string) (*Record, error)
 	// Certificates lists records matching f, oldest first.
 	Certificates(ctx context.Context, f Filter) ([]*Record, error)

@@ -21,6 +21,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/ident"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -58,12 +59,12 @@ func pseudonymOf(key []byte, id string) string {
 func TestIssueProfiles(t *testing.T) {
 	// A short-lived issuing CA: every profile's validity is longer, so every
 	// certificate must end when the issuing CA does.
-	def := newFixture(t, withPKI(ca.PKIOptions{IssuingValidity: 30 * 24 * time.Hour}))
-	idc := newFixture(t, withPKI(ca.PKIOptions{IssuingValidity: 30 * 24 * time.Hour}), withCA(ca.WithProfiles(profilesWithIdentityCode(t))))
+	def := catest.New(t, catest.WithPKI(ca.PKIOptions{IssuingValidity: 30 * 24 * time.Hour}))
+	idc := catest.New(t, catest.WithPKI(ca.PKIOptions{IssuingValidity: 30 * 24 * time.Hour}), catest.WithCA(ca.WithProfiles(profilesWithIdentityCode(t))))
 
 	tests := []struct {
 		name        string
-		f           *fixture
+		f           *catest.Fixture
 		profile     string
 		key         func(t testing.TB) crypto.Signer
 		subject     ca.Subject
@@ -80,12 +81,12 @@ func TestIssueProfiles(t *testing.T) {
 	}{
 		{
 			name: "ok/citizen-pseudonym", f: def, profile: "citizen",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
-			subject: ca.Subject{Name: citizenName, IDNumber: strings.ToLower(citizenID)},
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
+			subject: ca.Subject{Name: catest.CitizenName, IDNumber: strings.ToLower(catest.CitizenID)},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
-			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: citizenName,
+			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: catest.CitizenName,
 			check: func(t *testing.T, cert *smx509.Certificate) {
-				if want := pseudonymOf(pseudonymKey, citizenID); cert.Subject.SerialNumber != want {
+				if want := pseudonymOf(catest.PseudonymKey, catest.CitizenID); cert.Subject.SerialNumber != want {
 					t.Errorf("subject serialNumber %q, want pseudonym %q", cert.Subject.SerialNumber, want)
 				}
 				if !slices.Equal(cert.Subject.Country, []string{"CN"}) {
@@ -94,7 +95,7 @@ func TestIssueProfiles(t *testing.T) {
 				if _, ok, err := ident.IdentityCodeFrom(cert.Extensions); ok || err != nil {
 					t.Errorf("identity code extension present (ok=%v err=%v) with pseudonyms", ok, err)
 				}
-				for _, id := range []string{citizenID, strings.ToLower(citizenID), citizenID[:17]} {
+				for _, id := range []string{catest.CitizenID, strings.ToLower(catest.CitizenID), catest.CitizenID[:17]} {
 					if bytes.Contains(cert.Raw, []byte(id)) {
 						t.Errorf("certificate DER contains the ID number %q", id)
 					}
@@ -103,14 +104,14 @@ func TestIssueProfiles(t *testing.T) {
 		},
 		{
 			name: "ok/citizen-identity-code-extension", f: idc, profile: "citizen",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
-			subject: ca.Subject{Name: citizenName, IDNumber: citizenID},
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
+			subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
-			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: citizenName,
+			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: catest.CitizenName,
 			check: func(t *testing.T, cert *smx509.Certificate) {
 				id, ok, err := ident.IdentityCodeFrom(cert.Extensions)
-				if !ok || err != nil || id != citizenID {
-					t.Errorf("IdentityCodeFrom = %q, %v, %v; want %q", id, ok, err, citizenID)
+				if !ok || err != nil || id != catest.CitizenID {
+					t.Errorf("IdentityCodeFrom = %q, %v, %v; want %q", id, ok, err, catest.CitizenID)
 				}
 				if i := extensions(cert, oidIdentityCode); len(i) != 1 || cert.Extensions[i[0]].Critical {
 					t.Errorf("identity code extension must appear once, non-critical")
@@ -122,31 +123,31 @@ func TestIssueProfiles(t *testing.T) {
 		},
 		{
 			name: "ok/enterprise-sign-agent", f: def, profile: "enterprise-sign",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
-			subject: ca.Subject{Organization: orgName, USCC: strings.ToLower(usccCode), Name: "李四"},
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
+			subject: ca.Subject{Organization: catest.OrgName, USCC: strings.ToLower(catest.USCC), Name: "李四"},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: "李四",
 			check: func(t *testing.T, cert *smx509.Certificate) {
 				checkUSCC(t, cert)
-				if !slices.Equal(cert.Subject.Organization, []string{orgName}) {
+				if !slices.Equal(cert.Subject.Organization, []string{catest.OrgName}) {
 					t.Errorf("organization %v", cert.Subject.Organization)
 				}
 			},
 		},
 		{
 			name: "ok/enterprise-sign-organisation", f: def, profile: "enterprise-sign",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
-			subject: ca.Subject{Organization: orgName, USCC: usccCode},
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
+			subject: ca.Subject{Organization: catest.OrgName, USCC: catest.USCC},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
-			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: orgName,
+			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth}, commonName: catest.OrgName,
 			check: checkUSCC,
 		},
 		{
 			name: "ok/enterprise-enc", f: def, direct: true, via: ca.ViaKMC, profile: "enterprise-enc",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
-			subject: ca.Subject{Organization: orgName, USCC: usccCode},
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
+			subject: ca.Subject{Organization: catest.OrgName, USCC: catest.USCC},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageKeyEncipherment | smx509.KeyUsageDataEncipherment | smx509.KeyUsageKeyAgreement,
-			commonName: orgName,
+			commonName: catest.OrgName,
 			check: func(t *testing.T, cert *smx509.Certificate) {
 				checkUSCC(t, cert)
 				if len(extensions(cert, oidEKU)) != 0 {
@@ -156,7 +157,7 @@ func TestIssueProfiles(t *testing.T) {
 		},
 		{
 			name: "ok/service-intl", f: def, profile: "service",
-			key: func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) },
+			key: func(t testing.TB) crypto.Signer { return catest.ECKey(t, elliptic.P256()) },
 			subject: ca.Subject{Department: "tax", Service: "invoice-api", DNSNames: []string{"Invoice.Tax.Gov.Example.", "api.tax.gov.example"},
 				IPAddresses: []string{"10.1.2.3", "2001:db8::7"}},
 			issuer: "intl-issuing", keyUsage: smx509.KeyUsageDigitalSignature,
@@ -179,7 +180,7 @@ func TestIssueProfiles(t *testing.T) {
 		},
 		{
 			name: "ok/service-gm-no-dns", f: def, profile: "service",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
 			subject: ca.Subject{Department: "social-security", Service: "pension"},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageServerAuth, smx509.ExtKeyUsageClientAuth},
@@ -195,21 +196,21 @@ func TestIssueProfiles(t *testing.T) {
 		},
 		{
 			name: "ok/tsa-gm", f: def, direct: true, via: ca.ViaInternal, profile: "tsa",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
 			subject: ca.Subject{Name: "Tongxing TSA", Organization: "Tongxing"},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageTimeStamping}, ekuCritical: true, commonName: "Tongxing TSA",
 		},
 		{
 			name: "ok/tsa-intl", f: def, direct: true, via: ca.ViaInternal, profile: "tsa",
-			key:     func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) },
+			key:     func(t testing.TB) crypto.Signer { return catest.ECKey(t, elliptic.P256()) },
 			subject: ca.Subject{Name: "Tongxing TSA"},
 			issuer:  "intl-issuing", keyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageTimeStamping}, ekuCritical: true, commonName: "Tongxing TSA",
 		},
 		{
 			name: "ok/ocsp", f: def, direct: true, via: ca.ViaInternal, profile: "ocsp",
-			key:     func(t testing.TB) crypto.Signer { return sm2Key(t) },
+			key:     func(t testing.TB) crypto.Signer { return catest.SM2Key(t) },
 			subject: ca.Subject{Name: "Tongxing OCSP"},
 			issuer:  "gm-issuing", keyUsage: smx509.KeyUsageDigitalSignature,
 			extKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageOCSPSigning}, commonName: "Tongxing OCSP",
@@ -234,17 +235,17 @@ func TestIssueProfiles(t *testing.T) {
 				err    error
 			)
 			if tt.direct {
-				issued, err = f.ca.Issue(ctx, ca.IssueRequest{PublicKey: key.Public(), Profile: tt.profile, Subject: tt.subject, RequestedBy: "system:test", Via: tt.via})
+				issued, err = f.CA.Issue(ctx, ca.IssueRequest{PublicKey: key.Public(), Profile: tt.profile, Subject: tt.subject, RequestedBy: "system:test", Via: tt.via})
 			} else {
-				code := f.code(t, tt.profile, tt.subject)
-				issued, err = f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, key)), Code: code})
+				code := f.Code(t, tt.profile, tt.subject)
+				issued, err = f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, key)), Code: code})
 			}
 			if err != nil {
 				t.Fatalf("issue: %v", err)
 			}
 			cert := issued.Certificate
-			issuer := f.caCert(t, tt.issuer)
-			root := f.caCert(t, issuer.Parent)
+			issuer := f.Issuer(t, tt.issuer)
+			root := f.Issuer(t, issuer.Parent)
 
 			// Signature, chain, key.
 			if err := cert.CheckSignatureFrom(issuer.Cert); err != nil {
@@ -259,7 +260,7 @@ func TestIssueProfiles(t *testing.T) {
 			roots, inter := smx509.NewCertPool(), smx509.NewCertPool()
 			roots.AddCert(root.Cert)
 			inter.AddCert(issuer.Cert)
-			if _, err := cert.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: f.clock.Now(), KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}}); err != nil {
+			if _, err := cert.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: f.Clock.Now(), KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}}); err != nil {
 				t.Errorf("Verify: %v", err)
 			}
 			if !publicKeyEqual(cert.PublicKey, key.Public()) {
@@ -288,18 +289,18 @@ func TestIssueProfiles(t *testing.T) {
 			}
 
 			// URLs.
-			if want := []string{publicURL + "/ca/v1/crl/" + tt.issuer + ".crl"}; !slices.Equal(cert.CRLDistributionPoints, want) {
+			if want := []string{catest.PublicURL + "/ca/v1/crl/" + tt.issuer + ".crl"}; !slices.Equal(cert.CRLDistributionPoints, want) {
 				t.Errorf("CRL DP %v, want %v", cert.CRLDistributionPoints, want)
 			}
-			if want := []string{publicURL + "/ocsp"}; !slices.Equal(cert.OCSPServer, want) {
+			if want := []string{catest.PublicURL + "/ocsp"}; !slices.Equal(cert.OCSPServer, want) {
 				t.Errorf("OCSP %v, want %v", cert.OCSPServer, want)
 			}
-			if want := []string{publicURL + "/ca/v1/cas/" + tt.issuer + ".crt"}; !slices.Equal(cert.IssuingCertificateURL, want) {
+			if want := []string{catest.PublicURL + "/ca/v1/cas/" + tt.issuer + ".crt"}; !slices.Equal(cert.IssuingCertificateURL, want) {
 				t.Errorf("caIssuers %v, want %v", cert.IssuingCertificateURL, want)
 			}
 
 			// Validity: backdated a minute, capped by the issuing CA.
-			now := f.clock.Now()
+			now := f.Clock.Now()
 			if !cert.NotBefore.Equal(now.Add(-time.Minute)) {
 				t.Errorf("notBefore %v, want %v", cert.NotBefore, now.Add(-time.Minute))
 			}
@@ -338,7 +339,7 @@ func TestIssueProfiles(t *testing.T) {
 			}
 
 			// Inventory.
-			rec, err := f.store.Certificate(ctx, issued.Record.Serial)
+			rec, err := f.Store.Certificate(ctx, issued.Record.Serial)
 			if err != nil {
 				t.Fatalf("inventory: %v", err)
 			}
@@ -346,7 +347,7 @@ func TestIssueProfiles(t *testing.T) {
 				rec.Subject != cert.Subject.String() || (!tt.direct && !strings.HasPrefix(rec.RequestedBy, "code:enr_")) || rec.Suite != issuer.Suite {
 				t.Errorf("inventory record %+v", rec)
 			}
-			if strings.Contains(rec.Subject, citizenID) && tt.profile == "citizen" && tt.f == def {
+			if strings.Contains(rec.Subject, catest.CitizenID) && tt.profile == "citizen" && tt.f == def {
 				t.Error("inventory subject contains the ID number")
 			}
 			if tt.check != nil {
@@ -359,8 +360,8 @@ func TestIssueProfiles(t *testing.T) {
 func checkUSCC(t *testing.T, cert *smx509.Certificate) {
 	t.Helper()
 	code, ok, err := ident.USCCFrom(cert.Extensions)
-	if !ok || err != nil || code != usccCode {
-		t.Errorf("USCCFrom = %q, %v, %v; want %q", code, ok, err, usccCode)
+	if !ok || err != nil || code != catest.USCC {
+		t.Errorf("USCCFrom = %q, %v, %v; want %q", code, ok, err, catest.USCC)
 	}
 	if i := extensions(cert, oidUSCC); len(i) != 1 || cert.Extensions[i[0]].Critical {
 		t.Error("USCC extension must appear once, non-critical")
@@ -375,20 +376,20 @@ func publicKeyEqual(a, b crypto.PublicKey) bool {
 
 func TestIssueValidity(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t) // default: 10-year issuing CAs
-	short := newFixture(t, withPKI(ca.PKIOptions{IssuingValidity: 48 * time.Hour}))
+	f := catest.New(t) // default: 10-year issuing CAs
+	short := catest.New(t, catest.WithPKI(ca.PKIOptions{IssuingValidity: 48 * time.Hour}))
 	svc := ca.Subject{Department: "tax", Service: "invoice-api"}
 	tests := []struct {
 		name string
-		f    *fixture
-		want func(f *fixture) time.Time
+		f    *catest.Fixture
+		want func(f *catest.Fixture) time.Time
 	}{
-		{"ok/profile-validity", f, func(f *fixture) time.Time { return f.clock.Now().Add(2160 * time.Hour) }},
-		{"ok/capped-by-issuer", short, func(f *fixture) time.Time { return f.caCert(t, "intl-issuing").Cert.NotAfter }},
+		{"ok/profile-validity", f, func(f *catest.Fixture) time.Time { return f.Clock.Now().Add(2160 * time.Hour) }},
+		{"ok/capped-by-issuer", short, func(f *catest.Fixture) time.Time { return f.Issuer(t, "intl-issuing").Cert.NotAfter }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			iss, err := tt.f.ca.Issue(ctx, ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", Subject: svc, RequestedBy: "officer:test"})
+			iss, err := tt.f.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", Subject: svc, RequestedBy: "officer:test"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,9 +405,9 @@ func TestIssueValidity(t *testing.T) {
 		// Past the issuing CA's notAfter nothing valid can be issued; the
 		// CA must refuse rather than sign a certificate whose notAfter
 		// precedes its notBefore.
-		short.clock.Set(short.caCert(t, "intl-issuing").Cert.NotAfter.Add(time.Hour))
-		defer short.clock.Set(time.Now().UTC().Truncate(time.Second))
-		iss, err := short.ca.Issue(ctx, ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", Subject: svc})
+		short.Clock.Set(short.Issuer(t, "intl-issuing").Cert.NotAfter.Add(time.Hour))
+		defer short.Clock.Set(time.Now().UTC().Truncate(time.Second))
+		iss, err := short.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", Subject: svc})
 		if err == nil {
 			t.Fatalf("issued a certificate valid %v to %v from an expired issuing CA", iss.Certificate.NotBefore, iss.Certificate.NotAfter)
 		}
@@ -425,47 +426,47 @@ func TestCitizenOptionFromText(t *testing.T) {
 	if err := profiles["citizen"].SetOption("identity_code_extension", "false"); err != nil {
 		return // refused: nothing can leak
 	}
-	f := newFixture(t, withCA(ca.WithProfiles(profiles)))
-	iss, err := f.ca.Issue(context.Background(), ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: citizenID}})
+	f := catest.New(t, catest.WithCA(ca.WithProfiles(profiles)))
+	iss, err := f.CA.Issue(context.Background(), ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(iss.Certificate.Raw, []byte(citizenID)) {
+	if bytes.Contains(iss.Certificate.Raw, []byte(catest.CitizenID)) {
 		t.Fatal(`identity_code_extension set to the string "false" wrote the ID number into the certificate`)
 	}
 }
 
 func TestIssueErrors(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
-	gmOnly := newFixture(t, withPKI(ca.PKIOptions{Suites: []kms.Suite{kms.GM}}))
+	f := catest.New(t)
+	gmOnly := catest.New(t, catest.WithPKI(ca.PKIOptions{Suites: []kms.Suite{kms.GM}}))
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
-	citizen := ca.Subject{Name: citizenName, IDNumber: citizenID}
+	citizen := ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}
 	tests := []struct {
 		name    string
-		f       *fixture
+		f       *catest.Fixture
 		req     ca.IssueRequest
 		field   string
 		is      error
 		errKind ident.Kind
 	}{
-		{name: "fail/unknown-profile", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "diplomat", Subject: citizen}, field: "profile", is: ca.ErrUnknownProfile},
+		{name: "fail/unknown-profile", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "diplomat", Subject: citizen}, field: "profile", is: ca.ErrUnknownProfile},
 		{name: "fail/no-key", req: ca.IssueRequest{Profile: "citizen", Subject: citizen}, field: "csr"},
 		{name: "fail/ed25519-key", req: ca.IssueRequest{PublicKey: edKey.Public(), Profile: "tsa", Subject: ca.Subject{Name: "x"}}, field: "csr"},
-		{name: "fail/p384-key", req: ca.IssueRequest{PublicKey: ecKey(t, elliptic.P384()).Public(), Profile: "service", Subject: ca.Subject{Department: "a", Service: "b"}}, field: "csr"},
-		{name: "fail/ecdsa-key-for-citizen", req: ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "citizen", Subject: citizen}, field: "csr"},
-		{name: "fail/no-intl-issuing-ca", f: gmOnly, req: ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", Subject: ca.Subject{Department: "a", Service: "b"}}, field: "csr"},
-		{name: "fail/missing-id-number", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: citizenName}}, field: "subject.id_number"},
-		{name: "fail/id-number-checksum", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: "110105194912310021"}}, field: "subject.id_number", errKind: ident.ErrChecksum},
-		{name: "fail/id-number-length", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: "1101051949123100"}}, field: "subject.id_number", errKind: ident.ErrLength},
-		{name: "fail/field-not-allowed", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: citizenID, USCC: usccCode}}, field: "subject.uscc"},
-		{name: "fail/uscc-checksum", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "enterprise-sign", Subject: ca.Subject{Organization: orgName, USCC: "91350100M000100Y44"}}, field: "subject.uscc", errKind: ident.ErrChecksum},
-		{name: "fail/missing-organization", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "enterprise-sign", Subject: ca.Subject{USCC: usccCode}}, field: "subject.organization"},
-		{name: "fail/name-control-character", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "tsa", Subject: ca.Subject{Name: "TSA\nCN=evil"}}, field: "subject.name"},
-		{name: "fail/name-too-long", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "tsa", Subject: ca.Subject{Name: strings.Repeat("名", 65)}}, field: "subject.name"},
-		{name: "fail/department-not-slug", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "service", Subject: ca.Subject{Department: "Tax Bureau", Service: "api"}}, field: "subject.department"},
-		{name: "fail/bad-dns-name", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api", DNSNames: []string{"a..b"}}}, field: "subject.dns_names"},
-		{name: "fail/bad-ip", req: ca.IssueRequest{PublicKey: sm2Key(t).Public(), Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api", IPAddresses: []string{"10.0.0.256"}}}, field: "subject.ip_addresses"},
+		{name: "fail/p384-key", req: ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P384()).Public(), Profile: "service", Subject: ca.Subject{Department: "a", Service: "b"}}, field: "csr"},
+		{name: "fail/ecdsa-key-for-citizen", req: ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "citizen", Subject: citizen}, field: "csr"},
+		{name: "fail/no-intl-issuing-ca", f: gmOnly, req: ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", Subject: ca.Subject{Department: "a", Service: "b"}}, field: "csr"},
+		{name: "fail/missing-id-number", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName}}, field: "subject.id_number"},
+		{name: "fail/id-number-checksum", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: "110105194912310021"}}, field: "subject.id_number", errKind: ident.ErrChecksum},
+		{name: "fail/id-number-length", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: "1101051949123100"}}, field: "subject.id_number", errKind: ident.ErrLength},
+		{name: "fail/field-not-allowed", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID, USCC: catest.USCC}}, field: "subject.uscc"},
+		{name: "fail/uscc-checksum", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "enterprise-sign", Subject: ca.Subject{Organization: catest.OrgName, USCC: "91350100M000100Y44"}}, field: "subject.uscc", errKind: ident.ErrChecksum},
+		{name: "fail/missing-organization", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "enterprise-sign", Subject: ca.Subject{USCC: catest.USCC}}, field: "subject.organization"},
+		{name: "fail/name-control-character", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "tsa", Subject: ca.Subject{Name: "TSA\nCN=evil"}}, field: "subject.name"},
+		{name: "fail/name-too-long", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "tsa", Subject: ca.Subject{Name: strings.Repeat("名", 65)}}, field: "subject.name"},
+		{name: "fail/department-not-slug", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "service", Subject: ca.Subject{Department: "Tax Bureau", Service: "api"}}, field: "subject.department"},
+		{name: "fail/bad-dns-name", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api", DNSNames: []string{"a..b"}}}, field: "subject.dns_names"},
+		{name: "fail/bad-ip", req: ca.IssueRequest{PublicKey: catest.SM2Key(t).Public(), Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api", IPAddresses: []string{"10.0.0.256"}}}, field: "subject.ip_addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -473,7 +474,7 @@ func TestIssueErrors(t *testing.T) {
 			if tt.f != nil {
 				ff = tt.f
 			}
-			_, err := ff.ca.Issue(ctx, tt.req)
+			_, err := ff.CA.Issue(ctx, tt.req)
 			requestError(t, err, tt.field, 400)
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v is not %v", err, tt.is)
@@ -486,40 +487,40 @@ func TestIssueErrors(t *testing.T) {
 			}
 		})
 	}
-	recs, err := f.store.Certificates(ctx, ca.Filter{})
+	recs, err := f.Store.Certificates(ctx, ca.Filter{})
 	if err != nil || len(recs) != 0 {
 		t.Errorf("failed requests recorded %d certificates (%v)", len(recs), err)
 	}
 }
 
 func TestNew(t *testing.T) {
-	_, _, cas := newPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
+	_, _, cas := catest.NewPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
 	s := ca.NewSQLStore(storetest.SQLite(t))
 	t.Cleanup(func() { s.Close() })
-	var roots []*ca.CACert
+	var roots []*ca.Issuer
 	for _, c := range cas {
 		if c.Root {
 			roots = append(roots, c)
 		}
 	}
-	noSigner := []*ca.CACert{cas[0], {Name: cas[1].Name, Suite: cas[1].Suite, Parent: cas[1].Parent, Cert: cas[1].Cert}}
+	noSigner := []*ca.Issuer{cas[0], {Name: cas[1].Name, Suite: cas[1].Suite, Parent: cas[1].Parent, Cert: cas[1].Cert}}
 	tests := []struct {
 		name string
-		cas  []*ca.CACert
+		cas  []*ca.Issuer
 		inv  bool
 		opts []ca.Option
 		ok   bool
 	}{
-		{"ok/defaults", cas, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, true},
+		{"ok/defaults", cas, true, []ca.Option{ca.WithPseudonymKey(catest.PseudonymKey)}, true},
 		// Codes keep pseudonyms, and login certificates carry them, whatever
 		// the citizen profile writes.
 		{"fail/identity-code-still-needs-a-pseudonym-key", cas, true, []ca.Option{ca.WithProfiles(profilesWithIdentityCode(t))}, false},
 		{"fail/no-pseudonym-key", cas, true, nil, false},
 		{"fail/short-pseudonym-key", cas, true, []ca.Option{ca.WithPseudonymKey([]byte("short"))}, false},
-		{"fail/no-issuing-ca", roots, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, false},
-		{"fail/issuing-ca-without-signer", noSigner, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, false},
-		{"fail/no-store", cas, false, []ca.Option{ca.WithPseudonymKey(pseudonymKey)}, false},
-		{"fail/public-url-not-http", cas, true, []ca.Option{ca.WithPseudonymKey(pseudonymKey), ca.WithPublicURL("ldap://pki")}, false},
+		{"fail/no-issuing-ca", roots, true, []ca.Option{ca.WithPseudonymKey(catest.PseudonymKey)}, false},
+		{"fail/issuing-ca-without-signer", noSigner, true, []ca.Option{ca.WithPseudonymKey(catest.PseudonymKey)}, false},
+		{"fail/no-store", cas, false, []ca.Option{ca.WithPseudonymKey(catest.PseudonymKey)}, false},
+		{"fail/public-url-not-http", cas, true, []ca.Option{ca.WithPseudonymKey(catest.PseudonymKey), ca.WithPublicURL("ldap://pki")}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/ident"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -26,7 +27,7 @@ func storedSubject(t testing.TB, db *store.DB, id string) string {
 func codesHoldingID(t testing.TB, db *store.DB) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRow(context.Background(), "SELECT COUNT(*) FROM ca_enrolment_codes WHERE subject_json LIKE ?", "%"+citizenID+"%").Scan(&n); err != nil {
+	if err := db.QueryRow(context.Background(), "SELECT COUNT(*) FROM ca_enrolment_codes WHERE subject_json LIKE ?", "%"+catest.CitizenID+"%").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -38,23 +39,23 @@ func codesHoldingID(t testing.TB, db *store.DB) int {
 func TestCodeDataMinimisation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		f := newFixture(t, onDB(db))
-		citizen := ca.Subject{Name: citizenName, IDNumber: citizenID}
+		f := catest.New(t, catest.OnDB(db))
+		citizen := ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}
 
 		t.Run("ok/pseudonym-profile-stores-only-the-pseudonym", func(t *testing.T) {
-			code, c, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: citizen, CreatedBy: "officer:test"})
+			code, c, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: citizen, CreatedBy: "officer:test"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			raw := storedSubject(t, db, c.ID)
-			if strings.Contains(raw, citizenID) || !strings.Contains(raw, pseudonymOf(pseudonymKey, citizenID)) {
+			if strings.Contains(raw, catest.CitizenID) || !strings.Contains(raw, pseudonymOf(catest.PseudonymKey, catest.CitizenID)) {
 				t.Fatalf("stored subject %s", raw)
 			}
-			iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), Code: code})
+			iss, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), Code: code})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if iss.Certificate.Subject.SerialNumber != pseudonymOf(pseudonymKey, citizenID) || iss.Certificate.Subject.CommonName != citizenName {
+			if iss.Certificate.Subject.SerialNumber != pseudonymOf(catest.PseudonymKey, catest.CitizenID) || iss.Certificate.Subject.CommonName != catest.CitizenName {
 				t.Errorf("certificate subject %v", iss.Certificate.Subject)
 			}
 			if raw := storedSubject(t, db, c.ID); raw != "{}" {
@@ -62,20 +63,20 @@ func TestCodeDataMinimisation(t *testing.T) {
 			}
 		})
 
-		idc := newFixture(t, onDB(db), withCA(ca.WithProfiles(profilesWithIdentityCode(t))))
+		idc := catest.New(t, catest.OnDB(db), catest.WithCA(ca.WithProfiles(profilesWithIdentityCode(t))))
 		t.Run("ok/identity-code-profile-keeps-the-number-until-used", func(t *testing.T) {
-			code, c, err := idc.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: citizen, CreatedBy: "officer:test"})
+			code, c, err := idc.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: citizen, CreatedBy: "officer:test"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if raw := storedSubject(t, db, c.ID); !strings.Contains(raw, citizenID) {
+			if raw := storedSubject(t, db, c.ID); !strings.Contains(raw, catest.CitizenID) {
 				t.Fatalf("the certificate embeds the number, but the code dropped it: %s", raw)
 			}
-			iss, err := idc.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), Code: code})
+			iss, err := idc.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), Code: code})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id, ok, err := ident.IdentityCodeFrom(iss.Certificate.Extensions); err != nil || !ok || id != citizenID {
+			if id, ok, err := ident.IdentityCodeFrom(iss.Certificate.Extensions); err != nil || !ok || id != catest.CitizenID {
 				t.Errorf("identity code %q %v %v", id, ok, err)
 			}
 			if raw := storedSubject(t, db, c.ID); raw != "{}" {
@@ -83,15 +84,15 @@ func TestCodeDataMinimisation(t *testing.T) {
 			}
 		})
 		t.Run("ok/expired-code-purged", func(t *testing.T) {
-			_, c, err := idc.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: citizen, TTL: time.Hour, CreatedBy: "officer:test"})
+			_, c, err := idc.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: citizen, TTL: time.Hour, CreatedBy: "officer:test"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n, _, err := idc.ca.PurgeCodes(ctx); err != nil || n != 0 {
+			if n, _, err := idc.CA.PurgeCodes(ctx); err != nil || n != 0 {
 				t.Fatalf("PurgeCodes before expiry: %d %v", n, err)
 			}
-			idc.clock.Set(idc.clock.Now().Add(time.Hour))
-			n, _, err := idc.ca.PurgeCodes(ctx)
+			idc.Clock.Set(idc.Clock.Now().Add(time.Hour))
+			n, _, err := idc.CA.PurgeCodes(ctx)
 			if err != nil || n != 1 {
 				t.Fatalf("PurgeCodes after expiry: purged %d, %v; want 1", n, err)
 			}
@@ -100,22 +101,22 @@ func TestCodeDataMinimisation(t *testing.T) {
 			}
 		})
 		t.Run("ok/earlier-versions-codes-minimised", func(t *testing.T) {
-			code := f.legacyCode(t, "legacyid", "citizen", citizen)
+			code := f.LegacyCode(t, "legacyid", "citizen", citizen)
 			if codesHoldingID(t, db) != 1 {
 				t.Fatal("the legacy code does not hold the number")
 			}
-			_, m, err := f.ca.PurgeCodes(ctx)
+			_, m, err := f.CA.PurgeCodes(ctx)
 			if err != nil || m != 1 {
 				t.Fatalf("PurgeCodes: minimised %d, %v; want 1", m, err)
 			}
-			if raw := storedSubject(t, db, "enr_legacyid"); strings.Contains(raw, citizenID) {
+			if raw := storedSubject(t, db, "enr_legacyid"); strings.Contains(raw, catest.CitizenID) {
 				t.Fatalf("legacy code still holds the number: %s", raw)
 			}
-			iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), Code: code})
+			iss, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), Code: code})
 			if err != nil {
 				t.Fatalf("a minimised legacy code no longer works: %v", err)
 			}
-			if iss.Certificate.Subject.SerialNumber != pseudonymOf(pseudonymKey, citizenID) {
+			if iss.Certificate.Subject.SerialNumber != pseudonymOf(catest.PseudonymKey, catest.CitizenID) {
 				t.Errorf("certificate subject %v", iss.Certificate.Subject)
 			}
 		})
@@ -125,7 +126,7 @@ func TestCodeDataMinimisation(t *testing.T) {
 			}
 		})
 		t.Run("fail/officer-supplied-pseudonym", func(t *testing.T) {
-			_, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDPseudonym: strings.Repeat("a", 64)}})
+			_, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDPseudonym: strings.Repeat("a", 64)}})
 			requestError(t, err, "subject.id_pseudonym", 400)
 		})
 	})

@@ -101,16 +101,6 @@ func (a *Authority) EnsureServiceKey(ctx context.Context, km kms.KeyManager, dir
 	return &ResponderKey{Issuer: spec.Issuer, Cert: iss.Certificate, Signer: key}, nil
 }
 
-// Chain returns the certificates from the issuing CA named issuer up to,
-// not including, its root.
-func (a *Authority) Chain(issuer string) ([]*smx509.Certificate, error) {
-	c, err := a.CA(issuer)
-	if err != nil {
-		return nil, err
-	}
-	return a.chain(c), nil
-}
-
 // OCSPResponder answers RFC 6960 requests for the certificates of the
 // authority's issuing CAs, signed by each CA's delegated responder.
 //
@@ -370,6 +360,25 @@ func (r *OCSPResponder) Refresh(ctx context.Context, limit int) (int, error) {
 
 // MaxOCSPGETPath bounds the path of a GET request.
 const maxOCSPBody = ocsp.MaxRequestSize
+
+// Routes registers the responder on mux at /ocsp: POST requests and
+// GETs without a path. GETs below /ocsp/ carry base64 in the path, which
+// may hold "//" that a mux's path cleaning would redirect: [OCSPResponder.RawPaths]
+// routes them to the responder before the mux sees them.
+func (r *OCSPResponder) Routes(mux *http.ServeMux) { mux.Handle("/ocsp", r) }
+
+// RawPaths serves requests below /ocsp/ (GET /ocsp/BASE64) itself, as
+// received, and passes every other request to next.
+func (r *OCSPResponder) RawPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/ocsp/") {
+			req.Pattern = "/ocsp/"
+			r.ServeHTTP(w, req)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
 
 // ServeHTTP answers POST /ocsp (application/ocsp-request) and GET
 // /ocsp/BASE64 (RFC 6960 Appendix A). Malformed requests get an OCSP

@@ -12,37 +12,38 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/ocsp"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
 
 type ocspFixture struct {
-	*fixture
+	*catest.Fixture
 	r *ca.OCSPResponder
 }
 
 func newOCSPFixture(t *testing.T, db *store.DB) *ocspFixture {
 	t.Helper()
-	f := newFixture(t, onDB(db))
+	f := catest.New(t, catest.OnDB(db))
 	var keys []*ca.ResponderKey
 	for _, name := range []string{"gm-issuing", "intl-issuing"} {
-		k, err := f.ca.EnsureResponder(context.Background(), f.km, f.dir, name)
+		k, err := f.CA.EnsureResponder(context.Background(), f.KM, f.Dir, name)
 		if err != nil {
 			t.Fatalf("EnsureResponder(%s): %v", name, err)
 		}
 		keys = append(keys, k)
 	}
-	r, err := ca.NewOCSPResponder(f.ca, db, keys)
+	r, err := ca.NewOCSPResponder(f.CA, db, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ocspFixture{fixture: f, r: r}
+	return &ocspFixture{Fixture: f, r: r}
 }
 
 func (f *ocspFixture) request(t *testing.T, issuer string, iss *ca.Issued, h ocsp.Hash, nonce []byte) []byte {
 	t.Helper()
-	id, err := ocsp.NewCertID(h, f.caCert(t, issuer).Cert, iss.Certificate.SerialNumber)
+	id, err := ocsp.NewCertID(h, f.Issuer(t, issuer).Cert, iss.Certificate.SerialNumber)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func (f *ocspFixture) ask(t *testing.T, issuer string, req []byte) (*ocsp.Parsed
 	if err != nil {
 		t.Fatalf("Respond: %v", err)
 	}
-	p, err := ocsp.ParseResponse(der, f.caCert(t, issuer).Cert)
+	p, err := ocsp.ParseResponse(der, f.Issuer(t, issuer).Cert)
 	if err != nil {
 		t.Fatalf("ParseResponse: %v", err)
 	}
@@ -77,11 +78,11 @@ func TestOCSPResponder(t *testing.T) {
 		for _, suite := range []string{"gm", "intl"} {
 			t.Run("ok/"+suite+"-good-cached-then-revoked", func(t *testing.T) {
 				issuer := suite + "-issuing"
-				var pub crypto.PublicKey = ecKey(t, elliptic.P256()).Public()
+				var pub crypto.PublicKey = catest.ECKey(t, elliptic.P256()).Public()
 				if suite == "gm" {
-					pub = sm2Key(t).Public()
+					pub = catest.SM2Key(t).Public()
 				}
-				iss := issueService(t, f.fixture, pub)
+				iss := issueService(t, f.Fixture, pub)
 				req := f.request(t, issuer, iss, ocsp.SHA1, nil)
 				p, first := f.ask(t, issuer, req)
 				s, ok := p.Find(iss.Certificate.SerialNumber)
@@ -92,7 +93,7 @@ func TestOCSPResponder(t *testing.T) {
 				if !bytes.Equal(first, second) {
 					t.Error("second request was signed again instead of served from the pre-signed store")
 				}
-				if _, err := f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
+				if _, err := f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
 					t.Fatal(err)
 				}
 				p, third := f.ask(t, issuer, req)
@@ -106,7 +107,7 @@ func TestOCSPResponder(t *testing.T) {
 			})
 		}
 		t.Run("ok/nonce-echoed-and-sha256-certid", func(t *testing.T) {
-			iss := issueService(t, f.fixture, sm2Key(t).Public())
+			iss := issueService(t, f.Fixture, catest.SM2Key(t).Public())
 			nonce := []byte("0123456789abcdef")
 			p, _ := f.ask(t, "gm-issuing", f.request(t, "gm-issuing", iss, ocsp.SHA256, nonce))
 			if p.Nonce == nil || !bytes.Equal(p.Nonce.Value, nonce) {
@@ -117,21 +118,21 @@ func TestOCSPResponder(t *testing.T) {
 			}
 		})
 		t.Run("ok/hold-is-revoked-certificateHold-release-is-good", func(t *testing.T) {
-			iss := issueService(t, f.fixture, ecKey(t, elliptic.P256()).Public())
+			iss := issueService(t, f.Fixture, catest.ECKey(t, elliptic.P256()).Public())
 			req := f.request(t, "intl-issuing", iss, ocsp.SHA1, nil)
-			f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusHold, Actor: "officer:li"})
+			f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusHold, Actor: "officer:li"})
 			p, _ := f.ask(t, "intl-issuing", req)
 			if s, _ := p.Find(iss.Certificate.SerialNumber); s.Status != ocsp.Revoked || s.Reason != int(ca.ReasonCertificateHold) {
 				t.Errorf("on hold: %+v", s)
 			}
-			f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusValid, Actor: "officer:li"})
+			f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusValid, Actor: "officer:li"})
 			p, _ = f.ask(t, "intl-issuing", req)
 			if s, _ := p.Find(iss.Certificate.SerialNumber); s.Status != ocsp.Good {
 				t.Errorf("released: %+v", s)
 			}
 		})
 		t.Run("ok/unknown-serial", func(t *testing.T) {
-			iss := issueService(t, f.fixture, ecKey(t, elliptic.P256()).Public())
+			iss := issueService(t, f.Fixture, catest.ECKey(t, elliptic.P256()).Public())
 			iss.Certificate.SerialNumber.Add(iss.Certificate.SerialNumber, iss.Certificate.SerialNumber)
 			p, _ := f.ask(t, "intl-issuing", f.request(t, "intl-issuing", iss, ocsp.SHA1, nil))
 			if s, _ := p.Find(iss.Certificate.SerialNumber); s.Status != ocsp.Unknown {
@@ -148,23 +149,23 @@ func TestOCSPResponder(t *testing.T) {
 				if err == nil {
 					t.Errorf("%s: no error", name)
 				}
-				_, perr := ocsp.ParseResponse(der, f.caCert(t, "gm-issuing").Cert)
+				_, perr := ocsp.ParseResponse(der, f.Issuer(t, "gm-issuing").Cert)
 				var re *ocsp.ResponseError
 				if !errors.As(perr, &re) || re.Status != ocsp.MalformedRequest {
 					t.Errorf("%s: response %v, want malformedRequest", name, perr)
 				}
 			}
 			other := newOCSPFixture(t, storetest.SQLite(t))
-			iss := issueService(t, other.fixture, ecKey(t, elliptic.P256()).Public())
+			iss := issueService(t, other.Fixture, catest.ECKey(t, elliptic.P256()).Public())
 			der, _ := f.r.Respond(ctx, other.request(t, "intl-issuing", iss, ocsp.SHA1, nil))
-			_, perr := ocsp.ParseResponse(der, f.caCert(t, "intl-issuing").Cert)
+			_, perr := ocsp.ParseResponse(der, f.Issuer(t, "intl-issuing").Cert)
 			var re *ocsp.ResponseError
 			if !errors.As(perr, &re) || re.Status != ocsp.Unauthorized {
 				t.Errorf("foreign CA: %v, want unauthorized", perr)
 			}
 		})
 		t.Run("ok/http-get-and-post", func(t *testing.T) {
-			iss := issueService(t, f.fixture, sm2Key(t).Public())
+			iss := issueService(t, f.Fixture, catest.SM2Key(t).Public())
 			req := f.request(t, "gm-issuing", iss, ocsp.SHA1, nil)
 			for _, hr := range []*httptestReq{
 				{"POST", "/ocsp", req},
@@ -177,13 +178,13 @@ func TestOCSPResponder(t *testing.T) {
 					t.Errorf("%s %s: %d %s", hr.method, hr.path, w.Code, w.Header().Get("Content-Type"))
 				}
 				body, _ := io.ReadAll(w.Body)
-				if _, err := ocsp.ParseResponse(body, f.caCert(t, "gm-issuing").Cert); err != nil && string(hr.body) != "junk" {
+				if _, err := ocsp.ParseResponse(body, f.Issuer(t, "gm-issuing").Cert); err != nil && string(hr.body) != "junk" {
 					t.Errorf("%s: %v", hr.method, err)
 				}
 			}
 		})
 		t.Run("ok/refresh-resigns-stale", func(t *testing.T) {
-			f.clock.Set(f.clock.Now().Add(13 * 3600e9))
+			f.Clock.Set(f.Clock.Now().Add(13 * 3600e9))
 			n, err := f.r.Refresh(ctx, 1000)
 			if err != nil || n == 0 {
 				t.Errorf("Refresh: %d, %v; want stale responses re-signed", n, err)

@@ -24,9 +24,9 @@ import (
 	"github.com/tongxing/tongxing/kms"
 )
 
-// CACert is one certificate authority of a hierarchy: its certificate and,
-// when loaded for signing, its key.
-type CACert struct {
+// Issuer is one certificate authority of a hierarchy, a root or an issuing
+// CA: its certificate and, when loaded for signing, its key.
+type Issuer struct {
 	Name   string    // identifier used in URLs and key names, e.g. "gm-issuing"
 	Suite  kms.Suite //
 	Root   bool      // self-signed root
@@ -151,7 +151,7 @@ var ErrPKIExists = errors.New("ca: PKI already initialised")
 // InitPKI creates, for each suite, a root CA and an issuing CA signed by it.
 // Keys are created in km under the CA names; certificates are written as PEM
 // to dir/NAME.crt. It refuses to overwrite an existing hierarchy.
-func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions) ([]*CACert, error) {
+func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions) ([]*Issuer, error) {
 	opts.defaults()
 	if existing, _ := filepath.Glob(filepath.Join(dir, "*.crt")); len(existing) > 0 {
 		return nil, fmt.Errorf("%w: %s holds %s", ErrPKIExists, dir, filepath.Base(existing[0]))
@@ -160,7 +160,7 @@ func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions
 		return nil, fmt.Errorf("ca: create %s: %w", dir, err)
 	}
 	now := time.Now().Truncate(time.Second)
-	var out []*CACert
+	var out []*Issuer
 	for _, s := range opts.Suites {
 		if err := s.Valid(); err != nil {
 			return nil, err
@@ -187,7 +187,7 @@ func InitPKI(ctx context.Context, km kms.KeyManager, dir string, opts PKIOptions
 	return out, nil
 }
 
-func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn string, opts *PKIOptions, parent *CACert, notBefore, notAfter time.Time) (*CACert, error) {
+func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn string, opts *PKIOptions, parent *Issuer, notBefore, notAfter time.Time) (*Issuer, error) {
 	key, err := km.CreateKey(ctx, name, s)
 	if err != nil {
 		return nil, fmt.Errorf("ca: create key for %s: %w", name, err)
@@ -232,7 +232,7 @@ func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn string,
 	if err != nil {
 		return nil, fmt.Errorf("ca: parse new %s certificate: %w", name, err)
 	}
-	c := &CACert{Name: name, Suite: s, Root: parent == nil, Cert: cert, Signer: key}
+	c := &Issuer{Name: name, Suite: s, Root: parent == nil, Cert: cert, Signer: key}
 	if parent != nil {
 		c.Parent = parent.Name
 	}
@@ -242,9 +242,9 @@ func newCA(ctx context.Context, km kms.KeyManager, s kms.Suite, name, cn string,
 // LoadPKI reads the CA certificates in dir and their keys from km, checking
 // that each key matches its certificate and each issuing CA chains to its
 // root.
-func LoadPKI(ctx context.Context, km kms.KeyManager, dir string) ([]*CACert, error) {
-	var out []*CACert
-	roots := map[kms.Suite]*CACert{}
+func LoadPKI(ctx context.Context, km kms.KeyManager, dir string) ([]*Issuer, error) {
+	var out []*Issuer
+	roots := map[kms.Suite]*Issuer{}
 	for _, s := range []kms.Suite{kms.GM, kms.Intl} {
 		for _, name := range []string{rootName(s), issuingName(s)} {
 			path := filepath.Join(dir, name+".crt")
@@ -266,7 +266,7 @@ func LoadPKI(ctx context.Context, km kms.KeyManager, dir string) ([]*CACert, err
 			if !publicKeysEqual(key.Public(), cert.PublicKey) {
 				return nil, fmt.Errorf("ca: key %s does not match certificate %s", name, path)
 			}
-			c := &CACert{Name: name, Suite: s, Cert: cert, Signer: key}
+			c := &Issuer{Name: name, Suite: s, Cert: cert, Signer: key}
 			if name == rootName(s) {
 				c.Root = true
 				roots[s] = c

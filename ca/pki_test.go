@@ -14,6 +14,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -43,8 +44,8 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 func TestInitPKI(t *testing.T) {
-	dir, km, cas := newPKI(t, ca.PKIOptions{Organization: "Tongxing Test", CommonNames: map[string]string{"gm-root": "测试根CA"}})
-	byName := map[string]*ca.CACert{}
+	dir, km, cas := catest.NewPKI(t, ca.PKIOptions{Organization: "Tongxing Test", CommonNames: map[string]string{"gm-root": "测试根CA"}})
+	byName := map[string]*ca.Issuer{}
 	for _, c := range cas {
 		byName[c.Name] = c
 	}
@@ -119,14 +120,14 @@ func TestInitPKI(t *testing.T) {
 		}
 	})
 	t.Run("ok/issuing-capped-by-root", func(t *testing.T) {
-		_, _, cas := newPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.Intl}, RootValidity: 48 * time.Hour, IssuingValidity: 96 * time.Hour})
+		_, _, cas := catest.NewPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.Intl}, RootValidity: 48 * time.Hour, IssuingValidity: 96 * time.Hour})
 		if len(cas) != 2 || !cas[1].Cert.NotAfter.Equal(cas[0].Cert.NotAfter) {
 			t.Fatalf("issuing CA notAfter %v, root %v", cas[1].Cert.NotAfter, cas[0].Cert.NotAfter)
 		}
 	})
 	t.Run("fail/bad-suite", func(t *testing.T) {
 		d := t.TempDir()
-		km, err := softkms.New(filepath.Join(d, "keys"), []byte(passphrase))
+		km, err := softkms.New(filepath.Join(d, "keys"), []byte(catest.Passphrase))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,9 +140,9 @@ func TestInitPKI(t *testing.T) {
 
 func TestLoadPKI(t *testing.T) {
 	ctx := context.Background()
-	dir, _, cas := newPKI(t, ca.PKIOptions{})
+	dir, _, cas := catest.NewPKI(t, ca.PKIOptions{})
 	t.Run("ok/round-trip", func(t *testing.T) {
-		loaded, err := ca.LoadPKI(ctx, reopen(t, dir, passphrase), dir)
+		loaded, err := ca.LoadPKI(ctx, reopen(t, dir, catest.Passphrase), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +171,7 @@ func TestLoadPKI(t *testing.T) {
 		}
 		s := ca.NewSQLStore(storetest.SQLite(t))
 		defer s.Close()
-		if _, err := ca.New(loaded, s, s, ca.WithPseudonymKey(pseudonymKey)); err != nil {
+		if _, err := ca.New(loaded, s, s, ca.WithPseudonymKey(catest.PseudonymKey)); err != nil {
 			t.Errorf("New on the loaded PKI: %v", err)
 		}
 	})
@@ -203,7 +204,7 @@ func TestLoadPKI(t *testing.T) {
 		}},
 		{name: "fail/issuing-not-signed-by-root", wantErr: "not signed by", change: func(t *testing.T, d string) {
 			// A matching key and certificate from another hierarchy.
-			other, _, _ := newPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
+			other, _, _ := catest.NewPKI(t, ca.PKIOptions{Suites: []kms.Suite{kms.GM}})
 			copyFile(t, filepath.Join(other, "gm-issuing.crt"), filepath.Join(d, "gm-issuing.crt"))
 			copyFile(t, filepath.Join(other, "keys", "gm-issuing.key"), filepath.Join(d, "keys", "gm-issuing.key"))
 		}},
@@ -222,7 +223,7 @@ func TestLoadPKI(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "fail/wrong-passphrase", pass: "wrong passphrase", is: kms.ErrWrongPassphrase},
+		{name: "fail/wrong-catest.Passphrase", pass: "wrong catest.Passphrase", is: kms.ErrWrongPassphrase},
 		{name: "fail/no-certificates", wantErr: "no CA certificates", change: func(t *testing.T, d string) {
 			for _, n := range []string{"gm-root", "gm-issuing", "intl-root", "intl-issuing"} {
 				if err := os.Remove(filepath.Join(d, n+".crt")); err != nil {
@@ -237,7 +238,7 @@ func TestLoadPKI(t *testing.T) {
 			if tt.change != nil {
 				tt.change(t, d)
 			}
-			pass := passphrase
+			pass := catest.Passphrase
 			if tt.pass != "" {
 				pass = tt.pass
 			}
@@ -251,8 +252,8 @@ func TestLoadPKI(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
-			if strings.Contains(err.Error(), passphrase) {
-				t.Error("error contains the passphrase")
+			if strings.Contains(err.Error(), catest.Passphrase) {
+				t.Error("error contains the catest.Passphrase")
 			}
 		})
 	}

@@ -3,7 +3,9 @@ package ca
 import (
 	"encoding/asn1"
 	"fmt"
+	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/emmansun/gmsm/smx509"
 )
@@ -71,11 +73,21 @@ func WithKeyStoragePolicies(k KeyStoragePolicies) Option {
 	return func(a *Authority) { a.keyStorage = k }
 }
 
-// ParseOID parses a dotted OID such as "1.3.6.1.4.1.32473.2.1".
+// ParseOID parses a dotted OID such as "1.3.6.1.4.1.32473.2.1": at least
+// two arcs, each a decimal number from 0 to 2^31, the first 0, 1 or 2 and
+// the second below 40 under 0 and 1 (X.660). It is the one parser of OIDs
+// from configuration and profiles.
 func ParseOID(s string) (asn1.ObjectIdentifier, error) {
-	oid, err := parseOID(s)
-	if err != nil {
-		return nil, fmt.Errorf("ca: %q is not an OID: %w", s, err)
+	var oid asn1.ObjectIdentifier
+	for _, part := range strings.Split(s, ".") {
+		n, ok := new(big.Int).SetString(part, 10)
+		if !ok || n.Sign() < 0 || !n.IsInt64() || n.Int64() > 1<<31 {
+			return nil, fmt.Errorf("ca: %q is not an OID: bad arc %q", s, part)
+		}
+		oid = append(oid, int(n.Int64()))
+	}
+	if len(oid) < 2 {
+		return nil, fmt.Errorf("ca: %q is not an OID: too short", s)
 	}
 	if oid[0] > 2 || (oid[0] < 2 && oid[1] >= 40) {
 		return nil, fmt.Errorf("ca: %q is not an OID: the first arc must be 0, 1 or 2, and the second below 40 under 0 and 1", s)

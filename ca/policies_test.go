@@ -11,6 +11,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 )
 
 func oid(t testing.TB, s string) asn1.ObjectIdentifier {
@@ -34,9 +35,9 @@ func policies(c *smx509.Certificate) []string {
 // certificate and every leaf carries certificatePolicies; leaves of
 // profiles with key_storage say how the key is held.
 func TestCertificatePolicies(t *testing.T) {
-	f := newFixture(t)
+	f := catest.New(t)
 	ctx := context.Background()
-	for _, c := range f.cas {
+	for _, c := range f.CAs {
 		if got := policies(c.Cert); !slices.Equal(got, []string{"2.5.29.32.0"}) {
 			t.Errorf("%s policies %v, want anyPolicy", c.Name, got)
 		}
@@ -49,25 +50,25 @@ func TestCertificatePolicies(t *testing.T) {
 		want     []string
 		amr      string
 	}{
-		{"citizen", ca.Subject{Name: citizenName, IDNumber: citizenID}, func(t testing.TB) crypto.Signer { return sm2Key(t) }, false,
+		{"citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}, func(t testing.TB) crypto.Signer { return catest.SM2Key(t) }, false,
 			[]string{"1.3.6.1.4.1.32473.2.1", "1.3.6.1.4.1.32473.3.1"}, "swk"},
-		{"citizen", ca.Subject{Name: citizenName, IDNumber: citizenID}, func(t testing.TB) crypto.Signer { return sm2Key(t) }, true,
+		{"citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}, func(t testing.TB) crypto.Signer { return catest.SM2Key(t) }, true,
 			[]string{"1.3.6.1.4.1.32473.2.1", "1.3.6.1.4.1.32473.3.2"}, "hwk"},
-		{"enterprise-sign", ca.Subject{Organization: orgName, USCC: usccCode}, func(t testing.TB) crypto.Signer { return sm2Key(t) }, true,
+		{"enterprise-sign", ca.Subject{Organization: catest.OrgName, USCC: catest.USCC}, func(t testing.TB) crypto.Signer { return catest.SM2Key(t) }, true,
 			[]string{"1.3.6.1.4.1.32473.2.3", "1.3.6.1.4.1.32473.3.2"}, "hwk"},
-		{"citizen-login", ca.Subject{Name: citizenName, IDNumber: citizenID}, func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) }, false,
+		{"citizen-login", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}, func(t testing.TB) crypto.Signer { return catest.ECKey(t, elliptic.P256()) }, false,
 			[]string{"1.3.6.1.4.1.32473.2.2", "1.3.6.1.4.1.32473.3.1"}, "swk"},
-		{"service", ca.Subject{Department: "tax", Service: "api"}, func(t testing.TB) crypto.Signer { return ecKey(t, elliptic.P256()) }, false,
+		{"service", ca.Subject{Department: "tax", Service: "api"}, func(t testing.TB) crypto.Signer { return catest.ECKey(t, elliptic.P256()) }, false,
 			[]string{"1.3.6.1.4.1.32473.2.6"}, ""},
 	}
 	ks := ca.DefaultKeyStoragePolicies()
 	for _, tt := range tests {
 		t.Run("ok/"+tt.profile+"/"+tt.amr, func(t *testing.T) {
-			code, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: tt.profile, Subject: tt.subject, HardwareKey: tt.hardware})
+			code, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: tt.profile, Subject: tt.subject, HardwareKey: tt.hardware})
 			if err != nil {
 				t.Fatal(err)
 			}
-			iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, tt.key(t))), Code: code})
+			iss, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, tt.key(t))), Code: code})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,11 +81,11 @@ func TestCertificatePolicies(t *testing.T) {
 		})
 	}
 	t.Run("ok/hardware-code-login-certificate", func(t *testing.T) {
-		code, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: citizenName, IDNumber: citizenID}, HardwareKey: true})
+		code, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}, HardwareKey: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		iss, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), LoginCSR: pemCSR(newCSR(t, ecKey(t, elliptic.P256()))), Code: code})
+		iss, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), LoginCSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), Code: code})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +94,7 @@ func TestCertificatePolicies(t *testing.T) {
 		}
 	})
 	t.Run("fail/hardware-key-for-service", func(t *testing.T) {
-		_, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api"}, HardwareKey: true})
+		_, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "service", Subject: ca.Subject{Department: "tax", Service: "api"}, HardwareKey: true})
 		requestError(t, err, "hardware_key", 400)
 	})
 
@@ -105,13 +106,13 @@ func TestCertificatePolicies(t *testing.T) {
 		if err := profiles["citizen"].SetPolicies([]string{"1.2.156.999.1.1", "1.2.156.999.1.2"}); err != nil {
 			t.Fatal(err)
 		}
-		g := newFixture(t,
-			withPKI(ca.PKIOptions{Policies: []asn1.ObjectIdentifier{oid(t, "1.2.156.999.1")}}),
-			withCA(ca.WithProfiles(profiles), ca.WithKeyStoragePolicies(ca.KeyStoragePolicies{Software: oid(t, "1.2.156.999.2.1"), Hardware: oid(t, "1.2.156.999.2.2")})))
-		if got := policies(g.caCert(t, "gm-issuing").Cert); !slices.Equal(got, []string{"1.2.156.999.1"}) {
+		g := catest.New(t,
+			catest.WithPKI(ca.PKIOptions{Policies: []asn1.ObjectIdentifier{oid(t, "1.2.156.999.1")}}),
+			catest.WithCA(ca.WithProfiles(profiles), ca.WithKeyStoragePolicies(ca.KeyStoragePolicies{Software: oid(t, "1.2.156.999.2.1"), Hardware: oid(t, "1.2.156.999.2.2")})))
+		if got := policies(g.Issuer(t, "gm-issuing").Cert); !slices.Equal(got, []string{"1.2.156.999.1"}) {
 			t.Errorf("CA policies %v", got)
 		}
-		iss, err := g.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), Code: g.code(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})})
+		iss, err := g.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), Code: g.Code(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +127,7 @@ func TestCertificatePolicies(t *testing.T) {
 				t.Errorf("SetPolicies(%q) accepted", bad)
 			}
 		}
-		if _, err := ca.New(f.cas, f.store, f.store, ca.WithPseudonymKey(pseudonymKey),
+		if _, err := ca.New(f.CAs, f.Store, f.Store, ca.WithPseudonymKey(catest.PseudonymKey),
 			ca.WithKeyStoragePolicies(ca.KeyStoragePolicies{Software: oid(t, "1.2.3"), Hardware: oid(t, "1.2.3")})); err == nil {
 			t.Error("equal key-storage OIDs accepted")
 		}
@@ -136,9 +137,9 @@ func TestCertificatePolicies(t *testing.T) {
 // TestRepositoryURLs: with a plain-HTTP repository URL, certificates name
 // it first and the https URL second, for the CRL, OCSP and the issuer.
 func TestRepositoryURLs(t *testing.T) {
-	f := newFixture(t, withCA(ca.WithPublicHTTPURL("http://pki.example.gov.cn:8080/")))
-	iss, err := f.ca.Enrol(context.Background(), ca.EnrolRequest{CSR: pemCSR(newCSR(t, sm2Key(t))),
-		Code: f.code(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})})
+	f := catest.New(t, catest.WithCA(ca.WithPublicHTTPURL("http://pki.example.gov.cn:8080/")))
+	iss, err := f.CA.Enrol(context.Background(), ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))),
+		Code: f.Code(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,14 +153,38 @@ func TestRepositoryURLs(t *testing.T) {
 		{"OCSP", c.OCSPServer, "/ocsp"},
 		{"caIssuers", c.IssuingCertificateURL, "/ca/v1/cas/gm-issuing.crt"},
 	} {
-		want := []string{"http://pki.example.gov.cn:8080" + tt.path, publicURL + tt.path}
+		want := []string{"http://pki.example.gov.cn:8080" + tt.path, catest.PublicURL + tt.path}
 		if !slices.Equal(tt.got, want) {
 			t.Errorf("%s %v, want %v", tt.name, tt.got, want)
 		}
 	}
 	for _, bad := range []string{"https://pki.example", "ftp://x", "http://"} {
-		if _, err := ca.New(f.cas, f.store, f.store, ca.WithPseudonymKey(pseudonymKey), ca.WithPublicHTTPURL(bad)); err == nil {
+		if _, err := ca.New(f.CAs, f.Store, f.Store, ca.WithPseudonymKey(catest.PseudonymKey), ca.WithPublicHTTPURL(bad)); err == nil {
 			t.Errorf("public HTTP URL %q accepted", bad)
+		}
+	}
+}
+
+// TestParseOID is the one OID parser's table (with the cases of the
+// server's former parser of tsa.policy).
+func TestParseOID(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"1.3.6.1.4.1.32473.1.1", true},
+		{"2.5.29.32.0", true},
+		{"2.999", true},
+		{"1", false},
+		{"1.a.3", false},
+		{"", false},
+		{"1.-2", false},
+		{"3.1", false},
+		{"1.40", false},
+		{"1.2.4294967296", false},
+	} {
+		if _, err := ca.ParseOID(tt.in); (err == nil) != tt.ok {
+			t.Errorf("ParseOID(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
 		}
 	}
 }

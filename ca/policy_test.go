@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/department"
 )
 
@@ -16,7 +17,7 @@ import (
 // registry changed in between), and that Tongxing's own certificates are
 // not subject to it.
 func TestNamePolicy(t *testing.T) {
-	f := newFixture(t)
+	f := catest.New(t)
 	ctx := context.Background()
 	svc := func(dept string, dns []string, ips ...string) ca.Subject {
 		return ca.Subject{Department: dept, Service: "api", DNSNames: dns, IPAddresses: ips}
@@ -47,7 +48,7 @@ func TestNamePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := f.ca.CreateCode(ctx, ca.NewCodeRequest{Profile: "service", Subject: tt.subject, CreatedBy: "officer:test"})
+			_, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "service", Subject: tt.subject, CreatedBy: "officer:test"})
 			if tt.field == "" {
 				if err != nil {
 					t.Fatalf("CreateCode: %v", err)
@@ -66,35 +67,35 @@ func TestNamePolicy(t *testing.T) {
 	}
 
 	t.Run("fail/redeemed-after-the-policy-narrowed", func(t *testing.T) {
-		code := f.code(t, "service", svc("tax", []string{"invoice.tax.gov.example"}))
+		code := f.Code(t, "service", svc("tax", []string{"invoice.tax.gov.example"}))
 		narrow, err := department.New(department.Department{ID: "tax", Name: "税务局", Domains: []string{"tax.example"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := ca.New(f.cas, f.store, f.store, ca.WithDepartments(narrow), ca.WithPseudonymKey(pseudonymKey), ca.WithLogger(discardLogger()))
+		a, err := ca.New(f.CAs, f.Store, f.Store, ca.WithDepartments(narrow), ca.WithPseudonymKey(catest.PseudonymKey), ca.WithLogger(catest.Discard()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = a.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, ecKey(t, elliptic.P256()))), Code: code})
+		_, err = a.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), Code: code})
 		requestError(t, err, "subject.dns_names", 403)
-		if _, err := f.ca.Enrol(ctx, ca.EnrolRequest{CSR: pemCSR(newCSR(t, ecKey(t, elliptic.P256()))), Code: code}); err != nil {
+		if _, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), Code: code}); err != nil {
 			t.Fatalf("the refused redemption spent the code: %v", err)
 		}
 	})
 	t.Run("ok/tongxing-issues-its-own", func(t *testing.T) {
-		_, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "system:serve",
+		_, err := f.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "system:serve",
 			Subject: svc("tongxing", []string{"localhost", "ca.internal"}, "127.0.0.1", "::1")})
 		if err != nil {
 			t.Fatalf("internal TLS certificate: %v", err)
 		}
 	})
 	t.Run("fail/acme-channel-checked-too", func(t *testing.T) {
-		_, err := f.ca.Issue(ctx, ca.IssueRequest{PublicKey: ecKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "acme:tax",
+		_, err := f.CA.Issue(ctx, ca.IssueRequest{PublicKey: catest.ECKey(t, elliptic.P256()).Public(), Profile: "service", RequestedBy: "acme:tax",
 			Subject: svc("tax", []string{"www.gov.cn"}), Via: ca.ViaACME})
 		requestError(t, err, "subject.dns_names", 403)
 	})
 	t.Run("fail/no-registry", func(t *testing.T) {
-		a, err := ca.New(f.cas, f.store, f.store, ca.WithPseudonymKey(pseudonymKey), ca.WithLogger(discardLogger()))
+		a, err := ca.New(f.CAs, f.Store, f.Store, ca.WithPseudonymKey(catest.PseudonymKey), ca.WithLogger(catest.Discard()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -341,23 +341,26 @@ func templateFuncs(pseudonymKey []byte, trustDomain string) template.FuncMap {
 	}
 }
 
+// certSubject is the subject a profile template renders.
+type certSubject struct {
+	CommonName         string   `json:"commonName"`
+	SerialNumber       string   `json:"serialNumber"`
+	Organization       []string `json:"organization"`
+	OrganizationalUnit []string `json:"organizationalUnit"`
+	Country            string   `json:"country"`
+	Province           string   `json:"province"`
+	Locality           string   `json:"locality"`
+}
+
 // certSpec is the JSON a profile template renders.
 type certSpec struct {
-	Subject struct {
-		CommonName         string   `json:"commonName"`
-		SerialNumber       string   `json:"serialNumber"`
-		Organization       []string `json:"organization"`
-		OrganizationalUnit []string `json:"organizationalUnit"`
-		Country            string   `json:"country"`
-		Province           string   `json:"province"`
-		Locality           string   `json:"locality"`
-	} `json:"subject"`
-	DNSNames            []string `json:"dnsNames"`
-	IPAddresses         []string `json:"ipAddresses"`
-	URIs                []string `json:"uris"`
-	KeyUsage            []string `json:"keyUsage"`
-	ExtKeyUsage         []string `json:"extKeyUsage"`
-	ExtKeyUsageCritical bool     `json:"extKeyUsageCritical"`
+	Subject             certSubject `json:"subject"`
+	DNSNames            []string    `json:"dnsNames"`
+	IPAddresses         []string    `json:"ipAddresses"`
+	URIs                []string    `json:"uris"`
+	KeyUsage            []string    `json:"keyUsage"`
+	ExtKeyUsage         []string    `json:"extKeyUsage"`
+	ExtKeyUsageCritical bool        `json:"extKeyUsageCritical"`
 	Extensions          []struct {
 		ID       string `json:"id"`
 		Critical bool   `json:"critical"`

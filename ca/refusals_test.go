@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 )
 
 // memAuditor keeps the CA's audit events.
@@ -62,9 +63,9 @@ func (f *apiFixture) post(t testing.TB, addr string, body any) *httptest.Respons
 // refilled.
 func TestRefusalFlood(t *testing.T) {
 	au := &memAuditor{}
-	f := newAPIFixture(t, withCA(ca.WithAuditor(au)))
+	f := newAPIFixture(t, catest.WithCA(ca.WithAuditor(au)))
 	const attacker = "203.0.113.7:40000"
-	csr := string(pemCSR(newCSR(t, sm2Key(t))))
+	csr := string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))))
 	counts := map[int]int{}
 	for i := range 20000 {
 		var body any = ca.EnrolRequestJSON{CSR: csr, EnrolmentCode: fmt.Sprintf("guess%027d", i)}
@@ -92,8 +93,8 @@ func TestRefusalFlood(t *testing.T) {
 			t.Errorf("audit entry without the source address: %+v", ev)
 		}
 	}
-	f.clock.Set(f.clock.Now().Add(2 * time.Minute))
-	if err := f.ca.FlushRefusals(context.Background(), false); err != nil {
+	f.Clock.Set(f.Clock.Now().Add(2 * time.Minute))
+	if err := f.CA.FlushRefusals(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	evs = au.refusals()
@@ -103,8 +104,8 @@ func TestRefusalFlood(t *testing.T) {
 	}
 
 	t.Run("ok/other-address-unaffected", func(t *testing.T) {
-		code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
-		if w := f.post(t, "198.51.100.1:1", ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
+		code := f.createCode(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
+		if w := f.post(t, "198.51.100.1:1", ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
 			t.Fatalf("valid request from another address: %d %s", w.Code, w.Body)
 		}
 		au.mu.Lock()
@@ -115,8 +116,8 @@ func TestRefusalFlood(t *testing.T) {
 		}
 	})
 	t.Run("ok/bucket-refills", func(t *testing.T) {
-		code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
-		if w := f.post(t, attacker, ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
+		code := f.createCode(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
+		if w := f.post(t, attacker, ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
 			t.Fatalf("valid request after two quiet minutes: %d %s", w.Code, w.Body)
 		}
 	})
@@ -133,11 +134,11 @@ func TestRefusalFlood(t *testing.T) {
 // TestValidEnrolmentsNotThrottled: a source whose requests succeed never
 // meets the refusal limit, however many it sends.
 func TestValidEnrolmentsNotThrottled(t *testing.T) {
-	f := newAPIFixture(t, withCA(ca.WithRefusalLimits(ca.RefusalLimits{Burst: 2, Every: time.Hour})))
+	f := newAPIFixture(t, catest.WithCA(ca.WithRefusalLimits(ca.RefusalLimits{Burst: 2, Every: time.Hour})))
 	const client = "192.0.2.50:1000"
 	for i := range 40 {
 		code := f.createCode(t, "service", ca.Subject{Department: "tax", Service: fmt.Sprintf("svc%d", i), DNSNames: []string{fmt.Sprintf("svc%d.tax.example", i)}})
-		if w := f.post(t, client, ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, ecKey(t, elliptic.P256())))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
+		if w := f.post(t, client, ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256())))), EnrolmentCode: code.Code}); w.Code != http.StatusCreated {
 			t.Fatalf("valid enrolment %d: %d %s", i, w.Code, w.Body)
 		}
 	}
@@ -145,8 +146,8 @@ func TestValidEnrolmentsNotThrottled(t *testing.T) {
 	for range 2 {
 		f.post(t, client, ca.EnrolRequestJSON{CSR: "junk", EnrolmentCode: "x"})
 	}
-	code := f.createCode(t, "citizen", ca.Subject{Name: citizenName, IDNumber: citizenID})
-	if w := f.post(t, client, ca.EnrolRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusTooManyRequests {
+	code := f.createCode(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
+	if w := f.post(t, client, ca.EnrolRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: code.Code}); w.Code != http.StatusTooManyRequests {
 		t.Fatalf("a source over its refusal budget: %d, want 429", w.Code)
 	}
 }
@@ -156,14 +157,14 @@ func TestValidEnrolmentsNotThrottled(t *testing.T) {
 // counts), and nothing grows without bound.
 func TestRefusalSourcesBounded(t *testing.T) {
 	au := &memAuditor{}
-	f := newAPIFixture(t, withCA(ca.WithAuditor(au), ca.WithRefusalLimits(ca.RefusalLimits{MaxSources: 16})))
+	f := newAPIFixture(t, catest.WithCA(ca.WithAuditor(au), ca.WithRefusalLimits(ca.RefusalLimits{MaxSources: 16})))
 	const sources, each = 300, 3
 	for i := range sources {
 		for range each {
 			f.post(t, fmt.Sprintf("10.9.%d.%d:1", i/256, i%256), ca.EnrolRequestJSON{CSR: "junk", EnrolmentCode: "x"})
 		}
 	}
-	if err := f.ca.FlushRefusals(context.Background(), true); err != nil {
+	if err := f.CA.FlushRefusals(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	total := 0

@@ -34,7 +34,7 @@ func (e *RevokedError) Unwrap() error { return ErrRevoked }
 // revoked later — a [*RevokedError] for one revoked by then, and an error
 // wrapping [ErrNotFound] for a certificate this CA did not issue.
 func (a *Authority) CheckRevocation(ctx context.Context, cert, issuer *smx509.Certificate, at time.Time) error {
-	var ours *CACert
+	var ours *Issuer
 	for _, c := range a.cas {
 		if issuer != nil && c.Cert.Equal(issuer) {
 			ours = c

@@ -198,7 +198,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (*Record, error) {
 func (s *SQLStore) Certificate(ctx context.Context, serial string) (*Record, error) {
 	r, err := scanRecord(s.db.QueryRow(ctx, "SELECT "+certColumns+" FROM ca_certificates WHERE serial = ?", serial))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: certificate %s", ErrNotFound, serial)
+		return nil, notFound("no certificate with serial %s", serial)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ca: read certificate %s: %w", serial, err)

@@ -13,13 +13,14 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
 
-func issueService(t testing.TB, f *fixture, pub crypto.PublicKey) *ca.Issued {
+func issueService(t testing.TB, f *catest.Fixture, pub crypto.PublicKey) *ca.Issued {
 	t.Helper()
-	iss, err := f.ca.Issue(context.Background(), ca.IssueRequest{
+	iss, err := f.CA.Issue(context.Background(), ca.IssueRequest{
 		PublicKey: pub, Profile: "service", RequestedBy: "officer:test",
 		Subject: ca.Subject{Department: "tax", Service: "api", DNSNames: []string{"api.tax.example"}},
 	})
@@ -29,7 +30,7 @@ func issueService(t testing.TB, f *fixture, pub crypto.PublicKey) *ca.Issued {
 	return iss
 }
 
-func parseCRL(t testing.TB, der []byte, issuer *ca.CACert) *smx509.RevocationList {
+func parseCRL(t testing.TB, der []byte, issuer *ca.Issuer) *smx509.RevocationList {
 	t.Helper()
 	crl, err := smx509.ParseRevocationList(der)
 	if err != nil {
@@ -44,7 +45,7 @@ func parseCRL(t testing.TB, der []byte, issuer *ca.CACert) *smx509.RevocationLis
 func TestStatusChanges(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		f := newFixture(t, onDB(db))
+		f := catest.New(t, catest.OnDB(db))
 		tests := []struct {
 			name   string
 			steps  []ca.StatusChange
@@ -63,13 +64,13 @@ func TestStatusChanges(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				iss := issueService(t, f, ecKey(t, elliptic.P256()).Public())
+				iss := issueService(t, f, catest.ECKey(t, elliptic.P256()).Public())
 				serial := iss.Record.Serial
 				var err error
 				ok := 0
 				for _, st := range tt.steps {
 					st.Serial, st.Actor, st.Comment = serial, "officer:li", "test "+tt.name
-					if _, err = f.ca.SetStatus(ctx, st); err == nil {
+					if _, err = f.CA.SetStatus(ctx, st); err == nil {
 						ok++
 					}
 				}
@@ -83,7 +84,7 @@ func TestStatusChanges(t *testing.T) {
 					}
 					requestError(t, err, field, tt.fail)
 				}
-				rec, err := f.ca.Certificate(ctx, serial)
+				rec, err := f.CA.Certificate(ctx, serial)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -97,7 +98,7 @@ func TestStatusChanges(t *testing.T) {
 				if got != tt.reason {
 					t.Errorf("reason = %q, want %q", got, tt.reason)
 				}
-				evs, err := f.ca.Events(ctx, serial)
+				evs, err := f.CA.Events(ctx, serial)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -112,7 +113,7 @@ func TestStatusChanges(t *testing.T) {
 			})
 		}
 		t.Run("fail/unknown-serial", func(t *testing.T) {
-			_, err := f.ca.SetStatus(ctx, ca.StatusChange{Serial: "abcdef", To: ca.StatusRevoked, Actor: "officer:li"})
+			_, err := f.CA.SetStatus(ctx, ca.StatusChange{Serial: "abcdef", To: ca.StatusRevoked, Actor: "officer:li"})
 			if !errors.Is(err, ca.ErrNotFound) {
 				t.Errorf("err = %v, want ErrNotFound", err)
 			}
@@ -123,24 +124,24 @@ func TestStatusChanges(t *testing.T) {
 func TestCRL(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		f := newFixture(t, onDB(db))
+		f := catest.New(t, catest.OnDB(db))
 		for _, suite := range []string{"gm", "intl"} {
 			t.Run("ok/"+suite, func(t *testing.T) {
-				issuer := f.caCert(t, suite+"-issuing")
-				var key crypto.PublicKey = ecKey(t, elliptic.P256()).Public()
+				issuer := f.Issuer(t, suite+"-issuing")
+				var key crypto.PublicKey = catest.ECKey(t, elliptic.P256()).Public()
 				if suite == "gm" {
-					key = sm2Key(t).Public()
+					key = catest.SM2Key(t).Public()
 				}
 				revoked := issueService(t, f, key)
 				kept := issueService(t, f, key)
-				first, err := f.ca.CurrentCRL(ctx, issuer.Name)
+				first, err := f.CA.CurrentCRL(ctx, issuer.Name)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := f.ca.SetStatus(ctx, ca.StatusChange{Serial: revoked.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
+				if _, err := f.CA.SetStatus(ctx, ca.StatusChange{Serial: revoked.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
 					t.Fatal(err)
 				}
-				after, err := f.ca.CurrentCRL(ctx, issuer.Name)
+				after, err := f.CA.CurrentCRL(ctx, issuer.Name)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -175,13 +176,13 @@ func TestCRL(t *testing.T) {
 			})
 		}
 		t.Run("ok/regenerated-past-half-validity", func(t *testing.T) {
-			c1, err := f.ca.CurrentCRL(ctx, "intl-issuing")
+			c1, err := f.CA.CurrentCRL(ctx, "intl-issuing")
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.clock.Set(c1.ThisUpdate.Add(13 * time.Hour))
-			defer f.clock.Set(time.Now().UTC().Truncate(time.Second))
-			c2, err := f.ca.CurrentCRL(ctx, "intl-issuing")
+			f.Clock.Set(c1.ThisUpdate.Add(13 * time.Hour))
+			defer f.Clock.Set(time.Now().UTC().Truncate(time.Second))
+			c2, err := f.CA.CurrentCRL(ctx, "intl-issuing")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +191,7 @@ func TestCRL(t *testing.T) {
 			}
 		})
 		t.Run("fail/root-has-no-crl", func(t *testing.T) {
-			if _, err := f.ca.CurrentCRL(ctx, "gm-root"); !errors.Is(err, ca.ErrNotFound) {
+			if _, err := f.CA.CurrentCRL(ctx, "gm-root"); !errors.Is(err, ca.ErrNotFound) {
 				t.Errorf("err = %v, want ErrNotFound", err)
 			}
 		})
@@ -257,15 +258,15 @@ func TestCRLNumbersAcrossReplicas(t *testing.T) {
 
 func TestCheckRevocation(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
-	iss := issueService(t, f, sm2Key(t).Public())
-	issuer := f.caCert(t, "gm-issuing").Cert
-	before := f.clock.Now().Add(-time.Hour)
-	if err := f.ca.CheckRevocation(ctx, iss.Certificate, issuer, f.clock.Now()); err != nil {
+	f := catest.New(t)
+	iss := issueService(t, f, catest.SM2Key(t).Public())
+	issuer := f.Issuer(t, "gm-issuing").Cert
+	before := f.Clock.Now().Add(-time.Hour)
+	if err := f.CA.CheckRevocation(ctx, iss.Certificate, issuer, f.Clock.Now()); err != nil {
 		t.Fatalf("good certificate: %v", err)
 	}
-	f.clock.Set(f.clock.Now().Add(time.Minute))
-	if _, err := f.ca.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
+	f.Clock.Set(f.Clock.Now().Add(time.Minute))
+	if _, err := f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -275,12 +276,12 @@ func TestCheckRevocation(t *testing.T) {
 		wantErr error
 	}{
 		{"ok/before-revocation-stays-good", before, issuer, nil},
-		{"fail/after-revocation", f.clock.Now().Add(time.Second), issuer, ca.ErrRevoked},
-		{"fail/foreign-issuer", f.clock.Now(), f.caCert(t, "intl-issuing").Cert, ca.ErrNotFound},
+		{"fail/after-revocation", f.Clock.Now().Add(time.Second), issuer, ca.ErrRevoked},
+		{"fail/foreign-issuer", f.Clock.Now(), f.Issuer(t, "intl-issuing").Cert, ca.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := f.ca.CheckRevocation(ctx, iss.Certificate, tt.issuer, tt.at)
+			err := f.CA.CheckRevocation(ctx, iss.Certificate, tt.issuer, tt.at)
 			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Errorf("CheckRevocation at %v = %v, want %v", tt.at, err, tt.wantErr)
 			}

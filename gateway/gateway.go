@@ -244,8 +244,12 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// KeysHandler serves the published key set, for the main listener too.
-func (g *Gateway) KeysHandler() http.Handler { return http.HandlerFunc(g.serveKeys) }
+// Routes registers the gateway's routes on the main listener: GET
+// /gateway/v1/keys, the published key set that verifies Tongxing-Caller
+// tokens (also on the gateway's own listener, see [Gateway.Handler]).
+func (g *Gateway) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /gateway/v1/keys", g.serveKeys)
+}
 
 func (g *Gateway) serveKeys(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")

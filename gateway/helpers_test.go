@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,13 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authz"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/department"
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/policies"
 	"github.com/tongxing/tongxing/timestamp"
 )
@@ -106,74 +105,42 @@ type testTSA struct {
 
 func newTestTSA(t testing.TB) *testTSA {
 	t.Helper()
-	rootKey, _ := sm2.GenerateKey(rand.Reader)
-	leafKey, _ := sm2.GenerateKey(rand.Reader)
-	now := time.Now()
-	rootTmpl := &smx509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test SM2 Root"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: smx509.KeyUsageCertSign}
-	der, err := smx509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	p := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{Name: "Test TSA", NotAfter: time.Now().Add(24 * time.Hour)})
+	tsa, err := timestamp.NewAuthority(p.LeafKey, p.Chain(), timestamp.WithPolicy(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 1, 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := smx509.ParseCertificate(der)
-	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-	leafTmpl := &smx509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Test TSA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: smx509.KeyUsageDigitalSignature,
-		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}}
-	der, err = smx509.CreateCertificate(rand.Reader, leafTmpl, root, leafKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := smx509.ParseCertificate(der)
-	tsa, err := timestamp.NewAuthority(leafKey, []*smx509.Certificate{leaf, root}, timestamp.WithPolicy(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 1, 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testTSA{tsa: tsa, root: root}
+	return &testTSA{tsa: tsa, root: p.Root}
 }
 
-func (s *testTSA) roots() *smx509.CertPool {
-	p := smx509.NewCertPool()
-	p.AddCert(s.root)
-	return p
-}
+func (s *testTSA) roots() *smx509.CertPool { return testpki.Pool(s.root) }
 
 // servicePKI issues ECDSA service certificates with SPIFFE IDs.
 type servicePKI struct {
-	root    *x509.Certificate
-	rootKey crypto.Signer
-	serial  int64
+	ca   *testpki.Cert
+	root *x509.Certificate
 }
 
 func newServicePKI(t testing.TB) *servicePKI {
 	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test intl root"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	ca := testpki.NewRoot(t, kms.Intl, "Test intl root", testpki.KeyUsage(smx509.KeyUsageCertSign))
+	root, err := x509.ParseCertificate(ca.Cert.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := x509.ParseCertificate(der)
-	return &servicePKI{root: root, rootKey: k, serial: 100}
+	return &servicePKI{ca: ca, root: root}
 }
 
 // leaf returns a client certificate for dept/svc, verified chain included.
 func (p *servicePKI) leaf(t testing.TB, dept, svc string) *tls.ConnectionState {
 	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p.serial++
 	u, _ := url.Parse(department.SPIFFEID(trustDomain, dept, svc))
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: svc},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), URIs: []*url.URL{u},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.root, k.Public(), p.rootKey)
+	l := p.ca.Issue(t, svc, testpki.Subject(pkix.Name{CommonName: svc}), testpki.EKU(smx509.ExtKeyUsageClientAuth),
+		func(c *smx509.Certificate) { c.URIs = []*url.URL{u} })
+	c, err := x509.ParseCertificate(l.Cert.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := x509.ParseCertificate(der)
 	return &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}, VerifiedChains: [][]*x509.Certificate{{c, p.root}}}
 }
 

@@ -42,6 +42,13 @@ func (m *memLog) Search(_ context.Context, q auditlog.Query) (*auditlog.Page, er
 	return page, nil
 }
 
+// ledgerHandler is the mux l mounts itself on.
+func ledgerHandler(l *Ledger) http.Handler {
+	mux := http.NewServeMux()
+	l.Routes(mux)
+	return mux
+}
+
 type fixedSession struct{ who *authn.SignedInCitizen }
 
 func (f fixedSession) SignedIn(*http.Request) (*authn.SignedInCitizen, error) { return f.who, nil }
@@ -64,7 +71,7 @@ func TestAccessLog(t *testing.T) {
 	e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/"+idNumber, nil, "")
 
 	reg := e.g.cfg.Registry
-	h := AccessLogHandler(fixedSession{&authn.SignedInCitizen{UserID: "u-1", CitizenIDPseudonym: pseud}}, e.log, citizenKey, reg, e.engine)
+	h := ledgerHandler(&Ledger{Sessions: fixedSession{&authn.SignedInCitizen{UserID: "u-1", CitizenIDPseudonym: pseud}}, Log: e.log, Key: citizenKey, Registry: reg, Policy: e.engine})
 	get := func(q string) (int, AccessLog) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/me/v1/access-log"+q, nil))
@@ -90,7 +97,7 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("%s: %d", q, code)
 		}
 	}
-	anon := AccessLogHandler(fixedSession{nil}, e.log, citizenKey, reg, e.engine)
+	anon := ledgerHandler(&Ledger{Sessions: fixedSession{nil}, Log: e.log, Key: citizenKey, Registry: reg, Policy: e.engine})
 	w := httptest.NewRecorder()
 	anon.ServeHTTP(w, httptest.NewRequest("GET", "/me/v1/access-log", nil))
 	if w.Code != 401 {

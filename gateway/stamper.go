@@ -14,7 +14,7 @@ type AuthorityStamper struct {
 
 // Stamp implements Stamper.
 func (s AuthorityStamper) Stamp(ctx context.Context, digest []byte) (*Stamp, error) {
-	tok, err := s.TSA.Timestamp(ctx, digest, timestamp.SM3, timestamp.TimestampOptions{CertReq: true})
+	tok, err := s.TSA.Timestamp(ctx, digest, timestamp.SM3, timestamp.TokenOptions{CertReq: true})
 	if err != nil {
 		return nil, err
 	}

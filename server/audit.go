@@ -95,7 +95,7 @@ func (s *Server) openAudit(ctx context.Context, citizenKey []byte) (*auditlog.Lo
 func auditStamper(tsa *timestamp.Authority) auditlog.Timestamper {
 	return func(ctx context.Context, msg []byte) ([]byte, error) {
 		d := sm3.Sum(msg)
-		tok, err := tsa.Timestamp(ctx, d[:], timestamp.SM3, timestamp.TimestampOptions{CertReq: true})
+		tok, err := tsa.Timestamp(ctx, d[:], timestamp.SM3, timestamp.TokenOptions{CertReq: true})
 		if err != nil {
 			return nil, err
 		}
@@ -123,9 +123,9 @@ func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
 	return err
 }
 
-// auditHandler serves /audit/v1 to officers with the auditor role; every
-// read is itself logged by the handler.
-func (s *Server) auditHandler() http.Handler {
+// auditAPI serves /audit/v1 to officers with the auditor role; every
+// read is itself logged by the API.
+func (s *Server) auditAPI() *auditlog.API {
 	officer := func(r *http.Request) (auditlog.Actor, bool) {
 		p, ok := access.PrincipalFrom(r.Context())
 		if !ok {
@@ -133,5 +133,6 @@ func (s *Server) auditHandler() http.Handler {
 		}
 		return auditlog.Actor{Subject: p.Actor(), SourceAddr: r.RemoteAddr}, true
 	}
-	return s.Tokens.Require(access.RoleAuditor, auditlog.Handler(s.audit, officer, s.log))
+	auditors := func(h http.Handler) http.Handler { return s.Tokens.Require(access.RoleAuditor, h) }
+	return auditlog.NewAPI(s.audit, auditors, officer, s.log)
 }

@@ -32,7 +32,7 @@ func Initialized(cfg *Config) bool {
 
 // InitResult is what [Init] created.
 type InitResult struct {
-	CAs []*ca.CACert
+	CAs []*ca.Issuer
 	// Officers are the first officers, one of each role, with their
 	// tokens: shown once; only their hashes are stored.
 	Officers  []access.FirstOfficer

@@ -63,17 +63,6 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestParseOID(t *testing.T) {
-	for _, tt := range []struct {
-		in string
-		ok bool
-	}{{"1.3.6.1.4.1.32473.1.1", true}, {"1", false}, {"1.a.3", false}, {"", false}, {"1.-2", false}} {
-		if _, err := parseOID("tsa.policy", tt.in); (err == nil) != tt.ok {
-			t.Errorf("parseOID(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
-		}
-	}
-}
-
 // TestDeployExample keeps deploy/tongxing.yaml.example loadable.
 func TestDeployExample(t *testing.T) {
 	cfg, err := LoadConfig("../deploy/tongxing.yaml.example")

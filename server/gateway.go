@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,7 +29,6 @@ import (
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/policies"
-	"github.com/tongxing/tongxing/problem"
 )
 
 // GatewayConfig configures the gateway: its listener, where its policy
@@ -102,6 +98,8 @@ type gatewayState struct {
 	loader   *authz.Loader
 	verifier *authz.Verifier
 	gw       *gateway.Gateway
+	ledger   *gateway.Ledger
+	admin    *authz.Admin
 	unsigned bool
 	loadErrs prometheus.Counter
 }
@@ -211,6 +209,12 @@ func (s *Server) openGateway(ctx context.Context, citizenKey []byte) error {
 	if err != nil {
 		return err
 	}
+	st.ledger = &gateway.Ledger{Sessions: s.oidc, Log: s.audit, Key: citizenKey, Registry: reg, Policy: st.engine, Logger: s.log}
+	st.admin = &authz.Admin{Loader: st.loader, Unsigned: st.unsigned, Logger: s.log,
+		Guard: func(h http.Handler) http.Handler { return s.Tokens.Require(access.RoleSysadmin, h) },
+		Audit: func(ctx context.Context, actor, source string, a *authz.Active, refusal error) error {
+			return s.auditBundle(ctx, actor, a, source, refusal)
+		}}
 	s.gw = st
 	return nil
 }
@@ -313,88 +317,13 @@ func clipReason(s string) string {
 	return s
 }
 
-// gatewayRoutes adds the gateway's routes on the main listener: the
-// published caller-token keys, the sysadmin's bundle API and the
-// citizen's access log.
+// gatewayRoutes mounts the gateway's services on the main listener: the
+// published caller-token keys, the citizen's access log and the
+// sysadmin's bundle API.
 func (s *Server) gatewayRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /gateway/v1/keys", s.gw.gw.KeysHandler())
-	mux.Handle("PUT /authz/v1/bundle", s.Tokens.Require(access.RoleSysadmin, http.HandlerFunc(s.putBundle)))
-	mux.Handle("GET /authz/v1/bundle", s.Tokens.Require(access.RoleSysadmin, http.HandlerFunc(s.getBundle)))
-	reg, _ := s.cfg.DepartmentRegistry()
-	key, _ := os.ReadFile(filepath.Join(s.cfg.secretsDir(), "pseudonym.key"))
-	mux.Handle("GET /me/v1/access-log", gateway.AccessLogHandler(s.oidc, s.audit, key, reg, s.gw.engine))
-}
-
-// bundleInfo is the body of GET and PUT /authz/v1/bundle.
-type bundleInfo struct {
-	Revision    string    `json:"revision"`
-	SHA256      string    `json:"sha256,omitempty"`
-	ActivatedAt time.Time `json:"activated_at,omitempty"`
-	ActivatedBy string    `json:"activated_by,omitempty"`
-	// Loaded is the revision this replica evaluates with.
-	Loaded string `json:"loaded"`
-}
-
-// putBundle activates a signed bundle (the body, .tar.gz): verified
-// against the policy-signer key and compiled before it is stored; every
-// replica loads it within gateway.policy_poll. Refusals are audited too.
-func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
-	p, _ := access.PrincipalFrom(r.Context())
-	who := p.Actor()
-	if s.gw.unsigned {
-		problem.Write(w, problem.New(http.StatusConflict, "this server runs an unsigned development policy (gateway.policy_dir); bundles cannot be activated"))
-		return
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, authz.MaxBundleSize))
-	if err != nil {
-		problem.Write(w, problem.New(http.StatusRequestEntityTooLarge, fmt.Sprintf("the bundle exceeds %d bytes", authz.MaxBundleSize)))
-		return
-	}
-	refuse := func(status int, err error) {
-		sum := sha256.Sum256(raw)
-		if aerr := s.auditBundle(r.Context(), who, &authz.Active{Revision: "?", SHA256: hex.EncodeToString(sum[:])}, r.RemoteAddr, err); aerr != nil {
-			s.log.ErrorContext(r.Context(), "audit: bundle refusal", "err", aerr)
-		}
-		d := problem.New(status, err.Error())
-		d.Field = "bundle"
-		problem.Write(w, d)
-	}
-	b, err := authz.Read(bytes.NewReader(raw), s.gw.verifier)
-	if err != nil {
-		refuse(http.StatusUnprocessableEntity, err)
-		return
-	}
-	if _, err := authz.Load(r.Context(), b); err != nil {
-		refuse(http.StatusUnprocessableEntity, err)
-		return
-	}
-	a, err := s.gw.store.Activate(r.Context(), b.Manifest.Revision, raw, who)
-	if err != nil {
-		refuse(http.StatusConflict, err)
-		return
-	}
-	if err := s.auditBundle(r.Context(), who, a, r.RemoteAddr, nil); err != nil {
-		problem.WriteError(w, r, s.log, err)
-		return
-	}
-	if _, err := s.gw.loader.LoadActive(r.Context()); err != nil {
-		problem.WriteError(w, r, s.log, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, bundleInfo{Revision: a.Revision, SHA256: a.SHA256, ActivatedAt: a.ActivatedAt, ActivatedBy: a.ActivatedBy, Loaded: s.PolicyRevision()})
-}
-
-func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) {
-	info := bundleInfo{Loaded: s.PolicyRevision()}
-	a, err := s.gw.store.Active(r.Context())
-	if err != nil && !errors.Is(err, authz.ErrNoBundle) {
-		problem.WriteError(w, r, s.log, err)
-		return
-	}
-	if a != nil {
-		info.Revision, info.SHA256, info.ActivatedAt, info.ActivatedBy = a.Revision, a.SHA256, a.ActivatedAt, a.ActivatedBy
-	}
-	problem.WriteJSON(w, http.StatusOK, info)
+	s.gw.gw.Routes(mux)
+	s.gw.ledger.Routes(mux)
+	s.gw.admin.Routes(mux)
 }
 
 // PolicyRevision returns the revision of the policy this process

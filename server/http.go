@@ -56,17 +56,11 @@ func (c *Config) resolveHTTP(public *url.URL) error {
 func (s *Server) repositoryHandler() http.Handler {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).RepositoryRoutes(mux)
-	mux.Handle("/ocsp", s.ocsp)
+	s.ocsp.Routes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "this plain-HTTP listener serves only CRLs (/ca/v1/crl/ISSUER.crl), OCSP (/ocsp) and CA certificates (/ca/v1/cas/NAME.crt); use "+s.cfg.PublicURL))
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/ocsp/") { // base64 in the path: no cleaning redirects
-			s.ocsp.ServeHTTP(w, r)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return s.ocsp.RawPaths(mux) // base64 in the path: no cleaning redirects
 }
 
 // servePlainHTTP serves the repository on ln; the returned function shuts

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +52,7 @@ type Server struct {
 	tlsCert  *tls.Certificate
 	handler  http.Handler
 	ocsp     *ca.OCSPResponder
-	kmc      *kmc.KMC
+	kmc      *kmc.Centre
 	tsa      *timestamp.Authority
 	audit    *auditlog.Log
 	acme     *acmeca.Server
@@ -318,12 +317,12 @@ func (s *Server) TLSConfig() *tls.Config {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
-	s.kmc.Routes(mux, s.Tokens.Require)
+	kmc.NewAPI(s.kmc, s.Tokens.Require).Routes(mux)
 	s.Tokens.Routes(mux)
-	mux.Handle("/tsa", s.tsa.Handler())
-	mux.Handle("/signature/v1/verify", signature.Handler(*s.signatureVerifier(), s.log))
-	mux.Handle("/ocsp", s.ocsp)
-	mux.Handle("/audit/v1/", s.auditHandler())
+	s.tsa.Routes(mux)
+	signature.NewAPI(*s.signatureVerifier(), s.log).Routes(mux)
+	s.ocsp.Routes(mux)
+	s.auditAPI().Routes(mux)
 	if s.acme != nil {
 		s.acme.Routes(mux)
 	}
@@ -341,15 +340,7 @@ func (s *Server) routes() http.Handler {
 	})
 	// OCSP GET requests carry base64 in the path, which may hold "//";
 	// they bypass the mux so that path cleaning cannot redirect them.
-	top := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/ocsp/") {
-			r.Pattern = "/ocsp/"
-			s.ocsp.ServeHTTP(w, r)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
-	return hsts(s.instrument(top))
+	return hsts(s.instrument(s.ocsp.RawPaths(mux)))
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

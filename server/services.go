@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,28 +41,13 @@ func (s *Server) openOCSP(ctx context.Context) (*ca.OCSPResponder, error) {
 
 // openKMC opens the KMC with its master key from the key manager (see
 // kmcMasterKey).
-func (s *Server) openKMC(ctx context.Context) (*kmc.KMC, error) {
+func (s *Server) openKMC(ctx context.Context) (*kmc.Centre, error) {
 	mk, err := kmcMasterKey(ctx, s.km, s.cfg.LegacyKMCMasterKeyFile(), s.log)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(mk)
 	return kmc.New(s.CA, s.db, mk, kmc.WithLogger(s.log), kmc.WithAuditor(caAuditor{s.audit}))
-}
-
-func parseOID(field, v string) (asn1.ObjectIdentifier, error) {
-	var oid asn1.ObjectIdentifier
-	for _, p := range strings.Split(v, ".") {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("config: %s: %q is not a dotted OID", field, v)
-		}
-		oid = append(oid, n)
-	}
-	if len(oid) < 2 {
-		return nil, fmt.Errorf("config: %s: %q is not an OID", field, v)
-	}
-	return oid, nil
 }
 
 // openTSA gives the timestamp authority a key and tsa-profile certificate per
@@ -100,15 +84,15 @@ func (s *Server) openTSA(ctx context.Context) (*timestamp.Authority, error) {
 	if first == nil {
 		return nil, fmt.Errorf("tsa: no issuing CA to certify the timestamp authority")
 	}
-	policy, err := parseOID("tsa.policy", s.cfg.TSA.Policy)
+	policy, err := ca.ParseOID(s.cfg.TSA.Policy)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("config: tsa.policy: %w", err)
 	}
 	var accepted []asn1.ObjectIdentifier
 	for _, p := range s.cfg.TSA.AcceptedPolicies {
-		oid, err := parseOID("tsa.accepted_policies", p)
+		oid, err := ca.ParseOID(p)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("config: tsa.accepted_policies: %w", err)
 		}
 		accepted = append(accepted, oid)
 	}

@@ -41,7 +41,7 @@ func TestHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(signature.Handler(signature.VerifyOptions{Roots: f.pki.pool(), TSARoots: f.tsaPKI.pool()}, nil))
+	srv := httptest.NewServer(signature.NewAPI(signature.VerifyOptions{Roots: f.pki.pool(), TSARoots: f.tsaPKI.pool()}, nil))
 	defer srv.Close()
 	tests := []struct {
 		name       string

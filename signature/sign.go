@@ -12,6 +12,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
@@ -41,7 +42,7 @@ func (f TimestampFunc) Timestamp(ctx context.Context, digest []byte, alg timesta
 // the TSA certificate in each token.
 func Local(a *timestamp.Authority) Timestamper {
 	return TimestampFunc(func(ctx context.Context, digest []byte, alg timestamp.HashAlgorithm) (*timestamp.Token, error) {
-		return a.Timestamp(ctx, digest, alg, timestamp.TimestampOptions{CertReq: true})
+		return a.Timestamp(ctx, digest, alg, timestamp.TokenOptions{CertReq: true})
 	})
 }
 
@@ -116,11 +117,11 @@ func NewSigner(key crypto.Signer, chain []*smx509.Certificate, opts ...Option) (
 }
 
 // Suite returns "gm" or "intl".
-func (s *Signer) Suite() timestamp.Suite {
+func (s *Signer) Suite() kms.Suite {
 	if s.cms.GM() {
-		return timestamp.SuiteGM
+		return kms.GM
 	}
-	return timestamp.SuiteIntl
+	return kms.Intl
 }
 
 // Sign returns the DER SignedData (.p7s) over content.
@@ -155,7 +156,7 @@ func (s *Signer) options(ctx context.Context) cms.SignOptions {
 		PKCS7OIDs:        s.c.pkcs7,
 	}
 	if s.c.tsa != nil {
-		alg := s.Suite().Hash()
+		alg := timestamp.HashOf(s.Suite())
 		opts.UnsignedAttributesFunc = func(sig []byte) ([]cms.Attribute, error) {
 			tok, err := s.c.tsa.Timestamp(ctx, alg.Sum(sig), alg)
 			if err != nil {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/json"
@@ -20,11 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	tjsm2 "github.com/tjfoc/gmsm/sm2"
 
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/cms"
@@ -32,83 +31,50 @@ import (
 
 const testUSCC = "91350100M000100Y43"
 
+// pki is a test root CA: of gm or intl keys.
 type pki struct {
-	root    *smx509.Certificate
-	rootKey crypto.Signer
+	root *testpki.Cert
 }
 
-func newKey(t testing.TB, gm bool) crypto.Signer {
-	t.Helper()
+func suiteOf(gm bool) kms.Suite {
 	if gm {
-		k, err := sm2.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
+		return kms.GM
 	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return kms.Intl
 }
 
 func newPKI(t testing.TB, gm bool) *pki {
 	t.Helper()
-	key := newKey(t, gm)
-	tmpl := &smx509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Filing Test Root"},
-		NotBefore: time.Now().Add(-365 * 24 * time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: smx509.KeyUsageCertSign,
-	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := smx509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pki{root: c, rootKey: key}
+	return &pki{root: testpki.NewRoot(t, suiteOf(gm), "Filing Test Root", testpki.Serial(big.NewInt(1)),
+		testpki.Subject(pkix.Name{CommonName: "Filing Test Root"}), testpki.KeyUsage(smx509.KeyUsageCertSign),
+		testpki.Valid(time.Now().Add(-365*24*time.Hour), time.Now().Add(365*24*time.Hour)))}
 }
 
-func (p *pki) pool() *smx509.CertPool {
-	pool := smx509.NewCertPool()
-	pool.AddCert(p.root)
-	return pool
-}
+func (p *pki) pool() *smx509.CertPool { return testpki.Pool(p.root.Cert) }
 
 // issue makes a leaf: a signing e-cert (with a USCC) or, with tsa, a TSA
 // certificate with the critical timeStamping EKU.
 func (p *pki) issue(t testing.TB, gm, tsa bool, notBefore, notAfter time.Time) (crypto.Signer, *smx509.Certificate) {
 	t.Helper()
-	key := newKey(t, gm)
-	tmpl := &smx509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "某某科技有限公司", Organization: []string{"某某科技有限公司"}},
-		NotBefore:    notBefore, NotAfter: notAfter,
-		KeyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
+	if gm != (p.root.Suite == kms.GM) {
+		t.Fatalf("a %s leaf below a %s root", suiteOf(gm), p.root.Suite)
 	}
-	if tsa {
-		tmpl.Subject = pkix.Name{CommonName: "Filing Test TSA"}
-		eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}
-	} else {
+	leaf := p.root.Issue(t, "", testpki.Valid(notBefore, notAfter), func(c *smx509.Certificate) {
+		c.Subject = pkix.Name{CommonName: "某某科技有限公司", Organization: []string{"某某科技有限公司"}}
+		c.KeyUsage = smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment
+		if tsa {
+			c.Subject = pkix.Name{CommonName: "Filing Test TSA"}
+			eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+			c.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}
+			return
+		}
 		ext, err := ident.USCCExtension(testUSCC)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tmpl.ExtraExtensions = []pkix.Extension{ext}
-	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, p.root, key.Public(), p.rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := smx509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, c
+		c.ExtraExtensions = []pkix.Extension{ext}
+	})
+	return leaf.Key, leaf.Cert
 }
 
 type fixture struct {
@@ -126,7 +92,7 @@ func newFixture(t testing.TB, gm bool, signedAt time.Time) *fixture {
 	f := &fixture{gm: gm, pki: newPKI(t, gm), tsaPKI: newPKI(t, gm), otherPKI: newPKI(t, gm)}
 	f.key, f.cert = f.pki.issue(t, gm, false, time.Now().Add(-48*time.Hour), time.Now().Add(48*time.Hour))
 	tk, tc := f.tsaPKI.issue(t, gm, true, time.Now().Add(-300*24*time.Hour), time.Now().Add(300*24*time.Hour))
-	a, err := timestamp.NewAuthority(tk, []*smx509.Certificate{tc, f.tsaPKI.root},
+	a, err := timestamp.NewAuthority(tk, []*smx509.Certificate{tc, f.tsaPKI.root.Cert},
 		timestamp.WithPolicy(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 2, 1}),
 		timestamp.WithClock(func() time.Time { return signedAt }))
 	if err != nil {
@@ -138,7 +104,7 @@ func newFixture(t testing.TB, gm bool, signedAt time.Time) *fixture {
 
 func (f *fixture) signer(t testing.TB, opts ...signature.Option) *signature.Signer {
 	t.Helper()
-	s, err := signature.NewSigner(f.key, []*smx509.Certificate{f.cert, f.pki.root}, opts...)
+	s, err := signature.NewSigner(f.key, []*smx509.Certificate{f.cert, f.pki.root.Cert}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +141,7 @@ func TestSignVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		badDigestTSA := signature.TimestampFunc(func(ctx context.Context, digest []byte, alg timestamp.HashAlgorithm) (*timestamp.Token, error) {
-			return f.tsa.Timestamp(ctx, alg.Sum([]byte("not the signature")), alg, timestamp.TimestampOptions{CertReq: true})
+			return f.tsa.Timestamp(ctx, alg.Sum([]byte("not the signature")), alg, timestamp.TokenOptions{CertReq: true})
 		})
 		wrongStamp, err := f.signer(t, signature.WithTimestamper(badDigestTSA)).Sign(ctx, content)
 		if err != nil {
@@ -293,7 +259,7 @@ func TestNewSignerConfig(t *testing.T) {
 		{"fail/no-chain", f.key, nil},
 		{"fail/nil-key", nil, []*smx509.Certificate{f.cert}},
 		{"fail/key-mismatch", other.key, []*smx509.Certificate{f.cert}},
-		{"fail/broken-chain", f.key, []*smx509.Certificate{f.cert, other.pki.root}},
+		{"fail/broken-chain", f.key, []*smx509.Certificate{f.cert, other.pki.root.Cert}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -370,7 +336,7 @@ func TestOpenSSLVerifiesIntl(t *testing.T) {
 		}
 		return p
 	}
-	ca := write("root.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.pki.root.Raw}))
+	ca := write("root.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.pki.root.Cert.Raw}))
 	sig := write("filing.p7s", p7s)
 	data := write("filing.txt", content)
 	other := write("other.txt", []byte("other\n"))

@@ -10,6 +10,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
@@ -146,138 +147,182 @@ func Verify(ctx context.Context, p7s, content []byte, opts VerifyOptions) (*Repo
 	if opts.Roots == nil {
 		return nil, errors.New("signature: verify: no trust roots given")
 	}
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
 	}
-	tsaRoots := opts.TSARoots
-	if tsaRoots == nil {
-		tsaRoots = opts.Roots
+	if opts.TSARoots == nil {
+		opts.TSARoots = opts.Roots
 	}
-	r := &Report{ValidationTime: now}
+	v := &verification{opts: opts, r: &Report{ValidationTime: opts.Now}, validAt: opts.Now}
+	if !v.parse(p7s) {
+		return v.r.finish(), nil
+	}
+	v.checkContent(content)
+	v.checkSignature()
+	v.checkTimestamp()
+	v.checkChain()
+	v.checkRevocation(ctx)
+	return v.r.finish(), nil
+}
 
+// verification is one run of [Verify]: the parsed signature and what the
+// checks so far established.
+type verification struct {
+	opts VerifyOptions
+	r    *Report
+
+	sd    *cms.SignedData
+	si    *cms.SignerInfo
+	cert  *smx509.Certificate
+	inter *smx509.CertPool // the intermediates given and the signature's certificates
+
+	validAt  time.Time // the trusted time: the time-stamp's, else now
+	chains   [][]*smx509.Certificate
+	chainErr error
+}
+
+// parse reads the SignedData and its one signer and describes them; false
+// ends the verification (the structure check failed).
+func (v *verification) parse(p7s []byte) bool {
 	sd, err := cms.Parse(p7s)
 	if err != nil {
-		r.add(CheckStructure, Failed, "%v", err)
-		return r.finish(), nil
+		v.r.add(CheckStructure, Failed, "%v", err)
+		return false
 	}
 	if len(sd.SignerInfos) != 1 {
-		r.add(CheckStructure, Failed, "%d signers, expected exactly one", len(sd.SignerInfos))
-		return r.finish(), nil
+		v.r.add(CheckStructure, Failed, "%d signers, expected exactly one", len(sd.SignerInfos))
+		return false
 	}
 	si := sd.SignerInfos[0]
 	cert := sd.FindCertificate(si)
 	if cert == nil {
-		r.add(CheckStructure, Failed, "the signer's certificate is not in the file")
-		return r.finish(), nil
+		v.r.add(CheckStructure, Failed, "the signer's certificate is not in the file")
+		return false
 	}
-	r.add(CheckStructure, Passed, "CMS SignedData, one signer")
-	r.Suite = string(timestamp.SuiteIntl)
+	v.sd, v.si, v.cert = sd, si, cert
+	v.r.add(CheckStructure, Passed, "CMS SignedData, one signer")
+	v.r.Suite = string(kms.Intl)
 	if sd.GM {
-		r.Suite = string(timestamp.SuiteGM)
+		v.r.Suite = string(kms.GM)
 	}
-	r.Algorithm = fmt.Sprintf("%s / %s", cms.DigestFromOID(si.DigestAlgorithm.OID), signatureName(si))
-	r.Signer = describeSigner(cert)
+	v.r.Algorithm = fmt.Sprintf("%s / %s", cms.DigestFromOID(si.DigestAlgorithm.OID), signatureName(si))
+	v.r.Signer = describeSigner(cert)
 	if t, ok, err := si.SigningTime(); ok && err == nil {
-		r.ClaimedSigningTime = &t
+		v.r.ClaimedSigningTime = &t
 	}
-
-	// Content and signature.
-	switch {
-	case content == nil && sd.Detached:
-		r.add(CheckContent, Failed, "detached signature: the signed file was not supplied")
-	default:
-		if content == nil {
-			content = sd.Content
-		}
-		d := cms.DigestFromOID(si.DigestAlgorithm.OID)
-		if d == cms.DigestUnknown || d == cms.DigestSHA1 {
-			r.add(CheckContent, Failed, "digest algorithm %s is not accepted", si.DigestAlgorithm.OID)
-			break
-		}
-		r.ContentDigest = hex.EncodeToString(d.Sum(content))
-		if err := sd.Verify(si, cert, content); errors.Is(err, cms.ErrMessageDigest) || errors.Is(err, cms.ErrContentType) {
-			r.add(CheckContent, Failed, "the file does not match the signature: %v", err)
-		} else {
-			r.add(CheckContent, Passed, "%s digest matches", d)
-		}
-	}
-	if err := si.CheckSignature(cert); err != nil {
-		r.add(CheckSignature, Failed, "%v", err)
-	} else {
-		r.add(CheckSignature, Passed, "%s signature by the certificate holder is valid", signatureName(si))
-	}
-	if err := cms.CheckSigningCertificate(si, cert); err != nil {
-		st := Failed
-		if si.SignedAttribute(cms.OIDAttributeSigningCertificateV2) == nil && si.SignedAttribute(cms.OIDAttributeSigningCertificate) == nil {
-			st = NotChecked
-		}
-		r.add(CheckSigningCertificate, st, "%v", err)
-	} else {
-		r.add(CheckSigningCertificate, Passed, "the signature names this certificate (ESS)")
-	}
-
 	// Certificates in the file help build both the signer's and the TSA's
 	// chains.
-	inter := smx509.NewCertPool()
-	if opts.Intermediates != nil {
-		inter = opts.Intermediates.Clone()
+	v.inter = smx509.NewCertPool()
+	if v.opts.Intermediates != nil {
+		v.inter = v.opts.Intermediates.Clone()
 	}
 	for _, c := range sd.Certificates {
 		if c != cert {
-			inter.AddCert(c)
+			v.inter.AddCert(c)
 		}
 	}
+	return true
+}
 
-	// Time-stamp over the signature value.
-	validAt := now
-	if a := si.UnsignedAttribute(OIDSignatureTimeStampToken); a != nil {
-		info, err := verifyTimestamp(a, si.Signature, tsaRoots, inter)
-		if err != nil {
-			r.add(CheckTimestamp, Failed, "%v", err)
-		} else {
-			validAt = info.GenTime
-			r.Timestamp = &TimestampInfo{
-				Time: info.GenTime, Accuracy: info.Accuracy, TSA: info.Certificate.Subject.String(),
-				Serial: info.SerialNumber.String(), Policy: info.Policy.String(),
-			}
-			r.add(CheckTimestamp, Passed, "time-stamp token by %q over the signature is valid", info.Certificate.Subject.CommonName)
-		}
-	} else if opts.RequireTimestamp {
-		r.add(CheckTimestamp, Failed, "no time-stamp token, one is required")
+// checkContent compares the content (nil: the attached content) with the
+// signed message digest.
+func (v *verification) checkContent(content []byte) {
+	if content == nil && v.sd.Detached {
+		v.r.add(CheckContent, Failed, "detached signature: the signed file was not supplied")
+		return
+	}
+	if content == nil {
+		content = v.sd.Content
+	}
+	d := cms.DigestFromOID(v.si.DigestAlgorithm.OID)
+	if d == cms.DigestUnknown || d == cms.DigestSHA1 {
+		v.r.add(CheckContent, Failed, "digest algorithm %s is not accepted", v.si.DigestAlgorithm.OID)
+		return
+	}
+	v.r.ContentDigest = hex.EncodeToString(d.Sum(content))
+	if err := v.sd.Verify(v.si, v.cert, content); errors.Is(err, cms.ErrMessageDigest) || errors.Is(err, cms.ErrContentType) {
+		v.r.add(CheckContent, Failed, "the file does not match the signature: %v", err)
 	} else {
-		r.add(CheckTimestamp, NotChecked, "no time-stamp token; the signing time is only the signer's claim")
+		v.r.add(CheckContent, Passed, "%s digest matches", d)
 	}
-	r.ValidationTime = validAt
+}
 
-	// Certificate chain at the trusted time.
-	chains, err := cert.Verify(smx509.VerifyOptions{
-		Roots: opts.Roots, Intermediates: inter, CurrentTime: validAt,
+// checkSignature checks the signature value and the ESS binding of the
+// certificate.
+func (v *verification) checkSignature() {
+	if err := v.si.CheckSignature(v.cert); err != nil {
+		v.r.add(CheckSignature, Failed, "%v", err)
+	} else {
+		v.r.add(CheckSignature, Passed, "%s signature by the certificate holder is valid", signatureName(v.si))
+	}
+	if err := cms.CheckSigningCertificate(v.si, v.cert); err != nil {
+		st := Failed
+		if v.si.SignedAttribute(cms.OIDAttributeSigningCertificateV2) == nil && v.si.SignedAttribute(cms.OIDAttributeSigningCertificate) == nil {
+			st = NotChecked
+		}
+		v.r.add(CheckSigningCertificate, st, "%v", err)
+	} else {
+		v.r.add(CheckSigningCertificate, Passed, "the signature names this certificate (ESS)")
+	}
+}
+
+// checkTimestamp verifies the time-stamp over the signature value; a
+// valid one is the trusted time of the checks that follow.
+func (v *verification) checkTimestamp() {
+	a := v.si.UnsignedAttribute(OIDSignatureTimeStampToken)
+	switch {
+	case a != nil:
+		info, err := verifyTimestamp(a, v.si.Signature, v.opts.TSARoots, v.inter)
+		if err != nil {
+			v.r.add(CheckTimestamp, Failed, "%v", err)
+			break
+		}
+		v.validAt = info.GenTime
+		v.r.Timestamp = &TimestampInfo{
+			Time: info.GenTime, Accuracy: info.Accuracy, TSA: info.Certificate.Subject.String(),
+			Serial: info.SerialNumber.String(), Policy: info.Policy.String(),
+		}
+		v.r.add(CheckTimestamp, Passed, "time-stamp token by %q over the signature is valid", info.Certificate.Subject.CommonName)
+	case v.opts.RequireTimestamp:
+		v.r.add(CheckTimestamp, Failed, "no time-stamp token, one is required")
+	default:
+		v.r.add(CheckTimestamp, NotChecked, "no time-stamp token; the signing time is only the signer's claim")
+	}
+	v.r.ValidationTime = v.validAt
+}
+
+// checkChain builds the signer's chain at the trusted time and checks that
+// the certificate is for signing.
+func (v *verification) checkChain() {
+	v.chains, v.chainErr = v.cert.Verify(smx509.VerifyOptions{
+		Roots: v.opts.Roots, Intermediates: v.inter, CurrentTime: v.validAt,
 		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny},
 	})
 	switch {
-	case err != nil:
-		r.add(CheckChain, Failed, "at %s: %v", validAt.UTC().Format(time.RFC3339), err)
-	case cert.KeyUsage != 0 && cert.KeyUsage&(smx509.KeyUsageDigitalSignature|smx509.KeyUsageContentCommitment) == 0:
-		r.add(CheckChain, Failed, "the certificate is not for signing (key usage)")
+	case v.chainErr != nil:
+		v.r.add(CheckChain, Failed, "at %s: %v", v.validAt.UTC().Format(time.RFC3339), v.chainErr)
+	case v.cert.KeyUsage != 0 && v.cert.KeyUsage&(smx509.KeyUsageDigitalSignature|smx509.KeyUsageContentCommitment) == 0:
+		v.r.add(CheckChain, Failed, "the certificate is not for signing (key usage)")
 	default:
-		r.add(CheckChain, Passed, "issued by %q, valid at %s", chains[0][len(chains[0])-1].Subject.CommonName, validAt.UTC().Format(time.RFC3339))
+		v.r.add(CheckChain, Passed, "issued by %q, valid at %s", v.chains[0][len(v.chains[0])-1].Subject.CommonName, v.validAt.UTC().Format(time.RFC3339))
 	}
+}
 
-	// Revocation.
+// checkRevocation asks the revocation source about the certificate at the
+// trusted time.
+func (v *verification) checkRevocation(ctx context.Context) {
 	switch {
-	case opts.Revocation == nil:
-		r.add(CheckRevocation, NotChecked, "no revocation source configured")
-	case err != nil || len(chains[0]) < 2:
-		r.add(CheckRevocation, NotChecked, "no valid chain to check revocation against")
+	case v.opts.Revocation == nil:
+		v.r.add(CheckRevocation, NotChecked, "no revocation source configured")
+	case v.chainErr != nil || len(v.chains[0]) < 2:
+		v.r.add(CheckRevocation, NotChecked, "no valid chain to check revocation against")
 	default:
-		if rerr := opts.Revocation.CheckRevocation(ctx, cert, chains[0][1], validAt); rerr != nil {
-			r.add(CheckRevocation, Failed, "%v", rerr)
+		if err := v.opts.Revocation.CheckRevocation(ctx, v.cert, v.chains[0][1], v.validAt); err != nil {
+			v.r.add(CheckRevocation, Failed, "%v", err)
 		} else {
-			r.add(CheckRevocation, Passed, "not revoked at %s", validAt.UTC().Format(time.RFC3339))
+			v.r.add(CheckRevocation, Passed, "not revoked at %s", v.validAt.UTC().Format(time.RFC3339))
 		}
 	}
-	return r.finish(), nil
 }
 
 func verifyTimestamp(a *cms.Attribute, signature []byte, roots, inter *smx509.CertPool) (*timestamp.Info, error) {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
 
@@ -28,7 +29,7 @@ var oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
 
 // Authority is a time-stamp authority. It is safe for concurrent use.
 type Authority struct {
-	signers  map[Suite]*suiteSigner
+	signers  map[kms.Suite]*suiteSigner
 	policy   asn1.ObjectIdentifier
 	accepted []asn1.ObjectIdentifier
 	accuracy time.Duration
@@ -69,7 +70,7 @@ func NewAuthority(signer crypto.Signer, chain []*smx509.Certificate, opts ...Opt
 		o(&c)
 	}
 	a := &Authority{
-		signers:  map[Suite]*suiteSigner{},
+		signers:  map[kms.Suite]*suiteSigner{},
 		accuracy: c.accuracy,
 		now:      c.now,
 		clock:    &clockGuard{wm: c.wm, window: c.window, slack: c.slack},
@@ -81,9 +82,9 @@ func NewAuthority(signer crypto.Signer, chain []*smx509.Certificate, opts ...Opt
 		if err != nil {
 			return nil, err
 		}
-		suite := SuiteIntl
+		suite := kms.Intl
 		if ss.cms.GM() {
-			suite = SuiteGM
+			suite = kms.GM
 		}
 		if a.signers[suite] != nil {
 			return nil, fmt.Errorf("%w: two signers for suite %s", ErrConfig, suite)
@@ -183,7 +184,7 @@ func CheckTSACertificate(cert *smx509.Certificate) error {
 }
 
 // Certificates returns the certificate chain of suite, or nil.
-func (a *Authority) Certificates(suite Suite) []*smx509.Certificate {
+func (a *Authority) Certificates(suite kms.Suite) []*smx509.Certificate {
 	if s := a.signers[suite]; s != nil {
 		return slices.Clone(s.chain)
 	}
@@ -196,9 +197,9 @@ func (a *Authority) Policy() asn1.ObjectIdentifier { return slices.Clone(a.polic
 // Stats returns a snapshot of the counters and clock state.
 func (a *Authority) Stats() Stats { return a.stats.snapshot() }
 
-// TimestampOptions tunes Authority.Timestamp. The zero value asks for the
+// TokenOptions tunes Authority.Timestamp. The zero value asks for the
 // default policy, no nonce and no certificate in the token.
-type TimestampOptions struct {
+type TokenOptions struct {
 	// Policy is the requested policy (nil: the default one).
 	Policy asn1.ObjectIdentifier
 	// Nonce is echoed in the token when not nil.
@@ -210,7 +211,7 @@ type TimestampOptions struct {
 // Timestamp issues a token for digest, the alg hash of the data, without
 // going through HTTP. Refusals are *RejectionError values that match the
 // FailureInfo sentinels with errors.Is (BadAlg, TimeNotAvailable, ...).
-func (a *Authority) Timestamp(ctx context.Context, digest []byte, alg HashAlgorithm, opts TimestampOptions) (*Token, error) {
+func (a *Authority) Timestamp(ctx context.Context, digest []byte, alg HashAlgorithm, opts TokenOptions) (*Token, error) {
 	req := &TimeStampReq{
 		Version:        1,
 		MessageImprint: MessageImprint{HashAlgorithm: alg.OID(), NullParams: true, HashedMessage: digest},
@@ -256,7 +257,7 @@ func (a *Authority) Issue(ctx context.Context, req *TimeStampReq) (*Token, error
 		}
 		return nil, re
 	}
-	if tok.Suite == SuiteGM {
+	if tok.Suite == kms.GM {
 		a.stats.tokensGM.Add(1)
 	} else {
 		a.stats.tokensIntl.Add(1)
@@ -342,9 +343,9 @@ func (a *Authority) issue(ctx context.Context, req *TimeStampReq) (*Token, error
 	if err != nil {
 		return nil, reject(SystemFailure, "signing failed", err)
 	}
-	suite := SuiteIntl
+	suite := kms.Intl
 	if s.cms.GM() {
-		suite = SuiteGM
+		suite = kms.GM
 	}
 	return &Token{Raw: raw, Info: info, Suite: suite}, nil
 }

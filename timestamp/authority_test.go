@@ -13,8 +13,9 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 var (
@@ -35,22 +36,22 @@ func TestIssue(t *testing.T) {
 		name      string
 		req       timestamp.TimeStampReq
 		want      timestamp.FailureInfo // 0: granted
-		suite     timestamp.Suite
+		suite     kms.Suite
 		policy    asn1.ObjectIdentifier
 		wantCerts int
 	}{
-		{name: "ok/gm-sm3", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32)}, suite: timestamp.SuiteGM, policy: testPolicy},
-		{name: "ok/intl-sha256", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32)}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/intl-sha384", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA384.OID(), 48)}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/intl-sha512-no-params", req: timestamp.TimeStampReq{Version: 1, MessageImprint: timestamp.MessageImprint{HashAlgorithm: timestamp.SHA512.OID(), HashedMessage: make([]byte, 64)}}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/certreq-true-gm", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), CertReq: true}, suite: timestamp.SuiteGM, policy: testPolicy, wantCerts: 1},
-		{name: "ok/certreq-true-intl", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), CertReq: true}, suite: timestamp.SuiteIntl, policy: testPolicy, wantCerts: 1},
-		{name: "ok/nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), Nonce: nonce}, suite: timestamp.SuiteGM, policy: testPolicy},
-		{name: "ok/negative-nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), Nonce: negNonce}, suite: timestamp.SuiteIntl, policy: testPolicy},
-		{name: "ok/default-policy-requested", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: testPolicy}, suite: timestamp.SuiteGM, policy: testPolicy},
-		{name: "ok/accepted-policy", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: otherPolicy}, suite: timestamp.SuiteGM, policy: otherPolicy},
+		{name: "ok/gm-sm3", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32)}, suite: kms.GM, policy: testPolicy},
+		{name: "ok/intl-sha256", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32)}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/intl-sha384", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA384.OID(), 48)}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/intl-sha512-no-params", req: timestamp.TimeStampReq{Version: 1, MessageImprint: timestamp.MessageImprint{HashAlgorithm: timestamp.SHA512.OID(), HashedMessage: make([]byte, 64)}}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/certreq-true-gm", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), CertReq: true}, suite: kms.GM, policy: testPolicy, wantCerts: 1},
+		{name: "ok/certreq-true-intl", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), CertReq: true}, suite: kms.Intl, policy: testPolicy, wantCerts: 1},
+		{name: "ok/nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), Nonce: nonce}, suite: kms.GM, policy: testPolicy},
+		{name: "ok/negative-nonce-echo", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SHA256.OID(), 32), Nonce: negNonce}, suite: kms.Intl, policy: testPolicy},
+		{name: "ok/default-policy-requested", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: testPolicy}, suite: kms.GM, policy: testPolicy},
+		{name: "ok/accepted-policy", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32), ReqPolicy: otherPolicy}, suite: kms.GM, policy: otherPolicy},
 		{name: "ok/non-critical-extension-ignored", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(timestamp.SM3.OID(), 32),
-			Extensions: []timestamp.Extension{{ID: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{5, 0}}}}, suite: timestamp.SuiteGM, policy: testPolicy},
+			Extensions: []timestamp.Extension{{ID: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{5, 0}}}}, suite: kms.GM, policy: testPolicy},
 		{name: "fail/md5", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(oidMD5, 16)}, want: timestamp.BadAlg},
 		{name: "fail/sha1", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(oidSHA1, 20)}, want: timestamp.BadAlg},
 		{name: "fail/unknown-oid", req: timestamp.TimeStampReq{Version: 1, MessageImprint: imprint(oidUnknown, 32)}, want: timestamp.BadAlg},
@@ -122,16 +123,16 @@ func TestIssue(t *testing.T) {
 }
 
 func TestSuiteNotServed(t *testing.T) {
-	gm := pkis(t)[timestamp.SuiteGM]
+	gm := pkis(t)[kms.GM]
 	a, err := timestamp.NewAuthority(gm.LeafKey, gm.Chain(), timestamp.WithPolicy(testPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Timestamp(context.Background(), make([]byte, 32), timestamp.SHA256, timestamp.TimestampOptions{})
+	_, err = a.Timestamp(context.Background(), make([]byte, 32), timestamp.SHA256, timestamp.TokenOptions{})
 	if !errors.Is(err, timestamp.BadAlg) {
 		t.Fatalf("SHA-256 on a gm-only authority: %v", err)
 	}
-	if _, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.HashAlgorithm(99), timestamp.TimestampOptions{}); !errors.Is(err, timestamp.BadAlg) {
+	if _, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.HashAlgorithm(99), timestamp.TokenOptions{}); !errors.Is(err, timestamp.BadAlg) {
 		t.Fatalf("invalid HashAlgorithm: %v", err)
 	}
 	if st := a.Stats(); st.Rejections != 2 || st.TokensGM != 0 {
@@ -153,7 +154,7 @@ func TestAccuracy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAuthority(t, timestamp.WithAccuracy(tc.acc))
-			tok := mustTimestamp(t, a, []byte("x"), timestamp.SM3, timestamp.TimestampOptions{})
+			tok := mustTimestamp(t, a, []byte("x"), timestamp.SM3, timestamp.TokenOptions{})
 			p, err := timestamp.ParseToken(tok.Raw)
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +181,7 @@ func TestSerialsUniqueConcurrent(t *testing.T) {
 				alg = timestamp.SHA256
 			}
 			for i := 0; i < each; i++ {
-				tok, err := a.Timestamp(context.Background(), make([]byte, 32), alg, timestamp.TimestampOptions{})
+				tok, err := a.Timestamp(context.Background(), make([]byte, 32), alg, timestamp.TokenOptions{})
 				if err != nil {
 					t.Error(err)
 					return
@@ -226,7 +227,7 @@ func TestClockBackwards(t *testing.T) {
 			refusals := 0
 			for i, step := range tc.steps {
 				clk.Set(start.Add(step))
-				_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+				_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 				if tc.want[i] != (err == nil) {
 					t.Fatalf("step %d: err %v, want granted=%v", i, err, tc.want[i])
 				}
@@ -251,14 +252,14 @@ func TestClockBackwardsAcrossRestart(t *testing.T) {
 	late := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	const window = 200 * time.Millisecond
 	a1 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late }))
-	tok := mustTimestamp(t, a1, []byte("a"), timestamp.SM3, timestamp.TimestampOptions{})
+	tok := mustTimestamp(t, a1, []byte("a"), timestamp.SM3, timestamp.TokenOptions{})
 	mark, _ := wm.Load(context.Background())
 	if !tok.Info.GenTime.Equal(late) || mark.Before(late) {
 		t.Fatalf("genTime %s, stored mark %s: the mark must cover the token", tok.Info.GenTime, mark)
 	}
 
 	a2 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late.Add(-time.Minute) }))
-	_, err := a2.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+	_, err := a2.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 	if !errors.Is(err, timestamp.ErrClockBackwards) {
 		t.Fatalf("restarted authority with an earlier clock: %v", err)
 	}
@@ -271,7 +272,7 @@ func TestClockBackwardsAcrossRestart(t *testing.T) {
 	// waits for the clock to pass it, then issues.
 	t0 := time.Now()
 	a3 := newAuthority(t, timestamp.WithWatermark(wm, window), timestamp.WithClock(func() time.Time { return late.Add(time.Since(t0)) }))
-	tok3 := mustTimestamp(t, a3, []byte("b"), timestamp.SM3, timestamp.TimestampOptions{})
+	tok3 := mustTimestamp(t, a3, []byte("b"), timestamp.SM3, timestamp.TokenOptions{})
 	if tok3.Info.GenTime.Before(mark) {
 		t.Fatalf("token after restart at %s, before the previous run's mark %s", tok3.Info.GenTime, mark)
 	}
@@ -310,7 +311,7 @@ func TestClockDrift(t *testing.T) {
 				return clk.Now().Add(tc.offset), tc.refErr
 			})
 			a := newAuthority(t, timestamp.WithClock(clk.Now), timestamp.WithReference(ref), timestamp.WithMaxDrift(time.Second))
-			_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+			_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 			st := a.Stats()
 			if tc.want == nil {
 				if err != nil || !st.ClockOK || st.ClockOffset != tc.offset {
@@ -343,7 +344,7 @@ func TestReferenceInterval(t *testing.T) {
 	})
 	a := newAuthority(t, timestamp.WithClock(clk.Now), timestamp.WithReference(ref), timestamp.WithReferenceInterval(time.Minute))
 	issue := func() error {
-		_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+		_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 		return err
 	}
 	steps := []struct {
@@ -382,11 +383,11 @@ func TestReferenceInterval(t *testing.T) {
 
 func TestNewAuthorityConfig(t *testing.T) {
 	p := pkis(t)
-	gm, intl := p[timestamp.SuiteGM], p[timestamp.SuiteIntl]
-	nonCritical := testpki.New(t, false, testpki.Options{NonCriticalEKU: true})
-	serverAuth := testpki.New(t, false, testpki.Options{EKU: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 1}}})
-	twoEKUs := testpki.New(t, true, testpki.Options{EKU: []asn1.ObjectIdentifier{testpki.OIDTimeStamping, {1, 3, 6, 1, 5, 5, 7, 3, 4}}})
-	withPolicy := testpki.New(t, true, testpki.Options{Policies: []asn1.ObjectIdentifier{otherPolicy}})
+	gm, intl := p[kms.GM], p[kms.Intl]
+	nonCritical := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{NonCriticalEKU: true})
+	serverAuth := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{EKU: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 1}}})
+	twoEKUs := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{EKU: []asn1.ObjectIdentifier{testpki.OIDTimeStamping, {1, 3, 6, 1, 5, 5, 7, 3, 4}}})
+	withPolicy := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{Policies: []asn1.ObjectIdentifier{otherPolicy}})
 	ref := timestamp.ReferenceClockFunc(func(context.Context) (time.Time, error) { return time.Now(), nil })
 	tests := []struct {
 		name       string

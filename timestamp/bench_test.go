@@ -14,6 +14,7 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 )
 
@@ -34,7 +35,7 @@ func BenchmarkTimestamp(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TimestampOptions{CertReq: true}); err != nil {
+				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TokenOptions{CertReq: true}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -42,7 +43,7 @@ func BenchmarkTimestamp(b *testing.B) {
 		b.Run(bc.name+"-parallel", func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TimestampOptions{CertReq: true}); err != nil {
+					if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TokenOptions{CertReq: true}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -58,7 +59,7 @@ func BenchmarkRawSign(b *testing.B) {
 	p := pkis(b)
 	msg := make([]byte, 250)
 	b.Run("sm2", func(b *testing.B) {
-		key := p[timestamp.SuiteGM].LeafKey
+		key := p[kms.GM].LeafKey
 		for b.Loop() {
 			if _, err := key.Sign(rand.Reader, msg, sm2.DefaultSM2SignerOpts); err != nil {
 				b.Fatal(err)
@@ -66,7 +67,7 @@ func BenchmarkRawSign(b *testing.B) {
 		}
 	})
 	b.Run("ecdsa-p256", func(b *testing.B) {
-		key := p[timestamp.SuiteIntl].LeafKey
+		key := p[kms.Intl].LeafKey
 		for b.Loop() {
 			d := sha256.Sum256(msg)
 			if _, err := key.Sign(rand.Reader, d[:], crypto.SHA256); err != nil {
@@ -91,12 +92,12 @@ func BenchmarkTokenVsRawSign(b *testing.B) {
 		raw  func() error
 	}{
 		{"gm-vs-sm2", timestamp.SM3, func() error {
-			_, err := p[timestamp.SuiteGM].LeafKey.Sign(rand.Reader, msg, sm2.DefaultSM2SignerOpts)
+			_, err := p[kms.GM].LeafKey.Sign(rand.Reader, msg, sm2.DefaultSM2SignerOpts)
 			return err
 		}},
 		{"intl-vs-ecdsa-p256", timestamp.SHA256, func() error {
 			d := sha256.Sum256(msg)
-			_, err := p[timestamp.SuiteIntl].LeafKey.Sign(rand.Reader, d[:], crypto.SHA256)
+			_, err := p[kms.Intl].LeafKey.Sign(rand.Reader, d[:], crypto.SHA256)
 			return err
 		}},
 	} {
@@ -109,7 +110,7 @@ func BenchmarkTokenVsRawSign(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TimestampOptions{CertReq: true}); err != nil {
+				if _, err := a.Timestamp(ctx, digest, bc.alg, timestamp.TokenOptions{CertReq: true}); err != nil {
 					b.Fatal(err)
 				}
 				t2 := time.Now()
@@ -147,7 +148,7 @@ func BenchmarkVerify(b *testing.B) {
 	a := newAuthority(b)
 	data := []byte("verify me")
 	for _, alg := range []timestamp.HashAlgorithm{timestamp.SM3, timestamp.SHA256} {
-		tok := mustTimestamp(b, a, data, alg, timestamp.TimestampOptions{CertReq: true})
+		tok := mustTimestamp(b, a, data, alg, timestamp.TokenOptions{CertReq: true})
 		rs := roots(b, alg.Suite())
 		b.Run(string(alg.Suite()), func(b *testing.B) {
 			for b.Loop() {

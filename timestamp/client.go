@@ -12,6 +12,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/problem"
 )
 
@@ -40,9 +41,9 @@ type Client struct {
 // token's imprint and nonce match but does NOT verify its signature or
 // certificate; call Verify with trusted roots for that, or use a Client
 // with Roots.
-func Request(ctx context.Context, url string, data []byte, suite Suite) (*Token, error) {
+func Request(ctx context.Context, url string, data []byte, suite kms.Suite) (*Token, error) {
 	c := &Client{URL: url}
-	h := suite.Hash()
+	h := HashOf(suite)
 	return c.Timestamp(ctx, h.Sum(data), h)
 }
 

@@ -29,14 +29,14 @@
 // eContentType of a gm token, and RSA PKCS #1 v1.5 tokens from other TSAs.
 //
 // [Authority] issues tokens in process ([Authority.Timestamp]) and over HTTP
-// ([Authority.Handler], to be mounted at POST /tsa). It refuses to issue
-// (timeNotAvailable) when its clock runs backwards relative to its own
-// latest token or to the high-water mark its previous run stored in its
-// [Watermark], or drifts beyond a bound against a [ReferenceClock];
+// ([Authority.Handler], which [Authority.Routes] mounts at POST /tsa). It
+// refuses to issue (timeNotAvailable) when its clock runs backwards relative
+// to its own latest token or to the high-water mark its previous run stored in
+// its [Watermark], or drifts beyond a bound against a [ReferenceClock];
 // [Authority.Stats] exposes the counters for monitoring. Serial numbers are
 // random 128-bit integers ([SerialBits]): unique without any write per token,
-// across restarts and replicas. Tokens do not set the TSTInfo ordering
-// field, so tokens of different replicas are not ordered by genTime.
+// across restarts and replicas. Tokens do not set the TSTInfo ordering field,
+// so tokens of different replicas are not ordered by genTime.
 // [Request] and [Client] are the HTTP client, [Verify] and [VerifyToken]
 // the verifier.
 //

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 )
 
@@ -71,13 +72,13 @@ func FuzzParseToken(f *testing.F) {
 	a := newAuthority(f, timestamp.WithTSAName())
 	for _, alg := range []timestamp.HashAlgorithm{timestamp.SM3, timestamp.SHA256} {
 		for _, certReq := range []bool{false, true} {
-			tok := mustTimestamp(f, a, []byte("seed"), alg, timestamp.TimestampOptions{CertReq: certReq, Nonce: big.NewInt(5)})
+			tok := mustTimestamp(f, a, []byte("seed"), alg, timestamp.TokenOptions{CertReq: certReq, Nonce: big.NewInt(5)})
 			f.Add(tok.Raw)
 		}
 	}
 	f.Add([]byte{0x30, 0x03, 0x06, 0x01, 0x00})
 	p := pkis(f)
-	gmRoots, intlRoots := p[timestamp.SuiteGM].Roots(), p[timestamp.SuiteIntl].Roots()
+	gmRoots, intlRoots := p[kms.GM].Roots(), p[kms.Intl].Roots()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tok, err := timestamp.ParseToken(b)
 		if err != nil {
@@ -98,8 +99,8 @@ func FuzzParseToken(f *testing.F) {
 			wrong[0] ^= 0xff
 		}
 		for _, opts := range []timestamp.VerifyOptions{
-			{Digest: tok.Info.MessageImprint.HashedMessage, Roots: gmRoots, Certificates: []*smx509.Certificate{p[timestamp.SuiteGM].Leaf}},
-			{Digest: tok.Info.MessageImprint.HashedMessage, Roots: intlRoots, Certificates: []*smx509.Certificate{p[timestamp.SuiteIntl].Leaf}},
+			{Digest: tok.Info.MessageImprint.HashedMessage, Roots: gmRoots, Certificates: []*smx509.Certificate{p[kms.GM].Leaf}},
+			{Digest: tok.Info.MessageImprint.HashedMessage, Roots: intlRoots, Certificates: []*smx509.Certificate{p[kms.Intl].Leaf}},
 		} {
 			_, _ = timestamp.VerifyToken(b, opts)
 			opts.Digest = wrong

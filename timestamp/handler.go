@@ -29,6 +29,9 @@ func (a *Authority) Handler() http.Handler {
 	return http.HandlerFunc(a.serveHTTP)
 }
 
+// Routes registers [Authority.Handler] on mux at /tsa.
+func (a *Authority) Routes(mux *http.ServeMux) { mux.Handle("/tsa", a.Handler()) }
+
 func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

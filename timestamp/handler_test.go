@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/timestamp"
 )
@@ -81,7 +82,7 @@ func TestHandler(t *testing.T) {
 				t.Fatalf("PKIStatus %s failure %s, want %s %s", tsr.Status, tsr.FailInfo, tc.wantPKI, tc.wantFail)
 			}
 			if tc.wantPKI == timestamp.StatusGranted {
-				if _, err := timestamp.VerifyToken(tsr.Token, timestamp.VerifyOptions{Digest: imprint(timestamp.SHA256.OID(), 32).HashedMessage, Roots: roots(t, timestamp.SuiteIntl)}); err != nil {
+				if _, err := timestamp.VerifyToken(tsr.Token, timestamp.VerifyOptions{Digest: imprint(timestamp.SHA256.OID(), 32).HashedMessage, Roots: roots(t, kms.Intl)}); err != nil {
 					t.Fatal(err)
 				}
 			} else if len(tsr.StatusString) == 0 || tsr.Token != nil {
@@ -107,7 +108,7 @@ func TestClient(t *testing.T) {
 	data := []byte("client data")
 	ctx := context.Background()
 
-	for _, suite := range []timestamp.Suite{timestamp.SuiteGM, timestamp.SuiteIntl} {
+	for _, suite := range []kms.Suite{kms.GM, kms.Intl} {
 		t.Run("ok/Request/"+string(suite), func(t *testing.T) {
 			tok, err := timestamp.Request(ctx, srv.URL, data, suite)
 			if err != nil {
@@ -127,11 +128,11 @@ func TestClient(t *testing.T) {
 		alg    timestamp.HashAlgorithm
 		want   error
 	}{
-		{"ok/roots-verify", &timestamp.Client{URL: srv.URL, Roots: roots(t, timestamp.SuiteGM)}, timestamp.SM3, nil},
+		{"ok/roots-verify", &timestamp.Client{URL: srv.URL, Roots: roots(t, kms.GM)}, timestamp.SM3, nil},
 		{"ok/accepted-policy", &timestamp.Client{URL: srv.URL, Policy: otherPolicy}, timestamp.SHA384, nil},
 		{"ok/no-cert", &timestamp.Client{URL: srv.URL, NoCertReq: true}, timestamp.SHA512, nil},
 		{"fail/unaccepted-policy", &timestamp.Client{URL: srv.URL, Policy: badPolicy}, timestamp.SM3, timestamp.UnacceptedPolicy},
-		{"fail/wrong-roots", &timestamp.Client{URL: srv.URL, Roots: roots(t, timestamp.SuiteIntl)}, timestamp.SM3, timestamp.ErrUntrusted},
+		{"fail/wrong-roots", &timestamp.Client{URL: srv.URL, Roots: roots(t, kms.Intl)}, timestamp.SM3, timestamp.ErrUntrusted},
 		{"fail/problem-reply", &timestamp.Client{URL: problemSrv.URL}, timestamp.SM3, timestamp.ErrReply},
 		{"fail/html-reply", &timestamp.Client{URL: htmlSrv.URL}, timestamp.SM3, timestamp.ErrReply},
 	}

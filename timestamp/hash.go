@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
 
@@ -18,20 +19,11 @@ var (
 	oidSHA224 = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 4}
 )
 
-// Suite is an algorithm suite: "gm" (SM2/SM3, GM/T 0033 and GM/T 0010) or
-// "intl" (ECDSA/SHA-2, RFC 3161 and RFC 5652).
-type Suite string
-
-// The two suites.
-const (
-	SuiteGM   Suite = "gm"
-	SuiteIntl Suite = "intl"
-)
-
-// Hash returns the message-imprint hash a client uses by default for s:
-// SM3 for gm, SHA-256 for intl (and for anything else).
-func (s Suite) Hash() HashAlgorithm {
-	if s == SuiteGM {
+// HashOf returns the message-imprint hash a client uses by default for
+// suite s: SM3 for gm (GM/T 0033 tokens), SHA-256 for intl (and for
+// anything else).
+func HashOf(s kms.Suite) HashAlgorithm {
+	if s == kms.GM {
 		return SM3
 	}
 	return SHA256
@@ -77,12 +69,14 @@ func (h HashAlgorithm) New() hash.Hash { return h.digest().New() }
 // Sum returns the h-digest of data. It panics if h is not Valid.
 func (h HashAlgorithm) Sum(data []byte) []byte { return h.digest().Sum(data) }
 
-// Suite returns the suite of tokens for imprints of algorithm h.
-func (h HashAlgorithm) Suite() Suite {
+// Suite returns the suite of tokens for imprints of algorithm h: gm
+// (SM2/SM3, GM/T 0033 and GM/T 0010) for SM3, intl (ECDSA, RFC 3161 and
+// RFC 5652) otherwise.
+func (h HashAlgorithm) Suite() kms.Suite {
 	if h == SM3 {
-		return SuiteGM
+		return kms.GM
 	}
-	return SuiteIntl
+	return kms.Intl
 }
 
 // String returns the algorithm name, e.g. "SM3" or "SHA-256".

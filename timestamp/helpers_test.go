@@ -10,8 +10,9 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 var (
@@ -22,12 +23,12 @@ var (
 
 // pkis returns chains made once per test binary: key generation is not
 // what is tested.
-func pkis(t testing.TB) map[timestamp.Suite]*testpki.PKI {
+func pkis(t testing.TB) map[kms.Suite]*testpki.TSA {
 	t.Helper()
 	pkiOnce.Do(func() {
-		pkiMap = map[timestamp.Suite]*testpki.PKI{
-			timestamp.SuiteGM:   testpki.New(t, true, testpki.Options{}),
-			timestamp.SuiteIntl: testpki.New(t, false, testpki.Options{}),
+		pkiMap = map[kms.Suite]*testpki.TSA{
+			kms.GM:   testpki.NewTSA(t, kms.GM, testpki.TSAOptions{}),
+			kms.Intl: testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{}),
 		}
 	})
 	if pkiMap == nil {
@@ -38,7 +39,7 @@ func pkis(t testing.TB) map[timestamp.Suite]*testpki.PKI {
 
 var (
 	pkiOnce sync.Once
-	pkiMap  map[timestamp.Suite]*testpki.PKI
+	pkiMap  map[kms.Suite]*testpki.TSA
 )
 
 // newAuthority returns an Authority serving both suites with testPolicy and
@@ -46,7 +47,7 @@ var (
 func newAuthority(t testing.TB, opts ...timestamp.Option) *timestamp.Authority {
 	t.Helper()
 	p := pkis(t)
-	gm, intl := p[timestamp.SuiteGM], p[timestamp.SuiteIntl]
+	gm, intl := p[kms.GM], p[kms.Intl]
 	all := append([]timestamp.Option{
 		timestamp.WithSigner(intl.LeafKey, intl.Chain()),
 		timestamp.WithPolicy(testPolicy),
@@ -59,7 +60,7 @@ func newAuthority(t testing.TB, opts ...timestamp.Option) *timestamp.Authority {
 	return a
 }
 
-func roots(t testing.TB, suite timestamp.Suite) *smx509.CertPool { return pkis(t)[suite].Roots() }
+func roots(t testing.TB, suite kms.Suite) *smx509.CertPool { return pkis(t)[suite].Roots() }
 
 // fakeClock is a settable clock.
 type fakeClock struct {
@@ -88,7 +89,7 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-func mustTimestamp(t testing.TB, a *timestamp.Authority, data []byte, alg timestamp.HashAlgorithm, opts timestamp.TimestampOptions) *timestamp.Token {
+func mustTimestamp(t testing.TB, a *timestamp.Authority, data []byte, alg timestamp.HashAlgorithm, opts timestamp.TokenOptions) *timestamp.Token {
 	t.Helper()
 	tok, err := a.Timestamp(context.Background(), alg.Sum(data), alg, opts)
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 func opensslPath(t *testing.T) string {
@@ -38,7 +39,7 @@ func runOpenSSL(t *testing.T, openssl string, args ...string) (string, error) {
 func TestOpenSSLInterop(t *testing.T) {
 	openssl := opensslPath(t)
 	a := newAuthority(t)
-	intl := pkis(t)[timestamp.SuiteIntl]
+	intl := pkis(t)[kms.Intl]
 	dir := t.TempDir()
 	caFile := testpki.WritePEM(t, dir, "chain.pem", intl.Root)
 	tsaFile := testpki.WritePEM(t, dir, "tsa.pem", intl.Leaf)
@@ -97,7 +98,7 @@ func TestOpenSSLInterop(t *testing.T) {
 				if resp.Err() != nil {
 					t.Fatal(resp.Err())
 				}
-				if _, err := timestamp.VerifyToken(resp.Token, timestamp.VerifyOptions{Digest: req.MessageImprint.HashedMessage, Roots: roots(t, timestamp.SuiteGM)}); err != nil {
+				if _, err := timestamp.VerifyToken(resp.Token, timestamp.VerifyOptions{Digest: req.MessageImprint.HashedMessage, Roots: roots(t, kms.GM)}); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -135,7 +136,7 @@ func TestOpenSSLInterop(t *testing.T) {
 // independent encoder for the verifier.
 func TestOpenSSLTokensVerify(t *testing.T) {
 	openssl := opensslPath(t)
-	intl := pkis(t)[timestamp.SuiteIntl]
+	intl := pkis(t)[kms.Intl]
 	dir := t.TempDir()
 	tsaFile := testpki.WritePEM(t, dir, "tsa.pem", intl.Leaf)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(intl.LeafKey)
@@ -214,7 +215,7 @@ ess_cert_id_alg = %s
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !info.Policy.Equal(testPolicy) || info.TSAName == nil || info.Suite != timestamp.SuiteIntl {
+			if !info.Policy.Equal(testPolicy) || info.TSAName == nil || info.Suite != kms.Intl {
 				t.Fatalf("info %+v", info.TSTInfo)
 			}
 		})

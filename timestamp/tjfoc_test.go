@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
 )
 
@@ -19,17 +20,17 @@ import (
 // the signed attributes with the default signer ID 1234567812345678.
 func TestGMTokenSignatureWithTjfoc(t *testing.T) {
 	a := newAuthority(t)
-	gm := pkis(t)[timestamp.SuiteGM]
+	gm := pkis(t)[kms.GM]
 	pub := tjfocPublicKey(t, gm.Leaf.RawSubjectPublicKeyInfo)
 	tests := []struct {
 		name   string
-		opts   timestamp.TimestampOptions
+		opts   timestamp.TokenOptions
 		tamper bool
 		wantOK bool
 	}{
-		{"ok/no-cert", timestamp.TimestampOptions{}, false, true},
-		{"ok/cert-and-nonce", timestamp.TimestampOptions{CertReq: true, Nonce: big.NewInt(99)}, false, true},
-		{"fail/tampered-attributes", timestamp.TimestampOptions{}, true, false},
+		{"ok/no-cert", timestamp.TokenOptions{}, false, true},
+		{"ok/cert-and-nonce", timestamp.TokenOptions{CertReq: true, Nonce: big.NewInt(99)}, false, true},
+		{"fail/tampered-attributes", timestamp.TokenOptions{}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
 
@@ -21,7 +22,7 @@ type Token struct {
 	// Info is the signed TSTInfo.
 	Info *TSTInfo
 	// Suite is gm for GM/T 0010 SignedData, intl otherwise.
-	Suite Suite
+	Suite kms.Suite
 	// SignedData is the parsed CMS structure; nil on tokens returned by
 	// Authority.Timestamp.
 	SignedData *cms.SignedData
@@ -52,9 +53,9 @@ func ParseToken(der []byte) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedToken, err)
 	}
-	t := &Token{Raw: der, Info: info, Suite: SuiteIntl, SignedData: sd}
+	t := &Token{Raw: der, Info: info, Suite: kms.Intl, SignedData: sd}
 	if sd.GM {
-		t.Suite = SuiteGM
+		t.Suite = kms.GM
 	}
 	return t, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp/cms"
 )
 
@@ -44,7 +45,7 @@ type VerifyOptions struct {
 // Info is a verified token: its TSTInfo and what the verifier found.
 type Info struct {
 	TSTInfo
-	Suite Suite
+	Suite kms.Suite
 	Hash  HashAlgorithm
 	// Certificate is the TSA certificate; Chain runs from it to a root.
 	Certificate *smx509.Certificate

@@ -11,8 +11,9 @@ import (
 	"github.com/emmansun/gmsm/pkcs7"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 func TestVerify(t *testing.T) {
@@ -20,11 +21,11 @@ func TestVerify(t *testing.T) {
 	data := []byte("申报材料 2026-001")
 	p := pkis(t)
 	nonce := big.NewInt(123456789)
-	for _, suite := range []timestamp.Suite{timestamp.SuiteGM, timestamp.SuiteIntl} {
-		alg := suite.Hash()
-		withCert := mustTimestamp(t, a, data, alg, timestamp.TimestampOptions{CertReq: true, Nonce: nonce})
-		noCert := mustTimestamp(t, a, data, alg, timestamp.TimestampOptions{})
-		other := map[timestamp.Suite]timestamp.Suite{timestamp.SuiteGM: timestamp.SuiteIntl, timestamp.SuiteIntl: timestamp.SuiteGM}[suite]
+	for _, suite := range []kms.Suite{kms.GM, kms.Intl} {
+		alg := timestamp.HashOf(suite)
+		withCert := mustTimestamp(t, a, data, alg, timestamp.TokenOptions{CertReq: true, Nonce: nonce})
+		noCert := mustTimestamp(t, a, data, alg, timestamp.TokenOptions{})
+		other := map[kms.Suite]kms.Suite{kms.GM: kms.Intl, kms.Intl: kms.GM}[suite]
 		tampered := append([]byte(nil), withCert.Raw...)
 		tampered[len(tampered)-10] ^= 0x01 // inside the signature value
 		tests := []struct {
@@ -79,12 +80,12 @@ func TestVerify(t *testing.T) {
 // refuses them.
 func TestVerifyCertificateRules(t *testing.T) {
 	now := time.Now()
-	expired := testpki.New(t, false, testpki.Options{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	expired := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
 	a, err := timestamp.NewAuthority(expired.LeafKey, expired.Chain(), timestamp.WithPolicy(testPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := mustTimestamp(t, a, []byte("x"), timestamp.SHA256, timestamp.TimestampOptions{CertReq: true})
+	tok := mustTimestamp(t, a, []byte("x"), timestamp.SHA256, timestamp.TokenOptions{CertReq: true})
 	if _, err := timestamp.Verify(tok.Raw, []byte("x"), expired.Roots()); !errors.Is(err, timestamp.ErrUntrusted) {
 		t.Fatalf("token from an expired TSA certificate: %v", err)
 	}
@@ -94,7 +95,7 @@ func TestVerifyCertificateRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := mustTimestamp(t, b, []byte("x"), timestamp.SHA256, timestamp.TimestampOptions{CertReq: true})
+	old := mustTimestamp(t, b, []byte("x"), timestamp.SHA256, timestamp.TokenOptions{CertReq: true})
 	if _, err := timestamp.Verify(old.Raw, []byte("x"), expired.Roots()); err != nil {
 		t.Fatalf("token issued within validity: %v", err)
 	}
@@ -104,7 +105,7 @@ func TestVerifyCertificateRules(t *testing.T) {
 // github.com/emmansun/gmsm/pkcs7, a second CMS implementation.
 func TestGMTokenWithGmsmPKCS7(t *testing.T) {
 	a := newAuthority(t)
-	tok := mustTimestamp(t, a, []byte("data"), timestamp.SM3, timestamp.TimestampOptions{CertReq: true})
+	tok := mustTimestamp(t, a, []byte("data"), timestamp.SM3, timestamp.TokenOptions{CertReq: true})
 	p7, err := pkcs7.Parse(tok.Raw)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestClientVerifiesAgainstAuthority(t *testing.T) {
 	if err := resp.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := timestamp.VerifyToken(resp.Token, timestamp.VerifyOptions{Digest: imprint(timestamp.SM3.OID(), 32).HashedMessage, Roots: roots(t, timestamp.SuiteGM)}); err != nil {
+	if _, err := timestamp.VerifyToken(resp.Token, timestamp.VerifyOptions{Digest: imprint(timestamp.SM3.OID(), 32).HashedMessage, Roots: roots(t, kms.GM)}); err != nil {
 		t.Fatal(err)
 	}
 }

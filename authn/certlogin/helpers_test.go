@@ -3,22 +3,18 @@ package certlogin_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 )
 
 // Test identities: the GB 11643 example identity number and the published
@@ -40,6 +36,7 @@ var testNow = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 type ca2 struct {
 	root, issuing *smx509.Certificate
 	key           crypto.Signer // the issuing CA's key
+	ca            *testpki.Cert // the issuing CA
 }
 
 // leafCert is an end-entity certificate with its key and chain PEM (leaf,
@@ -58,81 +55,28 @@ type testPKI struct {
 func newPKI(t *testing.T) *testPKI {
 	t.Helper()
 	p := &testPKI{
-		gm:        newCA(t, "Tongxing Test SM2", sm2Key(t)),
-		ec:        newCA(t, "Tongxing Test ECDSA", ecKey(t)),
-		untrusted: newCA(t, "Elsewhere SM2", sm2Key(t)),
+		gm:        newCA(t, "Tongxing Test SM2", kms.GM),
+		ec:        newCA(t, "Tongxing Test ECDSA", kms.Intl),
+		untrusted: newCA(t, "Elsewhere SM2", kms.GM),
 	}
-	p.roots = smx509.NewCertPool()
-	p.roots.AddCert(p.gm.root)
-	p.roots.AddCert(p.ec.root)
+	p.roots = testpki.Pool(p.gm.root, p.ec.root)
 	return p
 }
 
-func sm2Key(t *testing.T) crypto.Signer {
-	t.Helper()
-	k, err := sm2.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func sm2Key(t *testing.T) crypto.Signer { return testpki.Key(t, kms.GM) }
 
-func ecKey(t *testing.T) crypto.Signer {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func ecKey(t *testing.T) crypto.Signer { return testpki.Key(t, kms.Intl) }
 
-func serial(t *testing.T) *big.Int {
+// newCA makes a root and an issuing CA of suite s, valid at testNow.
+func newCA(t *testing.T, name string, s kms.Suite) *ca2 {
 	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatal(err)
+	valid := testpki.Valid(testNow.Add(-24*time.Hour), testNow.Add(10*365*24*time.Hour))
+	subject := func(cn string) testpki.Option {
+		return testpki.Subject(pkix.Name{CommonName: cn, Organization: []string{"Tongxing Test"}, Country: []string{"CN"}})
 	}
-	return n.Add(n, big.NewInt(1))
-}
-
-func create(t *testing.T, tmpl, parent *smx509.Certificate, pub crypto.PublicKey, parentKey crypto.Signer) *smx509.Certificate {
-	t.Helper()
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := smx509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// newCA makes a root and an issuing CA, both with keys like rootKey's.
-func newCA(t *testing.T, name string, rootKey crypto.Signer) *ca2 {
-	t.Helper()
-	caTmpl := func(cn string) *smx509.Certificate {
-		return &smx509.Certificate{
-			SerialNumber:          serial(t),
-			Subject:               pkix.Name{CommonName: cn, Organization: []string{"Tongxing Test"}, Country: []string{"CN"}},
-			NotBefore:             testNow.Add(-24 * time.Hour),
-			NotAfter:              testNow.Add(10 * 365 * 24 * time.Hour),
-			KeyUsage:              smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign,
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-		}
-	}
-	rt := caTmpl(name + " Root")
-	root := create(t, rt, rt, rootKey.Public(), rootKey)
-	var issKey crypto.Signer
-	if _, ok := rootKey.(*sm2.PrivateKey); ok {
-		issKey = sm2Key(t)
-	} else {
-		issKey = ecKey(t)
-	}
-	it := caTmpl(name + " Issuing CA")
-	it.MaxPathLenZero = true
-	return &ca2{root: root, issuing: create(t, it, root, issKey.Public(), rootKey), key: issKey}
+	root := testpki.NewRoot(t, s, name+" Root", valid, subject(name+" Root"))
+	issuing := root.NewCA(t, name+" Issuing CA", valid, subject(name+" Issuing CA"))
+	return &ca2{root: root.Cert, issuing: issuing.Cert, key: issuing.Key, ca: issuing}
 }
 
 // leaf issues an end-entity certificate from c for key (a fresh key of the
@@ -140,37 +84,25 @@ func newCA(t *testing.T, name string, rootKey crypto.Signer) *ca2 {
 func (c *ca2) leaf(t *testing.T, key crypto.Signer, pub crypto.PublicKey, edit func(*smx509.Certificate)) *leafCert {
 	t.Helper()
 	if key == nil && pub == nil {
-		if _, ok := c.key.(*sm2.PrivateKey); ok {
-			key = sm2Key(t)
-		} else {
-			key = ecKey(t)
-		}
+		key = testpki.Key(t, c.ca.Suite)
 	}
 	if pub == nil {
 		pub = key.Public()
 	}
-	tmpl := &smx509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: citizenName, Country: []string{"CN"}},
-		NotBefore:    testNow.Add(-time.Hour),
-		NotAfter:     testNow.Add(365 * 24 * time.Hour),
-		KeyUsage:     smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
-		ExtKeyUsage:  []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth},
+	opts := []testpki.Option{
+		testpki.Valid(testNow.Add(-time.Hour), testNow.Add(365*24*time.Hour)),
+		testpki.Subject(pkix.Name{CommonName: citizenName, Country: []string{"CN"}}),
+		testpki.KeyUsage(smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment),
+		testpki.EKU(smx509.ExtKeyUsageClientAuth),
 	}
 	if edit != nil {
-		edit(tmpl)
+		opts = append(opts, edit)
 	}
-	cert := create(t, tmpl, c.issuing, pub, c.key)
+	cert := c.ca.IssueTo(t, pub, citizenName, opts...)
 	return &leafCert{cert: cert, key: key, chain: chainPEM(cert, c.issuing)}
 }
 
-func chainPEM(certs ...*smx509.Certificate) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return out
-}
+func chainPEM(certs ...*smx509.Certificate) []byte { return testpki.PEM(certs...) }
 
 // citizen issues a gm citizen-card certificate with a pseudonym subject
 // serialNumber, as Tongxing's citizen profile does.

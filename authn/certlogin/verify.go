@@ -15,6 +15,8 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/tongxing/tongxing/kms"
 )
 
 // Limits on what a client sends.
@@ -66,15 +68,17 @@ var (
 	ErrConfig = errors.New("certlogin: incomplete verify options")
 )
 
-// Suite is the algorithm suite of a login certificate's key.
-type Suite string
+// Suite is the algorithm suite of a login certificate's key: [kms.Suite].
+type Suite = kms.Suite
 
-// Suites.
+// Suites, the names of [kms.GM] and [kms.Intl] in this package.
+//
+// Deprecated: use kms.GM and kms.Intl.
 const (
 	// SuiteGM is SM2 with SM3.
-	SuiteGM Suite = "gm"
+	SuiteGM = kms.GM
 	// SuiteIntl is ECDSA P-256 with SHA-256.
-	SuiteIntl Suite = "intl"
+	SuiteIntl = kms.Intl
 )
 
 // Kind says whom a certificate identifies.

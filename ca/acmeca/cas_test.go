@@ -20,6 +20,7 @@ import (
 
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
+	"github.com/tongxing/tongxing/ca/catest"
 )
 
 // createRequest is what step-ca passes for an order of an ACME provisioner.
@@ -34,7 +35,7 @@ func createRequest(dept string, csr *x509.CertificateRequest) *apiv1.CreateCerti
 func TestCreateCertificate(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	cas, err := acmeca.NewCAS(ctx, f.ca, acmeca.WithDepartments("tax", "health"), acmeca.WithLogger(discard()))
+	cas, err := acmeca.NewCAS(ctx, f.ca, acmeca.WithDepartments("tax", "health"), acmeca.WithLogger(catest.Discard()))
 	if err != nil {
 		t.Fatalf("NewCAS: %v", err)
 	}
@@ -280,7 +281,7 @@ func TestCreateCertificate(t *testing.T) {
 
 func TestCreateCertificateAmbiguousAccount(t *testing.T) {
 	f := newFixture(t, nil)
-	cas, err := acmeca.NewCAS(context.Background(), f.ca, acmeca.WithDepartments("tax"), acmeca.WithLogger(discard()))
+	cas, err := acmeca.NewCAS(context.Background(), f.ca, acmeca.WithDepartments("tax"), acmeca.WithLogger(catest.Discard()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +306,7 @@ func TestCreateCertificateAmbiguousAccount(t *testing.T) {
 func TestRevokeCertificate(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	cas, err := acmeca.NewCAS(ctx, f.ca, acmeca.WithDepartments("tax"), acmeca.WithLogger(discard()))
+	cas, err := acmeca.NewCAS(ctx, f.ca, acmeca.WithDepartments("tax"), acmeca.WithLogger(catest.Discard()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,28 +1,22 @@
 package acmeca_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
-	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/store"
-	"github.com/tongxing/tongxing/store/storetest"
 )
-
-// pseudonymKey is the test CA's citizen pseudonym secret (the CA requires one).
-var pseudonymKey = []byte("0123456789abcdef0123456789abcdef")
 
 // fixture is a Tongxing CA with an intl hierarchy over a migrated database.
 type fixture struct {
@@ -32,33 +26,19 @@ type fixture struct {
 	inter *x509.Certificate
 }
 
-// newFixture makes an intl PKI in a temporary directory and an Authority
-// over db (a new SQLite database when db is nil).
+// newFixture makes the CA fixture with only the intl hierarchy, this
+// package's departments and the real clock, over db (a new SQLite
+// database when db is nil).
 func newFixture(t testing.TB, db *store.DB) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	km, err := softkms.New(filepath.Join(dir, "keys"), []byte("test passphrase for acmeca"))
-	if err != nil {
-		t.Fatalf("softkms.New: %v", err)
+	opts := []catest.Option{catest.WithPKI(ca.PKIOptions{Suites: []kms.Suite{kms.Intl}}),
+		catest.WithCA(ca.WithDepartments(testDepartments(t)), ca.WithClock(time.Now))}
+	if db != nil {
+		opts = append(opts, catest.OnDB(db))
 	}
-	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(ctx, km, dir, ca.PKIOptions{Suites: []kms.Suite{kms.Intl}})
-	if err != nil {
-		t.Fatalf("InitPKI: %v", err)
-	}
-	if db == nil {
-		db = storetest.SQLite(t)
-	}
-	st := ca.NewSQLStore(db)
-	t.Cleanup(func() { st.Close() })
-	a, err := ca.New(cas, st, st, ca.WithPseudonymKey(pseudonymKey), ca.WithLogger(discard()), ca.WithDepartments(testDepartments(t)),
-		ca.WithPublicURL("https://pki.example.gov.cn"))
-	if err != nil {
-		t.Fatalf("ca.New: %v", err)
-	}
-	f := &fixture{ca: a, store: st}
-	for _, c := range cas {
+	cf := catest.New(t, opts...)
+	f := &fixture{ca: cf.CA, store: cf.Store}
+	for _, c := range cf.CAs {
 		cert, err := x509.ParseCertificate(c.Cert.Raw)
 		if err != nil {
 			t.Fatal(err)
@@ -97,8 +77,6 @@ func (f *fixture) verify(t testing.TB, leaf *x509.Certificate, dnsName string) {
 		t.Fatalf("certificate does not verify to the intl root: %v", err)
 	}
 }
-
-func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newCSR makes a CSR for the names with a fresh key of the given curve.
 func newCSR(t testing.TB, curve elliptic.Curve, dnsNames []string, ips []net.IP) (*x509.CertificateRequest, crypto.Signer) {

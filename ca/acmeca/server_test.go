@@ -26,6 +26,7 @@ import (
 
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -82,7 +83,7 @@ func newEnv(t testing.TB, db *store.DB, opts ...acmeca.Option) *env {
 	t.Helper()
 	e := &env{f: newFixture(t, db), resp: newResponder(t)}
 	opts = append([]acmeca.Option{acmeca.WithDepartments("tax", "health"), acmeca.WithChallengeDialer(e.resp.dial),
-		acmeca.WithLogger(discard())}, opts...)
+		acmeca.WithLogger(catest.Discard())}, opts...)
 	srv, err := acmeca.New(context.Background(), e.f.ca, opts...)
 	if err != nil {
 		t.Fatalf("acmeca.New: %v", err)
@@ -295,7 +296,7 @@ func TestServerIssueAndRevoke(t *testing.T) {
 
 		if dsn != "" {
 			// A second replica on the same database knows the account.
-			srv2, err := acmeca.New(ctx, e.f.ca, acmeca.WithDepartments("tax", "health"), acmeca.WithPostgres(dsn), acmeca.WithLogger(discard()))
+			srv2, err := acmeca.New(ctx, e.f.ca, acmeca.WithDepartments("tax", "health"), acmeca.WithPostgres(dsn), acmeca.WithLogger(catest.Discard()))
 			if err != nil {
 				t.Fatalf("second replica: %v", err)
 			}
@@ -445,7 +446,7 @@ func TestNewOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := acmeca.New(context.Background(), f.ca, append(tt.opts, acmeca.WithLogger(discard()))...)
+			srv, err := acmeca.New(context.Background(), f.ca, append(tt.opts, acmeca.WithLogger(catest.Discard()))...)
 			if strings.HasPrefix(tt.name, "ok/") {
 				if err != nil {
 					t.Fatalf("New: %v", err)

@@ -2,14 +2,13 @@ package kmc
 
 import (
 	"encoding/pem"
-	"errors"
 	"net/http"
 
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
-	"github.com/tongxing/tongxing/problem"
+	"github.com/tongxing/tongxing/endpoint"
 )
 
 // Body size limits of the KMC endpoints.
@@ -72,8 +71,21 @@ type DeliveryJSON struct {
 	Recovery       RecoveryJSON `json:"recovery"`
 }
 
+// API serves /ca/v1/kmc/... for a [Centre].
+type API struct {
+	k     *Centre
+	guard ca.Guard
+	opts  *endpoint.Options
+}
+
+// NewAPI returns the HTTP API of k. Officer endpoints are wrapped by guard
+// with role ra.
+func NewAPI(k *Centre, guard ca.Guard) *API {
+	return &API{k: k, guard: guard, opts: &endpoint.Options{Log: k.log}}
+}
+
 // Routes registers the KMC endpoints on mux; officer endpoints are wrapped
-// by guard with role ra:
+// by the guard with role ra:
 //
 //	POST /ca/v1/kmc/dual                       dual enrolment with a CSR and an enterprise-sign enrolment code (public);
 //	                                           201, or 200 when the same code and signing key ask again
@@ -85,50 +97,35 @@ type DeliveryJSON struct {
 //	POST /ca/v1/kmc/recoveries/{id}/deliver    deliver the enveloped key of an approved recovery, once (role ra)
 //
 // Errors are problem+json (RFC 9457) naming the field at fault.
-func (k *KMC) Routes(mux *http.ServeMux, guard ca.Guard) {
-	mux.HandleFunc("POST /ca/v1/kmc/dual", k.dual)
-	mux.Handle("POST /ca/v1/kmc/recoveries", guard(access.RoleRA, http.HandlerFunc(k.requestRecovery)))
-	mux.Handle("GET /ca/v1/kmc/recoveries", guard(access.RoleRA, http.HandlerFunc(k.listRecoveries)))
-	mux.Handle("GET /ca/v1/kmc/recoveries/{id}", guard(access.RoleRA, http.HandlerFunc(k.getRecovery)))
-	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/approve", guard(access.RoleRA, http.HandlerFunc(k.approve)))
-	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/reject", guard(access.RoleRA, http.HandlerFunc(k.reject)))
-	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/deliver", guard(access.RoleRA, http.HandlerFunc(k.deliver)))
+func (a *API) Routes(mux *http.ServeMux) {
+	ra := func(next http.Handler) http.Handler { return a.guard(access.RoleRA, next) }
+	mux.Handle("POST /ca/v1/kmc/dual", ca.SubscriberEndpoint(a.k.ca, a.k.log, maxDualBody, a.dual))
+	mux.Handle("POST /ca/v1/kmc/recoveries", ra(endpoint.JSON(a.opts, maxRecoveryBody, a.requestRecovery)))
+	mux.Handle("GET /ca/v1/kmc/recoveries", ra(endpoint.Call(a.opts, a.listRecoveries)))
+	mux.Handle("GET /ca/v1/kmc/recoveries/{id}", ra(endpoint.Call(a.opts, a.getRecovery)))
+	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/approve", ra(endpoint.OptionalJSON(a.opts, maxSmallBody, a.approve)))
+	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/reject", ra(endpoint.OptionalJSON(a.opts, maxSmallBody, a.reject)))
+	mux.Handle("POST /ca/v1/kmc/recoveries/{id}/deliver", ra(endpoint.OptionalJSON(a.opts, maxSmallBody, a.deliver)))
 }
 
-func (k *KMC) fail(w http.ResponseWriter, r *http.Request, err error) {
-	problem.WriteError(w, r, k.log, err)
+// Validate requires the CSR.
+func (d DualRequestJSON) Validate() error {
+	if d.CSR == "" {
+		return badRequest("csr", "required")
+	}
+	return nil
 }
 
-func (k *KMC) dual(w http.ResponseWriter, r *http.Request) {
-	if err := k.ca.CheckSource(r.Context(), r.RemoteAddr); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	var req DualRequestJSON
-	err := problem.DecodeJSON(w, r, maxDualBody, &req)
-	if err == nil && req.CSR == "" {
-		err = badRequest("csr", "required")
-	}
+func (a *API) dual(r *http.Request, req DualRequestJSON) (*endpoint.Reply, error) {
+	res, err := a.k.Enrol(r.Context(), DualRequest{CSR: []byte(req.CSR), Code: req.EnrolmentCode, LoginCSR: []byte(req.LoginCSR), Source: r.RemoteAddr})
 	if err != nil {
-		err = errors.Join(err, k.ca.RefusedEnrolment(r.Context(), r.RemoteAddr, "", err))
-		k.fail(w, r, err)
-		return
-	}
-	res, err := k.Enrol(r.Context(), DualRequest{CSR: []byte(req.CSR), Code: req.EnrolmentCode, LoginCSR: []byte(req.LoginCSR), Source: r.RemoteAddr})
-	if err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/ca/v1/certificates/"+res.SignSerial)
-	status := http.StatusCreated
-	if res.Repeated {
-		status = http.StatusOK
+		return nil, err
 	}
 	var login *ca.IssuedJSON
 	if res.Login != nil {
 		login = ca.NewIssuedJSON(res.Login)
 	}
-	problem.WriteJSON(w, status, DualJSON{
+	rep := endpoint.Created("/ca/v1/certificates/"+res.SignSerial, DualJSON{
 		SignCertificate: pemCert(res.SignCertificate),
 		SignChain:       pemCerts(res.SignChain),
 		SignSerial:      res.SignSerial,
@@ -138,6 +135,10 @@ func (k *KMC) dual(w http.ResponseWriter, r *http.Request) {
 		CSRResponse:     res.CSRResponse,
 		Login:           login,
 	})
+	if res.Repeated {
+		rep.Status = http.StatusOK
+	}
+	return rep, nil
 }
 
 // officer returns the actor name of the authenticated officer.
@@ -149,126 +150,86 @@ func officer(r *http.Request) (string, error) {
 	return p.Actor(), nil
 }
 
-func (k *KMC) requestRecovery(w http.ResponseWriter, r *http.Request) {
+func (a *API) requestRecovery(r *http.Request, req RecoveryRequestJSON) (*endpoint.Reply, error) {
 	who, err := officer(r)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	var req RecoveryRequestJSON
-	if err := problem.DecodeJSON(w, r, maxRecoveryBody, &req); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	rec, err := k.RequestRecovery(r.Context(), RecoveryRequest{EncSerial: req.EncSerial, Reason: req.Reason, DeliverTo: []byte(req.DeliverTo), RequestedBy: who})
+	rec, err := a.k.RequestRecovery(r.Context(), RecoveryRequest{EncSerial: req.EncSerial, Reason: req.Reason, DeliverTo: []byte(req.DeliverTo), RequestedBy: who})
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("Location", "/ca/v1/kmc/recoveries/"+rec.ID)
-	problem.WriteJSON(w, http.StatusCreated, recoveryJSON(rec, nil))
+	return endpoint.Created("/ca/v1/kmc/recoveries/"+rec.ID, recoveryJSON(rec, nil)), nil
 }
 
-func (k *KMC) listRecoveries(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRecoveries(r *http.Request) (*endpoint.Reply, error) {
 	status := Status(r.URL.Query().Get("status"))
 	switch status {
 	case "", StatusRequested, StatusApproved, StatusDelivered, StatusRejected:
 	default:
-		k.fail(w, r, badRequest("status", "%q is not one of requested, approved, delivered, rejected", truncate(string(status), 64)))
-		return
+		return nil, badRequest("status", "%q is not one of requested, approved, delivered, rejected", truncate(string(status), 64))
 	}
-	recs, err := k.Recoveries(r.Context(), status)
+	recs, err := a.k.Recoveries(r.Context(), status)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := make([]RecoveryJSON, 0, len(recs))
 	for _, rec := range recs {
 		out = append(out, recoveryJSON(rec, nil))
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"recoveries": out})
+	return endpoint.OK(map[string]any{"recoveries": out}), nil
 }
 
-func (k *KMC) getRecovery(w http.ResponseWriter, r *http.Request) {
-	rec, err := k.Recovery(r.Context(), r.PathValue("id"))
+func (a *API) getRecovery(r *http.Request) (*endpoint.Reply, error) {
+	rec, err := a.k.Recovery(r.Context(), r.PathValue("id"))
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	evs, err := k.Events(r.Context(), rec.ID)
+	evs, err := a.k.Events(r.Context(), rec.ID)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, recoveryJSON(rec, evs))
+	return endpoint.OK(recoveryJSON(rec, evs)), nil
 }
 
-// decodeOptional decodes a JSON body into v if there is one.
-func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	return problem.DecodeJSON(w, r, maxSmallBody, v)
-}
-
-func (k *KMC) approve(w http.ResponseWriter, r *http.Request) {
+func (a *API) approve(r *http.Request, _ struct{}) (*endpoint.Reply, error) {
 	who, err := officer(r)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	if err := decodeOptional(w, r, &struct{}{}); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	rec, err := k.Approve(r.Context(), r.PathValue("id"), who)
+	rec, err := a.k.Approve(r.Context(), r.PathValue("id"), who)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, recoveryJSON(rec, nil))
+	return endpoint.OK(recoveryJSON(rec, nil)), nil
 }
 
-func (k *KMC) reject(w http.ResponseWriter, r *http.Request) {
+func (a *API) reject(r *http.Request, req RejectJSON) (*endpoint.Reply, error) {
 	who, err := officer(r)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	var req RejectJSON
-	if err := decodeOptional(w, r, &req); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	rec, err := k.Reject(r.Context(), r.PathValue("id"), who, req.Comment)
+	rec, err := a.k.Reject(r.Context(), r.PathValue("id"), who, req.Comment)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, recoveryJSON(rec, nil))
+	return endpoint.OK(recoveryJSON(rec, nil)), nil
 }
 
-func (k *KMC) deliver(w http.ResponseWriter, r *http.Request) {
+func (a *API) deliver(r *http.Request, _ struct{}) (*endpoint.Reply, error) {
 	who, err := officer(r)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	if err := decodeOptional(w, r, &struct{}{}); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	d, err := k.Deliver(r.Context(), r.PathValue("id"), who)
+	d, err := a.k.Deliver(r.Context(), r.PathValue("id"), who)
 	if err != nil {
-		k.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	problem.WriteJSON(w, http.StatusOK, DeliveryJSON{
+	return endpoint.OK(DeliveryJSON{
 		EnvelopedKey:   d.EnvelopedKey,
 		EncCertificate: pemCert(d.EncCertificate),
 		Recovery:       recoveryJSON(d.Recovery, nil),
-	})
+	}).NoStore(), nil
 }
 
 func recoveryJSON(r *Recovery, evs []*Event) RecoveryJSON {

@@ -3,6 +3,7 @@ package kmc
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -20,8 +22,8 @@ import (
 func TestDualAPI(t *testing.T) {
 	eachDB(t, func(t *testing.T, f *fixture) {
 		t.Run("ok/enrol", func(t *testing.T) {
-			signKey := sm2Key(t)
-			w := f.do(t, "POST", "/ca/v1/kmc/dual", "", DualRequestJSON{CSR: string(pemCSR(newCSR(t, signKey))), EnrolmentCode: f.code(t, SignProfile, enterprise)})
+			signKey := catest.SM2Key(t)
+			w := f.do(t, "POST", "/ca/v1/kmc/dual", "", DualRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, signKey))), EnrolmentCode: f.Code(t, SignProfile, enterprise)})
 			if w.Code != http.StatusCreated {
 				t.Fatalf("POST /ca/v1/kmc/dual: %d %s", w.Code, w.Body)
 			}
@@ -40,8 +42,8 @@ func TestDualAPI(t *testing.T) {
 			}
 		})
 
-		used := f.code(t, SignProfile, enterprise)
-		if _, err := f.kmc.EnrolDual(context.Background(), pemCSR(newCSR(t, sm2Key(t))), used); err != nil {
+		used := f.Code(t, SignProfile, enterprise)
+		if _, err := f.kmc.EnrolDual(context.Background(), catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), used); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -55,24 +57,24 @@ func TestDualAPI(t *testing.T) {
 			{name: "fail/wrong-type", status: 400, field: "csr", body: func(*testing.T) any { return `{"csr":1}` }},
 			{name: "fail/trailing-json", status: 400, body: func(*testing.T) any { return `{"csr":"x"} {}` }},
 			{name: "fail/no-csr", status: 400, field: "csr", body: func(t *testing.T) any {
-				return DualRequestJSON{EnrolmentCode: f.code(t, SignProfile, enterprise)}
+				return DualRequestJSON{EnrolmentCode: f.Code(t, SignProfile, enterprise)}
 			}},
 			{name: "fail/oversized", status: 413, body: func(*testing.T) any {
 				return DualRequestJSON{CSR: strings.Repeat("A", maxDualBody), EnrolmentCode: "x"}
 			}},
 			{name: "fail/ecdsa-csr", status: 400, field: "csr", body: func(t *testing.T) any {
-				return DualRequestJSON{CSR: string(pemCSR(newCSR(t, ecKey(t)))), EnrolmentCode: f.code(t, SignProfile, enterprise)}
+				return DualRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256())))), EnrolmentCode: f.Code(t, SignProfile, enterprise)}
 			}},
 			{name: "fail/unknown-code", status: 403, field: "enrolment_code", body: func(t *testing.T) any {
-				return DualRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: "nope"}
+				return DualRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: "nope"}
 			}},
 			{name: "fail/used-code", status: 409, field: "enrolment_code", body: func(t *testing.T) any {
-				return DualRequestJSON{CSR: string(pemCSR(newCSR(t, sm2Key(t)))), EnrolmentCode: used}
+				return DualRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))), EnrolmentCode: used}
 			}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				problemOf(t, f.do(t, "POST", "/ca/v1/kmc/dual", "", tt.body(t)), tt.status, tt.field)
+				catest.Problem(t, f.do(t, "POST", "/ca/v1/kmc/dual", "", tt.body(t)), tt.status, tt.field)
 			})
 		}
 	})
@@ -81,7 +83,7 @@ func TestDualAPI(t *testing.T) {
 func TestRecoveryAPI(t *testing.T) {
 	eachDB(t, func(t *testing.T, f *fixture) {
 		e := f.enrol(t, enterprise)
-		newKey := sm2Key(t)
+		newKey := catest.SM2Key(t)
 		deliverTo := string(pemPublicKey(t, &newKey.PublicKey))
 		tok := f.tokens
 
@@ -95,10 +97,10 @@ func TestRecoveryAPI(t *testing.T) {
 			{"POST", "/ca/v1/kmc/recoveries/rcv_0000000000000000/deliver"},
 		} {
 			t.Run("fail/no-token"+ep.path+"/"+ep.method, func(t *testing.T) {
-				problemOf(t, f.do(t, ep.method, ep.path, "", nil), 401, "")
+				catest.Problem(t, f.do(t, ep.method, ep.path, "", nil), 401, "")
 			})
 			t.Run("fail/auditor"+ep.path+"/"+ep.method, func(t *testing.T) {
-				problemOf(t, f.do(t, ep.method, ep.path, f.auditor, nil), 403, "")
+				catest.Problem(t, f.do(t, ep.method, ep.path, f.auditor, nil), 403, "")
 			})
 		}
 
@@ -111,13 +113,13 @@ func TestRecoveryAPI(t *testing.T) {
 			{"fail/bad-serial", RecoveryRequestJSON{EncSerial: "zz", Reason: "r", DeliverTo: deliverTo}, 400, "enc_serial"},
 			{"fail/unknown-serial", RecoveryRequestJSON{EncSerial: "abcdef", Reason: "r", DeliverTo: deliverTo}, 404, "enc_serial"},
 			{"fail/no-reason", RecoveryRequestJSON{EncSerial: e.res.EncSerial, DeliverTo: deliverTo}, 400, "reason"},
-			{"fail/ecdsa-deliver-to", RecoveryRequestJSON{EncSerial: e.res.EncSerial, Reason: "r", DeliverTo: string(pemPublicKey(t, &ecKey(t).PublicKey))}, 400, "deliver_to"},
+			{"fail/ecdsa-deliver-to", RecoveryRequestJSON{EncSerial: e.res.EncSerial, Reason: "r", DeliverTo: string(pemPublicKey(t, &catest.ECKey(t, elliptic.P256()).PublicKey))}, 400, "deliver_to"},
 			{"fail/missing-deliver-to", RecoveryRequestJSON{EncSerial: e.res.EncSerial, Reason: "r"}, 400, "deliver_to"},
 			{"fail/malformed-json", "[", 400, ""},
 			{"fail/oversized", RecoveryRequestJSON{EncSerial: e.res.EncSerial, Reason: strings.Repeat("r", maxRecoveryBody)}, 413, ""},
 		} {
 			t.Run("request/"+tt.name, func(t *testing.T) {
-				problemOf(t, f.do(t, "POST", "/ca/v1/kmc/recoveries", tok[alice], tt.body), tt.status, tt.field)
+				catest.Problem(t, f.do(t, "POST", "/ca/v1/kmc/recoveries", tok[alice], tt.body), tt.status, tt.field)
 			})
 		}
 
@@ -156,7 +158,7 @@ func TestRecoveryAPI(t *testing.T) {
 			t.Run(s.name, func(t *testing.T) {
 				w := f.do(t, s.method, s.path, s.token, s.body)
 				if s.status >= 400 {
-					problemOf(t, w, s.status, "")
+					catest.Problem(t, w, s.status, "")
 				} else if w.Code != s.status {
 					t.Fatalf("%d, want %d: %s", w.Code, s.status, w.Body)
 				}
@@ -184,7 +186,7 @@ func TestRecoveryAPI(t *testing.T) {
 			}
 		})
 		t.Run("fail/deliver-twice", func(t *testing.T) {
-			problemOf(t, f.do(t, "POST", base+"/deliver", tok[bob], nil), 409, "")
+			catest.Problem(t, f.do(t, "POST", base+"/deliver", tok[bob], nil), 409, "")
 		})
 		t.Run("ok/get-with-events", func(t *testing.T) {
 			w := f.do(t, "GET", base, tok[carol], nil)
@@ -215,10 +217,10 @@ func TestRecoveryAPI(t *testing.T) {
 					t.Errorf("list status=%q: %d %v %s", status, w.Code, err, w.Body)
 				}
 			}
-			problemOf(t, f.do(t, "GET", "/ca/v1/kmc/recoveries?status=bogus", tok[bob], nil), 400, "status")
+			catest.Problem(t, f.do(t, "GET", "/ca/v1/kmc/recoveries?status=bogus", tok[bob], nil), 400, "status")
 		})
 		t.Run("fail/get-unknown", func(t *testing.T) {
-			problemOf(t, f.do(t, "GET", "/ca/v1/kmc/recoveries/rcv_0123456789abcdef", tok[bob], nil), 404, "")
+			catest.Problem(t, f.do(t, "GET", "/ca/v1/kmc/recoveries/rcv_0123456789abcdef", tok[bob], nil), 404, "")
 		})
 		t.Run("ok/reject", func(t *testing.T) {
 			w := f.do(t, "POST", "/ca/v1/kmc/recoveries", tok[bob], RecoveryRequestJSON{EncSerial: e.res.EncSerial, Reason: "second", DeliverTo: deliverTo})
@@ -226,7 +228,7 @@ func TestRecoveryAPI(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &r); err != nil {
 				t.Fatal(err)
 			}
-			problemOf(t, f.do(t, "POST", "/ca/v1/kmc/recoveries/"+r.ID+"/reject", tok[carol], RejectJSON{Comment: "a\x01b"}), 400, "comment")
+			catest.Problem(t, f.do(t, "POST", "/ca/v1/kmc/recoveries/"+r.ID+"/reject", tok[carol], RejectJSON{Comment: "a\x01b"}), 400, "comment")
 			w = f.do(t, "POST", "/ca/v1/kmc/recoveries/"+r.ID+"/reject", tok[carol], RejectJSON{Comment: "no case"})
 			if w.Code != 200 || !strings.Contains(w.Body.String(), `"status": "rejected"`) {
 				t.Fatalf("reject: %d %s", w.Code, w.Body)
@@ -240,10 +242,10 @@ func TestRequestDual(t *testing.T) {
 		srv := httptest.NewServer(f.mux)
 		defer srv.Close()
 		ctx := context.Background()
-		code := f.code(t, SignProfile, ca.Subject{Organization: orgName, USCC: usccCode, Name: agentName})
+		code := f.Code(t, SignProfile, ca.Subject{Organization: catest.OrgName, USCC: catest.USCC, Name: agentName})
 
 		t.Run("ok/pair", func(t *testing.T) {
-			signKey := sm2Key(t)
+			signKey := catest.SM2Key(t)
 			res, encKey, err := RequestDual(ctx, srv.Client(), srv.URL+"/", code, signKey)
 			if err != nil {
 				t.Fatalf("RequestDual: %v", err)
@@ -259,14 +261,14 @@ func TestRequestDual(t *testing.T) {
 			}
 		})
 		t.Run("fail/code-reused", func(t *testing.T) {
-			_, key, err := RequestDual(ctx, srv.Client(), srv.URL, code, sm2Key(t))
+			_, key, err := RequestDual(ctx, srv.Client(), srv.URL, code, catest.SM2Key(t))
 			var p *problem.Details
 			if !errors.As(err, &p) || p.Status != 409 || p.Field != "enrolment_code" || key != nil {
 				t.Fatalf("reused code: %v", err)
 			}
 		})
 		t.Run("fail/unreachable", func(t *testing.T) {
-			if _, _, err := RequestDual(ctx, nil, "http://127.0.0.1:1", code, sm2Key(t)); err == nil {
+			if _, _, err := RequestDual(ctx, nil, "http://127.0.0.1:1", code, catest.SM2Key(t)); err == nil {
 				t.Fatal("no error from an unreachable server")
 			}
 		})
@@ -280,8 +282,8 @@ func TestRequestDual(t *testing.T) {
 
 func TestParseDualResponse(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
-	signKey := sm2Key(t)
-	w := f.do(t, "POST", "/ca/v1/kmc/dual", "", DualRequestJSON{CSR: string(pemCSR(newCSR(t, signKey))), EnrolmentCode: f.code(t, SignProfile, enterprise)})
+	signKey := catest.SM2Key(t)
+	w := f.do(t, "POST", "/ca/v1/kmc/dual", "", DualRequestJSON{CSR: string(catest.PEMCSR(catest.CSR(t, signKey))), EnrolmentCode: f.Code(t, SignProfile, enterprise)})
 	if w.Code != http.StatusCreated {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -301,7 +303,7 @@ func TestParseDualResponse(t *testing.T) {
 		ok   bool
 	}{
 		{name: "ok/as-served", key: signKey, mod: func(*DualJSON) {}, ok: true},
-		{name: "fail/other-signing-key", key: sm2Key(t), mod: func(*DualJSON) {}},
+		{name: "fail/other-signing-key", key: catest.SM2Key(t), mod: func(*DualJSON) {}},
 		{name: "fail/no-csr-response", key: signKey, mod: func(j *DualJSON) { j.CSRResponse = nil }},
 		{name: "fail/garbage-csr-response", key: signKey, mod: func(j *DualJSON) { j.CSRResponse = []byte{0x30, 0x00} }},
 		{name: "fail/enc-cert-swapped", key: signKey, mod: func(j *DualJSON) { j.EncCertificate = otherJSON.EncCertificate }},

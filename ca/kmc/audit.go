@@ -15,7 +15,7 @@ import (
 // written is not undone (a delivered key cannot be un-delivered): the
 // failure is logged, and the officer's request was recorded before it ran
 // (access.Officers.Require records every allowed request).
-func WithAuditor(au ca.Auditor) Option { return func(k *KMC) { k.auditor = au } }
+func WithAuditor(au ca.Auditor) Option { return func(k *Centre) { k.auditor = au } }
 
 // auditActions maps event kinds to audit-log actions.
 var auditActions = map[string]string{
@@ -30,7 +30,7 @@ var auditActions = map[string]string{
 }
 
 // auditEvent writes e to the audit log; outcome "" means success.
-func (k *KMC) auditEvent(ctx context.Context, e *Event, outcome string) {
+func (k *Centre) auditEvent(ctx context.Context, e *Event, outcome string) {
 	if k.auditor == nil || e == nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -31,7 +32,7 @@ func TestRecoveryAudit(t *testing.T) {
 		rec := &auditRecorder{}
 		f := newFixture(t, db, withKMC(WithAuditor(rec)))
 		e := f.enrol(t, enterprise)
-		runSteps(t, f, e, sm2Key(t), []step{
+		runSteps(t, f, e, catest.SM2Key(t), []step{
 			{name: "fail/requester-approves", op: "approve", actor: alice, is: ErrSelfApproval, status: 403, want: StatusRequested, events: []string{"approval-refused " + alice}},
 			{name: "ok/bob", op: "approve", actor: bob, want: StatusRequested, events: []string{"approved " + bob}},
 			{name: "ok/carol", op: "approve", actor: carol, want: StatusApproved, events: []string{"approved " + carol}},

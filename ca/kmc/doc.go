@@ -23,7 +23,7 @@
 // serial. A flipped bit anywhere in the row, or a row moved to another
 // serial, fails to open with [ErrEscrowCorrupt]; a row sealed under another
 // master key fails with [ErrWrongMasterKey]. The escrow row is committed
-// before [KMC.EnrolDual] returns.
+// before [Centre.EnrolDual] returns.
 //
 // Only the KMC issues encryption certificates: the enterprise-enc profile is
 // kmc_only, so no enrolment code or ACME order can yield one for a key the
@@ -41,7 +41,7 @@
 // certificate (ECDSA P-256, TLS client authentication) for the organisation,
 // for browser certificate login.
 //
-// Recovery. An escrowed key is released only by [KMC.Deliver], once, and only
+// Recovery. An escrowed key is released only by [Centre.Deliver], once, and only
 // after [RequiredApprovals] registration officers other than the requester
 // approved the recovery: three different officers in all. Officers are told
 // apart by their actor name ("officer:<name>"), so two tokens of one officer
@@ -50,6 +50,6 @@
 // refusals included, is recorded in kmc_events and, with [WithAuditor], in
 // the audit log.
 //
-// HTTP: [KMC.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
+// HTTP: [API.Routes] serves /ca/v1/kmc/...; [RequestDual] is the client of a
 // dual enrolment.
 package kmc

@@ -77,16 +77,16 @@ const redeliverWait = 5 * time.Second
 // "enrolment_code". If a step fails after the code was redeemed, the
 // certificates issued so far are revoked (cessationOfOperation) and the
 // registration officer has to hand out a new code.
-func (k *KMC) EnrolDual(ctx context.Context, csrPEM []byte, code string) (*DualResult, error) {
+func (k *Centre) EnrolDual(ctx context.Context, csrPEM []byte, code string) (*DualResult, error) {
 	return k.Enrol(ctx, DualRequest{CSR: csrPEM, Code: code})
 }
 
-// Enrol is [KMC.EnrolDual] with the options of req. Like
+// Enrol is [Centre.EnrolDual] with the options of req. Like
 // [ca.Authority.Enrol] it is idempotent for the code's lifetime: the same
 // code with a CSR for the same signing key returns the same pair, the
 // escrowed encryption key enveloped again to the signing key (waiting a
 // few seconds for a concurrent request's escrow); another key gets 409.
-func (k *KMC) Enrol(ctx context.Context, req DualRequest) (*DualResult, error) {
+func (k *Centre) Enrol(ctx context.Context, req DualRequest) (*DualResult, error) {
 	if err := k.ca.CheckSource(ctx, req.Source); err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (k *KMC) Enrol(ctx context.Context, req DualRequest) (*DualResult, error) {
 
 // redeliver answers a repeated dual enrolment: the encryption certificate
 // and escrowed key of sign's pair, the key enveloped again to sign's key.
-func (k *KMC) redeliver(ctx context.Context, sign *ca.Issued) (*DualResult, error) {
+func (k *Centre) redeliver(ctx context.Context, sign *ca.Issued) (*DualResult, error) {
 	var (
 		encSerial, keyID string
 		nonce, ct        []byte
@@ -186,7 +186,7 @@ func (k *KMC) redeliver(ctx context.Context, sign *ca.Issued) (*DualResult, erro
 
 // completeDual issues the encryption certificate for sign, escrows its key
 // and builds the CSRResponse. On failure res holds what was issued.
-func (k *KMC) completeDual(ctx context.Context, sign *ca.Issued) (res *DualResult, err error) {
+func (k *Centre) completeDual(ctx context.Context, sign *ca.Issued) (res *DualResult, err error) {
 	res = &DualResult{SignCertificate: sign.Certificate, SignChain: sign.Chain, SignSerial: sign.Record.Serial}
 	subj, err := subjectOf(sign.Certificate)
 	if err != nil {
@@ -225,7 +225,7 @@ func (k *KMC) completeDual(ctx context.Context, sign *ca.Issued) (res *DualResul
 
 // escrow stores key sealed under the master key, and the event, in one
 // transaction.
-func (k *KMC) escrow(ctx context.Context, encSerial, signSerial, actor string, key *sm2.PrivateKey) error {
+func (k *Centre) escrow(ctx context.Context, encSerial, signSerial, actor string, key *sm2.PrivateKey) error {
 	nonce, ct, err := k.seal(encSerial, key)
 	if err != nil {
 		return err
@@ -246,7 +246,7 @@ func (k *KMC) escrow(ctx context.Context, encSerial, signSerial, actor string, k
 
 // abandon revokes what a failed dual enrolment issued, so no certificate
 // exists whose encryption key was neither escrowed nor delivered.
-func (k *KMC) abandon(ctx context.Context, sign *ca.Issued, res *DualResult, cause error) {
+func (k *Centre) abandon(ctx context.Context, sign *ca.Issued, res *DualResult, cause error) {
 	k.log.ErrorContext(ctx, "dual enrolment failed after the code was redeemed", "sign_serial", sign.Record.Serial, "err", cause)
 	serials := []string{sign.Record.Serial}
 	if res != nil && res.EncSerial != "" {

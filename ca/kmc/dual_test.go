@@ -3,6 +3,7 @@ package kmc
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"encoding/asn1"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/ident"
 )
 
@@ -22,8 +24,8 @@ func TestEnrolDual(t *testing.T) {
 			subj ca.Subject
 			cn   string
 		}{
-			{"ok/organisation", enterprise, orgName},
-			{"ok/agent-name", ca.Subject{Organization: orgName, USCC: usccCode, Name: agentName}, agentName},
+			{"ok/organisation", enterprise, catest.OrgName},
+			{"ok/agent-name", ca.Subject{Organization: catest.OrgName, USCC: catest.USCC, Name: agentName}, agentName},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +44,7 @@ func TestEnrolDual(t *testing.T) {
 				if k, err := sm2.ParseEnvelopedPrivateKey(e.signKey, env); err != nil || k.D.Cmp(e.encKey.D) != 0 {
 					t.Fatalf("SM2EnvelopedKey does not open to the encryption key: %v", err)
 				}
-				if _, err := sm2.ParseEnvelopedPrivateKey(sm2Key(t), env); err == nil {
+				if _, err := sm2.ParseEnvelopedPrivateKey(catest.SM2Key(t), env); err == nil {
 					t.Fatal("SM2EnvelopedKey opens with a stranger's key")
 				}
 
@@ -51,8 +53,8 @@ func TestEnrolDual(t *testing.T) {
 				if enc.KeyUsage != want {
 					t.Errorf("enc KeyUsage = %b, want %b", enc.KeyUsage, want)
 				}
-				if got, ok, err := ident.USCCFrom(enc.Extensions); err != nil || !ok || got != usccCode {
-					t.Errorf("enc USCC = %q %v %v, want %s", got, ok, err, usccCode)
+				if got, ok, err := ident.USCCFrom(enc.Extensions); err != nil || !ok || got != catest.USCC {
+					t.Errorf("enc USCC = %q %v %v, want %s", got, ok, err, catest.USCC)
 				}
 				if enc.Subject.String() != sign.Subject.String() || enc.Subject.CommonName != tt.cn {
 					t.Errorf("enc subject %q, sign subject %q, want CN %q", enc.Subject, sign.Subject, tt.cn)
@@ -62,7 +64,7 @@ func TestEnrolDual(t *testing.T) {
 				}
 				// Both chain to the root.
 				roots := smx509.NewCertPool()
-				roots.AddCert(f.cas[0].Cert)
+				roots.AddCert(f.CAs[0].Cert)
 				for _, c := range []*smx509.Certificate{sign, enc} {
 					inter := smx509.NewCertPool()
 					for _, i := range e.res.EncChain {
@@ -83,7 +85,7 @@ func TestEnrolDual(t *testing.T) {
 				}
 
 				// Inventory: requested by the KMC for the signing serial.
-				rec, err := f.ca.Certificate(ctx, e.res.EncSerial)
+				rec, err := f.CA.Certificate(ctx, e.res.EncSerial)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -96,7 +98,7 @@ func TestEnrolDual(t *testing.T) {
 					signSerial string
 					box        []byte
 				)
-				if err := f.db.QueryRow(ctx, "SELECT sign_serial, ciphertext FROM kmc_escrow WHERE enc_serial = ?", e.res.EncSerial).Scan(&signSerial, &box); err != nil {
+				if err := f.DB.QueryRow(ctx, "SELECT sign_serial, ciphertext FROM kmc_escrow WHERE enc_serial = ?", e.res.EncSerial).Scan(&signSerial, &box); err != nil {
 					t.Fatalf("escrow row of %s: %v", e.res.EncSerial, err)
 				}
 				if signSerial != e.res.SignSerial {
@@ -142,25 +144,25 @@ func TestEnrolDualRefused(t *testing.T) {
 			field  string
 		}{
 			{name: "fail/ecdsa-csr", is: ErrNotSM2, status: 400, field: "csr", setup: func(t *testing.T) ([]byte, string) {
-				return pemCSR(newCSR(t, ecKey(t))), f.code(t, SignProfile, enterprise)
+				return catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), f.Code(t, SignProfile, enterprise)
 			}},
 			{name: "fail/malformed-csr", status: 400, field: "csr", setup: func(t *testing.T) ([]byte, string) {
-				return []byte("not a CSR"), f.code(t, SignProfile, enterprise)
+				return []byte("not a CSR"), f.Code(t, SignProfile, enterprise)
 			}},
 			{name: "fail/empty-csr", status: 400, field: "csr", setup: func(t *testing.T) ([]byte, string) {
-				return nil, f.code(t, SignProfile, enterprise)
+				return nil, f.Code(t, SignProfile, enterprise)
 			}},
 			{name: "fail/unknown-code", is: ca.ErrNotFound, status: 403, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
-				return pemCSR(newCSR(t, sm2Key(t))), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				return catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 			}},
 			{name: "fail/no-code", status: 401, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
-				return pemCSR(newCSR(t, sm2Key(t))), ""
+				return catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), ""
 			}},
 			{name: "fail/code-for-other-profile", status: 403, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
-				return pemCSR(newCSR(t, sm2Key(t))), f.code(t, "citizen", citizen)
+				return catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), f.Code(t, "citizen", citizen)
 			}},
 			{name: "fail/legacy-code-for-enc-profile", status: 403, field: "enrolment_code", setup: func(t *testing.T) ([]byte, string) {
-				return pemCSR(newCSR(t, sm2Key(t))), f.legacyCode(t, EncProfile, enterprise)
+				return catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), f.LegacyCode(t, "", EncProfile, enterprise)
 			}},
 		}
 		for _, tt := range tests {
@@ -179,23 +181,23 @@ func TestEnrolDualRefused(t *testing.T) {
 		}
 
 		t.Run("ok/code-survives-refused-csr", func(t *testing.T) {
-			code := f.code(t, SignProfile, enterprise)
-			if _, err := f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, ecKey(t))), code); err == nil {
+			code := f.Code(t, SignProfile, enterprise)
+			if _, err := f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), code); err == nil {
 				t.Fatal("ECDSA CSR accepted")
 			}
-			if _, err := f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, sm2Key(t))), code); err != nil {
+			if _, err := f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), code); err != nil {
 				t.Fatalf("the code was spent by a refused CSR: %v", err)
 			}
 		})
 
 		t.Run("fail/code-single-use", func(t *testing.T) {
-			code := f.code(t, SignProfile, enterprise)
-			if _, err := f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, sm2Key(t))), code); err != nil {
+			code := f.Code(t, SignProfile, enterprise)
+			if _, err := f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), code); err != nil {
 				t.Fatal(err)
 			}
 			escrowed := f.count(t, "SELECT COUNT(*) FROM kmc_escrow")
 			encs := f.count(t, "SELECT COUNT(*) FROM ca_certificates WHERE profile = ?", EncProfile)
-			_, err := f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, sm2Key(t))), code)
+			_, err := f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), code)
 			wantError(t, err, ca.ErrCodeUsed, 409, "enrolment_code")
 			if n := f.count(t, "SELECT COUNT(*) FROM kmc_escrow"); n != escrowed {
 				t.Errorf("escrow rows %d -> %d after a reused code", escrowed, n)
@@ -206,7 +208,7 @@ func TestEnrolDualRefused(t *testing.T) {
 		})
 
 		t.Run("ok/concurrent-same-code-one-pair", func(t *testing.T) {
-			code := f.code(t, SignProfile, enterprise)
+			code := f.Code(t, SignProfile, enterprise)
 			escrowed := f.count(t, "SELECT COUNT(*) FROM kmc_escrow")
 			const n = 4
 			var (
@@ -215,7 +217,7 @@ func TestEnrolDualRefused(t *testing.T) {
 				wins int
 			)
 			for range n {
-				csr := pemCSR(newCSR(t, sm2Key(t)))
+				csr := catest.PEMCSR(catest.CSR(t, catest.SM2Key(t)))
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

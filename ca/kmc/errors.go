@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/tongxing/tongxing/problem"
 )
 
 // Sentinel errors, usable with errors.Is. The errors the KMC returns for a
-// request are [*problem.Error]s (or [*ca.RequestError]s from the CA) that wrap
-// them and carry an HTTP status and, where one is at fault, a field.
+// request are [*Error]s (or [*ca.RequestError]s from the CA) that wrap them
+// and carry an HTTP status and, where one is at fault, a field.
 var (
 	// ErrNotFound: no escrowed key or recovery by that name.
 	ErrNotFound = errors.New("kmc: not found")
@@ -33,12 +31,45 @@ var (
 	ErrWrongMasterKey = errors.New("kmc: escrowed key was sealed under a different master key")
 )
 
-// fail returns a problem error with status about field (may be empty) that
-// wraps cause.
-func fail(status int, field string, cause error, format string, args ...any) *problem.Error {
-	return &problem.Error{Status: status, Field: field, Detail: fmt.Sprintf(format, args...), Err: cause}
+// Error is a refused or failed KMC request: an HTTP status, the request
+// field at fault (may be empty) and a message for the client, which never
+// holds a key.
+type Error struct {
+	Status int
+	Field  string
+	Msg    string
+	Err    error // cause, for errors.Is
 }
 
-func badRequest(field string, format string, args ...any) *problem.Error {
+// Error returns the message, prefixed by the field if any.
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// HTTPStatus returns the HTTP status of the error.
+func (e *Error) HTTPStatus() int { return e.Status }
+
+// FieldName returns the request field at fault.
+func (e *Error) FieldName() string { return e.Field }
+
+// fail returns an error with status about field (may be empty) that wraps
+// cause.
+func fail(status int, field string, cause error, format string, args ...any) *Error {
+	return &Error{Status: status, Field: field, Msg: fmt.Sprintf(format, args...), Err: cause}
+}
+
+func badRequest(field string, format string, args ...any) *Error {
 	return fail(http.StatusBadRequest, field, nil, format, args...)
+}
+
+// notFound is the one 404 of the KMC: an escrowed key or a recovery that
+// does not exist. It wraps [ErrNotFound].
+func notFound(field, format string, args ...any) *Error {
+	return fail(http.StatusNotFound, field, ErrNotFound, format, args...)
 }

@@ -2,6 +2,7 @@ package kmc
 
 import (
 	"bytes"
+	"crypto/elliptic"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -21,9 +23,9 @@ import (
 // and happens at most once per code.
 func FuzzDualIntake(f *testing.F) {
 	fx := newFixture(f, storetest.SQLite(f))
-	sm2CSR := string(pemCSR(newCSR(f, sm2Key(f))))
-	ecCSR := string(pemCSR(newCSR(f, ecKey(f))))
-	code := fx.code(f, SignProfile, enterprise)
+	sm2CSR := string(catest.PEMCSR(catest.CSR(f, catest.SM2Key(f))))
+	ecCSR := string(catest.PEMCSR(catest.CSR(f, catest.ECKey(f, elliptic.P256()))))
+	code := fx.Code(f, SignProfile, enterprise)
 	seed := func(v any) []byte {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -119,9 +121,9 @@ func FuzzParseDualResponse(f *testing.F) {
 // 400 on "deliver_to", and what it accepts is an SM2 key whose returned
 // SubjectPublicKeyInfo parses back to the same key.
 func FuzzParseDeliverTo(f *testing.F) {
-	k := sm2Key(f)
+	k := catest.SM2Key(f)
 	p := pemPublicKey(f, &k.PublicKey)
-	for _, s := range [][]byte{p, mustDER(f, p), pemPublicKey(f, &ecKey(f).PublicKey), p[:len(p)/2], append(bytes.Clone(p), 'x'), {0x30}, {}} {
+	for _, s := range [][]byte{p, mustDER(f, p), pemPublicKey(f, &catest.ECKey(f, elliptic.P256()).PublicKey), p[:len(p)/2], append(bytes.Clone(p), 'x'), {0x30}, {}} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -48,8 +48,8 @@ const (
 // escrowLabel starts the additional authenticated data of every sealed key.
 const escrowLabel = "tongxing kmc escrow v1\x00"
 
-// KMC is the key management centre. It is safe for concurrent use.
-type KMC struct {
+// Centre is the key management centre (KMC). It is safe for concurrent use.
+type Centre struct {
 	ca          *ca.Authority
 	db          *store.DB
 	aead        cipher.AEAD
@@ -60,21 +60,21 @@ type KMC struct {
 	auditor     ca.Auditor
 }
 
-// Option configures a [KMC].
-type Option func(*KMC)
+// Option configures a [Centre].
+type Option func(*Centre)
 
 // WithClock sets the time source. Default time.Now.
-func WithClock(now func() time.Time) Option { return func(k *KMC) { k.now = now } }
+func WithClock(now func() time.Time) Option { return func(k *Centre) { k.now = now } }
 
 // WithLogger sets the structured logger. Default slog.Default(). Keys and
 // the master key are never logged.
-func WithLogger(l *slog.Logger) Option { return func(k *KMC) { k.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(k *Centre) { k.log = l } }
 
 // WithRecoveryTTL sets how long a recovery request stays open. Default
 // [DefaultRecoveryTTL]; it must be between one minute and 30 days.
-func WithRecoveryTTL(d time.Duration) Option { return func(k *KMC) { k.recoveryTTL = d } }
+func WithRecoveryTTL(d time.Duration) Option { return func(k *Centre) { k.recoveryTTL = d } }
 
-// New returns a KMC that issues through a, keeps its state in the kmc_*
+// New returns a Centre that issues through a, keeps its state in the kmc_*
 // tables of db, and seals escrowed keys under masterKey, a [MasterKeySize]
 // SM4 key, which the caller keeps at rest through kms (a kms.SecretStore:
 // the server stores it encrypted under the key passphrase). masterKey is
@@ -82,7 +82,7 @@ func WithRecoveryTTL(d time.Duration) Option { return func(k *KMC) { k.recoveryT
 //
 // Every replica of a deployment must use the same master key; a key sealed
 // under another one fails to open with [ErrWrongMasterKey].
-func New(a *ca.Authority, db *store.DB, masterKey []byte, opts ...Option) (*KMC, error) {
+func New(a *ca.Authority, db *store.DB, masterKey []byte, opts ...Option) (*Centre, error) {
 	if a == nil || db == nil {
 		return nil, errors.New("kmc: an authority and a database are required")
 	}
@@ -105,7 +105,7 @@ func New(a *ca.Authority, db *store.DB, masterKey []byte, opts ...Option) (*KMC,
 	if err != nil {
 		return nil, fmt.Errorf("kmc: SM4-GCM: %w", err)
 	}
-	k := &KMC{
+	k := &Centre{
 		ca:          a,
 		db:          db,
 		aead:        aead,
@@ -135,7 +135,7 @@ func MasterKeyID(key []byte) string {
 func escrowAAD(encSerial string) []byte { return []byte(escrowLabel + encSerial) }
 
 // seal encrypts the private scalar of key for the escrow row of encSerial.
-func (k *KMC) seal(encSerial string, key *sm2.PrivateKey) (nonce, ciphertext []byte, err error) {
+func (k *Centre) seal(encSerial string, key *sm2.PrivateKey) (nonce, ciphertext []byte, err error) {
 	d := key.D.FillBytes(make([]byte, 32))
 	defer clear(d)
 	nonce = make([]byte, k.aead.NonceSize())
@@ -147,7 +147,7 @@ func (k *KMC) seal(encSerial string, key *sm2.PrivateKey) (nonce, ciphertext []b
 
 // open decrypts the escrow row of encSerial. It never says more about a
 // failure than which check failed.
-func (k *KMC) open(encSerial, keyID string, nonce, ciphertext []byte) (*sm2.PrivateKey, error) {
+func (k *Centre) open(encSerial, keyID string, nonce, ciphertext []byte) (*sm2.PrivateKey, error) {
 	if keyID != k.keyID {
 		return nil, fail(500, "", ErrWrongMasterKey, "the escrowed key of %s was sealed under master key %s, this KMC holds master key %s", encSerial, keyID, k.keyID)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/store/storetest"
 )
 
@@ -16,7 +17,7 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(noEnc, EncProfile)
-	lacking, err := ca.New(f.cas, f.store, f.store, ca.WithProfiles(noEnc), ca.WithPseudonymKey(bytes.Repeat([]byte{1}, 32)))
+	lacking, err := ca.New(f.CAs, f.Store, f.Store, ca.WithProfiles(noEnc), ca.WithPseudonymKey(bytes.Repeat([]byte{1}, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,19 +29,19 @@ func TestNew(t *testing.T) {
 		opts []Option
 		ok   bool
 	}{
-		{name: "ok/defaults", a: f.ca, key: key, ok: true},
-		{name: "ok/ttl", a: f.ca, key: key, opts: []Option{WithRecoveryTTL(time.Hour)}, ok: true},
+		{name: "ok/defaults", a: f.CA, key: key, ok: true},
+		{name: "ok/ttl", a: f.CA, key: key, opts: []Option{WithRecoveryTTL(time.Hour)}, ok: true},
 		{name: "fail/no-authority", key: key},
-		{name: "fail/short-key", a: f.ca, key: key[:15]},
-		{name: "fail/long-key", a: f.ca, key: append(bytes.Clone(key), 0)},
-		{name: "fail/zero-key", a: f.ca, key: make([]byte, MasterKeySize)},
+		{name: "fail/short-key", a: f.CA, key: key[:15]},
+		{name: "fail/long-key", a: f.CA, key: append(bytes.Clone(key), 0)},
+		{name: "fail/zero-key", a: f.CA, key: make([]byte, MasterKeySize)},
 		{name: "fail/no-enc-profile", a: lacking, key: key},
-		{name: "fail/ttl-too-short", a: f.ca, key: key, opts: []Option{WithRecoveryTTL(time.Second)}},
-		{name: "fail/ttl-too-long", a: f.ca, key: key, opts: []Option{WithRecoveryTTL(31 * 24 * time.Hour)}},
+		{name: "fail/ttl-too-short", a: f.CA, key: key, opts: []Option{WithRecoveryTTL(time.Second)}},
+		{name: "fail/ttl-too-long", a: f.CA, key: key, opts: []Option{WithRecoveryTTL(31 * 24 * time.Hour)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k, err := New(tt.a, f.db, tt.key, tt.opts...)
+			k, err := New(tt.a, f.DB, tt.key, tt.opts...)
 			if tt.ok != (err == nil) {
 				t.Fatalf("New: %v, want ok=%v", err, tt.ok)
 			}
@@ -56,7 +57,7 @@ func TestNew(t *testing.T) {
 
 func TestSealOpen(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
-	key := sm2Key(t)
+	key := catest.SM2Key(t)
 	nonce, box, err := f.kmc.seal("abc123", key)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
-	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/store"
 )
 
@@ -118,10 +117,10 @@ type querier interface {
 
 // RequestRecovery opens a recovery of the escrowed key of req.EncSerial.
 // The recovery needs [RequiredApprovals] approvals by officers other than
-// req.RequestedBy before [KMC.Deliver] releases the key, and expires after
+// req.RequestedBy before [Centre.Deliver] releases the key, and expires after
 // the recovery TTL. Errors about the request name the field at fault
 // ("enc_serial", "reason", "deliver_to").
-func (k *KMC) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recovery, error) {
+func (k *Centre) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recovery, error) {
 	if req.RequestedBy == "" {
 		return nil, errors.New("kmc: recovery request without an officer")
 	}
@@ -140,7 +139,7 @@ func (k *KMC) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recove
 	var one int
 	err = k.db.QueryRow(ctx, "SELECT 1 FROM kmc_escrow WHERE enc_serial = ?", serial).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fail(http.StatusNotFound, "enc_serial", ErrNotFound, "no escrowed key for encryption certificate %s", serial)
+		return nil, notFound("enc_serial", "no escrowed key for encryption certificate %s", serial)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kmc: look up escrow of %s: %w", serial, err)
@@ -176,15 +175,15 @@ func (k *KMC) RequestRecovery(ctx context.Context, req RecoveryRequest) (*Recove
 // approved (ErrClosed, ErrExpired). The approval that completes
 // [RequiredApprovals] moves the recovery to approved. Refusals are recorded
 // as events too.
-func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error) {
+func (k *Centre) Approve(ctx context.Context, id, officer string) (*Recovery, error) {
 	if officer == "" {
 		return nil, errors.New("kmc: approval without an officer")
 	}
 	if !recoveryIDRE.MatchString(id) {
-		return nil, notFound(id)
+		return nil, noRecovery(id)
 	}
 	var (
-		refusal *problem.Error
+		refusal *Error
 		r       *Recovery
 		ev      *Event
 	)
@@ -246,7 +245,7 @@ func (k *KMC) Approve(ctx context.Context, id, officer string) (*Recovery, error
 // ErrNotApproved (409); a second call fails with ErrClosed (409); a damaged
 // escrow row fails with ErrEscrowCorrupt or ErrWrongMasterKey (500) and
 // leaves the recovery approved. Every outcome is recorded.
-func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error) {
+func (k *Centre) Deliver(ctx context.Context, id, officer string) (*Delivery, error) {
 	if officer == "" {
 		return nil, errors.New("kmc: delivery without an officer")
 	}
@@ -267,7 +266,7 @@ func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error
 		return nil, fmt.Errorf("kmc: stored deliver-to key of recovery %s: %w", id, err)
 	}
 	var (
-		refusal *problem.Error
+		refusal *Error
 		env     []byte
 		ev      *Event
 	)
@@ -346,7 +345,7 @@ func (k *KMC) Deliver(ctx context.Context, id, officer string) (*Delivery, error
 // Reject closes recovery id without delivering it. Any registration
 // officer may reject, the requester included (to withdraw it); comment, at
 // most MaxReason bytes, is recorded.
-func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recovery, error) {
+func (k *Centre) Reject(ctx context.Context, id, officer, comment string) (*Recovery, error) {
 	if officer == "" {
 		return nil, errors.New("kmc: rejection without an officer")
 	}
@@ -355,10 +354,10 @@ func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recover
 		return nil, err
 	}
 	if !recoveryIDRE.MatchString(id) {
-		return nil, notFound(id)
+		return nil, noRecovery(id)
 	}
 	var (
-		refusal *problem.Error
+		refusal *Error
 		r       *Recovery
 		ev      *Event
 	)
@@ -392,9 +391,9 @@ func (k *KMC) Reject(ctx context.Context, id, officer, comment string) (*Recover
 
 // Recovery returns recovery id with its approvals, or a 404 error wrapping
 // ErrNotFound.
-func (k *KMC) Recovery(ctx context.Context, id string) (*Recovery, error) {
+func (k *Centre) Recovery(ctx context.Context, id string) (*Recovery, error) {
 	if !recoveryIDRE.MatchString(id) {
-		return nil, notFound(id)
+		return nil, noRecovery(id)
 	}
 	r, err := loadRecovery(ctx, k.db, id)
 	if err != nil {
@@ -405,7 +404,7 @@ func (k *KMC) Recovery(ctx context.Context, id string) (*Recovery, error) {
 
 // Recoveries lists the recoveries with status (all when empty), newest
 // first, at most 100.
-func (k *KMC) Recoveries(ctx context.Context, status Status) ([]*Recovery, error) {
+func (k *Centre) Recoveries(ctx context.Context, status Status) ([]*Recovery, error) {
 	q, args := "SELECT id FROM kmc_recoveries", []any{}
 	if status != "" {
 		q, args = q+" WHERE status = ?", append(args, string(status))
@@ -439,13 +438,13 @@ func (k *KMC) Recoveries(ctx context.Context, status Status) ([]*Recovery, error
 }
 
 // Events returns the recorded steps of recovery id, oldest first.
-func (k *KMC) Events(ctx context.Context, id string) ([]*Event, error) {
+func (k *Centre) Events(ctx context.Context, id string) ([]*Event, error) {
 	return k.events(ctx, "recovery_id", id)
 }
 
 // EscrowEvents returns the recorded steps concerning the escrowed key of an
 // encryption certificate (its escrow and every recovery), oldest first.
-func (k *KMC) EscrowEvents(ctx context.Context, encSerial string) ([]*Event, error) {
+func (k *Centre) EscrowEvents(ctx context.Context, encSerial string) ([]*Event, error) {
 	s, err := ca.ParseSerial(encSerial)
 	if err != nil {
 		return nil, fail(http.StatusBadRequest, "enc_serial", err, "%q is not a hex serial number", truncate(encSerial, 64))
@@ -453,7 +452,7 @@ func (k *KMC) EscrowEvents(ctx context.Context, encSerial string) ([]*Event, err
 	return k.events(ctx, "enc_serial", s)
 }
 
-func (k *KMC) events(ctx context.Context, column, value string) ([]*Event, error) {
+func (k *Centre) events(ctx context.Context, column, value string) ([]*Event, error) {
 	rows, err := k.db.Query(ctx, "SELECT id, recovery_id, enc_serial, what, actor, detail, at FROM kmc_events WHERE "+column+" = ? ORDER BY at, id", value)
 	if err != nil {
 		return nil, fmt.Errorf("kmc: list events of %s: %w", value, err)
@@ -521,12 +520,12 @@ func KeyFingerprint(spki []byte) string {
 
 // refuse returns a refusal of a recovery step: an error the caller records
 // as an event and returns.
-func refuse(status int, cause error, format string, args ...any) *problem.Error {
+func refuse(status int, cause error, format string, args ...any) *Error {
 	return fail(status, "", cause, format, args...)
 }
 
 // checkOpen refuses recoveries that are closed or expired.
-func (k *KMC) checkOpen(r *Recovery, now time.Time) *problem.Error {
+func (k *Centre) checkOpen(r *Recovery, now time.Time) *Error {
 	switch r.Status {
 	case StatusDelivered:
 		return refuse(http.StatusConflict, ErrClosed, "recovery %s was already delivered by %s at %s; a key is delivered once", r.ID, r.ClosedBy, r.ClosedAt.Format(time.RFC3339))
@@ -540,17 +539,17 @@ func (k *KMC) checkOpen(r *Recovery, now time.Time) *problem.Error {
 }
 
 // recordRefusal records a refused step of an existing recovery.
-func (k *KMC) recordRefusal(ctx context.Context, r *Recovery, what, officer string, refusal *problem.Error) {
+func (k *Centre) recordRefusal(ctx context.Context, r *Recovery, what, officer string, refusal *Error) {
 	if r == nil {
 		return
 	}
-	k.log.WarnContext(ctx, "key recovery step refused", "recovery", r.ID, "what", what, "officer", officer, "why", refusal.Detail)
-	k.record(ctx, &Event{RecoveryID: r.ID, EncSerial: r.EncSerial, What: what, Actor: officer, Detail: refusal.Detail, At: k.now().UTC()})
+	k.log.WarnContext(ctx, "key recovery step refused", "recovery", r.ID, "what", what, "officer", officer, "why", refusal.Msg)
+	k.record(ctx, &Event{RecoveryID: r.ID, EncSerial: r.EncSerial, What: what, Actor: officer, Detail: refusal.Msg, At: k.now().UTC()})
 }
 
 // record stores an event outside any other transaction; a failure is
 // logged, since the caller is already reporting an error.
-func (k *KMC) record(ctx context.Context, e *Event) {
+func (k *Centre) record(ctx context.Context, e *Event) {
 	if err := insertEvent(context.WithoutCancel(ctx), k.db, e); err != nil {
 		k.log.ErrorContext(ctx, "could not record KMC event", "what", e.What, "recovery", e.RecoveryID, "err", err)
 	}
@@ -636,14 +635,15 @@ func countApprovals(ctx context.Context, q querier, id, requester string) (int, 
 	return n, err
 }
 
-func notFound(id string) error {
-	return fail(http.StatusNotFound, "", ErrNotFound, "no key recovery %q", truncate(id, 64))
+// noRecovery is the 404 of a recovery ID that names none.
+func noRecovery(id string) error {
+	return notFound("", "no key recovery %q", truncate(id, 64))
 }
 
 // wrapNotFound turns a missing row into a 404.
 func wrapNotFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fail(http.StatusNotFound, "", ErrNotFound, "no such key recovery")
+		return notFound("", "no such key recovery")
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package kmc
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+
+	"github.com/tongxing/tongxing/ca/catest"
 )
 
 // step is one call in a recovery scenario.
@@ -94,7 +97,7 @@ func TestRecoveryDualControl(t *testing.T) {
 		ctx := context.Background()
 		t.Run("ok/three-officers", func(t *testing.T) {
 			e := f.enrol(t, enterprise)
-			newKey := sm2Key(t)
+			newKey := catest.SM2Key(t)
 			r, d := runSteps(t, f, e, newKey, []step{
 				{name: "fail/requester-approves", op: "approve", actor: alice, is: ErrSelfApproval, status: 403, want: StatusRequested, events: []string{"approval-refused " + alice}},
 				{name: "fail/deliver-without-approvals", op: "deliver", actor: alice, is: ErrNotApproved, status: 409, want: StatusRequested, events: []string{"delivery-refused " + alice}},
@@ -143,7 +146,7 @@ func TestRecoveryDualControl(t *testing.T) {
 
 		t.Run("fail/one-officer-alone", func(t *testing.T) {
 			e := f.enrol(t, enterprise)
-			_, d := runSteps(t, f, e, sm2Key(t), []step{
+			_, d := runSteps(t, f, e, catest.SM2Key(t), []step{
 				{name: "fail/approve", op: "approve", actor: alice, is: ErrSelfApproval, status: 403, want: StatusRequested, events: []string{"approval-refused " + alice}},
 				{name: "fail/approve-again", op: "approve", actor: alice, is: ErrSelfApproval, status: 403, want: StatusRequested, events: []string{"approval-refused " + alice}},
 				{name: "fail/deliver", op: "deliver", actor: alice, is: ErrNotApproved, status: 409, want: StatusRequested, events: []string{"delivery-refused " + alice}},
@@ -155,7 +158,7 @@ func TestRecoveryDualControl(t *testing.T) {
 
 		t.Run("fail/requester-plus-one", func(t *testing.T) {
 			e := f.enrol(t, enterprise)
-			_, d := runSteps(t, f, e, sm2Key(t), []step{
+			_, d := runSteps(t, f, e, catest.SM2Key(t), []step{
 				{name: "ok/bob-approves", op: "approve", actor: bob, want: StatusRequested, events: []string{"approved " + bob}},
 				{name: "fail/requester-approves", op: "approve", actor: alice, is: ErrSelfApproval, status: 403, want: StatusRequested, events: []string{"approval-refused " + alice}},
 				{name: "fail/deliver", op: "deliver", actor: bob, is: ErrNotApproved, status: 409, want: StatusRequested, events: []string{"delivery-refused " + bob}},
@@ -167,7 +170,7 @@ func TestRecoveryDualControl(t *testing.T) {
 
 		t.Run("fail/rejected", func(t *testing.T) {
 			e := f.enrol(t, enterprise)
-			_, d := runSteps(t, f, e, sm2Key(t), []step{
+			_, d := runSteps(t, f, e, catest.SM2Key(t), []step{
 				{name: "ok/bob-approves", op: "approve", actor: bob, want: StatusRequested, events: []string{"approved " + bob}},
 				{name: "ok/alice-withdraws", op: "reject", actor: alice, want: StatusRejected, events: []string{"rejected " + alice}},
 				{name: "fail/carol-approves", op: "approve", actor: carol, is: ErrClosed, status: 409, want: StatusRejected, events: []string{"approval-refused " + carol}},
@@ -180,7 +183,7 @@ func TestRecoveryDualControl(t *testing.T) {
 
 		t.Run("ok/concurrent-approvals", func(t *testing.T) {
 			e := f.enrol(t, enterprise)
-			r, err := f.kmc.RequestRecovery(ctx, RecoveryRequest{EncSerial: e.res.EncSerial, Reason: "audit", DeliverTo: pemPublicKey(t, &sm2Key(t).PublicKey), RequestedBy: alice})
+			r, err := f.kmc.RequestRecovery(ctx, RecoveryRequest{EncSerial: e.res.EncSerial, Reason: "audit", DeliverTo: pemPublicKey(t, &catest.SM2Key(t).PublicKey), RequestedBy: alice})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +216,7 @@ func TestRecoveryExpiry(t *testing.T) {
 		e := f.enrol(t, enterprise)
 		start := time.Now().UTC()
 		f.clock.Set(start)
-		r, err := f.kmc.RequestRecovery(ctx, RecoveryRequest{EncSerial: e.res.EncSerial, Reason: "court order", DeliverTo: pemPublicKey(t, &sm2Key(t).PublicKey), RequestedBy: alice})
+		r, err := f.kmc.RequestRecovery(ctx, RecoveryRequest{EncSerial: e.res.EncSerial, Reason: "court order", DeliverTo: pemPublicKey(t, &catest.SM2Key(t).PublicKey), RequestedBy: alice})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +247,7 @@ func TestRecoveryRequestValidation(t *testing.T) {
 	eachDB(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		e := f.enrol(t, enterprise)
-		good := pemPublicKey(t, &sm2Key(t).PublicKey)
+		good := pemPublicKey(t, &catest.SM2Key(t).PublicKey)
 		tests := []struct {
 			name   string
 			mod    func(r *RecoveryRequest)
@@ -267,7 +270,7 @@ func TestRecoveryRequestValidation(t *testing.T) {
 			{name: "fail/control-in-reason", status: 400, field: "reason", mod: func(r *RecoveryRequest) { r.Reason = "a\x00b" }},
 			{name: "fail/no-deliver-to", status: 400, field: "deliver_to", mod: func(r *RecoveryRequest) { r.DeliverTo = nil }},
 			{name: "fail/deliver-to-ecdsa", is: ErrNotSM2, status: 400, field: "deliver_to", mod: func(r *RecoveryRequest) {
-				r.DeliverTo = pemPublicKey(t, &ecKey(t).PublicKey)
+				r.DeliverTo = pemPublicKey(t, &catest.ECKey(t, elliptic.P256()).PublicKey)
 			}},
 			{name: "fail/deliver-to-garbage", status: 400, field: "deliver_to", mod: func(r *RecoveryRequest) { r.DeliverTo = []byte("garbage") }},
 			{name: "fail/deliver-to-bad-der", status: 400, field: "deliver_to", mod: func(r *RecoveryRequest) { r.DeliverTo = []byte{0x30, 0x03, 0x02, 0x01, 0x00} }},
@@ -330,20 +333,20 @@ func TestEscrowTamper(t *testing.T) {
 		if _, err := rand.Read(other); err != nil {
 			t.Fatal(err)
 		}
-		otherKMC, err := New(f.ca, f.db, other, WithLogger(discardLogger()))
+		otherKMC, err := New(f.CA, f.DB, other, WithLogger(catest.Discard()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		exec := func(t *testing.T, q string, args ...any) {
 			t.Helper()
-			if _, err := f.db.Exec(ctx, q, args...); err != nil {
+			if _, err := f.DB.Exec(ctx, q, args...); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 		}
 		flip := func(t *testing.T, serial, column string) {
 			t.Helper()
 			var b []byte
-			if err := f.db.QueryRow(ctx, "SELECT "+column+" FROM kmc_escrow WHERE enc_serial = ?", serial).Scan(&b); err != nil {
+			if err := f.DB.QueryRow(ctx, "SELECT "+column+" FROM kmc_escrow WHERE enc_serial = ?", serial).Scan(&b); err != nil {
 				t.Fatal(err)
 			}
 			b[len(b)/2] ^= 0x01
@@ -352,7 +355,7 @@ func TestEscrowTamper(t *testing.T) {
 		tests := []struct {
 			name   string
 			tamper func(t *testing.T, e, spare *enrolled)
-			k      func() *KMC
+			k      func() *Centre
 			is     error
 		}{
 			{name: "fail/flipped-ciphertext-byte", is: ErrEscrowCorrupt, tamper: func(t *testing.T, e, _ *enrolled) {
@@ -380,8 +383,8 @@ func TestEscrowTamper(t *testing.T) {
 			{name: "fail/row-deleted", is: ErrEscrowCorrupt, tamper: func(t *testing.T, e, _ *enrolled) {
 				exec(t, "DELETE FROM kmc_escrow WHERE enc_serial = ?", e.res.EncSerial)
 			}},
-			{name: "fail/wrong-master-key", is: ErrWrongMasterKey, k: func() *KMC { return otherKMC }, tamper: func(*testing.T, *enrolled, *enrolled) {}},
-			{name: "fail/master-key-id-forged", is: ErrEscrowCorrupt, k: func() *KMC { return otherKMC }, tamper: func(t *testing.T, e, _ *enrolled) {
+			{name: "fail/wrong-master-key", is: ErrWrongMasterKey, k: func() *Centre { return otherKMC }, tamper: func(*testing.T, *enrolled, *enrolled) {}},
+			{name: "fail/master-key-id-forged", is: ErrEscrowCorrupt, k: func() *Centre { return otherKMC }, tamper: func(t *testing.T, e, _ *enrolled) {
 				exec(t, "UPDATE kmc_escrow SET master_key_id = ? WHERE enc_serial = ?", MasterKeyID(other), e.res.EncSerial)
 			}},
 		}
@@ -392,7 +395,7 @@ func TestEscrowTamper(t *testing.T) {
 					k = tt.k()
 				}
 				e, spare := f.enrol(t, enterprise), f.enrol(t, enterprise)
-				r, err := f.kmc.RequestRecovery(ctx, RecoveryRequest{EncSerial: e.res.EncSerial, Reason: "test", DeliverTo: pemPublicKey(t, &sm2Key(t).PublicKey), RequestedBy: alice})
+				r, err := f.kmc.RequestRecovery(ctx, RecoveryRequest{EncSerial: e.res.EncSerial, Reason: "test", DeliverTo: pemPublicKey(t, &catest.SM2Key(t).PublicKey), RequestedBy: alice})
 				if err != nil {
 					t.Fatal(err)
 				}

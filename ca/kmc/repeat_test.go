@@ -2,6 +2,7 @@ package kmc
 
 import (
 	"context"
+	"crypto/elliptic"
 	"slices"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 )
@@ -21,17 +23,17 @@ func TestDualRepeat(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
-		subj := ca.Subject{Organization: orgName, USCC: usccCode}
+		subj := ca.Subject{Organization: catest.OrgName, USCC: catest.USCC}
 
 		t.Run("ok/same-key-same-pair", func(t *testing.T) {
-			code := f.code(t, SignProfile, subj)
-			signKey := sm2Key(t)
-			first, err := f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, signKey)), code)
+			code := f.Code(t, SignProfile, subj)
+			signKey := catest.SM2Key(t)
+			first, err := f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, signKey)), code)
 			if err != nil {
 				t.Fatal(err)
 			}
 			escrowed := f.count(t, "SELECT COUNT(*) FROM kmc_escrow")
-			again, err := f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, signKey)), code)
+			again, err := f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, signKey)), code)
 			if err != nil {
 				t.Fatalf("repeat: %v", err)
 			}
@@ -55,13 +57,13 @@ func TestDualRepeat(t *testing.T) {
 			if n := f.count(t, "SELECT COUNT(*) FROM kmc_events WHERE what = ? AND enc_serial = ?", EventRedelivered, first.EncSerial); n != 1 {
 				t.Errorf("%d redelivery events, want 1", n)
 			}
-			_, err = f.kmc.EnrolDual(ctx, pemCSR(newCSR(t, sm2Key(t))), code)
+			_, err = f.kmc.EnrolDual(ctx, catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), code)
 			wantError(t, err, ca.ErrCodeUsed, 409, "enrolment_code")
 		})
 
 		t.Run("ok/concurrent-same-key", func(t *testing.T) {
-			code := f.code(t, SignProfile, subj)
-			signKey := sm2Key(t)
+			code := f.Code(t, SignProfile, subj)
+			signKey := catest.SM2Key(t)
 			before := f.count(t, "SELECT COUNT(*) FROM kmc_escrow")
 			const n = 8
 			var (
@@ -74,7 +76,7 @@ func TestDualRepeat(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					csr := pemCSR(newCSR(t, signKey))
+					csr := catest.PEMCSR(catest.CSR(t, signKey))
 					<-start
 					got[i], errs[i] = f.kmc.EnrolDual(ctx, csr, code)
 				}()
@@ -99,12 +101,12 @@ func TestDualRepeat(t *testing.T) {
 		})
 
 		t.Run("ok/login-certificate", func(t *testing.T) {
-			code := f.code(t, SignProfile, subj)
-			res, err := f.kmc.Enrol(ctx, DualRequest{CSR: pemCSR(newCSR(t, sm2Key(t))), Code: code, LoginCSR: pemCSR(newCSR(t, ecKey(t)))})
+			code := f.Code(t, SignProfile, subj)
+			res, err := f.kmc.Enrol(ctx, DualRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), Code: code, LoginCSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256())))})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Login == nil || res.Login.Record.Profile != "enterprise-login" || res.Login.Certificate.Subject.Organization[0] != orgName {
+			if res.Login == nil || res.Login.Record.Profile != "enterprise-login" || res.Login.Certificate.Subject.Organization[0] != catest.OrgName {
 				t.Fatalf("login %+v", res.Login)
 			}
 		})

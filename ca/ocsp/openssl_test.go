@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tongxing/tongxing/internal/testpki"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -22,9 +23,9 @@ func opensslDir(t *testing.T, p *testPKI) string {
 		t.Skipf("openssl binary not found: %v", err)
 	}
 	dir := t.TempDir()
-	writePEM(t, dir, "issuer.pem", p.issuer)
-	writePEM(t, dir, "responder.pem", p.responder)
-	writePEM(t, dir, "leaf.pem", p.leaf)
+	testpki.WritePEM(t, dir, "issuer.pem", p.issuer)
+	testpki.WritePEM(t, dir, "responder.pem", p.responder)
+	testpki.WritePEM(t, dir, "leaf.pem", p.leaf)
 	return dir
 }
 

@@ -107,67 +107,21 @@ type ResponseData struct {
 // certificates (EKU OCSPSigning, same issuer), or that each Status is true,
 // and it does not verify the signature it made.
 func CreateResponse(responder *smx509.Certificate, signer crypto.Signer, data ResponseData, extra ...*smx509.Certificate) ([]byte, error) {
-	if responder == nil || signer == nil {
-		return nil, fmt.Errorf("ocsp: nil responder certificate or signer: %w", ErrInvalidInput)
-	}
-	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(responder.PublicKey) {
-		return nil, fmt.Errorf("ocsp: signer key does not match responder certificate %q: %w", responder.Subject.String(), ErrInvalidInput)
-	}
-	suite, err := kms.SuiteOf(signer.Public())
+	suite, err := checkResponse(responder, signer, data)
 	if err != nil {
-		return nil, fmt.Errorf("ocsp: responder key: %v: %w", err, ErrInvalidInput)
-	}
-	if data.ProducedAt.IsZero() || !encodable(data.ProducedAt) {
-		return nil, fmt.Errorf("ocsp: producedAt %v is zero or not encodable: %w", data.ProducedAt, ErrInvalidInput)
-	}
-	if len(data.Responses) == 0 {
-		return nil, fmt.Errorf("ocsp: no single responses: %w", ErrInvalidInput)
-	}
-	for i := range data.Responses {
-		if err := data.Responses[i].check(); err != nil {
-			return nil, fmt.Errorf("ocsp: single response %d: %w", i, err)
-		}
+		return nil, err
 	}
 	kh, err := keyHash(responder)
 	if err != nil {
 		return nil, err
 	}
-
-	var tb cryptobyte.Builder
-	tb.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(tag2, func(b *cryptobyte.Builder) { b.AddASN1OctetString(kh) })
-		b.AddASN1GeneralizedTime(derTime(data.ProducedAt))
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			for i := range data.Responses {
-				data.Responses[i].marshal(b)
-			}
-		})
-		if data.Nonce != nil {
-			addNonceExtensions(b, tag1, data.Nonce)
-		}
-	})
-	tbs, err := tb.Bytes()
+	tbs, err := data.marshal(kh)
 	if err != nil {
-		return nil, fmt.Errorf("ocsp: encode tbsResponseData: %w", err)
+		return nil, err
 	}
-
-	opts := suite.SignerOpts()
-	msg := tbs
-	if h := opts.HashFunc(); h != 0 {
-		hh := h.New()
-		hh.Write(tbs)
-		msg = hh.Sum(nil)
-	}
-	sig, err := signer.Sign(rand.Reader, msg, opts)
+	sig, sigOID, err := signTBS(signer, suite, tbs)
 	if err != nil {
-		return nil, fmt.Errorf("ocsp: sign response with %s key: %w", suite, err)
-	}
-	var sigOID asn1.ObjectIdentifier
-	for _, a := range sigAlgs {
-		if a.suite == suite {
-			sigOID = a.oid
-		}
+		return nil, err
 	}
 
 	var bb cryptobyte.Builder
@@ -206,6 +160,80 @@ func CreateResponse(responder *smx509.Certificate, signer crypto.Signer, data Re
 		return nil, fmt.Errorf("ocsp: encode OCSPResponse: %w", err)
 	}
 	return der, nil
+}
+
+// checkResponse checks what [CreateResponse] is given and returns the
+// responder key's suite.
+func checkResponse(responder *smx509.Certificate, signer crypto.Signer, data ResponseData) (kms.Suite, error) {
+	if responder == nil || signer == nil {
+		return "", fmt.Errorf("ocsp: nil responder certificate or signer: %w", ErrInvalidInput)
+	}
+	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(responder.PublicKey) {
+		return "", fmt.Errorf("ocsp: signer key does not match responder certificate %q: %w", responder.Subject.String(), ErrInvalidInput)
+	}
+	suite, err := kms.SuiteOf(signer.Public())
+	if err != nil {
+		return "", fmt.Errorf("ocsp: responder key: %v: %w", err, ErrInvalidInput)
+	}
+	if data.ProducedAt.IsZero() || !encodable(data.ProducedAt) {
+		return "", fmt.Errorf("ocsp: producedAt %v is zero or not encodable: %w", data.ProducedAt, ErrInvalidInput)
+	}
+	if len(data.Responses) == 0 {
+		return "", fmt.Errorf("ocsp: no single responses: %w", ErrInvalidInput)
+	}
+	for i := range data.Responses {
+		if err := data.Responses[i].check(); err != nil {
+			return "", fmt.Errorf("ocsp: single response %d: %w", i, err)
+		}
+	}
+	return suite, nil
+}
+
+// marshal encodes the tbsResponseData of a responder whose key hash is kh
+// (ResponderID byKey).
+func (data *ResponseData) marshal(kh []byte) ([]byte, error) {
+	var tb cryptobyte.Builder
+	tb.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(tag2, func(b *cryptobyte.Builder) { b.AddASN1OctetString(kh) })
+		b.AddASN1GeneralizedTime(derTime(data.ProducedAt))
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			for i := range data.Responses {
+				data.Responses[i].marshal(b)
+			}
+		})
+		if data.Nonce != nil {
+			addNonceExtensions(b, tag1, data.Nonce)
+		}
+	})
+	tbs, err := tb.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("ocsp: encode tbsResponseData: %w", err)
+	}
+	return tbs, nil
+}
+
+// signTBS signs tbs with the suite's algorithm and returns the signature
+// and the algorithm's OID.
+func signTBS(signer crypto.Signer, suite kms.Suite, tbs []byte) ([]byte, asn1.ObjectIdentifier, error) {
+	opts := suite.SignerOpts()
+	msg := tbs
+	if h := opts.HashFunc(); h != 0 {
+		hh := h.New()
+		hh.Write(tbs)
+		msg = hh.Sum(nil)
+	}
+	sig, err := signer.Sign(rand.Reader, msg, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ocsp: sign response with %s key: %w", suite, err)
+	}
+	var sigOID asn1.ObjectIdentifier
+	for _, a := range sigAlgs {
+		if a.suite == suite {
+			sigOID = a.oid
+		}
+	}
+	return sig, sigOID, nil
 }
 
 // ErrorResponse returns the unsigned DER OCSPResponse carrying only status,

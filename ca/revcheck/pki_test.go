@@ -3,21 +3,19 @@ package revcheck_test
 import (
 	"crypto"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"io"
 	"log"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca/ocsp"
+	"github.com/tongxing/tongxing/internal/testpki"
 	"github.com/tongxing/tongxing/kms"
 )
 
@@ -35,92 +33,31 @@ type authority struct {
 	responderKey crypto.Signer
 }
 
-func newKey(t testing.TB, s kms.Suite) crypto.Signer {
-	t.Helper()
-	k, err := s.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func skid(t testing.TB, pub crypto.PublicKey) []byte {
-	t.Helper()
-	der, err := smx509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spki struct {
-		Alg asn1.RawValue
-		Key asn1.BitString
-	}
-	if _, err := asn1.Unmarshal(der, &spki); err != nil {
-		t.Fatal(err)
-	}
-	h := sha1.Sum(spki.Key.Bytes)
-	return h[:]
-}
-
-var serials atomic.Int64
-
-func issue(t testing.TB, tmpl *smx509.Certificate, parent *smx509.Certificate, pub crypto.PublicKey, parentKey crypto.Signer) *smx509.Certificate {
-	t.Helper()
-	tmpl.SerialNumber = big.NewInt(1000 + serials.Add(1))
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore, tmpl.NotAfter = now.Add(-30*24*time.Hour), now.Add(365*24*time.Hour)
-	}
-	tmpl.SubjectKeyId = skid(t, pub)
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := smx509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+// valid is the validity of every certificate of the tests.
+var valid = testpki.Valid(now.Add(-30*24*time.Hour), now.Add(365*24*time.Hour))
 
 func newAuthority(t testing.TB, s kms.Suite, name string) *authority {
 	t.Helper()
-	a := &authority{suite: s}
-	rootKey := newKey(t, s)
-	a.root = issue(t, &smx509.Certificate{
-		Subject: pkix.Name{CommonName: name + " Root", Organization: []string{"Tongxing Test"}},
-		IsCA:    true, BasicConstraintsValid: true, KeyUsage: smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign,
-	}, nil, rootKey.Public(), rootKey)
-	a.issuingKey = newKey(t, s)
-	a.issuing = issue(t, &smx509.Certificate{
-		Subject: pkix.Name{CommonName: name + " Issuing", Organization: []string{"Tongxing Test"}},
-		IsCA:    true, BasicConstraintsValid: true, MaxPathLenZero: true, KeyUsage: smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign,
-	}, a.root, a.issuingKey.Public(), rootKey)
-	a.responderKey = newKey(t, s)
-	a.responder = issue(t, &smx509.Certificate{
-		Subject:     pkix.Name{CommonName: name + " OCSP Responder"},
-		KeyUsage:    smx509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []smx509.ExtKeyUsage{smx509.ExtKeyUsageOCSPSigning},
-	}, a.issuing, a.responderKey.Public(), a.issuingKey)
-	return a
+	root := testpki.NewRoot(t, s, name+" Root", valid)
+	issuing := root.NewCA(t, name+" Issuing", valid)
+	responder := issuing.Issue(t, name+" OCSP Responder", valid, testpki.Subject(pkix.Name{CommonName: name + " OCSP Responder"}),
+		testpki.EKU(smx509.ExtKeyUsageOCSPSigning))
+	return &authority{suite: s, root: root.Cert, issuing: issuing.Cert, issuingKey: issuing.Key, responder: responder.Cert, responderKey: responder.Key}
 }
 
 // leaf issues an end-entity certificate naming the given OCSP and CRL URLs.
 func (a *authority) leaf(t testing.TB, ocspURL, crlURL string) *smx509.Certificate {
 	t.Helper()
-	k := newKey(t, a.suite)
-	tmpl := &smx509.Certificate{
-		Subject:  pkix.Name{CommonName: "李四", Organization: []string{"福州示例科技有限公司"}},
-		KeyUsage: smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment,
-	}
-	if ocspURL != "" {
-		tmpl.OCSPServer = []string{ocspURL}
-	}
-	if crlURL != "" {
-		tmpl.CRLDistributionPoints = []string{crlURL}
-	}
-	return issue(t, tmpl, a.issuing, k.Public(), a.issuingKey)
+	issuing := &testpki.Cert{Cert: a.issuing, Key: a.issuingKey, Suite: a.suite}
+	return issuing.Issue(t, "李四", valid, testpki.Subject(pkix.Name{CommonName: "李四", Organization: []string{"福州示例科技有限公司"}}), func(c *smx509.Certificate) {
+		c.KeyUsage = smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment
+		if ocspURL != "" {
+			c.OCSPServer = []string{ocspURL}
+		}
+		if crlURL != "" {
+			c.CRLDistributionPoints = []string{crlURL}
+		}
+	}).Cert
 }
 
 // ocspResponse signs a response about serial with the delegated responder.

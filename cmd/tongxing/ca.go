@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,13 +28,8 @@ import (
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
-	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/server"
 )
-
-// EnvToken is the environment variable holding an officer token for the
-// client commands.
-const EnvToken = "TONGXING_TOKEN"
 
 func kmsSuite(s string) kms.Suite { return kms.Suite(s) }
 
@@ -58,130 +49,6 @@ func parseValidity(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration (e.g. 20y, 3650d, 8760h)", s)
 	}
 	return d, nil
-}
-
-// client talks to a Tongxing server's API.
-type client struct {
-	base      string
-	token     string
-	tokenFile string // where token came from, if a file
-	http      *http.Client
-}
-
-type clientFlags struct {
-	server, cacert, token string
-}
-
-func (f *clientFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
-	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for the server (default: DATA/pki/intl-root.crt)")
-	cmd.Flags().StringVar(&f.token, "token", "", "officer token (default: $TONGXING_TOKEN, then DATA/secrets/ROLE-token for the role the command needs)")
-}
-
-// client returns an API client for cmd. role is the officer role the
-// command needs ("" for none): its token comes from --token, then
-// $TONGXING_TOKEN, then DATA/secrets/ROLE-token.
-func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*client, error) {
-	cfg, err := g.config(cmd)
-	if err != nil {
-		return nil, err
-	}
-	c := &client{base: strings.TrimSuffix(cfg.PublicURL, "/")}
-	if f.server != "" {
-		c.base = strings.TrimSuffix(f.server, "/")
-	}
-	caFile := f.cacert
-	if caFile == "" {
-		caFile = cfg.RootCertFile(kms.Intl)
-	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if pemBytes, err := os.ReadFile(caFile); err == nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
-		}
-		tlsCfg.RootCAs = pool
-	} else if f.cacert != "" {
-		return nil, fmt.Errorf("--cacert: %w", err)
-	}
-	c.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	if role != "" {
-		c.token = f.token
-		if c.token == "" {
-			c.token = os.Getenv(EnvToken)
-		}
-		if c.token == "" {
-			if b, err := os.ReadFile(cfg.OfficerTokenFile(role)); err == nil {
-				c.token = strings.TrimSpace(string(b))
-				c.tokenFile = cfg.OfficerTokenFile(role)
-			}
-		}
-		if c.token == "" {
-			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s", role, EnvToken, cfg.OfficerTokenFile(role))
-		}
-	}
-	return c, nil
-}
-
-func (c *client) do(cmd *cobra.Command, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(cmd.Context(), method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return problem.Read(resp)
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out)
-}
-
-// stream GETs path and returns the body of a successful response.
-func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(cmd.Context(), "GET", c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		return nil, problem.Read(resp)
-	}
-	return resp.Body, nil
-}
-
-// nonEmpty returns the query parameters whose values are set.
-func nonEmpty(params map[string]string) url.Values {
-	q := url.Values{}
-	for k, v := range params {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	return q
 }
 
 func newCA(g *globals) *cobra.Command {
@@ -276,76 +143,7 @@ To import it into a browser:
 			if dual {
 				return requestDual(cmd, g, c, profile, code, out, passFile, login)
 			}
-			suite := kms.Suite(suiteName)
-			if suite == "" {
-				suite = defaultSuite(profile)
-			}
-			if err := suite.Valid(); err != nil {
-				return fmt.Errorf("--suite: %w", err)
-			}
-			if err := os.MkdirAll(out, 0o700); err != nil {
-				return err
-			}
-			for _, f := range []string{"key.pem", "login-key.pem"} {
-				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
-					return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
-				}
-			}
-			pass, generated, err := subscriberPassphrase(out, passFile)
-			if err != nil {
-				return err
-			}
-			key, err := suite.GenerateKey(rand.Reader)
-			if err != nil {
-				return err
-			}
-			csrDER, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{SignatureAlgorithm: suite.SignatureAlgorithm()}, key)
-			if err != nil {
-				return fmt.Errorf("create CSR: %w", err)
-			}
-			body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
-			var loginKey *ecdsa.PrivateKey
-			if login {
-				if loginKey, body.LoginCSR, err = newLoginCSR(); err != nil {
-					return err
-				}
-			}
-			var issued ca.IssuedJSON
-			if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
-				return err
-			}
-			if login && issued.Login == nil {
-				return fmt.Errorf("the server returned no login certificate")
-			}
-			keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
-			if err != nil {
-				return err
-			}
-			files := []outFile{
-				{"key.pem", string(keyPEM), 0o600},
-				{"cert.pem", issued.Certificate, 0o644},
-				{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
-			}
-			if login {
-				lf, err := loginFiles(loginKey, pass, issued.Login)
-				if err != nil {
-					return err
-				}
-				files = append(files, lf...)
-			}
-			if err := writeFiles(out, files); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
-				filepath.Join(out, "key.pem"), filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
-			if login {
-				fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
-					filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
-			}
-			if generated != "" {
-				fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
-			}
-			return nil
+			return requestOne(cmd, g, c, profile, code, out, kms.Suite(suiteName), passFile, login)
 		},
 	}
 	cf.register(cmd)
@@ -360,6 +158,81 @@ To import it into a browser:
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
+}
+
+// requestOne makes a key of suite (default: the profile's first) and a CSR,
+// enrols with code (and, with login, for a login certificate too), and
+// writes the keys (encrypted), certificates and chains into out.
+func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out string, suite kms.Suite, passFile string, login bool) error {
+	if suite == "" {
+		suite = defaultSuite(profile)
+	}
+	if err := suite.Valid(); err != nil {
+		return fmt.Errorf("--suite: %w", err)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{"key.pem", "login-key.pem"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
+		}
+	}
+	pass, generated, err := subscriberPassphrase(out, passFile)
+	if err != nil {
+		return err
+	}
+	key, err := suite.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	csrDER, err := smx509.CreateCertificateRequest(rand.Reader, &smx509.CertificateRequest{SignatureAlgorithm: suite.SignatureAlgorithm()}, key)
+	if err != nil {
+		return fmt.Errorf("create CSR: %w", err)
+	}
+	body := ca.EnrolRequestJSON{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Profile: profile, EnrolmentCode: code}
+	var loginKey *ecdsa.PrivateKey
+	if login {
+		if loginKey, body.LoginCSR, err = newLoginCSR(); err != nil {
+			return err
+		}
+	}
+	var issued ca.IssuedJSON
+	if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
+		return err
+	}
+	if login && issued.Login == nil {
+		return fmt.Errorf("the server returned no login certificate")
+	}
+	keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
+	if err != nil {
+		return err
+	}
+	files := []outFile{
+		{"key.pem", string(keyPEM), 0o600},
+		{"cert.pem", issued.Certificate, 0o644},
+		{"chain.pem", strings.Join(issued.Chain, ""), 0o644},
+	}
+	if login {
+		lf, err := loginFiles(loginKey, pass, issued.Login)
+		if err != nil {
+			return err
+		}
+		files = append(files, lf...)
+	}
+	if err := writeFiles(out, files); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
+		filepath.Join(out, "key.pem"), filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+	if login {
+		fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
+			filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
+	}
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
+	return nil
 }
 
 // outFile is a file request writes.

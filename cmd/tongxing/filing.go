@@ -1,29 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"crypto"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
 
 	"github.com/tongxing/tongxing/ca/revcheck"
+	"github.com/tongxing/tongxing/cmd/tongxing/internal/filing"
 	"github.com/tongxing/tongxing/kms"
-	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/server"
 	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/timestamp"
@@ -36,21 +28,10 @@ func addFilingCommands(root *cobra.Command, g *globals) {
 	root.AddCommand(newTimestampCmd(g), newSignCmd(g), newVerifyCmd(g))
 }
 
-// filingTrust are the flags that say where the server is and which TLS root
-// to trust for it, as for the ca client commands.
-type filingTrust struct{ server, cacert string }
-
-func (f *filingTrust) register(cmd *cobra.Command, withServer bool) {
-	if withServer {
-		cmd.Flags().StringVar(&f.server, "server", "", "server base URL (default: public_url of the configuration)")
-	}
-	cmd.Flags().StringVar(&f.cacert, "cacert", "", "PEM root to trust for HTTPS (default: DATA/pki/intl-root.crt)")
-}
-
-// http returns the server base URL and an HTTP client trusting the roots
-// the ca client commands trust.
-func (f *filingTrust) http(cmd *cobra.Command, g *globals) (string, *http.Client, error) {
-	c, err := g.client(cmd, &clientFlags{server: f.server, cacert: f.cacert}, "")
+// httpClient returns the server base URL and an HTTP client trusting the
+// roots the ca client commands trust.
+func (g *globals) httpClient(cmd *cobra.Command, f *clientFlags) (string, *http.Client, error) {
+	c, err := g.client(cmd, f, "")
 	if err != nil {
 		return "", nil, err
 	}
@@ -65,7 +46,7 @@ func newTimestampCmd(g *globals) *cobra.Command {
 
 func newTSRequestCmd(g *globals) *cobra.Command {
 	var (
-		trust      filingTrust
+		trust      clientFlags
 		gm, intl   bool
 		tsaURL     string
 		outputPath string
@@ -81,23 +62,23 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
   tongxing ts request filing.pdf --intl --url https://tsa.example.gov.cn/tsa -o filing.pdf.tsr`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			suite := timestamp.SuiteGM
+			suite := kms.GM
 			if intl {
-				suite = timestamp.SuiteIntl
+				suite = kms.Intl
 			}
-			base, hc, err := trust.http(cmd, g)
+			base, hc, err := g.httpClient(cmd, &trust)
 			if err != nil {
 				return err
 			}
 			if tsaURL == "" {
 				tsaURL = base + "/tsa"
 			}
-			digest, err := filingDigest(args[0], suite.Hash())
+			digest, err := filing.Digest(args[0], timestamp.HashOf(suite))
 			if err != nil {
 				return err
 			}
 			c := &timestamp.Client{URL: tsaURL, HTTPClient: hc}
-			tok, err := c.Timestamp(cmd.Context(), digest, suite.Hash())
+			tok, err := c.Timestamp(cmd.Context(), digest, timestamp.HashOf(suite))
 			if err != nil {
 				return fmt.Errorf("time-stamp %s: %w", args[0], err)
 			}
@@ -112,12 +93,12 @@ It does not verify the TSA's signature; use "tongxing ts verify" for that.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "time-stamped %s (%s %s)\n  time:   %s\n  serial: %s\n  policy: %s\n  reply:  %s\n",
-				args[0], suite.Hash(), hex.EncodeToString(digest), tok.Info.GenTime.UTC().Format(time.RFC3339Nano),
+				args[0], timestamp.HashOf(suite), hex.EncodeToString(digest), tok.Info.GenTime.UTC().Format(time.RFC3339Nano),
 				tok.Info.SerialNumber, tok.Info.Policy, outputPath)
 			return nil
 		},
 	}
-	trust.register(cmd, true)
+	trust.registerTrust(cmd, true)
 	f := cmd.Flags()
 	f.BoolVar(&gm, "gm", false, "gm suite: SM3 imprint, SM2-signed GM/T 0033 token (default)")
 	f.BoolVar(&intl, "intl", false, "intl suite: SHA-256 imprint, ECDSA-signed RFC 3161 token")
@@ -141,11 +122,11 @@ help build the chain). It does NOT check the TSA certificate's revocation.`,
 		Example: `  tongxing ts verify filing.pdf filing.pdf.tsr --ca tongxing-data/pki/gm-root.crt --ca tongxing-data/pki/gm-issuing.crt`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rootPool, inter, err := filingRoots(roots)
+			rootPool, inter, err := filing.Roots(roots)
 			if err != nil {
 				return err
 			}
-			raw, err := filingReadLimited(args[1], timestamp.MaxResponseSize)
+			raw, err := filing.ReadLimited(args[1], timestamp.MaxResponseSize)
 			if err != nil {
 				return err
 			}
@@ -164,7 +145,7 @@ help build the chain). It does NOT check the TSA certificate's revocation.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[1], err)
 			}
-			digest, err := filingDigest(args[0], alg)
+			digest, err := filing.Digest(args[0], alg)
 			if err != nil {
 				return err
 			}
@@ -181,7 +162,7 @@ help build the chain). It does NOT check the TSA certificate's revocation.`,
 			fmt.Fprintf(out, "serial:    %s\n", info.SerialNumber)
 			fmt.Fprintf(out, "policy:    %s\n", info.Policy)
 			fmt.Fprintf(out, "TSA:       %s\n", info.Certificate.Subject)
-			if name := filingGeneralName(info.TSAName); name != "" {
+			if name := filing.GeneralName(info.TSAName); name != "" {
 				fmt.Fprintf(out, "TSA name:  %s\n", name)
 			}
 			fmt.Fprintf(out, "hash:      %s %s\n", info.Hash, hex.EncodeToString(digest))
@@ -199,7 +180,7 @@ help build the chain). It does NOT check the TSA certificate's revocation.`,
 
 func newSignCmd(g *globals) *cobra.Command {
 	var (
-		trust                              filingTrust
+		trust                              clientFlags
 		certFile, keyFile, chainFile       string
 		passFile, tsaURL, oids, outputPath string
 		attached, detached, noTSA          bool
@@ -222,15 +203,15 @@ CERTDIR/chain.pem when it exists.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cmd.Flags()
-			chain, err := filingChain(certFile, chainFile, flags.Changed("chain"))
+			chain, err := filing.Chain(certFile, chainFile, flags.Changed("chain"))
 			if err != nil {
 				return err
 			}
-			key, err := filingKey(keyFile, passFile, flags.Changed("passphrase-file"))
+			key, err := filing.Key(keyFile, passFile, flags.Changed("passphrase-file"), os.Getenv(server.EnvPassphrase))
 			if err != nil {
 				return err
 			}
-			if err := filingCheckOIDs(oids, key); err != nil {
+			if err := filing.CheckOIDs(oids, key); err != nil {
 				return err
 			}
 			var opts []signature.Option
@@ -241,7 +222,7 @@ CERTDIR/chain.pem when it exists.`,
 				opts = append(opts, signature.WithAttached())
 			}
 			if !noTSA {
-				base, hc, err := trust.http(cmd, g)
+				base, hc, err := g.httpClient(cmd, &trust)
 				if err != nil {
 					return err
 				}
@@ -254,7 +235,7 @@ CERTDIR/chain.pem when it exists.`,
 			if err != nil {
 				return err
 			}
-			p7s, err := filingSign(cmd.Context(), signer, args[0], attached)
+			p7s, err := filing.Sign(cmd.Context(), signer, args[0], attached)
 			if err != nil {
 				return err
 			}
@@ -269,7 +250,7 @@ CERTDIR/chain.pem when it exists.`,
 				mode = "attached"
 			}
 			fmt.Fprintf(g.stdout, "signed %s as %q (%s, %s)\n", args[0], chain[0].Subject.CommonName, signer.Suite(), mode)
-			if t, ok := filingTimestampTime(p7s); ok {
+			if t, ok := filing.TimestampTime(p7s); ok {
 				fmt.Fprintf(g.stdout, "  time-stamped at %s by %s\n", t.UTC().Format(time.RFC3339Nano), tsaURL)
 			} else {
 				fmt.Fprintf(g.stdout, "  no time-stamp: the signing time is only the signer's claim\n")
@@ -278,7 +259,7 @@ CERTDIR/chain.pem when it exists.`,
 			return nil
 		},
 	}
-	trust.register(cmd, true)
+	trust.registerTrust(cmd, true)
 	f := cmd.Flags()
 	f.StringVar(&certFile, "cert", "", "PEM signer certificate (further certificates in the file join the chain)")
 	f.StringVar(&keyFile, "key", "", "encrypted PKCS#8 PEM key of the certificate")
@@ -299,7 +280,7 @@ CERTDIR/chain.pem when it exists.`,
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var (
-		trust         filingTrust
+		trust         clientFlags
 		roots         []string
 		asJSON, noRev bool
 		requireTS     bool
@@ -323,11 +304,11 @@ status is 0 only for a VALID signature.`,
   tongxing verify filing.pdf.p7s --ca roots.pem --json`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rootPool, inter, err := filingRoots(roots)
+			rootPool, inter, err := filing.Roots(roots)
 			if err != nil {
 				return err
 			}
-			p7s, err := filingReadLimited(args[0], signature.MaxSignatureSize*2)
+			p7s, err := filing.ReadLimited(args[0], signature.MaxSignatureSize*2)
 			if err != nil {
 				return err
 			}
@@ -341,15 +322,8 @@ status is 0 only for a VALID signature.`,
 					inter.AddCert(c)
 				}
 			}
+			contentFile := signedFile(args)
 			var content []byte
-			contentFile := ""
-			if len(args) == 2 {
-				contentFile = args[1]
-			} else if name, ok := strings.CutSuffix(args[0], ".p7s"); ok {
-				if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
-					contentFile = name
-				}
-			}
 			if contentFile != "" {
 				if content, err = os.ReadFile(contentFile); err != nil {
 					return err
@@ -357,7 +331,7 @@ status is 0 only for a VALID signature.`,
 			}
 			opts := signature.VerifyOptions{Roots: rootPool, Intermediates: inter, RequireTimestamp: requireTS}
 			if !noRev {
-				_, hc, err := trust.http(cmd, g)
+				_, hc, err := g.httpClient(cmd, &trust)
 				if err != nil {
 					return err
 				}
@@ -371,26 +345,16 @@ status is 0 only for a VALID signature.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				if len(args) == 1 && contentFile != "" {
-					fmt.Fprintf(out, "signed file: %s\n", contentFile)
-				}
-				fmt.Fprint(out, rep.Text())
+			if err := printReport(cmd.OutOrStdout(), rep, asJSON, len(args) == 1 && contentFile != "", contentFile); err != nil {
+				return err
 			}
 			if !rep.Valid {
-				return filingInvalid(rep)
+				return filing.Invalid(rep)
 			}
 			return nil
 		},
 	}
-	trust.register(cmd, false)
+	trust.registerTrust(cmd, false)
 	f := cmd.Flags()
 	f.StringArrayVar(&roots, "ca", nil, "PEM file of trusted root certificates for signers and TSAs (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -400,242 +364,31 @@ status is 0 only for a VALID signature.`,
 	return cmd
 }
 
-// filingInvalid summarises the failed checks of an invalid report.
-func filingInvalid(rep *signature.Report) error {
-	var why []string
-	for _, c := range rep.Checks {
-		if c.Status == signature.Failed {
-			why = append(why, c.Name+": "+strings.TrimPrefix(c.Detail, c.Name+": "))
+// signedFile is the file a signature in args[0] is over: args[1], or for
+// FILE.p7s alone FILE when it exists, or "" (attached content).
+func signedFile(args []string) string {
+	if len(args) == 2 {
+		return args[1]
+	}
+	if name, ok := strings.CutSuffix(args[0], ".p7s"); ok {
+		if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
+			return name
 		}
 	}
-	if len(why) == 0 {
-		why = append(why, "a required check did not pass")
-	}
-	return fmt.Errorf("signature is INVALID: %s", strings.Join(why, "; "))
+	return ""
 }
 
-// filingDigest hashes a file with alg, streaming.
-func filingDigest(path string, alg timestamp.HashAlgorithm) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// printReport writes rep as JSON or as text, in text naming the signed
+// file when it was found rather than given.
+func printReport(out io.Writer, rep *signature.Report, asJSON, found bool, file string) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
 	}
-	defer f.Close()
-	h := alg.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	if found {
+		fmt.Fprintf(out, "signed file: %s\n", file)
 	}
-	return h.Sum(nil), nil
-}
-
-// filingReadLimited reads a file of at most limit bytes.
-func filingReadLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
-}
-
-// filingReadCerts reads every CERTIFICATE block of a PEM file.
-func filingReadCerts(path string) ([]*smx509.Certificate, error) {
-	b, err := filingReadLimited(path, 4<<20)
-	if err != nil {
-		return nil, err
-	}
-	var certs []*smx509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := smx509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return certs, nil
-}
-
-// filingRoots reads the --ca files: self-signed certificates become trust
-// anchors, the others intermediates.
-func filingRoots(files []string) (*smx509.CertPool, *smx509.CertPool, error) {
-	roots, inter := smx509.NewCertPool(), smx509.NewCertPool()
-	n := 0
-	for _, file := range files {
-		certs, err := filingReadCerts(file)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--ca: %w", err)
-		}
-		for _, c := range certs {
-			if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
-				roots.AddCert(c)
-				n++
-			} else {
-				inter.AddCert(c)
-			}
-		}
-	}
-	if n == 0 {
-		return nil, nil, fmt.Errorf("--ca: no self-signed root certificate in %s", strings.Join(files, ", "))
-	}
-	return roots, inter, nil
-}
-
-// filingChain returns the signer certificate followed by its issuers, in
-// order, from the --cert file and the chain file.
-func filingChain(certFile, chainFile string, chainGiven bool) ([]*smx509.Certificate, error) {
-	certs, err := filingReadCerts(certFile)
-	if err != nil {
-		return nil, fmt.Errorf("--cert: %w", err)
-	}
-	if !chainGiven {
-		chainFile = filepath.Join(filepath.Dir(certFile), "chain.pem")
-		if _, err := os.Stat(chainFile); err != nil {
-			chainFile = ""
-		}
-	}
-	pool := certs[1:]
-	if chainFile != "" {
-		more, err := filingReadCerts(chainFile)
-		if err != nil {
-			return nil, fmt.Errorf("--chain: %w", err)
-		}
-		pool = append(pool, more...)
-	}
-	chain := []*smx509.Certificate{certs[0]}
-	for {
-		last := chain[len(chain)-1]
-		if bytes.Equal(last.RawIssuer, last.RawSubject) {
-			break
-		}
-		var next *smx509.Certificate
-		for _, c := range pool {
-			if bytes.Equal(last.RawIssuer, c.RawSubject) && last.CheckSignatureFrom(c) == nil && !c.Equal(last) {
-				next = c
-				break
-			}
-		}
-		if next == nil || len(chain) > 8 {
-			break
-		}
-		chain = append(chain, next)
-	}
-	return chain, nil
-}
-
-// filingKey decrypts the signing key.
-func filingKey(keyFile, passFile string, passGiven bool) (crypto.Signer, error) {
-	keyPEM, err := filingReadLimited(keyFile, kms.MaxPEMSize)
-	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
-	}
-	env := os.Getenv(server.EnvPassphrase)
-	if passGiven {
-		env = ""
-	} else if env == "" {
-		passFile = filepath.Join(filepath.Dir(keyFile), "key.pass")
-		if _, err := os.Stat(passFile); err != nil {
-			return nil, fmt.Errorf("no passphrase for %s: set %s, pass --passphrase-file, or keep it in %s", keyFile, server.EnvPassphrase, passFile)
-		}
-	}
-	pass, err := softkms.LoadPassphrase(env, passFile)
-	if err != nil {
-		return nil, err
-	}
-	key, err := kms.ParseEncryptedPEM(keyPEM, pass)
-	clear(pass)
-	if err != nil {
-		return nil, fmt.Errorf("--key %s: %w", keyFile, err)
-	}
-	return key, nil
-}
-
-// filingCheckOIDs checks the --oids choice against the key: GM/T 0010 OIDs
-// need an SM2 key; RFC 5652 OIDs suit both (ECDSA always uses them).
-func filingCheckOIDs(oids string, key crypto.Signer) error {
-	suite, err := kms.SuiteOf(key.Public())
-	if err != nil {
-		return fmt.Errorf("--key: %w", err)
-	}
-	switch {
-	case oids == "":
-		return nil
-	case oids == "gmt0010" && suite == kms.GM, oids == "pkcs7":
-		return nil
-	case oids == "gmt0010":
-		return errors.New("--oids gmt0010 needs an SM2 key; ECDSA signatures use the RFC 5652 OIDs")
-	default:
-		return fmt.Errorf("--oids %q: use gmt0010 or pkcs7", oids)
-	}
-}
-
-// filingSign signs the file, streaming it when detached.
-func filingSign(ctx context.Context, s *signature.Signer, path string, attached bool) ([]byte, error) {
-	if attached {
-		content, err := filingReadLimited(path, cms.MaxSize-64<<10)
-		if err != nil {
-			return nil, fmt.Errorf("%w (sign large files detached)", err)
-		}
-		return s.Sign(ctx, content)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return s.SignReader(ctx, f)
-}
-
-// filingTimestampTime returns the genTime of the signature time-stamp in
-// p7s, if any.
-func filingTimestampTime(p7s []byte) (time.Time, bool) {
-	sd, err := cms.Parse(p7s)
-	if err != nil || len(sd.SignerInfos) != 1 {
-		return time.Time{}, false
-	}
-	a := sd.SignerInfos[0].UnsignedAttribute(signature.OIDSignatureTimeStampToken)
-	if a == nil || len(a.Values) != 1 {
-		return time.Time{}, false
-	}
-	tok, err := timestamp.ParseToken(a.Values[0])
-	if err != nil {
-		return time.Time{}, false
-	}
-	return tok.Info.GenTime, true
-}
-
-// filingGeneralName renders the TSA name of a token (a directoryName), or
-// "" when absent or of another kind.
-func filingGeneralName(der []byte) string {
-	var gn asn1.RawValue
-	if len(der) == 0 {
-		return ""
-	}
-	if _, err := asn1.Unmarshal(der, &gn); err != nil || gn.Class != asn1.ClassContextSpecific || gn.Tag != 4 {
-		return ""
-	}
-	var rdn pkix.RDNSequence
-	if _, err := asn1.Unmarshal(gn.Bytes, &rdn); err != nil {
-		return ""
-	}
-	var name pkix.Name
-	name.FillFromRDNSequence(&rdn)
-	return name.String()
+	_, err := fmt.Fprint(out, rep.Text())
+	return err
 }

@@ -1,6 +1,3 @@
-// Command tongxing is Tongxing's single binary: the server (serve), PKI
-// set-up (init), configuration (config print) and the certificate authority's
-// client commands (ca ...).
 package main
 
 import (

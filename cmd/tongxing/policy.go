@@ -16,7 +16,6 @@ import (
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/authz"
 	"github.com/tongxing/tongxing/policies"
-	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/server"
 )
 
@@ -228,24 +227,8 @@ func newPolicyPush(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPut, c.base+"/authz/v1/bundle", bytes.NewReader(raw))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/gzip")
-			req.Header.Set("Authorization", "Bearer "+c.token)
-			resp, err := c.http.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				return problem.Read(resp)
-			}
-			var info struct {
-				Revision, SHA256, ActivatedBy, Loaded string
-			}
-			if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
+			var info authz.BundleJSON
+			if err := c.send(cmd, http.MethodPut, "/authz/v1/bundle", "application/gzip", bytes.NewReader(raw), &info); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "activated revision %s (sha256 %s) by %s; this replica evaluates with %s\n", info.Revision, info.SHA256, info.ActivatedBy, info.Loaded)

@@ -19,6 +19,7 @@ import (
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/kmc"
+	"github.com/tongxing/tongxing/cmd/tongxing/internal/filing"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/kms/softkms"
 	"github.com/tongxing/tongxing/server"
@@ -47,7 +48,7 @@ public key's private key can open. Every step is in the audit log.`,
 // readDeliverTo returns the PEM PUBLIC KEY in file, which holds a public
 // key or a certificate (the key is taken from it).
 func readDeliverTo(file string) (string, error) {
-	b, err := readLimited(file)
+	b, err := filing.ReadLimited(file, maxKeyFile)
 	if err != nil {
 		return "", err
 	}
@@ -72,25 +73,52 @@ func readDeliverTo(file string) (string, error) {
 	return "", fmt.Errorf("%s holds a %s, want a PUBLIC KEY or a CERTIFICATE", file, block.Type)
 }
 
-func readLimited(file string) ([]byte, error) {
-	f, err := os.Open(file)
+// readHolderKey reads the SM2 key a delivery is enveloped to, and its
+// passphrase (passFile, else $TONGXING_KEY_PASSPHRASE).
+func readHolderKey(keyFile, passFile string) (*sm2.PrivateKey, []byte, error) {
+	pass, err := softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("--key needs its passphrase (--passphrase-file or %s): %w", server.EnvPassphrase, err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	b, err := filing.ReadLimited(keyFile, maxKeyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if st.Size() > maxKeyFile {
-		return nil, fmt.Errorf("%s is %d bytes, at most %d", file, st.Size(), maxKeyFile)
+	k, err := kms.ParseEncryptedPEM(b, pass)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--key %s: %w", keyFile, err)
 	}
-	b := make([]byte, st.Size())
-	_, err = f.ReadAt(b, 0)
-	if err != nil && st.Size() > 0 {
-		return nil, err
+	holder, ok := k.(*sm2.PrivateKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("--key %s is not an SM2 key", keyFile)
 	}
-	return b, nil
+	return holder, pass, nil
+}
+
+// openDelivery opens the enveloped key of d with holder, checks it
+// against the delivered certificate and writes it to path, encrypted
+// under pass.
+func openDelivery(d *kmc.DeliveryJSON, holder *sm2.PrivateKey, pass []byte, path string) error {
+	key, err := sm2.ParseEnvelopedPrivateKey(holder, d.EnvelopedKey)
+	if err != nil {
+		return err
+	}
+	block, _ := pem.Decode([]byte(d.EncCertificate))
+	if block == nil {
+		return errors.New("the delivered encryption certificate is not PEM")
+	}
+	cert, err := smx509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return err
+	}
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !key.PublicKey.Equal(pub) {
+		return fmt.Errorf("the recovered key does not match certificate %s", ca.SerialHex(cert.SerialNumber))
+	}
+	keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, keyPEM, 0o600)
 }
 
 func printRecovery(g *globals, r *kmc.RecoveryJSON, asJSON bool) error {
@@ -284,20 +312,8 @@ writes OUT/enc-key.pem encrypted under the same passphrase.`,
 			)
 			if keyFile != "" {
 				var err error
-				if pass, err = softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile); err != nil {
-					return fmt.Errorf("--key needs its passphrase (--passphrase-file or %s): %w", server.EnvPassphrase, err)
-				}
-				b, err := readLimited(keyFile)
-				if err != nil {
+				if holder, pass, err = readHolderKey(keyFile, passFile); err != nil {
 					return err
-				}
-				k, err := kms.ParseEncryptedPEM(b, pass)
-				if err != nil {
-					return fmt.Errorf("--key %s: %w", keyFile, err)
-				}
-				var ok bool
-				if holder, ok = k.(*sm2.PrivateKey); !ok {
-					return fmt.Errorf("--key %s is not an SM2 key", keyFile)
 				}
 			}
 			for _, name := range []string{"enveloped-key.der", "enc-cert.pem", "enc-key.pem"} {
@@ -328,27 +344,8 @@ writes OUT/enc-key.pem encrypted under the same passphrase.`,
 			if holder == nil {
 				return nil
 			}
-			key, err := sm2.ParseEnvelopedPrivateKey(holder, d.EnvelopedKey)
-			if err != nil {
+			if err := openDelivery(&d, holder, pass, filepath.Join(out, "enc-key.pem")); err != nil {
 				return fmt.Errorf("open the envelope with %s: %w", keyFile, err)
-			}
-			block, _ := pem.Decode([]byte(d.EncCertificate))
-			if block == nil {
-				return errors.New("the delivered encryption certificate is not PEM")
-			}
-			cert, err := smx509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return err
-			}
-			if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !key.PublicKey.Equal(pub) {
-				return fmt.Errorf("the recovered key does not match certificate %s", ca.SerialHex(cert.SerialNumber))
-			}
-			keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(out, "enc-key.pem"), keyPEM, 0o600); err != nil {
-				return err
 			}
 			fmt.Fprintf(g.stdout, "  %s (the recovered key, encrypted; matches the certificate)\n", filepath.Join(out, "enc-key.pem"))
 			return nil

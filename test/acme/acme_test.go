@@ -34,11 +34,10 @@ import (
 
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/ocsp"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
-	"github.com/tongxing/tongxing/kms/softkms"
-	"github.com/tongxing/tongxing/store/storetest"
 )
 
 // legoTimeout bounds one lego run so that a stuck client fails the test
@@ -62,32 +61,18 @@ func newDeployment(t *testing.T) *deployment {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	km, err := softkms.New(filepath.Join(dir, "keys"), []byte("e2e passphrase"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(ctx, km, filepath.Join(dir, "pki"), ca.PKIOptions{Suites: []kms.Suite{kms.Intl}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := storetest.SQLite(t)
-	st := ca.NewSQLStore(db)
-	t.Cleanup(func() { st.Close() })
 	deps, err := department.New(department.Department{ID: "tax", Name: "税务局", Domains: []string{"tax.example"}, IPRanges: []string{"10.20.0.0/16"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ca.New(cas, st, st, ca.WithPseudonymKey([]byte("0123456789abcdef0123456789abcdef")),
-		ca.WithDepartments(deps), ca.WithLogger(slog.New(slog.DiscardHandler)))
+	f := catest.New(t, catest.WithPKI(ca.PKIOptions{Suites: []kms.Suite{kms.Intl}}),
+		catest.WithCA(ca.WithDepartments(deps), ca.WithPublicURL("https://localhost:8443"), ca.WithClock(time.Now)))
+	a, cas := f.CA, f.CAs
+	rk, err := a.EnsureResponder(ctx, f.KM, f.Dir, "intl-issuing")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rk, err := a.EnsureResponder(ctx, km, filepath.Join(dir, "pki"), "intl-issuing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	responder, err := ca.NewOCSPResponder(a, db, []*ca.ResponderKey{rk})
+	responder, err := ca.NewOCSPResponder(a, f.DB, []*ca.ResponderKey{rk})
 	if err != nil {
 		t.Fatal(err)
 	}

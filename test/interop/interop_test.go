@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
@@ -28,10 +29,10 @@ import (
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/catest"
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/department"
-	"github.com/tongxing/tongxing/kms/softkms"
-	"github.com/tongxing/tongxing/store"
+	"github.com/tongxing/tongxing/store/storetest"
 )
 
 const (
@@ -60,23 +61,7 @@ type server struct {
 func newServer(t *testing.T) *server {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	km, err := softkms.New(filepath.Join(dir, "keys"), []byte("interop passphrase"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { km.Close() })
-	cas, err := ca.InitPKI(ctx, km, filepath.Join(dir, "pki"), ca.PKIOptions{Organization: "Tongxing Interop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, filepath.Join(dir, "tongxing.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st := ca.NewSQLStore(db)
-	t.Cleanup(func() { st.Close() })
+	db := storetest.SQLite(t)
 	tokens := access.NewTokens(db)
 	ra, err := tokens.Create(ctx, "interop-ra", access.RoleRA)
 	if err != nil {
@@ -108,11 +93,9 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ca.New(cas, st, st, ca.WithProfiles(profiles), ca.WithPseudonymKey([]byte("interop pseudonym key, 32 bytes!")),
-		ca.WithPublicURL(srv.URL), ca.WithLogger(log), ca.WithDepartments(deps))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := catest.New(t, catest.OnDB(db), catest.WithPKI(ca.PKIOptions{Organization: "Tongxing Interop"}),
+		catest.WithCA(ca.WithProfiles(profiles), ca.WithPseudonymKey([]byte("interop pseudonym key, 32 bytes!")),
+			ca.WithPublicURL(srv.URL), ca.WithDepartments(deps), ca.WithClock(time.Now))).CA
 	ca.NewAPI(a, tokens.Require, log).Routes(mux)
 	master := make([]byte, kmc.MasterKeySize)
 	rand.Read(master)
@@ -120,7 +103,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.Routes(mux, tokens.Require)
+	kmc.NewAPI(k, tokens.Require).Routes(mux)
 	return &server{url: srv.URL, raToken: ra}
 }
 

@@ -19,13 +19,14 @@ import (
 	tjsm2 "github.com/tjfoc/gmsm/sm2"
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/timestamp/cms"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 )
 
 var oidTSTInfo = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 1, 4}
 
-func sign(t *testing.T, p *testpki.PKI, content []byte, opts cms.SignOptions) []byte {
+func sign(t *testing.T, p *testpki.TSA, content []byte, opts cms.SignOptions) []byte {
 	t.Helper()
 	s, err := cms.NewSigner(p.LeafKey, p.Leaf)
 	if err != nil {
@@ -39,13 +40,13 @@ func sign(t *testing.T, p *testpki.PKI, content []byte, opts cms.SignOptions) []
 }
 
 func TestSignVerify(t *testing.T) {
-	gm := testpki.New(t, true, testpki.Options{})
-	intl := testpki.New(t, false, testpki.Options{})
+	gm := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
+	intl := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{})
 	content := []byte("申报材料 filing content")
 	signingTime := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string
-		pki      *testpki.PKI
+		pki      *testpki.TSA
 		opts     cms.SignOptions
 		wantGM   bool
 		wantVer  int
@@ -101,10 +102,10 @@ func TestSignVerify(t *testing.T) {
 }
 
 func TestVerifyFailures(t *testing.T) {
-	gm := testpki.New(t, true, testpki.Options{})
-	intl := testpki.New(t, false, testpki.Options{})
+	gm := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
+	intl := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{})
 	content := []byte("content")
-	for _, p := range []*testpki.PKI{gm, intl} {
+	for _, p := range []*testpki.TSA{gm, intl} {
 		der := sign(t, p, content, cms.SignOptions{})
 		sd, err := cms.Parse(der)
 		if err != nil {
@@ -124,7 +125,7 @@ func TestVerifyFailures(t *testing.T) {
 			{"fail/content", si, p.Leaf, []byte("other"), cms.ErrMessageDigest},
 			{"fail/wrong-cert", si, p.Root, nil, cms.ErrSignature},
 			{"fail/tampered-signature", &badSig, p.Leaf, nil, cms.ErrSignature},
-			{"fail/other-suite-cert", si, map[bool]*testpki.PKI{true: intl, false: gm}[sd.GM].Leaf, nil, cms.ErrAlgorithm},
+			{"fail/other-suite-cert", si, map[bool]*testpki.TSA{true: intl, false: gm}[sd.GM].Leaf, nil, cms.ErrAlgorithm},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name+map[bool]string{true: "/gm", false: "/intl"}[sd.GM], func(t *testing.T) {
@@ -138,7 +139,7 @@ func TestVerifyFailures(t *testing.T) {
 }
 
 func TestDetachedDigest(t *testing.T) {
-	p := testpki.New(t, true, testpki.Options{})
+	p := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
 	content := []byte("large file content")
 	s, err := cms.NewSigner(p.LeafKey, p.Leaf)
 	if err != nil {
@@ -170,8 +171,8 @@ func TestDetachedDigest(t *testing.T) {
 }
 
 func TestNewSignerRejects(t *testing.T) {
-	gm := testpki.New(t, true, testpki.Options{})
-	intl := testpki.New(t, false, testpki.Options{})
+	gm := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
+	intl := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{})
 	_, ed, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestOpenSSLVerify(t *testing.T) {
 	if err != nil {
 		t.Skip("openssl not installed; OpenSSL interop not checked")
 	}
-	p := testpki.New(t, false, testpki.Options{})
+	p := testpki.NewTSA(t, kms.Intl, testpki.TSAOptions{})
 	dir := t.TempDir()
 	caFile := testpki.WritePEM(t, dir, "root.pem", p.Root)
 	content := []byte("interop content\n")
@@ -235,7 +236,7 @@ func TestOpenSSLVerify(t *testing.T) {
 // TestGMSecondImplementations checks GM SignedData with gmsm/pkcs7 and the
 // SM2 signature value with tjfoc/gmsm.
 func TestGMSecondImplementations(t *testing.T) {
-	p := testpki.New(t, true, testpki.Options{})
+	p := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
 	content := []byte("GM content")
 	der := sign(t, p, content, cms.SignOptions{Certificates: []*smx509.Certificate{p.Leaf}, SigningTime: time.Now()})
 
@@ -281,9 +282,9 @@ func verifyTjfoc(t *testing.T, cert *smx509.Certificate, msg, sig []byte) bool {
 }
 
 func FuzzParse(f *testing.F) {
-	gm := testpki.New(f, true, testpki.Options{})
-	intl := testpki.New(f, false, testpki.Options{})
-	for _, p := range []*testpki.PKI{gm, intl} {
+	gm := testpki.NewTSA(f, kms.GM, testpki.TSAOptions{})
+	intl := testpki.NewTSA(f, kms.Intl, testpki.TSAOptions{})
+	for _, p := range []*testpki.TSA{gm, intl} {
 		s, err := cms.NewSigner(p.LeafKey, p.Leaf)
 		if err != nil {
 			f.Fatal(err)
@@ -327,7 +328,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestUnsignedAttributesFunc(t *testing.T) {
-	p := testpki.New(t, true, testpki.Options{})
+	p := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
 	oid := asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 14}
 	var seen []byte
 	der := sign(t, p, []byte("x"), cms.SignOptions{

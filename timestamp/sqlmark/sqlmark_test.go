@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tongxing/tongxing/internal/testpki"
+	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
 	"github.com/tongxing/tongxing/timestamp"
-	"github.com/tongxing/tongxing/timestamp/internal/testpki"
 	"github.com/tongxing/tongxing/timestamp/sqlmark"
 )
 
@@ -86,7 +87,7 @@ func TestRestart(t *testing.T) {
 
 func newTSA(t *testing.T, wm timestamp.Watermark, now func() time.Time, opts ...timestamp.Option) *timestamp.Authority {
 	t.Helper()
-	p := testpki.New(t, true, testpki.Options{})
+	p := testpki.NewTSA(t, kms.GM, testpki.TSAOptions{})
 	all := append([]timestamp.Option{
 		timestamp.WithPolicy(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1, 1}),
 		timestamp.WithWatermark(wm, 0),
@@ -123,7 +124,7 @@ func TestAuthorityReplicas(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := 0; i < 20; i++ {
-						tok, err := a.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+						tok, err := a.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 						if err != nil {
 							t.Error(err)
 							return
@@ -163,7 +164,7 @@ func TestAuthorityRestart(t *testing.T) {
 		first := newTSA(t, wm, time.Now)
 		var latest time.Time
 		for i := 0; i < 5; i++ {
-			tok, err := first.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+			tok, err := first.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +177,7 @@ func TestAuthorityRestart(t *testing.T) {
 
 		wm2, _ := sqlmark.New(db, "tsa/a")
 		restarted := newTSA(t, wm2, time.Now)
-		tok, err := restarted.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+		tok, err := restarted.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +187,7 @@ func TestAuthorityRestart(t *testing.T) {
 
 		wm3, _ := sqlmark.New(db, "tsa/a")
 		behind := newTSA(t, wm3, func() time.Time { return time.Now().Add(-time.Minute) })
-		_, err = behind.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TimestampOptions{})
+		_, err = behind.Timestamp(ctx, make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
 		if !errors.Is(err, timestamp.ErrClockBackwards) || !errors.Is(err, timestamp.TimeNotAvailable) {
 			t.Fatalf("restart with a clock a minute behind: %v", err)
 		}
