@@ -101,6 +101,9 @@ func Open(ctx context.Context, db *store.DB, signer *CheckpointSigner, opts ...O
 	l.seq.state = st
 	l.pub.last, l.pub.stamp = -1, r.opts.timestamper
 	l.takeLease(bg)
+	if l.seq.leader.Load() {
+		l.sequencePending() // what an earlier run staged and did not sequence
+	}
 	if !r.opts.deferCheckpoints {
 		l.pub.on.Store(true)
 		if l.seq.leader.Load() {

@@ -82,11 +82,21 @@ func (l *Log) writePending(batch []*appendReq) error {
 // sequencePending sequences entries other processes left in the pending
 // table. A pending row that does not parse is logged and left in place.
 func (l *Log) sequencePending() {
+	// A full batch means more may wait: go on, a bounded number of times,
+	// so that the sequencer still answers its own appends in between.
+	for i := 0; i < 16 && l.sequencePendingBatch() == l.opts.maxBatch; i++ {
+	}
+}
+
+// sequencePendingBatch sequences up to one batch of pending entries and
+// returns how many it read.
+func (l *Log) sequencePendingBatch() int {
 	rows, err := l.db.Query(l.ctx, "SELECT id, body FROM audit_pending ORDER BY created_ns, id LIMIT ?", l.opts.maxBatch)
 	if err != nil {
 		l.opts.logger.Error("audit: read pending entries", "err", err)
-		return
+		return 0
 	}
+	read := 0
 	var items []seqItem
 	for rows.Next() {
 		var id string
@@ -95,6 +105,7 @@ func (l *Log) sequencePending() {
 			l.opts.logger.Error("audit: read pending entries", "err", err)
 			break
 		}
+		read++
 		e, err := ParseEntry(body)
 		if err != nil || e.Index != 0 {
 			l.opts.logger.Error("audit: pending entry is invalid and stays unsequenced", "id", id, "err", err)
@@ -104,15 +115,17 @@ func (l *Log) sequencePending() {
 	}
 	rows.Close()
 	if len(items) == 0 {
-		return
+		return 0
 	}
 	if _, err := l.sequence(items); err != nil {
 		if errors.Is(err, errStale) {
 			l.seq.needReload.Store(true)
-			return
+			return 0
 		}
 		l.opts.logger.Error("audit: sequence pending entries", "entries", len(items), "err", err)
+		return 0
 	}
+	return read
 }
 
 // waitLoop answers pending appends when their receipts appear, and removes
@@ -193,7 +206,7 @@ func insertReceipts(ctx context.Context, tx execer, items []seqItem, idx []uint6
 	var args []any
 	n := 0
 	for i, it := range items {
-		if it.pendingID == "" {
+		if it.pendingID == "" || staged(it.pendingID) {
 			continue
 		}
 		args = append(args, it.pendingID, int64(idx[i]), now)

@@ -67,6 +67,9 @@ func (l *Log) run() {
 				}
 				break
 			}
+			if l.seq.leader.Load() {
+				l.sequencePending() // staged entries and other replicas' pending ones
+			}
 			if l.seq.leader.Load() && l.pub.on.Load() {
 				if err := l.publish(l.ctx); err != nil {
 					l.opts.logger.Error("audit: publish final checkpoint", "err", err)

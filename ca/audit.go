@@ -3,6 +3,8 @@ package ca
 import (
 	"context"
 	"time"
+
+	"github.com/tongxing/tongxing/store"
 )
 
 // AuditEvent is something the CA did, for the audit log.
@@ -21,6 +23,26 @@ type AuditEvent struct {
 // is stored; the CA answers after it.
 type Auditor interface {
 	Record(ctx context.Context, ev AuditEvent) error
+}
+
+// TxAuditor is an [Auditor] that can also write events inside the
+// transaction that records certificates ([TxInventory]), so that an issued
+// certificate and its audit entry are durable together or not at all. The
+// authority uses it for issuance when both the auditor and the inventory
+// support it.
+type TxAuditor interface {
+	Auditor
+	// StageTx writes evs inside tx; they are durable when tx commits.
+	StageTx(ctx context.Context, tx *store.Tx, evs ...AuditEvent) error
+	// Staged is called after a transaction with staged events committed.
+	Staged()
+}
+
+// TxInventory is an [Inventory] that runs stage inside the transaction
+// that records recs (and redeems the code), so that stage's writes commit
+// with them.
+type TxInventory interface {
+	RecordWith(ctx context.Context, redeemCode string, stage func(ctx context.Context, tx *store.Tx) error, recs ...*Record) error
 }
 
 // WithAuditor makes the authority record issuance, status changes,

@@ -26,6 +26,7 @@ import (
 	"github.com/tongxing/tongxing/ca/ident"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/store"
 )
 
 // MaxCSRSize is the largest CSR, PEM or DER, the CA reads.
@@ -332,19 +333,42 @@ func (a *Authority) issueSet(ctx context.Context, redeemCode string, reqs ...Iss
 // transaction, then audits and logs each.
 func (a *Authority) record(ctx context.Context, redeemCode string, set ...*Issued) error {
 	recs := make([]*Record, 0, len(set))
+	evs := make([]AuditEvent, 0, len(set))
 	for _, iss := range set {
-		recs = append(recs, iss.Record)
+		rec := iss.Record
+		recs = append(recs, rec)
+		evs = append(evs, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy, Source: iss.source,
+			Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + rec.Profile, "issuer " + rec.Issuer}})
+	}
+	if err := a.recordAudited(ctx, redeemCode, recs, evs); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", rec.Profile, "issuer", rec.Issuer, "requested_by", rec.RequestedBy)
+	}
+	return nil
+}
+
+// recordAudited stores recs and their issuance events: in one transaction
+// when the inventory and the auditor can (a crash cannot leave a
+// certificate without its audit entry), else one after the other.
+func (a *Authority) recordAudited(ctx context.Context, redeemCode string, recs []*Record, evs []AuditEvent) error {
+	ta, okA := a.auditor.(TxAuditor)
+	ti, okI := a.inv.(TxInventory)
+	if okA && okI {
+		err := ti.RecordWith(ctx, redeemCode, func(ctx context.Context, tx *store.Tx) error { return ta.StageTx(ctx, tx, evs...) }, recs...)
+		if err == nil {
+			ta.Staged()
+		}
+		return err
 	}
 	if err := a.inv.Record(ctx, redeemCode, recs...); err != nil {
 		return err
 	}
-	for _, iss := range set {
-		rec := iss.Record
-		if err := a.audit(ctx, AuditEvent{Action: "ca.certificate.issue", Actor: rec.RequestedBy, Source: iss.source,
-			Resource: "ca:certificate:" + rec.Serial, Outcome: "success", Reasons: []string{"profile " + rec.Profile, "issuer " + rec.Issuer}}); err != nil {
-			return fmt.Errorf("ca: certificate %s issued but not audited: %w", rec.Serial, err)
+	for i, ev := range evs {
+		if err := a.audit(ctx, ev); err != nil {
+			return fmt.Errorf("ca: certificate %s issued but not audited: %w", recs[i].Serial, err)
 		}
-		a.log.InfoContext(ctx, "certificate issued", "serial", rec.Serial, "profile", rec.Profile, "issuer", rec.Issuer, "requested_by", rec.RequestedBy)
 	}
 	return nil
 }

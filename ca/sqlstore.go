@@ -29,14 +29,16 @@ type SQLStore struct {
 }
 
 var (
-	_ Inventory = (*SQLStore)(nil)
-	_ Codes     = (*SQLStore)(nil)
+	_ Inventory   = (*SQLStore)(nil)
+	_ TxInventory = (*SQLStore)(nil)
+	_ Codes       = (*SQLStore)(nil)
 )
 
 type recordOp struct {
 	ctx    context.Context
 	recs   []*Record
 	code   string
+	stage  func(ctx context.Context, tx *store.Tx) error
 	result chan error
 }
 
@@ -66,10 +68,17 @@ var errStoreClosed = errors.New("ca: store closed")
 
 // Record implements [Inventory].
 func (s *SQLStore) Record(ctx context.Context, redeemCode string, recs ...*Record) error {
+	return s.RecordWith(ctx, redeemCode, nil, recs...)
+}
+
+// RecordWith implements [TxInventory]: stage (if not nil) runs in the
+// group-committed transaction, after recs are written. A failing stage
+// fails every record of that transaction.
+func (s *SQLStore) RecordWith(ctx context.Context, redeemCode string, stage func(ctx context.Context, tx *store.Tx) error, recs ...*Record) error {
 	if len(recs) == 0 {
 		return errors.New("ca: nothing to record")
 	}
-	op := &recordOp{ctx: ctx, recs: recs, code: redeemCode, result: make(chan error, 1)}
+	op := &recordOp{ctx: ctx, recs: recs, code: redeemCode, stage: stage, result: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -138,6 +147,11 @@ func (s *SQLStore) commit(batch []*recordOp) {
 					return err
 				} else if n != 1 {
 					return fmt.Errorf("ca: serial %s already recorded", r.Serial)
+				}
+			}
+			if op.stage != nil {
+				if err := op.stage(ctx, tx); err != nil {
+					return fmt.Errorf("ca: audit entries of %s: %w", op.recs[0].Serial, err)
 				}
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/tongxing/tongxing/auditlog/sm2note"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/timestamp"
 )
 
@@ -107,21 +108,40 @@ func auditStamper(tsa *timestamp.Authority) auditlog.Timestamper {
 // an officer's request carries the request's source address.
 type caAuditor struct{ log *auditlog.Log }
 
-func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
+var _ ca.TxAuditor = caAuditor{}
+
+func (a caAuditor) entry(ctx context.Context, ev ca.AuditEvent) auditlog.Entry {
 	src := ev.Source
 	if p, ok := access.PrincipalFrom(ctx); ok && p.Actor() == ev.Actor && src == "" {
 		src = p.SourceAddr
 	}
-	_, err := a.log.Append(ctx, auditlog.Entry{
+	return auditlog.Entry{
 		Actor:   auditlog.Actor{Subject: ev.Actor, SourceAddr: src},
 		Action:  ev.Action,
 		Object:  auditlog.Object{Resource: ev.Resource},
 		Reasons: ev.Reasons,
 		Outcome: ev.Outcome,
 		Latency: ev.Latency,
-	})
+	}
+}
+
+func (a caAuditor) Record(ctx context.Context, ev ca.AuditEvent) error {
+	_, err := a.log.Append(ctx, a.entry(ctx, ev))
 	return err
 }
+
+// StageTx writes issuance events into the inventory's transaction: a
+// certificate and its audit entry are committed together.
+func (a caAuditor) StageTx(ctx context.Context, tx *store.Tx, evs ...ca.AuditEvent) error {
+	entries := make([]auditlog.Entry, len(evs))
+	for i, ev := range evs {
+		entries[i] = a.entry(ctx, ev)
+	}
+	return a.log.StageTx(ctx, tx, entries...)
+}
+
+// Staged wakes the sequencer for the entries just committed.
+func (a caAuditor) Staged() { a.log.Kick() }
 
 // auditAPI serves /audit/v1 to officers with the auditor role; every
 // read is itself logged by the API.
