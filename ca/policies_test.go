@@ -80,7 +80,7 @@ func TestCertificatePolicies(t *testing.T) {
 			}
 		})
 	}
-	t.Run("ok/hardware-code-login-certificate", func(t *testing.T) {
+	t.Run("ok/hardware-code-software-login-certificate", func(t *testing.T) {
 		code, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID}, HardwareKey: true})
 		if err != nil {
 			t.Fatal(err)
@@ -89,8 +89,11 @@ func TestCertificatePolicies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ks.AMR(iss.Login.Certificate) != "hwk" {
-			t.Errorf("login certificate of a hardware-key code: %v", policies(iss.Login.Certificate))
+		// The officer's statement covers the citizen card's key, not the
+		// login key the subscriber's software made in the same request.
+		if ks.AMR(iss.Certificate) != "hwk" || ks.AMR(iss.Login.Certificate) != "swk" {
+			t.Errorf("hardware-key code: card certificate %v, login certificate %v; want hardware, software",
+				policies(iss.Certificate), policies(iss.Login.Certificate))
 		}
 	})
 	t.Run("fail/hardware-key-for-service", func(t *testing.T) {

@@ -202,26 +202,6 @@ func TestEnrolLogin(t *testing.T) {
 			t.Errorf("login identity %v uscc %q %v %v", l.Subject, uscc, ok, err)
 		}
 	})
-	t.Run("ok/hardware-code-software-login", func(t *testing.T) {
-		// The officer vouches for the citizen card's key; the login key is
-		// another, software key: only the card's certificate says hardware.
-		code, _, err := f.CA.CreateCode(ctx, ca.NewCodeRequest{Profile: "citizen", Subject: ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID},
-			CreatedBy: "officer:test", HardwareKey: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		iss, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), LoginCSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), Code: code})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks := ca.DefaultKeyStoragePolicies()
-		if got := ks.AMR(iss.Certificate); got != "hwk" {
-			t.Errorf("citizen-card certificate amr %q, want hwk", got)
-		}
-		if got := ks.AMR(iss.Login.Certificate); got != "swk" {
-			t.Errorf("login certificate amr %q, want swk: its key was not vetted as hardware", got)
-		}
-	})
 	t.Run("fail/sm2-login-key", func(t *testing.T) {
 		code := f.Code(t, "citizen", ca.Subject{Name: catest.CitizenName, IDNumber: catest.CitizenID})
 		_, err := f.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), LoginCSR: catest.PEMCSR(catest.CSR(t, catest.SM2Key(t))), Code: code})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,5 +433,42 @@ func TestNewAuthorityConfig(t *testing.T) {
 				t.Fatalf("policy %s, want %s", a.Policy(), tc.wantPolicy)
 			}
 		})
+	}
+}
+
+// TestClockReadRace: a request that read the clock before another one but
+// reaches the check after it must not look like a clock going backwards.
+// The first clock reading is held until the second request was answered
+// (or 200 ms passed, when the Authority serialises the readings itself).
+func TestClockReadRace(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	var calls atomic.Int32
+	secondDone := make(chan struct{})
+	clock := func() time.Time {
+		if calls.Add(1) == 1 {
+			select {
+			case <-secondDone:
+			case <-time.After(200 * time.Millisecond):
+			}
+			return t0
+		}
+		return t0.Add(2 * time.Millisecond)
+	}
+	a := newAuthority(t, timestamp.WithClock(clock))
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
+		first <- err
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := a.Timestamp(context.Background(), make([]byte, 32), timestamp.SM3, timestamp.TokenOptions{})
+	close(secondDone)
+	if err != nil {
+		t.Fatalf("second request: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first request, whose clock reading was older: %v", err)
 	}
 }

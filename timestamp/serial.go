@@ -116,7 +116,16 @@ func (g *clockGuard) admit(ctx context.Context, now func() time.Time, log func(e
 			return time.Time{}, fmt.Errorf("%w: the clock did not reach the previous run's mark %s", ErrClockBackwards, floor.Format(time.RFC3339Nano))
 		}
 	}
+	// Reading the clock and comparing it with the latest token is one step
+	// under the lock: a goroutine that read the clock earlier but got here
+	// later would otherwise look like a clock going backwards.
 	g.mu.Lock()
+	at = now().UTC().Truncate(time.Millisecond)
+	if at.Before(floor) {
+		g.mu.Unlock()
+		return time.Time{}, fmt.Errorf("%w: now %s, before the high-water mark %s stored by this TSA's previous run",
+			ErrClockBackwards, at.Format(time.RFC3339Nano), floor.Format(time.RFC3339Nano))
+	}
 	if at.Add(g.slack).Before(g.last) {
 		last := g.last
 		g.mu.Unlock()
