@@ -36,6 +36,10 @@ const (
 	killAt  = 12 * time.Second // SIGKILL the audit sequencer
 	termAt  = 24 * time.Second // SIGTERM another replica
 	loadFor = 36 * time.Second
+	// Two issuance clients, one certificate each per issuePace (plus the
+	// issuance itself): the codes last the whole run.
+	issuePace = 90 * time.Millisecond
+	codeCount = 600
 )
 
 // Client source addresses: each class of client dials nginx from its own
@@ -87,7 +91,7 @@ func TestClusterBehindNginx(t *testing.T) {
 	c.load(t, dir)
 	t.Logf("%s: three replicas behind nginx", time.Since(began).Round(time.Second))
 
-	codes := makeCodes(t, c, replicas[0].Token(t, "ra"), 400)
+	codes := makeCodes(t, c, replicas[0].Token(t, "ra"), codeCount)
 	if out, err := replicas[0].RunStdin("correct horse battery staple\n", "users", "add", "zhangsan", "--password-stdin", "--name", "张三", "--server", c.public); err != nil {
 		t.Fatalf("users add: %v\n%s", err, out)
 	}
