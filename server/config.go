@@ -42,6 +42,11 @@ type Config struct {
 	KeyPassphraseFile string `yaml:"key_passphrase_file"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// PprofListen, when set, serves Go's profiler (net/http/pprof) on its
+	// own plain-HTTP listener, e.g. "127.0.0.1:6060", for performance
+	// work. Default: off. It exposes the process's internals: keep it on a
+	// loopback address.
+	PprofListen string `yaml:"pprof_listen"`
 	// TrustedProxies are the load balancers (CIDR prefixes or addresses)
 	// whose word on the client's address is believed: Forwarded or
 	// X-Forwarded-For on HTTP, a PROXY protocol v1/v2 header on TCP

@@ -57,6 +57,10 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners, ready chan<- net.Addr
 	go s.refreshOCSP(bg)
 	go s.purgeSignOn(bg)
 	go s.caHousekeeping(bg)
+	if err := s.servePprof(bg); err != nil {
+		srv.Close()
+		return errors.Join(err, stopHTTP(context.WithoutCancel(ctx)))
+	}
 	stopGateway, err := s.startGateway(bg, ls.Gateway)
 	if err != nil {
 		srv.Close()

@@ -6,8 +6,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/tongxing/tongxing/problem"
+	"github.com/tongxing/tongxing/timestamp/internal/der"
 )
 
 // Media types of RFC 3161 §3.4.
@@ -55,14 +57,34 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.WriteError(w, r, a.log, &problem.Error{Status: http.StatusBadRequest, Detail: "cannot read the request body", Err: err})
 		return
 	}
-	der, err := a.Respond(r.Context(), body).Marshal()
-	if err != nil {
+	resp := a.Respond(r.Context(), body)
+	var head, token []byte
+	if resp.Status == StatusGranted && len(resp.StatusString) == 0 && resp.FailInfo == 0 {
+		// The common answer is the token behind a few bytes of header:
+		// write the two, rather than copying the token into a new buffer.
+		head, token = grantedHeader(len(resp.Token)), resp.Token
+	} else if head, err = resp.Marshal(); err != nil {
 		problem.WriteError(w, r, a.log, err) // hidden 500, logged
 		return
 	}
-	w.Header().Set("Content-Type", ContentTypeReply)
-	w.Header().Set("Content-Length", fmt.Sprint(len(der)))
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", ContentTypeReply)
+	h.Set("Content-Length", strconv.Itoa(len(head)+len(token)))
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(der)
+	if _, err := w.Write(head); err == nil && token != nil {
+		_, _ = w.Write(token)
+	}
+}
+
+// grantedStatus is the DER PKIStatusInfo of a plain grant: SEQUENCE {
+// INTEGER 0 }.
+var grantedStatus = []byte{der.TagSequence, 3, der.TagInteger, 1, 0}
+
+// grantedHeader returns the bytes of a granted TimeStampResp that come
+// before a token of n bytes: the outer SEQUENCE header and the status.
+func grantedHeader(n int) []byte {
+	b := make([]byte, 0, der.HeaderSize(len(grantedStatus)+n)+len(grantedStatus))
+	b = der.AppendHeader(b, der.TagSequence, len(grantedStatus)+n)
+	return append(b, grantedStatus...)
 }

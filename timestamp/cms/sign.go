@@ -194,29 +194,48 @@ func (s *Signer) assemble(ctype asn1.ObjectIdentifier, content []byte, opts Sign
 	if !s.gm && !ctype.Equal(OIDData) {
 		version = 3
 	}
-	eci := [][]byte{der.OID(ctype)}
+	ctypeDER := der.OID(ctype)
+	// The encapsulated content: SEQUENCE { OID, [0] { OCTET STRING } }.
+	eciLen := len(ctypeDER)
 	if !opts.Detached {
-		eci = append(eci, der.TLV(der.ContextConstructed(0), der.TLV(der.TagOctetString, content)))
+		eciLen += der.Size(der.Size(len(content)))
 	}
-	sd := [][]byte{
-		{der.TagInteger, 1, version},
-		der.TLV(der.TagSet, s.digestAlg),
-		der.TLV(der.TagSequence, eci...),
+	var certs [][]byte
+	certsLen := 0
+	for _, c := range opts.Certificates {
+		certs = append(certs, c.Raw)
+		certsLen += len(c.Raw)
 	}
-	if len(opts.Certificates) > 0 {
-		certs := make([][]byte, 0, len(opts.Certificates))
-		for _, c := range opts.Certificates {
-			certs = append(certs, c.Raw)
-		}
-		slices.SortFunc(certs, bytes.Compare) // DER SET OF order
-		sd = append(sd, der.TLV(der.ContextConstructed(0), certs...))
+	slices.SortFunc(certs, bytes.Compare) // DER SET OF order
+	// SignedData's content, then the two wrappers around it.
+	sdLen := 3 + der.Size(len(s.digestAlg)) + der.Size(eciLen) + der.Size(len(signerInfo))
+	if len(certs) > 0 {
+		sdLen += der.Size(certsLen)
 	}
-	sd = append(sd, der.TLV(der.TagSet, signerInfo))
 	outer := oidSignedDataDER
 	if s.gm && !opts.PKCS7OIDs {
 		outer = oidGMSignedDataDER
 	}
-	return der.TLV(der.TagSequence, outer, der.TLV(der.ContextConstructed(0), der.TLV(der.TagSequence, sd...)))
+	ciLen := len(outer) + der.Size(der.Size(sdLen))
+	// One buffer of the exact size: the certificates and the signature are
+	// copied once, not once per enclosing TLV.
+	b := make([]byte, 0, der.Size(ciLen))
+	b = der.AppendHeader(b, der.TagSequence, ciLen)
+	b = append(b, outer...)
+	b = der.AppendHeader(b, der.ContextConstructed(0), der.Size(sdLen))
+	b = der.AppendHeader(b, der.TagSequence, sdLen)
+	b = append(b, der.TagInteger, 1, version)
+	b = der.AppendTLV(b, der.TagSet, s.digestAlg)
+	b = der.AppendHeader(b, der.TagSequence, eciLen)
+	b = append(b, ctypeDER...)
+	if !opts.Detached {
+		b = der.AppendHeader(b, der.ContextConstructed(0), der.Size(len(content)))
+		b = der.AppendTLV(b, der.TagOctetString, content)
+	}
+	if len(certs) > 0 {
+		b = der.AppendTLV(b, der.ContextConstructed(0), certs...)
+	}
+	return der.AppendTLV(b, der.TagSet, signerInfo)
 }
 
 var (

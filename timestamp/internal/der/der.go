@@ -85,6 +85,16 @@ func TLV(tag byte, parts ...[]byte) []byte {
 	return AppendTLV(make([]byte, 0, Size(n)), tag, parts...)
 }
 
+// AppendHeader appends the tag and the length octets of a TLV whose
+// content, n bytes, the caller appends next.
+func AppendHeader(dst []byte, tag byte, n int) []byte {
+	return appendLen(append(dst, tag), n)
+}
+
+// HeaderSize is the size of the tag and length octets of a TLV whose
+// content is n bytes.
+func HeaderSize(n int) int { return 1 + lenSize(n) }
+
 // OID returns the DER OBJECT IDENTIFIER. It panics on an invalid OID
 // (fewer than two arcs, first arc above 2, negative arcs), which only a
 // programming error produces.
