@@ -2,12 +2,8 @@ package auditlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"time"
-
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tongxing/tongxing/store"
 )
@@ -46,32 +42,12 @@ func wake(c chan struct{}) {
 	}
 }
 
-// listen holds a dedicated connection that LISTENs on both channels and
-// turns notifications into wake-ups of run (pending entries to sequence)
-// and waitLoop (receipts to collect), until the log stops. A failed
-// connection is reopened after the leader-retry interval.
+// listen LISTENs on both channels (store.DB.Listen) and turns
+// notifications into wake-ups of run (pending entries to sequence) and
+// waitLoop (receipts to collect), until the log stops. A failed session is
+// reopened after the leader-retry interval; meanwhile polling carries on.
 func (l *Log) listen() {
 	defer l.bgDone.Done()
-	pending, receipts := notifyChannels(l.opts.lockID)
-	for {
-		err := l.listenOnce(pending, receipts)
-		select {
-		case <-l.stop:
-			return
-		default:
-		}
-		if err != nil && l.ctx.Err() == nil {
-			l.opts.logger.Warn("audit: notification listener; falling back to polling until it reconnects", "err", err)
-		}
-		select {
-		case <-l.stop:
-			return
-		case <-time.After(l.opts.leaderRetry):
-		}
-	}
-}
-
-func (l *Log) listenOnce(pending, receipts string) error {
 	ctx, cancel := context.WithCancel(l.ctx)
 	defer cancel()
 	go func() {
@@ -81,52 +57,33 @@ func (l *Log) listenOnce(pending, receipts string) error {
 		case <-ctx.Done():
 		}
 	}()
-	conn, err := l.db.SQL().Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer discard(conn) // a LISTENing session must not go back to the pool
-	return conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("auditlog: driver connection is %T, not pgx", dc)
-		}
-		pc := sc.Conn()
-		for _, ch := range []string{pending, receipts} {
-			if _, err := pc.Exec(ctx, "LISTEN "+quoteIdent(ch)); err != nil {
-				return fmt.Errorf("listen %s: %w", ch, err)
-			}
-		}
-		// Anything committed before LISTEN took effect is found by one
-		// look now.
-		wake(l.handoff.wakeSeq)
-		wake(l.handoff.wakeRecv)
-		for {
-			n, err := pc.WaitForNotification(ctx)
-			if err != nil {
-				if errors.Is(err, context.Canceled) {
-					return nil
-				}
-				return err
-			}
-			switch n.Channel {
-			case pending:
-				wake(l.handoff.wakeSeq)
-			case receipts:
-				wake(l.handoff.wakeRecv)
-			}
-		}
-	})
+	pending, receipts := notifyChannels(l.opts.lockID)
+	_ = l.db.Listen(ctx, []string{pending, receipts}, l.opts.leaderRetry, wakeups{l: l, pending: pending, receipts: receipts})
 }
 
-// quoteIdent quotes a PostgreSQL identifier.
-func quoteIdent(s string) string {
-	out := []byte{'"'}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' {
-			out = append(out, '"')
-		}
-		out = append(out, s[i])
+// wakeups is the log's store.Listener.
+type wakeups struct {
+	l                 *Log
+	pending, receipts string
+}
+
+// Up looks once for anything committed before LISTEN took effect.
+func (w wakeups) Up() {
+	wake(w.l.handoff.wakeSeq)
+	wake(w.l.handoff.wakeRecv)
+}
+
+func (w wakeups) Notify(channel, _ string) {
+	switch channel {
+	case w.pending:
+		wake(w.l.handoff.wakeSeq)
+	case w.receipts:
+		wake(w.l.handoff.wakeRecv)
 	}
-	return string(append(out, '"'))
+}
+
+func (w wakeups) Down(err error) {
+	if w.l.ctx.Err() == nil {
+		w.l.opts.logger.Warn("audit: notification listener; falling back to polling until it reconnects", "err", err)
+	}
 }
