@@ -36,6 +36,9 @@ type ResponderKey struct {
 	Signer crypto.Signer
 }
 
+// serial is the certificate's serial as the inventory writes it.
+func (k *ResponderKey) serial() string { return SerialHex(k.Cert.SerialNumber) }
+
 // EnsureResponder returns the delegated OCSP responder of an issuing CA
 // (profile ocsp, key "ocsp-ISSUER"); see [Authority.EnsureServiceKey].
 func (a *Authority) EnsureResponder(ctx context.Context, km kms.KeyManager, dir, issuerName string) (*ResponderKey, error) {
@@ -105,9 +108,11 @@ func (a *Authority) EnsureServiceKey(ctx context.Context, km kms.KeyManager, dir
 // authority's issuing CAs, signed by each CA's delegated responder.
 //
 // Responses for one certificate without a nonce are pre-signed and kept in
-// the ca_ocsp_responses table, shared by replicas: the hot path reads the
-// certificate's status and its stored response in one query and signs
-// nothing. A response is re-signed when the certificate's status changes
+// the ca_ocsp_responses table, shared by replicas, and in memory: the hot
+// path answers from memory, and otherwise reads the certificate's status
+// and its stored response in one query and signs nothing. Memory forgets a
+// certificate when its status changes here or, on PostgreSQL, when another
+// replica's change is notified ([StatusChannel], [OCSPStaleness]). A response is re-signed when the certificate's status changes
 // (at once, through [Authority.SetStatus]), when it is past half its
 // validity, or when the responder certificate changed. Requests with a nonce
 // or for several certificates are signed per request.
@@ -118,19 +123,22 @@ type OCSPResponder struct {
 	log        *slog.Logger
 	mu         sync.RWMutex
 	responders map[string]*ResponderKey // by issuer name
+	mem        *ocspCache
 }
 
 // NewOCSPResponder returns a responder over the authority's inventory in db,
 // signing with responders (one per issuing CA). It registers itself with a
 // so that status changes re-sign the stored response.
 func NewOCSPResponder(a *Authority, db *store.DB, responders []*ResponderKey) (*OCSPResponder, error) {
-	r := &OCSPResponder{a: a, db: db, validity: DefaultOCSPValidity, log: a.log, responders: map[string]*ResponderKey{}}
+	r := &OCSPResponder{a: a, db: db, validity: DefaultOCSPValidity, log: a.log, responders: map[string]*ResponderKey{},
+		mem: newOCSPCache(db.Dialect() == store.Postgres)}
 	for _, k := range responders {
 		if err := r.SetResponder(k); err != nil {
 			return nil, err
 		}
 	}
 	a.addStatusHook(func(ctx context.Context, rec *Record) {
+		r.mem.drop(rec.Serial)
 		if _, err := r.presign(ctx, rec.Serial); err != nil {
 			r.log.ErrorContext(ctx, "re-sign OCSP response after status change", "serial", rec.Serial, "err", err)
 		}
@@ -150,7 +158,23 @@ func (r *OCSPResponder) SetResponder(k *ResponderKey) error {
 	r.mu.Lock()
 	r.responders[k.Issuer] = k
 	r.mu.Unlock()
+	r.mem.drop("")
 	return nil
+}
+
+// AnswersFromMemory reports whether the responder answers from memory
+// now: always on SQLite, on PostgreSQL while its notifications are live.
+func (r *OCSPResponder) AnswersFromMemory() bool { return r.mem.live() }
+
+// Listen keeps the responder's memory in step with status changes made by
+// other replicas sharing the database, until ctx ends (see [StatusChannel]
+// and [OCSPStaleness]); without it, on PostgreSQL, every answer is read
+// from the database. On SQLite it returns at once: one process, whose own
+// changes drop what it remembers.
+func (r *OCSPResponder) Listen(ctx context.Context) {
+	r.mem.listen(ctx, r.db, func(err error) {
+		r.log.WarnContext(ctx, "OCSP: status notifications lost; answering from the database until they resume", "err", err)
+	})
 }
 
 // Respond answers a DER OCSP request. Malformed requests get a
@@ -168,8 +192,20 @@ func (r *OCSPResponder) Respond(ctx context.Context, der []byte) ([]byte, error)
 		resp, _ := ocsp.ErrorResponse(ocsp.Unauthorized)
 		return resp, errors.New("ocsp: request for a certificate of another CA")
 	}
-	if len(req.CertIDs) == 1 && req.Nonce == nil {
-		if resp, err := r.cached(ctx, req.CertIDs[0], rk); err == nil && resp != nil {
+	one := len(req.CertIDs) == 1 && req.Nonce == nil
+	var (
+		key ocspKey
+		gen uint64
+	)
+	if one {
+		id := req.CertIDs[0]
+		key = ocspKey{serial: SerialHex(id.SerialNumber), hash: id.HashAlgorithm}
+		if resp := r.mem.get(key, rk.serial(), r.a.now()); resp != nil {
+			return resp, nil
+		}
+		gen = r.mem.generation()
+		if resp, half, err := r.cached(ctx, id, rk); err == nil && resp != nil {
+			r.mem.put(gen, key, ocspEntry{der: resp, responder: rk.serial(), half: half})
 			return resp, nil
 		} else if err != nil {
 			r.log.WarnContext(ctx, "OCSP cache read failed", "err", err)
@@ -195,8 +231,13 @@ func (r *OCSPResponder) Respond(ctx context.Context, der []byte) ([]byte, error)
 		resp, _ := ocsp.ErrorResponse(ocsp.InternalError)
 		return resp, err
 	}
-	if len(req.CertIDs) == 1 && req.Nonce == nil {
-		r.store(ctx, SerialHex(req.CertIDs[0].SerialNumber), data.Responses[0], rk, resp)
+	if one {
+		single := data.Responses[0]
+		r.store(ctx, key.serial, single, rk, resp)
+		if single.Status != ocsp.Unknown {
+			half := single.ThisUpdate.Add(single.NextUpdate.Sub(single.ThisUpdate) / 2)
+			r.mem.put(gen, key, ocspEntry{der: resp, responder: rk.serial(), half: half})
+		}
 	}
 	return resp, nil
 }
@@ -244,7 +285,7 @@ func (r *OCSPResponder) single(ctx context.Context, id ocsp.CertID, issuer strin
 
 // cached returns the stored response for id if it states the certificate's
 // current status, is fresh and was signed by the current responder.
-func (r *OCSPResponder) cached(ctx context.Context, id ocsp.CertID, rk *ResponderKey) ([]byte, error) {
+func (r *OCSPResponder) cached(ctx context.Context, id ocsp.CertID, rk *ResponderKey) ([]byte, time.Time, error) {
 	var (
 		status, respStatus, responder, idHash sql.NullString
 		thisUpdate, nextUpdate                sql.NullInt64
@@ -255,22 +296,22 @@ func (r *OCSPResponder) cached(ctx context.Context, id ocsp.CertID, rk *Responde
 		FROM ca_certificates c LEFT JOIN ca_ocsp_responses o ON o.serial = c.serial WHERE c.serial = ?`, serial).
 		Scan(&status, &respStatus, &responder, &idHash, &thisUpdate, &nextUpdate, &der)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ca: read OCSP response of %s: %w", serial, err)
+		return nil, time.Time{}, fmt.Errorf("ca: read OCSP response of %s: %w", serial, err)
 	}
 	// A response echoes the request's CertID, so one made for a SHA-1
 	// CertID does not answer a SHA-256 query.
-	if !respStatus.Valid || respStatus.String != status.String || responder.String != SerialHex(rk.Cert.SerialNumber) ||
+	if !respStatus.Valid || respStatus.String != status.String || responder.String != rk.serial() ||
 		idHash.String != id.HashAlgorithm.String() {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
 	half := time.Unix(thisUpdate.Int64, 0).Add(time.Duration(nextUpdate.Int64-thisUpdate.Int64) * time.Second / 2)
 	if r.a.now().After(half) {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
-	return der, nil
+	return der, half, nil
 }
 
 func (r *OCSPResponder) store(ctx context.Context, serial string, s ocsp.SingleResponse, rk *ResponderKey, der []byte) {

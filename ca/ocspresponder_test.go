@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/catest"
@@ -196,4 +197,76 @@ func TestOCSPResponder(t *testing.T) {
 type httptestReq struct {
 	method, path string
 	body         []byte
+}
+
+// TestOCSPMemoryAcrossReplicas: two replicas on one PostgreSQL database,
+// each answering from memory; a revocation on one reaches the other's
+// memory through a notification within ca.OCSPStaleness.
+func TestOCSPMemoryAcrossReplicas(t *testing.T) {
+	db := storetest.Postgres(t)
+	a := newOCSPFixture(t, db)
+	// Replica B: another Authority and responder on the same database and keys.
+	storeB := ca.NewSQLStore(db)
+	t.Cleanup(func() { storeB.Close() })
+	authB, err := ca.New(a.CAs, storeB, storeB, ca.WithPseudonymKey(catest.PseudonymKey), ca.WithPublicURL(catest.PublicURL), ca.WithLogger(catest.Discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []*ca.ResponderKey
+	for _, name := range []string{"gm-issuing", "intl-issuing"} {
+		k, err := a.CA.EnsureResponder(context.Background(), a.KM, a.Dir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	rB, err := ca.NewOCSPResponder(authB, db, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.r.Listen(ctx)
+	go rB.Listen(ctx)
+
+	code := a.Code(t, "service", ca.Subject{Department: "tax", Service: "api", DNSNames: []string{"api.tax.example"}})
+	iss, err := a.CA.Enrol(ctx, ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, catest.ECKey(t, elliptic.P256()))), Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := a.request(t, "intl-issuing", iss, ocsp.SHA1, nil)
+	// Wait until A's listener is up and has heard itself: then it answers
+	// from memory.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, _ := a.ask(t, "intl-issuing", req)
+		if p.Responses[0].Status != ocsp.Good {
+			t.Fatalf("fresh certificate: status %v", p.Responses[0].Status)
+		}
+		if a.r.AnswersFromMemory() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica A never answered from memory")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.ask(t, "intl-issuing", req) // remembered now
+
+	reason := ca.ReasonKeyCompromise
+	if _, err := authB.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: reason, Actor: "officer:test"}); err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := time.Now()
+	for {
+		p, _ := a.ask(t, "intl-issuing", req)
+		if p.Responses[0].Status == ocsp.Revoked {
+			t.Logf("replica A says revoked %s after replica B revoked", time.Since(revokedAt).Round(time.Millisecond))
+			break
+		}
+		if time.Since(revokedAt) > ca.OCSPStaleness {
+			t.Fatalf("replica A still says %v %s after the revocation on replica B (bound %s)", p.Responses[0].Status, time.Since(revokedAt), ca.OCSPStaleness)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -420,7 +420,9 @@ func (s *SQLStore) SetStatus(ctx context.Context, ev *Event, revokedAt time.Time
 		if err != nil {
 			return fmt.Errorf("ca: record status event of %s: %w", ev.Serial, err)
 		}
-		return nil
+		// Every replica drops what it remembers of the certificate when
+		// this commits (OCSP answers from memory).
+		return tx.Notify(ctx, StatusChannel, "serial:"+ev.Serial)
 	})
 	if err != nil {
 		return nil, err

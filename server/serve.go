@@ -55,6 +55,7 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners, ready chan<- net.Addr
 	defer stopBG()
 	go s.refreshCRLs(bg)
 	go s.refreshOCSP(bg)
+	go s.ocsp.Listen(bg)
 	go s.purgeSignOn(bg)
 	go s.caHousekeeping(bg)
 	if err := s.servePprof(bg); err != nil {
