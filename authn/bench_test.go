@@ -106,29 +106,33 @@ func BenchmarkSigning(b *testing.B) {
 }
 
 // BenchmarkClientCredentials measures client-credentials grants at the token
-// endpoint (client authentication, target check, an RS256 service token and
-// its durable record) on SQLite; compare with BenchmarkSigning/raw/RS256 in
-// the same run:
+// endpoint (client authentication, target check, a service token signed
+// with each access-token algorithm and its durable record) on SQLite;
+// compare with BenchmarkSigning/raw/ALG in the same run:
 //
 //	go test -run '^$' -bench 'BenchmarkClientCredentials|BenchmarkCodeExchange|BenchmarkSigning' -benchtime 2s ./authn/
 func BenchmarkClientCredentials(b *testing.B) {
-	db := storetest.SQLite(b)
-	secret, hash := GenerateClientSecret()
-	cfg := ClientConfig{ID: "svc-bench", Name: "bench service", Department: "dept:bench",
-		TargetDepartments: []string{"dept:target"}, SectorIdentifier: "bench.test", SecretHash: hash}
-	p := newTestProvider(b, db, newClock(), WithClients(cfg))
-	mux := http.NewServeMux()
-	p.Routes(mux)
-	body := url.Values{"grant_type": {GrantClientCredentials}, "audience": {"dept:target"}}.Encode()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		r := httptest.NewRequest(http.MethodPost, pathToken, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.SetBasicAuth("svc-bench", secret)
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			b.Fatalf("client credentials: %d %s", w.Code, w.Body)
-		}
+	for _, alg := range signingAlgs {
+		b.Run(alg, func(b *testing.B) {
+			db := storetest.SQLite(b)
+			secret, hash := GenerateClientSecret()
+			cfg := ClientConfig{ID: "svc-bench", Name: "bench service", Department: "dept:bench",
+				TargetDepartments: []string{"dept:target"}, SectorIdentifier: "bench.test", SecretHash: hash}
+			p := newTestProvider(b, db, newClock(), WithClients(cfg), WithAccessTokenAlg(alg))
+			mux := http.NewServeMux()
+			p.Routes(mux)
+			body := url.Values{"grant_type": {GrantClientCredentials}, "audience": {"dept:target"}}.Encode()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r := httptest.NewRequest(http.MethodPost, pathToken, strings.NewReader(body))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.SetBasicAuth("svc-bench", secret)
+				w := httptest.NewRecorder()
+				mux.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("client credentials: %d %s", w.Code, w.Body)
+				}
+			}
+		})
 	}
 }
