@@ -43,7 +43,7 @@ func BenchmarkCodeExchange(b *testing.B) {
 				Scopes: []string{"openid", "profile"}, Nonce: "n", MaxAge: -1, CodeChallenge: s256(verifier), CodeChallengeMethod: "S256"}
 			codes := make([]string, b.N)
 			for i := range codes {
-				if codes[i], err = p.issueCode(ctx, c, req, sess); err != nil {
+				if codes[i], err = p.authz.issueCode(ctx, c, req, sess); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -225,17 +225,17 @@ func checkClientAssertion(c *Client, keys []clientKey, raw string, audiences []s
 
 // assertionAudiences are the aud values a client assertion may name: the
 // issuer, the token endpoint and the endpoint called.
-func (p *Provider) assertionAudiences(r *http.Request) []string {
-	out := []string{p.issuer, p.issuer + pathToken}
-	if path, ok := strings.CutPrefix(r.URL.Path, p.prefix); ok && path != pathToken {
-		out = append(out, p.issuer+path)
+func (o *oauthServer) assertionAudiences(r *http.Request) []string {
+	out := []string{o.issuer, o.issuer + pathToken}
+	if path, ok := strings.CutPrefix(r.URL.Path, o.prefix); ok && path != pathToken {
+		out = append(out, o.issuer+path)
 	}
 	return out
 }
 
 // authenticateAssertion authenticates a client by private_key_jwt and
 // records the assertion's jti, refusing one used before.
-func (p *Provider) authenticateAssertion(r *http.Request, id, assertion string) (*Client, error) {
+func (o *oauthServer) authenticateAssertion(r *http.Request, id, assertion string) (*Client, error) {
 	if len(assertion) > MaxClientAssertionSize {
 		return nil, oauthErr(ErrInvalidClient, "client_assertion exceeds %d bytes", MaxClientAssertionSize)
 	}
@@ -247,7 +247,7 @@ func (p *Provider) authenticateAssertion(r *http.Request, id, assertion string) 
 		}
 	}
 	ctx := r.Context()
-	c, err := p.clients.get(ctx, id)
+	c, err := o.clients.get(ctx, id)
 	if errors.Is(err, ErrClientNotFound) {
 		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
 	}
@@ -261,12 +261,12 @@ func (p *Provider) authenticateAssertion(r *http.Request, id, assertion string) 
 	if err != nil { // validated at registration
 		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
-	now := p.now()
-	claims, err := checkClientAssertion(c, keys, assertion, p.assertionAudiences(r), now)
+	now := o.now()
+	claims, err := checkClientAssertion(c, keys, assertion, o.assertionAudiences(r), now)
 	if err != nil {
 		return nil, oauthErr(ErrInvalidClient, "%v", err)
 	}
-	_, err = p.db.Exec(ctx, "INSERT INTO authn_client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
+	_, err = o.db.Exec(ctx, "INSERT INTO authn_client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
 		c.ID, claims.ID, claims.ExpiresAt.UnixNano())
 	if store.IsUniqueViolation(err) {
 		return nil, oauthErr(ErrInvalidClient, "client_assertion was already used (jti)")

@@ -101,7 +101,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		}))}
 		mux := e.srv.Config.Handler.(*http.ServeMux)
 		if _, pat := mux.Handler(httptestRequest(e.issuer + pathIntrospect)); pat == "" {
-			e.p.grantRoutes(mux)
+			t.Fatalf("Routes did not register %s", pathIntrospect)
 		}
 		other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {

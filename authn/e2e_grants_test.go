@@ -47,7 +47,7 @@ func newGrantsEnv(t *testing.T, db *store.DB) *grantsEnv {
 	}
 	mux := e.srv.Config.Handler.(*http.ServeMux)
 	if _, pat := mux.Handler(httptestRequest(e.issuer + pathIntrospect)); pat == "" {
-		e.p.grantRoutes(mux)
+		t.Fatalf("Routes did not register %s", pathIntrospect)
 	}
 	return &grantsEnv{e}
 }

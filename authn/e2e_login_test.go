@@ -157,7 +157,7 @@ func (ce *certEnv) certForm(t *testing.T, p *page, lc *loginCert) url.Values {
 	if m == nil {
 		t.Fatalf("no certificate login on the page (%d):\n%.3000s", p.status, p.body)
 	}
-	ch, err := ce.p.loadCertChallenge(t.Context(), m[1])
+	ch, err := ce.p.cert.loadCertChallenge(t.Context(), m[1])
 	if err != nil || ch == nil {
 		t.Fatalf("challenge %s not stored: %v", m[1], err)
 	}

@@ -35,19 +35,19 @@ type accessClaims struct {
 // parseAccessToken checks an access token's signature (any published key),
 // typ (at+jwt), issuer and, unless expired is true, its expiry. It does
 // NOT check revocation.
-func (p *Provider) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
+func (o *oauthServer) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
 	var c accessClaims
-	h, err := p.keys.verify(ctx, token, &c)
+	h, err := o.keys.verify(ctx, token, &c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadToken, err)
 	}
 	if !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
 		return nil, fmt.Errorf("%w: typ %s", errBadToken, quote(h.Typ))
 	}
-	if c.Issuer != p.issuer || c.ID == "" || c.ExpiresAt == nil {
+	if c.Issuer != o.issuer || c.ID == "" || c.ExpiresAt == nil {
 		return nil, fmt.Errorf("%w: not an access token of this provider", errBadToken)
 	}
-	if !expired && !p.now().Before(c.ExpiresAt.Time) {
+	if !expired && !o.now().Before(c.ExpiresAt.Time) {
 		return nil, fmt.Errorf("%w: expired", errBadToken)
 	}
 	return &c, nil
@@ -63,8 +63,8 @@ type citizenToken struct {
 // liveCitizenToken verifies a citizen's access token and checks, in the
 // database, that neither it nor its grant is revoked and that the account
 // is enabled.
-func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
-	c, err := p.parseAccessToken(ctx, token, false)
+func (o *oauthServer) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
+	c, err := o.parseAccessToken(ctx, token, false)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizen
 		revoked, grevoked sql.NullInt64
 		disabled          sql.NullInt64
 	)
-	err = p.db.QueryRow(ctx, `SELECT g.id, g.user_id, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
+	err = o.db.QueryRow(ctx, `SELECT g.id, g.user_id, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
 		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
 		WHERE a.jti = ?`, c.ID).Scan(&ct.grantID, &ct.userID, &expires, &revoked, &grevoked, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -83,7 +83,7 @@ func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizen
 	if err != nil {
 		return nil, fmt.Errorf("authn: read access token: %w", err)
 	}
-	if revoked.Valid || grevoked.Valid || disabled.Valid || !p.now().Before(time.Unix(0, expires)) {
+	if revoked.Valid || grevoked.Valid || disabled.Valid || !o.now().Before(time.Unix(0, expires)) {
 		return nil, fmt.Errorf("%w: revoked or expired", errBadToken)
 	}
 	ct.claims = c
@@ -99,7 +99,7 @@ func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizen
 // (which the service must be registered for), lives no longer than the
 // subject token, and comes without a refresh token. Revoking the
 // citizen's grant revokes it.
-func (p *Provider) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (o *oauthServer) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	if !c.Service() {
 		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
 	}
@@ -121,18 +121,18 @@ func (p *Provider) tokenExchange(ctx context.Context, c *Client, form url.Values
 	if err != nil {
 		return nil, err
 	}
-	ct, err := p.liveCitizenToken(ctx, subject)
+	ct, err := o.liveCitizenToken(ctx, subject)
 	if errors.Is(err, errBadToken) {
 		return nil, oauthErr(ErrInvalidGrant, "subject_token is invalid, expired or revoked")
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := p.now()
-	life := min(p.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
+	now := o.now()
+	life := min(o.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
 	ev.Subject, ev.Resource = ct.userID, "authn:grant:"+ct.grantID
 	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "), "act="+c.ID)
-	resp, err := p.issueServiceToken(ctx, &serviceToken{
+	resp, err := o.issueServiceToken(ctx, &serviceToken{
 		client: c, userID: ct.userID, grantID: ct.grantID, lifetime: life,
 		claims: ServiceTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: ct.claims.Subject, Audience: aud},

@@ -131,13 +131,13 @@ type serviceToken struct {
 }
 
 // issueServiceToken records the token's jti and signs it.
-func (p *Provider) issueServiceToken(ctx context.Context, st *serviceToken, now time.Time) (*tokenResponse, error) {
-	st.claims.Issuer = p.issuer
+func (o *oauthServer) issueServiceToken(ctx context.Context, st *serviceToken, now time.Time) (*tokenResponse, error) {
+	st.claims.Issuer = o.issuer
 	st.claims.IssuedAt = jwt.NewNumericDate(now)
 	st.claims.ExpiresAt = jwt.NewNumericDate(now.Add(st.lifetime))
 	st.claims.ID = newID()
 	st.claims.ClientID = st.client.ID
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
+	err := o.db.InTx(ctx, func(tx *store.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO authn_service_tokens (jti, client_id, user_id, grant_id, audience, scope, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.claims.ID, st.client.ID, nullString(st.userID), nullString(st.grantID),
 			strings.Join(st.claims.Audience, " "), st.claims.Scope, now.UnixNano(), now.Add(st.lifetime).UnixNano())
@@ -146,7 +146,7 @@ func (p *Provider) issueServiceToken(ctx context.Context, st *serviceToken, now 
 	if err != nil {
 		return nil, fmt.Errorf("authn: record service token: %w", err)
 	}
-	access, err := p.keys.sign(ctx, p.accessAlg, accessTokenType, st.claims)
+	access, err := o.keys.sign(ctx, o.accessAlg, accessTokenType, st.claims)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func nullString(s string) any {
 // clientCredentials is the client credentials grant (RFC 6749 §4.4) for
 // department services. The access token's sub is the client ID and its
 // aud the requested target departments; no refresh token is issued.
-func (p *Provider) clientCredentials(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (o *oauthServer) clientCredentials(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	if !c.Service() {
 		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
 	}
@@ -176,12 +176,12 @@ func (p *Provider) clientCredentials(ctx context.Context, c *Client, form url.Va
 	}
 	ev.Resource = "authn:service:" + c.ID
 	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "))
-	return p.issueServiceToken(ctx, &serviceToken{
+	return o.issueServiceToken(ctx, &serviceToken{
 		client:   c,
-		lifetime: p.life.AccessToken,
+		lifetime: o.life.AccessToken,
 		claims: ServiceTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: c.ID, Audience: aud},
 			Scope:            joinScopes(scope),
 		},
-	}, p.now())
+	}, o.now())
 }

@@ -47,42 +47,42 @@ type Introspection struct {
 // token is for); to every other caller, and for revoked, expired, unknown
 // or malformed tokens, the answer is {"active": false}. token_type_hint
 // is accepted and not needed.
-func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	form, c, err := p.tokenManagementRequest(w, r)
+func (o *oauthServer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	form, c, err := o.tokenManagementRequest(w, r)
 	if err == nil && c.Public() {
 		err = oauthErr(ErrInvalidClient, "a public client cannot introspect tokens")
 	}
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		o.writeOAuthError(w, r, err)
 		return
 	}
 	token := form.Get("token")
 	if token == "" {
-		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
+		o.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
 		return
 	}
-	in, err := p.introspect(r.Context(), c, token)
+	in, err := o.introspect(r.Context(), c, token)
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		o.writeOAuthError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
 }
 
 // introspect describes token to client c.
-func (p *Provider) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
+func (o *oauthServer) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if strings.HasPrefix(token, refreshTokenPrefix) {
-		return p.introspectRefresh(ctx, c, token)
+		return o.introspectRefresh(ctx, c, token)
 	}
-	ac, err := p.parseAccessToken(ctx, token, false)
+	ac, err := o.parseAccessToken(ctx, token, false)
 	if errors.Is(err, errBadToken) {
 		return inactive, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	live, err := p.accessTokenLive(ctx, ac.ID)
+	live, err := o.accessTokenLive(ctx, ac.ID)
 	if err != nil || !live {
 		return inactive, err
 	}
@@ -100,16 +100,16 @@ func (p *Provider) introspect(ctx context.Context, c *Client, token string) (*In
 // accessTokenLive reports whether the access token jti (of a portal or a
 // department service) is recorded, unexpired and not revoked, and so are
 // its grant and the citizen's account, if it has them.
-func (p *Provider) accessTokenLive(ctx context.Context, jti string) (bool, error) {
+func (o *oauthServer) accessTokenLive(ctx context.Context, jti string) (bool, error) {
 	var (
 		expires                     int64
 		revoked, grevoked, disabled sql.NullInt64
 	)
-	err := p.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
+	err := o.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
 		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
 		WHERE a.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = p.db.QueryRow(ctx, `SELECT s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at
+		err = o.db.QueryRow(ctx, `SELECT s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at
 			FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
 			WHERE s.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
 	}
@@ -119,12 +119,12 @@ func (p *Provider) accessTokenLive(ctx context.Context, jti string) (bool, error
 	if err != nil {
 		return false, fmt.Errorf("authn: read access token: %w", err)
 	}
-	return !revoked.Valid && !grevoked.Valid && !disabled.Valid && p.now().Before(time.Unix(0, expires)), nil
+	return !revoked.Valid && !grevoked.Valid && !disabled.Valid && o.now().Before(time.Unix(0, expires)), nil
 }
 
 // introspectRefresh describes a refresh token, to the client it was issued
 // to only.
-func (p *Provider) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
+func (o *oauthServer) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if len(token) > 128 {
 		return inactive, nil
@@ -136,7 +136,7 @@ func (p *Provider) introspectRefresh(ctx context.Context, c *Client, token strin
 		scope            string
 	)
 	cols := scanGrant(&g)
-	err := p.db.QueryRow(ctx, `SELECT r.scope, r.created_at, r.expires_at, r.used_at, u.disabled_at, `+grantColumns+`
+	err := o.db.QueryRow(ctx, `SELECT r.scope, r.created_at, r.expires_at, r.used_at, u.disabled_at, `+grantColumns+`
 		FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id JOIN authn_users u ON u.id = g.user_id
 		WHERE r.hash = ?`, hashSecret(token)).Scan(append([]any{&scope, &created, &expires, &used, &disabled}, cols...)...)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -146,13 +146,13 @@ func (p *Provider) introspectRefresh(ctx context.Context, c *Client, token strin
 		return nil, fmt.Errorf("authn: read refresh token: %w", err)
 	}
 	finishGrant(&g, cols)
-	if g.ClientID != c.ID || used.Valid || disabled.Valid || g.Revoked || !p.now().Before(time.Unix(0, expires)) {
+	if g.ClientID != c.ID || used.Valid || disabled.Valid || g.Revoked || !o.now().Before(time.Unix(0, expires)) {
 		return inactive, nil
 	}
 	return &Introspection{
 		Active: true, Scope: scope, ClientID: g.ClientID, TokenType: "refresh_token",
-		Exp: time.Unix(0, expires).Unix(), Iat: time.Unix(0, created).Unix(), Sub: p.subject(c, g.UserID),
-		Iss: p.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
+		Exp: time.Unix(0, expires).Unix(), Iat: time.Unix(0, created).Unix(), Sub: o.subject(c, g.UserID),
+		Iss: o.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
 	}, nil
 }
 
@@ -167,7 +167,7 @@ func unixOf(d *jwt.NumericDate) int64 {
 // sets no-store headers, reads the size-limited form, refuses repeated
 // parameters and authenticates the client.
 // The error is an OAuth error for the caller to write.
-func (p *Provider) tokenManagementRequest(w http.ResponseWriter, r *http.Request) (url.Values, *Client, error) {
+func (o *oauthServer) tokenManagementRequest(w http.ResponseWriter, r *http.Request) (url.Values, *Client, error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -180,6 +180,6 @@ func (p *Provider) tokenManagementRequest(w http.ResponseWriter, r *http.Request
 			return nil, nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
-	c, err := p.authenticateClient(r, form)
+	c, err := o.authenticateClient(r, form)
 	return form, c, err
 }

@@ -7,12 +7,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tongxing/tongxing/authn/totp"
+	"github.com/tongxing/tongxing/store"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
 )
+
+// loginPages are the login and consent forms: password, one-time code and
+// consent. Certificate and mTLS login are in [certLogin]; a successful
+// login continues the authorization request through the [authorizer].
+type loginPages struct {
+	*base
+	db      *store.DB
+	clients *clientRegistry
+	users   *Users
+	thr     *throttle
+	totp    *totp.Verifier
+	authz   *authorizer
+	sess    *sessions
+	cert    *certLogin
+}
 
 // Login transaction stages.
 const (
@@ -44,19 +61,19 @@ var errLoginGone = errors.New("authn: login request expired, completed or from a
 
 // beginLogin stores the authorization request as a login transaction bound
 // to this browser and redirects to the login page.
-func (p *Provider) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
+func (az *authorizer) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
 	browser := browserID(w, r)
 	tx := &loginTx{ID: newID(), CSRF: newSecret(), Stage: stage, State: loginState{Request: req, SessionID: sessionID}}
 	state, err := json.Marshal(tx.State)
 	if err == nil {
-		now := p.now()
-		_, err = p.db.Exec(r.Context(), `INSERT INTO authn_logins (id, browser_hash, csrf, stage, request, created_at, expires_at)
+		now := az.now()
+		_, err = az.db.Exec(r.Context(), `INSERT INTO authn_logins (id, browser_hash, csrf, stage, request, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, tx.ID, hashSecret(browser), tx.CSRF, stage, string(state),
-			now.UnixNano(), now.Add(p.life.Login).UnixNano())
+			now.UnixNano(), now.Add(az.life.Login).UnixNano())
 	}
 	if err != nil {
-		p.logError(r, "authorize: store login request", err)
-		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		az.logError(r, "authorize: store login request", err)
+		az.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
 	}
 	status := http.StatusFound
@@ -64,12 +81,12 @@ func (p *Provider) beginLogin(w http.ResponseWriter, r *http.Request, req *Autho
 		status = http.StatusSeeOther
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, p.prefix+pathLogin+"?"+url.Values{"login": {tx.ID}}.Encode(), status)
+	http.Redirect(w, r, az.prefix+pathLogin+"?"+url.Values{"login": {tx.ID}}.Encode(), status)
 }
 
 // loadLogin returns the pending login transaction id, if it exists, has
 // not expired or completed, and belongs to this browser.
-func (p *Provider) loadLogin(ctx context.Context, r *http.Request, id string) (*loginTx, error) {
+func (lp *loginPages) loadLogin(ctx context.Context, r *http.Request, id string) (*loginTx, error) {
 	if id == "" || len(id) > 64 {
 		return nil, errLoginGone
 	}
@@ -80,7 +97,7 @@ func (p *Provider) loadLogin(ctx context.Context, r *http.Request, id string) (*
 		expires int64
 		done    sql.NullInt64
 	)
-	err := p.db.QueryRow(ctx, "SELECT browser_hash, csrf, stage, request, expires_at, done_at FROM authn_logins WHERE id = ?", id).
+	err := lp.db.QueryRow(ctx, "SELECT browser_hash, csrf, stage, request, expires_at, done_at FROM authn_logins WHERE id = ?", id).
 		Scan(&browser, &tx.CSRF, &tx.Stage, &state, &expires, &done)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errLoginGone
@@ -88,7 +105,7 @@ func (p *Provider) loadLogin(ctx context.Context, r *http.Request, id string) (*
 	if err != nil {
 		return nil, fmt.Errorf("authn: read login request: %w", err)
 	}
-	if done.Valid || p.now().UnixNano() >= expires || !sameBrowser(r, browser) {
+	if done.Valid || lp.now().UnixNano() >= expires || !sameBrowser(r, browser) {
 		return nil, errLoginGone
 	}
 	if err := json.Unmarshal([]byte(state), &tx.State); err != nil || tx.State.Request == nil {
@@ -98,8 +115,8 @@ func (p *Provider) loadLogin(ctx context.Context, r *http.Request, id string) (*
 }
 
 // finishLogin marks tx completed; only one caller succeeds.
-func (p *Provider) finishLogin(ctx context.Context, tx *loginTx) error {
-	res, err := p.db.Exec(ctx, "UPDATE authn_logins SET done_at = ? WHERE id = ? AND done_at IS NULL", p.now().UnixNano(), tx.ID)
+func (lp *loginPages) finishLogin(ctx context.Context, tx *loginTx) error {
+	res, err := lp.db.Exec(ctx, "UPDATE authn_logins SET done_at = ? WHERE id = ? AND done_at IS NULL", lp.now().UnixNano(), tx.ID)
 	if err != nil {
 		return fmt.Errorf("authn: complete login request: %w", err)
 	}
@@ -124,7 +141,7 @@ func pageLocale(r *http.Request, explicit string, req *AuthorizeRequest) string 
 }
 
 // pageFor fills the data shared by the login and consent pages.
-func (p *Provider) pageFor(tx *loginTx, c *Client, locale string) *pageData {
+func (lp *loginPages) pageFor(tx *loginTx, c *Client, locale string) *pageData {
 	other := translator(locale)("lang.other.code")
 	acr := ACRPassword
 	if wantedRank(c, tx.State.Request) >= acrRank(ACRCertificate) {
@@ -132,106 +149,106 @@ func (p *Provider) pageFor(tx *loginTx, c *Client, locale string) *pageData {
 	}
 	return &pageData{
 		Client: c, LoginID: tx.ID, CSRF: tx.CSRF, ACR: acr,
-		OtherLangURL: p.prefix + pathLogin + "?" + url.Values{"login": {tx.ID}, "ui_locales": {other}}.Encode(),
+		OtherLangURL: lp.prefix + pathLogin + "?" + url.Values{"login": {tx.ID}, "ui_locales": {other}}.Encode(),
 	}
 }
 
 // serveLoginPage shows the login or consent form of a login transaction.
-func (p *Provider) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+func (lp *loginPages) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	locale := pageLocale(r, q.Get("ui_locales"), nil)
 	if len(r.URL.RawQuery) > 1024 {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
 		return
 	}
-	tx, c, ok := p.loginContext(w, r, q.Get("login"), locale)
+	tx, c, ok := lp.loginContext(w, r, q.Get("login"), locale)
 	if !ok {
 		return
 	}
 	locale = pageLocale(r, q.Get("ui_locales"), tx.State.Request)
-	d := p.pageFor(tx, c, locale)
+	d := lp.pageFor(tx, c, locale)
 	switch tx.Stage {
 	case stageConsent:
-		p.showConsent(w, r, tx, c, d, locale)
+		lp.showConsent(w, r, tx, c, d, locale)
 		return
 	case stageTOTP:
-		p.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
+		lp.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
 		return
 	}
 	if h := tx.State.Request.LoginHint; checkUsername(h) == nil {
 		d.Username = h
 	}
-	if !p.offerCertLogin(w, r, d, locale) {
+	if !lp.cert.offerCertLogin(w, r, d, locale) {
 		return
 	}
-	if err := p.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
-		p.logError(r, "login page", err)
+	if err := lp.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
+		lp.logError(r, "login page", err)
 	}
 }
 
 // loginContext loads the transaction and its client, or shows the error
 // page and returns false.
-func (p *Provider) loginContext(w http.ResponseWriter, r *http.Request, id, locale string) (*loginTx, *Client, bool) {
-	tx, err := p.loadLogin(r.Context(), r, id)
+func (lp *loginPages) loginContext(w http.ResponseWriter, r *http.Request, id, locale string) (*loginTx, *Client, bool) {
+	tx, err := lp.loadLogin(r.Context(), r, id)
 	if errors.Is(err, errLoginGone) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
 		return nil, nil, false
 	}
 	if err != nil {
-		p.logError(r, "login: load request", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: load request", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return nil, nil, false
 	}
-	c, err := p.clients.get(r.Context(), tx.State.Request.ClientID)
+	c, err := lp.clients.get(r.Context(), tx.State.Request.ClientID)
 	if err != nil {
 		// The client was removed while the user was logging in.
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "")
 		return nil, nil, false
 	}
 	return tx, c, true
 }
 
-func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, d *pageData, locale string) {
-	sess, err := p.sessionFrom(r)
+func (lp *loginPages) showConsent(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, d *pageData, locale string) {
+	sess, err := lp.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "consent: read session", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "consent: read session", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if sess == nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
 		return
 	}
-	u, err := p.users.User(r.Context(), sess.UserID)
+	u, err := lp.users.User(r.Context(), sess.UserID)
 	if err != nil {
-		p.logError(r, "consent: load user", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "consent: load user", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	d.Username = u.Username
 	d.Scopes = grantedScopes(c, tx.State.Request.Scopes)
-	if err := p.pages.render(w, http.StatusOK, "consent", locale, d); err != nil {
-		p.logError(r, "consent page", err)
+	if err := lp.pages.render(w, http.StatusOK, "consent", locale, d); err != nil {
+		lp.logError(r, "consent page", err)
 	}
 }
 
 // postedLogin reads a login or consent form and its transaction, checking
 // the CSRF token; on failure it has shown the error page.
-func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stages ...string) (url.Values, *loginTx, *Client, string, bool) {
+func (lp *loginPages) postedLogin(w http.ResponseWriter, r *http.Request, stages ...string) (url.Values, *loginTx, *Client, string, bool) {
 	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
 	form, err := readForm(w, r, maxLoginFormSize)
 	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
 		return nil, nil, nil, "", false
 	}
 	locale = pageLocale(r, form.Get("ui_locales"), nil)
-	tx, c, ok := p.loginContext(w, r, form.Get("login"), locale)
+	tx, c, ok := lp.loginContext(w, r, form.Get("login"), locale)
 	if !ok {
 		return nil, nil, nil, "", false
 	}
 	csrf := form.Get("csrf_token")
 	if len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF)) != 1 || !slices.Contains(stages, tx.Stage) {
-		p.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
 		return nil, nil, nil, "", false
 	}
 	return form, tx, c, pageLocale(r, form.Get("ui_locales"), tx.State.Request), true
@@ -240,18 +257,18 @@ func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stages ..
 // serveLoginSubmit checks the login form: CSRF token, throttling, password.
 // A successful login starts a session and continues the authorization
 // request.
-func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
-	form, tx, c, locale, ok := p.postedLogin(w, r, stageLogin, stageTOTP)
+func (lp *loginPages) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	form, tx, c, locale, ok := lp.postedLogin(w, r, stageLogin, stageTOTP)
 	if !ok {
 		return
 	}
 	if tx.Stage == stageTOTP {
-		p.serveTOTPSubmit(w, r, form.Get("code"), tx, c, locale)
+		lp.serveTOTPSubmit(w, r, form.Get("code"), tx, c, locale)
 		return
 	}
 	ctx := r.Context()
 	username, password := form.Get("username"), form.Get("password")
-	d := p.pageFor(tx, c, locale)
+	d := lp.pageFor(tx, c, locale)
 	d.Username = username
 	if len(username) > MaxUsernameLength {
 		d.Username = ""
@@ -259,18 +276,18 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	t := translator(locale)
 	fail := func(status int, msg string) {
 		d.Error = msg
-		if !p.offerCertLogin(w, r, d, locale) {
+		if !lp.cert.offerCertLogin(w, r, d, locale) {
 			return
 		}
-		if err := p.pages.render(w, status, "login", locale, d); err != nil {
-			p.logError(r, "login page", err)
+		if err := lp.pages.render(w, status, "login", locale, d); err != nil {
+			lp.logError(r, "login page", err)
 		}
 	}
 	if username == "" || password == "" {
 		fail(http.StatusBadRequest, t("login.required"))
 		return
 	}
-	u, err := p.CheckPassword(ctx, username, password, r.RemoteAddr)
+	u, err := lp.checkPassword(ctx, username, password, r.RemoteAddr)
 	var locked *LockedError
 	if errors.As(err, &locked) || errors.Is(err, ErrBadCredentials) {
 		reason := "bad credentials"
@@ -278,78 +295,78 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			reason = "locked"
 		}
 		subject := NormalizeUsername(d.Username)
-		if known, e := p.users.ByUsername(ctx, username); e == nil {
+		if known, e := lp.users.ByUsername(ctx, username); e == nil {
 			subject = known.ID
 		}
-		_ = p.audit(ctx, AuditEvent{Action: "authn.login.failure", Subject: subject, Client: c.ID,
+		_ = lp.audit(ctx, AuditEvent{Action: "authn.login.failure", Subject: subject, Client: c.ID,
 			SourceAddr: r.RemoteAddr, Outcome: "failure", Reasons: []string{"method password", reason}})
 	}
 	switch {
 	case errors.As(err, &locked):
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(lp.now())))
 		fail(http.StatusTooManyRequests, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
 		return
 	case errors.Is(err, ErrBadCredentials):
 		fail(http.StatusOK, t("login.bad"))
 		return
 	case err != nil:
-		p.logError(r, "login: check password", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: check password", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	hasTOTP, err := p.users.HasTOTP(ctx, u.ID)
+	hasTOTP, err := lp.users.HasTOTP(ctx, u.ID)
 	if err != nil {
-		p.logError(r, "login: read one-time code factor", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: read one-time code factor", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if hasTOTP {
 		// The one-time code is asked whenever the account has the factor,
 		// and so whenever urn:tongxing:loa:3 is requested of such an
 		// account; an account without it can reach level 2 only.
-		p.beginTOTP(w, r, tx, c, locale, u)
+		lp.beginTOTP(w, r, tx, c, locale, u)
 		return
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRPassword, []string{amrPassword}, "")
+	lp.completeLogin(w, r, tx, c, locale, u, ACRPassword, []string{amrPassword}, "")
 }
 
 // serveConsentSubmit takes the consent form's decision.
-func (p *Provider) serveConsentSubmit(w http.ResponseWriter, r *http.Request) {
-	form, tx, c, locale, ok := p.postedLogin(w, r, stageConsent)
+func (lp *loginPages) serveConsentSubmit(w http.ResponseWriter, r *http.Request) {
+	form, tx, c, locale, ok := lp.postedLogin(w, r, stageConsent)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if err := p.finishLogin(ctx, tx); err != nil {
-		p.loginGone(w, r, locale, err)
+	if err := lp.finishLogin(ctx, tx); err != nil {
+		lp.loginGone(w, r, locale, err)
 		return
 	}
 	req := tx.State.Request
 	if form.Get("decision") != "allow" {
-		p.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the user denied the request"))
+		lp.authz.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the user denied the request"))
 		return
 	}
-	sess, err := p.sessionFrom(r)
+	sess, err := lp.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "consent: read session", err)
-		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		lp.logError(r, "consent: read session", err)
+		lp.authz.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
 	}
 	if sess == nil {
 		// The session ended while the form was open: log in again.
-		p.proceed(w, r, c, req, nil, false, false)
+		lp.authz.proceed(w, r, c, req, nil, false, false)
 		return
 	}
-	p.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
+	lp.authz.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
 }
 
-func (p *Provider) loginGone(w http.ResponseWriter, r *http.Request, locale string, err error) {
+func (lp *loginPages) loginGone(w http.ResponseWriter, r *http.Request, locale string, err error) {
 	if errors.Is(err, errLoginGone) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
 		return
 	}
-	p.logError(r, "login: complete request", err)
-	p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+	lp.logError(r, "login: complete request", err)
+	lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 }
 
 // CheckPassword authenticates a password login for username from the
@@ -362,17 +379,22 @@ func (p *Provider) loginGone(w http.ResponseWriter, r *http.Request, locale stri
 // as given: behind a reverse proxy the caller must pass the real client
 // address.
 func (p *Provider) CheckPassword(ctx context.Context, username, password, remoteAddr string) (*User, error) {
+	return p.login.checkPassword(ctx, username, password, remoteAddr)
+}
+
+// checkPassword implements [Provider.CheckPassword].
+func (lp *loginPages) checkPassword(ctx context.Context, username, password, remoteAddr string) (*User, error) {
 	acct, addr := accountKey(username), addressKey(remoteAddr)
 	if len(username) > MaxUsernameLength {
 		acct = accountKey(username[:MaxUsernameLength])
 	}
-	if err := p.thr.check(ctx, acct, addr); err != nil {
+	if err := lp.thr.check(ctx, acct, addr); err != nil {
 		return nil, err
 	}
-	u, err := p.users.verifyPassword(ctx, username, password)
+	u, err := lp.users.verifyPassword(ctx, username, password)
 	if errors.Is(err, ErrBadCredentials) {
-		_, e1 := p.thr.fail(ctx, acct, p.thr.account)
-		_, e2 := p.thr.fail(ctx, addr, p.thr.address)
+		_, e1 := lp.thr.fail(ctx, acct, lp.thr.account)
+		_, e2 := lp.thr.fail(ctx, addr, lp.thr.address)
 		if e := errors.Join(e1, e2); e != nil {
 			return nil, e
 		}
@@ -381,7 +403,7 @@ func (p *Provider) CheckPassword(ctx context.Context, username, password, remote
 	if err != nil {
 		return nil, err
 	}
-	if err := p.thr.reset(ctx, acct); err != nil {
+	if err := lp.thr.reset(ctx, acct); err != nil {
 		return nil, err
 	}
 	return u, nil

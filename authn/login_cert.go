@@ -24,6 +24,23 @@ import (
 	"github.com/tongxing/tongxing/store"
 )
 
+// certLogin is certificate login: the SM2/ECDSA challenge signed with a
+// citizen-card or e-cert key (POST /login/cert) and the TLS client
+// certificate (GET /login/mtls). It is disabled without WithCertLogin.
+type certLogin struct {
+	*base
+	db    *store.DB
+	users *Users
+	thr   *throttle
+	login *loginPages
+
+	certRoots *smx509.CertPool
+	certRev   certlogin.Revocation
+	used      certlogin.UsedChallenges
+	// keyStorage tells hardware from software keys (WithKeyStorage).
+	keyStorage KeyStorage
+}
+
 // Certificate-login endpoint paths, relative to the issuer URL.
 const (
 	pathCertChallenge = "/login/cert/challenge"
@@ -50,12 +67,12 @@ type certView struct {
 }
 
 // newCertChallenge makes and stores a challenge for this provider.
-func (p *Provider) newCertChallenge(ctx context.Context) (*certlogin.Challenge, error) {
-	ch, err := certlogin.NewChallenge(p.issuer, p.now())
+func (cl *certLogin) newCertChallenge(ctx context.Context) (*certlogin.Challenge, error) {
+	ch, err := certlogin.NewChallenge(cl.issuer, cl.now())
 	if err != nil {
 		return nil, fmt.Errorf("authn: certificate-login challenge: %w", err)
 	}
-	if _, err := p.db.Exec(ctx, "INSERT INTO authn_cert_challenges (id, audience, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+	if _, err := cl.db.Exec(ctx, "INSERT INTO authn_cert_challenges (id, audience, issued_at, expires_at) VALUES (?, ?, ?, ?)",
 		ch.ID(), ch.Audience, ch.IssuedAt.UnixNano(), ch.ExpiresAt.UnixNano()); err != nil {
 		return nil, fmt.Errorf("authn: store certificate-login challenge: %w", err)
 	}
@@ -64,14 +81,14 @@ func (p *Provider) newCertChallenge(ctx context.Context) (*certlogin.Challenge, 
 
 // loadCertChallenge returns the stored challenge id, or nil when there is
 // none (unknown or purged).
-func (p *Provider) loadCertChallenge(ctx context.Context, id string) (*certlogin.Challenge, error) {
+func (cl *certLogin) loadCertChallenge(ctx context.Context, id string) (*certlogin.Challenge, error) {
 	nonce, err := base64.RawURLEncoding.Strict().DecodeString(id)
 	if err != nil || len(nonce) != certlogin.NonceSize {
 		return nil, nil
 	}
 	var iat, exp int64
 	ch := &certlogin.Challenge{Nonce: nonce}
-	err = p.db.QueryRow(ctx, "SELECT audience, issued_at, expires_at FROM authn_cert_challenges WHERE id = ?", id).
+	err = cl.db.QueryRow(ctx, "SELECT audience, issued_at, expires_at FROM authn_cert_challenges WHERE id = ?", id).
 		Scan(&ch.Audience, &iat, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -106,14 +123,14 @@ func (u dbUsedChallenges) MarkUsed(ctx context.Context, id string, _ time.Time) 
 // offerCertLogin puts a fresh challenge on the login page when certificate
 // login is enabled. On failure it has shown the error page and returns
 // false.
-func (p *Provider) offerCertLogin(w http.ResponseWriter, r *http.Request, d *pageData, locale string) bool {
-	if !p.login.certEnabled() {
+func (cl *certLogin) offerCertLogin(w http.ResponseWriter, r *http.Request, d *pageData, locale string) bool {
+	if !cl.certEnabled() {
 		return true
 	}
-	ch, err := p.newCertChallenge(r.Context())
+	ch, err := cl.newCertChallenge(r.Context())
 	if err != nil {
-		p.logError(r, "login: certificate challenge", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		cl.logError(r, "login: certificate challenge", err)
+		cl.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return false
 	}
 	d.Cert = &certView{ID: ch.ID(), ToBeSigned: string(ch.ToBeSigned())}
@@ -123,31 +140,31 @@ func (p *Provider) offerCertLogin(w http.ResponseWriter, r *http.Request, d *pag
 // serveCertChallenge answers GET /login/cert/challenge with a new
 // challenge as JSON (certlogin.Challenge.MarshalJSON), for card
 // middleware. A locked client address is refused.
-func (p *Provider) serveCertChallenge(w http.ResponseWriter, r *http.Request) {
-	if !p.login.certEnabled() {
+func (cl *certLogin) serveCertChallenge(w http.ResponseWriter, r *http.Request) {
+	if !cl.certEnabled() {
 		http.NotFound(w, r)
 		return
 	}
 	ctx := r.Context()
-	err := p.thr.check(ctx, "", addressKey(r.RemoteAddr))
+	err := cl.thr.check(ctx, "", addressKey(r.RemoteAddr))
 	var locked *LockedError
 	if errors.As(err, &locked) {
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(cl.now())))
 		certJSON(w, http.StatusTooManyRequests, certErrLocked, "too many failed logins from this address")
 		return
 	}
 	var ch *certlogin.Challenge
 	if err == nil {
-		ch, err = p.newCertChallenge(ctx)
+		ch, err = cl.newCertChallenge(ctx)
 	}
 	if err != nil {
-		p.logError(r, "certificate challenge", err)
+		cl.logError(r, "certificate challenge", err)
 		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
 		return
 	}
 	body, err := json.Marshal(ch)
 	if err != nil {
-		p.logError(r, "certificate challenge", err)
+		cl.logError(r, "certificate challenge", err)
 		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
 		return
 	}
@@ -178,12 +195,12 @@ type certAttempt struct {
 // card middleware, answered with JSON and the session cookie; or the
 // login page's form (login, csrf_token, challenge_id, chain, signature in
 // standard base64), which continues the authorization request.
-func (p *Provider) serveCertLogin(w http.ResponseWriter, r *http.Request) {
-	if !p.login.certEnabled() {
+func (cl *certLogin) serveCertLogin(w http.ResponseWriter, r *http.Request) {
+	if !cl.certEnabled() {
 		http.NotFound(w, r)
 		return
 	}
-	a, ok := p.readCertAttempt(w, r)
+	a, ok := cl.readCertAttempt(w, r)
 	if !ok {
 		return
 	}
@@ -197,7 +214,7 @@ func (p *Provider) serveCertLogin(w http.ResponseWriter, r *http.Request) {
 		CertSerial: leafSerial(a.req.ChainPEM)}
 	fail := func(status int, code, msgKey, detail string) {
 		ev.Reasons = append([]string{"method certificate"}, detail)
-		_ = p.audit(ctx, ev)
+		_ = cl.audit(ctx, ev)
 		if a.tx == nil {
 			desc := t(msgKey)
 			if detail != "" {
@@ -206,32 +223,32 @@ func (p *Provider) serveCertLogin(w http.ResponseWriter, r *http.Request) {
 			certJSON(w, status, code, desc)
 			return
 		}
-		d := p.pageFor(a.tx, a.client, a.locale)
+		d := cl.login.pageFor(a.tx, a.client, a.locale)
 		d.Error = t(msgKey)
 		d.CertDetail = detail
-		if !p.offerCertLogin(w, r, d, a.locale) {
+		if !cl.offerCertLogin(w, r, d, a.locale) {
 			return
 		}
-		if err := p.pages.render(w, status, "login", a.locale, d); err != nil {
-			p.logError(r, "login page", err)
+		if err := cl.pages.render(w, status, "login", a.locale, d); err != nil {
+			cl.logError(r, "login page", err)
 		}
 	}
 	addr := addressKey(r.RemoteAddr)
-	err := p.thr.check(ctx, "", addr)
+	err := cl.thr.check(ctx, "", addr)
 	var locked *LockedError
 	if errors.As(err, &locked) {
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(cl.now())))
 		fail(http.StatusTooManyRequests, certErrLocked, "cert.locked", "locked")
 		return
 	}
 	if err != nil {
-		p.logError(r, "certificate login: check throttle", err)
+		cl.logError(r, "certificate login: check throttle", err)
 		fail(http.StatusInternalServerError, certErrInternal, "error.internal", "")
 		return
 	}
-	ch, err := p.loadCertChallenge(ctx, a.req.ChallengeID)
+	ch, err := cl.loadCertChallenge(ctx, a.req.ChallengeID)
 	if err != nil {
-		p.logError(r, "certificate login: load challenge", err)
+		cl.logError(r, "certificate login: load challenge", err)
 		fail(http.StatusInternalServerError, certErrInternal, "error.internal", "")
 		return
 	}
@@ -240,42 +257,42 @@ func (p *Provider) serveCertLogin(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: challenge %s is unknown", certlogin.ErrChallengeExpired, a.req.ChallengeID)
 	} else {
 		id, err = certlogin.Verify(ctx, ch, a.req.ChainPEM, a.req.Signature, certlogin.VerifyOptions{
-			Roots: p.login.certRoots, Now: p.now(), Revocation: p.login.certRev, Used: p.login.used,
+			Roots: cl.certRoots, Now: cl.now(), Revocation: cl.certRev, Used: cl.used,
 		})
 	}
 	if err != nil {
 		status, code, key := certFailure(err)
 		if status == http.StatusInternalServerError {
-			p.logError(r, "certificate login", err)
+			cl.logError(r, "certificate login", err)
 			fail(status, code, key, "")
 			return
 		}
-		if _, e := p.thr.fail(ctx, addr, p.thr.address); e != nil {
-			p.logError(r, "certificate login: count failure", e)
+		if _, e := cl.thr.fail(ctx, addr, cl.thr.address); e != nil {
+			cl.logError(r, "certificate login: count failure", e)
 		}
 		fail(status, code, key, err.Error())
 		return
 	}
 	ev.CertSerial = id.Serial
-	u, err := p.users.certAccount(ctx, id)
+	u, err := cl.users.certAccount(ctx, id)
 	if errors.Is(err, ErrCertAccount) {
 		fail(http.StatusForbidden, certErrRefused, "cert.account", err.Error())
 		return
 	}
 	if err != nil {
-		p.logError(r, "certificate login: account", err)
+		cl.logError(r, "certificate login: account", err)
 		fail(http.StatusInternalServerError, certErrInternal, "error.internal", "")
 		return
 	}
 	ev.Subject = u.ID
-	amr := p.login.certAMR(id.Certificate)
+	amr := cl.certAMR(id.Certificate)
 	if a.tx != nil {
-		p.completeLogin(w, r, a.tx, a.client, a.locale, u, ACRCertificate, amr, id.Serial)
+		cl.login.completeLogin(w, r, a.tx, a.client, a.locale, u, ACRCertificate, amr, id.Serial)
 		return
 	}
-	sess, err := p.loginSession(ctx, w, r, u, ACRCertificate, amr, "", id.Serial)
+	sess, err := cl.login.loginSession(ctx, w, r, u, ACRCertificate, amr, "", id.Serial)
 	if err != nil {
-		p.logError(r, "certificate login: start session", err)
+		cl.logError(r, "certificate login: start session", err)
 		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
 		return
 	}
@@ -305,7 +322,7 @@ func certFailure(err error) (int, string, string) {
 
 // readCertAttempt reads a JSON or form certificate login. On failure it
 // has answered.
-func (p *Provider) readCertAttempt(w http.ResponseWriter, r *http.Request) (*certAttempt, bool) {
+func (cl *certLogin) readCertAttempt(w http.ResponseWriter, r *http.Request) (*certAttempt, bool) {
 	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "application/json" {
@@ -323,17 +340,17 @@ func (p *Provider) readCertAttempt(w http.ResponseWriter, r *http.Request) (*cer
 	}
 	form, err := readForm(w, r, maxCertFormSize)
 	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
+		cl.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
 		return nil, false
 	}
 	locale = pageLocale(r, form.Get("ui_locales"), nil)
-	tx, c, ok := p.loginContext(w, r, form.Get("login"), locale)
+	tx, c, ok := cl.login.loginContext(w, r, form.Get("login"), locale)
 	if !ok {
 		return nil, false
 	}
 	csrf := form.Get("csrf_token")
 	if len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF)) != 1 || tx.Stage != stageLogin {
-		p.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
+		cl.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
 		return nil, false
 	}
 	locale = pageLocale(r, form.Get("ui_locales"), tx.State.Request)
@@ -348,12 +365,12 @@ func (p *Provider) readCertAttempt(w http.ResponseWriter, r *http.Request) (*cer
 		req, err = certlogin.ParseLoginRequest(body)
 	}
 	if err != nil {
-		d := p.pageFor(tx, c, locale)
+		d := cl.login.pageFor(tx, c, locale)
 		d.Error = translator(locale)("cert.malformed")
 		d.CertDetail = err.Error()
-		if p.offerCertLogin(w, r, d, locale) {
-			if err := p.pages.render(w, http.StatusBadRequest, "login", locale, d); err != nil {
-				p.logError(r, "login page", err)
+		if cl.offerCertLogin(w, r, d, locale) {
+			if err := cl.pages.render(w, http.StatusBadRequest, "login", locale, d); err != nil {
+				cl.logError(r, "login page", err)
 			}
 		}
 		return nil, false

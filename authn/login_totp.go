@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
-	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/authn/totp"
 	"github.com/tongxing/tongxing/store"
 )
@@ -21,38 +18,8 @@ import (
 // the one-time code.
 const stageTOTP = "totp"
 
-// loginMethods holds what the login methods beyond the password need.
-type loginMethods struct {
-	totp      *totp.Verifier
-	certRoots *smx509.CertPool
-	certRev   certlogin.Revocation
-	used      certlogin.UsedChallenges
-	// keyStorage tells hardware from software keys (WithKeyStorage).
-	keyStorage KeyStorage
-}
-
-func (m *loginMethods) init(p *Provider, roots *smx509.CertPool, rev certlogin.Revocation) error {
-	v, err := totp.NewVerifier(dbUsedSteps{db: p.db})
-	if err != nil {
-		return err
-	}
-	m.totp = v
-	if (roots == nil) != (rev == nil) {
-		return fmt.Errorf("%w: WithCertLogin needs both the roots and the revocation checker", ErrConfig)
-	}
-	m.certRoots, m.certRev = roots, rev
-	m.used = dbUsedChallenges{db: p.db, now: p.now}
-	return nil
-}
-
 // certEnabled reports whether certificate login is configured.
-func (m *loginMethods) certEnabled() bool { return m.certRoots != nil && m.certRev != nil }
-
-// loginRoutes registers the endpoints of certificate login.
-func (p *Provider) loginRoutes(h func(method, path string, f http.HandlerFunc)) {
-	h("GET", pathCertChallenge, p.serveCertChallenge)
-	h("POST", pathCertLogin, p.serveCertLogin)
-}
+func (cl *certLogin) certEnabled() bool { return cl.certRoots != nil && cl.certRev != nil }
 
 // dbUsedSteps is totp.UsedSteps on the authn_totp table: a time step is
 // accepted only if it is later than the last one accepted for the account
@@ -158,129 +125,129 @@ const maxTOTPCodeLen = 16
 
 // beginTOTP moves tx to the one-time code stage for user u and shows the
 // code form.
-func (p *Provider) beginTOTP(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, locale string, u *User) {
+func (lp *loginPages) beginTOTP(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, locale string, u *User) {
 	tx.State.UserID = u.ID
-	if err := p.updateLogin(r.Context(), tx, stageLogin, stageTOTP); err != nil {
-		p.loginGone(w, r, locale, err)
+	if err := lp.updateLogin(r.Context(), tx, stageLogin, stageTOTP); err != nil {
+		lp.loginGone(w, r, locale, err)
 		return
 	}
-	p.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
+	lp.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
 }
 
-func (p *Provider) renderTOTP(w http.ResponseWriter, r *http.Request, status int, tx *loginTx, c *Client, locale, msg string) {
-	d := p.pageFor(tx, c, locale)
+func (lp *loginPages) renderTOTP(w http.ResponseWriter, r *http.Request, status int, tx *loginTx, c *Client, locale, msg string) {
+	d := lp.pageFor(tx, c, locale)
 	d.ACR = ACRTOTP
 	d.Error = msg
-	if err := p.pages.render(w, status, "totp", locale, d); err != nil {
-		p.logError(r, "one-time code page", err)
+	if err := lp.pages.render(w, status, "totp", locale, d); err != nil {
+		lp.logError(r, "one-time code page", err)
 	}
 }
 
 // serveTOTPSubmit checks the one-time code of a login transaction at the
 // code stage, with the same throttling as passwords.
-func (p *Provider) serveTOTPSubmit(w http.ResponseWriter, r *http.Request, code string, tx *loginTx, c *Client, locale string) {
+func (lp *loginPages) serveTOTPSubmit(w http.ResponseWriter, r *http.Request, code string, tx *loginTx, c *Client, locale string) {
 	ctx := r.Context()
 	t := translator(locale)
-	u, err := p.users.User(ctx, tx.State.UserID)
+	u, err := lp.users.User(ctx, tx.State.UserID)
 	if err != nil || u.Disabled {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
 		return
 	}
 	ev := AuditEvent{Action: "authn.login.failure", Subject: u.ID, Client: c.ID, SourceAddr: r.RemoteAddr, Outcome: "failure"}
 	acct, addr := accountKey(u.Username), addressKey(r.RemoteAddr)
-	err = p.thr.check(ctx, acct, addr)
+	err = lp.thr.check(ctx, acct, addr)
 	var locked *LockedError
 	if errors.As(err, &locked) {
 		ev.Reasons = []string{"method totp", "locked"}
-		_ = p.audit(ctx, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
-		p.renderTOTP(w, r, http.StatusTooManyRequests, tx, c, locale, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		_ = lp.audit(ctx, ev)
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(lp.now())))
+		lp.renderTOTP(w, r, http.StatusTooManyRequests, tx, c, locale, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
 		return
 	}
 	if err != nil {
-		p.logError(r, "login: check throttle", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: check throttle", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if code == "" || len(code) > maxTOTPCodeLen {
-		p.renderTOTP(w, r, http.StatusBadRequest, tx, c, locale, t("totp.required"))
+		lp.renderTOTP(w, r, http.StatusBadRequest, tx, c, locale, t("totp.required"))
 		return
 	}
-	secret, ok, err := p.users.totpSecret(ctx, u.ID)
+	secret, ok, err := lp.users.totpSecret(ctx, u.ID)
 	if err == nil && !ok {
 		err = fmt.Errorf("authn: user %s has no one-time code secret any more", quote(u.ID))
 	}
 	if err == nil {
-		err = p.login.totp.Verify(ctx, u.ID, secret, code, p.now())
+		err = lp.totp.Verify(ctx, u.ID, secret, code, lp.now())
 	}
 	if errors.Is(err, totp.ErrInvalidCode) || errors.Is(err, totp.ErrReplayed) {
-		_, e1 := p.thr.fail(ctx, acct, p.thr.account)
-		_, e2 := p.thr.fail(ctx, addr, p.thr.address)
+		_, e1 := lp.thr.fail(ctx, acct, lp.thr.account)
+		_, e2 := lp.thr.fail(ctx, addr, lp.thr.address)
 		if e := errors.Join(e1, e2); e != nil {
-			p.logError(r, "login: count failure", e)
+			lp.logError(r, "login: count failure", e)
 		}
 		ev.Reasons = []string{"method totp", "bad code"}
 		if errors.Is(err, totp.ErrReplayed) {
 			ev.Reasons[1] = "code replayed"
 		}
-		_ = p.audit(ctx, ev)
-		p.renderTOTP(w, r, http.StatusOK, tx, c, locale, t("totp.bad"))
+		_ = lp.audit(ctx, ev)
+		lp.renderTOTP(w, r, http.StatusOK, tx, c, locale, t("totp.bad"))
 		return
 	}
 	if err != nil {
-		p.logError(r, "login: check one-time code", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: check one-time code", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	if err := p.thr.reset(ctx, acct); err != nil {
-		p.logError(r, "login: reset throttle", err)
+	if err := lp.thr.reset(ctx, acct); err != nil {
+		lp.logError(r, "login: reset throttle", err)
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRTOTP, []string{amrPassword, amrOTP, amrMFA}, "")
+	lp.completeLogin(w, r, tx, c, locale, u, ACRTOTP, []string{amrPassword, amrOTP, amrMFA}, "")
 }
 
 // completeLogin finishes tx, starts a session at acr, records the login
 // in the audit log and continues the authorization request.
-func (p *Provider) completeLogin(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, locale string, u *User, acr string, amr []string, certSerial string) {
+func (lp *loginPages) completeLogin(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, locale string, u *User, acr string, amr []string, certSerial string) {
 	ctx := r.Context()
-	if err := p.finishLogin(ctx, tx); err != nil {
-		p.loginGone(w, r, locale, err)
+	if err := lp.finishLogin(ctx, tx); err != nil {
+		lp.loginGone(w, r, locale, err)
 		return
 	}
-	sess, err := p.loginSession(ctx, w, r, u, acr, amr, c.ID, certSerial)
+	sess, err := lp.loginSession(ctx, w, r, u, acr, amr, c.ID, certSerial)
 	if err != nil {
-		p.logError(r, "login: start session", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: start session", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	p.proceed(w, r, c, tx.State.Request, sess, true, false)
+	lp.authz.proceed(w, r, c, tx.State.Request, sess, true, false)
 }
 
 // loginSession starts the session of a successful login and audits it;
 // a login that cannot be audited is refused.
-func (p *Provider) loginSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string, clientID, certSerial string) (*session, error) {
-	sess, err := p.startSession(ctx, w, r, u, acr, amr)
+func (lp *loginPages) loginSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string, clientID, certSerial string) (*session, error) {
+	sess, err := lp.sess.startSession(ctx, w, r, u, acr, amr)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.audit(ctx, AuditEvent{
+	if err := lp.audit(ctx, AuditEvent{
 		Action: "authn.login", Subject: u.ID, Client: clientID, CertSerial: certSerial, SourceAddr: r.RemoteAddr,
 		Resource: "authn:session:" + sess.ID, Outcome: "success", Reasons: []string{"acr " + acr, "amr " + joinScopes(amr)},
 	}); err != nil {
-		_, _ = p.db.Exec(context.WithoutCancel(ctx), "UPDATE authn_sessions SET revoked_at = ? WHERE id = ?", p.now().UnixNano(), sess.ID)
+		_, _ = lp.db.Exec(context.WithoutCancel(ctx), "UPDATE authn_sessions SET revoked_at = ? WHERE id = ?", lp.now().UnixNano(), sess.ID)
 		return nil, fmt.Errorf("authn: login not audited: %w", err)
 	}
-	p.log.InfoContext(ctx, "signed in", "user", u.ID, "client", clientID, "acr", acr, "sid", sess.ID)
+	lp.log.InfoContext(ctx, "signed in", "user", u.ID, "client", clientID, "acr", acr, "sid", sess.ID)
 	return sess, nil
 }
 
 // updateLogin stores tx's state and moves it from stage from to stage to;
 // only one caller succeeds.
-func (p *Provider) updateLogin(ctx context.Context, tx *loginTx, from, to string) error {
+func (lp *loginPages) updateLogin(ctx context.Context, tx *loginTx, from, to string) error {
 	state, err := json.Marshal(tx.State)
 	if err != nil {
 		return fmt.Errorf("authn: encode login request: %w", err)
 	}
-	res, err := p.db.Exec(ctx, "UPDATE authn_logins SET stage = ?, request = ? WHERE id = ? AND stage = ? AND done_at IS NULL",
+	res, err := lp.db.Exec(ctx, "UPDATE authn_logins SET stage = ?, request = ? WHERE id = ? AND stage = ? AND done_at IS NULL",
 		to, string(state), tx.ID, from)
 	if err != nil {
 		return fmt.Errorf("authn: update login request: %w", err)

@@ -69,7 +69,7 @@ func newLogoutEnv(t *testing.T, db *store.DB, opts ...Option) (*grantsEnv, map[s
 	}
 	mux := e.srv.Config.Handler.(*http.ServeMux)
 	if _, pat := mux.Handler(httptestRequest(e.issuer + pathLogout)); pat == "" {
-		e.p.grantRoutes(mux)
+		t.Fatalf("Routes did not register %s", pathLogout)
 	}
 	return &grantsEnv{e}, recv
 }

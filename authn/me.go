@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/tongxing/tongxing/store"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +17,14 @@ import (
 
 	"github.com/tongxing/tongxing/problem"
 )
+
+// mePages is the self-service API of the signed-in account: its sessions.
+type mePages struct {
+	*base
+	db      *store.DB
+	clients *clientRegistry
+	sess    *sessions
+}
 
 // Self-service endpoint paths, relative to the issuer URL.
 const (
@@ -68,13 +77,6 @@ type mySessions struct {
 	CSRFToken string `json:"csrf_token"`
 }
 
-// meRoutes registers the citizen self-service endpoints.
-func (p *Provider) meRoutes(h func(method, path string, f http.HandlerFunc)) {
-	h("GET", pathMeSessions, p.serveMySessions)
-	h("DELETE", pathMeSessions+"/{id}", p.serveEndMySession)
-	h("POST", pathMeSessions+"/{id}/end", p.serveEndMySession)
-}
-
 // meCSRF returns the CSRF token of the self-service forms of the browser
 // holding the SSO cookie secret: HMAC-SM3 keyed with the secret, so only
 // that browser can know it and it changes with every login.
@@ -87,11 +89,11 @@ func meCSRF(cookieSecret string) string {
 // meSession returns the caller's session (from the SSO cookie) and the
 // cookie secret; on failure it has answered with a problem and returns
 // nil.
-func (p *Provider) meSession(w http.ResponseWriter, r *http.Request) (*session, string) {
+func (mp *mePages) meSession(w http.ResponseWriter, r *http.Request) (*session, string) {
 	w.Header().Set("Cache-Control", "no-store")
-	sess, err := p.sessionFrom(r)
+	sess, err := mp.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "self-service: read session", err)
+		mp.logError(r, "self-service: read session", err)
 		meProblem(w, r, http.StatusInternalServerError, "temporarily unavailable")
 		return nil, ""
 	}
@@ -114,14 +116,14 @@ func meProblem(w http.ResponseWriter, r *http.Request, status int, detail string
 // account signed in with the request's cookie, oldest first, with the
 // portals that got tokens under each, and the CSRF token of the form
 // endpoint. Without a live session it answers 401.
-func (p *Provider) serveMySessions(w http.ResponseWriter, r *http.Request) {
-	sess, secret := p.meSession(w, r)
+func (mp *mePages) serveMySessions(w http.ResponseWriter, r *http.Request) {
+	sess, secret := mp.meSession(w, r)
 	if sess == nil {
 		return
 	}
-	list, err := p.MySessions(r.Context(), sess.UserID)
+	list, err := mp.mySessions(r.Context(), sess.UserID)
 	if err != nil {
-		p.logError(r, "self-service: list sessions", err)
+		mp.logError(r, "self-service: list sessions", err)
 		meProblem(w, r, http.StatusInternalServerError, "temporarily unavailable")
 		return
 	}
@@ -136,8 +138,13 @@ func (p *Provider) serveMySessions(w http.ResponseWriter, r *http.Request) {
 // authorization under it. Current is never set. The user agent and
 // address of a session are not recorded, so they are not returned.
 func (p *Provider) MySessions(ctx context.Context, userID string) ([]MySession, error) {
-	rows, err := p.db.Query(ctx, `SELECT id, created_at, auth_time, expires_at, acr, amr FROM authn_sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`, userID, p.now().UnixNano())
+	return p.me.mySessions(ctx, userID)
+}
+
+// mySessions implements [Provider.MySessions].
+func (mp *mePages) mySessions(ctx context.Context, userID string) ([]MySession, error) {
+	rows, err := mp.db.Query(ctx, `SELECT id, created_at, auth_time, expires_at, acr, amr FROM authn_sessions
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`, userID, mp.now().UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
 	}
@@ -167,7 +174,7 @@ func (p *Provider) MySessions(ctx context.Context, userID string) ([]MySession, 
 	if len(list) == 0 {
 		return list, nil
 	}
-	rows, err = p.db.Query(ctx, `SELECT session_id, client_id, MAX(created_at) FROM authn_grants
+	rows, err = mp.db.Query(ctx, `SELECT session_id, client_id, MAX(created_at) FROM authn_grants
 		WHERE user_id = ? GROUP BY session_id, client_id ORDER BY session_id, client_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
@@ -186,7 +193,7 @@ func (p *Provider) MySessions(ctx context.Context, userID string) ([]MySession, 
 			continue
 		}
 		mc := MySessionClient{ClientID: cid, LastAuthorizedAt: time.Unix(0, at).UTC()}
-		if c, err := p.clients.get(ctx, cid); err == nil {
+		if c, err := mp.clients.get(ctx, cid); err == nil {
 			mc.Name, mc.Department = c.Name, c.Department
 		}
 		list[i].Clients = append(list[i].Clients, mc)
@@ -212,8 +219,8 @@ var errNotMySession = errors.New("authn: no such session of this account")
 // one gives 404; no signed-in session 401; a missing or wrong CSRF token
 // 403. Ending the caller's current session also clears its cookie.
 // DELETE answers 204; POST answers 200 with JSON.
-func (p *Provider) serveEndMySession(w http.ResponseWriter, r *http.Request) {
-	sess, secret := p.meSession(w, r)
+func (mp *mePages) serveEndMySession(w http.ResponseWriter, r *http.Request) {
+	sess, secret := mp.meSession(w, r)
 	if sess == nil {
 		return
 	}
@@ -231,20 +238,20 @@ func (p *Provider) serveEndMySession(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	sid := r.PathValue("id")
-	err := p.checkMySession(ctx, sess.UserID, sid)
+	err := mp.checkMySession(ctx, sess.UserID, sid)
 	if errors.Is(err, errNotMySession) {
 		meProblem(w, r, http.StatusNotFound, "no such session")
 		return
 	}
 	if err == nil {
-		err = p.EndSession(ctx, sid, r.RemoteAddr)
+		err = mp.sess.endSession(ctx, sid, r.RemoteAddr)
 	}
 	if err != nil {
-		p.logError(r, "self-service: end session", err)
+		mp.logError(r, "self-service: end session", err)
 		meProblem(w, r, http.StatusInternalServerError, "temporarily unavailable")
 		return
 	}
-	_ = p.audit(ctx, AuditEvent{Action: "authn.session.end", Subject: sess.UserID, SourceAddr: r.RemoteAddr,
+	_ = mp.audit(ctx, AuditEvent{Action: "authn.session.end", Subject: sess.UserID, SourceAddr: r.RemoteAddr,
 		Resource: "authn:session:" + sid, Outcome: "success", Reasons: []string{"ended by the account holder from session " + sess.ID}})
 	current := sid == sess.ID
 	if current {
@@ -259,13 +266,13 @@ func (p *Provider) serveEndMySession(w http.ResponseWriter, r *http.Request) {
 
 // checkMySession returns errNotMySession unless sid is a live session of
 // account userID.
-func (p *Provider) checkMySession(ctx context.Context, userID, sid string) error {
+func (mp *mePages) checkMySession(ctx context.Context, userID, sid string) error {
 	if sid == "" || len(sid) > maxSessionIDLen {
 		return errNotMySession
 	}
 	var owner string
-	err := p.db.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
-		sid, p.now().UnixNano()).Scan(&owner)
+	err := mp.db.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
+		sid, mp.now().UnixNano()).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(owner), []byte(userID)) != 1) {
 		return errNotMySession
 	}

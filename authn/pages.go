@@ -89,18 +89,18 @@ func (pg *pages) render(w http.ResponseWriter, status int, name, locale string, 
 
 // errorPage shows an error that must not be sent to a redirect URI. msgKey
 // is a message key; detail (optional) is a protocol error description.
-func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, locale, msgKey, detail string) {
+func (b *base) errorPage(w http.ResponseWriter, r *http.Request, status int, locale, msgKey, detail string) {
 	d := &pageData{Detail: detail}
 	d.Message = translator(locale)(msgKey)
-	if err := p.pages.render(w, status, "error", locale, d); err != nil {
-		p.logError(r, "error page", err)
+	if err := b.pages.render(w, status, "error", locale, d); err != nil {
+		b.logError(r, "error page", err)
 	}
 }
 
-func (p *Provider) serveCSS(w http.ResponseWriter, r *http.Request) {
+func (lp *loginPages) serveCSS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/css; charset=utf-8")
 	h.Set("Cache-Control", "public, max-age=86400")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(p.pages.css)
+	_, _ = w.Write(lp.pages.css)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
+	"github.com/tongxing/tongxing/authn/totp"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 )
@@ -175,22 +176,42 @@ func WithCertLogin(roots *smx509.CertPool, rev certlogin.Revocation) Option {
 
 // Provider is the OpenID Connect provider. It is safe for concurrent use;
 // several replicas may share one PostgreSQL database.
+//
+// It is built of parts that share only [base]: the OAuth endpoints
+// ([oauthServer]: token, introspection, revocation, userinfo), the
+// authorization endpoint ([authorizer]), the login pages ([loginPages],
+// with certificate and mTLS login in [certLogin]), SSO sessions and logout
+// ([sessions]), the self-service pages ([mePages], [totpEnrolment]) and
+// discovery ([metadata]). [Provider.Routes] is the one route table.
 type Provider struct {
-	db          *store.DB
+	*base
+	db      *store.DB
+	clients *clientRegistry
+	users   *Users
+	keys    *keyStore
+	thr     *throttle
+
+	oauth *oauthServer
+	authz *authorizer
+	login *loginPages
+	cert  *certLogin
+	sess  *sessions
+	me    *mePages
+	enrol *totpEnrolment
+	meta  *metadata
+}
+
+// base is what every part of the provider shares: its issuer, clock,
+// lifetimes, log, audit trail, pages and pairwise-subject key.
+type base struct {
 	issuer      string
 	prefix      string // path of the issuer URL, without trailing slash
-	clients     *clientRegistry
-	users       *Users
-	keys        *keyStore
-	thr         *throttle
 	log         *slog.Logger
 	now         func() time.Time
 	life        Lifetimes
-	pairwiseKey []byte
-	accessAlg   string
-	pages       *pages
 	auditor     Auditor
-	login       loginMethods
+	pairwiseKey []byte
+	pages       *pages
 }
 
 // New returns a provider on db. It validates the options and clients,
@@ -242,21 +263,19 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := &base{issuer: issuer, prefix: prefix, log: o.log, now: o.now, life: o.life, pairwiseKey: o.pairwiseKey, auditor: o.auditor}
 	p := &Provider{
-		db: db, issuer: issuer, prefix: prefix, clients: clients,
+		base: b, db: db, clients: clients,
 		users: NewUsers(db, o.pseudonymKey, o.now),
 		thr:   &throttle{db: db, now: o.now, account: o.account, address: o.address},
-		log:   o.log, now: o.now, life: o.life, accessAlg: o.accessAlg,
-		pairwiseKey: o.pairwiseKey, auditor: o.auditor,
+		keys: &keyStore{
+			db: db, km: o.km, sealer: o.sealer, now: o.now,
+			retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
+			signers: map[string]crypto.Signer{},
+		},
 	}
-	if err := p.login.init(p, o.certRoots, o.certRev); err != nil {
+	if err := p.assemble(o); err != nil {
 		return nil, err
-	}
-	p.login.keyStorage = o.keyStorage
-	p.keys = &keyStore{
-		db: db, km: o.km, sealer: o.sealer, now: o.now,
-		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
-		signers: map[string]crypto.Signer{},
 	}
 	ss, ok := o.sealer.(kms.SecretSealer)
 	if !ok {
@@ -285,6 +304,30 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 		}
 	}
 	return p, nil
+}
+
+// assemble builds the parts of the provider on its shared stores.
+func (p *Provider) assemble(o options) error {
+	if (o.certRoots == nil) != (o.certRev == nil) {
+		return fmt.Errorf("%w: WithCertLogin needs both the roots and the revocation checker", ErrConfig)
+	}
+	verifier, err := totp.NewVerifier(dbUsedSteps{db: p.db})
+	if err != nil {
+		return err
+	}
+	p.sess = &sessions{base: p.base, db: p.db, clients: p.clients, keys: p.keys}
+	p.oauth = &oauthServer{base: p.base, db: p.db, clients: p.clients, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
+	p.authz = &authorizer{base: p.base, db: p.db, clients: p.clients, keys: p.keys, sess: p.sess}
+	p.login = &loginPages{base: p.base, db: p.db, clients: p.clients, users: p.users, thr: p.thr, totp: verifier, authz: p.authz, sess: p.sess}
+	p.cert = &certLogin{
+		base: p.base, db: p.db, users: p.users, thr: p.thr, login: p.login,
+		certRoots: o.certRoots, certRev: o.certRev, used: dbUsedChallenges{db: p.db, now: p.now}, keyStorage: o.keyStorage,
+	}
+	p.login.cert = p.cert
+	p.me = &mePages{base: p.base, db: p.db, clients: p.clients, sess: p.sess}
+	p.enrol = &totpEnrolment{base: p.base, db: p.db, users: p.users, thr: p.thr, sess: p.sess, login: p.login}
+	p.meta = &metadata{base: p.base, keys: p.keys}
+	return nil
 }
 
 // checkIssuer validates the issuer URL and returns it without a trailing
@@ -380,41 +423,58 @@ const (
 )
 
 // Routes registers the provider's endpoints on mux, below the issuer's
-// path: discovery, the two key sets, authorize (GET and POST), token,
-// userinfo (GET and POST), introspection, revocation, logout and the
-// login pages.
+// path: discovery, the two key sets, the OAuth endpoints, logout, the
+// login pages and the account holder's own pages.
 func (p *Provider) Routes(mux *http.ServeMux) {
-	h := func(method, path string, f http.HandlerFunc) { mux.HandleFunc(method+" "+p.prefix+path, f) }
-	h("GET", pathDiscovery, p.serveDiscovery)
-	h("GET", pathJWKS, p.serveJWKS)
-	h("GET", pathSM2JWKS, p.serveSM2JWKS)
-	h("GET", pathAuthorize, p.serveAuthorize)
-	h("POST", pathAuthorize, p.serveAuthorize)
-	h("POST", pathToken, p.serveToken)
-	h("OPTIONS", pathToken, p.servePreflight)
-	h("GET", pathUserinfo, p.serveUserinfo)
-	h("POST", pathUserinfo, p.serveUserinfo)
-	h("OPTIONS", pathUserinfo, p.servePreflight)
-	h("GET", pathLogin, p.serveLoginPage)
-	h("POST", pathLogin, p.serveLoginSubmit)
-	h("POST", pathConsent, p.serveConsentSubmit)
-	h("GET", pathCSS, p.serveCSS)
-	p.loginRoutes(h)
-	p.meRoutes(h)
-	p.mtlsRoutes(h)
-	p.totpEnrolRoutes(h)
-	p.grantRoutes(mux)
+	for _, rt := range []struct {
+		pattern string
+		serve   http.HandlerFunc
+	}{
+		// What relying parties read first.
+		{"GET " + pathDiscovery, p.meta.serveDiscovery},
+		{"GET " + pathJWKS, p.meta.serveJWKS},
+		{"GET " + pathSM2JWKS, p.meta.serveSM2JWKS},
+		// OAuth endpoints.
+		{"GET " + pathAuthorize, p.authz.serveAuthorize},
+		{"POST " + pathAuthorize, p.authz.serveAuthorize},
+		{"POST " + pathToken, p.oauth.serveToken},
+		{"OPTIONS " + pathToken, p.meta.servePreflight},
+		{"GET " + pathUserinfo, p.oauth.serveUserinfo},
+		{"POST " + pathUserinfo, p.oauth.serveUserinfo},
+		{"OPTIONS " + pathUserinfo, p.meta.servePreflight},
+		{"POST " + pathIntrospect, p.oauth.serveIntrospect},
+		{"POST " + pathRevoke, p.oauth.serveRevoke},
+		{"GET " + pathLogout, p.sess.serveLogout},
+		{"POST " + pathLogout, p.sess.serveLogout},
+		// Login pages: password and one-time code, consent, certificate.
+		{"GET " + pathLogin, p.login.serveLoginPage},
+		{"POST " + pathLogin, p.login.serveLoginSubmit},
+		{"POST " + pathConsent, p.login.serveConsentSubmit},
+		{"GET " + pathCSS, p.login.serveCSS},
+		{"GET " + pathCertChallenge, p.cert.serveCertChallenge},
+		{"POST " + pathCertLogin, p.cert.serveCertLogin},
+		{"GET " + pathMTLSLogin, p.cert.serveMTLSLogin},
+		// The account holder's own pages.
+		{"GET " + pathMeSessions, p.me.serveMySessions},
+		{"DELETE " + pathMeSessions + "/{id}", p.me.serveEndMySession},
+		{"POST " + pathMeSessions + "/{id}/end", p.me.serveEndMySession},
+		{"GET " + pathMeTOTP, p.enrol.serveTOTPEnrolPage},
+		{"POST " + pathMeTOTP, p.enrol.serveTOTPEnrolSubmit},
+	} {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		mux.HandleFunc(method+" "+p.prefix+path, rt.serve)
+	}
 }
 
 // subject returns the sub of userID for client c: pairwise (the default)
 // is the unpadded base64url HMAC-SM3, under the pairwise key, of the
 // client's sector identifier, a zero byte and the user ID; public is the
 // user ID.
-func (p *Provider) subject(c *Client, userID string) string {
+func (b *base) subject(c *Client, userID string) string {
 	if c.SubjectType == SubjectPublic {
 		return userID
 	}
-	mac := hmac.New(sm3.New, p.pairwiseKey)
+	mac := hmac.New(sm3.New, b.pairwiseKey)
 	mac.Write([]byte(c.SectorIdentifier))
 	mac.Write([]byte{0})
 	mac.Write([]byte(userID))
@@ -422,9 +482,9 @@ func (p *Provider) subject(c *Client, userID string) string {
 }
 
 // serverError logs err and reports whether it is one.
-func (p *Provider) logError(r *http.Request, msg string, err error) {
+func (b *base) logError(r *http.Request, msg string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	p.log.ErrorContext(r.Context(), msg, "method", r.Method, "path", r.URL.Path, "err", err)
+	b.log.ErrorContext(r.Context(), msg, "method", r.Method, "path", r.URL.Path, "err", err)
 }

@@ -20,24 +20,24 @@ import (
 // client a token was issued to can revoke it. Unknown, malformed, expired
 // or foreign tokens get 200 too, as RFC 7009 §2.2 says; token_type_hint
 // is accepted and not needed.
-func (p *Provider) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	form, c, err := p.tokenManagementRequest(w, r)
+func (o *oauthServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	form, c, err := o.tokenManagementRequest(w, r)
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		o.writeOAuthError(w, r, err)
 		return
 	}
 	token := form.Get("token")
 	if token == "" {
-		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
+		o.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
 		return
 	}
-	what, err := p.revoke(r.Context(), c, token)
+	what, err := o.revoke(r.Context(), c, token)
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		o.writeOAuthError(w, r, err)
 		return
 	}
 	if what != "" {
-		_ = p.audit(r.Context(), AuditEvent{Action: "authn.token.revoke", Subject: c.ID, Client: c.ID,
+		_ = o.audit(r.Context(), AuditEvent{Action: "authn.token.revoke", Subject: c.ID, Client: c.ID,
 			SourceAddr: r.RemoteAddr, Resource: what, Outcome: "success"})
 	}
 	w.WriteHeader(http.StatusOK)
@@ -45,14 +45,14 @@ func (p *Provider) serveRevoke(w http.ResponseWriter, r *http.Request) {
 
 // revoke revokes token if it was issued to c and returns what it revoked
 // ("authn:grant:<id>" or "authn:token:<jti>"), or "" if nothing.
-func (p *Provider) revoke(ctx context.Context, c *Client, token string) (string, error) {
-	now := p.now().UnixNano()
+func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (string, error) {
+	now := o.now().UnixNano()
 	if strings.HasPrefix(token, refreshTokenPrefix) {
 		if len(token) > 128 {
 			return "", nil
 		}
 		var grantID, clientID string
-		err := p.db.QueryRow(ctx, `SELECT g.id, g.client_id FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id
+		err := o.db.QueryRow(ctx, `SELECT g.id, g.client_id FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id
 			WHERE r.hash = ?`, hashSecret(token)).Scan(&grantID, &clientID)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && clientID != c.ID) {
 			return "", nil
@@ -60,7 +60,7 @@ func (p *Provider) revoke(ctx context.Context, c *Client, token string) (string,
 		if err != nil {
 			return "", fmt.Errorf("authn: read refresh token: %w", err)
 		}
-		if err := p.db.InTx(ctx, func(tx *store.Tx) error { return revokeGrant(ctx, tx, grantID, now) }); err != nil {
+		if err := o.db.InTx(ctx, func(tx *store.Tx) error { return revokeGrant(ctx, tx, grantID, now) }); err != nil {
 			return "", fmt.Errorf("authn: revoke grant: %w", err)
 		}
 		return "authn:grant:" + grantID, nil
@@ -68,17 +68,17 @@ func (p *Provider) revoke(ctx context.Context, c *Client, token string) (string,
 	// An expired access token needs no revocation, but accepting it
 	// costs nothing; the signature must still be the provider's.
 	var claims jwt.RegisteredClaims
-	if _, err := p.keys.verify(ctx, token, &claims); err != nil || claims.ID == "" {
+	if _, err := o.keys.verify(ctx, token, &claims); err != nil || claims.ID == "" {
 		return "", nil
 	}
-	res, err := p.db.Exec(ctx, `UPDATE authn_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL
+	res, err := o.db.Exec(ctx, `UPDATE authn_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL
 		AND grant_id IN (SELECT id FROM authn_grants WHERE client_id = ?)`, now, claims.ID, c.ID)
 	if err != nil {
 		return "", fmt.Errorf("authn: revoke access token: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	if n == 0 {
-		if res, err = p.db.Exec(ctx, `UPDATE authn_service_tokens SET revoked_at = ? WHERE jti = ? AND client_id = ? AND revoked_at IS NULL`,
+		if res, err = o.db.Exec(ctx, `UPDATE authn_service_tokens SET revoked_at = ? WHERE jti = ? AND client_id = ? AND revoked_at IS NULL`,
 			now, claims.ID, c.ID); err != nil {
 			return "", fmt.Errorf("authn: revoke access token: %w", err)
 		}

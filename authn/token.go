@@ -20,6 +20,19 @@ import (
 	"github.com/tongxing/tongxing/store"
 )
 
+// oauthServer is the OAuth side of the provider, the endpoints a client
+// calls without a browser: token (authorization code, refresh, client
+// credentials, token exchange), introspection, revocation and userinfo,
+// and the in-process check of service tokens.
+type oauthServer struct {
+	*base
+	db        *store.DB
+	clients   *clientRegistry
+	users     *Users
+	keys      *keyStore
+	accessAlg string
+}
+
 // maxTokenRequestSize bounds token endpoint request bodies.
 const maxTokenRequestSize = 16 << 10
 
@@ -83,20 +96,20 @@ type grant struct {
 
 // serveToken is the token endpoint (RFC 6749 §3.2, OpenID Connect Core 1.0
 // §3.1.3). Errors are OAuth error JSON (RFC 6749 §5.2).
-func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
+func (o *oauthServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("Access-Control-Allow-Origin", "*")
-	resp, err := p.token(w, r)
+	resp, err := o.token(w, r)
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		o.writeOAuthError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
+func (o *oauthServer) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
 	form, err := readForm(w, r, maxTokenRequestSize)
 	if err != nil {
 		return nil, oauthErr(ErrInvalidRequest, "%v", err)
@@ -107,7 +120,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 			return nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
-	c, err := p.authenticateClient(r, form)
+	c, err := o.authenticateClient(r, form)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +130,13 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 	var resp *tokenResponse
 	switch gt {
 	case "authorization_code":
-		resp, err = p.exchangeCode(ctx, c, form, ev)
+		resp, err = o.exchangeCode(ctx, c, form, ev)
 	case "refresh_token":
-		resp, err = p.refresh(ctx, c, form, ev)
+		resp, err = o.refresh(ctx, c, form, ev)
 	case GrantClientCredentials:
-		resp, err = p.clientCredentials(ctx, c, form, ev)
+		resp, err = o.clientCredentials(ctx, c, form, ev)
 	case GrantTokenExchange:
-		resp, err = p.tokenExchange(ctx, c, form, ev)
+		resp, err = o.tokenExchange(ctx, c, form, ev)
 	case "":
 		return nil, oauthErr(ErrInvalidRequest, "grant_type is required")
 	default:
@@ -131,12 +144,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 	}
 	if err != nil {
 		if ev.Outcome == "failure" { // reuse detected
-			_ = p.audit(ctx, *ev)
+			_ = o.audit(ctx, *ev)
 		}
 		return nil, err
 	}
 	ev.Outcome = "success"
-	if err := p.audit(ctx, *ev); err != nil {
+	if err := o.audit(ctx, *ev); err != nil {
 		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
 	return resp, nil
@@ -151,7 +164,7 @@ var grantTypes = []string{"authorization_code", "refresh_token", GrantClientCred
 // a client assertion (private_key_jwt, RFC 7523), the TLS client
 // certificate (tls_client_auth, RFC 8705) with client_id, or, for a public
 // client, client_id alone. Using more than one method is an error.
-func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
+func (o *oauthServer) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
 	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
 	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
 	user, pass, basic := r.BasicAuth()
@@ -167,7 +180,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client
 		case assertion == "":
 			return nil, oauthErr(ErrInvalidClient, "client_assertion is required")
 		}
-		return p.authenticateAssertion(r, bodyID, assertion)
+		return o.authenticateAssertion(r, bodyID, assertion)
 	}
 	var id, secret, method string
 	switch {
@@ -193,7 +206,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client
 	if id == "" {
 		return nil, oauthErr(ErrInvalidClient, "client authentication is required")
 	}
-	c, err := p.clients.get(r.Context(), id)
+	c, err := o.clients.get(r.Context(), id)
 	if errors.Is(err, ErrClientNotFound) {
 		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
 	}
@@ -217,13 +230,13 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client
 
 // writeOAuthError sends an RFC 6749 §5.2 error. invalid_client carries
 // WWW-Authenticate: Basic; server errors are logged and hidden.
-func (p *Provider) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
+func (o *oauthServer) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
 	if e.HTTPStatus() >= 500 {
-		p.logError(r, "token endpoint", err)
+		o.logError(r, "token endpoint", err)
 	}
 	if e.Code == ErrInvalidClient.Code {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tongxing", charset="UTF-8"`)
@@ -272,14 +285,14 @@ type issued struct {
 }
 
 // record inserts the access token jti and a new refresh token for g.
-func (p *Provider) record(ctx context.Context, tx *store.Tx, g *grant, scopes []string, now time.Time) (*issued, error) {
+func (o *oauthServer) record(ctx context.Context, tx *store.Tx, g *grant, scopes []string, now time.Time) (*issued, error) {
 	is := &issued{jti: newID(), refresh: refreshTokenPrefix + newSecret(), scopes: scopes}
 	if _, err := tx.Exec(ctx, "INSERT INTO authn_access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)",
-		is.jti, g.ID, now.Add(p.life.AccessToken).UnixNano()); err != nil {
+		is.jti, g.ID, now.Add(o.life.AccessToken).UnixNano()); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, "INSERT INTO authn_refresh_tokens (hash, grant_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-		hashSecret(is.refresh), g.ID, joinScopes(g.Scopes), now.UnixNano(), now.Add(p.life.RefreshToken).UnixNano()); err != nil {
+		hashSecret(is.refresh), g.ID, joinScopes(g.Scopes), now.UnixNano(), now.Add(o.life.RefreshToken).UnixNano()); err != nil {
 		return nil, err
 	}
 	return is, nil
@@ -298,7 +311,7 @@ func userActive(ctx context.Context, tx *store.Tx, userID string) (bool, error) 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
 // §4.6). A code is single-use: presenting it again revokes the grant, and
 // with it every token it issued (RFC 6749 §4.1.2).
-func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (o *oauthServer) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	code, redirect, verifier := form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier")
 	if code == "" {
 		return nil, oauthErr(ErrInvalidRequest, "code is required")
@@ -312,13 +325,13 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values,
 	if verifier != "" && !isPKCEValue(verifier) {
 		return nil, oauthErr(ErrInvalidGrant, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	}
-	now := p.now()
+	now := o.now()
 	var (
 		g      grant
 		reused bool
 		is     *issued
 	)
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
+	err := o.db.InTx(ctx, func(tx *store.Tx) error {
 		var (
 			codeRedirect, challenge string
 			expires                 int64
@@ -373,7 +386,7 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values,
 			}
 			return err
 		}
-		if is, err = p.record(ctx, tx, &g, g.Scopes, now); err != nil {
+		if is, err = o.record(ctx, tx, &g, g.Scopes, now); err != nil {
 			return err
 		}
 		is.nonce = true
@@ -388,13 +401,13 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values,
 		return nil, err
 	}
 	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
-	return p.mint(ctx, c, &g, is, now)
+	return o.mint(ctx, c, &g, is, now)
 }
 
 // refresh redeems a refresh token (RFC 6749 §6) and rotates it. Presenting
 // a refresh token that was already rotated revokes its whole family (the
 // grant), as that means it was copied.
-func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (o *oauthServer) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, oauthErr(ErrInvalidRequest, "refresh_token is required")
@@ -409,13 +422,13 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *
 		}
 		narrowed = dedupe(splitList(s))
 	}
-	now := p.now()
+	now := o.now()
 	var (
 		g      grant
 		reused bool
 		is     *issued
 	)
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
+	err := o.db.InTx(ctx, func(tx *store.Tx) error {
 		var (
 			expires int64
 			used    sql.NullInt64
@@ -467,7 +480,7 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *
 			}
 			return err
 		}
-		is, err = p.record(ctx, tx, &g, scopes, now)
+		is, err = o.record(ctx, tx, &g, scopes, now)
 		return err
 	})
 	if reused {
@@ -479,7 +492,7 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *
 		return nil, err
 	}
 	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
-	return p.mint(ctx, c, &g, is, now)
+	return o.mint(ctx, c, &g, is, now)
 }
 
 // s256 is the PKCE S256 transform: BASE64URL(SHA256(ASCII(verifier))).
@@ -499,30 +512,30 @@ func atHash(alg, accessToken string) string {
 }
 
 // mint signs the access token and the ID token recorded in is.
-func (p *Provider) mint(ctx context.Context, c *Client, g *grant, is *issued, now time.Time) (*tokenResponse, error) {
-	sub := p.subject(c, g.UserID)
+func (o *oauthServer) mint(ctx context.Context, c *Client, g *grant, is *issued, now time.Time) (*tokenResponse, error) {
+	sub := o.subject(c, g.UserID)
 	iat := jwt.NewNumericDate(now)
 	at := AccessTokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: p.issuer, Subject: sub, Audience: jwt.ClaimStrings{p.issuer},
-			ExpiresAt: jwt.NewNumericDate(now.Add(p.life.AccessToken)), IssuedAt: iat, ID: is.jti,
+			Issuer: o.issuer, Subject: sub, Audience: jwt.ClaimStrings{o.issuer},
+			ExpiresAt: jwt.NewNumericDate(now.Add(o.life.AccessToken)), IssuedAt: iat, ID: is.jti,
 		},
 		ClientID: c.ID, Scope: joinScopes(is.scopes), AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR, SID: g.SessionID,
 	}
-	access, err := p.keys.sign(ctx, p.accessAlg, accessTokenType, at)
+	access, err := o.keys.sign(ctx, o.accessAlg, accessTokenType, at)
 	if err != nil {
 		return nil, err
 	}
 	resp := &tokenResponse{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.life.AccessToken / time.Second),
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(o.life.AccessToken / time.Second),
 		RefreshToken: is.refresh, Scope: joinScopes(is.scopes),
 	}
 	if slices.Contains(is.scopes, ScopeOpenID) {
 		alg := c.IDTokenSignedResponseAlg
 		id := IDTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer: p.issuer, Subject: sub, Audience: jwt.ClaimStrings{c.ID},
-				ExpiresAt: jwt.NewNumericDate(now.Add(p.life.IDToken)), IssuedAt: iat,
+				Issuer: o.issuer, Subject: sub, Audience: jwt.ClaimStrings{c.ID},
+				ExpiresAt: jwt.NewNumericDate(now.Add(o.life.IDToken)), IssuedAt: iat,
 			},
 			AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR, AtHash: atHash(alg, access), SID: g.SessionID, AZP: c.ID,
 		}
@@ -530,13 +543,13 @@ func (p *Provider) mint(ctx context.Context, c *Client, g *grant, is *issued, no
 			id.Nonce = g.Nonce
 		}
 		if slices.Contains(is.scopes, ScopeProfile) {
-			u, err := p.users.User(ctx, g.UserID)
+			u, err := o.users.User(ctx, g.UserID)
 			if err != nil {
 				return nil, err
 			}
 			id.OrgName, id.USCC, id.AgentName = u.OrgName, u.USCC, u.AgentName
 		}
-		if resp.IDToken, err = p.keys.sign(ctx, alg, "JWT", id); err != nil {
+		if resp.IDToken, err = o.keys.sign(ctx, alg, "JWT", id); err != nil {
 			return nil, err
 		}
 	}

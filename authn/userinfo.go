@@ -17,16 +17,16 @@ const maxUserinfoBodySize = 16 << 10
 // GET or POST with the access token in the Authorization header, or POST
 // with it in the form body (RFC 6750 §2.1, §2.2); not in the query. It
 // returns the claims the token's scopes allow, as JSON.
-func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+func (o *oauthServer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("Access-Control-Allow-Origin", "*")
-	claims, err := p.userinfo(w, r)
+	claims, err := o.userinfo(w, r)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) || e.HTTPStatus() >= 500 {
-			p.logError(r, "userinfo", err)
+			o.logError(r, "userinfo", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": ErrServerError.Code})
 			return
 		}
@@ -49,20 +49,20 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
-func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+func (o *oauthServer) userinfo(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	token, err := bearerToken(w, r)
 	if err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
 	var claims AccessTokenClaims
-	h, err := p.keys.verify(ctx, token, &claims)
+	h, err := o.keys.verify(ctx, token, &claims)
 	invalid := oauthErr(ErrInvalidToken, "the access token is invalid or expired")
 	if err != nil || !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
 		return nil, invalid
 	}
-	now := p.now()
-	if claims.Issuer != p.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
+	now := o.now()
+	if claims.Issuer != o.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
 		return nil, invalid
 	}
 	var (
@@ -70,7 +70,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) (map[string]
 		revoked, grevokd sql.NullInt64
 		userID           string
 	)
-	err = p.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, g.user_id
+	err = o.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, g.user_id
 		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id WHERE a.jti = ?`, claims.ID).
 		Scan(&expires, &revoked, &grevokd, &userID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -86,7 +86,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) (map[string]
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return nil, &Error{Code: "insufficient_scope", Status: http.StatusForbidden, Description: "the access token lacks the openid scope"}
 	}
-	u, err := p.users.User(ctx, userID)
+	u, err := o.users.User(ctx, userID)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil, invalid
 	}

@@ -56,10 +56,15 @@ type ServiceToken struct {
 // for calling departments. It does NOT check the audience; the caller
 // compares Audience with the department it serves.
 func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
+	return p.oauth.verifyServiceToken(ctx, token)
+}
+
+// verifyServiceToken implements [Provider.VerifyServiceToken].
+func (o *oauthServer) verifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
 	if len(token) > 8<<10 {
 		return nil, fmt.Errorf("%w: longer than 8 KiB", ErrTokenRejected)
 	}
-	c, err := p.parseAccessToken(ctx, token, false)
+	c, err := o.parseAccessToken(ctx, token, false)
 	if errors.Is(err, errBadToken) {
 		return nil, fmt.Errorf("%w: %v", ErrTokenRejected, err)
 	}
@@ -72,7 +77,7 @@ func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*Servi
 		revoked, grevoked, disabled sql.NullInt64
 		idHash                      sql.NullString
 	)
-	err = p.db.QueryRow(ctx, `SELECT s.client_id, s.user_id, s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at, u.citizen_id_hash
+	err = o.db.QueryRow(ctx, `SELECT s.client_id, s.user_id, s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at, u.citizen_id_hash
 		FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
 		WHERE s.jti = ?`, c.ID).Scan(&client, &userID, &expires, &revoked, &grevoked, &disabled, &idHash)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -81,13 +86,13 @@ func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*Servi
 	if err != nil {
 		return nil, fmt.Errorf("authn: read service token: %w", err)
 	}
-	if revoked.Valid || grevoked.Valid || disabled.Valid || !p.now().Before(time.Unix(0, expires)) {
+	if revoked.Valid || grevoked.Valid || disabled.Valid || !o.now().Before(time.Unix(0, expires)) {
 		return nil, fmt.Errorf("%w: revoked or expired", ErrTokenRejected)
 	}
 	if client.String != c.ClientID {
 		return nil, fmt.Errorf("%w: client_id does not match the issued token", ErrTokenRejected)
 	}
-	cl, err := p.clients.get(ctx, c.ClientID)
+	cl, err := o.clients.get(ctx, c.ClientID)
 	if errors.Is(err, ErrClientNotFound) {
 		return nil, fmt.Errorf("%w: client %s no longer exists", ErrTokenRejected, quote(c.ClientID))
 	}
@@ -127,12 +132,17 @@ type SignedInCitizen struct {
 // served outside this package (such as the citizen's access log); it does
 // NOT check a CSRF token, so use it only for reads.
 func (p *Provider) SignedIn(r *http.Request) (*SignedInCitizen, error) {
-	sess, err := p.sessionFrom(r)
+	return p.sess.signedIn(r)
+}
+
+// signedIn implements [Provider.SignedIn].
+func (ss *sessions) signedIn(r *http.Request) (*SignedInCitizen, error) {
+	sess, err := ss.sessionFrom(r)
 	if err != nil || sess == nil {
 		return nil, err
 	}
 	var idHash sql.NullString
-	err = p.db.QueryRow(r.Context(), "SELECT citizen_id_hash FROM authn_users WHERE id = ?", sess.UserID).Scan(&idHash)
+	err = ss.db.QueryRow(r.Context(), "SELECT citizen_id_hash FROM authn_users WHERE id = ?", sess.UserID).Scan(&idHash)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read account: %w", err)
 	}
