@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
 
 // authorizer is the authorization endpoint: it checks the request,
@@ -20,7 +18,8 @@ import (
 // redirects back with a code.
 type authorizer struct {
 	*base
-	db      *store.DB
+	codes   codeIssuer
+	logins  loginStarter
 	clients *clientRegistry
 	keys    *keyStore
 	sess    *sessions
@@ -192,21 +191,20 @@ func grantedScopes(c *Client, requested []string) []string {
 // code.
 func (az *authorizer) issueCode(ctx context.Context, c *Client, req *AuthorizeRequest, sess *session) (string, error) {
 	now := az.now()
-	code, grantID := newSecret(), newID()
-	err := az.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO authn_grants (id, client_id, user_id, session_id, scope, nonce, auth_time, acr, amr, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, grantID, c.ID, sess.UserID, sess.ID, joinScopes(grantedScopes(c, req.Scopes)),
-			req.Nonce, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "), now.UnixNano()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO authn_codes (hash, grant_id, redirect_uri, code_challenge, expires_at)
-			VALUES (?, ?, ?, ?, ?)`, hashSecret(code), grantID, req.RedirectURI, req.CodeChallenge, now.Add(az.life.Code).UnixNano())
-		return err
-	})
-	if err != nil {
+	code := newSecret()
+	g := &grant{
+		ID: newID(), ClientID: c.ID, UserID: sess.UserID, SessionID: sess.ID, Scopes: grantedScopes(c, req.Scopes),
+		Nonce: req.Nonce, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
+	}
+	if err := az.codes.issueCode(ctx, g, code, req.RedirectURI, req.CodeChallenge, now, now.Add(az.life.Code)); err != nil {
 		return "", fmt.Errorf("authn: store authorization code: %w", err)
 	}
 	return code, nil
+}
+
+// codeIssuer records grants and their authorization codes ([sqlStore]).
+type codeIssuer interface {
+	issueCode(ctx context.Context, g *grant, code, redirectURI, challenge string, now, expires time.Time) error
 }
 
 // redirect sends the browser to the request's redirect URI with params,

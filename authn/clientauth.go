@@ -21,7 +21,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tongxing/tongxing/authn/sm2jws"
-	"github.com/tongxing/tongxing/store"
 )
 
 // Further client authentication methods.
@@ -266,9 +265,8 @@ func (o *oauthServer) authenticateAssertion(r *http.Request, id, assertion strin
 	if err != nil {
 		return nil, oauthErr(ErrInvalidClient, "%v", err)
 	}
-	_, err = o.db.Exec(ctx, "INSERT INTO authn_client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
-		c.ID, claims.ID, claims.ExpiresAt.UnixNano())
-	if store.IsUniqueViolation(err) {
+	err = o.grants.useAssertion(ctx, c.ID, claims.ID, claims.ExpiresAt.Time)
+	if errors.Is(err, errAssertionReplayed) {
 		return nil, oauthErr(ErrInvalidClient, "client_assertion was already used (jti)")
 	}
 	if err != nil {

@@ -2,12 +2,10 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -68,24 +66,17 @@ func (o *oauthServer) liveCitizenToken(ctx context.Context, token string) (*citi
 	if err != nil {
 		return nil, err
 	}
-	var (
-		ct                citizenToken
-		expires           int64
-		revoked, grevoked sql.NullInt64
-		disabled          sql.NullInt64
-	)
-	err = o.db.QueryRow(ctx, `SELECT g.id, g.user_id, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
-		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE a.jti = ?`, c.ID).Scan(&ct.grantID, &ct.userID, &expires, &revoked, &grevoked, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: not a citizen's access token", errBadToken)
-	}
+	t, err := o.records.accessToken(ctx, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read access token: %w", err)
 	}
-	if revoked.Valid || grevoked.Valid || disabled.Valid || !o.now().Before(time.Unix(0, expires)) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: not a citizen's access token", errBadToken)
+	}
+	if !t.live(o.now()) {
 		return nil, fmt.Errorf("%w: revoked or expired", errBadToken)
 	}
+	ct := citizenToken{grantID: t.GrantID, userID: t.UserID}
 	ct.claims = c
 	return &ct, nil
 }

@@ -11,8 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
 
 // Grant types of the token endpoint beyond authorization_code and
@@ -137,12 +135,8 @@ func (o *oauthServer) issueServiceToken(ctx context.Context, st *serviceToken, n
 	st.claims.ExpiresAt = jwt.NewNumericDate(now.Add(st.lifetime))
 	st.claims.ID = newID()
 	st.claims.ClientID = st.client.ID
-	err := o.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO authn_service_tokens (jti, client_id, user_id, grant_id, audience, scope, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.claims.ID, st.client.ID, nullString(st.userID), nullString(st.grantID),
-			strings.Join(st.claims.Audience, " "), st.claims.Scope, now.UnixNano(), now.Add(st.lifetime).UnixNano())
-		return err
-	})
+	err := o.grants.recordServiceToken(ctx, st.claims.ID, st.client.ID, st.userID, st.grantID, st.claims.Audience, st.claims.Scope,
+		now, now.Add(st.lifetime))
 	if err != nil {
 		return nil, fmt.Errorf("authn: record service token: %w", err)
 	}
@@ -154,13 +148,6 @@ func (o *oauthServer) issueServiceToken(ctx context.Context, st *serviceToken, n
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64((st.lifetime + time.Second - 1) / time.Second),
 		Scope: st.claims.Scope,
 	}, nil
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // clientCredentials is the client credentials grant (RFC 6749 §4.4) for

@@ -2,14 +2,12 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -101,25 +99,22 @@ func (o *oauthServer) introspect(ctx context.Context, c *Client, token string) (
 // department service) is recorded, unexpired and not revoked, and so are
 // its grant and the citizen's account, if it has them.
 func (o *oauthServer) accessTokenLive(ctx context.Context, jti string) (bool, error) {
-	var (
-		expires                     int64
-		revoked, grevoked, disabled sql.NullInt64
-	)
-	err := o.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
-		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE a.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = o.db.QueryRow(ctx, `SELECT s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at
-			FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
-			WHERE s.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	t, err := o.records.accessToken(ctx, jti)
+	if err == nil && t == nil {
+		t, err = o.records.serviceToken(ctx, jti)
 	}
 	if err != nil {
 		return false, fmt.Errorf("authn: read access token: %w", err)
 	}
-	return !revoked.Valid && !grevoked.Valid && !disabled.Valid && o.now().Before(time.Unix(0, expires)), nil
+	return t != nil && t.live(o.now()), nil
+}
+
+// tokenRecords is where the OAuth endpoints read what they issued
+// ([sqlStore]); each returns nil for an unknown token.
+type tokenRecords interface {
+	accessToken(ctx context.Context, jti string) (*tokenRecord, error)
+	serviceToken(ctx context.Context, jti string) (*tokenRecord, error)
+	refreshToken(ctx context.Context, token string) (*refreshRecord, error)
 }
 
 // introspectRefresh describes a refresh token, to the client it was issued
@@ -129,29 +124,17 @@ func (o *oauthServer) introspectRefresh(ctx context.Context, c *Client, token st
 	if len(token) > 128 {
 		return inactive, nil
 	}
-	var (
-		g                grant
-		created, expires int64
-		used, disabled   sql.NullInt64
-		scope            string
-	)
-	cols := scanGrant(&g)
-	err := o.db.QueryRow(ctx, `SELECT r.scope, r.created_at, r.expires_at, r.used_at, u.disabled_at, `+grantColumns+`
-		FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE r.hash = ?`, hashSecret(token)).Scan(append([]any{&scope, &created, &expires, &used, &disabled}, cols...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return inactive, nil
-	}
+	rr, err := o.records.refreshToken(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read refresh token: %w", err)
 	}
-	finishGrant(&g, cols)
-	if g.ClientID != c.ID || used.Valid || disabled.Valid || g.Revoked || !o.now().Before(time.Unix(0, expires)) {
+	if rr == nil || rr.ClientID != c.ID || rr.Used || rr.Disabled || rr.Revoked || !o.now().Before(rr.Expires) {
 		return inactive, nil
 	}
+	g := rr.grant
 	return &Introspection{
-		Active: true, Scope: scope, ClientID: g.ClientID, TokenType: "refresh_token",
-		Exp: time.Unix(0, expires).Unix(), Iat: time.Unix(0, created).Unix(), Sub: o.subject(c, g.UserID),
+		Active: true, Scope: rr.Scope, ClientID: g.ClientID, TokenType: "refresh_token",
+		Exp: rr.Expires.Unix(), Iat: rr.Created.Unix(), Sub: o.subject(c, g.UserID),
 		Iss: o.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
 	}, nil
 }

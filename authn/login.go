@@ -3,17 +3,15 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tongxing/tongxing/authn/totp"
-	"github.com/tongxing/tongxing/store"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/tongxing/tongxing/authn/totp"
 )
 
 // loginPages are the login and consent forms: password, one-time code and
@@ -21,7 +19,9 @@ import (
 // login continues the authorization request through the [authorizer].
 type loginPages struct {
 	*base
-	db      *store.DB
+	logins loginStore
+	// revoker ends a session whose login could not be audited.
+	revoker sessionRevoker
 	clients *clientRegistry
 	users   *Users
 	thr     *throttle
@@ -57,6 +57,24 @@ type loginTx struct {
 	State           loginState
 }
 
+// loginStarter stores the login transaction of an authorization request
+// ([sqlStore]).
+type loginStarter interface {
+	createLogin(ctx context.Context, tx *loginTx, browserHash []byte, now, expires time.Time) error
+}
+
+// sessionRevoker ends a session ([sqlStore]).
+type sessionRevoker interface {
+	revokeSession(ctx context.Context, id string, now time.Time) error
+}
+
+// loginStore keeps login transactions for the login pages ([sqlStore]).
+type loginStore interface {
+	login(ctx context.Context, id string) (*storedLogin, error)
+	advanceLogin(ctx context.Context, tx *loginTx, from, to string) (bool, error)
+	finishLogin(ctx context.Context, id string, now time.Time) (bool, error)
+}
+
 var errLoginGone = errors.New("authn: login request expired, completed or from another browser")
 
 // beginLogin stores the authorization request as a login transaction bound
@@ -64,14 +82,8 @@ var errLoginGone = errors.New("authn: login request expired, completed or from a
 func (az *authorizer) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
 	browser := browserID(w, r)
 	tx := &loginTx{ID: newID(), CSRF: newSecret(), Stage: stage, State: loginState{Request: req, SessionID: sessionID}}
-	state, err := json.Marshal(tx.State)
-	if err == nil {
-		now := az.now()
-		_, err = az.db.Exec(r.Context(), `INSERT INTO authn_logins (id, browser_hash, csrf, stage, request, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, tx.ID, hashSecret(browser), tx.CSRF, stage, string(state),
-			now.UnixNano(), now.Add(az.life.Login).UnixNano())
-	}
-	if err != nil {
+	now := az.now()
+	if err := az.logins.createLogin(r.Context(), tx, hashSecret(browser), now, now.Add(az.life.Login)); err != nil {
 		az.logError(r, "authorize: store login request", err)
 		az.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
@@ -90,37 +102,24 @@ func (lp *loginPages) loadLogin(ctx context.Context, r *http.Request, id string)
 	if id == "" || len(id) > 64 {
 		return nil, errLoginGone
 	}
-	var (
-		tx      = &loginTx{ID: id}
-		browser []byte
-		state   string
-		expires int64
-		done    sql.NullInt64
-	)
-	err := lp.db.QueryRow(ctx, "SELECT browser_hash, csrf, stage, request, expires_at, done_at FROM authn_logins WHERE id = ?", id).
-		Scan(&browser, &tx.CSRF, &tx.Stage, &state, &expires, &done)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errLoginGone
-	}
+	sl, err := lp.logins.login(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read login request: %w", err)
 	}
-	if done.Valid || lp.now().UnixNano() >= expires || !sameBrowser(r, browser) {
+	if sl == nil || sl.Done || !lp.now().Before(sl.Expires) || !sameBrowser(r, sl.BrowserHash) {
 		return nil, errLoginGone
 	}
-	if err := json.Unmarshal([]byte(state), &tx.State); err != nil || tx.State.Request == nil {
-		return nil, fmt.Errorf("authn: stored login request %s is malformed: %v", quote(id), err)
-	}
+	tx := &sl.loginTx
 	return tx, nil
 }
 
 // finishLogin marks tx completed; only one caller succeeds.
 func (lp *loginPages) finishLogin(ctx context.Context, tx *loginTx) error {
-	res, err := lp.db.Exec(ctx, "UPDATE authn_logins SET done_at = ? WHERE id = ? AND done_at IS NULL", lp.now().UnixNano(), tx.ID)
+	ok, err := lp.logins.finishLogin(ctx, tx.ID, lp.now())
 	if err != nil {
 		return fmt.Errorf("authn: complete login request: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if !ok {
 		return errLoginGone
 	}
 	return nil

@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"html"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
 
 // pathLogout is the end_session_endpoint, relative to the issuer URL.
@@ -173,39 +170,7 @@ func (p *Provider) EndSession(ctx context.Context, sid, remoteAddr string) error
 // endSession implements [Provider.EndSession].
 func (ss *sessions) endSession(ctx context.Context, sid, remoteAddr string) error {
 	now := ss.now()
-	var (
-		userID  string
-		clients []string
-	)
-	err := ss.db.InTx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ?", sid).Scan(&userID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %s", ErrSessionNotFound, quote(sid))
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", now.UnixNano(), sid); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, "SELECT DISTINCT client_id FROM authn_grants WHERE session_id = ? ORDER BY client_id", sid)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			clients = append(clients, id)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "UPDATE authn_grants SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL", now.UnixNano(), sid)
-		return err
-	})
+	userID, clients, err := ss.store.endSession(ctx, sid, now)
 	if errors.Is(err, ErrSessionNotFound) {
 		return err
 	}

@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/tongxing/tongxing/store"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -21,7 +18,7 @@ import (
 // mePages is the self-service API of the signed-in account: its sessions.
 type mePages struct {
 	*base
-	db      *store.DB
+	store   sessionLister
 	clients *clientRegistry
 	sess    *sessions
 }
@@ -143,57 +140,28 @@ func (p *Provider) MySessions(ctx context.Context, userID string) ([]MySession, 
 
 // mySessions implements [Provider.MySessions].
 func (mp *mePages) mySessions(ctx context.Context, userID string) ([]MySession, error) {
-	rows, err := mp.db.Query(ctx, `SELECT id, created_at, auth_time, expires_at, acr, amr FROM authn_sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`, userID, mp.now().UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
-	}
-	list := []MySession{}
-	index := map[string]int{}
-	for rows.Next() {
-		var (
-			s                          MySession
-			created, authTime, expires int64
-			amr                        string
-		)
-		if err := rows.Scan(&s.ID, &created, &authTime, &expires, &s.ACR, &amr); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
-		}
-		s.CreatedAt, s.AuthTime, s.ExpiresAt = time.Unix(0, created).UTC(), time.Unix(0, authTime).UTC(), time.Unix(0, expires).UTC()
-		s.AMR = strings.Fields(amr)
-		s.Clients = []MySessionClient{}
-		index[s.ID] = len(list)
-		list = append(list, s)
-	}
-	err = rows.Err()
-	rows.Close()
+	list, err := mp.store.liveSessions(ctx, userID, mp.now())
 	if err != nil {
 		return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
 	}
 	if len(list) == 0 {
 		return list, nil
 	}
-	rows, err = mp.db.Query(ctx, `SELECT session_id, client_id, MAX(created_at) FROM authn_grants
-		WHERE user_id = ? GROUP BY session_id, client_id ORDER BY session_id, client_id`, userID)
+	grants, err := mp.store.sessionGrants(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			sid, cid string
-			at       int64
-		)
-		if err := rows.Scan(&sid, &cid, &at); err != nil {
-			return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
-		}
-		i, ok := index[sid]
+	index := map[string]int{}
+	for i, s := range list {
+		index[s.ID] = i
+	}
+	for _, sg := range grants {
+		i, ok := index[sg.SessionID]
 		if !ok {
 			continue
 		}
-		mc := MySessionClient{ClientID: cid, LastAuthorizedAt: time.Unix(0, at).UTC()}
-		if c, err := mp.clients.get(ctx, cid); err == nil {
+		mc := MySessionClient{ClientID: sg.ClientID, LastAuthorizedAt: sg.At}
+		if c, err := mp.clients.get(ctx, sg.ClientID); err == nil {
 			mc.Name, mc.Department = c.Name, c.Department
 		}
 		list[i].Clients = append(list[i].Clients, mc)
@@ -202,10 +170,14 @@ func (mp *mePages) mySessions(ctx context.Context, userID string) ([]MySession, 
 			list[i].LastUsedAt = &t
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
-	}
 	return list, nil
+}
+
+// sessionLister reads the sessions of an account ([sqlStore]).
+type sessionLister interface {
+	liveSessions(ctx context.Context, userID string, now time.Time) ([]MySession, error)
+	sessionGrants(ctx context.Context, userID string) ([]sessionGrant, error)
+	sessionOwner(ctx context.Context, sid string, now time.Time) (string, error)
 }
 
 // errNotMySession means a session id names no live session of the caller.
@@ -270,14 +242,12 @@ func (mp *mePages) checkMySession(ctx context.Context, userID, sid string) error
 	if sid == "" || len(sid) > maxSessionIDLen {
 		return errNotMySession
 	}
-	var owner string
-	err := mp.db.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
-		sid, mp.now().UnixNano()).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(owner), []byte(userID)) != 1) {
-		return errNotMySession
-	}
+	owner, err := mp.store.sessionOwner(ctx, sid, mp.now())
 	if err != nil {
 		return fmt.Errorf("authn: read session %s: %w", quote(sid), err)
+	}
+	if subtle.ConstantTimeCompare([]byte(owner), []byte(userID)) != 1 {
+		return errNotMySession
 	}
 	return nil
 }

@@ -315,17 +315,18 @@ func (p *Provider) assemble(o options) error {
 	if err != nil {
 		return err
 	}
-	p.sess = &sessions{base: p.base, db: p.db, clients: p.clients, keys: p.keys}
-	p.oauth = &oauthServer{base: p.base, db: p.db, clients: p.clients, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
-	p.authz = &authorizer{base: p.base, db: p.db, clients: p.clients, keys: p.keys, sess: p.sess}
-	p.login = &loginPages{base: p.base, db: p.db, clients: p.clients, users: p.users, thr: p.thr, totp: verifier, authz: p.authz, sess: p.sess}
+	st := sqlStore{db: p.db}
+	p.sess = &sessions{base: p.base, store: st, users: p.users, clients: p.clients, keys: p.keys}
+	p.oauth = &oauthServer{base: p.base, grants: st, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
+	p.authz = &authorizer{base: p.base, codes: st, logins: st, clients: p.clients, keys: p.keys, sess: p.sess}
+	p.login = &loginPages{base: p.base, logins: st, revoker: st, clients: p.clients, users: p.users, thr: p.thr, totp: verifier, authz: p.authz, sess: p.sess}
 	p.cert = &certLogin{
-		base: p.base, db: p.db, users: p.users, thr: p.thr, login: p.login,
+		base: p.base, challenges: st, users: p.users, thr: p.thr, login: p.login,
 		certRoots: o.certRoots, certRev: o.certRev, used: dbUsedChallenges{db: p.db, now: p.now}, keyStorage: o.keyStorage,
 	}
 	p.login.cert = p.cert
-	p.me = &mePages{base: p.base, db: p.db, clients: p.clients, sess: p.sess}
-	p.enrol = &totpEnrolment{base: p.base, db: p.db, users: p.users, thr: p.thr, sess: p.sess, login: p.login}
+	p.me = &mePages{base: p.base, store: st, clients: p.clients, sess: p.sess}
+	p.enrol = &totpEnrolment{base: p.base, store: st, steps: dbEnrolSteps{db: p.db}, users: p.users, thr: p.thr, sess: p.sess, login: p.login}
 	p.meta = &metadata{base: p.base, keys: p.keys}
 	return nil
 }
@@ -345,26 +346,6 @@ func checkIssuer(raw string) (string, string, error) {
 	}
 	iss := strings.TrimSuffix(raw, "/")
 	return iss, strings.TrimSuffix(u.EscapedPath(), "/"), nil
-}
-
-// loadSetting returns the setting name, creating it with n random bytes if
-// it does not exist. Replicas starting together agree on one value.
-func loadSetting(ctx context.Context, db *store.DB, name string, n int) ([]byte, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(randomToken(n))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Exec(ctx, "INSERT INTO authn_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, raw); err != nil {
-		return nil, fmt.Errorf("authn: store setting %s: %w", name, err)
-	}
-	var v []byte
-	if err := db.QueryRow(ctx, "SELECT value FROM authn_settings WHERE name = ?", name).Scan(&v); err != nil {
-		return nil, fmt.Errorf("authn: read setting %s: %w", name, err)
-	}
-	if len(v) < n {
-		return nil, fmt.Errorf("authn: setting %s is %d bytes, want %d", name, len(v), n)
-	}
-	return v, nil
 }
 
 // Issuer returns the issuer URL.
@@ -481,7 +462,8 @@ func (b *base) subject(c *Client, userID string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// serverError logs err and reports whether it is one.
+// logError logs err, with msg and the request's method and path, unless
+// it is the request's own cancellation.
 func (b *base) logError(r *http.Request, msg string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return

@@ -2,15 +2,12 @@ package authn
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
 
 // serveRevoke is the token revocation endpoint (RFC 7009). The caller
@@ -46,22 +43,14 @@ func (o *oauthServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 // revoke revokes token if it was issued to c and returns what it revoked
 // ("authn:grant:<id>" or "authn:token:<jti>"), or "" if nothing.
 func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (string, error) {
-	now := o.now().UnixNano()
+	now := o.now()
 	if strings.HasPrefix(token, refreshTokenPrefix) {
 		if len(token) > 128 {
 			return "", nil
 		}
-		var grantID, clientID string
-		err := o.db.QueryRow(ctx, `SELECT g.id, g.client_id FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id
-			WHERE r.hash = ?`, hashSecret(token)).Scan(&grantID, &clientID)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && clientID != c.ID) {
-			return "", nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("authn: read refresh token: %w", err)
-		}
-		if err := o.db.InTx(ctx, func(tx *store.Tx) error { return revokeGrant(ctx, tx, grantID, now) }); err != nil {
-			return "", fmt.Errorf("authn: revoke grant: %w", err)
+		grantID, err := o.revoker.revokeRefresh(ctx, token, c.ID, now)
+		if err != nil || grantID == "" {
+			return "", errorf("authn: revoke refresh token: %w", err)
 		}
 		return "authn:grant:" + grantID, nil
 	}
@@ -71,40 +60,23 @@ func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (stri
 	if _, err := o.keys.verify(ctx, token, &claims); err != nil || claims.ID == "" {
 		return "", nil
 	}
-	res, err := o.db.Exec(ctx, `UPDATE authn_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL
-		AND grant_id IN (SELECT id FROM authn_grants WHERE client_id = ?)`, now, claims.ID, c.ID)
-	if err != nil {
-		return "", fmt.Errorf("authn: revoke access token: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	if n == 0 {
-		if res, err = o.db.Exec(ctx, `UPDATE authn_service_tokens SET revoked_at = ? WHERE jti = ? AND client_id = ? AND revoked_at IS NULL`,
-			now, claims.ID, c.ID); err != nil {
-			return "", fmt.Errorf("authn: revoke access token: %w", err)
-		}
-		n, _ = res.RowsAffected()
-	}
-	if n == 0 {
-		return "", nil
+	ok, err := o.revoker.revokeAccess(ctx, claims.ID, c.ID, now)
+	if err != nil || !ok {
+		return "", errorf("authn: revoke access token: %w", err)
 	}
 	return "authn:token:" + claims.ID, nil
 }
 
-// purgeTokenRecords deletes service tokens and used client assertion IDs
-// past their expiry (unix nanoseconds n), for [Provider.Purge], and
-// returns the number of rows deleted.
-func purgeTokenRecords(ctx context.Context, tx *store.Tx, n int64) (int64, error) {
-	var total int64
-	for _, q := range []string{
-		"DELETE FROM authn_service_tokens WHERE expires_at <= ?",
-		"DELETE FROM authn_client_assertions WHERE expires_at <= ?",
-	} {
-		res, err := tx.Exec(ctx, q, n)
-		if err != nil {
-			return total, err
-		}
-		c, _ := res.RowsAffected()
-		total += c
+// tokenRevoker revokes the tokens a client was issued ([sqlStore]).
+type tokenRevoker interface {
+	revokeRefresh(ctx context.Context, token, clientID string, now time.Time) (grantID string, err error)
+	revokeAccess(ctx context.Context, jti, clientID string, now time.Time) (bool, error)
+}
+
+// errorf is fmt.Errorf(format, err), or nil when err is nil.
+func errorf(format string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return total, nil
+	return fmt.Errorf(format, err)
 }

@@ -3,15 +3,12 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/tongxing/tongxing/store"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -19,7 +16,8 @@ import (
 // the end_session_endpoint with back-channel logout.
 type sessions struct {
 	*base
-	db      *store.DB
+	store   sessionStore
+	users   *Users
 	clients *clientRegistry
 	keys    *keyStore
 }
@@ -46,24 +44,18 @@ func (ss *sessions) sessionFrom(r *http.Request) (*session, error) {
 	if err != nil || c.Value == "" || len(c.Value) > 64 {
 		return nil, nil
 	}
-	var (
-		s        session
-		authTime int64
-		amr      string
-	)
-	err = ss.db.QueryRow(r.Context(), `SELECT s.id, s.user_id, s.auth_time, s.acr, s.amr
-		FROM authn_sessions s JOIN authn_users u ON u.id = s.user_id
-		WHERE s.secret_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL`,
-		hashSecret(c.Value), ss.now().UnixNano()).Scan(&s.ID, &s.UserID, &authTime, &s.ACR, &amr)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	s, err := ss.store.sessionByCookie(r.Context(), hashSecret(c.Value), ss.now())
 	if err != nil {
 		return nil, fmt.Errorf("authn: read session: %w", err)
 	}
-	s.AuthTime = time.Unix(0, authTime)
-	s.AMR = strings.Split(amr, " ")
-	return &s, nil
+	return s, nil
+}
+
+// sessionStore keeps SSO sessions ([sqlStore]).
+type sessionStore interface {
+	sessionByCookie(ctx context.Context, secretHash []byte, now time.Time) (*session, error)
+	createSession(ctx context.Context, s *session, secretHash, replaced []byte, now, expires time.Time) error
+	endSession(ctx context.Context, sid string, now time.Time) (userID string, clients []string, err error)
 }
 
 // startSession records a new session for user, revokes the one the request
@@ -73,16 +65,12 @@ func (ss *sessions) startSession(ctx context.Context, w http.ResponseWriter, r *
 	now := ss.now()
 	s := &session{ID: newID(), UserID: u.ID, AuthTime: now, ACR: acr, AMR: amr}
 	secret := newSecret()
-	if _, err := ss.db.Exec(ctx, `INSERT INTO authn_sessions (id, secret_hash, user_id, auth_time, acr, amr, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, hashSecret(secret), u.ID, now.UnixNano(), acr, strings.Join(amr, " "),
-		now.UnixNano(), now.Add(ss.life.Session).UnixNano()); err != nil {
-		return nil, fmt.Errorf("authn: store session: %w", err)
-	}
+	var replaced []byte
 	if old, err := r.Cookie(sessionCookieName); err == nil && old.Value != "" && len(old.Value) <= 64 {
-		if _, err := ss.db.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE secret_hash = ? AND revoked_at IS NULL",
-			now.UnixNano(), hashSecret(old.Value)); err != nil {
-			return nil, fmt.Errorf("authn: end previous session: %w", err)
-		}
+		replaced = hashSecret(old.Value)
+	}
+	if err := ss.store.createSession(ctx, s, hashSecret(secret), replaced, now, now.Add(ss.life.Session)); err != nil {
+		return nil, fmt.Errorf("authn: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookieName, Value: secret, Path: "/",

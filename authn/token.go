@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tongxing/tongxing/authn/sm2jws"
-	"github.com/tongxing/tongxing/store"
 )
 
 // oauthServer is the OAuth side of the provider, the endpoints a client
@@ -26,7 +24,9 @@ import (
 // and the in-process check of service tokens.
 type oauthServer struct {
 	*base
-	db        *store.DB
+	grants    grantRedeemer
+	records   tokenRecords
+	revoker   tokenRevoker
 	clients   *clientRegistry
 	users     *Users
 	keys      *keyStore
@@ -255,57 +255,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// grantColumns are read by scanGrant, from authn_grants aliased g.
-const grantColumns = `g.id, g.client_id, g.user_id, g.session_id, g.scope, g.nonce, g.auth_time, g.acr, g.amr, g.revoked_at`
-
-func scanGrant(dst *grant) []any {
-	return []any{&dst.ID, &dst.ClientID, &dst.UserID, &dst.SessionID, new(string), &dst.Nonce, new(int64), &dst.ACR, new(string), new(sql.NullInt64)}
-}
-
-func finishGrant(dst *grant, cols []any) {
-	dst.Scopes = splitScopes(*cols[4].(*string))
-	dst.AuthTime = time.Unix(0, *cols[6].(*int64))
-	dst.AMR = strings.Fields(*cols[8].(*string))
-	dst.Revoked = cols[9].(*sql.NullInt64).Valid
-}
-
-// revokeGrant revokes every token issued under grant id.
-func revokeGrant(ctx context.Context, tx *store.Tx, id string, now int64) error {
-	_, err := tx.Exec(ctx, "UPDATE authn_grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", now, id)
-	return err
-}
-
-// issued is what a token request creates in the database, to be signed
-// after the transaction commits.
+// issued is what a token request records, to be signed after the
+// transaction commits.
 type issued struct {
-	jti     string
-	refresh string
-	scopes  []string
-	nonce   bool
+	jti            string
+	refresh        string
+	scopes         []string
+	nonce          bool
+	accessExpires  time.Time
+	refreshExpires time.Time
 }
 
-// record inserts the access token jti and a new refresh token for g.
-func (o *oauthServer) record(ctx context.Context, tx *store.Tx, g *grant, scopes []string, now time.Time) (*issued, error) {
-	is := &issued{jti: newID(), refresh: refreshTokenPrefix + newSecret(), scopes: scopes}
-	if _, err := tx.Exec(ctx, "INSERT INTO authn_access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)",
-		is.jti, g.ID, now.Add(o.life.AccessToken).UnixNano()); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, "INSERT INTO authn_refresh_tokens (hash, grant_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-		hashSecret(is.refresh), g.ID, joinScopes(g.Scopes), now.UnixNano(), now.Add(o.life.RefreshToken).UnixNano()); err != nil {
-		return nil, err
-	}
-	return is, nil
-}
-
-// userActive reports whether the grant's user exists and is not disabled.
-func userActive(ctx context.Context, tx *store.Tx, userID string) (bool, error) {
-	var disabled sql.NullInt64
-	err := tx.QueryRow(ctx, "SELECT disabled_at FROM authn_users WHERE id = ?", userID).Scan(&disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil && !disabled.Valid, err
+// grantRedeemer is where the token endpoint redeems codes and refresh
+// tokens, records the tokens it issues and the client assertions it
+// accepted ([sqlStore]).
+type grantRedeemer interface {
+	redeem(ctx context.Context, kind secretKind, secret string, now time.Time, is *issued, decide func(*redeemed) ([]string, error)) (*redeemed, error)
+	recordServiceToken(ctx context.Context, jti, clientID, userID, grantID string, aud []string, scope string, now, expires time.Time) error
+	useAssertion(ctx context.Context, clientID, jti string, expires time.Time) error
 }
 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
@@ -325,83 +292,33 @@ func (o *oauthServer) exchangeCode(ctx context.Context, c *Client, form url.Valu
 	if verifier != "" && !isPKCEValue(verifier) {
 		return nil, oauthErr(ErrInvalidGrant, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	}
-	now := o.now()
-	var (
-		g      grant
-		reused bool
-		is     *issued
-	)
-	err := o.db.InTx(ctx, func(tx *store.Tx) error {
-		var (
-			codeRedirect, challenge string
-			expires                 int64
-			used                    sql.NullInt64
-		)
-		cols := scanGrant(&g)
-		err := tx.QueryRow(ctx, `SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, `+grantColumns+`
-			FROM authn_codes c JOIN authn_grants g ON g.id = c.grant_id WHERE c.hash = ?`, hashSecret(code)).
-			Scan(append([]any{&codeRedirect, &challenge, &expires, &used}, cols...)...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return oauthErr(ErrInvalidGrant, "unknown authorization code")
+	return o.redeem(ctx, c, ev, secretCode, code, func(rd *redeemed, now time.Time) ([]string, error) {
+		if rd.ClientID != c.ID {
+			return nil, oauthErr(ErrInvalidGrant, "the authorization code was issued to another client")
 		}
-		if err != nil {
-			return err
+		if rd.Used {
+			return nil, errReused
 		}
-		finishGrant(&g, cols)
-		if g.ClientID != c.ID {
-			return oauthErr(ErrInvalidGrant, "the authorization code was issued to another client")
+		if !now.Before(rd.Expires) {
+			return nil, oauthErr(ErrInvalidGrant, "the authorization code has expired")
 		}
-		if used.Valid {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
+		if redirect != rd.RedirectURI {
+			return nil, oauthErr(ErrInvalidGrant, "redirect_uri does not match the authorization request")
 		}
-		if now.UnixNano() >= expires {
-			return oauthErr(ErrInvalidGrant, "the authorization code has expired")
-		}
-		if redirect != codeRedirect {
-			return oauthErr(ErrInvalidGrant, "redirect_uri does not match the authorization request")
-		}
+		challenge := rd.CodeChallenge
 		switch {
 		case challenge == "" && verifier != "":
-			return oauthErr(ErrInvalidGrant, "code_verifier given but the authorization request had no code_challenge")
+			return nil, oauthErr(ErrInvalidGrant, "code_verifier given but the authorization request had no code_challenge")
 		case challenge != "" && verifier == "":
-			return oauthErr(ErrInvalidGrant, "code_verifier is required")
+			return nil, oauthErr(ErrInvalidGrant, "code_verifier is required")
 		case challenge != "" && subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(challenge)) != 1:
-			return oauthErr(ErrInvalidGrant, "code_verifier does not match the code_challenge")
+			return nil, oauthErr(ErrInvalidGrant, "code_verifier does not match the code_challenge")
 		}
-		if g.Revoked {
-			return oauthErr(ErrInvalidGrant, "the grant has been revoked")
+		if rd.Revoked {
+			return nil, oauthErr(ErrInvalidGrant, "the grant has been revoked")
 		}
-		res, err := tx.Exec(ctx, "UPDATE authn_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL", now.UnixNano(), hashSecret(code))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
-		}
-		if ok, err := userActive(ctx, tx, g.UserID); err != nil || !ok {
-			if err == nil {
-				err = oauthErr(ErrInvalidGrant, "the account is disabled")
-			}
-			return err
-		}
-		if is, err = o.record(ctx, tx, &g, g.Scopes, now); err != nil {
-			return err
-		}
-		is.nonce = true
-		return nil
+		return rd.Scopes, nil
 	})
-	if reused {
-		ev.Action, ev.Outcome, ev.Subject, ev.Resource = "authn.code.reuse", "failure", g.UserID, "authn:grant:"+g.ID
-		ev.Reasons = append(ev.Reasons, "authorization code replayed; grant revoked")
-		return nil, oauthErr(ErrInvalidGrant, "the authorization code was already used; the tokens it issued are revoked")
-	}
-	if err != nil {
-		return nil, err
-	}
-	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
-	return o.mint(ctx, c, &g, is, now)
 }
 
 // refresh redeems a refresh token (RFC 6749 §6) and rotates it. Presenting
@@ -422,77 +339,72 @@ func (o *oauthServer) refresh(ctx context.Context, c *Client, form url.Values, e
 		}
 		narrowed = dedupe(splitList(s))
 	}
-	now := o.now()
-	var (
-		g      grant
-		reused bool
-		is     *issued
-	)
-	err := o.db.InTx(ctx, func(tx *store.Tx) error {
-		var (
-			expires int64
-			used    sql.NullInt64
-		)
-		cols := scanGrant(&g)
-		err := tx.QueryRow(ctx, `SELECT r.expires_at, r.used_at, `+grantColumns+`
-			FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id WHERE r.hash = ?`, hashSecret(rt)).
-			Scan(append([]any{&expires, &used}, cols...)...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return oauthErr(ErrInvalidGrant, "unknown refresh token")
+	return o.redeem(ctx, c, ev, secretRefresh, rt, func(rd *redeemed, now time.Time) ([]string, error) {
+		if rd.ClientID != c.ID {
+			return nil, oauthErr(ErrInvalidGrant, "the refresh token was issued to another client")
 		}
-		if err != nil {
-			return err
+		if rd.Used {
+			return nil, errReused
 		}
-		finishGrant(&g, cols)
-		if g.ClientID != c.ID {
-			return oauthErr(ErrInvalidGrant, "the refresh token was issued to another client")
+		if rd.Revoked {
+			return nil, oauthErr(ErrInvalidGrant, "the grant has been revoked")
 		}
-		if used.Valid {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
+		if !now.Before(rd.Expires) {
+			return nil, oauthErr(ErrInvalidGrant, "the refresh token has expired")
 		}
-		if g.Revoked {
-			return oauthErr(ErrInvalidGrant, "the grant has been revoked")
+		if narrowed == nil {
+			return rd.Scopes, nil
 		}
-		if now.UnixNano() >= expires {
-			return oauthErr(ErrInvalidGrant, "the refresh token has expired")
-		}
-		scopes := g.Scopes
-		if narrowed != nil {
-			for _, s := range narrowed {
-				if !slices.Contains(g.Scopes, s) {
-					return oauthErr(ErrInvalidScope, "scope exceeds the original grant")
-				}
+		for _, s := range narrowed {
+			if !slices.Contains(rd.Scopes, s) {
+				return nil, oauthErr(ErrInvalidScope, "scope exceeds the original grant")
 			}
-			scopes = narrowed
 		}
-		res, err := tx.Exec(ctx, "UPDATE authn_refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", now.UnixNano(), hashSecret(rt))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
-		}
-		if ok, err := userActive(ctx, tx, g.UserID); err != nil || !ok {
-			if err == nil {
-				err = oauthErr(ErrInvalidGrant, "the account is disabled")
-			}
-			return err
-		}
-		is, err = o.record(ctx, tx, &g, scopes, now)
-		return err
+		return narrowed, nil
 	})
-	if reused {
-		ev.Action, ev.Outcome, ev.Subject, ev.Resource = "authn.refresh.reuse", "failure", g.UserID, "authn:grant:"+g.ID
-		ev.Reasons = append(ev.Reasons, "refresh token replayed; token family revoked")
-		return nil, oauthErr(ErrInvalidGrant, "the refresh token was already used; its token family is revoked")
+}
+
+// redemptionTexts are what the token endpoint says and audits of a code
+// or refresh token that is unknown or used again.
+var redemptionTexts = map[secretKind]struct{ unknown, reuseAction, reuseReason, reused string }{
+	secretCode: {
+		unknown:     "unknown authorization code",
+		reuseAction: "authn.code.reuse", reuseReason: "authorization code replayed; grant revoked",
+		reused: "the authorization code was already used; the tokens it issued are revoked",
+	},
+	secretRefresh: {
+		unknown:     "unknown refresh token",
+		reuseAction: "authn.refresh.reuse", reuseReason: "refresh token replayed; token family revoked",
+		reused: "the refresh token was already used; its token family is revoked",
+	},
+}
+
+// redeem is what the code and refresh grants share: redeem the secret
+// (decide judges what it stands for, at now, and returns the scopes of
+// the new tokens), then sign the tokens. A replay is recorded in ev as a
+// failure, which the token endpoint audits.
+func (o *oauthServer) redeem(ctx context.Context, c *Client, ev *AuditEvent, kind secretKind, secret string, decide func(*redeemed, time.Time) ([]string, error)) (*tokenResponse, error) {
+	now := o.now()
+	is := &issued{
+		jti: newID(), refresh: refreshTokenPrefix + newSecret(), nonce: kind == secretCode,
+		accessExpires: now.Add(o.life.AccessToken), refreshExpires: now.Add(o.life.RefreshToken),
 	}
-	if err != nil {
+	texts := redemptionTexts[kind]
+	rd, err := o.grants.redeem(ctx, kind, secret, now, is, func(rd *redeemed) ([]string, error) { return decide(rd, now) })
+	switch {
+	case errors.Is(err, errReused):
+		ev.Action, ev.Outcome, ev.Subject, ev.Resource = texts.reuseAction, "failure", rd.UserID, "authn:grant:"+rd.ID
+		ev.Reasons = append(ev.Reasons, texts.reuseReason)
+		return nil, oauthErr(ErrInvalidGrant, "%s", texts.reused)
+	case errors.Is(err, errUnknownSecret):
+		return nil, oauthErr(ErrInvalidGrant, "%s", texts.unknown)
+	case errors.Is(err, errAccountDisabled):
+		return nil, oauthErr(ErrInvalidGrant, "the account is disabled")
+	case err != nil:
 		return nil, err
 	}
-	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
-	return o.mint(ctx, c, &g, is, now)
+	ev.Subject, ev.Resource = rd.UserID, "authn:session:"+rd.SessionID
+	return o.mint(ctx, c, &rd.grant, is, now)
 }
 
 // s256 is the PKCE S256 transform: BASE64URL(SHA256(ASCII(verifier))).

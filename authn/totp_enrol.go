@@ -3,7 +3,6 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,14 +12,14 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/authn/totp"
-	"github.com/tongxing/tongxing/store"
 )
 
 // totpEnrolment is the self-service enrolment of a one-time code factor
 // (GET and POST /me/totp).
 type totpEnrolment struct {
 	*base
-	db    *store.DB
+	store enrolmentStore
+	steps totp.UsedSteps
 	users *Users
 	thr   *throttle
 	sess  *sessions
@@ -181,18 +180,12 @@ func totpAccountLabel(u *User) string { return strings.ReplaceAll(u.Username, ":
 // expired one).
 func (te *totpEnrolment) pendingTOTP(ctx context.Context, ec *enrolContext) (*totp.Key, error) {
 	now := te.now()
-	var (
-		sid     string
-		sealed  []byte
-		expires int64
-	)
-	err := te.db.QueryRow(ctx, "SELECT session_id, sealed, expires_at FROM authn_totp_enrolments WHERE user_id = ?", ec.user.ID).
-		Scan(&sid, &sealed, &expires)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	pe, err := te.store.pendingEnrolment(ctx, ec.user.ID)
+	if err != nil {
 		return nil, fmt.Errorf("authn: read pending one-time code enrolment: %w", err)
 	}
-	if err == nil && sid == ec.sess.ID && now.UnixNano() < expires {
-		secret, err := te.users.totp.open(ec.user.ID, sealed)
+	if pe != nil && pe.SessionID == ec.sess.ID && now.Before(pe.Expires) {
+		secret, err := te.users.totp.open(ec.user.ID, pe.Sealed)
 		if err != nil {
 			return nil, err
 		}
@@ -202,17 +195,11 @@ func (te *totpEnrolment) pendingTOTP(ctx context.Context, ec *enrolContext) (*to
 	if err != nil {
 		return nil, err
 	}
-	if sealed, err = te.users.totp.seal(ec.user.ID, key.Secret); err != nil {
+	sealed, err := te.users.totp.seal(ec.user.ID, key.Secret)
+	if err != nil {
 		return nil, err
 	}
-	err = te.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM authn_totp_enrolments WHERE user_id = ?", ec.user.ID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO authn_totp_enrolments (user_id, session_id, sealed, last_step, created_at, expires_at)
-			VALUES (?, ?, ?, -1, ?, ?)`, ec.user.ID, ec.sess.ID, sealed, now.UnixNano(), now.Add(totpEnrolTTL).UnixNano())
-		return err
-	})
+	err = te.store.putEnrolment(ctx, ec.user.ID, &pendingEnrolment{SessionID: ec.sess.ID, Sealed: sealed, Expires: now.Add(totpEnrolTTL)}, now)
 	if err != nil {
 		return nil, fmt.Errorf("authn: store pending one-time code enrolment: %w", err)
 	}
@@ -222,36 +209,19 @@ func (te *totpEnrolment) pendingTOTP(ctx context.Context, ec *enrolContext) (*to
 // pendingOf returns the secret pending for userID from session sid, or
 // errEnrolGone.
 func (te *totpEnrolment) pendingOf(ctx context.Context, u *User, sid string) (*totp.Key, error) {
-	var sealed []byte
-	err := te.db.QueryRow(ctx, "SELECT sealed FROM authn_totp_enrolments WHERE user_id = ? AND session_id = ? AND expires_at > ?",
-		u.ID, sid, te.now().UnixNano()).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errEnrolGone
-	}
+	pe, err := te.store.pendingEnrolment(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read pending one-time code enrolment: %w", err)
 	}
+	if pe == nil || pe.SessionID != sid || !te.now().Before(pe.Expires) {
+		return nil, errEnrolGone
+	}
+	sealed := pe.Sealed
 	secret, err := te.users.totp.open(u.ID, sealed)
 	if err != nil {
 		return nil, err
 	}
 	return totp.KeyFor(totpIssuerLabel, totpAccountLabel(u), secret)
-}
-
-// dbEnrolSteps is totp.UsedSteps on the pending enrolment: a time step is
-// accepted once, as at login.
-type dbEnrolSteps struct{ db *store.DB }
-
-func (s dbEnrolSteps) MarkUsed(ctx context.Context, account string, step int64) (bool, error) {
-	res, err := s.db.Exec(ctx, "UPDATE authn_totp_enrolments SET last_step = ? WHERE user_id = ? AND last_step < ?", step, account, step)
-	if err != nil {
-		return false, fmt.Errorf("authn: record one-time code step: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("authn: record one-time code step: %w", err)
-	}
-	return n == 1, nil
 }
 
 // serveTOTPEnrolSubmit is POST /me/totp with csrf_token (the CSRF token of
@@ -340,7 +310,7 @@ func (te *totpEnrolment) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Req
 			return
 		}
 	}
-	v, err := totp.NewVerifier(dbEnrolSteps{db: te.db})
+	v, err := totp.NewVerifier(te.steps)
 	if err == nil {
 		err = v.Verify(ctx, ec.user.ID, key.Secret, code, te.now())
 	}
@@ -393,27 +363,13 @@ func (te *totpEnrolment) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Req
 // factor, keeping the time step that confirmed it as used, in one
 // transaction; errEnrolGone if it is no longer pending.
 func (te *totpEnrolment) confirmTOTP(ctx context.Context, ec *enrolContext) error {
-	now := te.now()
-	return te.db.InTx(ctx, func(tx *store.Tx) error {
-		var (
-			sealed []byte
-			step   int64
-		)
-		err := tx.QueryRow(ctx, "SELECT sealed, last_step FROM authn_totp_enrolments WHERE user_id = ? AND session_id = ? AND expires_at > ?",
-			ec.user.ID, ec.sess.ID, now.UnixNano()).Scan(&sealed, &step)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errEnrolGone
-		}
-		if err != nil {
-			return err
-		}
-		res, err := tx.Exec(ctx, "DELETE FROM authn_totp_enrolments WHERE user_id = ? AND session_id = ?", ec.user.ID, ec.sess.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errEnrolGone
-		}
-		return setTOTP(ctx, tx, ec.user.ID, sealed, step, now)
-	})
+	return te.store.confirmEnrolment(ctx, ec.user.ID, ec.sess.ID, te.now())
+}
+
+// enrolmentStore keeps one-time code secrets pending confirmation
+// ([sqlStore]).
+type enrolmentStore interface {
+	pendingEnrolment(ctx context.Context, userID string) (*pendingEnrolment, error)
+	putEnrolment(ctx context.Context, userID string, pe *pendingEnrolment, now time.Time) error
+	confirmEnrolment(ctx context.Context, userID, sid string, now time.Time) error
 }

@@ -1,13 +1,11 @@
 package authn
 
 import (
-	"database/sql"
 	"errors"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // maxUserinfoBodySize bounds userinfo POST bodies.
@@ -65,23 +63,14 @@ func (o *oauthServer) userinfo(w http.ResponseWriter, r *http.Request) (map[stri
 	if claims.Issuer != o.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
 		return nil, invalid
 	}
-	var (
-		expires          int64
-		revoked, grevokd sql.NullInt64
-		userID           string
-	)
-	err = o.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, g.user_id
-		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id WHERE a.jti = ?`, claims.ID).
-		Scan(&expires, &revoked, &grevokd, &userID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, invalid
-	}
+	t, err := o.records.accessToken(ctx, claims.ID)
 	if err != nil {
 		return nil, err
 	}
-	if revoked.Valid || grevokd.Valid || !now.Before(time.Unix(0, expires)) {
+	if t == nil || !t.live(now) {
 		return nil, invalid
 	}
+	userID := t.UserID
 	scopes := splitScopes(claims.Scope)
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return nil, &Error{Code: "insufficient_scope", Status: http.StatusForbidden, Description: "the access token lacks the openid scope"}

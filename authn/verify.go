@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,25 +70,17 @@ func (o *oauthServer) verifyServiceToken(ctx context.Context, token string) (*Se
 	if err != nil {
 		return nil, err
 	}
-	var (
-		client, userID              sql.NullString
-		expires                     int64
-		revoked, grevoked, disabled sql.NullInt64
-		idHash                      sql.NullString
-	)
-	err = o.db.QueryRow(ctx, `SELECT s.client_id, s.user_id, s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at, u.citizen_id_hash
-		FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
-		WHERE s.jti = ?`, c.ID).Scan(&client, &userID, &expires, &revoked, &grevoked, &disabled, &idHash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: not a department service's token", ErrTokenRejected)
-	}
+	t, err := o.records.serviceToken(ctx, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read service token: %w", err)
 	}
-	if revoked.Valid || grevoked.Valid || disabled.Valid || !o.now().Before(time.Unix(0, expires)) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: not a department service's token", ErrTokenRejected)
+	}
+	if !t.live(o.now()) {
 		return nil, fmt.Errorf("%w: revoked or expired", ErrTokenRejected)
 	}
-	if client.String != c.ClientID {
+	if t.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client_id does not match the issued token", ErrTokenRejected)
 	}
 	cl, err := o.clients.get(ctx, c.ClientID)
@@ -105,7 +96,7 @@ func (o *oauthServer) verifyServiceToken(ctx context.Context, token string) (*Se
 	st := &ServiceToken{
 		JTI: c.ID, Client: c.ClientID, Department: cl.Department, Subject: c.Subject,
 		Audience: []string(c.Audience), Scopes: splitScopes(c.Scope), ExpiresAt: c.ExpiresAt.Time,
-		UserID: userID.String, CitizenIDPseudonym: idHash.String,
+		UserID: t.UserID, CitizenIDPseudonym: t.CitizenIDHash,
 	}
 	if c.Act != nil {
 		st.Act = c.Act.Subject
@@ -141,10 +132,9 @@ func (ss *sessions) signedIn(r *http.Request) (*SignedInCitizen, error) {
 	if err != nil || sess == nil {
 		return nil, err
 	}
-	var idHash sql.NullString
-	err = ss.db.QueryRow(r.Context(), "SELECT citizen_id_hash FROM authn_users WHERE id = ?", sess.UserID).Scan(&idHash)
+	idHash, err := ss.users.citizenIDHash(r.Context(), sess.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read account: %w", err)
 	}
-	return &SignedInCitizen{UserID: sess.UserID, SessionID: sess.ID, CitizenIDPseudonym: strings.TrimSpace(idHash.String)}, nil
+	return &SignedInCitizen{UserID: sess.UserID, SessionID: sess.ID, CitizenIDPseudonym: strings.TrimSpace(idHash)}, nil
 }

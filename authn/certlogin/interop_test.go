@@ -13,6 +13,7 @@ import (
 	tjsm2 "github.com/tjfoc/gmsm/sm2"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
+	"github.com/tongxing/tongxing/kms"
 )
 
 // TestVerifyTjfocSignature checks that an SM2 signature made over the
@@ -83,7 +84,7 @@ func TestVerifyTjfocSignature(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id.Suite != certlogin.SuiteGM || id.Serial != l.cert.SerialNumber.Text(16) {
+			if id.Suite != kms.GM || id.Serial != l.cert.SerialNumber.Text(16) {
 				t.Fatalf("identity %+v", id)
 			}
 		})
