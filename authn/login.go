@@ -303,7 +303,7 @@ func (lp *loginPages) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &locked):
 		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(lp.now())))
-		fail(http.StatusTooManyRequests, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		fail(http.StatusTooManyRequests, lockedMessage(t, locked))
 		return
 	case errors.Is(err, ErrBadCredentials):
 		fail(http.StatusOK, t("login.bad"))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/tongxing/tongxing/authn/totp"
 )
@@ -56,7 +55,7 @@ func (lp *loginPages) serveTOTPSubmit(w http.ResponseWriter, r *http.Request, co
 		ev.Reasons = []string{"method totp", "locked"}
 		_ = lp.audit(ctx, ev)
 		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(lp.now())))
-		lp.renderTOTP(w, r, http.StatusTooManyRequests, tx, c, locale, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		lp.renderTOTP(w, r, http.StatusTooManyRequests, tx, c, locale, lockedMessage(t, locked))
 		return
 	}
 	if err != nil {

@@ -275,7 +275,7 @@ func (te *totpEnrolment) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Req
 	var locked *LockedError
 	if errors.As(err, &locked) {
 		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(te.now())))
-		refuse(http.StatusTooManyRequests, "locked", t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		refuse(http.StatusTooManyRequests, "locked", lockedMessage(t, locked))
 		return
 	}
 	if err != nil {
@@ -288,27 +288,8 @@ func (te *totpEnrolment) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Req
 		te.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("totp.required"))
 		return
 	}
-	if acrRank(ec.sess.ACR) < acrRank(ACRTOTP) {
-		pw := form.Get("password")
-		if pw == "" {
-			te.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("enrol.password.required"))
-			return
-		}
-		_, err := te.login.checkPassword(ctx, ec.user.Username, pw, r.RemoteAddr)
-		if errors.As(err, &locked) {
-			w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(te.now())))
-			refuse(http.StatusTooManyRequests, "locked", t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
-			return
-		}
-		if errors.Is(err, ErrBadCredentials) {
-			refuse(http.StatusOK, "bad password", t("enrol.password.bad"))
-			return
-		}
-		if err != nil {
-			te.logError(r, "one-time code enrolment: check password", err)
-			te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
-			return
-		}
+	if acrRank(ec.sess.ACR) < acrRank(ACRTOTP) && !te.recheckPassword(w, r, ec, key, form.Get("password"), refuse) {
+		return
 	}
 	v, err := totp.NewVerifier(te.steps)
 	if err == nil {
@@ -343,6 +324,42 @@ func (te *totpEnrolment) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Req
 	if err := te.thr.reset(ctx, acct); err != nil {
 		te.logError(r, "one-time code enrolment: reset throttle", err)
 	}
+	te.enrolled(w, r, ec, locale)
+}
+
+// recheckPassword checks the password of a session made with the password
+// alone, which enrolment asks for again. It reports whether enrolment may
+// go on; if not, it has answered.
+func (te *totpEnrolment) recheckPassword(w http.ResponseWriter, r *http.Request, ec *enrolContext, key *totp.Key, pw string, refuse func(status int, reason, msg string)) bool {
+	ctx := r.Context()
+	t := translator(ec.locale)
+	if pw == "" {
+		te.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("enrol.password.required"))
+		return false
+	}
+	_, err := te.login.checkPassword(ctx, ec.user.Username, pw, r.RemoteAddr)
+	var locked *LockedError
+	if errors.As(err, &locked) {
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(te.now())))
+		refuse(http.StatusTooManyRequests, "locked", lockedMessage(t, locked))
+		return false
+	}
+	if errors.Is(err, ErrBadCredentials) {
+		refuse(http.StatusOK, "bad password", t("enrol.password.bad"))
+		return false
+	}
+	if err != nil {
+		te.logError(r, "one-time code enrolment: check password", err)
+		te.errorPage(w, r, http.StatusInternalServerError, ec.locale, "error.internal", "")
+		return false
+	}
+	return true
+}
+
+// enrolled audits a confirmed enrolment and shows that it is done.
+func (te *totpEnrolment) enrolled(w http.ResponseWriter, r *http.Request, ec *enrolContext, locale string) {
+	ctx := r.Context()
+	t := translator(locale)
 	reasons := []string{"session " + ec.sess.ID, "acr " + ec.sess.ACR}
 	if ec.has {
 		reasons = append(reasons, "replaced the earlier factor")
