@@ -285,17 +285,34 @@ func (a *admin) getUser(r *http.Request, o *access.Principal, _ struct{}) (*endp
 }
 
 func (a *admin) unlock(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
-	u, err := a.user(r.Context(), r)
+	return a.act(r, o, "authn.admin.user.unlock", "", func(ctx context.Context, u *User) error {
+		return a.p.thr.reset(ctx, accountKey(u.Username))
+	})
+}
+
+// act runs do on the account named by the request's path and records
+// action by officer o; unless bound is "", an account bound to an officer
+// is refused (bound says what the sysadmin may not do), and the refusal
+// recorded. It answers with the account as it is after do.
+func (a *admin) act(r *http.Request, o *access.Principal, action, bound string, do func(ctx context.Context, u *User) error) (*endpoint.Reply, error) {
+	ctx := r.Context()
+	u, err := a.user(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.p.thr.reset(r.Context(), accountKey(u.Username)); err != nil {
+	if bound != "" {
+		if err := a.refuseBound(ctx, u, bound); err != nil {
+			_ = a.record(ctx, o, action, "authn:user:"+u.ID, u.ID, err)
+			return nil, err
+		}
+	}
+	if err := do(ctx, u); err != nil {
 		return nil, err
 	}
-	if err := a.record(r.Context(), o, "authn.admin.user.unlock", "authn:user:"+u.ID, u.ID, nil); err != nil {
+	if err := a.record(ctx, o, action, "authn:user:"+u.ID, u.ID, nil); err != nil {
 		return nil, err
 	}
-	acct, err := a.account(r.Context(), u)
+	acct, err := a.account(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -319,25 +336,9 @@ func (a *admin) refuseBound(ctx context.Context, u *User, what string) error {
 }
 
 func (a *admin) totpReset(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
-	u, err := a.user(r.Context(), r)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.refuseBound(r.Context(), u, "reset the one-time code"); err != nil {
-		_ = a.record(r.Context(), o, "authn.admin.user.totp-reset", "authn:user:"+u.ID, u.ID, err)
-		return nil, err
-	}
-	if err := a.p.users.RemoveTOTP(r.Context(), u.ID); err != nil {
-		return nil, err
-	}
-	if err := a.record(r.Context(), o, "authn.admin.user.totp-reset", "authn:user:"+u.ID, u.ID, nil); err != nil {
-		return nil, err
-	}
-	acct, err := a.account(r.Context(), u)
-	if err != nil {
-		return nil, err
-	}
-	return endpoint.OK(acct), nil
+	return a.act(r, o, "authn.admin.user.totp-reset", "reset the one-time code", func(ctx context.Context, u *User) error {
+		return a.p.users.RemoveTOTP(ctx, u.ID)
+	})
 }
 
 // PasswordJSON is the body of POST /authn/v1/users/{username}/password.
@@ -346,25 +347,9 @@ type PasswordJSON struct {
 }
 
 func (a *admin) setPassword(r *http.Request, o *access.Principal, req PasswordJSON) (*endpoint.Reply, error) {
-	u, err := a.user(r.Context(), r)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.refuseBound(r.Context(), u, "set the password"); err != nil {
-		_ = a.record(r.Context(), o, "authn.admin.user.password", "authn:user:"+u.ID, u.ID, err)
-		return nil, err
-	}
-	if err := a.p.users.SetPassword(r.Context(), u.ID, req.Password); err != nil {
-		return nil, err
-	}
-	if err := a.record(r.Context(), o, "authn.admin.user.password", "authn:user:"+u.ID, u.ID, nil); err != nil {
-		return nil, err
-	}
-	acct, err := a.account(r.Context(), u)
-	if err != nil {
-		return nil, err
-	}
-	return endpoint.OK(acct), nil
+	return a.act(r, o, "authn.admin.user.password", "set the password", func(ctx context.Context, u *User) error {
+		return a.p.users.SetPassword(ctx, u.ID, req.Password)
+	})
 }
 
 // ClientSecretJSON is the answer of POST /authn/v1/clients: the secret is

@@ -66,19 +66,28 @@ func (o *oauthServer) liveCitizenToken(ctx context.Context, token string) (*citi
 	if err != nil {
 		return nil, err
 	}
-	t, err := o.records.accessToken(ctx, c.ID)
+	t, err := o.liveRecord(ctx, c.ID, o.records.accessToken, errBadToken, "a citizen's access token")
 	if err != nil {
-		return nil, fmt.Errorf("authn: read access token: %w", err)
+		return nil, err
+	}
+	return &citizenToken{claims: c, grantID: t.GrantID, userID: t.UserID}, nil
+}
+
+// liveRecord returns the record of token jti that lookup finds, if it is
+// live: an unknown token is "not <what>", a revoked or expired one
+// "revoked or expired", both wrapping rejected.
+func (o *oauthServer) liveRecord(ctx context.Context, jti string, lookup func(context.Context, string) (*tokenRecord, error), rejected error, what string) (*tokenRecord, error) {
+	t, err := lookup(ctx, jti)
+	if err != nil {
+		return nil, fmt.Errorf("authn: read %s: %w", what, err)
 	}
 	if t == nil {
-		return nil, fmt.Errorf("%w: not a citizen's access token", errBadToken)
+		return nil, fmt.Errorf("%w: not %s", rejected, what)
 	}
 	if !t.live(o.now()) {
-		return nil, fmt.Errorf("%w: revoked or expired", errBadToken)
+		return nil, fmt.Errorf("%w: revoked or expired", rejected)
 	}
-	ct := citizenToken{grantID: t.GrantID, userID: t.UserID}
-	ct.claims = c
-	return &ct, nil
+	return t, nil
 }
 
 // tokenExchange is token exchange (RFC 8693) for a department service

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -46,17 +45,9 @@ type Introspection struct {
 // or malformed tokens, the answer is {"active": false}. token_type_hint
 // is accepted and not needed.
 func (o *oauthServer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	form, c, err := o.tokenManagementRequest(w, r)
-	if err == nil && c.Public() {
-		err = oauthErr(ErrInvalidClient, "a public client cannot introspect tokens")
-	}
+	token, c, err := o.tokenManagementRequest(w, r, "a public client cannot introspect tokens")
 	if err != nil {
 		o.writeOAuthError(w, r, err)
-		return
-	}
-	token := form.Get("token")
-	if token == "" {
-		o.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
 		return
 	}
 	in, err := o.introspect(r.Context(), c, token)
@@ -148,21 +139,32 @@ func unixOf(d *jwt.NumericDate) int64 {
 
 // tokenManagementRequest reads an introspection or revocation request: it
 // sets no-store headers, reads the size-limited form, refuses repeated
-// parameters and authenticates the client.
-// The error is an OAuth error for the caller to write.
-func (o *oauthServer) tokenManagementRequest(w http.ResponseWriter, r *http.Request) (url.Values, *Client, error) {
+// parameters, authenticates the client (refusing a public client with
+// publicRefusal, unless it is "") and returns the token, which is
+// required. The error is an OAuth error for the caller to write.
+func (o *oauthServer) tokenManagementRequest(w http.ResponseWriter, r *http.Request, publicRefusal string) (string, *Client, error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	form, err := readForm(w, r, maxTokenRequestSize)
 	if err != nil {
-		return nil, nil, oauthErr(ErrInvalidRequest, "%v", err)
+		return "", nil, oauthErr(ErrInvalidRequest, "%v", err)
 	}
 	for _, k := range []string{"token", "token_type_hint", "client_id", "client_secret", "client_assertion", "client_assertion_type"} {
 		if len(form[k]) > 1 {
-			return nil, nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
+			return "", nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
 	c, err := o.authenticateClient(r, form)
-	return form, c, err
+	if err != nil {
+		return "", nil, err
+	}
+	if publicRefusal != "" && c.Public() {
+		return "", nil, oauthErr(ErrInvalidClient, "%s", publicRefusal)
+	}
+	token := form.Get("token")
+	if token == "" {
+		return "", nil, oauthErr(ErrInvalidRequest, "token is required")
+	}
+	return token, c, nil
 }

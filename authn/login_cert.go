@@ -137,15 +137,7 @@ func (cl *certLogin) serveCertChallenge(w http.ResponseWriter, r *http.Request) 
 		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
 		return
 	}
-	body, err := json.Marshal(ch)
-	if err != nil {
-		cl.logError(r, "certificate challenge", err)
-		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(body)
+	cl.certReply(w, r, "certificate challenge", ch, nil)
 }
 
 // certJSON writes a JSON error (or, with code "", success) answer.
@@ -233,13 +225,10 @@ func (cl *certLogin) serveCertLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := cl.login.loginSession(ctx, w, r, u, ACRCertificate, amr, "", id.Serial)
 	if err != nil {
-		cl.logError(r, "certificate login: start session", err)
-		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
+		cl.certReply(w, r, "certificate login: start session", nil, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]any{"acr": sess.ACR, "amr": sess.AMR, "auth_time": sess.AuthTime.Unix()})
+	cl.certReply(w, r, "certificate login", map[string]any{"acr": sess.ACR, "amr": sess.AMR, "auth_time": sess.AuthTime.Unix()}, nil)
 }
 
 // refuse audits a failed certificate login (ev, with detail) and answers
@@ -281,6 +270,24 @@ func (cl *certLogin) verifyAttempt(ctx context.Context, a *certAttempt) (*certlo
 	return certlogin.Verify(ctx, ch, a.req.ChainPEM, a.req.Signature, certlogin.VerifyOptions{
 		Roots: cl.certRoots, Now: cl.now(), Revocation: cl.certRev, Used: cl.used,
 	})
+}
+
+// certReply answers a script's certificate-login call with v as JSON, not
+// to be cached, or, if err (or encoding v) fails, with a hidden server
+// error logged under what.
+func (cl *certLogin) certReply(w http.ResponseWriter, r *http.Request, what string, v any, err error) {
+	var body []byte
+	if err == nil {
+		body, err = json.Marshal(v)
+	}
+	if err != nil {
+		cl.logError(r, what, err)
+		certJSON(w, http.StatusInternalServerError, certErrInternal, "temporarily unavailable")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // certFailure maps a certlogin error to a status, an error code and a

@@ -311,7 +311,7 @@ func (p *Provider) assemble(o options) error {
 	if (o.certRoots == nil) != (o.certRev == nil) {
 		return fmt.Errorf("%w: WithCertLogin needs both the roots and the revocation checker", ErrConfig)
 	}
-	verifier, err := totp.NewVerifier(dbUsedSteps{db: p.db})
+	verifier, err := totp.NewVerifier(dbUsedSteps{db: p.db, table: "authn_totp"})
 	if err != nil {
 		return err
 	}
@@ -326,7 +326,7 @@ func (p *Provider) assemble(o options) error {
 	}
 	p.login.cert = p.cert
 	p.me = &mePages{base: p.base, store: st, clients: p.clients, sess: p.sess}
-	p.enrol = &totpEnrolment{base: p.base, store: st, steps: dbEnrolSteps{db: p.db}, users: p.users, thr: p.thr, sess: p.sess, login: p.login}
+	p.enrol = &totpEnrolment{base: p.base, store: st, steps: dbUsedSteps{db: p.db, table: "authn_totp_enrolments"}, users: p.users, thr: p.thr, sess: p.sess, login: p.login}
 	p.meta = &metadata{base: p.base, keys: p.keys}
 	return nil
 }

@@ -18,14 +18,9 @@ import (
 // or foreign tokens get 200 too, as RFC 7009 §2.2 says; token_type_hint
 // is accepted and not needed.
 func (o *oauthServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	form, c, err := o.tokenManagementRequest(w, r)
+	token, c, err := o.tokenManagementRequest(w, r, "")
 	if err != nil {
 		o.writeOAuthError(w, r, err)
-		return
-	}
-	token := form.Get("token")
-	if token == "" {
-		o.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
 		return
 	}
 	what, err := o.revoke(r.Context(), c, token)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tongxing/tongxing/store"
@@ -77,17 +76,4 @@ func (s sqlStore) confirmEnrolment(ctx context.Context, userID, sid string, now 
 		}
 		return setTOTP(ctx, tx, userID, sealed, step, now)
 	})
-}
-
-// dbEnrolSteps is totp.UsedSteps on the pending enrolment: a time step is
-// accepted once, as at login.
-type dbEnrolSteps struct{ db *store.DB }
-
-// MarkUsed implements totp.UsedSteps.
-func (s dbEnrolSteps) MarkUsed(ctx context.Context, account string, step int64) (bool, error) {
-	n, err := affected(s.db.Exec(ctx, "UPDATE authn_totp_enrolments SET last_step = ? WHERE user_id = ? AND last_step < ?", step, account, step))
-	if err != nil {
-		return false, fmt.Errorf("authn: record one-time code step: %w", err)
-	}
-	return n == 1, nil
 }

@@ -117,14 +117,19 @@ func (u dbUsedChallenges) MarkUsed(ctx context.Context, id string, _ time.Time) 
 	return n == 1, nil
 }
 
-// dbUsedSteps is totp.UsedSteps on the authn_totp table: a time step is
-// accepted only if it is later than the last one accepted for the account
-// (the user ID), by one conditional UPDATE, so replicas agree.
-type dbUsedSteps struct{ db *store.DB }
+// dbUsedSteps is totp.UsedSteps on the last_step column of table
+// (authn_totp at login, authn_totp_enrolments for a pending enrolment): a
+// time step is accepted only if it is later than the last one accepted
+// for the account (the user ID), by one conditional UPDATE, so replicas
+// agree.
+type dbUsedSteps struct {
+	db    *store.DB
+	table string // a constant of this package, never input
+}
 
 // MarkUsed implements totp.UsedSteps.
 func (s dbUsedSteps) MarkUsed(ctx context.Context, account string, step int64) (bool, error) {
-	n, err := affected(s.db.Exec(ctx, "UPDATE authn_totp SET last_step = ? WHERE user_id = ? AND last_step < ?", step, account, step))
+	n, err := affected(s.db.Exec(ctx, "UPDATE "+s.table+" SET last_step = ? WHERE user_id = ? AND last_step < ?", step, account, step))
 	if err != nil {
 		return false, fmt.Errorf("authn: record one-time code step: %w", err)
 	}

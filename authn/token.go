@@ -97,10 +97,7 @@ type grant struct {
 // serveToken is the token endpoint (RFC 6749 §3.2, OpenID Connect Core 1.0
 // §3.1.3). Errors are OAuth error JSON (RFC 6749 §5.2).
 func (o *oauthServer) serveToken(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Access-Control-Allow-Origin", "*")
+	noStoreCORS(w)
 	resp, err := o.token(w, r)
 	if err != nil {
 		o.writeOAuthError(w, r, err)
@@ -246,6 +243,15 @@ func (o *oauthServer) writeOAuthError(w http.ResponseWriter, r *http.Request, er
 		body["error_description"] = errorText(e.Description)
 	}
 	writeJSON(w, e.HTTPStatus(), body)
+}
+
+// noStoreCORS sets the headers of the endpoints browsers call from other
+// origins with tokens: no caching, any origin.
+func noStoreCORS(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Access-Control-Allow-Origin", "*")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

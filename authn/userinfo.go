@@ -16,10 +16,7 @@ const maxUserinfoBodySize = 16 << 10
 // with it in the form body (RFC 6750 §2.1, §2.2); not in the query. It
 // returns the claims the token's scopes allow, as JSON.
 func (o *oauthServer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Access-Control-Allow-Origin", "*")
+	noStoreCORS(w)
 	claims, err := o.userinfo(w, r)
 	if err != nil {
 		var e *Error
@@ -35,7 +32,7 @@ func (o *oauthServer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 				challenge += `, error_description="` + errorText(e.Description) + `"`
 			}
 		}
-		h.Set("WWW-Authenticate", challenge)
+		w.Header().Set("WWW-Authenticate", challenge)
 		body := map[string]string{}
 		if e.Code != "" {
 			body["error"] = e.Code

@@ -70,15 +70,9 @@ func (o *oauthServer) verifyServiceToken(ctx context.Context, token string) (*Se
 	if err != nil {
 		return nil, err
 	}
-	t, err := o.records.serviceToken(ctx, c.ID)
+	t, err := o.liveRecord(ctx, c.ID, o.records.serviceToken, ErrTokenRejected, "a department service's token")
 	if err != nil {
-		return nil, fmt.Errorf("authn: read service token: %w", err)
-	}
-	if t == nil {
-		return nil, fmt.Errorf("%w: not a department service's token", ErrTokenRejected)
-	}
-	if !t.live(o.now()) {
-		return nil, fmt.Errorf("%w: revoked or expired", ErrTokenRejected)
+		return nil, err
 	}
 	if t.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client_id does not match the issued token", ErrTokenRejected)
