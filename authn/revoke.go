@@ -44,8 +44,11 @@ func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (stri
 			return "", nil
 		}
 		grantID, err := o.revoker.revokeRefresh(ctx, token, c.ID, now)
-		if err != nil || grantID == "" {
-			return "", errorf("authn: revoke refresh token: %w", err)
+		if err != nil {
+			return "", fmt.Errorf("authn: revoke refresh token: %w", err)
+		}
+		if grantID == "" {
+			return "", nil
 		}
 		return "authn:grant:" + grantID, nil
 	}
@@ -56,8 +59,11 @@ func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (stri
 		return "", nil
 	}
 	ok, err := o.revoker.revokeAccess(ctx, claims.ID, c.ID, now)
-	if err != nil || !ok {
-		return "", errorf("authn: revoke access token: %w", err)
+	if err != nil {
+		return "", fmt.Errorf("authn: revoke access token: %w", err)
+	}
+	if !ok {
+		return "", nil
 	}
 	return "authn:token:" + claims.ID, nil
 }
@@ -66,12 +72,4 @@ func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (stri
 type tokenRevoker interface {
 	revokeRefresh(ctx context.Context, token, clientID string, now time.Time) (grantID string, err error)
 	revokeAccess(ctx context.Context, jti, clientID string, now time.Time) (bool, error)
-}
-
-// errorf is fmt.Errorf(format, err), or nil when err is nil.
-func errorf(format string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf(format, err)
 }
