@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"net/url"
 	"testing"
 
@@ -104,14 +103,8 @@ func TestIdentityOf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			chain := []*smx509.Certificate{tt.leaf.cert}
 			id, err := certlogin.IdentityOf(tt.leaf.cert, chain)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("err %v, want %v", err, tt.wantErr)
-				}
+			if wantError(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got := want{suite: id.Suite, kind: id.Kind, pseudonym: id.Pseudonym, code: id.IdentityCode, uscc: id.USCC, org: id.OrgName, ag: id.AgentName}
 			if got != tt.want {

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/asn1"
-	"errors"
 	"math/big"
 	"testing"
 
@@ -69,14 +68,8 @@ func TestVerifyTjfocSignature(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := newChallenge(t)
 			id, err := certlogin.Verify(context.Background(), ch, l.chain, tc.sign(t, ch.ToBeSigned()), p.opts(nil))
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
+			if wantError(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if id.Suite != kms.GM || id.Serial != l.cert.SerialNumber.Text(16) {
 				t.Fatalf("identity %+v", id)
