@@ -202,6 +202,12 @@ func (az *authorizer) issueCode(ctx context.Context, c *Client, req *AuthorizeRe
 	return code, nil
 }
 
+// loginStarter stores the login transaction of an authorization request
+// ([sqlStore]).
+type loginStarter interface {
+	createLogin(ctx context.Context, tx *loginTx, browserHash []byte, now, expires time.Time) error
+}
+
 // codeIssuer records grants and their authorization codes ([sqlStore]).
 type codeIssuer interface {
 	issueCode(ctx context.Context, g *grant, code, redirectURI, challenge string, now, expires time.Time) error

@@ -4,31 +4,22 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/tongxing/tongxing/authn/totp"
 )
 
 // loginPages are the login and consent forms: password, one-time code and
-// consent. Certificate and mTLS login are in [certLogin]; a successful
-// login continues the authorization request through the [authorizer].
+// consent. The other login methods (certificate and mTLS login in
+// [certLogin]) offer themselves on the login page through offers.
 type loginPages struct {
-	*base
-	logins loginStore
-	// revoker ends a session whose login could not be audited.
-	revoker sessionRevoker
-	clients *clientRegistry
-	users   *Users
-	thr     *throttle
-	totp    *totp.Verifier
-	authz   *authorizer
-	sess    *sessions
-	cert    *certLogin
+	*loginFlow
+	totp *totp.Verifier
+	// offers put the other login methods on the login page.
+	offers []loginOffer
 }
 
 // Login transaction stages.
@@ -57,24 +48,6 @@ type loginTx struct {
 	State           loginState
 }
 
-// loginStarter stores the login transaction of an authorization request
-// ([sqlStore]).
-type loginStarter interface {
-	createLogin(ctx context.Context, tx *loginTx, browserHash []byte, now, expires time.Time) error
-}
-
-// sessionRevoker ends a session ([sqlStore]).
-type sessionRevoker interface {
-	revokeSession(ctx context.Context, id string, now time.Time) error
-}
-
-// loginStore keeps login transactions for the login pages ([sqlStore]).
-type loginStore interface {
-	login(ctx context.Context, id string) (*storedLogin, error)
-	advanceLogin(ctx context.Context, tx *loginTx, from, to string) (bool, error)
-	finishLogin(ctx context.Context, id string, now time.Time) (bool, error)
-}
-
 var errLoginGone = errors.New("authn: login request expired, completed or from another browser")
 
 // beginLogin stores the authorization request as a login transaction bound
@@ -96,35 +69,6 @@ func (az *authorizer) beginLogin(w http.ResponseWriter, r *http.Request, req *Au
 	http.Redirect(w, r, az.prefix+pathLogin+"?"+url.Values{"login": {tx.ID}}.Encode(), status)
 }
 
-// loadLogin returns the pending login transaction id, if it exists, has
-// not expired or completed, and belongs to this browser.
-func (lp *loginPages) loadLogin(ctx context.Context, r *http.Request, id string) (*loginTx, error) {
-	if id == "" || len(id) > 64 {
-		return nil, errLoginGone
-	}
-	sl, err := lp.logins.login(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("authn: read login request: %w", err)
-	}
-	if sl == nil || sl.Done || !lp.now().Before(sl.Expires) || !sameBrowser(r, sl.BrowserHash) {
-		return nil, errLoginGone
-	}
-	tx := &sl.loginTx
-	return tx, nil
-}
-
-// finishLogin marks tx completed; only one caller succeeds.
-func (lp *loginPages) finishLogin(ctx context.Context, tx *loginTx) error {
-	ok, err := lp.logins.finishLogin(ctx, tx.ID, lp.now())
-	if err != nil {
-		return fmt.Errorf("authn: complete login request: %w", err)
-	}
-	if !ok {
-		return errLoginGone
-	}
-	return nil
-}
-
 // pageLocale picks the locale of a login page: an explicit ui_locales
 // parameter of the page request, else the authorization request's
 // ui_locales, else Accept-Language.
@@ -137,19 +81,6 @@ func pageLocale(r *http.Request, explicit string, req *AuthorizeRequest) string 
 		tags = req.UILocales
 	}
 	return pickLocale(tags, r.Header.Get("Accept-Language"))
-}
-
-// pageFor fills the data shared by the login and consent pages.
-func (lp *loginPages) pageFor(tx *loginTx, c *Client, locale string) *pageData {
-	other := translator(locale)("lang.other.code")
-	acr := ACRPassword
-	if wantedRank(c, tx.State.Request) >= acrRank(ACRCertificate) {
-		acr = ACRCertificate
-	}
-	return &pageData{
-		Client: c, LoginID: tx.ID, CSRF: tx.CSRF, ACR: acr,
-		OtherLangURL: lp.prefix + pathLogin + "?" + url.Values{"login": {tx.ID}, "ui_locales": {other}}.Encode(),
-	}
 }
 
 // serveLoginPage shows the login or consent form of a login transaction.
@@ -177,34 +108,12 @@ func (lp *loginPages) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 	if h := tx.State.Request.LoginHint; checkUsername(h) == nil {
 		d.Username = h
 	}
-	if !lp.cert.offerCertLogin(w, r, d, locale) {
+	if !lp.offer(w, r, d, locale) {
 		return
 	}
 	if err := lp.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
 		lp.logError(r, "login page", err)
 	}
-}
-
-// loginContext loads the transaction and its client, or shows the error
-// page and returns false.
-func (lp *loginPages) loginContext(w http.ResponseWriter, r *http.Request, id, locale string) (*loginTx, *Client, bool) {
-	tx, err := lp.loadLogin(r.Context(), r, id)
-	if errors.Is(err, errLoginGone) {
-		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
-		return nil, nil, false
-	}
-	if err != nil {
-		lp.logError(r, "login: load request", err)
-		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
-		return nil, nil, false
-	}
-	c, err := lp.clients.get(r.Context(), tx.State.Request.ClientID)
-	if err != nil {
-		// The client was removed while the user was logging in.
-		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "")
-		return nil, nil, false
-	}
-	return tx, c, true
 }
 
 func (lp *loginPages) showConsent(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, d *pageData, locale string) {
@@ -275,7 +184,7 @@ func (lp *loginPages) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	t := translator(locale)
 	fail := func(status int, msg string) {
 		d.Error = msg
-		if !lp.cert.offerCertLogin(w, r, d, locale) {
+		if !lp.offer(w, r, d, locale) {
 			return
 		}
 		if err := lp.pages.render(w, status, "login", locale, d); err != nil {
@@ -359,15 +268,6 @@ func (lp *loginPages) serveConsentSubmit(w http.ResponseWriter, r *http.Request)
 	lp.authz.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
 }
 
-func (lp *loginPages) loginGone(w http.ResponseWriter, r *http.Request, locale string, err error) {
-	if errors.Is(err, errLoginGone) {
-		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
-		return
-	}
-	lp.logError(r, "login: complete request", err)
-	lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
-}
-
 // CheckPassword authenticates a password login for username from the
 // client address remoteAddr ("host:port" or "host"), with brute-force
 // throttling: while the account or the address is locked it returns a
@@ -381,29 +281,13 @@ func (p *Provider) CheckPassword(ctx context.Context, username, password, remote
 	return p.login.checkPassword(ctx, username, password, remoteAddr)
 }
 
-// checkPassword implements [Provider.CheckPassword].
-func (lp *loginPages) checkPassword(ctx context.Context, username, password, remoteAddr string) (*User, error) {
-	acct, addr := accountKey(username), addressKey(remoteAddr)
-	if len(username) > MaxUsernameLength {
-		acct = accountKey(username[:MaxUsernameLength])
-	}
-	if err := lp.thr.check(ctx, acct, addr); err != nil {
-		return nil, err
-	}
-	u, err := lp.users.verifyPassword(ctx, username, password)
-	if errors.Is(err, ErrBadCredentials) {
-		_, e1 := lp.thr.fail(ctx, acct, lp.thr.account)
-		_, e2 := lp.thr.fail(ctx, addr, lp.thr.address)
-		if e := errors.Join(e1, e2); e != nil {
-			return nil, e
+// offer puts every other login method on the login page data d; false
+// means one failed and has answered.
+func (lp *loginPages) offer(w http.ResponseWriter, r *http.Request, d *pageData, locale string) bool {
+	for _, o := range lp.offers {
+		if !o(w, r, d, locale) {
+			return false
 		}
-		return nil, ErrBadCredentials
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := lp.thr.reset(ctx, acct); err != nil {
-		return nil, err
-	}
-	return u, nil
+	return true
 }

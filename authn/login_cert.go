@@ -28,7 +28,7 @@ type certLogin struct {
 	challenges challengeStore
 	users      *Users
 	thr        *throttle
-	login      *loginPages
+	login      *loginFlow
 
 	certRoots *smx509.CertPool
 	certRev   certlogin.Revocation

@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -97,55 +96,4 @@ func (lp *loginPages) serveTOTPSubmit(w http.ResponseWriter, r *http.Request, co
 		lp.logError(r, "login: reset throttle", err)
 	}
 	lp.completeLogin(w, r, tx, c, locale, u, ACRTOTP, []string{amrPassword, amrOTP, amrMFA}, "")
-}
-
-// completeLogin finishes tx, starts a session at acr, records the login
-// in the audit log and continues the authorization request.
-func (lp *loginPages) completeLogin(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, locale string, u *User, acr string, amr []string, certSerial string) {
-	ctx := r.Context()
-	if err := lp.finishLogin(ctx, tx); err != nil {
-		lp.loginGone(w, r, locale, err)
-		return
-	}
-	sess, err := lp.loginSession(ctx, w, r, u, acr, amr, c.ID, certSerial)
-	if err != nil {
-		lp.logError(r, "login: start session", err)
-		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
-		return
-	}
-	lp.authz.proceed(w, r, c, tx.State.Request, sess, true, false)
-}
-
-// loginSession starts the session of a successful login and audits it;
-// a login that cannot be audited is refused.
-func (lp *loginPages) loginSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string, clientID, certSerial string) (*session, error) {
-	sess, err := lp.sess.startSession(ctx, w, r, u, acr, amr)
-	if err != nil {
-		return nil, err
-	}
-	if err := lp.audit(ctx, AuditEvent{
-		Action: "authn.login", Subject: u.ID, Client: clientID, CertSerial: certSerial, SourceAddr: r.RemoteAddr,
-		Resource: "authn:session:" + sess.ID, Outcome: "success", Reasons: []string{"acr " + acr, "amr " + joinScopes(amr)},
-	}); err != nil {
-		if rerr := lp.revoker.revokeSession(context.WithoutCancel(ctx), sess.ID, lp.now()); rerr != nil {
-			lp.log.ErrorContext(ctx, "login not audited, and its session not ended", "sid", sess.ID, "err", rerr)
-		}
-		return nil, fmt.Errorf("authn: login not audited: %w", err)
-	}
-	lp.log.InfoContext(ctx, "signed in", "user", u.ID, "client", clientID, "acr", acr, "sid", sess.ID)
-	return sess, nil
-}
-
-// updateLogin stores tx's state and moves it from stage from to stage to;
-// only one caller succeeds.
-func (lp *loginPages) updateLogin(ctx context.Context, tx *loginTx, from, to string) error {
-	ok, err := lp.logins.advanceLogin(ctx, tx, from, to)
-	if err != nil {
-		return fmt.Errorf("authn: update login request: %w", err)
-	}
-	if !ok {
-		return errLoginGone
-	}
-	tx.Stage = to
-	return nil
 }

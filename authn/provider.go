@@ -319,14 +319,14 @@ func (p *Provider) assemble(o options) error {
 	p.sess = &sessions{base: p.base, store: st, users: p.users, clients: p.clients, keys: p.keys}
 	p.oauth = &oauthServer{base: p.base, grants: st, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
 	p.authz = &authorizer{base: p.base, codes: st, logins: st, clients: p.clients, keys: p.keys, sess: p.sess}
-	p.login = &loginPages{base: p.base, logins: st, revoker: st, clients: p.clients, users: p.users, thr: p.thr, totp: verifier, authz: p.authz, sess: p.sess}
+	flow := &loginFlow{base: p.base, logins: st, revoker: st, clients: p.clients, users: p.users, thr: p.thr, authz: p.authz, sess: p.sess}
 	p.cert = &certLogin{
-		base: p.base, challenges: st, users: p.users, thr: p.thr, login: p.login,
+		base: p.base, challenges: st, users: p.users, thr: p.thr, login: flow,
 		certRoots: o.certRoots, certRev: o.certRev, used: dbUsedChallenges{db: p.db, now: p.now}, keyStorage: o.keyStorage,
 	}
-	p.login.cert = p.cert
+	p.login = &loginPages{loginFlow: flow, totp: verifier, offers: []loginOffer{p.cert.offerCertLogin}}
 	p.me = &mePages{base: p.base, store: st, clients: p.clients, sess: p.sess}
-	p.enrol = &totpEnrolment{base: p.base, store: st, steps: dbUsedSteps{db: p.db, table: "authn_totp_enrolments"}, users: p.users, thr: p.thr, sess: p.sess, login: p.login}
+	p.enrol = &totpEnrolment{base: p.base, store: st, steps: dbUsedSteps{db: p.db, table: "authn_totp_enrolments"}, users: p.users, thr: p.thr, sess: p.sess, login: flow}
 	p.meta = &metadata{base: p.base, keys: p.keys}
 	return nil
 }

@@ -23,7 +23,7 @@ type totpEnrolment struct {
 	users *Users
 	thr   *throttle
 	sess  *sessions
-	login *loginPages
+	login *loginFlow
 }
 
 // One-time code enrolment by the signed-in account holder.
