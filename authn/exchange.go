@@ -33,19 +33,19 @@ type accessClaims struct {
 // parseAccessToken checks an access token's signature (any published key),
 // typ (at+jwt), issuer and, unless expired is true, its expiry. It does
 // NOT check revocation.
-func (o *oauthServer) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
+func (chk *tokenChecks) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
 	var c accessClaims
-	h, err := o.keys.verify(ctx, token, &c)
+	h, err := chk.keys.verify(ctx, token, &c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadToken, err)
 	}
 	if !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
 		return nil, fmt.Errorf("%w: typ %s", errBadToken, quote(h.Typ))
 	}
-	if c.Issuer != o.issuer || c.ID == "" || c.ExpiresAt == nil {
+	if c.Issuer != chk.issuer || c.ID == "" || c.ExpiresAt == nil {
 		return nil, fmt.Errorf("%w: not an access token of this provider", errBadToken)
 	}
-	if !expired && !o.now().Before(c.ExpiresAt.Time) {
+	if !expired && !chk.now().Before(c.ExpiresAt.Time) {
 		return nil, fmt.Errorf("%w: expired", errBadToken)
 	}
 	return &c, nil
@@ -61,12 +61,12 @@ type citizenToken struct {
 // liveCitizenToken verifies a citizen's access token and checks, in the
 // database, that neither it nor its grant is revoked and that the account
 // is enabled.
-func (o *oauthServer) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
-	c, err := o.parseAccessToken(ctx, token, false)
+func (tk *tokenEndpoint) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
+	c, err := tk.checks.parseAccessToken(ctx, token, false)
 	if err != nil {
 		return nil, err
 	}
-	t, err := o.liveRecord(ctx, c.ID, o.records.accessToken, errBadToken, "a citizen's access token")
+	t, err := tk.checks.liveRecord(ctx, c.ID, tk.checks.records.accessToken, errBadToken, "a citizen's access token")
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (o *oauthServer) liveCitizenToken(ctx context.Context, token string) (*citi
 // liveRecord returns the record of token jti that lookup finds, if it is
 // live: an unknown token is "not <what>", a revoked or expired one
 // "revoked or expired", both wrapping rejected.
-func (o *oauthServer) liveRecord(ctx context.Context, jti string, lookup func(context.Context, string) (*tokenRecord, error), rejected error, what string) (*tokenRecord, error) {
+func (chk *tokenChecks) liveRecord(ctx context.Context, jti string, lookup func(context.Context, string) (*tokenRecord, error), rejected error, what string) (*tokenRecord, error) {
 	t, err := lookup(ctx, jti)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read %s: %w", what, err)
@@ -84,7 +84,7 @@ func (o *oauthServer) liveRecord(ctx context.Context, jti string, lookup func(co
 	if t == nil {
 		return nil, fmt.Errorf("%w: not %s", rejected, what)
 	}
-	if !t.live(o.now()) {
+	if !t.live(chk.now()) {
 		return nil, fmt.Errorf("%w: revoked or expired", rejected)
 	}
 	return t, nil
@@ -99,7 +99,7 @@ func (o *oauthServer) liveRecord(ctx context.Context, jti string, lookup func(co
 // (which the service must be registered for), lives no longer than the
 // subject token, and comes without a refresh token. Revoking the
 // citizen's grant revokes it.
-func (o *oauthServer) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	if !c.Service() {
 		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
 	}
@@ -121,18 +121,18 @@ func (o *oauthServer) tokenExchange(ctx context.Context, c *Client, form url.Val
 	if err != nil {
 		return nil, err
 	}
-	ct, err := o.liveCitizenToken(ctx, subject)
+	ct, err := tk.liveCitizenToken(ctx, subject)
 	if errors.Is(err, errBadToken) {
 		return nil, oauthErr(ErrInvalidGrant, "subject_token is invalid, expired or revoked")
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := o.now()
-	life := min(o.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
+	now := tk.now()
+	life := min(tk.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
 	ev.Subject, ev.Resource = ct.userID, "authn:grant:"+ct.grantID
 	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "), "act="+c.ID)
-	resp, err := o.issueServiceToken(ctx, &serviceToken{
+	resp, err := tk.issueServiceToken(ctx, &serviceToken{
 		client: c, userID: ct.userID, grantID: ct.grantID, lifetime: life,
 		claims: ServiceTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: ct.claims.Subject, Audience: aud},

@@ -129,18 +129,18 @@ type serviceToken struct {
 }
 
 // issueServiceToken records the token's jti and signs it.
-func (o *oauthServer) issueServiceToken(ctx context.Context, st *serviceToken, now time.Time) (*tokenResponse, error) {
-	st.claims.Issuer = o.issuer
+func (tk *tokenEndpoint) issueServiceToken(ctx context.Context, st *serviceToken, now time.Time) (*tokenResponse, error) {
+	st.claims.Issuer = tk.issuer
 	st.claims.IssuedAt = jwt.NewNumericDate(now)
 	st.claims.ExpiresAt = jwt.NewNumericDate(now.Add(st.lifetime))
 	st.claims.ID = newID()
 	st.claims.ClientID = st.client.ID
-	err := o.grants.recordServiceToken(ctx, st.claims.ID, st.client.ID, st.userID, st.grantID, st.claims.Audience, st.claims.Scope,
+	err := tk.grants.recordServiceToken(ctx, st.claims.ID, st.client.ID, st.userID, st.grantID, st.claims.Audience, st.claims.Scope,
 		now, now.Add(st.lifetime))
 	if err != nil {
 		return nil, fmt.Errorf("authn: record service token: %w", err)
 	}
-	access, err := o.keys.sign(ctx, o.accessAlg, accessTokenType, st.claims)
+	access, err := tk.keys.sign(ctx, tk.accessAlg, accessTokenType, st.claims)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (o *oauthServer) issueServiceToken(ctx context.Context, st *serviceToken, n
 // clientCredentials is the client credentials grant (RFC 6749 §4.4) for
 // department services. The access token's sub is the client ID and its
 // aud the requested target departments; no refresh token is issued.
-func (o *oauthServer) clientCredentials(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) clientCredentials(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	if !c.Service() {
 		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
 	}
@@ -163,12 +163,12 @@ func (o *oauthServer) clientCredentials(ctx context.Context, c *Client, form url
 	}
 	ev.Resource = "authn:service:" + c.ID
 	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "))
-	return o.issueServiceToken(ctx, &serviceToken{
+	return tk.issueServiceToken(ctx, &serviceToken{
 		client:   c,
-		lifetime: o.life.AccessToken,
+		lifetime: tk.life.AccessToken,
 		claims: ServiceTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: c.ID, Audience: aud},
 			Scope:            joinScopes(scope),
 		},
-	}, o.now())
+	}, tk.now())
 }

@@ -44,34 +44,34 @@ type Introspection struct {
 // token is for); to every other caller, and for revoked, expired, unknown
 // or malformed tokens, the answer is {"active": false}. token_type_hint
 // is accepted and not needed.
-func (o *oauthServer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	token, c, err := o.tokenManagementRequest(w, r, "a public client cannot introspect tokens")
+func (chk *tokenChecks) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	token, c, err := chk.tokenManagementRequest(w, r, "a public client cannot introspect tokens")
 	if err != nil {
-		o.writeOAuthError(w, r, err)
+		chk.writeOAuthError(w, r, err)
 		return
 	}
-	in, err := o.introspect(r.Context(), c, token)
+	in, err := chk.introspect(r.Context(), c, token)
 	if err != nil {
-		o.writeOAuthError(w, r, err)
+		chk.writeOAuthError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
 }
 
 // introspect describes token to client c.
-func (o *oauthServer) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
+func (chk *tokenChecks) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if strings.HasPrefix(token, refreshTokenPrefix) {
-		return o.introspectRefresh(ctx, c, token)
+		return chk.introspectRefresh(ctx, c, token)
 	}
-	ac, err := o.parseAccessToken(ctx, token, false)
+	ac, err := chk.parseAccessToken(ctx, token, false)
 	if errors.Is(err, errBadToken) {
 		return inactive, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	live, err := o.accessTokenLive(ctx, ac.ID)
+	live, err := chk.accessTokenLive(ctx, ac.ID)
 	if err != nil || !live {
 		return inactive, err
 	}
@@ -89,15 +89,15 @@ func (o *oauthServer) introspect(ctx context.Context, c *Client, token string) (
 // accessTokenLive reports whether the access token jti (of a portal or a
 // department service) is recorded, unexpired and not revoked, and so are
 // its grant and the citizen's account, if it has them.
-func (o *oauthServer) accessTokenLive(ctx context.Context, jti string) (bool, error) {
-	t, err := o.records.accessToken(ctx, jti)
+func (chk *tokenChecks) accessTokenLive(ctx context.Context, jti string) (bool, error) {
+	t, err := chk.records.accessToken(ctx, jti)
 	if err == nil && t == nil {
-		t, err = o.records.serviceToken(ctx, jti)
+		t, err = chk.records.serviceToken(ctx, jti)
 	}
 	if err != nil {
 		return false, fmt.Errorf("authn: read access token: %w", err)
 	}
-	return t != nil && t.live(o.now()), nil
+	return t != nil && t.live(chk.now()), nil
 }
 
 // tokenRecords is where the OAuth endpoints read what they issued
@@ -110,23 +110,23 @@ type tokenRecords interface {
 
 // introspectRefresh describes a refresh token, to the client it was issued
 // to only.
-func (o *oauthServer) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
+func (chk *tokenChecks) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if len(token) > 128 {
 		return inactive, nil
 	}
-	rr, err := o.records.refreshToken(ctx, token)
+	rr, err := chk.records.refreshToken(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read refresh token: %w", err)
 	}
-	if rr == nil || rr.ClientID != c.ID || rr.Used || rr.Disabled || rr.Revoked || !o.now().Before(rr.Expires) {
+	if rr == nil || rr.ClientID != c.ID || rr.Used || rr.Disabled || rr.Revoked || !chk.now().Before(rr.Expires) {
 		return inactive, nil
 	}
 	g := rr.grant
 	return &Introspection{
 		Active: true, Scope: rr.Scope, ClientID: g.ClientID, TokenType: "refresh_token",
-		Exp: rr.Expires.Unix(), Iat: rr.Created.Unix(), Sub: o.subject(c, g.UserID),
-		Iss: o.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
+		Exp: rr.Expires.Unix(), Iat: rr.Created.Unix(), Sub: chk.subject(c, g.UserID),
+		Iss: chk.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
 	}, nil
 }
 
@@ -142,7 +142,7 @@ func unixOf(d *jwt.NumericDate) int64 {
 // parameters, authenticates the client (refusing a public client with
 // publicRefusal, unless it is "") and returns the token, which is
 // required. The error is an OAuth error for the caller to write.
-func (o *oauthServer) tokenManagementRequest(w http.ResponseWriter, r *http.Request, publicRefusal string) (string, *Client, error) {
+func (chk *tokenChecks) tokenManagementRequest(w http.ResponseWriter, r *http.Request, publicRefusal string) (string, *Client, error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -155,7 +155,7 @@ func (o *oauthServer) tokenManagementRequest(w http.ResponseWriter, r *http.Requ
 			return "", nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
-	c, err := o.authenticateClient(r, form)
+	c, err := chk.auth.authenticateClient(r, form)
 	if err != nil {
 		return "", nil, err
 	}

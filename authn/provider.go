@@ -177,12 +177,14 @@ func WithCertLogin(roots *smx509.CertPool, rev certlogin.Revocation) Option {
 // Provider is the OpenID Connect provider. It is safe for concurrent use;
 // several replicas may share one PostgreSQL database.
 //
-// It is built of parts that share only [base]: the OAuth endpoints
-// ([oauthServer]: token, introspection, revocation, userinfo), the
-// authorization endpoint ([authorizer]), the login pages ([loginPages],
-// with certificate and mTLS login in [certLogin]), SSO sessions and logout
-// ([sessions]), the self-service pages ([mePages], [totpEnrolment]) and
-// discovery ([metadata]). [Provider.Routes] is the one route table.
+// It is built of parts that share only [base]: the OAuth endpoints (the
+// token endpoint [tokenEndpoint]; introspection, revocation and userinfo
+// in [tokenChecks]; both authenticate clients with [clientAuth]), the
+// authorization endpoint ([authorizer]), the login methods on [loginFlow]
+// ([loginPages]: password, one-time code, consent; [certLogin]:
+// certificate and mTLS), SSO sessions and logout ([sessions]), the
+// self-service pages ([mePages], [totpEnrolment]) and discovery
+// ([metadata]). [Provider.Routes] is the one route table.
 type Provider struct {
 	*base
 	db      *store.DB
@@ -191,14 +193,15 @@ type Provider struct {
 	keys    *keyStore
 	thr     *throttle
 
-	oauth *oauthServer
-	authz *authorizer
-	login *loginPages
-	cert  *certLogin
-	sess  *sessions
-	me    *mePages
-	enrol *totpEnrolment
-	meta  *metadata
+	tokens *tokenEndpoint
+	checks *tokenChecks
+	authz  *authorizer
+	login  *loginPages
+	cert   *certLogin
+	sess   *sessions
+	me     *mePages
+	enrol  *totpEnrolment
+	meta   *metadata
 }
 
 // base is what every part of the provider shares: its issuer, clock,
@@ -317,7 +320,9 @@ func (p *Provider) assemble(o options) error {
 	}
 	st := sqlStore{db: p.db}
 	p.sess = &sessions{base: p.base, store: st, users: p.users, clients: p.clients, keys: p.keys}
-	p.oauth = &oauthServer{base: p.base, grants: st, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
+	auth := &clientAuth{base: p.base, clients: p.clients, assertions: st}
+	p.checks = &tokenChecks{base: p.base, auth: auth, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys}
+	p.tokens = &tokenEndpoint{base: p.base, auth: auth, checks: p.checks, grants: st, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
 	p.authz = &authorizer{base: p.base, codes: st, logins: st, clients: p.clients, keys: p.keys, sess: p.sess}
 	flow := &loginFlow{base: p.base, logins: st, revoker: st, clients: p.clients, users: p.users, thr: p.thr, authz: p.authz, sess: p.sess}
 	p.cert = &certLogin{
@@ -418,13 +423,13 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 		// OAuth endpoints.
 		{"GET " + pathAuthorize, p.authz.serveAuthorize},
 		{"POST " + pathAuthorize, p.authz.serveAuthorize},
-		{"POST " + pathToken, p.oauth.serveToken},
+		{"POST " + pathToken, p.tokens.serveToken},
 		{"OPTIONS " + pathToken, p.meta.servePreflight},
-		{"GET " + pathUserinfo, p.oauth.serveUserinfo},
-		{"POST " + pathUserinfo, p.oauth.serveUserinfo},
+		{"GET " + pathUserinfo, p.checks.serveUserinfo},
+		{"POST " + pathUserinfo, p.checks.serveUserinfo},
 		{"OPTIONS " + pathUserinfo, p.meta.servePreflight},
-		{"POST " + pathIntrospect, p.oauth.serveIntrospect},
-		{"POST " + pathRevoke, p.oauth.serveRevoke},
+		{"POST " + pathIntrospect, p.checks.serveIntrospect},
+		{"POST " + pathRevoke, p.checks.serveRevoke},
 		{"GET " + pathLogout, p.sess.serveLogout},
 		{"POST " + pathLogout, p.sess.serveLogout},
 		// Login pages: password and one-time code, consent, certificate.

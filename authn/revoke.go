@@ -17,19 +17,19 @@ import (
 // client a token was issued to can revoke it. Unknown, malformed, expired
 // or foreign tokens get 200 too, as RFC 7009 §2.2 says; token_type_hint
 // is accepted and not needed.
-func (o *oauthServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	token, c, err := o.tokenManagementRequest(w, r, "")
+func (chk *tokenChecks) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	token, c, err := chk.tokenManagementRequest(w, r, "")
 	if err != nil {
-		o.writeOAuthError(w, r, err)
+		chk.writeOAuthError(w, r, err)
 		return
 	}
-	what, err := o.revoke(r.Context(), c, token)
+	what, err := chk.revoke(r.Context(), c, token)
 	if err != nil {
-		o.writeOAuthError(w, r, err)
+		chk.writeOAuthError(w, r, err)
 		return
 	}
 	if what != "" {
-		_ = o.audit(r.Context(), AuditEvent{Action: "authn.token.revoke", Subject: c.ID, Client: c.ID,
+		_ = chk.audit(r.Context(), AuditEvent{Action: "authn.token.revoke", Subject: c.ID, Client: c.ID,
 			SourceAddr: r.RemoteAddr, Resource: what, Outcome: "success"})
 	}
 	w.WriteHeader(http.StatusOK)
@@ -37,13 +37,13 @@ func (o *oauthServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 
 // revoke revokes token if it was issued to c and returns what it revoked
 // ("authn:grant:<id>" or "authn:token:<jti>"), or "" if nothing.
-func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (string, error) {
-	now := o.now()
+func (chk *tokenChecks) revoke(ctx context.Context, c *Client, token string) (string, error) {
+	now := chk.now()
 	if strings.HasPrefix(token, refreshTokenPrefix) {
 		if len(token) > 128 {
 			return "", nil
 		}
-		grantID, err := o.revoker.revokeRefresh(ctx, token, c.ID, now)
+		grantID, err := chk.revoker.revokeRefresh(ctx, token, c.ID, now)
 		if err != nil {
 			return "", fmt.Errorf("authn: revoke refresh token: %w", err)
 		}
@@ -55,10 +55,10 @@ func (o *oauthServer) revoke(ctx context.Context, c *Client, token string) (stri
 	// An expired access token needs no revocation, but accepting it
 	// costs nothing; the signature must still be the provider's.
 	var claims jwt.RegisteredClaims
-	if _, err := o.keys.verify(ctx, token, &claims); err != nil || claims.ID == "" {
+	if _, err := chk.keys.verify(ctx, token, &claims); err != nil || claims.ID == "" {
 		return "", nil
 	}
-	ok, err := o.revoker.revokeAccess(ctx, claims.ID, c.ID, now)
+	ok, err := chk.revoker.revokeAccess(ctx, claims.ID, c.ID, now)
 	if err != nil {
 		return "", fmt.Errorf("authn: revoke access token: %w", err)
 	}

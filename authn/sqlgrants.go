@@ -21,15 +21,16 @@ type sqlStore struct {
 }
 
 var (
-	_ grantRedeemer  = sqlStore{}
-	_ tokenRecords   = sqlStore{}
-	_ tokenRevoker   = sqlStore{}
-	_ codeIssuer     = sqlStore{}
-	_ sessionStore   = sqlStore{}
-	_ sessionLister  = sqlStore{}
-	_ loginStore     = sqlStore{}
-	_ challengeStore = sqlStore{}
-	_ enrolmentStore = sqlStore{}
+	_ grantRedeemer   = sqlStore{}
+	_ assertionLedger = sqlStore{}
+	_ tokenRecords    = sqlStore{}
+	_ tokenRevoker    = sqlStore{}
+	_ codeIssuer      = sqlStore{}
+	_ sessionStore    = sqlStore{}
+	_ sessionLister   = sqlStore{}
+	_ loginStore      = sqlStore{}
+	_ challengeStore  = sqlStore{}
+	_ enrolmentStore  = sqlStore{}
 )
 
 // affected returns the number of rows a statement changed, or the error

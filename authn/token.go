@@ -18,16 +18,15 @@ import (
 	"github.com/tongxing/tongxing/authn/sm2jws"
 )
 
-// oauthServer is the OAuth side of the provider, the endpoints a client
-// calls without a browser: token (authorization code, refresh, client
-// credentials, token exchange), introspection, revocation and userinfo,
-// and the in-process check of service tokens.
-type oauthServer struct {
+// tokenEndpoint is the token endpoint with its four grants: authorization
+// code, refresh token, client credentials and token exchange. Clients
+// authenticate through [clientAuth]; token exchange checks the citizen's
+// token through [tokenChecks].
+type tokenEndpoint struct {
 	*base
+	auth      *clientAuth
+	checks    *tokenChecks
 	grants    grantRedeemer
-	records   tokenRecords
-	revoker   tokenRevoker
-	clients   *clientRegistry
 	users     *Users
 	keys      *keyStore
 	accessAlg string
@@ -96,17 +95,17 @@ type grant struct {
 
 // serveToken is the token endpoint (RFC 6749 §3.2, OpenID Connect Core 1.0
 // §3.1.3). Errors are OAuth error JSON (RFC 6749 §5.2).
-func (o *oauthServer) serveToken(w http.ResponseWriter, r *http.Request) {
+func (tk *tokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 	noStoreCORS(w)
-	resp, err := o.token(w, r)
+	resp, err := tk.token(w, r)
 	if err != nil {
-		o.writeOAuthError(w, r, err)
+		tk.writeOAuthError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (o *oauthServer) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
+func (tk *tokenEndpoint) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
 	form, err := readForm(w, r, maxTokenRequestSize)
 	if err != nil {
 		return nil, oauthErr(ErrInvalidRequest, "%v", err)
@@ -117,7 +116,7 @@ func (o *oauthServer) token(w http.ResponseWriter, r *http.Request) (*tokenRespo
 			return nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
-	c, err := o.authenticateClient(r, form)
+	c, err := tk.auth.authenticateClient(r, form)
 	if err != nil {
 		return nil, err
 	}
@@ -127,13 +126,13 @@ func (o *oauthServer) token(w http.ResponseWriter, r *http.Request) (*tokenRespo
 	var resp *tokenResponse
 	switch gt {
 	case "authorization_code":
-		resp, err = o.exchangeCode(ctx, c, form, ev)
+		resp, err = tk.exchangeCode(ctx, c, form, ev)
 	case "refresh_token":
-		resp, err = o.refresh(ctx, c, form, ev)
+		resp, err = tk.refresh(ctx, c, form, ev)
 	case GrantClientCredentials:
-		resp, err = o.clientCredentials(ctx, c, form, ev)
+		resp, err = tk.clientCredentials(ctx, c, form, ev)
 	case GrantTokenExchange:
-		resp, err = o.tokenExchange(ctx, c, form, ev)
+		resp, err = tk.tokenExchange(ctx, c, form, ev)
 	case "":
 		return nil, oauthErr(ErrInvalidRequest, "grant_type is required")
 	default:
@@ -141,12 +140,12 @@ func (o *oauthServer) token(w http.ResponseWriter, r *http.Request) (*tokenRespo
 	}
 	if err != nil {
 		if ev.Outcome == "failure" { // reuse detected
-			_ = o.audit(ctx, *ev)
+			_ = tk.audit(ctx, *ev)
 		}
 		return nil, err
 	}
 	ev.Outcome = "success"
-	if err := o.audit(ctx, *ev); err != nil {
+	if err := tk.audit(ctx, *ev); err != nil {
 		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
 	return resp, nil
@@ -155,85 +154,15 @@ func (o *oauthServer) token(w http.ResponseWriter, r *http.Request) (*tokenRespo
 // grantTypes are the grant types of the token endpoint, for discovery.
 var grantTypes = []string{"authorization_code", "refresh_token", GrantClientCredentials, GrantTokenExchange}
 
-// authenticateClient authenticates the client with the method it is
-// registered for (RFC 6749 §2.3.1): HTTP Basic with the URL-encoded
-// client_id and secret, the client_id and client_secret form parameters,
-// a client assertion (private_key_jwt, RFC 7523), the TLS client
-// certificate (tls_client_auth, RFC 8705) with client_id, or, for a public
-// client, client_id alone. Using more than one method is an error.
-func (o *oauthServer) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
-	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
-	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
-	user, pass, basic := r.BasicAuth()
-	if r.Header.Get("Authorization") != "" && !basic {
-		return nil, oauthErr(ErrInvalidClient, "unsupported Authorization header")
-	}
-	if assertion != "" || assertionType != "" {
-		switch {
-		case basic || bodySecret != "":
-			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
-		case assertionType != ClientAssertionType:
-			return nil, oauthErr(ErrInvalidClient, "client_assertion_type must be %s", ClientAssertionType)
-		case assertion == "":
-			return nil, oauthErr(ErrInvalidClient, "client_assertion is required")
-		}
-		return o.authenticateAssertion(r, bodyID, assertion)
-	}
-	var id, secret, method string
-	switch {
-	case basic:
-		var e1, e2 error
-		id, e1 = url.QueryUnescape(user)
-		secret, e2 = url.QueryUnescape(pass)
-		if e1 != nil || e2 != nil {
-			return nil, oauthErr(ErrInvalidClient, "malformed Basic credentials")
-		}
-		if bodySecret != "" {
-			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
-		}
-		if bodyID != "" && bodyID != id {
-			return nil, oauthErr(ErrInvalidRequest, "client_id does not match the Basic credentials")
-		}
-		method = AuthClientSecretBasic
-	case bodySecret != "":
-		id, secret, method = bodyID, bodySecret, AuthClientSecretPost
-	default:
-		id, method = bodyID, AuthNone
-	}
-	if id == "" {
-		return nil, oauthErr(ErrInvalidClient, "client authentication is required")
-	}
-	c, err := o.clients.get(r.Context(), id)
-	if errors.Is(err, ErrClientNotFound) {
-		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
-	}
-	if err != nil {
-		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
-	}
-	if method == AuthNone && c.TokenEndpointAuthMethod == AuthTLSClientAuth {
-		if !checkTLSClient(r, c) {
-			return nil, oauthErr(ErrInvalidClient, "no TLS client certificate matching the client's registration")
-		}
-		return c, nil
-	}
-	if c.TokenEndpointAuthMethod != method {
-		return nil, oauthErr(ErrInvalidClient, "client must authenticate with %s", c.TokenEndpointAuthMethod)
-	}
-	if method != AuthNone && !checkClientSecret(c.SecretHash, secret) {
-		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
-	}
-	return c, nil
-}
-
 // writeOAuthError sends an RFC 6749 §5.2 error. invalid_client carries
 // WWW-Authenticate: Basic; server errors are logged and hidden.
-func (o *oauthServer) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
+func (b *base) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
 	if e.HTTPStatus() >= 500 {
-		o.logError(r, "token endpoint", err)
+		b.logError(r, "token endpoint", err)
 	}
 	if e.Code == ErrInvalidClient.Code {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tongxing", charset="UTF-8"`)
@@ -273,18 +202,16 @@ type issued struct {
 }
 
 // grantRedeemer is where the token endpoint redeems codes and refresh
-// tokens, records the tokens it issues and the client assertions it
-// accepted ([sqlStore]).
+// tokens and records the tokens it issues ([sqlStore]).
 type grantRedeemer interface {
 	redeem(ctx context.Context, kind secretKind, secret string, now time.Time, is *issued, decide func(*redeemed) ([]string, error)) (*redeemed, error)
 	recordServiceToken(ctx context.Context, jti, clientID, userID, grantID string, aud []string, scope string, now, expires time.Time) error
-	useAssertion(ctx context.Context, clientID, jti string, expires time.Time) error
 }
 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
 // §4.6). A code is single-use: presenting it again revokes the grant, and
 // with it every token it issued (RFC 6749 §4.1.2).
-func (o *oauthServer) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	code, redirect, verifier := form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier")
 	if code == "" {
 		return nil, oauthErr(ErrInvalidRequest, "code is required")
@@ -298,7 +225,7 @@ func (o *oauthServer) exchangeCode(ctx context.Context, c *Client, form url.Valu
 	if verifier != "" && !isPKCEValue(verifier) {
 		return nil, oauthErr(ErrInvalidGrant, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	}
-	return o.redeem(ctx, c, ev, secretCode, code, func(rd *redeemed, now time.Time) ([]string, error) {
+	return tk.redeem(ctx, c, ev, secretCode, code, func(rd *redeemed, now time.Time) ([]string, error) {
 		if rd.ClientID != c.ID {
 			return nil, oauthErr(ErrInvalidGrant, "the authorization code was issued to another client")
 		}
@@ -330,7 +257,7 @@ func (o *oauthServer) exchangeCode(ctx context.Context, c *Client, form url.Valu
 // refresh redeems a refresh token (RFC 6749 §6) and rotates it. Presenting
 // a refresh token that was already rotated revokes its whole family (the
 // grant), as that means it was copied.
-func (o *oauthServer) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, oauthErr(ErrInvalidRequest, "refresh_token is required")
@@ -345,7 +272,7 @@ func (o *oauthServer) refresh(ctx context.Context, c *Client, form url.Values, e
 		}
 		narrowed = dedupe(splitList(s))
 	}
-	return o.redeem(ctx, c, ev, secretRefresh, rt, func(rd *redeemed, now time.Time) ([]string, error) {
+	return tk.redeem(ctx, c, ev, secretRefresh, rt, func(rd *redeemed, now time.Time) ([]string, error) {
 		if rd.ClientID != c.ID {
 			return nil, oauthErr(ErrInvalidGrant, "the refresh token was issued to another client")
 		}
@@ -389,14 +316,14 @@ var redemptionTexts = map[secretKind]struct{ unknown, reuseAction, reuseReason, 
 // (decide judges what it stands for, at now, and returns the scopes of
 // the new tokens), then sign the tokens. A replay is recorded in ev as a
 // failure, which the token endpoint audits.
-func (o *oauthServer) redeem(ctx context.Context, c *Client, ev *AuditEvent, kind secretKind, secret string, decide func(*redeemed, time.Time) ([]string, error)) (*tokenResponse, error) {
-	now := o.now()
+func (tk *tokenEndpoint) redeem(ctx context.Context, c *Client, ev *AuditEvent, kind secretKind, secret string, decide func(*redeemed, time.Time) ([]string, error)) (*tokenResponse, error) {
+	now := tk.now()
 	is := &issued{
 		jti: newID(), refresh: refreshTokenPrefix + newSecret(), nonce: kind == secretCode,
-		accessExpires: now.Add(o.life.AccessToken), refreshExpires: now.Add(o.life.RefreshToken),
+		accessExpires: now.Add(tk.life.AccessToken), refreshExpires: now.Add(tk.life.RefreshToken),
 	}
 	texts := redemptionTexts[kind]
-	rd, err := o.grants.redeem(ctx, kind, secret, now, is, func(rd *redeemed) ([]string, error) { return decide(rd, now) })
+	rd, err := tk.grants.redeem(ctx, kind, secret, now, is, func(rd *redeemed) ([]string, error) { return decide(rd, now) })
 	switch {
 	case errors.Is(err, errReused):
 		ev.Action, ev.Outcome, ev.Subject, ev.Resource = texts.reuseAction, "failure", rd.UserID, "authn:grant:"+rd.ID
@@ -410,7 +337,7 @@ func (o *oauthServer) redeem(ctx context.Context, c *Client, ev *AuditEvent, kin
 		return nil, err
 	}
 	ev.Subject, ev.Resource = rd.UserID, "authn:session:"+rd.SessionID
-	return o.mint(ctx, c, &rd.grant, is, now)
+	return tk.mint(ctx, c, &rd.grant, is, now)
 }
 
 // s256 is the PKCE S256 transform: BASE64URL(SHA256(ASCII(verifier))).
@@ -430,30 +357,30 @@ func atHash(alg, accessToken string) string {
 }
 
 // mint signs the access token and the ID token recorded in is.
-func (o *oauthServer) mint(ctx context.Context, c *Client, g *grant, is *issued, now time.Time) (*tokenResponse, error) {
-	sub := o.subject(c, g.UserID)
+func (tk *tokenEndpoint) mint(ctx context.Context, c *Client, g *grant, is *issued, now time.Time) (*tokenResponse, error) {
+	sub := tk.subject(c, g.UserID)
 	iat := jwt.NewNumericDate(now)
 	at := AccessTokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: o.issuer, Subject: sub, Audience: jwt.ClaimStrings{o.issuer},
-			ExpiresAt: jwt.NewNumericDate(now.Add(o.life.AccessToken)), IssuedAt: iat, ID: is.jti,
+			Issuer: tk.issuer, Subject: sub, Audience: jwt.ClaimStrings{tk.issuer},
+			ExpiresAt: jwt.NewNumericDate(now.Add(tk.life.AccessToken)), IssuedAt: iat, ID: is.jti,
 		},
 		ClientID: c.ID, Scope: joinScopes(is.scopes), AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR, SID: g.SessionID,
 	}
-	access, err := o.keys.sign(ctx, o.accessAlg, accessTokenType, at)
+	access, err := tk.keys.sign(ctx, tk.accessAlg, accessTokenType, at)
 	if err != nil {
 		return nil, err
 	}
 	resp := &tokenResponse{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(o.life.AccessToken / time.Second),
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(tk.life.AccessToken / time.Second),
 		RefreshToken: is.refresh, Scope: joinScopes(is.scopes),
 	}
 	if slices.Contains(is.scopes, ScopeOpenID) {
 		alg := c.IDTokenSignedResponseAlg
 		id := IDTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer: o.issuer, Subject: sub, Audience: jwt.ClaimStrings{c.ID},
-				ExpiresAt: jwt.NewNumericDate(now.Add(o.life.IDToken)), IssuedAt: iat,
+				Issuer: tk.issuer, Subject: sub, Audience: jwt.ClaimStrings{c.ID},
+				ExpiresAt: jwt.NewNumericDate(now.Add(tk.life.IDToken)), IssuedAt: iat,
 			},
 			AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR, AtHash: atHash(alg, access), SID: g.SessionID, AZP: c.ID,
 		}
@@ -461,13 +388,13 @@ func (o *oauthServer) mint(ctx context.Context, c *Client, g *grant, is *issued,
 			id.Nonce = g.Nonce
 		}
 		if slices.Contains(is.scopes, ScopeProfile) {
-			u, err := o.users.User(ctx, g.UserID)
+			u, err := tk.users.User(ctx, g.UserID)
 			if err != nil {
 				return nil, err
 			}
 			id.OrgName, id.USCC, id.AgentName = u.OrgName, u.USCC, u.AgentName
 		}
-		if resp.IDToken, err = o.keys.sign(ctx, alg, "JWT", id); err != nil {
+		if resp.IDToken, err = tk.keys.sign(ctx, alg, "JWT", id); err != nil {
 			return nil, err
 		}
 	}

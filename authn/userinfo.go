@@ -15,13 +15,13 @@ const maxUserinfoBodySize = 16 << 10
 // GET or POST with the access token in the Authorization header, or POST
 // with it in the form body (RFC 6750 §2.1, §2.2); not in the query. It
 // returns the claims the token's scopes allow, as JSON.
-func (o *oauthServer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+func (chk *tokenChecks) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	noStoreCORS(w)
-	claims, err := o.userinfo(w, r)
+	claims, err := chk.userinfo(w, r)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) || e.HTTPStatus() >= 500 {
-			o.logError(r, "userinfo", err)
+			chk.logError(r, "userinfo", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": ErrServerError.Code})
 			return
 		}
@@ -44,23 +44,23 @@ func (o *oauthServer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
-func (o *oauthServer) userinfo(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+func (chk *tokenChecks) userinfo(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	token, err := bearerToken(w, r)
 	if err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
 	var claims AccessTokenClaims
-	h, err := o.keys.verify(ctx, token, &claims)
+	h, err := chk.keys.verify(ctx, token, &claims)
 	invalid := oauthErr(ErrInvalidToken, "the access token is invalid or expired")
 	if err != nil || !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
 		return nil, invalid
 	}
-	now := o.now()
-	if claims.Issuer != o.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
+	now := chk.now()
+	if claims.Issuer != chk.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
 		return nil, invalid
 	}
-	t, err := o.records.accessToken(ctx, claims.ID)
+	t, err := chk.records.accessToken(ctx, claims.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (o *oauthServer) userinfo(w http.ResponseWriter, r *http.Request) (map[stri
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return nil, &Error{Code: "insufficient_scope", Status: http.StatusForbidden, Description: "the access token lacks the openid scope"}
 	}
-	u, err := o.users.User(ctx, userID)
+	u, err := chk.users.User(ctx, userID)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil, invalid
 	}

@@ -9,6 +9,19 @@ import (
 	"time"
 )
 
+// tokenChecks are the endpoints and calls that check tokens the provider
+// issued: introspection, revocation, userinfo and the in-process check of
+// department services' tokens.
+type tokenChecks struct {
+	*base
+	auth    *clientAuth
+	records tokenRecords
+	revoker tokenRevoker
+	clients *clientRegistry
+	users   *Users
+	keys    *keyStore
+}
+
 // ErrTokenRejected is wrapped by [Provider.VerifyServiceToken] for a token
 // that must not be accepted: malformed, not signed by this provider,
 // expired, revoked, not a department service's token, or of a client that
@@ -55,29 +68,29 @@ type ServiceToken struct {
 // for calling departments. It does NOT check the audience; the caller
 // compares Audience with the department it serves.
 func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
-	return p.oauth.verifyServiceToken(ctx, token)
+	return p.checks.verifyServiceToken(ctx, token)
 }
 
 // verifyServiceToken implements [Provider.VerifyServiceToken].
-func (o *oauthServer) verifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
+func (chk *tokenChecks) verifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
 	if len(token) > 8<<10 {
 		return nil, fmt.Errorf("%w: longer than 8 KiB", ErrTokenRejected)
 	}
-	c, err := o.parseAccessToken(ctx, token, false)
+	c, err := chk.parseAccessToken(ctx, token, false)
 	if errors.Is(err, errBadToken) {
 		return nil, fmt.Errorf("%w: %v", ErrTokenRejected, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	t, err := o.liveRecord(ctx, c.ID, o.records.serviceToken, ErrTokenRejected, "a department service's token")
+	t, err := chk.liveRecord(ctx, c.ID, chk.records.serviceToken, ErrTokenRejected, "a department service's token")
 	if err != nil {
 		return nil, err
 	}
 	if t.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client_id does not match the issued token", ErrTokenRejected)
 	}
-	cl, err := o.clients.get(ctx, c.ClientID)
+	cl, err := chk.clients.get(ctx, c.ClientID)
 	if errors.Is(err, ErrClientNotFound) {
 		return nil, fmt.Errorf("%w: client %s no longer exists", ErrTokenRejected, quote(c.ClientID))
 	}
