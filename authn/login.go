@@ -85,10 +85,8 @@ func pageLocale(r *http.Request, explicit string, req *AuthorizeRequest) string 
 
 // serveLoginPage shows the login or consent form of a login transaction.
 func (lp *loginPages) serveLoginPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if len(r.URL.RawQuery) > 1024 {
-		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
+	q, locale, ok := lp.pageQuery(w, r, "")
+	if !ok {
 		return
 	}
 	tx, c, ok := lp.loginContext(w, r, q.Get("login"), locale)

@@ -38,10 +38,8 @@ func (cl *certLogin) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if len(r.URL.RawQuery) > 1024 {
-		cl.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "request too large")
+	q, locale, ok := cl.pageQuery(w, r, "request too large")
+	if !ok {
 		return
 	}
 	tx, c, ok := cl.login.loginContext(w, r, q.Get("login"), locale)

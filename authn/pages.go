@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 )
 
 //go:embed templates/*.html templates/login.css
@@ -95,6 +96,22 @@ func (b *base) errorPage(w http.ResponseWriter, r *http.Request, status int, loc
 	if err := b.pages.render(w, status, "error", locale, d); err != nil {
 		b.logError(r, "error page", err)
 	}
+}
+
+// maxPageQuery bounds the query of a page request.
+const maxPageQuery = 1024
+
+// pageQuery reads the query of a page request and the locale it asks for
+// (ui_locales, else Accept-Language). A query over maxPageQuery bytes gets
+// the error page (with detail) and false.
+func (b *base) pageQuery(w http.ResponseWriter, r *http.Request, detail string) (url.Values, string, bool) {
+	q := r.URL.Query()
+	locale := pageLocale(r, q.Get("ui_locales"), nil)
+	if len(r.URL.RawQuery) > maxPageQuery {
+		b.errorPage(w, r, http.StatusBadRequest, locale, "error.request", detail)
+		return nil, "", false
+	}
+	return q, locale, true
 }
 
 func (lp *loginPages) serveCSS(w http.ResponseWriter, r *http.Request) {

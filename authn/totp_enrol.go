@@ -121,10 +121,8 @@ func (te *totpEnrolment) enrolMessage(w http.ResponseWriter, r *http.Request, st
 // same session shows the same secret. It becomes the account's factor
 // only when POST /me/totp confirms it.
 func (te *totpEnrolment) serveTOTPEnrolPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if len(r.URL.RawQuery) > 1024 {
-		te.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
+	_, locale, ok := te.pageQuery(w, r, "")
+	if !ok {
 		return
 	}
 	ec := te.enrolStart(w, r, locale)
