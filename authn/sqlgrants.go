@@ -243,13 +243,17 @@ type tokenRecord struct {
 	// (service tokens of a token exchange).
 	CitizenIDHash string
 	Expires       time.Time
-	// Revoked is true if the token or its grant is revoked, or the
-	// account disabled.
+	// Revoked is true if the token or its grant is revoked.
 	Revoked bool
+	// Disabled is true if the account is disabled.
+	Disabled bool
 }
 
-// live reports whether the token is unrevoked and unexpired at now.
-func (t *tokenRecord) live(now time.Time) bool { return !t.Revoked && now.Before(t.Expires) }
+// live reports whether the token is unrevoked and unexpired at now, and
+// its account (if any) enabled.
+func (t *tokenRecord) live(now time.Time) bool {
+	return !t.Revoked && !t.Disabled && now.Before(t.Expires)
+}
 
 // accessToken implements [tokenRecords]: the access token jti issued to a
 // portal, or nil.
@@ -268,7 +272,7 @@ func (s sqlStore) accessToken(ctx context.Context, jti string) (*tokenRecord, er
 	if err != nil {
 		return nil, err
 	}
-	t.Expires, t.Revoked = time.Unix(0, expires), revoked.Valid || grevoked.Valid || disabled.Valid
+	t.Expires, t.Revoked, t.Disabled = time.Unix(0, expires), revoked.Valid || grevoked.Valid, disabled.Valid
 	return &t, nil
 }
 
@@ -292,7 +296,7 @@ func (s sqlStore) serviceToken(ctx context.Context, jti string) (*tokenRecord, e
 		return nil, err
 	}
 	t.ClientID, t.UserID, t.GrantID, t.CitizenIDHash = client.String, userID.String, grantID.String, idHash.String
-	t.Expires, t.Revoked = time.Unix(0, expires), revoked.Valid || grevoked.Valid || disabled.Valid
+	t.Expires, t.Revoked, t.Disabled = time.Unix(0, expires), revoked.Valid || grevoked.Valid, disabled.Valid
 	return &t, nil
 }
 

@@ -64,7 +64,7 @@ func (chk *tokenChecks) userinfo(w http.ResponseWriter, r *http.Request) (map[st
 	if err != nil {
 		return nil, err
 	}
-	if t == nil || !t.live(now) {
+	if t == nil || t.Revoked || !now.Before(t.Expires) { // a disabled account is refused below
 		return nil, invalid
 	}
 	userID := t.UserID
