@@ -188,6 +188,7 @@ func WithCertLogin(roots *smx509.CertPool, rev certlogin.Revocation) Option {
 type Provider struct {
 	*base
 	db      *store.DB
+	store   sqlStore
 	clients *clientRegistry
 	users   *Users
 	keys    *keyStore
@@ -318,7 +319,8 @@ func (p *Provider) assemble(o options) error {
 	if err != nil {
 		return err
 	}
-	st := sqlStore{db: p.db}
+	st := newSQLStore(p.db)
+	p.store = st
 	p.sess = &sessions{base: p.base, store: st, users: p.users, clients: p.clients, keys: p.keys}
 	auth := &clientAuth{base: p.base, clients: p.clients, assertions: st}
 	p.checks = &tokenChecks{base: p.base, auth: auth, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys}

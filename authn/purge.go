@@ -22,7 +22,7 @@ const codeRetention = 24 * time.Hour
 func (p *Provider) Purge(ctx context.Context) (int64, error) {
 	now := p.now()
 	forget := max(p.thr.account.Reset, p.thr.address.Reset)
-	total, err := sqlStore{db: p.db}.purge(ctx, now, now.Add(-p.life.Code), now.Add(-forget))
+	total, err := p.store.purge(ctx, now, now.Add(-p.life.Code), now.Add(-forget))
 	if err != nil {
 		return 0, fmt.Errorf("authn: purge: %w", err)
 	}

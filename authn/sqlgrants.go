@@ -18,7 +18,12 @@ import (
 // as unix nanoseconds.
 type sqlStore struct {
 	db *store.DB
+	// tokenWrites group-commits the records of service tokens.
+	tokenWrites *store.Group
 }
+
+// newSQLStore returns the store on db.
+func newSQLStore(db *store.DB) sqlStore { return sqlStore{db: db, tokenWrites: store.NewGroup(db)} }
 
 var (
 	_ grantRedeemer   = sqlStore{}
@@ -204,12 +209,16 @@ func (s sqlStore) issueCode(ctx context.Context, g *grant, code, redirectURI, ch
 
 // recordServiceToken implements [grantRedeemer]: it records the jti of a
 // department service's access token, with the citizen and grant of a
-// token exchange ("" for none).
+// token exchange ("" for none), group-committed with concurrent ones.
 func (s sqlStore) recordServiceToken(ctx context.Context, jti, clientID, userID, grantID string, aud []string, scope string, now, expires time.Time) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO authn_service_tokens (jti, client_id, user_id, grant_id, audience, scope, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, jti, clientID, nullString(userID), nullString(grantID),
-		strings.Join(aud, " "), scope, now.UnixNano(), expires.UnixNano())
-	return err
+	// Concurrent grants share one commit; the record is durable before
+	// the token is signed and returned.
+	return s.tokenWrites.Do(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO authn_service_tokens (jti, client_id, user_id, grant_id, audience, scope, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, jti, clientID, nullString(userID), nullString(grantID),
+			strings.Join(aud, " "), scope, now.UnixNano(), expires.UnixNano())
+		return err
+	})
 }
 
 func nullString(s string) any {

@@ -23,7 +23,7 @@ func TestRedeem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := sqlStore{db: db}
+		st := newSQLStore(db)
 		grantID := func(t *testing.T, code string) string {
 			t.Helper()
 			g := &grant{ID: newID(), ClientID: "portal", UserID: u.ID, SessionID: "sid", Scopes: []string{ScopeOpenID, ScopeProfile},
@@ -130,7 +130,7 @@ func TestRevokeAccess(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Unix(1_800_000_000, 0)
-		st := sqlStore{db: db}
+		st := newSQLStore(db)
 		if err := st.recordServiceToken(ctx, "jti-1", "svc-a", "", "", []string{"dept:b"}, "read", now, now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
