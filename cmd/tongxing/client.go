@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ type client struct {
 	base      string
 	token     string
 	tokenFile string // where token came from, if a file
+	caFile    string // the root trusted for the server, if any
 	http      *http.Client
 }
 
@@ -72,11 +72,12 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*clie
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if pemBytes, err := os.ReadFile(caFile); err == nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		pool, err := tlsRoots(caFile, pemBytes, cfg.RootCertFile(kms.Intl))
+		if err != nil {
+			return nil, err
 		}
 		tlsCfg.RootCAs = pool
+		c.caFile = caFile
 	} else if f.cacert != "" {
 		return nil, fmt.Errorf("--cacert: %w", err)
 	}
@@ -129,7 +130,7 @@ func (c *client) send(cmd *cobra.Command, method, path, contentType string, body
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return c.explain(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -149,7 +150,7 @@ func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, c.explain(err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -102,8 +102,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.publicURL, "public-url", "https://localhost:8443", "public base URL: written into certificates, the OIDC issuer")
 	pf.StringVar(&g.database, "database", "", "PostgreSQL URL (postgres://...) or SQLite file (default DATA/tongxing.db)")
 	root.AddCommand(newServe(g), newInit(g), newConfig(g), newCA(g), newAudit(g), newUsers(g), newClients(g), newOfficers(g), newLogin(g))
-	root.AddCommand(newPolicy(g), newGateway(g))
+	root.AddCommand(newPolicy(g), newGateway(g), newKey(g))
 	addFilingCommands(root, g)
+	groupRun(root)
+	nameArgs(root)
+	root.SetFlagErrorFunc(flagError)
+	root.SetGlobalNormalizationFunc(normalizeFlags)
 	return root
 }
 
@@ -158,7 +162,7 @@ func newInit(g *globals) *cobra.Command {
 		org, suites, passFile         string
 		caNames                       map[string]string
 		rootValidity, issuingValidity string
-		nameConstraints               bool
+		nameConstraints, allowWeak    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -216,11 +220,24 @@ are printed once, only their hashes are stored.`,
 			if err := cfg.Resolve(); err != nil {
 				return err
 			}
+			if server.Initialized(&cfg) {
+				return fmt.Errorf("%s already holds a PKI: init runs once per data directory (start it with `tongxing serve --data %s`)", cfg.Data, cfg.Data)
+			}
 			pass, err := server.LoadPassphrase(&cfg)
 			if err != nil {
 				return err
 			}
+			if why := weakPassphrase(pass); why != "" {
+				if !allowWeak {
+					return fmt.Errorf("the CA key passphrase is too weak: %s. Anyone who copies the data directory can try passphrases offline; choose one of at least %d characters that is not a common password (e.g. five random words), or, for a lab, pass --allow-weak-passphrase", why, minPassphrase)
+				}
+				fmt.Fprintf(g.stderr, "WARNING: weak CA key passphrase accepted (--allow-weak-passphrase): %s.\n", why)
+			}
 			res, err := server.Init(cmd.Context(), &cfg, pass)
+			if err != nil {
+				return err
+			}
+			wrote, err := server.WriteDataConfig(&cfg)
 			if err != nil {
 				return err
 			}
@@ -232,11 +249,16 @@ are printed once, only their hashes are stored.`,
 				fmt.Fprintf(g.stdout, "  %-8s %-10s %s   (expires %s)\n", o.Role, o.Name, o.Token, o.ExpiresAt.Format("2006-01-02"))
 			}
 			fmt.Fprintln(g.stdout)
+			if wrote {
+				fmt.Fprintf(g.stdout, "Wrote %s (public_url %s, organisation %s): serve and the client commands given --data %s use it.\n\n",
+					server.DataConfigFile(cfg.Data), cfg.PublicURL, cfg.PKI.Organization, cfg.Data)
+			}
 			fmt.Fprint(g.stdout, server.TrustInstructions(&cfg))
 			return nil
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&allowWeak, "allow-weak-passphrase", false, "accept a short or common CA key passphrase (labs and tests only)")
 	f.StringVar(&org, "org", "Tongxing", "organisation name in the CA subjects")
 	f.StringVar(&suites, "suites", "gm,intl", "algorithm suites to create hierarchies for")
 	f.StringVar(&rootValidity, "root-validity", "20y", "root CA validity (e.g. 20y, 7300d, 175200h)")
