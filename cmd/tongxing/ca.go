@@ -63,6 +63,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 		req  ca.CodeRequestJSON
 		dns  []string
 		ips  []string
+		ttl  time.Duration
 		asJS bool
 	)
 	cmd := &cobra.Command{
@@ -78,6 +79,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 				return err
 			}
 			req.Subject.DNSNames, req.Subject.IPAddresses = dns, ips
+			req.TTL = ttl.String()
 			var out ca.CodeJSON
 			if err := c.do(cmd, "POST", "/ca/v1/enrolment-codes", req, &out); err != nil {
 				return err
@@ -103,7 +105,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 	f.StringVar(&req.Subject.Service, "service", "", "service slug")
 	f.StringSliceVar(&dns, "dns", nil, "DNS names (service)")
 	f.StringSliceVar(&ips, "ip", nil, "IP addresses (service)")
-	f.StringVar(&req.TTL, "ttl", "72h", "how long the code stays valid")
+	newDays(f, &ttl, "ttl", 72*time.Hour, "how long the code stays valid (e.g. 72h, 3d)")
 	f.BoolVar(&req.HardwareKey, "hardware-key", false, "you vetted that the subscriber's key is held in hardware: the certificate carries the hardware key-storage policy (citizen, enterprise-sign)")
 	f.BoolVar(&asJS, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("profile")
@@ -138,6 +140,9 @@ To import it into a browser:
 			c, err := g.client(cmd, &cf, "")
 			if err != nil {
 				return err
+			}
+			if !dual && profile == "enterprise" {
+				return fmt.Errorf("--profile enterprise is the e证通 pair: add --dual (or ask for an enterprise-sign code for a signing certificate alone)")
 			}
 			if dual {
 				return requestDual(cmd, g, c, profile, code, out, passFile, login)

@@ -30,7 +30,7 @@ var (
 
 type p12ContentInfo struct {
 	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+	Content     asn1.RawValue // [0] EXPLICIT, made by explicit0
 }
 
 type p12Attribute struct {
@@ -40,7 +40,7 @@ type p12Attribute struct {
 
 type p12SafeBag struct {
 	ID         asn1.ObjectIdentifier
-	Value      asn1.RawValue  `asn1:"tag:0,explicit"`
+	Value      asn1.RawValue // [0] EXPLICIT, made by explicit0
 	Attributes []p12Attribute `asn1:"set,optional"`
 }
 
@@ -82,7 +82,7 @@ func encodePKCS12(key crypto.Signer, certs [][]byte, pass []byte) ([]byte, error
 		if err != nil {
 			return nil, err
 		}
-		bag := p12SafeBag{ID: oidCertBag, Value: asn1.RawValue{FullBytes: cb}}
+		bag := p12SafeBag{ID: oidCertBag, Value: explicit0(cb)}
 		if i == 0 {
 			bag.Attributes = idAttr
 		}
@@ -92,7 +92,7 @@ func encodePKCS12(key crypto.Signer, certs [][]byte, pass []byte) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("encrypt key: %w", err)
 	}
-	keyBags := []p12SafeBag{{ID: oidShroudedKeyBag, Value: asn1.RawValue{FullBytes: shrouded}, Attributes: idAttr}}
+	keyBags := []p12SafeBag{{ID: oidShroudedKeyBag, Value: explicit0(shrouded), Attributes: idAttr}}
 
 	var safes []p12ContentInfo
 	for _, bags := range [][]p12SafeBag{certBags, keyBags} {
@@ -119,7 +119,7 @@ func encodePKCS12(key crypto.Signer, certs [][]byte, pass []byte) ([]byte, error
 	}
 	return asn1.Marshal(p12PFX{
 		Version:  3,
-		AuthSafe: p12ContentInfo{ContentType: oidData, Content: asn1.RawValue{FullBytes: outer}},
+		AuthSafe: p12ContentInfo{ContentType: oidData, Content: explicit0(outer)},
 		MacData: p12MacData{
 			Mac:        p12DigestInfo{Algorithm: pkix.AlgorithmIdentifier{Algorithm: oidSHA256, Parameters: asn1.NullRawValue}, Digest: mac.Sum(nil)},
 			MacSalt:    salt,
@@ -138,7 +138,13 @@ func dataContentInfo(bags []p12SafeBag) (p12ContentInfo, error) {
 	if err != nil {
 		return p12ContentInfo{}, err
 	}
-	return p12ContentInfo{ContentType: oidData, Content: asn1.RawValue{FullBytes: octets}}, nil
+	return p12ContentInfo{ContentType: oidData, Content: explicit0(octets)}, nil
+}
+
+// explicit0 wraps DER in a [0] EXPLICIT tag (encoding/asn1 does not tag a
+// RawValue that carries its own bytes).
+func explicit0(der []byte) asn1.RawValue {
+	return asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: der}
 }
 
 // mustSet wraps DER elements in a SET.
