@@ -123,7 +123,7 @@ func newRequest(g *globals) *cobra.Command {
 		Use:   "request",
 		Short: "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
 		Long: `request makes a key pair and a CSR, enrols with the code, and writes key.pem
-(encrypted PKCS#8), cert.pem and chain.pem into --out. If the answer is lost on
+(encrypted PKCS#8), cert.pem and chain.pem into -o/--output. If the answer is lost on
 the way, it asks again with the same key: the CA answers a repeated request
 with the same code and key with the same certificate.
 
@@ -133,8 +133,8 @@ certificate login: login-key.pem (encrypted PKCS#8 with AES-256-CBC and
 PBKDF2-HMAC-SHA256, which OpenSSL reads), login-cert.pem and login-chain.pem.
 To import it into a browser:
   openssl pkcs12 -export -inkey login-key.pem -in login-cert.pem -certfile login-chain.pem -out login.p12`,
-		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert --login
-  tongxing ca request --profile enterprise --dual --code CODE --out ./e-cert`,
+		Example: `  tongxing ca request --profile citizen --code CODE -o ./my-cert --login
+  tongxing ca request --profile enterprise --dual --code CODE -o ./e-cert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client(cmd, &cf, "")

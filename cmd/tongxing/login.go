@@ -110,7 +110,7 @@ func newLogin(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&certFile, "cert", "", "certificate (PEM)")
 	f.StringVar(&chainFile, "chain", "", "issuing CA chain (PEM; default chain.pem beside the certificate)")
-	f.StringVar(&keyFile, "key", "", "encrypted private key (PEM) as `tongxing ca request` writes it")
+	f.StringVar(&keyFile, "key", "", "encrypted private key (PEM) as tongxing ca request writes it")
 	f.StringVar(&passFile, "passphrase-file", "", "key passphrase file (default $TONGXING_KEY_PASSPHRASE, else key.pass beside the key)")
 	f.StringVar(&issuer, "issuer", "", "OIDC issuer URL (default: public_url)")
 	f.StringVar(&cacert, "cacert", "", "PEM root to trust for the issuer (default DATA/pki/intl-root.crt)")

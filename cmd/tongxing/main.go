@@ -106,6 +106,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	addFilingCommands(root, g)
 	groupRun(root)
 	nameArgs(root)
+	setExamples(root)
 	root.SetFlagErrorFunc(flagError)
 	root.SetGlobalNormalizationFunc(normalizeFlags)
 	return root
@@ -115,7 +116,38 @@ func newServe(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (creates a development PKI on first start)",
-		Args:  cobra.NoArgs,
+		Long: `serve runs Tongxing: the HTTPS API, OpenID Connect provider and portals on
+--listen (default :8443), CRLs, OCSP and CA certificates over plain HTTP on
+--http-listen (default :8080), and the gateway on gateway.listen (:9443)
+once a department has an upstream. It binds its listeners before it writes
+anything: a port in use, or a second serve on the same SQLite database,
+stops it at once (choose another --listen, or stop the other process).
+
+First start. With no PKI in the data directory (--data, default
+./tongxing-data), serve makes a development one, as ` + "`tongxing init`" + ` would:
+  DATA/pki/         the CA certificates (gm: SM2, intl: ECDSA P-256) and roots
+  DATA/keys/        the CA keys, encrypted under the key passphrase
+  DATA/secrets/     passphrase (generated, 0600) and one officer token per
+                    role: sysadmin-token, ra-token, auditor-token (0600)
+  DATA/tls/         the server's certificate for --public-url's host
+  DATA/config.yaml  public_url, organisation and example departments;
+                    read by every later command given --data
+  DATA/tongxing.db  the SQLite database (or --database postgres://...)
+It prints where the roots are and how to trust them; later starts reuse
+everything. For production run ` + "`tongxing init`" + ` first with a passphrase of
+your own.
+
+Environment:
+  TONGXING_KEY_PASSPHRASE  passphrase of the CA keys (else key_passphrase_file,
+                           default DATA/secrets/passphrase)
+  TONGXING_TOKEN           officer token for the client commands
+
+Configuration: --config FILE, else DATA/config.yaml; flags override both.
+` + "`tongxing config print`" + ` shows every effective value.`,
+		Example: `  tongxing serve
+  tongxing serve --data /srv/tongxing --public-url https://ca.example.gov.cn --listen :443 --http-listen :80
+  tongxing serve --config tongxing.yaml --database postgres://tongxing@db/tongxing`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.config(cmd)
 			if err != nil {

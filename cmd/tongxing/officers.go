@@ -355,7 +355,7 @@ func newOfficerClaim(g *globals) *cobra.Command {
 	f.StringVar(&req.ProposerCode, "proposer-code", "", "the code the proposing sysadmin was given")
 	f.StringVar(&req.ApproverCode, "approver-code", "", "the code the approving officer was given")
 	f.StringVar(&ttl, "ttl", "", "token lifetime (default 90d, at most 366d)")
-	f.StringVar(&out, "out", "", "write the token to this file (0600) instead of printing it")
+	f.StringVarP(&out, "output", "o", "", "write the token to this file (0600) instead of printing it")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("proposer-code")
 	_ = cmd.MarkFlagRequired("approver-code")
@@ -426,7 +426,7 @@ func newOfficerToken(g *globals) *cobra.Command {
 		Use:   "token",
 		Short: "Renew your own token before it expires; the old one is revoked",
 		Long: `token replaces the officer token in use with a new one. When the token came
-from DATA/secrets/ROLE-token (or --out is given), the new token is written
+from DATA/secrets/ROLE-token (or -o is given), the new token is written
 there (0600); otherwise it is printed once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -463,7 +463,7 @@ there (0600); otherwise it is printed once.`,
 	cf.register(cmd)
 	roleFlag(cmd, &role, "")
 	cmd.Flags().StringVar(&ttl, "ttl", "", "token lifetime (default 90d, at most 366d)")
-	cmd.Flags().StringVar(&out, "out", "", "write the new token to this file (0600)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the new token to this file (0600)")
 	return cmd
 }
 

@@ -59,10 +59,27 @@ func weakPassphrase(pass []byte) string {
 		}
 		return r
 	}, lower)
-	for _, c := range []string{lower, core, squashed, strings.TrimFunc(squashed, func(r rune) bool { return !unicode.IsLetter(r) })} {
+	letters := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) {
+			return r
+		}
+		return -1
+	}, lower)
+	for _, c := range []string{lower, core, squashed, strings.TrimFunc(squashed, func(r rune) bool { return !unicode.IsLetter(r) }), letters, period(letters)} {
 		if commonPasswords[c] {
 			return fmt.Sprintf("it is a common password (%q is in the list of common passwords)", c)
 		}
 	}
 	return ""
+}
+
+// period returns the shortest string whose repetition is s ("abcabc" →
+// "abc"), or s.
+func period(s string) string {
+	for k := 1; k <= len(s)/2; k++ {
+		if len(s)%k == 0 && strings.Repeat(s[:k], len(s)/k) == s {
+			return s[:k]
+		}
+	}
+	return s
 }

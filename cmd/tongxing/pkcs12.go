@@ -40,7 +40,7 @@ type p12Attribute struct {
 
 type p12SafeBag struct {
 	ID         asn1.ObjectIdentifier
-	Value      asn1.RawValue // [0] EXPLICIT, made by explicit0
+	Value      asn1.RawValue  // [0] EXPLICIT, made by explicit0
 	Attributes []p12Attribute `asn1:"set,optional"`
 }
 
