@@ -65,6 +65,7 @@ func newEnrolCode(g *globals) *cobra.Command {
 		ips  []string
 		ttl  time.Duration
 		asJS bool
+		q    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "enrol-code",
@@ -87,6 +88,10 @@ func newEnrolCode(g *globals) *cobra.Command {
 			if asJS {
 				return json.NewEncoder(g.stdout).Encode(out)
 			}
+			if q {
+				_, err := fmt.Fprintln(g.stdout, out.Code)
+				return err
+			}
 			fmt.Fprintf(g.stdout, "enrolment code: %s\nprofile:        %s\nexpires:        %s\nid:             %s\n", out.Code, out.Profile, out.ExpiresAt.Format(time.RFC3339), out.ID)
 			if out.HardwareKey {
 				fmt.Fprintln(g.stdout, "key storage:    hardware (as vetted)")
@@ -108,6 +113,8 @@ func newEnrolCode(g *globals) *cobra.Command {
 	newDays(f, &ttl, "ttl", 72*time.Hour, "how long the code stays valid (e.g. 72h, 3d)")
 	f.BoolVar(&req.HardwareKey, "hardware-key", false, "you vetted that the subscriber's key is held in hardware: the certificate carries the hardware key-storage policy (citizen, enterprise-sign)")
 	f.BoolVar(&asJS, "json", false, "print JSON")
+	f.BoolVarP(&q, "quiet", "q", false, "print only the code (for scripts: CODE=$(tongxing ca enrol-code -q ...))")
+	cmd.MarkFlagsMutuallyExclusive("json", "quiet")
 	_ = cmd.MarkFlagRequired("profile")
 	return cmd
 }
@@ -117,7 +124,7 @@ func newRequest(g *globals) *cobra.Command {
 		cf                  clientFlags
 		profile, code, out  string
 		suiteName, passFile string
-		dual, login         bool
+		dual, login, quiet  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "request",
@@ -145,9 +152,9 @@ To import it into a browser:
 				return fmt.Errorf("--profile enterprise is the e证通 pair: add --dual (or ask for an enterprise-sign code for a signing certificate alone)")
 			}
 			if dual {
-				return requestDual(cmd, g, c, profile, code, out, passFile, login)
+				return requestDual(cmd, g, c, profile, code, out, passFile, login, quiet)
 			}
-			return requestOne(cmd, g, c, profile, code, out, kms.Suite(suiteName), passFile, login)
+			return requestOne(cmd, g, c, profile, code, out, kms.Suite(suiteName), passFile, login, quiet)
 		},
 	}
 	cf.register(cmd)
@@ -159,6 +166,7 @@ To import it into a browser:
 	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for the keys (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
 	f.BoolVar(&dual, "dual", false, "e证通 dual certificates (--profile enterprise): a signing pair made here, an encryption pair made and escrowed by the KMC")
 	f.BoolVar(&login, "login", false, "also an ECDSA P-256 login certificate for browser certificate login (citizen, enterprise-sign)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the serial(s) on one line: the certificate's (--dual: signing, then encryption), then the login certificate's")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
@@ -167,7 +175,7 @@ To import it into a browser:
 // requestOne makes a key of suite (default: the profile's first) and a CSR,
 // enrols with code (and, with login, for a login certificate too), and
 // writes the keys (encrypted), certificates and chains into out.
-func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out string, suite kms.Suite, passFile string, login bool) error {
+func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out string, suite kms.Suite, passFile string, login, quiet bool) error {
 	if suite == "" {
 		suite = defaultSuite(profile)
 	}
@@ -224,6 +232,14 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 		files = append(files, lf...)
 	}
 	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
+		return err
+	}
+	if quiet {
+		if login {
+			_, err := fmt.Fprintln(g.stdout, issued.Serial, issued.Login.Serial)
+			return err
+		}
+		_, err := fmt.Fprintln(g.stdout, issued.Serial)
 		return err
 	}
 	fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
@@ -562,7 +578,7 @@ func newStatus(g *globals, verb string) *cobra.Command {
 // requestDual runs the e证通 dual-certificate exchange with the KMC and
 // writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem (and, with
 // login, login-{key,cert,chain}.pem), the keys encrypted.
-func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string, login bool) error {
+func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string, login, quiet bool) error {
 	if profile != "enterprise" && profile != kmc.SignProfile {
 		return fmt.Errorf("--dual is for --profile enterprise (the e证通 pair), not %q", profile)
 	}
@@ -633,6 +649,14 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 		files = append(files, lf...)
 	}
 	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
+		return err
+	}
+	if quiet {
+		serials := []string{res.SignSerial, res.EncSerial}
+		if login {
+			serials = append(serials, res.Login.Record.Serial)
+		}
+		_, err := fmt.Fprintln(g.stdout, strings.Join(serials, " "))
 		return err
 	}
 	fmt.Fprintf(g.stdout, "issued e证通 pair\n  signing    serial %s: %s, %s\n  encryption serial %s: %s, %s (key escrowed by the KMC)\n",

@@ -144,7 +144,7 @@ func newRecoveryRequest(g *globals) *cobra.Command {
 	var (
 		cf                clientFlags
 		reason, deliverTo string
-		asJSON            bool
+		asJSON, quiet     bool
 	)
 	cmd := &cobra.Command{
 		Use:     "request ENC_SERIAL --reason TEXT --deliver-to FILE",
@@ -164,6 +164,10 @@ func newRecoveryRequest(g *globals) *cobra.Command {
 			if err := c.do(cmd, "POST", "/ca/v1/kmc/recoveries", kmc.RecoveryRequestJSON{EncSerial: args[0], Reason: reason, DeliverTo: pub}, &r); err != nil {
 				return err
 			}
+			if quiet {
+				_, err := fmt.Fprintln(g.stdout, r.ID)
+				return err
+			}
 			if err := printRecovery(g, &r, asJSON); err != nil {
 				return err
 			}
@@ -178,6 +182,7 @@ func newRecoveryRequest(g *globals) *cobra.Command {
 	f.StringVar(&reason, "reason", "", "why the key is recovered (recorded)")
 	f.StringVar(&deliverTo, "deliver-to", "", "PEM SM2 public key or certificate the key is to be enveloped to")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the recovery ID")
 	_ = cmd.MarkFlagRequired("reason")
 	_ = cmd.MarkFlagRequired("deliver-to")
 	return cmd
