@@ -99,7 +99,7 @@ func TestPolicyChangeOnReplicas(t *testing.T) {
 	if last := renshe.last(); last.err != nil {
 		t.Fatalf("upstream refused: %v", last.err)
 	}
-	out, err = a.CLI("audit", "search", "--action", gateway.ActionCall, "--limit", "1000")
+	out, err = a.CLI("audit", "search", "--json", "--action", gateway.ActionCall, "--limit", "1000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestPolicyChangeOnReplicas(t *testing.T) {
 	if lastLine := lines[len(lines)-1]; !strings.Contains(lastLine, `"policy_revision":"r-renewed-a-2024-007"`) || !strings.Contains(lastLine, `"decision":"allow"`) {
 		t.Fatalf("newest gateway entry: %s", lastLine)
 	}
-	if out, err := a.CLI("audit", "search", "--action", "authz.bundle.activate"); err != nil || !strings.Contains(out, "r-renewed-a-2024-007") || !strings.Contains(out, "officer:") {
+	if out, err := a.CLI("audit", "search", "--json", "--action", "authz.bundle.activate"); err != nil || !strings.Contains(out, "r-renewed-a-2024-007") || !strings.Contains(out, "officer:") {
 		t.Fatalf("activation not audited with the officer: %v\n%s", err, out)
 	}
 }
