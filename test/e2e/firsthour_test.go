@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tongxing/tongxing/test/serverproc"
 )
@@ -193,5 +194,58 @@ func TestFailingCleanly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInitOrgAndURLReachEverything is findings 7 and 10 of issue 13: what
+// `init` chose (the organisation, the public URL) is kept in
+// DATA/config.yaml, so the server's TLS and TSA certificates name the
+// organisation, and client commands given only --data reach the server.
+func TestInitOrgAndURLReachEverything(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "tongxing-data")
+	os.MkdirAll(filepath.Join(data, "secrets"), 0o700)
+	passFile := filepath.Join(data, "secrets", "passphrase")
+	os.WriteFile(passFile, []byte("plum orbit canvas ladder 42"), 0o600)
+	port := serverproc.FreePort(t)
+	cmd := exec.Command(binary, "init", "--data", data, "--org", "示例市大数据局", "--key-passphrase-file", passFile,
+		"--public-url", "https://localhost:"+port)
+	cmd.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE=")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "config.yaml") {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	in := serverproc.Start(t, binary, dir)
+	defer in.Stop(syscall.SIGTERM)
+	for _, f := range []string{"tls/server.crt", "pki/tsa-intl.crt", "pki/tsa-gm.crt"} {
+		c := readCert(t, filepath.Join(data, f))
+		if len(c.Subject.Organization) != 1 || c.Subject.Organization[0] != "示例市大数据局" {
+			t.Errorf("%s: subject %s, want O=示例市大数据局", f, c.Subject)
+		}
+	}
+	// Elsewhere, with --data only: the commands find the URL init wrote.
+	// (serverproc started serve on another port, so stop it and serve on
+	// the one init chose.)
+	in.Stop(syscall.SIGTERM)
+	serve := exec.Command(binary, "serve", "--data", data, "--listen", "127.0.0.1:"+port, "--http-listen", "")
+	serve.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE=")
+	var log serverproc.Buffer
+	serve.Stdout, serve.Stderr = &log, &log
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { serve.Process.Signal(syscall.SIGTERM); serve.Wait() }()
+	other := t.TempDir()
+	var out []byte
+	var err error
+	for range 100 {
+		c := exec.Command(binary, "ca", "show", "1", "--status-only", "--data", data)
+		c.Dir = other
+		if out, err = c.CombinedOutput(); strings.Contains(string(out), "404") || err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(string(out), "404") {
+		t.Fatalf("ca show --data %s did not reach the server at the URL init wrote: %v\n%s\nserver:\n%s", data, err, out, log.String())
 	}
 }
