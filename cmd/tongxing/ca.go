@@ -130,16 +130,24 @@ func newRequest(g *globals) *cobra.Command {
 		Use:   "request",
 		Short: "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
 		Long: `request makes a key pair and a CSR, enrols with the code, and writes key.pem
-(encrypted PKCS#8), cert.pem and chain.pem into -o/--output. If the answer is lost on
-the way, it asks again with the same key: the CA answers a repeated request
-with the same code and key with the same certificate.
+(encrypted PKCS#8), cert.pem and chain.pem into -o/--output, with key.pass,
+the generated passphrase, unless --passphrase-file or $TONGXING_KEY_PASSPHRASE
+gives one. Nothing is written until the certificate is issued: a request that
+fails (server down, code refused) leaves nothing behind and can be run again.
+If the answer is lost on the way, it asks again with the same key: the CA
+answers a repeated request with the same code and key with the same
+certificate.
+
+SM2 keys (gm) are encrypted in the GM/T form (PBKDF2-HMAC-SM3, SM4-CBC);
+ECDSA keys (intl: services, login certificates) with PBKDF2-HMAC-SHA256 and
+AES-256-CBC, which OpenSSL, curl and nginx read as they are
+(ssl_password_file key.pass). ` + "`tongxing key export`" + ` writes other formats.
 
 --login (citizen and enterprise-sign codes) also asks, in the same request, for
 an ECDSA P-256 login certificate for the same identity, for browser
-certificate login: login-key.pem (encrypted PKCS#8 with AES-256-CBC and
-PBKDF2-HMAC-SHA256, which OpenSSL reads), login-cert.pem and login-chain.pem.
-To import it into a browser:
-  openssl pkcs12 -export -inkey login-key.pem -in login-cert.pem -certfile login-chain.pem -out login.p12`,
+certificate login: login-key.pem, login-cert.pem and login-chain.pem. For a
+browser:
+  tongxing key export login-key.pem --format pkcs12 --cert login-cert.pem --chain login-chain.pem -o login.p12`,
 		Example: `  tongxing ca request --profile citizen --code CODE -o ./my-cert --login
   tongxing ca request --profile enterprise --dual --code CODE -o ./e-cert`,
 		Args: cobra.NoArgs,

@@ -252,41 +252,7 @@ are printed once, only their hashes are stored.`,
 			if err := cfg.Resolve(); err != nil {
 				return err
 			}
-			if server.Initialized(&cfg) {
-				return fmt.Errorf("%s already holds a PKI: init runs once per data directory (start it with `tongxing serve --data %s`)", cfg.Data, cfg.Data)
-			}
-			pass, err := server.LoadPassphrase(&cfg)
-			if err != nil {
-				return err
-			}
-			if why := weakPassphrase(pass); why != "" {
-				if !allowWeak {
-					return fmt.Errorf("the CA key passphrase is too weak: %s. Anyone who copies the data directory can try passphrases offline; choose one of at least %d characters that is not a common password (e.g. five random words), or, for a lab, pass --allow-weak-passphrase", why, minPassphrase)
-				}
-				fmt.Fprintf(g.stderr, "WARNING: weak CA key passphrase accepted (--allow-weak-passphrase): %s.\n", why)
-			}
-			res, err := server.Init(cmd.Context(), &cfg, pass)
-			if err != nil {
-				return err
-			}
-			wrote, err := server.WriteDataConfig(&cfg)
-			if err != nil {
-				return err
-			}
-			for _, c := range res.CAs {
-				fmt.Fprintf(g.stdout, "created %-13s %s (until %s)\n", c.Name, c.Cert.Subject, c.Cert.NotAfter.Format("2006-01-02"))
-			}
-			fmt.Fprintf(g.stdout, "\nFirst officers, one of each role; their tokens are shown once, store them safely\n(each officer keeps their own; see `tongxing officers --help`):\n")
-			for _, o := range res.Officers {
-				fmt.Fprintf(g.stdout, "  %-8s %-10s %s   (expires %s)\n", o.Role, o.Name, o.Token, o.ExpiresAt.Format("2006-01-02"))
-			}
-			fmt.Fprintln(g.stdout)
-			if wrote {
-				fmt.Fprintf(g.stdout, "Wrote %s (public_url %s, organisation %s): serve and the client commands given --data %s use it.\n\n",
-					server.DataConfigFile(cfg.Data), cfg.PublicURL, cfg.PKI.Organization, cfg.Data)
-			}
-			fmt.Fprint(g.stdout, server.TrustInstructions(&cfg))
-			return nil
+			return runInit(cmd, g, &cfg, allowWeak)
 		},
 	}
 	f := cmd.Flags()
@@ -299,6 +265,46 @@ are printed once, only their hashes are stored.`,
 	f.StringVar(&passFile, "key-passphrase-file", "", "file holding the CA key passphrase (when $TONGXING_KEY_PASSPHRASE is unset)")
 	f.BoolVar(&nameConstraints, "name-constraints", false, "critical name constraints on the intl issuing CA: the departments' domains and IP ranges and tls.hosts (pki.name_constraints)")
 	return cmd
+}
+
+// runInit checks the passphrase and creates the PKI of cfg, the first
+// officers and DATA/config.yaml, and tells the operator about them.
+func runInit(cmd *cobra.Command, g *globals, cfg *server.Config, allowWeak bool) error {
+	if server.Initialized(cfg) {
+		return fmt.Errorf("%s already holds a PKI: init runs once per data directory (start it with `tongxing serve --data %s`)", cfg.Data, cfg.Data)
+	}
+	pass, err := server.LoadPassphrase(cfg)
+	if err != nil {
+		return err
+	}
+	if why := weakPassphrase(pass); why != "" {
+		if !allowWeak {
+			return fmt.Errorf("the CA key passphrase is too weak: %s. Anyone who copies the data directory can try passphrases offline; choose one of at least %d characters that is not a common password (e.g. five random words), or, for a lab, pass --allow-weak-passphrase", why, minPassphrase)
+		}
+		fmt.Fprintf(g.stderr, "WARNING: weak CA key passphrase accepted (--allow-weak-passphrase): %s.\n", why)
+	}
+	res, err := server.Init(cmd.Context(), cfg, pass)
+	if err != nil {
+		return err
+	}
+	wrote, err := server.WriteDataConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, c := range res.CAs {
+		fmt.Fprintf(g.stdout, "created %-13s %s (until %s)\n", c.Name, c.Cert.Subject, c.Cert.NotAfter.Format("2006-01-02"))
+	}
+	fmt.Fprintf(g.stdout, "\nFirst officers, one of each role; their tokens are shown once, store them safely\n(each officer keeps their own; see `tongxing officers --help`):\n")
+	for _, o := range res.Officers {
+		fmt.Fprintf(g.stdout, "  %-8s %-10s %s   (expires %s)\n", o.Role, o.Name, o.Token, o.ExpiresAt.Format("2006-01-02"))
+	}
+	fmt.Fprintln(g.stdout)
+	if wrote {
+		fmt.Fprintf(g.stdout, "Wrote %s (public_url %s, organisation %s): serve and the client commands given --data %s use it.\n\n",
+			server.DataConfigFile(cfg.Data), cfg.PublicURL, cfg.PKI.Organization, cfg.Data)
+	}
+	fmt.Fprint(g.stdout, server.TrustInstructions(cfg))
+	return nil
 }
 
 func newConfig(g *globals) *cobra.Command {
