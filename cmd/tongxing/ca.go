@@ -523,16 +523,16 @@ func printRecord(w io.Writer, rec ca.RecordJSON, events []ca.Event) error {
 	fmt.Fprintf(w, "subject:      %s\nissuer:       %s\nnot before:   %s\nnot after:    %s\nrequested by: %s\n",
 		rec.Subject, rec.Issuer, rec.NotBefore.Format(time.RFC3339), rec.NotAfter.Format(time.RFC3339), rec.RequestedBy)
 	fmt.Fprintf(w, "history:\n")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  %s\tissued\t\t%s\t\n", rec.CreatedAt.Format(time.RFC3339), rec.RequestedBy)
+	tbl := newTable("  TIME", "CHANGE", "REASON", "BY", "COMMENT")
+	tbl.row("  "+rec.CreatedAt.Format(time.RFC3339), "issued", "-", cell(rec.RequestedBy, 40), "-")
 	for _, e := range events {
-		reason := ""
+		reason := "-"
 		if e.Reason != nil {
 			reason = e.Reason.String()
 		}
-		fmt.Fprintf(tw, "  %s\t%s → %s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.From, e.To, reason, e.Actor, cell(e.Comment, 60))
+		tbl.row("  "+e.At.Format(time.RFC3339), string(e.From)+" → "+string(e.To), reason, cell(e.Actor, 40), cell(e.Comment, 60))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tbl.write(w); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, rec.Certificate)
