@@ -132,7 +132,7 @@ func TestServeRefusesBadBundle(t *testing.T) {
 	cfg["gateway"].(map[string]any)["bundle"] = "bad.tar.gz"
 	cfg["database"] = filepath.Join(dir, "fresh.db")
 	d.write(t, "bad.yaml", cfg)
-	out, err = in.Run("serve", "--config", "bad.yaml", "--listen", "127.0.0.1:"+serverproc.FreePort(t))
+	out, err = in.Run("serve", "--config", "bad.yaml", "--listen", "127.0.0.1:"+serverproc.FreePort(t), "--http-listen", "")
 	if err == nil || !strings.Contains(out, "signature") {
 		t.Fatalf("serve with a tampered bundle: %v\n%s", err, out)
 	}
