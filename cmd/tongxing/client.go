@@ -94,7 +94,11 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*clie
 			}
 		}
 		if c.token == "" {
-			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s", role, EnvToken, cfg.OfficerTokenFile(role))
+			hint := ""
+			if !fileExists(cfg.Data) {
+				hint = fmt.Sprintf(" (there is no data directory %s here: run the command where `tongxing serve` keeps it, or pass --data DIR)", cfg.Data)
+			}
+			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s%s", role, EnvToken, cfg.OfficerTokenFile(role), hint)
 		}
 	}
 	return c, nil
