@@ -195,6 +195,7 @@ func newInit(g *globals) *cobra.Command {
 		caNames                       map[string]string
 		rootValidity, issuingValidity string
 		nameConstraints, allowWeak    bool
+		saveTokens                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -252,11 +253,12 @@ are printed once, only their hashes are stored.`,
 			if err := cfg.Resolve(); err != nil {
 				return err
 			}
-			return runInit(cmd, g, &cfg, allowWeak)
+			return runInit(cmd, g, &cfg, allowWeak, saveTokens)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&allowWeak, "allow-weak-passphrase", false, "accept a short or common CA key passphrase (labs and tests only)")
+	f.BoolVar(&saveTokens, "save-tokens", false, "keep the first officers' tokens in DATA/secrets/ROLE-token (0600), where the client commands given --data find them, instead of printing them (labs; in production each holder keeps their own)")
 	f.StringVar(&org, "org", "Tongxing", "organisation name in the CA subjects")
 	f.StringVar(&suites, "suites", "gm,intl", "algorithm suites to create hierarchies for")
 	f.StringVar(&rootValidity, "root-validity", "20y", "root CA validity (e.g. 20y, 7300d, 175200h)")
@@ -269,7 +271,7 @@ are printed once, only their hashes are stored.`,
 
 // runInit checks the passphrase and creates the PKI of cfg, the first
 // officers and DATA/config.yaml, and tells the operator about them.
-func runInit(cmd *cobra.Command, g *globals, cfg *server.Config, allowWeak bool) error {
+func runInit(cmd *cobra.Command, g *globals, cfg *server.Config, allowWeak, saveTokens bool) error {
 	if server.Initialized(cfg) {
 		return fmt.Errorf("%s already holds a PKI: init runs once per data directory (start it with `tongxing serve --data %s`)", cfg.Data, cfg.Data)
 	}
@@ -296,6 +298,13 @@ func runInit(cmd *cobra.Command, g *globals, cfg *server.Config, allowWeak bool)
 	}
 	fmt.Fprintf(g.stdout, "\nFirst officers, one of each role; their tokens are shown once, store them safely\n(each officer keeps their own; see `tongxing officers --help`):\n")
 	for _, o := range res.Officers {
+		if saveTokens {
+			if err := writeTokenFile(cfg.OfficerTokenFile(o.Role), o.Token); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "  %-8s %-10s token in %s (0600)   (expires %s)\n", o.Role, o.Name, cfg.OfficerTokenFile(o.Role), o.ExpiresAt.Format("2006-01-02"))
+			continue
+		}
 		fmt.Fprintf(g.stdout, "  %-8s %-10s %s   (expires %s)\n", o.Role, o.Name, o.Token, o.ExpiresAt.Format("2006-01-02"))
 	}
 	fmt.Fprintln(g.stdout)
