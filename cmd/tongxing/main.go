@@ -89,8 +89,17 @@ func (g *globals) logger(cfg server.Config) *slog.Logger {
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
-		Use:           "tongxing",
-		Short:         "Tongxing (通行): PKI security and identity gateway",
+		Use:   "tongxing",
+		Short: "Tongxing (通行): PKI security and identity gateway",
+		Long: `Tongxing (通行): PKI security and identity gateway.
+
+Start with ` + "`tongxing serve`" + ` (a development PKI on the first start, in
+./tongxing-data); the other commands are its clients and find it through
+DATA/config.yaml, with the officer token of the role they need from
+DATA/secrets/ROLE-token. The README's tour walks through every role.`,
+		Example: `  tongxing serve
+  tongxing ca enrol-code --profile citizen --name 张三 --id-number 11010519491231002X
+  tongxing audit tail -n 20`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
