@@ -81,7 +81,7 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*clie
 	} else if f.cacert != "" {
 		return nil, fmt.Errorf("--cacert: %w", err)
 	}
-	c.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	c.http = &http.Client{Timeout: 60 * time.Second, Transport: explainTransport{&http.Transport{TLSClientConfig: tlsCfg}, c}}
 	if role != "" {
 		c.token = f.token
 		if c.token == "" {
@@ -134,7 +134,7 @@ func (c *client) send(cmd *cobra.Command, method, path, contentType string, body
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.explain(err)
+		return c.failed(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -154,7 +154,7 @@ func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.explain(err)
+		return nil, c.failed(err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -77,13 +77,17 @@ func newLogin(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--key %s: %w", keyFile, err)
 			}
-			pool := x509.NewCertPool()
+			lc := &client{base: issuer}
+			var pool *x509.CertPool
 			if b, err := os.ReadFile(cacert); err == nil {
-				pool.AppendCertsFromPEM(b)
+				if pool, err = tlsRoots(cacert, b, cfg.RootCertFile(kms.Intl)); err != nil {
+					return err
+				}
+				lc.caFile = cacert
 			}
 			jar, _ := cookiejar.New(nil)
 			hc := &http.Client{Jar: jar, Timeout: 30 * time.Second,
-				Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+				Transport: explainTransport{&http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, lc}}
 			if err := authn.CertLogin(cmd.Context(), hc, issuer, chain, key); err != nil {
 				return err
 			}

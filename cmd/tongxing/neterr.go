@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 
@@ -63,6 +64,10 @@ func (c *client) explain(err error) error {
 	if err == nil {
 		return nil
 	}
+	var done *explained
+	if errors.As(err, &done) {
+		return err
+	}
 	var (
 		unknown   x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
@@ -77,17 +82,17 @@ func (c *client) explain(err error) error {
 	}
 	switch {
 	case errors.As(err, &unknown) || strings.Contains(err.Error(), "certificate signed by unknown authority"):
-		return fmt.Errorf("the TLS certificate of %s is not signed by a root trusted here (%s): pass --cacert DATA/pki/intl-root.crt, the intl root of that server's data directory (%w)", c.base, trust, err)
+		return explainf(err, "the TLS certificate of %s is not signed by a root trusted here (%s): pass --cacert DATA/pki/intl-root.crt, the intl root of that server's data directory (%w)", c.base, trust, err)
 	case errors.As(err, &hostErr):
-		return fmt.Errorf("the TLS certificate of %s is not for that host name: use --server with a name in the certificate (tls.hosts), e.g. https://localhost:PORT (%w)", c.base, err)
+		return explainf(err, "the TLS certificate of %s is not for that host name: use --server with a name in the certificate (tls.hosts), e.g. https://localhost:PORT (%w)", c.base, err)
 	case errors.As(err, &invalid):
-		return fmt.Errorf("the TLS certificate of %s is not valid (%w)", c.base, err)
+		return explainf(err, "the TLS certificate of %s is not valid (%w)", c.base, err)
 	case recordErr:
-		return fmt.Errorf("%s answers plain HTTP: --server must be the https:// URL of the API listener (listen), not the repository (http_listen) (%w)", c.base, err)
+		return explainf(err, "%s answers plain HTTP: --server must be the https:// URL of the API listener (listen), not the repository (http_listen) (%w)", c.base, err)
 	case errors.As(err, &dnsErr):
-		return fmt.Errorf("cannot resolve the host of %s: is --server (or public_url in DATA/config.yaml) right? (%w)", c.base, err)
+		return explainf(err, "cannot resolve the host of %s: is --server (or public_url in DATA/config.yaml) right? (%w)", c.base, err)
 	case errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &opErr) && opErr.Op == "dial":
-		return fmt.Errorf("the Tongxing server is not reachable at %s: is `tongxing serve` running, and is --server (or public_url in DATA/config.yaml, or --data) right? (%w)", c.base, err)
+		return explainf(err, "the Tongxing server is not reachable at %s: is `tongxing serve` running, and is --server (or public_url in DATA/config.yaml, or --data) right? (%w)", c.base, err)
 	}
 	return err
 }
@@ -104,4 +109,46 @@ func notSent(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &opErr) && opErr.Op == "dial" ||
 		errors.As(err, &unknown) || errors.As(err, &hostErr) || errors.As(err, &dnsErr) ||
 		strings.Contains(err.Error(), "certificate signed by unknown authority")
+}
+
+// failed is explain for the client's own requests: an explained error
+// without the "METHOD URL:" prefix of net/http (the message names the URL).
+func (c *client) failed(err error) error {
+	err = c.explain(err)
+	var ex *explained
+	if errors.As(err, &ex) {
+		return ex
+	}
+	return err
+}
+
+// explained is an error whose message already names its cause and the
+// next step; explain leaves it alone.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
+
+// explainf formats an explained error wrapping err (format ends in %w).
+func explainf(err error, format string, args ...any) error {
+	return &explained{msg: fmt.Errorf(format, args...).Error(), err: err}
+}
+
+// explainTransport explains the errors of the requests that commands send
+// through a client's http.Client directly (filings, the KMC exchange).
+type explainTransport struct {
+	base http.RoundTripper
+	c    *client
+}
+
+// RoundTrip sends req with the base transport.
+func (t explainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, t.c.explain(err)
+	}
+	return resp, nil
 }
