@@ -43,10 +43,8 @@ func encryptOpenSSL(key crypto.Signer, pass []byte) ([]byte, error) {
 // GM/T form (PBKDF2-HMAC-SM3, SM4-CBC), ECDSA keys in the form OpenSSL
 // reads (a service's TLS key must load in nginx).
 func encryptSubscriberKey(key crypto.Signer, pass []byte) ([]byte, error) {
-	if _, ok := key.(*ecdsa.PrivateKey); ok {
-		if _, isSM2 := key.(*sm2.PrivateKey); !isSM2 {
-			return encryptOpenSSL(key, pass)
-		}
+	if k, ok := key.(*ecdsa.PrivateKey); ok && k.Curve != sm2.P256() {
+		return encryptOpenSSL(key, pass)
 	}
 	return kms.MarshalEncryptedPEM(key, pass)
 }
