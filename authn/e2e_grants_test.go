@@ -28,7 +28,7 @@ type grantsEnv struct {
 	*env
 }
 
-func newGrantsEnv(t *testing.T, db *store.DB) *grantsEnv {
+func newGrantsEnv(t *testing.T, db *store.DB, opts ...Option) *grantsEnv {
 	t.Helper()
 	secrets := map[string]string{}
 	var cfgs []ClientConfig
@@ -41,7 +41,7 @@ func newGrantsEnv(t *testing.T, db *store.DB) *grantsEnv {
 		c.SecretHash = h
 		cfgs = append(cfgs, c)
 	}
-	e := newEnv(t, db, WithClients(cfgs...))
+	e := newEnv(t, db, append([]Option{WithClients(cfgs...)}, opts...)...)
 	for k, v := range secrets {
 		e.secret[k] = v
 	}

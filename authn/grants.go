@@ -137,7 +137,9 @@ func (p *Provider) issueServiceToken(ctx context.Context, st *serviceToken, now 
 	st.claims.ExpiresAt = jwt.NewNumericDate(now.Add(st.lifetime))
 	st.claims.ID = newID()
 	st.claims.ClientID = st.client.ID
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
+	// Concurrent grants share one commit; the record is durable before
+	// the token is signed and returned.
+	err := p.tokenWrites.Do(ctx, func(tx *store.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO authn_service_tokens (jti, client_id, user_id, grant_id, audience, scope, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.claims.ID, st.client.ID, nullString(st.userID), nullString(st.grantID),
 			strings.Join(st.claims.Audience, " "), st.claims.Scope, now.UnixNano(), now.Add(st.lifetime).UnixNano())

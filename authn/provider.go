@@ -177,6 +177,7 @@ func WithCertLogin(roots *smx509.CertPool, rev certlogin.Revocation) Option {
 // several replicas may share one PostgreSQL database.
 type Provider struct {
 	db          *store.DB
+	tokenWrites *store.Group // group commit of service-token records
 	issuer      string
 	prefix      string // path of the issuer URL, without trailing slash
 	clients     *clientRegistry
@@ -243,7 +244,7 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{
-		db: db, issuer: issuer, prefix: prefix, clients: clients,
+		db: db, tokenWrites: store.NewGroup(db), issuer: issuer, prefix: prefix, clients: clients,
 		users: NewUsers(db, o.pseudonymKey, o.now),
 		thr:   &throttle{db: db, now: o.now, account: o.account, address: o.address},
 		log:   o.log, now: o.now, life: o.life, accessAlg: o.accessAlg,
