@@ -242,6 +242,9 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
 		return err
 	}
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
 	if quiet {
 		if login {
 			_, err := fmt.Fprintln(g.stdout, issued.Serial, issued.Login.Serial)
@@ -255,9 +258,6 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 	if login {
 		fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
 			filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
-	}
-	if generated != "" {
-		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
 	}
 	return nil
 }
@@ -659,6 +659,9 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
 		return err
 	}
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
 	if quiet {
 		serials := []string{res.SignSerial, res.EncSerial}
 		if login {
@@ -672,9 +675,6 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 		res.EncSerial, filepath.Join(out, "enc-key.pem"), filepath.Join(out, "enc-cert.pem"))
 	if login {
 		fmt.Fprintf(g.stdout, "  login      serial %s: %s, %s\n", res.Login.Record.Serial, filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"))
-	}
-	if generated != "" {
-		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
 	}
 	return nil
 }
