@@ -242,10 +242,8 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
 		return err
 	}
-	if generated != "" {
-		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
-	}
 	if quiet {
+		warnGenerated(g, generated)
 		if login {
 			_, err := fmt.Fprintln(g.stdout, issued.Serial, issued.Login.Serial)
 			return err
@@ -259,6 +257,7 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 		fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
 			filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
 	}
+	warnGenerated(g, generated)
 	return nil
 }
 
@@ -303,6 +302,14 @@ func checkOut(out, generated string, names []string) error {
 		}
 	}
 	return nil
+}
+
+// warnGenerated tells, on standard error, where a generated passphrase
+// file was written.
+func warnGenerated(g *globals, generated string) {
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
 }
 
 // withPass adds the generated passphrase file, when there is one, to the
@@ -659,10 +666,8 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
 		return err
 	}
-	if generated != "" {
-		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
-	}
 	if quiet {
+		warnGenerated(g, generated)
 		serials := []string{res.SignSerial, res.EncSerial}
 		if login {
 			serials = append(serials, res.Login.Record.Serial)
@@ -676,5 +681,6 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if login {
 		fmt.Fprintf(g.stdout, "  login      serial %s: %s, %s\n", res.Login.Record.Serial, filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"))
 	}
+	warnGenerated(g, generated)
 	return nil
 }
