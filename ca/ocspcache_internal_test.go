@@ -69,4 +69,3 @@ func TestOCSPCache(t *testing.T) {
 		}
 	})
 }
-

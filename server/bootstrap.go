@@ -135,7 +135,7 @@ func DevBootstrap(ctx context.Context, cfg *Config, w io.Writer) (*InitResult, e
 			return nil, err
 		}
 	}
-	if err := writeDataConfig(cfg); err != nil {
+	if _, err := WriteDataConfig(cfg); err != nil {
 		return nil, err
 	}
 	for _, o := range res.Officers {
@@ -144,36 +144,58 @@ func DevBootstrap(ctx context.Context, cfg *Config, w io.Writer) (*InitResult, e
 	return res, nil
 }
 
-// dataConfigHeader introduces the configuration the development start
-// writes.
+// dataConfigHeader introduces the configuration Tongxing writes into a
+// data directory.
 const dataConfigHeader = `# Tongxing configuration kept with this data directory; read by every
-# command given --data (or run next to it) without --config.
+# command given --data (or run next to it) without --config: the client
+# commands find the server at public_url.
 # The departments below are EXAMPLES (.example domains, no upstreams):
 # replace them with your own. See docs/ARCHITECTURE.md.
 `
 
-// writeDataConfig writes DATA/config.yaml with the example departments,
-// unless the configuration already names departments or the file exists.
-func writeDataConfig(cfg *Config) error {
+// dataConfig is what Tongxing writes into DATA/config.yaml: what the set-up
+// chose that later commands must agree on.
+type dataConfig struct {
+	PublicURL         string                  `yaml:"public_url"`
+	KeyPassphraseFile string                  `yaml:"key_passphrase_file,omitempty"`
+	PKI               dataConfigPKI           `yaml:"pki"`
+	Departments       []department.Department `yaml:"departments"`
+}
+
+type dataConfigPKI struct {
+	Organization string `yaml:"organization"`
+}
+
+// WriteDataConfig writes DATA/config.yaml, unless it exists, with the
+// public URL, the organisation of the PKI (its TSA and TLS certificates
+// name it too), the key passphrase file when it is not the default, and
+// the departments (the examples when the configuration names none). It
+// reports whether it wrote the file.
+func WriteDataConfig(cfg *Config) (bool, error) {
 	path := DataConfigFile(cfg.Data)
 	if _, err := os.Stat(path); err == nil {
-		return nil
+		return false, nil
 	}
 	deps := cfg.Departments
 	if len(deps) == 0 {
 		deps = department.Examples()
 	}
-	body, err := yaml.Marshal(struct {
-		Departments []department.Department `yaml:"departments"`
-	}{deps})
+	dc := dataConfig{PublicURL: cfg.PublicURL, PKI: dataConfigPKI{Organization: cfg.PKI.Organization}, Departments: deps}
+	if cfg.KeyPassphraseFile != filepath.Join(cfg.Data, "secrets", "passphrase") {
+		dc.KeyPassphraseFile = cfg.KeyPassphraseFile
+	}
+	body, err := yaml.Marshal(dc)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return false, err
 	}
 	if err := os.WriteFile(path, append([]byte(dataConfigHeader), body...), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	cfg.Departments = deps
-	return nil
+	return true, nil
 }
 
 // writeSecret creates path (0600, never overwriting) with data, or with n

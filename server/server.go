@@ -225,6 +225,7 @@ func (s *Server) serverCertificate(ctx context.Context) (*tls.Certificate, error
 	}
 	var subj ca.Subject
 	subj.Department, subj.Service = "tongxing", "server"
+	subj.Organization = s.cfg.PKI.Organization
 	for _, h := range s.cfg.TLS.Hosts {
 		if net.ParseIP(h) != nil {
 			subj.IPAddresses = append(subj.IPAddresses, h)

@@ -56,7 +56,9 @@ func TestStartup(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Data = filepath.Join(t.TempDir(), "data")
 			cfg.Database = dsn(t)
-			cfg.Listen = "127.0.0.1:0"
+			// No plain-HTTP listener: its default :8080 may be taken by a
+			// test of another package running at the same time.
+			cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
 			cfg.Audit.CheckpointInterval = 50 * time.Millisecond
 			if err := cfg.Resolve(); err != nil {
 				t.Fatal(err)
@@ -73,7 +75,12 @@ func TestStartup(t *testing.T) {
 			ready := make(chan net.Addr, 1)
 			served := make(chan error, 1)
 			go func() { served <- s.Serve(ctx, nil, ready) }()
-			addr := <-ready
+			var addr net.Addr
+			select {
+			case addr = <-ready:
+			case err := <-served:
+				t.Fatalf("Serve ended before it was ready: %v", err)
+			}
 
 			pool := x509.NewCertPool()
 			root, err := os.ReadFile(cfg.RootCertFile("intl"))

@@ -39,11 +39,15 @@ func newAuditTail(g *globals) *cobra.Command {
 		n      int
 		since  time.Duration
 		follow bool
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "tail",
-		Short: "Print the newest entries (through the API: the read is itself logged)",
-		Args:  cobra.NoArgs,
+		Short: "Print the newest entries as a table, or JSON lines with --json (through the API: the read is itself logged)",
+		Example: `  tongxing audit tail -n 20
+  tongxing audit tail --since 7d --json | jq .action
+  tongxing audit tail -f`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client(cmd, &cf, access.RoleAuditor)
 			if err != nil {
@@ -64,8 +68,8 @@ func newAuditTail(g *globals) *cobra.Command {
 					if !follow {
 						break
 					}
-					for _, e := range last {
-						fmt.Fprintln(g.stdout, string(e))
+					if err := printAudit(g.stdout, asJSON, last); err != nil {
+						return err
 					}
 					last = nil
 					select {
@@ -77,15 +81,13 @@ func newAuditTail(g *globals) *cobra.Command {
 				}
 				q.Set("cursor", page.NextCursor)
 			}
-			for _, e := range last {
-				fmt.Fprintln(g.stdout, string(e))
-			}
-			return nil
+			return printAudit(g.stdout, asJSON, last)
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().IntVarP(&n, "lines", "n", 20, "how many entries")
-	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "look back this far")
+	newDays(cmd.Flags(), &since, "since", 24*time.Hour, "look back this far (e.g. 30m, 24h, 7d)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON lines (auditlog's canonical entries) instead of a table")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new entries")
 	return cmd
 }
@@ -96,6 +98,7 @@ func newAuditSearch(g *globals) *cobra.Command {
 		from, to, actor, department, action, decision string
 		subject                                       string
 		limit                                         int
+		asJSON                                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "search",
@@ -110,6 +113,7 @@ func newAuditSearch(g *globals) *cobra.Command {
 			}
 			q := nonEmpty(map[string]string{"from": from, "to": to, "actor": actor, "department": department, "action": action, "decision": decision, "subject": subject})
 			printed := 0
+			p := newAuditPrinter(g.stdout, asJSON)
 			for printed < limit {
 				q.Set("limit", strconv.Itoa(min(1000, limit-printed)))
 				var page searchPage
@@ -117,7 +121,9 @@ func newAuditSearch(g *globals) *cobra.Command {
 					return err
 				}
 				for _, e := range page.Entries {
-					fmt.Fprintln(g.stdout, string(e))
+					if err := p.print(e); err != nil {
+						return err
+					}
 					printed++
 				}
 				if page.NextCursor == "" || len(page.Entries) == 0 {
@@ -125,7 +131,7 @@ func newAuditSearch(g *globals) *cobra.Command {
 				}
 				q.Set("cursor", page.NextCursor)
 			}
-			return nil
+			return p.flush()
 		},
 	}
 	cf.register(cmd)
@@ -138,6 +144,7 @@ func newAuditSearch(g *globals) *cobra.Command {
 	f.StringVar(&decision, "decision", "", "allow or deny")
 	f.StringVar(&subject, "subject", "", "citizen subject (sent to the server, which searches by its keyed hash)")
 	f.IntVar(&limit, "limit", 100, "at most this many entries")
+	f.BoolVar(&asJSON, "json", false, "print JSON lines (auditlog's canonical entries) instead of a table")
 	return cmd
 }
 
@@ -182,6 +189,17 @@ func newAuditExport(g *globals) *cobra.Command {
 	f.StringVar(&action, "action", "", "only this action")
 	f.StringVarP(&out, "output", "o", "-", "bundle file (JSON lines); - for standard output")
 	return cmd
+}
+
+// printAudit prints entries as a table or, asJSON, as JSON lines.
+func printAudit(w io.Writer, asJSON bool, entries []json.RawMessage) error {
+	p := newAuditPrinter(w, asJSON)
+	for _, e := range entries {
+		if err := p.print(e); err != nil {
+			return err
+		}
+	}
+	return p.flush()
 }
 
 // noteVerifiers reads the checkpoint verifier keys written by the server.

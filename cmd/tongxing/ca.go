@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -17,8 +18,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/emmansun/gmsm/pkcs"
-	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
@@ -64,7 +63,9 @@ func newEnrolCode(g *globals) *cobra.Command {
 		req  ca.CodeRequestJSON
 		dns  []string
 		ips  []string
+		ttl  time.Duration
 		asJS bool
+		q    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "enrol-code",
@@ -79,12 +80,17 @@ func newEnrolCode(g *globals) *cobra.Command {
 				return err
 			}
 			req.Subject.DNSNames, req.Subject.IPAddresses = dns, ips
+			req.TTL = ttl.String()
 			var out ca.CodeJSON
 			if err := c.do(cmd, "POST", "/ca/v1/enrolment-codes", req, &out); err != nil {
 				return err
 			}
 			if asJS {
 				return json.NewEncoder(g.stdout).Encode(out)
+			}
+			if q {
+				_, err := fmt.Fprintln(g.stdout, out.Code)
+				return err
 			}
 			fmt.Fprintf(g.stdout, "enrolment code: %s\nprofile:        %s\nexpires:        %s\nid:             %s\n", out.Code, out.Profile, out.ExpiresAt.Format(time.RFC3339), out.ID)
 			if out.HardwareKey {
@@ -104,9 +110,11 @@ func newEnrolCode(g *globals) *cobra.Command {
 	f.StringVar(&req.Subject.Service, "service", "", "service slug")
 	f.StringSliceVar(&dns, "dns", nil, "DNS names (service)")
 	f.StringSliceVar(&ips, "ip", nil, "IP addresses (service)")
-	f.StringVar(&req.TTL, "ttl", "72h", "how long the code stays valid")
+	newDays(f, &ttl, "ttl", 72*time.Hour, "how long the code stays valid (e.g. 72h, 3d)")
 	f.BoolVar(&req.HardwareKey, "hardware-key", false, "you vetted that the subscriber's key is held in hardware: the certificate carries the hardware key-storage policy (citizen, enterprise-sign)")
 	f.BoolVar(&asJS, "json", false, "print JSON")
+	f.BoolVarP(&q, "quiet", "q", false, "print only the code (for scripts: CODE=$(tongxing ca enrol-code -q ...))")
+	cmd.MarkFlagsMutuallyExclusive("json", "quiet")
 	_ = cmd.MarkFlagRequired("profile")
 	return cmd
 }
@@ -116,45 +124,57 @@ func newRequest(g *globals) *cobra.Command {
 		cf                  clientFlags
 		profile, code, out  string
 		suiteName, passFile string
-		dual, login         bool
+		dual, login, quiet  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "request",
 		Short: "Generate a key and CSR, enrol with a code, and write key (encrypted), certificate and chain",
 		Long: `request makes a key pair and a CSR, enrols with the code, and writes key.pem
-(encrypted PKCS#8), cert.pem and chain.pem into --out. If the answer is lost on
-the way, it asks again with the same key: the CA answers a repeated request
-with the same code and key with the same certificate.
+(encrypted PKCS#8), cert.pem and chain.pem into -o/--output, with key.pass,
+the generated passphrase, unless --passphrase-file or $TONGXING_KEY_PASSPHRASE
+gives one. Nothing is written until the certificate is issued: a request that
+fails (server down, code refused) leaves nothing behind and can be run again.
+If the answer is lost on the way, it asks again with the same key: the CA
+answers a repeated request with the same code and key with the same
+certificate.
+
+SM2 keys (gm) are encrypted in the GM/T form (PBKDF2-HMAC-SM3, SM4-CBC);
+ECDSA keys (intl: services, login certificates) with PBKDF2-HMAC-SHA256 and
+AES-256-CBC, which OpenSSL, curl and nginx read as they are
+(ssl_password_file key.pass). ` + "`tongxing key export`" + ` writes other formats.
 
 --login (citizen and enterprise-sign codes) also asks, in the same request, for
 an ECDSA P-256 login certificate for the same identity, for browser
-certificate login: login-key.pem (encrypted PKCS#8 with AES-256-CBC and
-PBKDF2-HMAC-SHA256, which OpenSSL reads), login-cert.pem and login-chain.pem.
-To import it into a browser:
-  openssl pkcs12 -export -inkey login-key.pem -in login-cert.pem -certfile login-chain.pem -out login.p12`,
-		Example: `  tongxing ca request --profile citizen --code CODE --out ./my-cert --login
-  tongxing ca request --profile enterprise --dual --code CODE --out ./e-cert`,
+certificate login: login-key.pem, login-cert.pem and login-chain.pem. For a
+browser:
+  tongxing key export login-key.pem --format pkcs12 --cert login-cert.pem --chain login-chain.pem -o login.p12`,
+		Example: `  tongxing ca request --profile citizen --code CODE -o ./my-cert --login
+  tongxing ca request --profile enterprise --dual --code CODE -o ./e-cert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client(cmd, &cf, "")
 			if err != nil {
 				return err
 			}
-			if dual {
-				return requestDual(cmd, g, c, profile, code, out, passFile, login)
+			if !dual && profile == "enterprise" {
+				return fmt.Errorf("--profile enterprise is the e证通 pair: add --dual (or ask for an enterprise-sign code for a signing certificate alone)")
 			}
-			return requestOne(cmd, g, c, profile, code, out, kms.Suite(suiteName), passFile, login)
+			if dual {
+				return requestDual(cmd, g, c, profile, code, out, passFile, login, quiet)
+			}
+			return requestOne(cmd, g, c, profile, code, out, kms.Suite(suiteName), passFile, login, quiet)
 		},
 	}
 	cf.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&profile, "profile", "", "certificate profile")
 	f.StringVar(&code, "code", "", "enrolment code from the registration officer")
-	f.StringVar(&out, "out", ".", "output directory")
+	f.StringVarP(&out, "output", "o", ".", "output directory (made 0700 if missing)")
 	f.StringVar(&suiteName, "suite", "", "key suite, gm or intl (default: the profile's first)")
 	f.StringVar(&passFile, "passphrase-file", "", "file with the passphrase for the keys (default: $TONGXING_KEY_PASSPHRASE, else generated into OUT/key.pass)")
 	f.BoolVar(&dual, "dual", false, "e证通 dual certificates (--profile enterprise): a signing pair made here, an encryption pair made and escrowed by the KMC")
 	f.BoolVar(&login, "login", false, "also an ECDSA P-256 login certificate for browser certificate login (citizen, enterprise-sign)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the serial(s) on one line: the certificate's (--dual: signing, then encryption), then the login certificate's")
 	_ = cmd.MarkFlagRequired("profile")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
@@ -163,23 +183,22 @@ To import it into a browser:
 // requestOne makes a key of suite (default: the profile's first) and a CSR,
 // enrols with code (and, with login, for a login certificate too), and
 // writes the keys (encrypted), certificates and chains into out.
-func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out string, suite kms.Suite, passFile string, login bool) error {
+func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out string, suite kms.Suite, passFile string, login, quiet bool) error {
 	if suite == "" {
 		suite = defaultSuite(profile)
 	}
 	if err := suite.Valid(); err != nil {
 		return fmt.Errorf("--suite: %w", err)
 	}
-	if err := os.MkdirAll(out, 0o700); err != nil {
-		return err
-	}
-	for _, f := range []string{"key.pem", "login-key.pem"} {
-		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
-			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
-		}
-	}
 	pass, generated, err := subscriberPassphrase(out, passFile)
 	if err != nil {
+		return err
+	}
+	names := []string{"key.pem", "cert.pem", "chain.pem"}
+	if login {
+		names = append(names, "login-key.pem", "login-cert.pem", "login-chain.pem")
+	}
+	if err := checkOut(out, generated, names); err != nil {
 		return err
 	}
 	key, err := suite.GenerateKey(rand.Reader)
@@ -199,12 +218,12 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 	}
 	var issued ca.IssuedJSON
 	if err := retryLost(cmd, g, func() error { return c.do(cmd, "POST", "/ca/v1/certificates", body, &issued) }); err != nil {
-		return err
+		return requestError(err, profile, login)
 	}
 	if login && issued.Login == nil {
 		return fmt.Errorf("the server returned no login certificate")
 	}
-	keyPEM, err := kms.MarshalEncryptedPEM(key, pass)
+	keyPEM, err := encryptSubscriberKey(key, pass)
 	if err != nil {
 		return err
 	}
@@ -220,7 +239,16 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 		}
 		files = append(files, lf...)
 	}
-	if err := writeFiles(out, files); err != nil {
+	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
+		return err
+	}
+	if quiet {
+		warnGenerated(g, generated)
+		if login {
+			_, err := fmt.Fprintln(g.stdout, issued.Serial, issued.Login.Serial)
+			return err
+		}
+		_, err := fmt.Fprintln(g.stdout, issued.Serial)
 		return err
 	}
 	fmt.Fprintf(g.stdout, "issued %s certificate, serial %s\n  %s (encrypted)\n  %s\n  %s\n", profile, issued.Serial,
@@ -229,9 +257,7 @@ func requestOne(cmd *cobra.Command, g *globals, c *client, profile, code, out st
 		fmt.Fprintf(g.stdout, "issued login certificate, serial %s\n  %s (encrypted, AES-256)\n  %s\n  %s\n", issued.Login.Serial,
 			filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"), filepath.Join(out, "login-chain.pem"))
 	}
-	if generated != "" {
-		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
-	}
+	warnGenerated(g, generated)
 	return nil
 }
 
@@ -241,13 +267,74 @@ type outFile struct {
 	mode       os.FileMode
 }
 
+// writeFiles creates dir (0700) and the files in it, none of which may
+// exist; when one cannot be written, those already written are removed
+// (and dir, if it was made here and is left empty).
 func writeFiles(dir string, files []outFile) error {
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.data), f.mode); err != nil {
-			return err
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i, f := range files {
+		if err := writeNew(filepath.Join(dir, f.name), []byte(f.data), f.mode); err != nil {
+			for _, w := range files[:i] {
+				os.Remove(filepath.Join(dir, w.name))
+			}
+			if statErr != nil {
+				os.Remove(dir)
+			}
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, f.name), err)
 		}
 	}
 	return nil
+}
+
+// checkOut fails, before any key is made or request sent, when one of the
+// files a request would write into out exists already. generated is the
+// passphrase file to write, if any.
+func checkOut(out, generated string, names []string) error {
+	if generated != "" {
+		names = append(names, filepath.Base(generated))
+	}
+	for _, n := range names {
+		if p := filepath.Join(out, n); fileExists(p) {
+			return fmt.Errorf("%s exists; choose another --output directory (files of an earlier request are never overwritten)", p)
+		}
+	}
+	return nil
+}
+
+// warnGenerated tells, on standard error, where a generated passphrase
+// file was written.
+func warnGenerated(g *globals, generated string) {
+	if generated != "" {
+		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
+	}
+}
+
+// withPass adds the generated passphrase file, when there is one, to the
+// files a request writes, first, so that no key is ever left without it.
+func withPass(files []outFile, generated string, pass []byte) []outFile {
+	if generated == "" {
+		return files
+	}
+	return append([]outFile{{filepath.Base(generated), string(pass) + "\n", 0o600}}, files...)
+}
+
+// requestError names the next step after a refused or failed enrolment;
+// nothing has been written by then, so the same command can be run again.
+func requestError(err error, profile string, login bool) error {
+	var hint string
+	switch {
+	case profile == "enterprise":
+		hint = "the e证通 pair is requested with --dual"
+	case strings.Contains(err.Error(), "enrolment code"):
+		hint = "ask the registration officer for a new code (codes are single-use and expire)"
+	}
+	if hint != "" {
+		return fmt.Errorf("%w\n(%s; nothing was written, run the command again when fixed)", err, hint)
+	}
+	return fmt.Errorf("%w\n(nothing was written; run the command again when fixed)", err)
 }
 
 // retryLost runs enrol and, when the answer is lost on the way (a network
@@ -261,7 +348,7 @@ func retryLost(cmd *cobra.Command, g *globals, enrol func() error) error {
 			return nil
 		}
 		var ue *url.Error
-		if !errors.As(err, &ue) || cmd.Context().Err() != nil {
+		if !errors.As(err, &ue) || notSent(err) || cmd.Context().Err() != nil {
 			return err
 		}
 		fmt.Fprintf(g.stderr, "no answer from the server (%v); asking again with the same key (%d/2)\n", err, attempt+1)
@@ -287,12 +374,12 @@ func newLoginCSR() (*ecdsa.PrivateKey, string, error) {
 // browsers' import tools read (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC), and
 // its certificate and chain.
 func loginFiles(key *ecdsa.PrivateKey, pass []byte, iss *ca.IssuedJSON) ([]outFile, error) {
-	der, err := pkcs8.MarshalPrivateKey(key, pass, pkcs.NewPBESEncrypter(pkcs.AES256CBC, pkcs.NewPBKDF2Opts(pkcs.SHA256, 16, 600_000)))
+	keyPEM, err := encryptOpenSSL(key, pass)
 	if err != nil {
-		return nil, fmt.Errorf("encrypt login key: %w", err)
+		return nil, fmt.Errorf("login key: %w", err)
 	}
 	return []outFile{
-		{"login-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: kms.PEMType, Bytes: der})), 0o600},
+		{"login-key.pem", string(keyPEM), 0o600},
 		{"login-cert.pem", iss.Certificate, 0o644},
 		{"login-chain.pem", strings.Join(iss.Chain, ""), 0o644},
 	}, nil
@@ -312,9 +399,13 @@ func subscriberPassphrase(out, passFile string) (pass []byte, generated string, 
 		p, err := softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile)
 		return p, "", err
 	}
-	path := filepath.Join(out, "key.pass")
-	p, err := softkms.GeneratePassphraseFile(path)
-	return p, path, err
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, "", err
+	}
+	// Written with the keys once the certificate is issued (withPass), so a
+	// failed request leaves no passphrase file behind.
+	return []byte(base64.RawURLEncoding.EncodeToString(raw)), filepath.Join(out, "key.pass"), nil
 }
 
 func newList(g *globals) *cobra.Command {
@@ -364,8 +455,8 @@ func newList(g *globals) *cobra.Command {
 
 func newShow(g *globals) *cobra.Command {
 	var (
-		cf                  clientFlags
-		pemOnly, statusOnly bool
+		cf                        clientFlags
+		pemOnly, statusOnly, asJS bool
 	)
 	cmd := &cobra.Command{
 		Use:   "show SERIAL",
@@ -406,17 +497,53 @@ the status (valid, revoked, hold) and the revocation reason and time.`,
 				_, err := io.WriteString(g.stdout, rec.Certificate)
 				return err
 			}
-			fmt.Fprintf(g.stdout, "serial:       %s\nprofile:      %s\nsuite:        %s\nstatus:       %s\nsubject:      %s\nissuer:       %s\nnot before:   %s\nnot after:    %s\nrequested by: %s\n%s",
-				rec.Serial, rec.Profile, rec.Suite, rec.Status, rec.Subject, rec.Issuer,
-				rec.NotBefore.Format(time.RFC3339), rec.NotAfter.Format(time.RFC3339), rec.RequestedBy, rec.Certificate)
-			return nil
+			var hist struct {
+				Events []ca.Event `json:"events"`
+			}
+			if err := c.do(cmd, "GET", "/ca/v1/certificates/"+serial+"/events", nil, &hist); err != nil {
+				return err
+			}
+			if asJS {
+				return json.NewEncoder(g.stdout).Encode(struct {
+					ca.RecordJSON
+					Events []ca.Event `json:"events"`
+				}{rec, hist.Events})
+			}
+			return printRecord(g.stdout, rec, hist.Events)
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().BoolVar(&pemOnly, "pem", false, "print only the PEM certificate")
 	cmd.Flags().BoolVar(&statusOnly, "status-only", false, "only the status, without an officer token")
-	cmd.MarkFlagsMutuallyExclusive("pem", "status-only")
+	cmd.Flags().BoolVar(&asJS, "json", false, "print the record and its status history as JSON")
+	cmd.MarkFlagsMutuallyExclusive("pem", "status-only", "json")
 	return cmd
+}
+
+// printRecord prints a certificate's record, its revocation (reason and
+// time) when revoked or on hold, its status history and its PEM.
+func printRecord(w io.Writer, rec ca.RecordJSON, events []ca.Event) error {
+	fmt.Fprintf(w, "serial:       %s\nprofile:      %s\nsuite:        %s\nstatus:       %s\n", rec.Serial, rec.Profile, rec.Suite, rec.Status)
+	if rec.Reason != nil {
+		fmt.Fprintf(w, "reason:       %s\nsince:        %s\n", rec.Reason, rec.RevokedAt.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "subject:      %s\nissuer:       %s\nnot before:   %s\nnot after:    %s\nrequested by: %s\n",
+		rec.Subject, rec.Issuer, rec.NotBefore.Format(time.RFC3339), rec.NotAfter.Format(time.RFC3339), rec.RequestedBy)
+	fmt.Fprintf(w, "history:\n")
+	tbl := newTable("  TIME", "CHANGE", "REASON", "BY", "COMMENT")
+	tbl.row("  "+rec.CreatedAt.Format(time.RFC3339), "issued", "-", cell(rec.RequestedBy, 40), "-")
+	for _, e := range events {
+		reason := "-"
+		if e.Reason != nil {
+			reason = e.Reason.String()
+		}
+		tbl.row("  "+e.At.Format(time.RFC3339), string(e.From)+" → "+string(e.To), reason, cell(e.Actor, 40), cell(e.Comment, 60))
+	}
+	if err := tbl.write(w); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, rec.Certificate)
+	return err
 }
 
 func newStatus(g *globals, verb string) *cobra.Command {
@@ -466,20 +593,19 @@ func newStatus(g *globals, verb string) *cobra.Command {
 // requestDual runs the e证通 dual-certificate exchange with the KMC and
 // writes sign-{key,cert,chain}.pem and enc-{key,cert,chain}.pem (and, with
 // login, login-{key,cert,chain}.pem), the keys encrypted.
-func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string, login bool) error {
+func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, passFile string, login, quiet bool) error {
 	if profile != "enterprise" && profile != kmc.SignProfile {
 		return fmt.Errorf("--dual is for --profile enterprise (the e证通 pair), not %q", profile)
 	}
-	if err := os.MkdirAll(out, 0o700); err != nil {
-		return err
-	}
-	for _, f := range []string{"sign-key.pem", "enc-key.pem", "login-key.pem"} {
-		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
-			return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, f))
-		}
-	}
 	pass, generated, err := subscriberPassphrase(out, passFile)
 	if err != nil {
+		return err
+	}
+	names := []string{"sign-key.pem", "sign-cert.pem", "sign-chain.pem", "enc-key.pem", "enc-cert.pem", "enc-chain.pem"}
+	if login {
+		names = append(names, "login-key.pem", "login-cert.pem", "login-chain.pem")
+	}
+	if err := checkOut(out, generated, names); err != nil {
 		return err
 	}
 	signKey, err := sm2.GenerateKey(rand.Reader)
@@ -502,9 +628,9 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	)
 	if err := retryLost(cmd, g, func() (err error) {
 		res, encKey, err = kmc.RequestDual(cmd.Context(), c.http, c.base, code, signKey, opts...)
-		return err
+		return c.explain(err)
 	}); err != nil {
-		return err
+		return requestError(err, "", login)
 	}
 	pemChain := func(certs []*smx509.Certificate) string {
 		var b strings.Builder
@@ -537,7 +663,16 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 		}
 		files = append(files, lf...)
 	}
-	if err := writeFiles(out, files); err != nil {
+	if err := writeFiles(out, withPass(files, generated, pass)); err != nil {
+		return err
+	}
+	if quiet {
+		warnGenerated(g, generated)
+		serials := []string{res.SignSerial, res.EncSerial}
+		if login {
+			serials = append(serials, res.Login.Record.Serial)
+		}
+		_, err := fmt.Fprintln(g.stdout, strings.Join(serials, " "))
 		return err
 	}
 	fmt.Fprintf(g.stdout, "issued e证通 pair\n  signing    serial %s: %s, %s\n  encryption serial %s: %s, %s (key escrowed by the KMC)\n",
@@ -546,8 +681,6 @@ func requestDual(cmd *cobra.Command, g *globals, c *client, profile, code, out, 
 	if login {
 		fmt.Fprintf(g.stdout, "  login      serial %s: %s, %s\n", res.Login.Record.Serial, filepath.Join(out, "login-key.pem"), filepath.Join(out, "login-cert.pem"))
 	}
-	if generated != "" {
-		fmt.Fprintf(g.stderr, "WARNING: the key passphrase was generated into %s (mode 0600); keep it apart from the keys.\n", generated)
-	}
+	warnGenerated(g, generated)
 	return nil
 }

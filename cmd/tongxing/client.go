@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ type client struct {
 	base      string
 	token     string
 	tokenFile string // where token came from, if a file
+	caFile    string // the root trusted for the server, if any
 	http      *http.Client
 }
 
@@ -72,15 +72,16 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*clie
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if pemBytes, err := os.ReadFile(caFile); err == nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		pool, err := tlsRoots(caFile, pemBytes, cfg.RootCertFile(kms.Intl))
+		if err != nil {
+			return nil, err
 		}
 		tlsCfg.RootCAs = pool
+		c.caFile = caFile
 	} else if f.cacert != "" {
 		return nil, fmt.Errorf("--cacert: %w", err)
 	}
-	c.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	c.http = &http.Client{Timeout: 60 * time.Second, Transport: explainTransport{&http.Transport{TLSClientConfig: tlsCfg}, c}}
 	if role != "" {
 		c.token = f.token
 		if c.token == "" {
@@ -93,7 +94,11 @@ func (g *globals) client(cmd *cobra.Command, f *clientFlags, role string) (*clie
 			}
 		}
 		if c.token == "" {
-			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s", role, EnvToken, cfg.OfficerTokenFile(role))
+			hint := ""
+			if !fileExists(cfg.Data) {
+				hint = fmt.Sprintf(" (there is no data directory %s here: run the command where `tongxing serve` keeps it, or pass --data DIR)", cfg.Data)
+			}
+			return nil, fmt.Errorf("no %s officer token: pass --token, set %s, or keep it in %s%s", role, EnvToken, cfg.OfficerTokenFile(role), hint)
 		}
 	}
 	return c, nil
@@ -129,7 +134,7 @@ func (c *client) send(cmd *cobra.Command, method, path, contentType string, body
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return c.failed(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -149,7 +154,7 @@ func (c *client) stream(cmd *cobra.Command, path string) (io.ReadCloser, error) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, c.failed(err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -57,6 +57,10 @@
 //	tongxing policy push              activate a signed bundle on the server (sysadmin)
 //	tongxing policy show              show the active bundle (sysadmin)
 //	tongxing gateway verify-evidence  check a gateway call's evidence offline
+//	tongxing key export               write a subscriber key as PKCS#8, SEC 1 or PKCS#12 for other software
+//
+// Unknown commands and flags fail with suggestions (cli.go); errors reaching
+// the server name the cause and the next step (neterr.go).
 //
 // The HTTP client of the commands is in client.go; the file handling of
 // ts, sign and verify in the package internal/filing.

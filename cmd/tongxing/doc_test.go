@@ -22,7 +22,7 @@ func TestCommandTree(t *testing.T) {
 				continue
 			}
 			p := path + " " + s.Name()
-			if s.Runnable() {
+			if s.Runnable() && !s.HasSubCommands() { // a group runs only to refuse unknown subcommands
 				have = append(have, p)
 			}
 			walk(s, p)
@@ -57,5 +57,30 @@ func TestCommandTree(t *testing.T) {
 			t.Errorf("the package documentation lists %q twice", c)
 		}
 		seen[c] = true
+	}
+}
+
+// TestEveryCommandHasExample holds every command, groups included, to an
+// Example: text, and the examples table to commands that exist.
+func TestEveryCommandHasExample(t *testing.T) {
+	paths := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			if s.Hidden || s.Name() == "help" || s.Name() == "completion" {
+				continue
+			}
+			paths[s.CommandPath()] = true
+			if strings.TrimSpace(s.Example) == "" {
+				t.Errorf("%s has no Example", s.CommandPath())
+			}
+			walk(s)
+		}
+	}
+	walk(newRoot(io.Discard, io.Discard))
+	for p := range examples {
+		if !paths[p] {
+			t.Errorf("examples names %q, which is no command", p)
+		}
 	}
 }

@@ -77,13 +77,17 @@ func newLogin(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--key %s: %w", keyFile, err)
 			}
-			pool := x509.NewCertPool()
+			lc := &client{base: issuer}
+			var pool *x509.CertPool
 			if b, err := os.ReadFile(cacert); err == nil {
-				pool.AppendCertsFromPEM(b)
+				if pool, err = tlsRoots(cacert, b, cfg.RootCertFile(kms.Intl)); err != nil {
+					return err
+				}
+				lc.caFile = cacert
 			}
 			jar, _ := cookiejar.New(nil)
 			hc := &http.Client{Jar: jar, Timeout: 30 * time.Second,
-				Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+				Transport: explainTransport{&http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, lc}}
 			if err := authn.CertLogin(cmd.Context(), hc, issuer, chain, key); err != nil {
 				return err
 			}
@@ -110,7 +114,7 @@ func newLogin(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&certFile, "cert", "", "certificate (PEM)")
 	f.StringVar(&chainFile, "chain", "", "issuing CA chain (PEM; default chain.pem beside the certificate)")
-	f.StringVar(&keyFile, "key", "", "encrypted private key (PEM) as `tongxing ca request` writes it")
+	f.StringVar(&keyFile, "key", "", "encrypted private key (PEM) as tongxing ca request writes it")
 	f.StringVar(&passFile, "passphrase-file", "", "key passphrase file (default $TONGXING_KEY_PASSPHRASE, else key.pass beside the key)")
 	f.StringVar(&issuer, "issuer", "", "OIDC issuer URL (default: public_url)")
 	f.StringVar(&cacert, "cacert", "", "PEM root to trust for the issuer (default DATA/pki/intl-root.crt)")

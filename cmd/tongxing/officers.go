@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -144,7 +145,7 @@ func newOfficerProposals(g *globals) *cobra.Command {
 
 // propose posts req as the sysadmin and prints the proposer's code and
 // what happens next.
-func propose(cmd *cobra.Command, g *globals, cf *clientFlags, req access.ProposalRequest, asJSON bool) error {
+func propose(cmd *cobra.Command, g *globals, cf *clientFlags, req access.ProposalRequest, asJSON, quiet bool) error {
 	c, err := g.client(cmd, cf, access.RoleSysadmin)
 	if err != nil {
 		return err
@@ -157,6 +158,10 @@ func propose(cmd *cobra.Command, g *globals, cf *clientFlags, req access.Proposa
 		return json.NewEncoder(g.stdout).Encode(out)
 	}
 	p := out.Proposal
+	if quiet {
+		_, err := fmt.Fprintln(g.stdout, strings.TrimSpace(p.ID+" "+out.ProposerCode))
+		return err
+	}
 	fmt.Fprintf(g.stdout, "proposal:      %s (%s %s, role %s)\nexpires:       %s\n", p.ID, p.Kind, p.Officer, p.Role, p.ExpiresAt.Format(time.RFC3339))
 	if out.ProposerCode != "" {
 		fmt.Fprintf(g.stdout, "proposer code: %s   (shown once; give it to %s, not to the approver)\n", out.ProposerCode, p.Officer)
@@ -173,6 +178,7 @@ func newOfficerAdd(g *globals) *cobra.Command {
 		cf     clientFlags
 		req    access.ProposalRequest
 		asJSON bool
+		quiet  bool
 	)
 	cmd := &cobra.Command{
 		Use:     "add NAME --role ROLE",
@@ -181,7 +187,7 @@ func newOfficerAdd(g *globals) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Kind, req.Officer = access.KindAdd, args[0]
-			return propose(cmd, g, &cf, req, asJSON)
+			return propose(cmd, g, &cf, req, asJSON, quiet)
 		},
 	}
 	cf.register(cmd)
@@ -190,6 +196,7 @@ func newOfficerAdd(g *globals) *cobra.Command {
 	f.StringVar(&req.User, "user", "", "bind this sign-on account to the officer (optional)")
 	f.StringVar(&req.Comment, "comment", "", "why (recorded)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the proposal ID and the proposer code, on one line")
 	_ = cmd.MarkFlagRequired("role")
 	return cmd
 }
@@ -199,6 +206,7 @@ func newOfficerReissue(g *globals) *cobra.Command {
 		cf     clientFlags
 		req    access.ProposalRequest
 		asJSON bool
+		quiet  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "reissue NAME",
@@ -206,12 +214,13 @@ func newOfficerReissue(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Kind, req.Officer = access.KindToken, args[0]
-			return propose(cmd, g, &cf, req, asJSON)
+			return propose(cmd, g, &cf, req, asJSON, quiet)
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&req.Comment, "comment", "", "why (recorded)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the proposal ID and the proposer code, on one line")
 	return cmd
 }
 
@@ -220,6 +229,7 @@ func newOfficerBind(g *globals) *cobra.Command {
 		cf     clientFlags
 		req    access.ProposalRequest
 		asJSON bool
+		quiet  bool
 	)
 	cmd := &cobra.Command{
 		Use:     "bind NAME --user USERNAME",
@@ -228,13 +238,14 @@ func newOfficerBind(g *globals) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Kind, req.Officer = access.KindBind, args[0]
-			return propose(cmd, g, &cf, req, asJSON)
+			return propose(cmd, g, &cf, req, asJSON, quiet)
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&req.User, "user", "", "the sign-on account")
 	cmd.Flags().StringVar(&req.Comment, "comment", "", "why (recorded)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the proposal ID and the proposer code, on one line")
 	_ = cmd.MarkFlagRequired("user")
 	return cmd
 }
@@ -244,7 +255,7 @@ func newOfficerDecide(g *globals, verb string) *cobra.Command {
 	var (
 		cf            clientFlags
 		role, comment string
-		asJSON        bool
+		asJSON, quiet bool
 	)
 	short := map[string]string{
 		"approve": "Approve a proposal as an officer of its role (not its proposer, nor the officer it concerns)",
@@ -270,6 +281,10 @@ func newOfficerDecide(g *globals, verb string) *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(g.stdout).Encode(out)
 			}
+			if quiet {
+				_, err := fmt.Fprintln(g.stdout, out.ApproverCode)
+				return err
+			}
 			p := out.Proposal
 			fmt.Fprintf(g.stdout, "proposal:      %s (%s %s, role %s): %s\n", p.ID, p.Kind, p.Officer, p.Role, p.Status)
 			if out.ApproverCode != "" {
@@ -284,6 +299,7 @@ func newOfficerDecide(g *globals, verb string) *cobra.Command {
 	if verb == "reject" {
 		cmd.Flags().StringVar(&comment, "comment", "", "why (recorded)")
 	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the approver code")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -314,6 +330,7 @@ func newOfficerClaim(g *globals) *cobra.Command {
 		req      access.ClaimJSON
 		ttl, out string
 		asJSON   bool
+		quiet    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "claim PROPOSAL_ID --proposer-code CODE --approver-code CODE",
@@ -346,6 +363,10 @@ func newOfficerClaim(g *globals) *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(g.stdout).Encode(tok)
 			}
+			if quiet {
+				_, err := fmt.Fprintln(g.stdout, tok.Token)
+				return err
+			}
 			fmt.Fprintf(g.stdout, "officer: %s (role %s)\ntoken:   %s   (shown once; only its hash is stored)\nexpires: %s\n", tok.Officer, tok.Role, tok.Token, tok.ExpiresAt.Format(time.RFC3339))
 			return nil
 		},
@@ -355,7 +376,8 @@ func newOfficerClaim(g *globals) *cobra.Command {
 	f.StringVar(&req.ProposerCode, "proposer-code", "", "the code the proposing sysadmin was given")
 	f.StringVar(&req.ApproverCode, "approver-code", "", "the code the approving officer was given")
 	f.StringVar(&ttl, "ttl", "", "token lifetime (default 90d, at most 366d)")
-	f.StringVar(&out, "out", "", "write the token to this file (0600) instead of printing it")
+	f.StringVarP(&out, "output", "o", "", "write the token to this file (0600) instead of printing it")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the token")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("proposer-code")
 	_ = cmd.MarkFlagRequired("approver-code")
@@ -426,7 +448,7 @@ func newOfficerToken(g *globals) *cobra.Command {
 		Use:   "token",
 		Short: "Renew your own token before it expires; the old one is revoked",
 		Long: `token replaces the officer token in use with a new one. When the token came
-from DATA/secrets/ROLE-token (or --out is given), the new token is written
+from DATA/secrets/ROLE-token (or -o is given), the new token is written
 there (0600); otherwise it is printed once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -463,7 +485,7 @@ there (0600); otherwise it is printed once.`,
 	cf.register(cmd)
 	roleFlag(cmd, &role, "")
 	cmd.Flags().StringVar(&ttl, "ttl", "", "token lifetime (default 90d, at most 366d)")
-	cmd.Flags().StringVar(&out, "out", "", "write the new token to this file (0600)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the new token to this file (0600)")
 	return cmd
 }
 

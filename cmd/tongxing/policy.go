@@ -87,7 +87,7 @@ Activate the bundle with ` + "`tongxing policy push`" + `.`,
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "policy directory (default: the built-in example policy)")
-	cmd.Flags().StringVarP(&out, "out", "o", "policy.tar.gz", "bundle file to write")
+	cmd.Flags().StringVarP(&out, "output", "o", "policy.tar.gz", "bundle file to write")
 	cmd.Flags().StringVar(&revision, "revision", "", "bundle revision (default: derived from the content)")
 	return cmd
 }

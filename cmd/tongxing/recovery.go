@@ -144,7 +144,7 @@ func newRecoveryRequest(g *globals) *cobra.Command {
 	var (
 		cf                clientFlags
 		reason, deliverTo string
-		asJSON            bool
+		asJSON, quiet     bool
 	)
 	cmd := &cobra.Command{
 		Use:     "request ENC_SERIAL --reason TEXT --deliver-to FILE",
@@ -164,6 +164,10 @@ func newRecoveryRequest(g *globals) *cobra.Command {
 			if err := c.do(cmd, "POST", "/ca/v1/kmc/recoveries", kmc.RecoveryRequestJSON{EncSerial: args[0], Reason: reason, DeliverTo: pub}, &r); err != nil {
 				return err
 			}
+			if quiet {
+				_, err := fmt.Fprintln(g.stdout, r.ID)
+				return err
+			}
 			if err := printRecovery(g, &r, asJSON); err != nil {
 				return err
 			}
@@ -178,6 +182,7 @@ func newRecoveryRequest(g *globals) *cobra.Command {
 	f.StringVar(&reason, "reason", "", "why the key is recovered (recorded)")
 	f.StringVar(&deliverTo, "deliver-to", "", "PEM SM2 public key or certificate the key is to be enveloped to")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the recovery ID")
 	_ = cmd.MarkFlagRequired("reason")
 	_ = cmd.MarkFlagRequired("deliver-to")
 	return cmd
@@ -292,7 +297,7 @@ func newRecoveryDeliver(g *globals) *cobra.Command {
 		out, keyFile, passFile string
 	)
 	cmd := &cobra.Command{
-		Use:   "deliver RECOVERY_ID --out DIR",
+		Use:   "deliver RECOVERY_ID -o DIR",
 		Short: "Deliver an approved recovery, once: the enveloped key and the encryption certificate (registration officer)",
 		Long: `deliver fetches the recovered key, enveloped to the public key named in the
 request, and writes OUT/enveloped-key.der (GB/T 35276 SM2EnvelopedKey) and
@@ -302,8 +307,8 @@ With --key (the private key the envelope is for: the subscriber's signing
 key, encrypted PKCS#8, with --passphrase-file or $TONGXING_KEY_PASSPHRASE)
 it also opens the envelope, checks the key against the certificate and
 writes OUT/enc-key.pem encrypted under the same passphrase.`,
-		Example: `  tongxing ca recovery deliver rcv_0123456789abcdef --out recovered
-  tongxing ca recovery deliver rcv_0123456789abcdef --out recovered --key ecert/sign-key.pem --passphrase-file ecert/key.pass`,
+		Example: `  tongxing ca recovery deliver rcv_0123456789abcdef -o recovered
+  tongxing ca recovery deliver rcv_0123456789abcdef -o recovered --key ecert/sign-key.pem --passphrase-file ecert/key.pass`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var (
@@ -318,7 +323,7 @@ writes OUT/enc-key.pem encrypted under the same passphrase.`,
 			}
 			for _, name := range []string{"enveloped-key.der", "enc-cert.pem", "enc-key.pem"} {
 				if _, err := os.Stat(filepath.Join(out, name)); err == nil {
-					return fmt.Errorf("%s exists; choose another --out", filepath.Join(out, name))
+					return fmt.Errorf("%s exists; choose another -o/--output", filepath.Join(out, name))
 				}
 			}
 			c, err := g.client(cmd, &cf, access.RoleRA)
@@ -353,9 +358,9 @@ writes OUT/enc-key.pem encrypted under the same passphrase.`,
 	}
 	cf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&out, "out", "", "output directory")
+	f.StringVarP(&out, "output", "o", "", "output directory")
 	f.StringVar(&keyFile, "key", "", "the private key the envelope is for, to open it (optional)")
 	f.StringVar(&passFile, "passphrase-file", "", "passphrase of --key (default $TONGXING_KEY_PASSPHRASE)")
-	_ = cmd.MarkFlagRequired("out")
+	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }

@@ -168,7 +168,7 @@ func TestBrowserSignOn(t *testing.T) {
 	if got.PreferredUsername != username || got.Name != citizenName {
 		t.Errorf("certificate login reached account %q (%q), want the registered %q with the same ID number", got.PreferredUsername, got.Name, username)
 	}
-	audit := run("audit", "search", "--action", "authn.login")
+	audit := run("audit", "search", "--json", "--action", "authn.login")
 	if !strings.Contains(audit, loginSerial) || !strings.Contains(audit, "amr swk") {
 		t.Errorf("the browser certificate login is not in the audit log with serial %s and amr swk:\n%s", loginSerial, audit)
 	}
@@ -187,7 +187,7 @@ func TestBrowserSignOn(t *testing.T) {
 	if key["issuer"] != "Tongxing" || key["label"] != username || key["digits"] != float64(6) || key["period"] != float64(30) || key["algorithm"] != "SHA1" {
 		t.Errorf("the QR code's otpauth URL as jsQR and otpauth read it: %v", key)
 	}
-	if out := run("audit", "search", "--action", "authn.totp.enrol"); !strings.Contains(out, "authn.totp.enrol") {
+	if out := run("audit", "search", "--json", "--action", "authn.totp.enrol"); !strings.Contains(out, "authn.totp.enrol") {
 		t.Errorf("the enrolment is not in the audit log:\n%s", out)
 	}
 }

@@ -54,7 +54,7 @@ func TestACMEDepartmentNotRegistered(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tongxing.yaml")
 	os.WriteFile(cfg, []byte("departments:\n  - {id: tax, name: 税务局, domains: [tax.example]}\nacme:\n  departments: [tax, police]\n"), 0o600)
-	cmd := exec.Command(binary, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(binary, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--http-listen", "")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `acme.departments names department "police"`) {

@@ -23,18 +23,18 @@ func TestAuditTrail(t *testing.T) {
 	}
 	t.Run("ok/search-finds-issuance-and-revocation", func(t *testing.T) {
 		for _, action := range []string{"ca.certificate.issue", "ca.certificate.revoke", "ca.enrolment-code.create"} {
-			out, err := in.CLI("audit", "search", "--action", action)
+			out, err := in.CLI("audit", "search", "--json", "--action", action)
 			if err != nil || !strings.Contains(out, action) {
 				t.Errorf("search %s: %v\n%s", action, err, out)
 			}
 		}
-		out, _ := in.CLI("audit", "search", "--action", "ca.certificate.revoke")
+		out, _ := in.CLI("audit", "search", "--json", "--action", "ca.certificate.revoke")
 		if !strings.Contains(out, serial) || !strings.Contains(out, "officer:ra-1") || !strings.Contains(out, "reason superseded") {
 			t.Errorf("revocation entry lacks who/what/why:\n%s", out)
 		}
 	})
 	t.Run("ok/reads-are-logged", func(t *testing.T) {
-		out, err := in.CLI("audit", "search", "--action", "audit.entries.search")
+		out, err := in.CLI("audit", "search", "--json", "--action", "audit.entries.search")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}

@@ -36,7 +36,7 @@ func TestInitNameConstraints(t *testing.T) {
 	os.WriteFile(cfg, []byte("departments:\n  - {id: tax, name: 税务局, domains: [tax.example], ip_ranges: [10.20.0.0/16]}\n"), 0o600)
 	data := filepath.Join(dir, "tongxing-data")
 	os.MkdirAll(filepath.Join(data, "secrets"), 0o700)
-	const pass = "correct horse battery staple"
+	const pass = "plum orbit canvas ladder 42"
 	os.WriteFile(filepath.Join(data, "secrets", "passphrase"), []byte(pass), 0o600)
 	initCmd := exec.Command(binary, "init", "--config", cfg, "--data", data, "--name-constraints", "--key-passphrase-file", filepath.Join(data, "secrets", "passphrase"))
 	initCmd.Dir = dir

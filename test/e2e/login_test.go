@@ -32,7 +32,7 @@ func TestCertificateLogin(t *testing.T) {
 	if err != nil || !strings.Contains(string(jar), "localhost") {
 		t.Errorf("cookie jar: %v\n%s", err, jar)
 	}
-	if out, err := in.CLI("audit", "search", "--action", "authn.login"); err != nil || !strings.Contains(out, serial) {
+	if out, err := in.CLI("audit", "search", "--json", "--action", "authn.login"); err != nil || !strings.Contains(out, serial) {
 		t.Errorf("certificate login not in the audit log: %v\n%s", err, out)
 	}
 	if out, err := in.CLI("ca", "revoke", serial, "--reason", "keyCompromise"); err != nil {

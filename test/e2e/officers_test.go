@@ -58,7 +58,7 @@ func TestOfficerRoles(t *testing.T) {
 	})
 	t.Run("fail/sysadmin-cannot-read-the-audit-log-or-act-on-certificates", func(t *testing.T) {
 		refused(t, in, "403", "audit", "tail", "--token", sys)
-		refused(t, in, "403", "audit", "search", "--action", "ca.certificate.issue", "--token", sys)
+		refused(t, in, "403", "audit", "search", "--json", "--action", "ca.certificate.issue", "--token", sys)
 		refused(t, in, "403", "ca", "revoke", serial, "--token", sys)
 	})
 	t.Run("fail/ra-cannot-add-officers-or-accounts", func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestOfficerRoles(t *testing.T) {
 		refused(t, in, "409", "officers", "revoke", "auditor-1")
 	})
 	t.Run("ok/refusals-are-audited-with-officer-and-source", func(t *testing.T) {
-		out := mustCLI(t, in, "audit", "search", "--action", "access.deny")
+		out := mustCLI(t, in, "audit", "search", "--json", "--action", "access.deny")
 		for _, who := range []string{"officer:auditor-1", "officer:sysadmin-1", "officer:ra-1"} {
 			if !strings.Contains(out, `"subject":"`+who+`"`) {
 				t.Errorf("no access.deny entry for %s:\n%s", who, out)
@@ -94,11 +94,11 @@ func TestOfficerRoles(t *testing.T) {
 		if !strings.Contains(out, `"source_addr":"127.0.0.1:`) || !strings.Contains(out, "POST /ca/v1/certificates/"+serial+"/revoke") {
 			t.Errorf("denials lack the source address or the request:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--action", "access.proposal.approve")
+		out = mustCLI(t, in, "audit", "search", "--json", "--action", "access.proposal.approve")
 		if !strings.Contains(out, `"subject":"officer:sysadmin-1"`) || !strings.Contains(out, "failure") {
 			t.Errorf("the refused self-approval is not audited:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--action", "access.officer.revoke")
+		out = mustCLI(t, in, "audit", "search", "--json", "--action", "access.officer.revoke")
 		if !strings.Contains(out, "last") {
 			t.Errorf("the refused revocation is not audited:\n%s", out)
 		}
@@ -107,15 +107,15 @@ func TestOfficerRoles(t *testing.T) {
 		mustCLI(t, in, "clients", "add", "tax-portal", "--name", "税务门户", "--department", "tax",
 			"--redirect-uri", "https://tax.example/cb", "--post-logout-redirect-uri", "https://tax.example/",
 			"--backchannel-logout-uri", "https://tax.example/logout", "--target-department", "renshe")
-		out := mustCLI(t, in, "audit", "search", "--action", "authn.admin.client.add")
+		out := mustCLI(t, in, "audit", "search", "--json", "--action", "authn.admin.client.add")
 		if !strings.Contains(out, `"subject":"officer:sysadmin-1"`) || !strings.Contains(out, `"source_addr":"127.0.0.1:`) || !strings.Contains(out, "authn:client:tax-portal") {
 			t.Errorf("client registration not audited with officer and source:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--action", "ca.enrolment-code.create")
+		out = mustCLI(t, in, "audit", "search", "--json", "--action", "ca.enrolment-code.create")
 		if !strings.Contains(out, `"subject":"officer:ra-1"`) || !strings.Contains(out, `"source_addr":"127.0.0.1:`) {
 			t.Errorf("enrolment code creation lacks the officer or its address:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--action", "access.allow", "--actor", "officer:ra-1")
+		out = mustCLI(t, in, "audit", "search", "--json", "--action", "access.allow", "--actor", "officer:ra-1")
 		if !strings.Contains(out, "POST /ca/v1/enrolment-codes") {
 			t.Errorf("the allowed request is not in the log:\n%s", out)
 		}
@@ -224,11 +224,11 @@ func TestKeyRecoveryThreeOfficers(t *testing.T) {
 	if !orig.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(got.Public()) {
 		t.Fatal("the recovered key is not the escrowed encryption key")
 	}
-	out = mustCLI(t, in, "audit", "search", "--action", "kmc.recovery.deliver")
+	out = mustCLI(t, in, "audit", "search", "--json", "--action", "kmc.recovery.deliver")
 	if !strings.Contains(out, `"subject":"officer:ra-1"`) || !strings.Contains(out, rec.ID) || !strings.Contains(out, `"source_addr":"127.0.0.1:`) {
 		t.Errorf("delivery not audited:\n%s", out)
 	}
-	out = mustCLI(t, in, "audit", "search", "--action", "kmc.recovery.approve")
+	out = mustCLI(t, in, "audit", "search", "--json", "--action", "kmc.recovery.approve")
 	for _, who := range []string{"officer:ra-1", "officer:ra-2", "officer:ra-3"} {
 		if !strings.Contains(out, `"subject":"`+who+`"`) {
 			t.Errorf("no approval entry of %s:\n%s", who, out)

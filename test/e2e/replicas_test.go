@@ -53,7 +53,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	if out, err := a.CLI("ca", "revoke", serial, "--reason", "superseded"); err != nil {
 		t.Fatalf("revoke on A: %v\n%s", err, out)
 	}
-	if out, err := b.CLI("audit", "search", "--action", "ca.certificate.revoke"); err != nil || !strings.Contains(out, serial) {
+	if out, err := b.CLI("audit", "search", "--json", "--action", "ca.certificate.revoke"); err != nil || !strings.Contains(out, serial) {
 		t.Errorf("B's audit search misses A's revocation: %v\n%s", err, out)
 	}
 	if err := a.Stop(syscall.SIGTERM); err != nil {
@@ -64,7 +64,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("enrol-code on B after A stopped: %v\n%s", err, out)
 	}
-	if out, err := b.CLI("audit", "search", "--action", "ca.enrolment-code.create"); err != nil || strings.Count(out, "ca.enrolment-code.create") < 2 {
+	if out, err := b.CLI("audit", "search", "--json", "--action", "ca.enrolment-code.create"); err != nil || strings.Count(out, "ca.enrolment-code.create") < 2 {
 		t.Errorf("audit entries after failover: %v\n%s", err, out)
 	}
 	b.Stop(syscall.SIGTERM)

@@ -211,8 +211,31 @@ func TestInitAndConfigPrint(t *testing.T) {
 			t.Errorf("init without a passphrase: err=%v\n%s", err, out)
 		}
 	})
+	for _, weak := range []struct{ pass, says string }{
+		{"...", "3 characters, fewer than 12"},
+		{"correct horse battery staple", "common password"},
+		{"Password123456!", "common password"},
+		{"aaaaaaaaaaaaaaaa", "different characters"},
+	} {
+		t.Run("fail/init-weak-passphrase-"+weak.pass, func(t *testing.T) {
+			out, err := run([]string{"TONGXING_KEY_PASSPHRASE=" + weak.pass}, "init", "--data", "weak")
+			if err == nil || !strings.Contains(out, weak.says) || !strings.Contains(out, "--allow-weak-passphrase") {
+				t.Errorf("init with passphrase %q: err=%v\n%s", weak.pass, err, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "weak", "pki")); err == nil {
+				t.Error("a refused init made a PKI")
+			}
+		})
+	}
+	t.Run("ok/init-weak-passphrase-allowed-for-labs", func(t *testing.T) {
+		out, err := run([]string{"TONGXING_KEY_PASSPHRASE=..."}, "init", "--data", "lab", "--suites", "intl", "--allow-weak-passphrase")
+		if err != nil || !strings.Contains(out, "WARNING: weak CA key passphrase") {
+			t.Errorf("init --allow-weak-passphrase: err=%v\n%s", err, out)
+		}
+	})
 	t.Run("ok/init-with-env-passphrase", func(t *testing.T) {
-		out, err := run([]string{"TONGXING_KEY_PASSPHRASE=correct horse battery staple"}, "init", "--data", "pki2", "--org", "示例市大数据局", "--suites", "gm", "--ca-name", "gm-root=示例市 SM2 根 CA", "--root-validity", "10y", "--issuing-validity", "5y")
+		out, err := run([]string{"TONGXING_KEY_PASSPHRASE=plum orbit canvas ladder 42"}, "init", "--data", "pki2", "--org", "示例市大数据局", "--suites", "gm", "--ca-name", "gm-root=示例市 SM2 根 CA", "--root-validity", "10y", "--issuing-validity", "5y",
+			"--public-url", "https://ca.example.gov.cn:8443")
 		if err != nil {
 			t.Fatalf("init: %v\n%s", err, out)
 		}
@@ -227,6 +250,18 @@ func TestInitAndConfigPrint(t *testing.T) {
 		key, _ := os.ReadFile(filepath.Join(dir, "pki2", "keys", "gm-root.key"))
 		if !bytes.Contains(key, []byte("ENCRYPTED PRIVATE KEY")) {
 			t.Errorf("CA key not encrypted at rest")
+		}
+		// What init chose is kept in DATA/config.yaml, which serve and the
+		// client commands read with --data.
+		conf, _ := os.ReadFile(filepath.Join(dir, "pki2", "config.yaml"))
+		for _, want := range []string{"public_url: https://ca.example.gov.cn:8443", "organization: 示例市大数据局"} {
+			if !strings.Contains(string(conf), want) {
+				t.Errorf("config.yaml lacks %q:\n%s", want, conf)
+			}
+		}
+		out, err = run(nil, "config", "print", "--data", "pki2")
+		if err != nil || !strings.Contains(out, "public_url: https://ca.example.gov.cn:8443") || !strings.Contains(out, "organization: 示例市大数据局") {
+			t.Errorf("config print --data pki2: err=%v\n%s", err, out)
 		}
 		out, err = run([]string{"TONGXING_KEY_PASSPHRASE=x"}, "init", "--data", "pki2")
 		if err == nil || !strings.Contains(out, "already") {

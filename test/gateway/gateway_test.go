@@ -147,7 +147,7 @@ func TestGateway(t *testing.T) {
 	})
 
 	t.Run("ok/audit-entries", func(t *testing.T) {
-		out, err := in.CLI("audit", "search", "--action", gateway.ActionCall, "--limit", "100")
+		out, err := in.CLI("audit", "search", "--json", "--action", gateway.ActionCall, "--limit", "100")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -161,7 +161,7 @@ func TestGateway(t *testing.T) {
 		if strings.Contains(out, idNumber) {
 			t.Error("a clear ID number is in the audit log")
 		}
-		out, err = in.CLI("audit", "search", "--action", gateway.ActionResult, "--limit", "100")
+		out, err = in.CLI("audit", "search", "--json", "--action", gateway.ActionResult, "--limit", "100")
 		if err != nil || !strings.Contains(out, `"decision_index":`+allowedIndex) || !strings.Contains(out, `"outcome":"200"`) {
 			t.Errorf("result entries: %v\n%s", err, out)
 		}
@@ -280,7 +280,7 @@ func TestGateway(t *testing.T) {
 		if err == nil || !strings.Contains(out, "signature") {
 			t.Fatalf("push of a tampered bundle: %v\n%s", err, out)
 		}
-		out, err = in.CLI("audit", "search", "--action", "authz.bundle.refuse")
+		out, err = in.CLI("audit", "search", "--json", "--action", "authz.bundle.refuse")
 		if err != nil || !strings.Contains(out, "signature") {
 			t.Fatalf("refusal not audited: %v\n%s", err, out)
 		}

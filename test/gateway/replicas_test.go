@@ -99,7 +99,7 @@ func TestPolicyChangeOnReplicas(t *testing.T) {
 	if last := renshe.last(); last.err != nil {
 		t.Fatalf("upstream refused: %v", last.err)
 	}
-	out, err = a.CLI("audit", "search", "--action", gateway.ActionCall, "--limit", "1000")
+	out, err = a.CLI("audit", "search", "--json", "--action", gateway.ActionCall, "--limit", "1000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestPolicyChangeOnReplicas(t *testing.T) {
 	if lastLine := lines[len(lines)-1]; !strings.Contains(lastLine, `"policy_revision":"r-renewed-a-2024-007"`) || !strings.Contains(lastLine, `"decision":"allow"`) {
 		t.Fatalf("newest gateway entry: %s", lastLine)
 	}
-	if out, err := a.CLI("audit", "search", "--action", "authz.bundle.activate"); err != nil || !strings.Contains(out, "r-renewed-a-2024-007") || !strings.Contains(out, "officer:") {
+	if out, err := a.CLI("audit", "search", "--json", "--action", "authz.bundle.activate"); err != nil || !strings.Contains(out, "r-renewed-a-2024-007") || !strings.Contains(out, "officer:") {
 		t.Fatalf("activation not audited with the officer: %v\n%s", err, out)
 	}
 }
@@ -132,7 +132,7 @@ func TestServeRefusesBadBundle(t *testing.T) {
 	cfg["gateway"].(map[string]any)["bundle"] = "bad.tar.gz"
 	cfg["database"] = filepath.Join(dir, "fresh.db")
 	d.write(t, "bad.yaml", cfg)
-	out, err = in.Run("serve", "--config", "bad.yaml", "--listen", "127.0.0.1:"+serverproc.FreePort(t))
+	out, err = in.Run("serve", "--config", "bad.yaml", "--listen", "127.0.0.1:"+serverproc.FreePort(t), "--http-listen", "")
 	if err == nil || !strings.Contains(out, "signature") {
 		t.Fatalf("serve with a tampered bundle: %v\n%s", err, out)
 	}
