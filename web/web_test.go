@@ -126,3 +126,50 @@ func TestStyleSheet(t *testing.T) {
 		t.Errorf("style sheet: %d", w.Code)
 	}
 }
+
+func TestSigner(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	a, _ := NewSigner(key, "console")
+	b, _ := NewSigner(key, "portal")
+	type v struct{ N string }
+	enc, err := a.Encode(v{"officer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got v
+	if err := a.Decode(enc, &got); err != nil || got.N != "officer" {
+		t.Fatalf("round trip: %v %v", got, err)
+	}
+	body, mac, _ := strings.Cut(enc, ".")
+	for name, bad := range map[string]string{
+		"fail/other-purpose": "", "fail/no-mac": body, "fail/changed-body": "e30." + mac,
+		"fail/empty": "", "fail/huge": strings.Repeat("a", MaxCookieSize+1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := a
+			if bad == "" && name == "fail/other-purpose" {
+				s, bad = b, enc
+			}
+			if err := s.Decode(bad, &got); !errors.Is(err, ErrCookie) {
+				t.Errorf("accepted: %v", err)
+			}
+		})
+	}
+}
+
+func FuzzSignerDecode(f *testing.F) {
+	s, _ := NewSigner([]byte("0123456789abcdef"), "fuzz")
+	good, _ := s.Encode(map[string]string{"a": "b"})
+	f.Add(good)
+	f.Add("x.y")
+	f.Fuzz(func(t *testing.T, in string) {
+		var v map[string]any
+		if err := s.Decode(in, &v); err == nil && in != good {
+			// Only values this signer made may decode.
+			again, _ := s.Encode(v)
+			if again == "" {
+				t.Fatalf("decoded %q into %v that does not re-encode", in, v)
+			}
+		}
+	})
+}
