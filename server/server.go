@@ -58,6 +58,7 @@ type Server struct {
 	acme     *acmeca.Server
 	oidc     *authn.Provider
 	gw       *gatewayState
+	webKey   []byte
 
 	metricsToken string
 	draining     atomic.Bool
@@ -151,7 +152,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
 	}
-	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log),
+	if s.webKey, err = webKey(ctx, s.km); err != nil {
+		return nil, err
+	}
+	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log), authn.WithClients(pageClients(cfg.PublicURL)...),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
 		authn.WithCertLogin(s.loginRoots(), s.CA), authn.WithKeyStorage(keyStorage)); err != nil {
 		return nil, err
@@ -165,7 +169,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := s.openGateway(ctx, pseudonymKey); err != nil {
 		return nil, err
 	}
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
@@ -314,7 +320,7 @@ func (s *Server) TLSConfig() *tls.Config {
 		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
 }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
 	kmc.NewAPI(s.kmc, s.Tokens.Require).Routes(mux)
@@ -329,6 +335,9 @@ func (s *Server) routes() http.Handler {
 	s.oidc.Routes(mux)
 	s.oidc.AdminRoutes(mux, s.Tokens.Require, s.Tokens)
 	s.gatewayRoutes(mux)
+	if err := s.consoleRoutes(mux); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -340,7 +349,7 @@ func (s *Server) routes() http.Handler {
 	})
 	// OCSP GET requests carry base64 in the path, which may hold "//";
 	// they bypass the mux so that path cleaning cannot redirect them.
-	return hsts(s.instrument(s.ocsp.RawPaths(mux)))
+	return hsts(s.instrument(s.ocsp.RawPaths(mux))), nil
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

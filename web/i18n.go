@@ -21,7 +21,7 @@ func (m Messages) Translator(lang string) func(string, ...any) string {
 	}
 	return func(key string, args ...any) string {
 		v, ok := m[key]
-		if !ok {
+		if !ok || key == "" {
 			return key
 		}
 		if len(args) == 0 {
@@ -43,6 +43,15 @@ func Locale(w http.ResponseWriter, r *http.Request) string {
 	case "en", "zh-CN":
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
 			Secure: r.TLS != nil, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		return q
+	}
+	return Lang(r)
+}
+
+// Lang is the page language of r as [Locale] decides it, without
+// remembering a choice.
+func Lang(r *http.Request) string {
+	if q := r.URL.Query().Get("lang"); q == "en" || q == "zh-CN" {
 		return q
 	}
 	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "en" || c.Value == "zh-CN") {

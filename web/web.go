@@ -32,9 +32,9 @@ type NavItem struct {
 type Page struct {
 	Title string
 	Nav   []NavItem
-	// Who names the signed-in person, shown in the header; SignOutURL, if
-	// set, follows it.
-	Who, SignOutURL string
+	// Who names the signed-in person, shown in the header; SignOutAction,
+	// if set, is where the sign-out form (with CSRF) posts.
+	Who, SignOutAction string
 	// CSRF is the token every form of the page carries (csrf_token).
 	CSRF string
 	// Flash and Error are shown under the title (role status / alert).
@@ -111,8 +111,11 @@ func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name s
 		u.RawQuery = url.Values{"lang": {p.OtherLang}}.Encode()
 	}
 	p.LangURL = u.RequestURI()
-	if p.Title != "" {
-		p.Title = p.T(p.Title)
+	// Title, navigation labels, Flash and Error are message keys; text
+	// that is no key is shown as it is.
+	p.Title, p.Flash, p.Error = p.T(p.Title), p.T(p.Flash), p.T(p.Error)
+	for i := range p.Nav {
+		p.Nav[i].Label = p.T(p.Nav[i].Label)
 	}
 	var buf bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
