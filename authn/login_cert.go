@@ -116,7 +116,7 @@ func (p *Provider) offerCertLogin(w http.ResponseWriter, r *http.Request, d *pag
 		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return false
 	}
-	d.Cert = &certView{ID: ch.ID(), ToBeSigned: string(ch.ToBeSigned())}
+	d.Cert, d.QR = &certView{ID: ch.ID(), ToBeSigned: string(ch.ToBeSigned())}, p.login.qr != nil
 	return true
 }
 

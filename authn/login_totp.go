@@ -29,6 +29,7 @@ type loginMethods struct {
 	used      certlogin.UsedChallenges
 	// keyStorage tells hardware from software keys (WithKeyStorage).
 	keyStorage KeyStorage
+	qr         QRLogin // scan to sign in (WithQRLogin)
 }
 
 func (m *loginMethods) init(p *Provider, roots *smx509.CertPool, rev certlogin.Revocation) error {
@@ -52,6 +53,7 @@ func (m *loginMethods) certEnabled() bool { return m.certRoots != nil && m.certR
 func (p *Provider) loginRoutes(h func(method, path string, f http.HandlerFunc)) {
 	h("GET", pathCertChallenge, p.serveCertChallenge)
 	h("POST", pathCertLogin, p.serveCertLogin)
+	h("GET", pathQRLogin, p.serveQRLogin)
 }
 
 // dbUsedSteps is totp.UsedSteps on the authn_totp table: a time step is

@@ -80,6 +80,7 @@ type options struct {
 	certRoots    *smx509.CertPool
 	certRev      certlogin.Revocation
 	keyStorage   KeyStorage
+	qr           QRLogin
 }
 
 // Option configures [New].
@@ -252,7 +253,7 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	if err := p.login.init(p, o.certRoots, o.certRev); err != nil {
 		return nil, err
 	}
-	p.login.keyStorage = o.keyStorage
+	p.login.keyStorage, p.login.qr = o.keyStorage, o.qr
 	p.keys = &keyStore{
 		db: db, km: o.km, sealer: o.sealer, now: o.now,
 		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/console"
 	"github.com/tongxing/tongxing/kms"
+	"github.com/tongxing/tongxing/portal"
+	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/web"
 	"github.com/tongxing/tongxing/web/rp"
 )
@@ -44,11 +48,16 @@ func webKey(ctx context.Context, secrets kms.SecretStore) ([]byte, error) {
 	return k, nil
 }
 
-// pageClients are the provider's clients of Tongxing's own pages.
+// pageClients are the provider's clients of Tongxing's own pages: the
+// console and the portal, public clients (PKCE) with public subjects.
 func pageClients(issuer string) []authn.ClientConfig {
-	id, name, redirect, minACR := console.Client(issuer)
-	return []authn.ClientConfig{{ID: id, Name: name, RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: authn.AuthNone,
-		MinACR: minACR, SubjectType: authn.SubjectPublic, Scopes: []string{"openid", "profile"}}}
+	var out []authn.ClientConfig
+	for _, c := range []func(string) (string, string, string, string){console.Client, portal.Client} {
+		id, name, redirect, minACR := c(issuer)
+		out = append(out, authn.ClientConfig{ID: id, Name: name, RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: authn.AuthNone,
+			MinACR: minACR, SubjectType: authn.SubjectPublic, Scopes: []string{"openid", "profile"}})
+	}
+	return out
 }
 
 // consoleCA is the registration desk's view of the CA: the authority and
@@ -80,7 +89,30 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) error {
 	if err != nil {
 		return err
 	}
+	verifier := s.signatureVerifier()
+	me, err := portal.New(portal.Deps{
+		Issuer: s.cfg.PublicURL, Provider: rp.InProcess(mux), Key: s.webKey,
+		Accounts: s.oidc, Users: s.oidc.Users(), Inventory: s.caStore,
+		Verify: func(ctx context.Context, p7s, content []byte) (*signature.Report, error) {
+			return signature.Verify(ctx, p7s, content, *verifier)
+		},
+		Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
 	web.Routes(mux)
 	c.Routes(mux)
+	me.Routes(mux)
+	s.qr.Routes(mux, strings.TrimSuffix(pathOfURL(s.cfg.PublicURL), "/"))
 	return nil
+}
+
+// pathOfURL is the path of an absolute URL ("" for none).
+func pathOfURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Path
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/authn/certlogin"
+	"github.com/tongxing/tongxing/authn/qrlogin"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/kmc"
@@ -59,6 +61,7 @@ type Server struct {
 	oidc     *authn.Provider
 	gw       *gatewayState
 	webKey   []byte
+	qr       *qrlogin.Service
 
 	metricsToken string
 	draining     atomic.Bool
@@ -155,7 +158,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.webKey, err = webKey(ctx, s.km); err != nil {
 		return nil, err
 	}
-	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log), authn.WithClients(pageClients(cfg.PublicURL)...),
+	if s.qr, err = qrlogin.New(s.db, cfg.PublicURL, certlogin.VerifyOptions{Roots: s.loginRoots(), Revocation: s.CA}, log); err != nil {
+		return nil, err
+	}
+	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log), authn.WithClients(pageClients(cfg.PublicURL)...), authn.WithQRLogin(s.qr),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
 		authn.WithCertLogin(s.loginRoots(), s.CA), authn.WithKeyStorage(keyStorage)); err != nil {
 		return nil, err

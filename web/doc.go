@@ -7,7 +7,8 @@
 // assurance levels.
 //
 // No page loads anything from another origin, and no page needs a script:
-// forms post, and pages that wait (scan to sign in) refresh themselves with
-// <meta http-equiv="refresh">. It follows W3C Content Security Policy
+// forms post; a page that waits (scan to sign in) reloads itself with a
+// one-line inline script carrying the response's CSP nonce, or without
+// scripts with <meta http-equiv="refresh"> inside <noscript>. It follows W3C Content Security Policy
 // Level 3 and WCAG 2.1 (landmarks, labels, focus, language of the page).
 package web

@@ -39,8 +39,9 @@ type Page struct {
 	CSRF string
 	// Flash and Error are shown under the title (role status / alert).
 	Flash, Error string
-	// RefreshURL, when set, makes the page refresh itself to it after
-	// RefreshSeconds (meta refresh: no script).
+	// RefreshURL, when set, makes the page go to it after RefreshSeconds:
+	// a one-line script allowed by the page's CSP nonce, or without
+	// scripts a meta refresh.
 	RefreshURL     string
 	RefreshSeconds int
 	// Data is the page's own content.
@@ -50,6 +51,9 @@ type Page struct {
 	OtherLang, OtherLangName, LangURL string
 	T                                 func(string, ...any) string
 }
+
+// RefreshMillis is RefreshSeconds in milliseconds.
+func (p *Page) RefreshMillis() int { return p.RefreshSeconds * 1000 }
 
 // Site renders the pages of one application (the console, a portal).
 // It is safe for concurrent use.

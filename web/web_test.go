@@ -173,3 +173,22 @@ func FuzzSignerDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestRefresh(t *testing.T) {
+	s := newTestSite(t)
+	w := httptest.NewRecorder()
+	s.Render(w, httptest.NewRequest("GET", "/hello", nil), 200, "hello", &Page{RefreshURL: "/login/qr?login=a&b=\"c", RefreshSeconds: 2})
+	body := w.Body.String()
+	csp := w.Header().Get("Content-Security-Policy")
+	i := strings.Index(csp, "'nonce-")
+	nonce := csp[i+7 : strings.Index(csp[i:], "'; ")+i]
+	if !strings.Contains(body, `<script nonce="`+nonce+`">`) || !strings.Contains(body, " 2000 )") {
+		t.Errorf("no script with the CSP nonce %q:\n%s", nonce, body)
+	}
+	if !strings.Contains(body, `<noscript><meta http-equiv="refresh" content="2;url=/login/qr?login=a&amp;b=&#34;c">`) {
+		t.Errorf("no meta refresh fallback:\n%s", body)
+	}
+	if strings.Contains(body, `b="c`) {
+		t.Errorf("refresh URL not escaped:\n%s", body)
+	}
+}
