@@ -75,7 +75,7 @@ func (p *Provider) serveQRLogin(w http.ResponseWriter, r *http.Request) {
 		if status, _, _ := certFailure(err); status == http.StatusInternalServerError && !errors.Is(err, ErrCertAccount) {
 			p.logError(r, "scan to sign in", err)
 		}
-		p.login.qr.Wait(w, r, ch, c.Name, "", translator(locale)("cert.failed")+" "+err.Error())
+		p.login.qr.Wait(w, r, ch, c.Name, self, translator(locale)("cert.failed")+" "+err.Error())
 		return
 	}
 	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, p.login.certAMR(id.Certificate), id.Serial)

@@ -198,10 +198,8 @@ func (p *Portal) page(v *visitor, title, current string) *web.Page {
 	if v.User.OrgName != "" {
 		pg.Who = v.User.OrgName
 	}
-	nav := [][2]string{{"me.nav.profile", "/"}, {"me.nav.certs", "/certificates"}, {"me.nav.sessions", "/sessions"}, {"me.nav.access", "/access"}}
-	if v.User.USCC != "" {
-		nav = append(nav, [2]string{"me.nav.filing", "/filing"})
-	}
+	nav := [][2]string{{"me.nav.profile", "/"}, {"me.nav.certs", "/certificates"}, {"me.nav.sessions", "/sessions"}, {"me.nav.access", "/access"},
+		{"me.nav.filing", "/filing"}}
 	for _, n := range nav {
 		pg.Nav = append(pg.Nav, web.NavItem{Label: n[0], URL: p.prefix + n[1], Current: n[1] == current})
 	}

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
@@ -43,6 +44,9 @@ var templates embed.FS
 
 // PathPrefix is where the device's endpoint lives, below the issuer.
 const PathPrefix = "/login/qr/v1/"
+
+// PathLogin is the provider's waiting page (authn), below the issuer.
+const PathLogin = "/login/qr"
 
 // TTL is how long a challenge may wait to be scanned and used.
 const TTL = 5 * time.Minute
@@ -259,13 +263,16 @@ func (s *Service) serveSign(w http.ResponseWriter, r *http.Request) {
 
 // Wait shows the browser the QR code of ch for portal and refreshes
 // itself to self every two seconds; detail, if set, explains a refusal.
+//
+// The page links back to the login page of the same transaction.
 func (s *Service) Wait(w http.ResponseWriter, r *http.Request, ch *certlogin.Challenge, portal, self, detail string) {
 	img, err := web.QR(s.URL(ch.ID()))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "scan to sign in: QR code", "err", err)
 	}
 	p := &web.Page{Title: "qr.title", RefreshURL: self, RefreshSeconds: 2, Error: detail,
-		Data: map[string]any{"QR": img, "URL": s.URL(ch.ID()), "Portal": portal, "Expires": ch.ExpiresAt}}
+		Data: map[string]any{"QR": img, "URL": s.URL(ch.ID()), "Portal": portal, "Expires": ch.ExpiresAt,
+			"Back": strings.Replace(self, PathLogin+"?", "/login?", 1)}}
 	if detail != "" {
 		p.RefreshURL = ""
 	}

@@ -7,7 +7,8 @@
 //
 // Environment: CHROMIUM, WORK_DIR, SHOTS_DIR, ISSUER, HOME_DIR as for
 // signin.mjs; TONGXING the binary, TONGXING_DIR its working directory,
-// CARD_CERT and CARD_KEY the citizen card's certificate and key.
+// CARD_CERT and CARD_KEY the citizen card's certificate and key,
+// FILING a signed filing (.p7s, attached) to have verified.
 import fs from 'node:fs'
 import path from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -39,6 +40,7 @@ const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: env('CHROMIUM'),
   headless: true,
   locale: 'zh-CN',
+  viewport: { width: 1000, height: 680 },
   bypassCSP: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -78,6 +80,14 @@ try {
   await page.goto(`${issuer}/me/certificates`)
   await check(page, 'me-certificates')
   out.certs = await page.locator('#certs tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.cells).map((c) => c.textContent)))
+
+  await page.goto(`${issuer}/me/filing`)
+  await page.getByLabel('签名文件（.p7s）').setInputFiles(env('FILING'))
+  await page.getByRole('button', { name: '验证', exact: true }).click()
+  await page.locator('#verdict').waitFor()
+  await check(page, 'me-filing-report')
+  out.filing = await page.locator('#verdict').textContent()
+  out.filingChecks = await page.locator('#checks tbody tr').count()
 
   await page.goto(`${issuer}/me/sessions`)
   await check(page, 'me-sessions')

@@ -26,7 +26,8 @@ import (
 // scanning, in Chromium, with `tongxing login --qr` playing the card
 // holder's device (citizen.mjs), reaches level 4, and finds that call in
 // "who accessed my data", their citizen card among their certificates and
-// their session, which they end. axe-core runs on every page.
+// their session, which they end. They upload a filing signed with the card
+// and read its verification report. axe-core runs on every page.
 func TestCitizenPortal(t *testing.T) {
 	node := tools(t)
 	dir := t.TempDir()
@@ -87,6 +88,12 @@ func TestCitizenPortal(t *testing.T) {
 	}
 	cardSerial := serialOf(t, filepath.Join(dir, "card", "cert.pem"))
 
+	// A filing the citizen signed with the card, time-stamped.
+	if err := os.WriteFile(filepath.Join(dir, "filing.txt"), []byte("个人所得税年度汇算申报表\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, in, "sign", "filing.txt", "--cert", filepath.Join("card", "cert.pem"), "--key", filepath.Join("card", "key.pem"), "--attached", "-o", "filing.p7s")
+
 	home := filepath.Join(dir, "home")
 	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
 	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
@@ -98,8 +105,12 @@ func TestCitizenPortal(t *testing.T) {
 	res := runScript(t, node, "citizen.mjs", dir, map[string]string{
 		"ISSUER": in.URL(""), "HOME_DIR": home, "TONGXING": binary, "TONGXING_DIR": dir,
 		"CARD_CERT": filepath.Join("card", "cert.pem"), "CARD_KEY": filepath.Join("card", "key.pem"),
+		"FILING": filepath.Join(dir, "filing.p7s"),
 	})
 	str := func(k string) string { return fmt.Sprint(res[k]) }
+	if f := str("filing"); !strings.Contains(f, "签名有效") {
+		t.Errorf("filing report says %q", f)
+	}
 	if !strings.HasPrefix(str("qrURL"), in.URL("/login/qr/v1/")) || str("qrURL") != str("shownURL") {
 		t.Errorf("QR code holds %q, page shows %q", str("qrURL"), str("shownURL"))
 	}

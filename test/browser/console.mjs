@@ -37,6 +37,7 @@ async function browser () {
     executablePath: env('CHROMIUM'),
     headless: true,
     locale: 'zh-CN',
+    viewport: { width: 1000, height: 680 },
     bypassCSP: true,
     acceptDownloads: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
