@@ -73,6 +73,8 @@ type Deps struct {
 	// TSARoots are the trust anchors of checkpoint timestamp tokens.
 	TSARoots *smx509.CertPool
 	CA       Certificates
+	// Recovery is the KMC's key recovery.
+	Recovery KeyRecovery
 	Registry *department.Registry
 	Logger   *slog.Logger
 }
@@ -107,7 +109,7 @@ func New(d Deps, opts ...Option) (*Console, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	if d.Officers == nil || d.Recorder == nil || d.Audit == nil || d.CA == nil || d.Registry == nil || d.Provider == nil || d.Checkpoints == nil || d.TSARoots == nil {
+	if d.Officers == nil || d.Recorder == nil || d.Audit == nil || d.CA == nil || d.Recovery == nil || d.Registry == nil || d.Provider == nil || d.Checkpoints == nil || d.TSARoots == nil {
 		return nil, errors.New("console: missing dependency")
 	}
 	if c.d.Logger == nil {
@@ -152,6 +154,7 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	h("POST /signout", c.signout)
 	c.auditRoutes(h)
 	c.raRoutes(h)
+	c.recoveryRoutes(h)
 	c.adminRoutes(h)
 }
 

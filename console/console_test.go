@@ -20,6 +20,7 @@ import (
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/auditlog/sm2note"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/department"
 )
 
@@ -85,9 +86,14 @@ func (unused) InclusionProof(context.Context, uint64, uint64) ([][]byte, error) 
 func (unused) Export(context.Context, io.Writer, auditlog.Query) (*auditlog.ExportReport, error) {
 	return nil, errUnused
 }
-func (unused) Certificate(context.Context, string) (*ca.Record, error)        { return nil, errUnused }
-func (unused) Certificates(context.Context, ca.Filter) ([]*ca.Record, error)  { return nil, errUnused }
-func (unused) SetStatus(context.Context, ca.StatusChange) (*ca.Record, error) { return nil, errUnused }
+func (unused) Certificate(context.Context, string) (*ca.Record, error)         { return nil, errUnused }
+func (unused) Certificates(context.Context, ca.Filter) ([]*ca.Record, error)   { return nil, errUnused }
+func (unused) SetStatus(context.Context, ca.StatusChange) (*ca.Record, error)  { return nil, errUnused }
+func (unused) Recoveries(context.Context, kmc.Status) ([]*kmc.Recovery, error) { return nil, errUnused }
+func (unused) Approve(context.Context, string, string) (*kmc.Recovery, error)  { return nil, errUnused }
+func (unused) Reject(context.Context, string, string, string) (*kmc.Recovery, error) {
+	return nil, errUnused
+}
 func (unused) CreateCode(context.Context, ca.NewCodeRequest) (string, *ca.Code, error) {
 	return "", nil, errUnused
 }
@@ -121,7 +127,7 @@ func newFixture(t *testing.T) *fixture {
 		{Name: "gone", Role: access.RoleAuditor, Status: access.StatusRevoked, UserID: "u-gone"},
 	}}}
 	f.c, err = New(Deps{Issuer: "https://tongxing.example", Provider: http.DefaultTransport, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Registry: reg})
+		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Recovery: unused{}, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +187,8 @@ func TestRoles(t *testing.T) {
 		{"fail/auditor-ra-desk", "GET", "/console/ra", aud, http.StatusForbidden, "access.deny"},
 		{"fail/auditor-revokes", "POST", "/console/ra/certificates/01/status", aud, http.StatusForbidden, "access.deny"},
 		{"fail/auditor-proposes", "POST", "/console/admin/proposals", aud, http.StatusForbidden, "access.deny"},
+		{"fail/auditor-recovery", "POST", "/console/ra/recoveries/r1", aud, http.StatusForbidden, "access.deny"},
+		{"fail/sysadmin-recoveries", "GET", "/console/ra/recoveries", sys, http.StatusForbidden, "access.deny"},
 		{"fail/ra-officers", "GET", "/console/admin/officers", ra, http.StatusForbidden, "access.deny"},
 		{"fail/ra-codes-without-csrf", "POST", "/console/ra/codes", ra, http.StatusForbidden, "access.allow"},
 		{"ok/sysadmin-departments", "GET", "/console/admin/departments", sys, http.StatusOK, "access.allow"},

@@ -252,7 +252,7 @@ func (c *Console) page(s *session, title, current string) *web.Page {
 // navOf is each role's navigation: message key, path.
 var navOf = map[string][][2]string{
 	access.RoleAuditor:  {{"console.nav.audit", "/audit"}, {"console.nav.checkpoints", "/audit/checkpoints"}, {"console.nav.charts", "/audit/charts"}},
-	access.RoleRA:       {{"console.nav.ra", "/ra"}, {"console.nav.codes", "/ra/codes"}},
+	access.RoleRA:       {{"console.nav.ra", "/ra"}, {"console.nav.codes", "/ra/codes"}, {"console.nav.recoveries", "/ra/recoveries"}},
 	access.RoleSysadmin: {{"console.nav.officers", "/admin/officers"}, {"console.nav.departments", "/admin/departments"}},
 }
 

@@ -84,7 +84,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) error {
 		Issuer: s.cfg.PublicURL, Provider: rp.InProcess(mux), Key: s.webKey,
 		Officers: s.Tokens, Recorder: accessAuditor{s.audit},
 		Audit: s.audit, Checkpoints: s.audit.Signer().Verifier(), TSARoots: roots,
-		CA: consoleCA{s.CA, s.caStore}, Registry: s.CA.Departments(), Logger: s.log,
+		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Registry: s.CA.Departments(), Logger: s.log,
 	})
 	if err != nil {
 		return err
