@@ -163,6 +163,8 @@ async function registrar () {
     const status = await page.locator('#status').textContent()
     await page.goto(`${issuer}/console/ra/codes`)
     await check(page, 'console-ra-codes')
+    await page.goto(`${issuer}/console/ra/recoveries`)
+    await check(page, 'console-ra-recoveries')
     const audit = await page.goto(`${issuer}/console/audit`)
     return { status, auditStatus: audit.status() }
   } finally {
