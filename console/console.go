@@ -73,6 +73,11 @@ type Deps struct {
 	// TSARoots are the trust anchors of checkpoint timestamp tokens.
 	TSARoots *smx509.CertPool
 	CA       Certificates
+	// Accounts is the sign-on administration API (authn's /authn/v1:
+	// Provider.AdminRoutes on a mux of its own, whose guard admits the
+	// principal in the request's context). It is never mounted for the
+	// network: the console calls it in-process after its own role check.
+	Accounts http.Handler
 	// Recovery is the KMC's key recovery.
 	Recovery KeyRecovery
 	Registry *department.Registry
@@ -81,16 +86,19 @@ type Deps struct {
 
 // Console serves /console. Build it with [New].
 type Console struct {
-	d        Deps
-	prefix   string
-	site     *web.Site
-	rp       *rp.RP
-	cookies  *web.Signer
-	csrf     *web.CSRF
-	idle     time.Duration
-	fresh    time.Duration
-	lifetime time.Duration
-	now      func() time.Time
+	d      Deps
+	prefix string
+	// issuerPath is the issuer URL's path, below which the provider's
+	// endpoints live.
+	issuerPath string
+	site       *web.Site
+	rp         *rp.RP
+	cookies    *web.Signer
+	csrf       *web.CSRF
+	idle       time.Duration
+	fresh      time.Duration
+	lifetime   time.Duration
+	now        func() time.Time
 }
 
 // Option changes a default of [New].
@@ -109,13 +117,14 @@ func New(d Deps, opts ...Option) (*Console, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	if d.Officers == nil || d.Recorder == nil || d.Audit == nil || d.CA == nil || d.Recovery == nil || d.Registry == nil || d.Provider == nil || d.Checkpoints == nil || d.TSARoots == nil {
+	if d.Officers == nil || d.Recorder == nil || d.Audit == nil || d.CA == nil || d.Recovery == nil || d.Accounts == nil || d.Registry == nil || d.Provider == nil || d.Checkpoints == nil || d.TSARoots == nil {
 		return nil, errors.New("console: missing dependency")
 	}
 	if c.d.Logger == nil {
 		c.d.Logger = slog.Default()
 	}
-	c.prefix = strings.TrimRight(pathOf(d.Issuer), "/") + "/console"
+	c.issuerPath = strings.TrimRight(pathOf(d.Issuer), "/")
+	c.prefix = c.issuerPath + "/console"
 	var err error
 	if c.cookies, err = web.NewSigner(d.Key, "console"); err != nil {
 		return nil, err
@@ -156,6 +165,7 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	c.raRoutes(h)
 	c.recoveryRoutes(h)
 	c.adminRoutes(h)
+	c.userRoutes(h)
 }
 
 // deptName returns a department's name in lang for its ID, the ID itself

@@ -127,7 +127,7 @@ func newFixture(t *testing.T) *fixture {
 		{Name: "gone", Role: access.RoleAuditor, Status: access.StatusRevoked, UserID: "u-gone"},
 	}}}
 	f.c, err = New(Deps{Issuer: "https://tongxing.example", Provider: http.DefaultTransport, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Recovery: unused{}, Registry: reg})
+		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Recovery: unused{}, Registry: reg, Accounts: http.NotFoundHandler()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +189,9 @@ func TestRoles(t *testing.T) {
 		{"fail/auditor-proposes", "POST", "/console/admin/proposals", aud, http.StatusForbidden, "access.deny"},
 		{"fail/auditor-recovery", "POST", "/console/ra/recoveries/r1", aud, http.StatusForbidden, "access.deny"},
 		{"fail/sysadmin-recoveries", "GET", "/console/ra/recoveries", sys, http.StatusForbidden, "access.deny"},
+		{"fail/auditor-users", "GET", "/console/admin/users", aud, http.StatusForbidden, "access.deny"},
+		{"fail/ra-totp-reset", "POST", "/console/admin/users/x/totp-reset", ra, http.StatusForbidden, "access.deny"},
+		{"fail/auditor-clients", "POST", "/console/admin/clients", aud, http.StatusForbidden, "access.deny"},
 		{"fail/ra-officers", "GET", "/console/admin/officers", ra, http.StatusForbidden, "access.deny"},
 		{"fail/ra-codes-without-csrf", "POST", "/console/ra/codes", ra, http.StatusForbidden, "access.allow"},
 		{"ok/sysadmin-departments", "GET", "/console/admin/departments", sys, http.StatusOK, "access.allow"},

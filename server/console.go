@@ -11,11 +11,13 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/authn"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/console"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/portal"
+	"github.com/tongxing/tongxing/problem"
 	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/web"
 	"github.com/tongxing/tongxing/web/rp"
@@ -80,11 +82,24 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) error {
 			roots.AddCert(c.Cert)
 		}
 	}
+	// The sign-on administration API for the console's own calls: never
+	// mounted for the network, its guard admits the principal the console
+	// put in the request's context after its own role check.
+	accounts := http.NewServeMux()
+	s.oidc.AdminRoutes(accounts, func(role string, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p, ok := access.PrincipalFrom(r.Context()); !ok || !p.Has(role) {
+				problem.Write(w, problem.New(http.StatusForbidden, "role "+role+" required"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, s.Tokens)
 	c, err := console.New(console.Deps{
 		Issuer: s.cfg.PublicURL, Provider: rp.InProcess(mux), Key: s.webKey,
 		Officers: s.Tokens, Recorder: accessAuditor{s.audit},
 		Audit: s.audit, Checkpoints: s.audit.Signer().Verifier(), TSARoots: roots,
-		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Registry: s.CA.Departments(), Logger: s.log,
+		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Accounts: accounts, Registry: s.CA.Departments(), Logger: s.log,
 	})
 	if err != nil {
 		return err

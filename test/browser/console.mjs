@@ -181,6 +181,17 @@ async function sysadmin () {
     await consoleSignIn(page, user, pass, key)
     await page.goto(`${issuer}/console/admin/officers`)
     await check(page, 'console-admin-officers')
+    await page.goto(`${issuer}/console/admin/users`)
+    await check(page, 'console-admin-users')
+    const users = await page.locator('#users tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.cells).map((c) => c.textContent.trim())))
+    await page.goto(`${issuer}/console/admin/clients`)
+    await page.getByLabel('client_id').fill('jiaoyu-portal')
+    await page.getByLabel('门户名称').fill('教育门户')
+    await page.getByLabel('回调地址（空格分隔）').fill('https://portal.jiaoyu.example/cb')
+    await page.getByRole('button', { name: '登记门户' }).click()
+    await page.locator('#client-secret').waitFor()
+    await check(page, 'console-admin-clients')
+    const clientID = await page.locator('#client-id').textContent()
     await page.goto(`${issuer}/console/admin/departments`)
     await check(page, 'console-admin-departments')
     const audit = await page.goto(`${issuer}/console/audit`)
@@ -188,7 +199,7 @@ async function sysadmin () {
     const refusal = await page.locator('[role=alert]').textContent()
     const entry = await page.goto(`${issuer}/console/audit/entries/0`)
     const exp = await page.goto(`${issuer}/console/audit/export`)
-    return { auditStatus: audit.status(), refusal, entryStatus: entry.status(), exportStatus: exp.status() }
+    return { users, clientID, auditStatus: audit.status(), refusal, entryStatus: entry.status(), exportStatus: exp.status() }
   } finally {
     await ctx.close()
   }

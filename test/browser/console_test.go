@@ -147,6 +147,15 @@ func TestConsole(t *testing.T) {
 		if s := str("sysadmin", "refusal"); !strings.Contains(s, "无权") {
 			t.Errorf("refusal says %q", s)
 		}
+		if u := fmt.Sprint(get("sysadmin", "users")); !strings.Contains(u, "shenji") || !strings.Contains(u, "auditor-2") || strings.Contains(u, "重置动态口令") {
+			t.Errorf("accounts page: %s (officer-bound accounts offer no one-time code reset)", u)
+		}
+		if id := str("sysadmin", "clientID"); id != "jiaoyu-portal" {
+			t.Errorf("registered client %q", id)
+		}
+		if out := run("audit", "search", "--action", "authn.admin.user.list"); !strings.Contains(out, "officer:sysadmin-2") {
+			t.Errorf("the account listing is not audited as sysadmin-2's:\n%s", out)
+		}
 		out := run("audit", "search", "--action", "access.deny")
 		if !strings.Contains(out, "officer:sysadmin-2") || !strings.Contains(out, "console:GET /console/audit") {
 			t.Errorf("the refusal is not in the audit log:\n%s", out)
