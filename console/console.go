@@ -78,6 +78,8 @@ type Deps struct {
 	// principal in the request's context). It is never mounted for the
 	// network: the console calls it in-process after its own role check.
 	Accounts http.Handler
+	// Policies is the gateway policy (optional: nil without a gateway).
+	Policies Policies
 	// Recovery is the KMC's key recovery.
 	Recovery KeyRecovery
 	Registry *department.Registry
@@ -166,6 +168,7 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	c.recoveryRoutes(h)
 	c.adminRoutes(h)
 	c.userRoutes(h)
+	c.policyRoutes(h)
 }
 
 // deptName returns a department's name in lang for its ID, the ID itself

@@ -192,6 +192,8 @@ func TestRoles(t *testing.T) {
 		{"fail/auditor-users", "GET", "/console/admin/users", aud, http.StatusForbidden, "access.deny"},
 		{"fail/ra-totp-reset", "POST", "/console/admin/users/x/totp-reset", ra, http.StatusForbidden, "access.deny"},
 		{"fail/auditor-clients", "POST", "/console/admin/clients", aud, http.StatusForbidden, "access.deny"},
+		{"fail/auditor-policies", "GET", "/console/admin/policies", aud, http.StatusForbidden, "access.deny"},
+		{"ok/sysadmin-policies-without-gateway", "GET", "/console/admin/policies", sys, http.StatusOK, "access.allow"},
 		{"fail/ra-officers", "GET", "/console/admin/officers", ra, http.StatusForbidden, "access.deny"},
 		{"fail/ra-codes-without-csrf", "POST", "/console/ra/codes", ra, http.StatusForbidden, "access.allow"},
 		{"ok/sysadmin-departments", "GET", "/console/admin/departments", sys, http.StatusOK, "access.allow"},

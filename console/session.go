@@ -254,7 +254,7 @@ var navOf = map[string][][2]string{
 	access.RoleAuditor: {{"console.nav.audit", "/audit"}, {"console.nav.checkpoints", "/audit/checkpoints"}, {"console.nav.charts", "/audit/charts"}},
 	access.RoleRA:      {{"console.nav.ra", "/ra"}, {"console.nav.codes", "/ra/codes"}, {"console.nav.recoveries", "/ra/recoveries"}},
 	access.RoleSysadmin: {{"console.nav.officers", "/admin/officers"}, {"console.nav.users", "/admin/users"}, {"console.nav.clients", "/admin/clients"},
-		{"console.nav.departments", "/admin/departments"}},
+		{"console.nav.departments", "/admin/departments"}, {"console.nav.policies", "/admin/policies"}},
 }
 
 // fail shows an error page; err (a cause, not shown) is logged.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/authz"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/console"
 	"github.com/tongxing/tongxing/kms"
@@ -95,11 +96,15 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) error {
 			next.ServeHTTP(w, r)
 		})
 	}, s.Tokens)
+	var policies console.Policies
+	if s.gw != nil {
+		policies = consolePolicies{s.gw.engine, s.gw.store}
+	}
 	c, err := console.New(console.Deps{
 		Issuer: s.cfg.PublicURL, Provider: rp.InProcess(mux), Key: s.webKey,
 		Officers: s.Tokens, Recorder: accessAuditor{s.audit},
 		Audit: s.audit, Checkpoints: s.audit.Signer().Verifier(), TSARoots: roots,
-		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Accounts: accounts, Registry: s.CA.Departments(), Logger: s.log,
+		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Accounts: accounts, Policies: policies, Registry: s.CA.Departments(), Logger: s.log,
 	})
 	if err != nil {
 		return err
@@ -130,4 +135,15 @@ func pathOfURL(raw string) string {
 		return ""
 	}
 	return u.Path
+}
+
+// consolePolicies is the gateway policy for the console: the engine's
+// current policy and the store's revisions.
+type consolePolicies struct {
+	*authz.Engine
+	st *authz.Store
+}
+
+func (p consolePolicies) Revisions(ctx context.Context, limit int) ([]authz.Revision, error) {
+	return p.st.Revisions(ctx, limit)
 }

@@ -194,12 +194,15 @@ async function sysadmin () {
     const clientID = await page.locator('#client-id').textContent()
     await page.goto(`${issuer}/console/admin/departments`)
     await check(page, 'console-admin-departments')
+    await page.goto(`${issuer}/console/admin/policies`)
+    await check(page, 'console-admin-policies')
+    const loaded = await page.locator('#loaded').textContent()
     const audit = await page.goto(`${issuer}/console/audit`)
     await check(page, 'console-refused')
     const refusal = await page.locator('[role=alert]').textContent()
     const entry = await page.goto(`${issuer}/console/audit/entries/0`)
     const exp = await page.goto(`${issuer}/console/audit/export`)
-    return { users, clientID, auditStatus: audit.status(), refusal, entryStatus: entry.status(), exportStatus: exp.status() }
+    return { users, clientID, loaded, auditStatus: audit.status(), refusal, entryStatus: entry.status(), exportStatus: exp.status() }
   } finally {
     await ctx.close()
   }
