@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -258,10 +257,8 @@ func (c *Console) auditExport(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	// Buffered, so that a failure is an error page and not half a file.
-	var buf bytes.Buffer
-	if _, err := c.d.Audit.Export(ctx, &buf, q); err != nil {
-		c.fail(w, r, s, http.StatusInternalServerError, "console.err.internal", err)
+	if _, err := c.d.Audit.LatestCheckpoint(ctx); err != nil {
+		c.fail(w, r, s, http.StatusConflict, "console.entry.nocheckpoint", nil)
 		return
 	}
 	h := w.Header()
@@ -269,7 +266,11 @@ func (c *Console) auditExport(w http.ResponseWriter, r *http.Request, s *session
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(buf.Bytes())
+	// Streamed: a failure half-way leaves the bundle without its end line,
+	// which every reader refuses as truncated.
+	if _, err := c.d.Audit.Export(ctx, w, q); err != nil {
+		c.d.Logger.ErrorContext(ctx, "console: export", "err", err)
+	}
 }
 
 // auditCheckpoints lists signed checkpoints, newest first.

@@ -113,7 +113,9 @@ func (p *RP) Begin(w http.ResponseWriter, r *http.Request, s Start) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(s.ReturnTo, "/") || strings.HasPrefix(s.ReturnTo, "//") {
+	// Only a path on this origin: not "//host" nor "/\host", which
+	// browsers read as another host.
+	if !strings.HasPrefix(s.ReturnTo, "/") || strings.HasPrefix(s.ReturnTo, "//") || strings.ContainsAny(s.ReturnTo, "\\\r\n") {
 		s.ReturnTo = "/"
 	}
 	pd := pending{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), ACR: s.ACR,
