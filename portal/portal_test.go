@@ -65,7 +65,9 @@ func newPortal(t *testing.T) (*Portal, *http.ServeMux, *accounts, *inventory) {
 	})
 	p, err := New(Deps{Issuer: "https://tongxing.example", Provider: rp.InProcess(op), Key: []byte("0123456789abcdef0123"),
 		Accounts: acc, Users: users{}, Inventory: inv,
-		Verify: func(context.Context, []byte, []byte) (*signature.Report, error) { return nil, errors.New("not a CMS signature") }})
+		Verify: func(context.Context, []byte, []byte) (*signature.Report, error) {
+			return nil, errors.New("not a CMS signature")
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
