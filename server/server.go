@@ -500,5 +500,8 @@ func (s *Server) purgeSignOn(ctx context.Context) {
 		} else if n > 0 {
 			s.log.InfoContext(ctx, "purged sign-on records", "rows", n)
 		}
+		if _, err := s.qr.Purge(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "purge scan-to-sign-in challenges", "err", err)
+		}
 	}
 }
