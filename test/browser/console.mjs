@@ -60,13 +60,14 @@ async function check (page, name) {
 
 // enrolTOTP signs user in with the password at the test portal, turns on
 // one-time codes at /me/totp and returns the authenticator.
-async function enrolTOTP (page, user, password) {
+async function enrolTOTP (page, user, password, shotName) {
   await page.goto(`${rp}/start`)
   await page.getByLabel('用户名').fill(user)
   await page.getByLabel('密码', { exact: true }).fill(password)
   await page.getByRole('button', { name: '登录', exact: true }).click()
   await page.waitForURL((u) => u.href.startsWith(`${rp}/callback`))
   await page.goto(`${issuer}/me/totp`)
+  if (shotName) await check(page, shotName)
   const src = await page.locator('#totp-qr').getAttribute('src')
   const png = PNG.sync.read(Buffer.from(src.slice('data:image/png;base64,'.length), 'base64'))
   const key = OTPAuth.URI.parse(jsQR(new Uint8ClampedArray(png.data), png.width, png.height).data)
@@ -90,6 +91,7 @@ async function consoleSignIn (page, user, password, key, shotName) {
     await page.getByLabel('密码', { exact: true }).fill(password)
     await page.getByRole('button', { name: '登录', exact: true }).click()
   }
+  if (shotName) await check(page, shotName + '-code')
   await page.getByLabel('动态验证码').fill(key.generate({ timestamp: Date.now() + key.period * 1000 }))
   await page.getByRole('button', { name: '验证' }).click()
   await page.waitForURL((u) => u.pathname.startsWith('/console'))
@@ -103,7 +105,7 @@ async function auditor () {
   const ctx = await browser()
   try {
     const page = await ctx.newPage()
-    const key = await enrolTOTP(page, user, pass)
+    const key = await enrolTOTP(page, user, pass, 'totp-enrol')
     await consoleSignIn(page, user, pass, key, 'console-signin')
     await check(page, 'console-home-auditor')
     const whoami = await page.locator('#whoami').textContent()
