@@ -95,7 +95,7 @@ var messages = web.Messages{
 	"console.audit.decision":        {"决定", "Decision"},
 	"console.audit.allow":           {"允许", "allow"},
 	"console.audit.deny":            {"拒绝", "deny"},
-	"console.audit.citizen":         {"市民（账号标识）", "Citizen (account identifier)"},
+	"console.audit.citizen":         {"市民（账号标识，或 idp:证件号假名）", "Citizen (account identifier, or idp:ID pseudonym)"},
 	"console.audit.search":          {"查询", "Search"},
 	"console.audit.results":         {"查询结果", "Results"},
 	"console.audit.none":            {"没有符合条件的记录。", "No entries match."},

@@ -135,11 +135,12 @@ func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name s
 	_, _ = w.Write(buf.Bytes())
 }
 
-// Nonce returns a fresh CSP nonce: 16 random bytes, base64.
+// Nonce returns a fresh CSP nonce: 16 random bytes, base64url (which
+// CSP's nonce grammar admits and HTML attributes need not escape).
 func Nonce() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return base64.StdEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // SetHeaders sets the headers of every page: a Content-Security-Policy

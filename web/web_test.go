@@ -69,7 +69,7 @@ func TestRenderFailsClosed(t *testing.T) {
 }
 
 func TestNonceFresh(t *testing.T) {
-	if a, b := Nonce(), Nonce(); a == b || len(a) != 24 {
+	if a, b := Nonce(), Nonce(); a == b || len(a) != 22 {
 		t.Errorf("nonces %q %q", a, b)
 	}
 }
