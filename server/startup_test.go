@@ -73,7 +73,14 @@ func TestStartup(t *testing.T) {
 			ready := make(chan net.Addr, 1)
 			served := make(chan error, 1)
 			go func() { served <- s.Serve(ctx, nil, ready) }()
-			addr := <-ready
+			var addr net.Addr
+			select {
+			case addr = <-ready:
+			case err := <-served:
+				t.Fatalf("serve: %v\n%s", err, logs.String())
+			case <-time.After(60 * time.Second):
+				t.Fatalf("not ready\n%s", logs.String())
+			}
 
 			pool := x509.NewCertPool()
 			root, err := os.ReadFile(cfg.RootCertFile("intl"))
