@@ -1,8 +1,10 @@
-// Package browser signs in to the real tongxing binary with a real browser:
+// Package browser drives the real tongxing binary with a real browser:
 // Debian's headless Chromium (/usr/bin/chromium, never a downloaded build),
-// driven by the npm package playwright-core (signin.mjs). A relying party
-// in this test (golang.org/x/oauth2 and go-oidc) starts each sign-in and
-// verifies the ID token it gets back.
+// driven by the npm package playwright-core: sign-on (signin.mjs), the
+// officer console (console.mjs) and the citizen portal with scan to sign
+// in (citizen.mjs), with axe-core run on every page. A relying party in
+// this test (golang.org/x/oauth2 and go-oidc) starts each portal sign-in
+// and verifies the ID token it gets back.
 //
 // What CI needs (.ci/run installs it): the Debian packages chromium,
 // libnss3-tools (certutil, pk12util: Chromium on Linux reads client
