@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/access"
+	"github.com/tongxing/tongxing/endpoint"
 	"github.com/tongxing/tongxing/problem"
 )
 
@@ -30,6 +31,8 @@ type OfficerBindings interface {
 // Limits of the administration API.
 const (
 	maxAdminBody     = 64 << 10
+	maxPasswordBody  = 4 << 10
+	maxEmptyBody     = 1 << 10 // calls without a body accept {}
 	defaultUserLimit = 100
 	maxUserLimit     = 1000
 )
@@ -51,32 +54,64 @@ const (
 // the officer and the source address. Errors are problem+json naming the
 // field at fault.
 func (p *Provider) AdminRoutes(mux *http.ServeMux, guard Guard, officers OfficerBindings) {
-	a := &admin{p: p, officers: officers}
-	h := func(pattern string, f func(http.ResponseWriter, *http.Request, *access.Principal) error) {
-		method, path, _ := strings.Cut(pattern, " ")
-		mux.Handle(method+" "+p.prefix+path, guard(access.RoleSysadmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			o, ok := access.PrincipalFrom(r.Context())
-			if !ok {
-				problem.Write(w, problem.New(http.StatusUnauthorized, "an officer token is required"))
-				return
-			}
-			if err := f(w, r, o); err != nil {
-				problem.WriteError(w, r, p.log, adminProblem(err))
-			}
-		})))
+	a := &admin{p: p, officers: officers, opts: &endpoint.Options{Log: p.log}}
+	for _, rt := range []struct {
+		pattern string
+		h       http.Handler
+	}{
+		{"POST /authn/v1/users", adminJSON(a, maxAdminBody, a.addUser)},
+		{"GET /authn/v1/users", adminRead(a, a.listUsers)},
+		{"GET /authn/v1/users/{username}", adminRead(a, a.getUser)},
+		{"POST /authn/v1/users/{username}/unlock", adminNoBody(a, a.unlock)},
+		{"POST /authn/v1/users/{username}/totp-reset", adminNoBody(a, a.totpReset)},
+		{"POST /authn/v1/users/{username}/password", adminJSON(a, maxPasswordBody, a.setPassword)},
+		{"POST /authn/v1/clients", adminJSON(a, maxAdminBody, a.addClient)},
+	} {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		mux.Handle(method+" "+p.prefix+path, guard(access.RoleSysadmin, rt.h))
 	}
-	h("POST /authn/v1/users", a.addUser)
-	h("GET /authn/v1/users", a.listUsers)
-	h("GET /authn/v1/users/{username}", a.getUser)
-	h("POST /authn/v1/users/{username}/unlock", a.unlock)
-	h("POST /authn/v1/users/{username}/totp-reset", a.totpReset)
-	h("POST /authn/v1/users/{username}/password", a.setPassword)
-	h("POST /authn/v1/clients", a.addClient)
+}
+
+// adminCall serves one call of the administration API by officer o, with
+// the decoded body in.
+type adminCall[In any] func(r *http.Request, o *access.Principal, in In) (*endpoint.Reply, error)
+
+// asOfficer adapts f to the endpoint adapter: the officer is taken from
+// the request, and f's errors are mapped by adminProblem.
+func asOfficer[In any](f adminCall[In]) endpoint.Func[In] {
+	return func(r *http.Request, in In) (*endpoint.Reply, error) {
+		o, ok := access.PrincipalFrom(r.Context())
+		if !ok {
+			return nil, problem.New(http.StatusUnauthorized, "an officer token is required")
+		}
+		reply, err := f(r, o, in)
+		if err != nil {
+			return nil, adminProblem(err)
+		}
+		return reply, nil
+	}
+}
+
+// adminJSON serves a call with a JSON body of at most limit bytes.
+func adminJSON[In any](a *admin, limit int64, f adminCall[In]) http.Handler {
+	return endpoint.JSON(a.opts, limit, asOfficer(f))
+}
+
+// adminNoBody serves a call whose body, if any, is the empty object {}.
+func adminNoBody(a *admin, f adminCall[struct{}]) http.Handler {
+	return endpoint.OptionalJSON(a.opts, maxEmptyBody, asOfficer(f))
+}
+
+// adminRead serves a call that reads no body.
+func adminRead(a *admin, f adminCall[struct{}]) http.Handler {
+	g := asOfficer(f)
+	return endpoint.Call(a.opts, func(r *http.Request) (*endpoint.Reply, error) { return g(r, struct{}{}) })
 }
 
 type admin struct {
 	p        *Provider
 	officers OfficerBindings
+	opts     *endpoint.Options
 }
 
 // adminError is a refusal of the administration API.
@@ -110,11 +145,7 @@ func adminProblem(err error) error {
 	case errors.Is(err, ErrInvalidClientConfig), errors.Is(err, ErrInvalidUser):
 		return &adminError{status: http.StatusBadRequest, msg: err.Error(), err: err}
 	}
-	var he problem.HTTPError
-	if errors.As(err, &he) {
-		return err
-	}
-	return err
+	return err // a problem.HTTPError keeps its status; anything else is a 500
 }
 
 // record audits an administration action by officer o on account or
@@ -178,62 +209,56 @@ func (a *admin) account(ctx context.Context, u *User) (*AccountJSON, error) {
 		Disabled: u.Disabled, TOTP: totp, LockedUntil: locked, Officer: officer}, nil
 }
 
-func (a *admin) addUser(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
-	var req NewUserJSON
-	if err := problem.DecodeJSON(w, r, maxAdminBody, &req); err != nil {
-		return err
-	}
+func (a *admin) addUser(r *http.Request, o *access.Principal, req NewUserJSON) (*endpoint.Reply, error) {
 	u, err := a.p.users.AddUser(r.Context(), NewUser{Username: req.Username, Password: req.Password, Name: req.Name,
 		Email: req.Email, EmailVerified: req.EmailVerified, Phone: req.Phone, PhoneVerified: req.PhoneVerified,
 		Address: req.Address, CitizenID: req.IDNumber})
 	if err != nil {
 		_ = a.record(r.Context(), o, "authn.admin.user.add", "authn:user:"+truncateUTF8(req.Username, 64), "", adminProblem(err))
-		return err
+		return nil, err
 	}
 	if err := a.record(r.Context(), o, "authn.admin.user.add", "authn:user:"+u.ID, u.ID, nil, "username "+u.Username); err != nil {
-		return err
+		return nil, err
 	}
 	acct, err := a.account(r.Context(), u)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusCreated, acct)
-	return nil
+	return endpoint.Created("", acct), nil
 }
 
-func (a *admin) listUsers(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+func (a *admin) listUsers(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
 	q := r.URL.Query()
 	limit := defaultUserLimit
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > maxUserLimit {
-			return &adminError{status: http.StatusBadRequest, field: "limit", msg: fmt.Sprintf("want an integer from 1 to %d", maxUserLimit)}
+			return nil, &adminError{status: http.StatusBadRequest, field: "limit", msg: fmt.Sprintf("want an integer from 1 to %d", maxUserLimit)}
 		}
 		limit = n
 	}
 	for _, f := range []string{"q", "after"} {
 		if len(q.Get(f)) > MaxUsernameLength*4 {
-			return &adminError{status: http.StatusBadRequest, field: f, msg: "too long"}
+			return nil, &adminError{status: http.StatusBadRequest, field: f, msg: "too long"}
 		}
 	}
 	users, err := a.p.users.list(r.Context(), q.Get("q"), q.Get("after"), limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := make([]*AccountJSON, 0, len(users))
 	for _, u := range users {
 		acct, err := a.account(r.Context(), u)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out = append(out, acct)
 	}
 	// Listing shows personal data: recorded like any other action.
 	if err := a.record(r.Context(), o, "authn.admin.user.list", "authn:users", "", nil, fmt.Sprintf("%d accounts", len(out))); err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"users": out})
-	return nil
+	return endpoint.OK(map[string]any{"users": out}), nil
 }
 
 func (a *admin) user(ctx context.Context, r *http.Request) (*User, error) {
@@ -244,42 +269,54 @@ func (a *admin) user(ctx context.Context, r *http.Request) (*User, error) {
 	return u, nil
 }
 
-func (a *admin) getUser(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
+func (a *admin) getUser(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
 	u, err := a.user(r.Context(), r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	acct, err := a.account(r.Context(), u)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.record(r.Context(), o, "authn.admin.user.read", "authn:user:"+u.ID, u.ID, nil); err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, acct)
-	return nil
+	return endpoint.OK(acct), nil
 }
 
-func (a *admin) unlock(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
-	if err := decodeEmpty(w, r); err != nil {
-		return err
-	}
-	u, err := a.user(r.Context(), r)
+func (a *admin) unlock(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
+	return a.act(r, o, "authn.admin.user.unlock", "", func(ctx context.Context, u *User) error {
+		return a.p.thr.reset(ctx, accountKey(u.Username))
+	})
+}
+
+// act runs do on the account named by the request's path and records
+// action by officer o; unless bound is "", an account bound to an officer
+// is refused (bound says what the sysadmin may not do), and the refusal
+// recorded. It answers with the account as it is after do.
+func (a *admin) act(r *http.Request, o *access.Principal, action, bound string, do func(ctx context.Context, u *User) error) (*endpoint.Reply, error) {
+	ctx := r.Context()
+	u, err := a.user(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := a.p.thr.reset(r.Context(), accountKey(u.Username)); err != nil {
-		return err
+	if bound != "" {
+		if err := a.refuseBound(ctx, u, bound); err != nil {
+			_ = a.record(ctx, o, action, "authn:user:"+u.ID, u.ID, err)
+			return nil, err
+		}
 	}
-	if err := a.record(r.Context(), o, "authn.admin.user.unlock", "authn:user:"+u.ID, u.ID, nil); err != nil {
-		return err
+	if err := do(ctx, u); err != nil {
+		return nil, err
 	}
-	acct, err := a.account(r.Context(), u)
+	if err := a.record(ctx, o, action, "authn:user:"+u.ID, u.ID, nil); err != nil {
+		return nil, err
+	}
+	acct, err := a.account(ctx, u)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problem.WriteJSON(w, http.StatusOK, acct)
-	return nil
+	return endpoint.OK(acct), nil
 }
 
 // refuseBound returns a 403 if account u is bound to an officer: a
@@ -298,30 +335,10 @@ func (a *admin) refuseBound(ctx context.Context, u *User, what string) error {
 	return nil
 }
 
-func (a *admin) totpReset(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
-	if err := decodeEmpty(w, r); err != nil {
-		return err
-	}
-	u, err := a.user(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	if err := a.refuseBound(r.Context(), u, "reset the one-time code"); err != nil {
-		_ = a.record(r.Context(), o, "authn.admin.user.totp-reset", "authn:user:"+u.ID, u.ID, err)
-		return err
-	}
-	if err := a.p.users.RemoveTOTP(r.Context(), u.ID); err != nil {
-		return err
-	}
-	if err := a.record(r.Context(), o, "authn.admin.user.totp-reset", "authn:user:"+u.ID, u.ID, nil); err != nil {
-		return err
-	}
-	acct, err := a.account(r.Context(), u)
-	if err != nil {
-		return err
-	}
-	problem.WriteJSON(w, http.StatusOK, acct)
-	return nil
+func (a *admin) totpReset(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
+	return a.act(r, o, "authn.admin.user.totp-reset", "reset the one-time code", func(ctx context.Context, u *User) error {
+		return a.p.users.RemoveTOTP(ctx, u.ID)
+	})
 }
 
 // PasswordJSON is the body of POST /authn/v1/users/{username}/password.
@@ -329,31 +346,10 @@ type PasswordJSON struct {
 	Password string `json:"password"`
 }
 
-func (a *admin) setPassword(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
-	var req PasswordJSON
-	if err := problem.DecodeJSON(w, r, 4<<10, &req); err != nil {
-		return err
-	}
-	u, err := a.user(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	if err := a.refuseBound(r.Context(), u, "set the password"); err != nil {
-		_ = a.record(r.Context(), o, "authn.admin.user.password", "authn:user:"+u.ID, u.ID, err)
-		return err
-	}
-	if err := a.p.users.SetPassword(r.Context(), u.ID, req.Password); err != nil {
-		return err
-	}
-	if err := a.record(r.Context(), o, "authn.admin.user.password", "authn:user:"+u.ID, u.ID, nil); err != nil {
-		return err
-	}
-	acct, err := a.account(r.Context(), u)
-	if err != nil {
-		return err
-	}
-	problem.WriteJSON(w, http.StatusOK, acct)
-	return nil
+func (a *admin) setPassword(r *http.Request, o *access.Principal, req PasswordJSON) (*endpoint.Reply, error) {
+	return a.act(r, o, "authn.admin.user.password", "set the password", func(ctx context.Context, u *User) error {
+		return a.p.users.SetPassword(ctx, u.ID, req.Password)
+	})
 }
 
 // ClientSecretJSON is the answer of POST /authn/v1/clients: the secret is
@@ -363,32 +359,19 @@ type ClientSecretJSON struct {
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
-func (a *admin) addClient(w http.ResponseWriter, r *http.Request, o *access.Principal) error {
-	var cfg ClientConfig
-	if err := problem.DecodeJSON(w, r, maxAdminBody, &cfg); err != nil {
-		return err
-	}
+func (a *admin) addClient(r *http.Request, o *access.Principal, cfg ClientConfig) (*endpoint.Reply, error) {
 	if cfg.SecretHash != "" {
-		return &adminError{status: http.StatusBadRequest, field: "secret_hash", msg: "the provider makes the secret; leave secret_hash out"}
+		return nil, &adminError{status: http.StatusBadRequest, field: "secret_hash", msg: "the provider makes the secret; leave secret_hash out"}
 	}
 	secret, err := a.p.AddClient(r.Context(), cfg)
 	if err != nil {
 		_ = a.record(r.Context(), o, "authn.admin.client.add", "authn:client:"+truncateUTF8(cfg.ID, 64), "", adminProblem(err))
-		return err
+		return nil, err
 	}
 	if err := a.record(r.Context(), o, "authn.admin.client.add", "authn:client:"+cfg.ID, "", nil); err != nil {
-		return err
+		return nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	problem.WriteJSON(w, http.StatusCreated, ClientSecretJSON{ClientID: cfg.ID, ClientSecret: secret})
-	return nil
-}
-
-func decodeEmpty(w http.ResponseWriter, r *http.Request) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	return problem.DecodeJSON(w, r, 1<<10, &struct{}{})
+	return endpoint.Created("", ClientSecretJSON{ClientID: cfg.ID, ClientSecret: secret}).NoStore(), nil
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary and replaces

@@ -33,12 +33,12 @@ func WithAuditor(au Auditor) Option { return func(o *options) { o.auditor = au }
 
 // audit records ev if an auditor is configured. Failures are logged and
 // returned so that callers on a security path can refuse to continue.
-func (p *Provider) audit(ctx context.Context, ev AuditEvent) error {
-	if p.auditor == nil {
+func (b *base) audit(ctx context.Context, ev AuditEvent) error {
+	if b.auditor == nil {
 		return nil
 	}
-	if err := p.auditor.Record(context.WithoutCancel(ctx), ev); err != nil {
-		p.log.ErrorContext(ctx, "audit: cannot record provider event", "action", ev.Action, "err", err)
+	if err := b.auditor.Record(context.WithoutCancel(ctx), ev); err != nil {
+		b.log.ErrorContext(ctx, "audit: cannot record provider event", "action", ev.Action, "err", err)
 		return err
 	}
 	return nil

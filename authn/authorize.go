@@ -11,9 +11,19 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
+
+// authorizer is the authorization endpoint: it checks the request,
+// sends the browser to the login pages when the session is not enough, and
+// redirects back with a code.
+type authorizer struct {
+	*base
+	codes   codeIssuer
+	logins  loginStarter
+	clients *clientRegistry
+	keys    *keyStore
+	sess    *sessions
+}
 
 // authorizeParams reads the parameters of an authorization request: the
 // URL query of a GET, the form body of a POST, at most
@@ -35,11 +45,11 @@ func authorizeParams(w http.ResponseWriter, r *http.Request) (url.Values, error)
 // serveAuthorize is the authorization endpoint (OpenID Connect Core 1.0
 // §3.1.2). Problems with client_id or redirect_uri are shown on an error
 // page; every other error goes to the registered redirect URI.
-func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+func (az *authorizer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
 	values, err := authorizeParams(w, r)
 	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
+		az.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
 		return
 	}
 	if tags, ok := tokenList(values.Get("ui_locales"), maxUILocalesLen, isLanguageTag); ok {
@@ -47,38 +57,38 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req, perr := ParseAuthorizeRequest(values)
 	if req == nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", describe(perr))
+		az.errorPage(w, r, http.StatusBadRequest, locale, "error.request", describe(perr))
 		return
 	}
-	c, err := p.clients.get(r.Context(), req.ClientID)
+	c, err := az.clients.get(r.Context(), req.ClientID)
 	if errors.Is(err, ErrClientNotFound) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "unknown client_id")
+		az.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "unknown client_id")
 		return
 	}
 	if err != nil {
-		p.logError(r, "authorize: load client", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		az.logError(r, "authorize: load client", err)
+		az.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if !c.hasRedirectURI(req.RedirectURI) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "redirect_uri is not registered for this client")
+		az.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "redirect_uri is not registered for this client")
 		return
 	}
 	if perr != nil {
-		p.redirectError(w, r, req, perr)
+		az.redirectError(w, r, req, perr)
 		return
 	}
 	if c.Public() && req.CodeChallenge == "" {
-		p.redirectError(w, r, req, oauthErr(ErrInvalidRequest, "public clients must send a PKCE code_challenge (S256)"))
+		az.redirectError(w, r, req, oauthErr(ErrInvalidRequest, "public clients must send a PKCE code_challenge (S256)"))
 		return
 	}
-	sess, err := p.sessionFrom(r)
+	sess, err := az.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "authorize: read session", err)
-		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		az.logError(r, "authorize: read session", err)
+		az.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
 	}
-	p.proceed(w, r, c, req, sess, false, false)
+	az.proceed(w, r, c, req, sess, false, false)
 }
 
 // proceed takes an authorization request, already checked against its
@@ -86,24 +96,24 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // a code. fresh says sess was authenticated during this very request (so
 // prompt=login and max_age are satisfied); consented that the user has
 // just approved the consent form.
-func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *Client, req *AuthorizeRequest, sess *session, fresh, consented bool) {
+func (az *authorizer) proceed(w http.ResponseWriter, r *http.Request, c *Client, req *AuthorizeRequest, sess *session, fresh, consented bool) {
 	ctx := r.Context()
-	if sess != nil && !fresh && p.loginNeeded(c, req, sess) {
+	if sess != nil && !fresh && az.loginNeeded(c, req, sess) {
 		sess = nil
 	}
 	if fresh && acrRank(sess.ACR) < acrRank(c.MinACR) {
-		p.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the login did not reach the assurance level the client requires"))
+		az.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the login did not reach the assurance level the client requires"))
 		return
 	}
 	if req.IDTokenHint != "" {
-		hint, err := p.hintSubject(ctx, c, req.IDTokenHint)
+		hint, err := az.hintSubject(ctx, c, req.IDTokenHint)
 		if err != nil {
-			p.redirectError(w, r, req, err)
+			az.redirectError(w, r, req, err)
 			return
 		}
-		if sess != nil && p.subject(c, sess.UserID) != hint {
+		if sess != nil && az.subject(c, sess.UserID) != hint {
 			if fresh {
-				p.redirectError(w, r, req, oauthErr(ErrLoginRequired, "the signed-in user is not the one named by id_token_hint"))
+				az.redirectError(w, r, req, oauthErr(ErrLoginRequired, "the signed-in user is not the one named by id_token_hint"))
 				return
 			}
 			sess = nil
@@ -111,34 +121,34 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *Client, re
 	}
 	if sess == nil {
 		if req.hasPrompt(PromptNone) {
-			p.redirectError(w, r, req, oauthErr(ErrLoginRequired, "the user is not signed in"))
+			az.redirectError(w, r, req, oauthErr(ErrLoginRequired, "the user is not signed in"))
 			return
 		}
-		p.beginLogin(w, r, req, stageLogin, "")
+		az.beginLogin(w, r, req, stageLogin, "")
 		return
 	}
 	if req.hasPrompt(PromptConsent) && !consented {
-		p.beginLogin(w, r, req, stageConsent, sess.ID)
+		az.beginLogin(w, r, req, stageConsent, sess.ID)
 		return
 	}
-	code, err := p.issueCode(ctx, c, req, sess)
+	code, err := az.issueCode(ctx, c, req, sess)
 	if err != nil {
-		p.logError(r, "authorize: issue code", err)
-		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		az.logError(r, "authorize: issue code", err)
+		az.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
 	}
-	p.redirect(w, r, req, url.Values{"code": {code}})
+	az.redirect(w, r, req, url.Values{"code": {code}})
 }
 
 // loginNeeded reports whether sess is not good enough for req: prompt=login
 // or select_account, max_age exceeded, or an assurance level below the
 // client's minimum or the first acr value requested that the provider
 // offers.
-func (p *Provider) loginNeeded(c *Client, req *AuthorizeRequest, sess *session) bool {
+func (az *authorizer) loginNeeded(c *Client, req *AuthorizeRequest, sess *session) bool {
 	if req.hasPrompt(PromptLogin) || req.hasPrompt(PromptSelectAccount) {
 		return true
 	}
-	if req.MaxAge >= 0 && p.now().Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+	if req.MaxAge >= 0 && az.now().Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
 		return true
 	}
 	have := acrRank(sess.ACR)
@@ -155,10 +165,10 @@ func (p *Provider) loginNeeded(c *Client, req *AuthorizeRequest, sess *session) 
 
 // hintSubject returns the sub of id_token_hint, which must be an ID token
 // signed by this provider (expired or not) for client c.
-func (p *Provider) hintSubject(ctx context.Context, c *Client, hint string) (string, error) {
+func (az *authorizer) hintSubject(ctx context.Context, c *Client, hint string) (string, error) {
 	var claims jwt.RegisteredClaims
-	h, err := p.keys.verify(ctx, hint, &claims)
-	if err != nil || strings.EqualFold(h.Typ, accessTokenType) || claims.Issuer != p.issuer ||
+	h, err := az.keys.verify(ctx, hint, &claims)
+	if err != nil || strings.EqualFold(h.Typ, accessTokenType) || claims.Issuer != az.issuer ||
 		!slices.Contains([]string(claims.Audience), c.ID) || claims.Subject == "" {
 		return "", oauthErr(ErrInvalidRequest, "id_token_hint is not an ID token this provider issued to the client")
 	}
@@ -179,32 +189,37 @@ func grantedScopes(c *Client, requested []string) []string {
 
 // issueCode records a grant and its authorization code and returns the
 // code.
-func (p *Provider) issueCode(ctx context.Context, c *Client, req *AuthorizeRequest, sess *session) (string, error) {
-	now := p.now()
-	code, grantID := newSecret(), newID()
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO authn_grants (id, client_id, user_id, session_id, scope, nonce, auth_time, acr, amr, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, grantID, c.ID, sess.UserID, sess.ID, joinScopes(grantedScopes(c, req.Scopes)),
-			req.Nonce, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "), now.UnixNano()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO authn_codes (hash, grant_id, redirect_uri, code_challenge, expires_at)
-			VALUES (?, ?, ?, ?, ?)`, hashSecret(code), grantID, req.RedirectURI, req.CodeChallenge, now.Add(p.life.Code).UnixNano())
-		return err
-	})
-	if err != nil {
+func (az *authorizer) issueCode(ctx context.Context, c *Client, req *AuthorizeRequest, sess *session) (string, error) {
+	now := az.now()
+	code := newSecret()
+	g := &grant{
+		ID: newID(), ClientID: c.ID, UserID: sess.UserID, SessionID: sess.ID, Scopes: grantedScopes(c, req.Scopes),
+		Nonce: req.Nonce, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
+	}
+	if err := az.codes.issueCode(ctx, g, code, req.RedirectURI, req.CodeChallenge, now, now.Add(az.life.Code)); err != nil {
 		return "", fmt.Errorf("authn: store authorization code: %w", err)
 	}
 	return code, nil
 }
 
+// loginStarter stores the login transaction of an authorization request
+// ([sqlStore]).
+type loginStarter interface {
+	createLogin(ctx context.Context, tx *loginTx, browserHash []byte, now, expires time.Time) error
+}
+
+// codeIssuer records grants and their authorization codes ([sqlStore]).
+type codeIssuer interface {
+	issueCode(ctx context.Context, g *grant, code, redirectURI, challenge string, now, expires time.Time) error
+}
+
 // redirect sends the browser to the request's redirect URI with params,
 // state and iss (RFC 9207) added to its query.
-func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, params url.Values) {
+func (az *authorizer) redirect(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, params url.Values) {
 	if req.State != "" {
 		params.Set("state", req.State)
 	}
-	params.Set("iss", p.issuer)
+	params.Set("iss", az.issuer)
 	target := req.RedirectURI
 	if strings.Contains(target, "?") {
 		target += "&" + params.Encode()
@@ -222,7 +237,7 @@ func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, req *Authori
 
 // redirectError sends err to the redirect URI (RFC 6749 §4.1.2.1). The
 // redirect URI must have been checked against the client.
-func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, err error) {
+func (az *authorizer) redirectError(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = oauthErr(ErrServerError, "temporarily unavailable")
@@ -231,7 +246,7 @@ func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *Au
 	if e.Description != "" {
 		v.Set("error_description", errorText(e.Description))
 	}
-	p.redirect(w, r, req, v)
+	az.redirect(w, r, req, v)
 }
 
 // describe returns the description of a protocol error for an error page.

@@ -26,8 +26,8 @@ func WithKeyStorage(k KeyStorage) Option { return func(o *options) { o.keyStorag
 // It never claims "sc" (smart card) or "mfa": a hardware-key policy does
 // not say what kind of device holds the key, nor whether it asked for a
 // PIN.
-func (m *loginMethods) certAMR(cert *smx509.Certificate) []string {
-	if m.keyStorage != nil && m.keyStorage.AMR(cert) == amrHWK {
+func (cl *certLogin) certAMR(cert *smx509.Certificate) []string {
+	if cl.keyStorage != nil && cl.keyStorage.AMR(cert) == amrHWK {
 		return []string{amrHWK}
 	}
 	return []string{amrSWK}

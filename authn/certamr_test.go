@@ -31,7 +31,7 @@ func TestCertAMR(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &loginMethods{keyStorage: tt.storage}
+			m := &certLogin{keyStorage: tt.storage}
 			if got := m.certAMR(tt.cert); !slices.Equal(got, tt.want) {
 				t.Fatalf("amr %v, want %v", got, tt.want)
 			}

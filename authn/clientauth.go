@@ -21,8 +21,91 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tongxing/tongxing/authn/sm2jws"
-	"github.com/tongxing/tongxing/store"
 )
+
+// clientAuth authenticates clients at the token, introspection and
+// revocation endpoints (RFC 6749 §2.3, RFC 7523, RFC 8705).
+type clientAuth struct {
+	*base
+	clients    *clientRegistry
+	assertions assertionLedger
+}
+
+// assertionLedger records the client assertions accepted, so that each is
+// used once ([sqlStore]).
+type assertionLedger interface {
+	useAssertion(ctx context.Context, clientID, jti string, expires time.Time) error
+}
+
+// authenticateClient authenticates the client with the method it is
+// registered for (RFC 6749 §2.3.1): HTTP Basic with the URL-encoded
+// client_id and secret, the client_id and client_secret form parameters,
+// a client assertion (private_key_jwt, RFC 7523), the TLS client
+// certificate (tls_client_auth, RFC 8705) with client_id, or, for a public
+// client, client_id alone. Using more than one method is an error.
+func (cla *clientAuth) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
+	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
+	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
+	user, pass, basic := r.BasicAuth()
+	if r.Header.Get("Authorization") != "" && !basic {
+		return nil, oauthErr(ErrInvalidClient, "unsupported Authorization header")
+	}
+	if assertion != "" || assertionType != "" {
+		switch {
+		case basic || bodySecret != "":
+			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
+		case assertionType != ClientAssertionType:
+			return nil, oauthErr(ErrInvalidClient, "client_assertion_type must be %s", ClientAssertionType)
+		case assertion == "":
+			return nil, oauthErr(ErrInvalidClient, "client_assertion is required")
+		}
+		return cla.authenticateAssertion(r, bodyID, assertion)
+	}
+	var id, secret, method string
+	switch {
+	case basic:
+		var e1, e2 error
+		id, e1 = url.QueryUnescape(user)
+		secret, e2 = url.QueryUnescape(pass)
+		if e1 != nil || e2 != nil {
+			return nil, oauthErr(ErrInvalidClient, "malformed Basic credentials")
+		}
+		if bodySecret != "" {
+			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
+		}
+		if bodyID != "" && bodyID != id {
+			return nil, oauthErr(ErrInvalidRequest, "client_id does not match the Basic credentials")
+		}
+		method = AuthClientSecretBasic
+	case bodySecret != "":
+		id, secret, method = bodyID, bodySecret, AuthClientSecretPost
+	default:
+		id, method = bodyID, AuthNone
+	}
+	if id == "" {
+		return nil, oauthErr(ErrInvalidClient, "client authentication is required")
+	}
+	c, err := cla.clients.get(r.Context(), id)
+	if errors.Is(err, ErrClientNotFound) {
+		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
+	}
+	if err != nil {
+		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
+	}
+	if method == AuthNone && c.TokenEndpointAuthMethod == AuthTLSClientAuth {
+		if !checkTLSClient(r, c) {
+			return nil, oauthErr(ErrInvalidClient, "no TLS client certificate matching the client's registration")
+		}
+		return c, nil
+	}
+	if c.TokenEndpointAuthMethod != method {
+		return nil, oauthErr(ErrInvalidClient, "client must authenticate with %s", c.TokenEndpointAuthMethod)
+	}
+	if method != AuthNone && !checkClientSecret(c.SecretHash, secret) {
+		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
+	}
+	return c, nil
+}
 
 // Further client authentication methods.
 const (
@@ -225,17 +308,17 @@ func checkClientAssertion(c *Client, keys []clientKey, raw string, audiences []s
 
 // assertionAudiences are the aud values a client assertion may name: the
 // issuer, the token endpoint and the endpoint called.
-func (p *Provider) assertionAudiences(r *http.Request) []string {
-	out := []string{p.issuer, p.issuer + pathToken}
-	if path, ok := strings.CutPrefix(r.URL.Path, p.prefix); ok && path != pathToken {
-		out = append(out, p.issuer+path)
+func (cla *clientAuth) assertionAudiences(r *http.Request) []string {
+	out := []string{cla.issuer, cla.issuer + pathToken}
+	if path, ok := strings.CutPrefix(r.URL.Path, cla.prefix); ok && path != pathToken {
+		out = append(out, cla.issuer+path)
 	}
 	return out
 }
 
 // authenticateAssertion authenticates a client by private_key_jwt and
 // records the assertion's jti, refusing one used before.
-func (p *Provider) authenticateAssertion(r *http.Request, id, assertion string) (*Client, error) {
+func (cla *clientAuth) authenticateAssertion(r *http.Request, id, assertion string) (*Client, error) {
 	if len(assertion) > MaxClientAssertionSize {
 		return nil, oauthErr(ErrInvalidClient, "client_assertion exceeds %d bytes", MaxClientAssertionSize)
 	}
@@ -247,7 +330,7 @@ func (p *Provider) authenticateAssertion(r *http.Request, id, assertion string) 
 		}
 	}
 	ctx := r.Context()
-	c, err := p.clients.get(ctx, id)
+	c, err := cla.clients.get(ctx, id)
 	if errors.Is(err, ErrClientNotFound) {
 		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
 	}
@@ -261,14 +344,13 @@ func (p *Provider) authenticateAssertion(r *http.Request, id, assertion string) 
 	if err != nil { // validated at registration
 		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
-	now := p.now()
-	claims, err := checkClientAssertion(c, keys, assertion, p.assertionAudiences(r), now)
+	now := cla.now()
+	claims, err := checkClientAssertion(c, keys, assertion, cla.assertionAudiences(r), now)
 	if err != nil {
 		return nil, oauthErr(ErrInvalidClient, "%v", err)
 	}
-	_, err = p.db.Exec(ctx, "INSERT INTO authn_client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
-		c.ID, claims.ID, claims.ExpiresAt.UnixNano())
-	if store.IsUniqueViolation(err) {
+	err = cla.assertions.useAssertion(ctx, c.ID, claims.ID, claims.ExpiresAt.Time)
+	if errors.Is(err, errAssertionReplayed) {
 		return nil, oauthErr(ErrInvalidClient, "client_assertion was already used (jti)")
 	}
 	if err != nil {

@@ -101,7 +101,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		}))}
 		mux := e.srv.Config.Handler.(*http.ServeMux)
 		if _, pat := mux.Handler(httptestRequest(e.issuer + pathIntrospect)); pat == "" {
-			e.p.grantRoutes(mux)
+			t.Fatalf("Routes did not register %s", pathIntrospect)
 		}
 		other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -275,15 +275,12 @@ func TestTLSClientAuth(t *testing.T) {
 			if cert != nil {
 				tr.TLSClientConfig.Certificates = []tls.Certificate{*cert}
 			}
-			hc := &http.Client{Transport: tr}
-			resp, err := hc.Post(srv.URL+pathToken, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+			req, err := http.NewRequest(http.MethodPost, srv.URL+pathToken, strings.NewReader(form.Encode()))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
-			m := map[string]any{}
-			_ = json.NewDecoder(resp.Body).Decode(&m)
-			return resp.StatusCode, m
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return jsonAnswer(t, &http.Client{Transport: tr}, req)
 		}
 		for _, tc := range []struct {
 			name   string

@@ -161,59 +161,88 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 	c.Scopes = slices.Clone(cfg.Scopes)
 	c.TargetDepartments = slices.Clone(cfg.TargetDepartments)
 	c.PostLogoutRedirectURIs = slices.Clone(cfg.PostLogoutRedirectURIs)
-	bad := func(field, format string, args ...any) (*Client, error) {
-		return nil, &FieldError{Sentinel: ErrInvalidClientConfig, Prefix: "client " + quote(cfg.ID) + ": ", Field: field, Msg: fmt.Sprintf(format, args...)}
+	hosts, err := c.validateIdentity()
+	if err != nil {
+		return nil, err
 	}
+	for _, step := range []func() error{c.validateAuth, c.validateScopes, func() error { return c.validateSubject(hosts) }, c.validateTokensAndLogout} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// bad is an error of field of the client's configuration.
+func (c *Client) bad(field, format string, args ...any) error {
+	return &FieldError{Sentinel: ErrInvalidClientConfig, Prefix: "client " + quote(c.ID) + ": ", Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// validateIdentity checks id, name, department and the redirect URIs, and
+// returns the hosts of the redirect URIs.
+func (c *Client) validateIdentity() (map[string]bool, error) {
 	if len(c.ID) > maxClientIDLen || !clientIDRE.MatchString(c.ID) {
-		return bad("id", "want 1 to %d characters from [A-Za-z0-9._-]", maxClientIDLen)
+		return nil, c.bad("id", "want 1 to %d characters from [A-Za-z0-9._-]", maxClientIDLen)
 	}
 	if c.Name == "" || len(c.Name) > maxClientNameLen || !utf8.ValidString(c.Name) || hasControl(c.Name) {
-		return bad("name", "want 1 to %d bytes of printable UTF-8", maxClientNameLen)
+		return nil, c.bad("name", "want 1 to %d bytes of printable UTF-8", maxClientNameLen)
 	}
 	if len(c.Department) > maxClientNameLen || !utf8.ValidString(c.Department) || hasControl(c.Department) {
-		return bad("department", "want at most %d bytes of printable UTF-8", maxClientNameLen)
+		return nil, c.bad("department", "want at most %d bytes of printable UTF-8", maxClientNameLen)
 	}
 	if (len(c.RedirectURIs) == 0 && !c.Service()) || len(c.RedirectURIs) > maxRedirectURIs {
-		return bad("redirect_uris", "want 1 to %d URIs, got %d", maxRedirectURIs, len(c.RedirectURIs))
+		return nil, c.bad("redirect_uris", "want 1 to %d URIs, got %d", maxRedirectURIs, len(c.RedirectURIs))
 	}
 	hosts := map[string]bool{}
 	for _, u := range c.RedirectURIs {
 		host, err := checkRedirectURI(u)
 		if err != nil {
-			return bad("redirect_uris", "%v", err)
+			return nil, c.bad("redirect_uris", "%v", err)
 		}
 		hosts[host] = true
 	}
+	return hosts, nil
+}
+
+// validateAuth checks the token endpoint authentication method, what it
+// needs, and the secret hash.
+func (c *Client) validateAuth() error {
 	switch c.TokenEndpointAuthMethod {
 	case "":
 		c.TokenEndpointAuthMethod = AuthClientSecretBasic
 	case AuthClientSecretBasic, AuthClientSecretPost, AuthNone, AuthPrivateKeyJWT, AuthTLSClientAuth:
 	default:
-		return bad("token_endpoint_auth_method", "%s is not supported (want %s, %s, %s, %s or %s)",
+		return c.bad("token_endpoint_auth_method", "%s is not supported (want %s, %s, %s, %s or %s)",
 			quote(c.TokenEndpointAuthMethod), AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth, AuthNone)
 	}
 	if field, err := c.checkClientAuthConfig(); err != nil {
-		return bad(field, "%v", err)
+		return c.bad(field, "%v", err)
 	}
 	if !c.usesSecret() {
 		if c.SecretHash != "" {
-			return bad("secret_hash", "only client_secret_basic and client_secret_post clients have a secret")
+			return c.bad("secret_hash", "only client_secret_basic and client_secret_post clients have a secret")
 		}
 	} else {
 		h, ok := strings.CutPrefix(c.SecretHash, clientSecretHashPrefix)
 		if !ok || len(h) != 43 {
-			return bad("secret_hash", "want \"sha256:\" and 43 base64url characters (see HashClientSecret)")
+			return c.bad("secret_hash", "want \"sha256:\" and 43 base64url characters (see HashClientSecret)")
 		}
 	}
+	return nil
+}
+
+// validateScopes checks the scopes (default: all; openid always) and the
+// minimum assurance level (default: password).
+func (c *Client) validateScopes() error {
 	if len(c.Scopes) == 0 {
 		c.Scopes = slices.Clone(supportedScopes)
 	}
 	if len(c.Scopes) > maxClientScopes {
-		return bad("scopes", "at most %d", maxClientScopes)
+		return c.bad("scopes", "at most %d", maxClientScopes)
 	}
 	for _, s := range c.Scopes {
 		if !slices.Contains(supportedScopes, s) {
-			return bad("scopes", "%s is not supported (want some of %s)", quote(s), strings.Join(supportedScopes, " "))
+			return c.bad("scopes", "%s is not supported (want some of %s)", quote(s), strings.Join(supportedScopes, " "))
 		}
 	}
 	if !slices.Contains(c.Scopes, ScopeOpenID) {
@@ -224,42 +253,55 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 		c.MinACR = ACRPassword
 	}
 	if acrRank(c.MinACR) == 0 {
-		return bad("min_acr", "%s is not an assurance level this provider offers (%s)", quote(c.MinACR), strings.Join(supportedACRs, " "))
+		return c.bad("min_acr", "%s is not an assurance level this provider offers (%s)", quote(c.MinACR), strings.Join(supportedACRs, " "))
 	}
+	return nil
+}
+
+// validateSubject checks the subject type (default pairwise) and the
+// sector, which defaults to the one host of the redirect URIs.
+func (c *Client) validateSubject(hosts map[string]bool) error {
 	switch c.SubjectType {
 	case "":
 		c.SubjectType = SubjectPairwise
 	case SubjectPairwise, SubjectPublic:
 	default:
-		return bad("subject_type", "%s (want %s or %s)", quote(c.SubjectType), SubjectPairwise, SubjectPublic)
+		return c.bad("subject_type", "%s (want %s or %s)", quote(c.SubjectType), SubjectPairwise, SubjectPublic)
 	}
 	if c.SectorIdentifier != "" {
 		if len(c.SectorIdentifier) > maxSectorLen || strings.ContainsAny(c.SectorIdentifier, "/:@?# \t") || !utf8.ValidString(c.SectorIdentifier) {
-			return bad("sector_identifier", "want a host name")
+			return c.bad("sector_identifier", "want a host name")
 		}
 		c.SectorIdentifier = strings.ToLower(c.SectorIdentifier)
 	} else if c.SubjectType == SubjectPairwise {
 		if len(hosts) != 1 {
-			return bad("sector_identifier", "the redirect URIs name %d hosts; pairwise subjects need one, or an explicit sector_identifier", len(hosts))
+			return c.bad("sector_identifier", "the redirect URIs name %d hosts; pairwise subjects need one, or an explicit sector_identifier", len(hosts))
 		}
 		for h := range hosts {
 			c.SectorIdentifier = h
 		}
 	}
+	return nil
+}
+
+// validateTokensAndLogout checks the target departments (the audiences of
+// a service's tokens), the logout URIs and the ID token algorithm (default
+// RS256).
+func (c *Client) validateTokensAndLogout() error {
 	if err := c.checkTargets(); err != nil {
-		return bad("target_departments", "%v", err)
+		return c.bad("target_departments", "%v", err)
 	}
 	if len(c.PostLogoutRedirectURIs) > maxRedirectURIs {
-		return bad("post_logout_redirect_uris", "at most %d", maxRedirectURIs)
+		return c.bad("post_logout_redirect_uris", "at most %d", maxRedirectURIs)
 	}
 	for _, u := range c.PostLogoutRedirectURIs {
 		if _, err := checkRedirectURI(u); err != nil {
-			return bad("post_logout_redirect_uris", "%v", err)
+			return c.bad("post_logout_redirect_uris", "%v", err)
 		}
 	}
 	if c.BackchannelLogoutURI != "" {
 		if _, err := checkRedirectURI(c.BackchannelLogoutURI); err != nil {
-			return bad("backchannel_logout_uri", "%v", err)
+			return c.bad("backchannel_logout_uri", "%v", err)
 		}
 	}
 	switch c.IDTokenSignedResponseAlg {
@@ -267,9 +309,9 @@ func (cfg ClientConfig) Validate() (*Client, error) {
 		c.IDTokenSignedResponseAlg = AlgRS256
 	case AlgRS256, AlgES256, AlgSM2:
 	default:
-		return bad("id_token_signed_response_alg", "%s (want %s, %s or %s)", quote(c.IDTokenSignedResponseAlg), AlgRS256, AlgES256, AlgSM2)
+		return c.bad("id_token_signed_response_alg", "%s (want %s, %s or %s)", quote(c.IDTokenSignedResponseAlg), AlgRS256, AlgES256, AlgSM2)
 	}
-	return c, nil
+	return nil
 }
 
 // checkRedirectURI validates a registered redirect URI and returns its

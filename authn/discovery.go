@@ -6,6 +6,12 @@ import (
 	"strconv"
 )
 
+// metadata is what relying parties read first: discovery and the key sets.
+type metadata struct {
+	*base
+	keys *keyStore
+}
+
 // discovery is the OpenID Provider Metadata (OpenID Connect Discovery 1.0
 // §3, RFC 8414, RFC 9207).
 type discovery struct {
@@ -44,8 +50,8 @@ type discovery struct {
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
 }
 
-func (p *Provider) discovery() *discovery {
-	iss := p.issuer
+func (md *metadata) discovery() *discovery {
+	iss := md.issuer
 	return &discovery{
 		Issuer:                            iss,
 		AuthorizationEndpoint:             iss + pathAuthorize,
@@ -79,29 +85,29 @@ func (p *Provider) discovery() *discovery {
 	}
 }
 
-func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	body, err := json.MarshalIndent(p.discovery(), "", "  ")
+func (md *metadata) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	body, err := json.MarshalIndent(md.discovery(), "", "  ")
 	if err != nil {
-		p.logError(r, "encode discovery document", err)
+		md.logError(r, "encode discovery document", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	writePublicJSON(w, "application/json", body, 3600)
 }
 
-func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	p.serveKeySet(w, r, AlgRS256, AlgES256)
+func (md *metadata) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	md.serveKeySet(w, r, AlgRS256, AlgES256)
 }
 
 // serveSM2JWKS serves the SM2 keys, which never appear at jwks_uri.
-func (p *Provider) serveSM2JWKS(w http.ResponseWriter, r *http.Request) {
-	p.serveKeySet(w, r, AlgSM2)
+func (md *metadata) serveSM2JWKS(w http.ResponseWriter, r *http.Request) {
+	md.serveKeySet(w, r, AlgSM2)
 }
 
-func (p *Provider) serveKeySet(w http.ResponseWriter, r *http.Request, algs ...string) {
-	body, err := p.keys.jwks(r.Context(), algs...)
+func (md *metadata) serveKeySet(w http.ResponseWriter, r *http.Request, algs ...string) {
+	body, err := md.keys.jwks(r.Context(), algs...)
 	if err != nil {
-		p.logError(r, "read key set", err)
+		md.logError(r, "read key set", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -122,7 +128,7 @@ func writePublicJSON(w http.ResponseWriter, contentType string, body []byte, max
 // servePreflight answers CORS preflight requests of the token and userinfo
 // endpoints, which browser-based public clients call. No credentials
 // (cookies) are allowed across origins.
-func (p *Provider) servePreflight(w http.ResponseWriter, r *http.Request) {
+func (md *metadata) servePreflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, POST")

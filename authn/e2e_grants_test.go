@@ -28,7 +28,7 @@ type grantsEnv struct {
 	*env
 }
 
-func newGrantsEnv(t *testing.T, db *store.DB) *grantsEnv {
+func newGrantsEnv(t *testing.T, db *store.DB, opts ...Option) *grantsEnv {
 	t.Helper()
 	secrets := map[string]string{}
 	var cfgs []ClientConfig
@@ -41,13 +41,13 @@ func newGrantsEnv(t *testing.T, db *store.DB) *grantsEnv {
 		c.SecretHash = h
 		cfgs = append(cfgs, c)
 	}
-	e := newEnv(t, db, WithClients(cfgs...))
+	e := newEnv(t, db, append([]Option{WithClients(cfgs...)}, opts...)...)
 	for k, v := range secrets {
 		e.secret[k] = v
 	}
 	mux := e.srv.Config.Handler.(*http.ServeMux)
 	if _, pat := mux.Handler(httptestRequest(e.issuer + pathIntrospect)); pat == "" {
-		e.p.grantRoutes(mux)
+		t.Fatalf("Routes did not register %s", pathIntrospect)
 	}
 	return &grantsEnv{e}
 }
@@ -69,7 +69,14 @@ func (e *grantsEnv) post(t *testing.T, path, id string, form url.Values) (int, m
 	if id != "" {
 		req.SetBasicAuth(id, e.secret[id])
 	}
-	resp, err := e.srv.Client().Do(req)
+	return jsonAnswer(t, e.srv.Client(), req)
+}
+
+// jsonAnswer sends req with hc and returns the status and the JSON object
+// answered (empty if the body is no JSON object).
+func jsonAnswer(t *testing.T, hc *http.Client, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,36 @@ func (m *memAuditor) find(action string) []AuditEvent {
 	return out
 }
 
+// actions returns action/outcome of every event, oldest first.
+func (m *memAuditor) actions() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, ev := range m.events {
+		out = append(out, ev.Action+"/"+ev.Outcome)
+	}
+	return out
+}
+
+// checkCertLogin checks a certificate login of a software-key certificate
+// with serial to account userID: loa:4, amr swk (nobody vetted a hardware
+// key), the account's subject for portalA, and the audited login naming
+// the certificate.
+func checkCertLogin(t *testing.T, e *env, audit *memAuditor, tk *tokens, serial, userID string) {
+	t.Helper()
+	c := idClaims(t, tk.id)
+	if c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"swk"}) {
+		t.Fatalf("acr %s amr %v, want swk: nobody vetted a hardware key", c.ACR, c.AMR)
+	}
+	if tk.id.Subject != e.p.subject(mustClient(t, e, portalA), userID) {
+		t.Fatal("the certificate did not log in to the account of the same ID number")
+	}
+	ev := audit.find("authn.login")
+	if len(ev) == 0 || ev[len(ev)-1].CertSerial != serial || ev[len(ev)-1].Subject != userID {
+		t.Fatalf("certificate login not audited with its serial: %+v", ev)
+	}
+}
+
 // certEnv is an env with certificate login against a real Tongxing CA on
 // the same database.
 type certEnv struct {
@@ -157,7 +187,7 @@ func (ce *certEnv) certForm(t *testing.T, p *page, lc *loginCert) url.Values {
 	if m == nil {
 		t.Fatalf("no certificate login on the page (%d):\n%.3000s", p.status, p.body)
 	}
-	ch, err := ce.p.loadCertChallenge(t.Context(), m[1])
+	ch, err := ce.p.cert.loadCertChallenge(t.Context(), m[1])
 	if err != nil || ch == nil {
 		t.Fatalf("challenge %s not stored: %v", m[1], err)
 	}
@@ -318,17 +348,7 @@ func TestCertLogin(t *testing.T) {
 				b := ce.browser(t)
 				f, u := pt.start()
 				tk := f.finish(t, ce.certSignIn(t, b, b.get(u), citizen))
-				c := idClaims(t, tk.id)
-				if c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"swk"}) {
-					t.Fatalf("acr %s amr %v, want swk: nobody vetted a hardware key", c.ACR, c.AMR)
-				}
-				if tk.id.Subject != ce.p.subject(mustClient(t, ce.env, portalA), zhang.ID) {
-					t.Fatal("the citizen certificate did not log in to the account of the same ID number")
-				}
-				ev := ce.audit.find("authn.login")
-				if len(ev) == 0 || ev[len(ev)-1].CertSerial != citizen.serial || ev[len(ev)-1].Subject != zhang.ID {
-					t.Fatalf("certificate login not audited with its serial: %+v", ev)
-				}
+				checkCertLogin(t, ce.env, ce.audit, tk, citizen.serial, zhang.ID)
 			}},
 			{"ok/hardware-key-citizen-card-gives-hwk", func(t *testing.T) {
 				hw := ce.issueKey(t, "citizen", ca.Subject{Name: "张三", IDNumber: testCitizenID}, true)

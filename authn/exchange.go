@@ -2,12 +2,10 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -35,19 +33,19 @@ type accessClaims struct {
 // parseAccessToken checks an access token's signature (any published key),
 // typ (at+jwt), issuer and, unless expired is true, its expiry. It does
 // NOT check revocation.
-func (p *Provider) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
+func (chk *tokenChecks) parseAccessToken(ctx context.Context, token string, expired bool) (*accessClaims, error) {
 	var c accessClaims
-	h, err := p.keys.verify(ctx, token, &c)
+	h, err := chk.keys.verify(ctx, token, &c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadToken, err)
 	}
 	if !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
 		return nil, fmt.Errorf("%w: typ %s", errBadToken, quote(h.Typ))
 	}
-	if c.Issuer != p.issuer || c.ID == "" || c.ExpiresAt == nil {
+	if c.Issuer != chk.issuer || c.ID == "" || c.ExpiresAt == nil {
 		return nil, fmt.Errorf("%w: not an access token of this provider", errBadToken)
 	}
-	if !expired && !p.now().Before(c.ExpiresAt.Time) {
+	if !expired && !chk.now().Before(c.ExpiresAt.Time) {
 		return nil, fmt.Errorf("%w: expired", errBadToken)
 	}
 	return &c, nil
@@ -63,31 +61,33 @@ type citizenToken struct {
 // liveCitizenToken verifies a citizen's access token and checks, in the
 // database, that neither it nor its grant is revoked and that the account
 // is enabled.
-func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
-	c, err := p.parseAccessToken(ctx, token, false)
+func (tk *tokenEndpoint) liveCitizenToken(ctx context.Context, token string) (*citizenToken, error) {
+	c, err := tk.checks.parseAccessToken(ctx, token, false)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		ct                citizenToken
-		expires           int64
-		revoked, grevoked sql.NullInt64
-		disabled          sql.NullInt64
-	)
-	err = p.db.QueryRow(ctx, `SELECT g.id, g.user_id, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
-		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE a.jti = ?`, c.ID).Scan(&ct.grantID, &ct.userID, &expires, &revoked, &grevoked, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: not a citizen's access token", errBadToken)
-	}
+	t, err := tk.checks.liveRecord(ctx, c.ID, tk.checks.records.accessToken, errBadToken, "a citizen's access token")
 	if err != nil {
-		return nil, fmt.Errorf("authn: read access token: %w", err)
+		return nil, err
 	}
-	if revoked.Valid || grevoked.Valid || disabled.Valid || !p.now().Before(time.Unix(0, expires)) {
-		return nil, fmt.Errorf("%w: revoked or expired", errBadToken)
+	return &citizenToken{claims: c, grantID: t.GrantID, userID: t.UserID}, nil
+}
+
+// liveRecord returns the record of token jti that lookup finds, if it is
+// live: an unknown token is "not <what>", a revoked or expired one
+// "revoked or expired", both wrapping rejected.
+func (chk *tokenChecks) liveRecord(ctx context.Context, jti string, lookup func(context.Context, string) (*tokenRecord, error), rejected error, what string) (*tokenRecord, error) {
+	t, err := lookup(ctx, jti)
+	if err != nil {
+		return nil, fmt.Errorf("authn: read %s: %w", what, err)
 	}
-	ct.claims = c
-	return &ct, nil
+	if t == nil {
+		return nil, fmt.Errorf("%w: not %s", rejected, what)
+	}
+	if !t.live(chk.now()) {
+		return nil, fmt.Errorf("%w: revoked or expired", rejected)
+	}
+	return t, nil
 }
 
 // tokenExchange is token exchange (RFC 8693) for a department service
@@ -99,7 +99,7 @@ func (p *Provider) liveCitizenToken(ctx context.Context, token string) (*citizen
 // (which the service must be registered for), lives no longer than the
 // subject token, and comes without a refresh token. Revoking the
 // citizen's grant revokes it.
-func (p *Provider) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) tokenExchange(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	if !c.Service() {
 		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
 	}
@@ -121,18 +121,18 @@ func (p *Provider) tokenExchange(ctx context.Context, c *Client, form url.Values
 	if err != nil {
 		return nil, err
 	}
-	ct, err := p.liveCitizenToken(ctx, subject)
+	ct, err := tk.liveCitizenToken(ctx, subject)
 	if errors.Is(err, errBadToken) {
 		return nil, oauthErr(ErrInvalidGrant, "subject_token is invalid, expired or revoked")
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := p.now()
-	life := min(p.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
+	now := tk.now()
+	life := min(tk.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
 	ev.Subject, ev.Resource = ct.userID, "authn:grant:"+ct.grantID
 	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "), "act="+c.ID)
-	resp, err := p.issueServiceToken(ctx, &serviceToken{
+	resp, err := tk.issueServiceToken(ctx, &serviceToken{
 		client: c, userID: ct.userID, grantID: ct.grantID, lifetime: life,
 		claims: ServiceTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: ct.claims.Subject, Audience: aud},

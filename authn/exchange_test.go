@@ -1,11 +1,9 @@
 package authn
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,32 +103,9 @@ func TestTokenExchange(t *testing.T) {
 	})
 }
 
-// recorder is an Auditor keeping events in memory.
-type recorder struct {
-	mu  sync.Mutex
-	evs []AuditEvent
-}
-
-func (r *recorder) Record(_ context.Context, ev AuditEvent) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, ev)
-	return nil
-}
-
-func (r *recorder) actions() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, ev := range r.evs {
-		out = append(out, ev.Action+"/"+ev.Outcome)
-	}
-	return out
-}
-
 func TestTokenAudit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		rec := &recorder{}
+		rec := &memAuditor{}
 		e := &grantsEnv{newEnv(t, db, WithAuditor(rec))}
 		pt := e.portal(portalA)
 		tk := e.browser(t).signIn(t, pt)
@@ -152,7 +127,7 @@ func TestTokenAudit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ev := range rec.evs {
+		for _, ev := range rec.events {
 			s := fmt.Sprintf("%+v", ev)
 			for _, secret := range []string{tk.tok.AccessToken, tk.tok.RefreshToken, tk.raw, e.secret[portalA]} {
 				if strings.Contains(s, secret) {

@@ -11,8 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
 
 // Grant types of the token endpoint beyond authorization_code and
@@ -131,22 +129,18 @@ type serviceToken struct {
 }
 
 // issueServiceToken records the token's jti and signs it.
-func (p *Provider) issueServiceToken(ctx context.Context, st *serviceToken, now time.Time) (*tokenResponse, error) {
-	st.claims.Issuer = p.issuer
+func (tk *tokenEndpoint) issueServiceToken(ctx context.Context, st *serviceToken, now time.Time) (*tokenResponse, error) {
+	st.claims.Issuer = tk.issuer
 	st.claims.IssuedAt = jwt.NewNumericDate(now)
 	st.claims.ExpiresAt = jwt.NewNumericDate(now.Add(st.lifetime))
 	st.claims.ID = newID()
 	st.claims.ClientID = st.client.ID
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO authn_service_tokens (jti, client_id, user_id, grant_id, audience, scope, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.claims.ID, st.client.ID, nullString(st.userID), nullString(st.grantID),
-			strings.Join(st.claims.Audience, " "), st.claims.Scope, now.UnixNano(), now.Add(st.lifetime).UnixNano())
-		return err
-	})
+	err := tk.grants.recordServiceToken(ctx, st.claims.ID, st.client.ID, st.userID, st.grantID, st.claims.Audience, st.claims.Scope,
+		now, now.Add(st.lifetime))
 	if err != nil {
 		return nil, fmt.Errorf("authn: record service token: %w", err)
 	}
-	access, err := p.keys.sign(ctx, p.accessAlg, accessTokenType, st.claims)
+	access, err := tk.keys.sign(ctx, tk.accessAlg, accessTokenType, st.claims)
 	if err != nil {
 		return nil, err
 	}
@@ -156,17 +150,10 @@ func (p *Provider) issueServiceToken(ctx context.Context, st *serviceToken, now 
 	}, nil
 }
 
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // clientCredentials is the client credentials grant (RFC 6749 §4.4) for
 // department services. The access token's sub is the client ID and its
 // aud the requested target departments; no refresh token is issued.
-func (p *Provider) clientCredentials(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) clientCredentials(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	if !c.Service() {
 		return nil, oauthErr(ErrUnauthorizedClient, "the client is not a department service")
 	}
@@ -176,12 +163,12 @@ func (p *Provider) clientCredentials(ctx context.Context, c *Client, form url.Va
 	}
 	ev.Resource = "authn:service:" + c.ID
 	ev.Reasons = append(ev.Reasons, "aud="+strings.Join(aud, " "))
-	return p.issueServiceToken(ctx, &serviceToken{
+	return tk.issueServiceToken(ctx, &serviceToken{
 		client:   c,
-		lifetime: p.life.AccessToken,
+		lifetime: tk.life.AccessToken,
 		claims: ServiceTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: c.ID, Audience: aud},
 			Scope:            joinScopes(scope),
 		},
-	}, p.now())
+	}, tk.now())
 }

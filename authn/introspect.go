@@ -2,14 +2,11 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -47,42 +44,34 @@ type Introspection struct {
 // token is for); to every other caller, and for revoked, expired, unknown
 // or malformed tokens, the answer is {"active": false}. token_type_hint
 // is accepted and not needed.
-func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	form, c, err := p.tokenManagementRequest(w, r)
-	if err == nil && c.Public() {
-		err = oauthErr(ErrInvalidClient, "a public client cannot introspect tokens")
-	}
+func (chk *tokenChecks) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	token, c, err := chk.tokenManagementRequest(w, r, "a public client cannot introspect tokens")
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		chk.writeOAuthError(w, r, err)
 		return
 	}
-	token := form.Get("token")
-	if token == "" {
-		p.writeOAuthError(w, r, oauthErr(ErrInvalidRequest, "token is required"))
-		return
-	}
-	in, err := p.introspect(r.Context(), c, token)
+	in, err := chk.introspect(r.Context(), c, token)
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		chk.writeOAuthError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
 }
 
 // introspect describes token to client c.
-func (p *Provider) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
+func (chk *tokenChecks) introspect(ctx context.Context, c *Client, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if strings.HasPrefix(token, refreshTokenPrefix) {
-		return p.introspectRefresh(ctx, c, token)
+		return chk.introspectRefresh(ctx, c, token)
 	}
-	ac, err := p.parseAccessToken(ctx, token, false)
+	ac, err := chk.parseAccessToken(ctx, token, false)
 	if errors.Is(err, errBadToken) {
 		return inactive, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	live, err := p.accessTokenLive(ctx, ac.ID)
+	live, err := chk.accessTokenLive(ctx, ac.ID)
 	if err != nil || !live {
 		return inactive, err
 	}
@@ -100,59 +89,44 @@ func (p *Provider) introspect(ctx context.Context, c *Client, token string) (*In
 // accessTokenLive reports whether the access token jti (of a portal or a
 // department service) is recorded, unexpired and not revoked, and so are
 // its grant and the citizen's account, if it has them.
-func (p *Provider) accessTokenLive(ctx context.Context, jti string) (bool, error) {
-	var (
-		expires                     int64
-		revoked, grevoked, disabled sql.NullInt64
-	)
-	err := p.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
-		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE a.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = p.db.QueryRow(ctx, `SELECT s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at
-			FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
-			WHERE s.jti = ?`, jti).Scan(&expires, &revoked, &grevoked, &disabled)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+func (chk *tokenChecks) accessTokenLive(ctx context.Context, jti string) (bool, error) {
+	t, err := chk.records.accessToken(ctx, jti)
+	if err == nil && t == nil {
+		t, err = chk.records.serviceToken(ctx, jti)
 	}
 	if err != nil {
 		return false, fmt.Errorf("authn: read access token: %w", err)
 	}
-	return !revoked.Valid && !grevoked.Valid && !disabled.Valid && p.now().Before(time.Unix(0, expires)), nil
+	return t != nil && t.live(chk.now()), nil
+}
+
+// tokenRecords is where the OAuth endpoints read what they issued
+// ([sqlStore]); each returns nil for an unknown token.
+type tokenRecords interface {
+	accessToken(ctx context.Context, jti string) (*tokenRecord, error)
+	serviceToken(ctx context.Context, jti string) (*tokenRecord, error)
+	refreshToken(ctx context.Context, token string) (*refreshRecord, error)
 }
 
 // introspectRefresh describes a refresh token, to the client it was issued
 // to only.
-func (p *Provider) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
+func (chk *tokenChecks) introspectRefresh(ctx context.Context, c *Client, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if len(token) > 128 {
 		return inactive, nil
 	}
-	var (
-		g                grant
-		created, expires int64
-		used, disabled   sql.NullInt64
-		scope            string
-	)
-	cols := scanGrant(&g)
-	err := p.db.QueryRow(ctx, `SELECT r.scope, r.created_at, r.expires_at, r.used_at, u.disabled_at, `+grantColumns+`
-		FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE r.hash = ?`, hashSecret(token)).Scan(append([]any{&scope, &created, &expires, &used, &disabled}, cols...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return inactive, nil
-	}
+	rr, err := chk.records.refreshToken(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read refresh token: %w", err)
 	}
-	finishGrant(&g, cols)
-	if g.ClientID != c.ID || used.Valid || disabled.Valid || g.Revoked || !p.now().Before(time.Unix(0, expires)) {
+	if rr == nil || rr.ClientID != c.ID || rr.Used || rr.Disabled || rr.Revoked || !chk.now().Before(rr.Expires) {
 		return inactive, nil
 	}
+	g := rr.grant
 	return &Introspection{
-		Active: true, Scope: scope, ClientID: g.ClientID, TokenType: "refresh_token",
-		Exp: time.Unix(0, expires).Unix(), Iat: time.Unix(0, created).Unix(), Sub: p.subject(c, g.UserID),
-		Iss: p.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
+		Active: true, Scope: rr.Scope, ClientID: g.ClientID, TokenType: "refresh_token",
+		Exp: rr.Expires.Unix(), Iat: rr.Created.Unix(), Sub: chk.subject(c, g.UserID),
+		Iss: chk.issuer, AuthTime: g.AuthTime.Unix(), ACR: g.ACR, SID: g.SessionID,
 	}, nil
 }
 
@@ -165,21 +139,32 @@ func unixOf(d *jwt.NumericDate) int64 {
 
 // tokenManagementRequest reads an introspection or revocation request: it
 // sets no-store headers, reads the size-limited form, refuses repeated
-// parameters and authenticates the client.
-// The error is an OAuth error for the caller to write.
-func (p *Provider) tokenManagementRequest(w http.ResponseWriter, r *http.Request) (url.Values, *Client, error) {
+// parameters, authenticates the client (refusing a public client with
+// publicRefusal, unless it is "") and returns the token, which is
+// required. The error is an OAuth error for the caller to write.
+func (chk *tokenChecks) tokenManagementRequest(w http.ResponseWriter, r *http.Request, publicRefusal string) (string, *Client, error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	form, err := readForm(w, r, maxTokenRequestSize)
 	if err != nil {
-		return nil, nil, oauthErr(ErrInvalidRequest, "%v", err)
+		return "", nil, oauthErr(ErrInvalidRequest, "%v", err)
 	}
 	for _, k := range []string{"token", "token_type_hint", "client_id", "client_secret", "client_assertion", "client_assertion_type"} {
 		if len(form[k]) > 1 {
-			return nil, nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
+			return "", nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
-	c, err := p.authenticateClient(r, form)
-	return form, c, err
+	c, err := chk.auth.authenticateClient(r, form)
+	if err != nil {
+		return "", nil, err
+	}
+	if publicRefusal != "" && c.Public() {
+		return "", nil, oauthErr(ErrInvalidClient, "%s", publicRefusal)
+	}
+	token := form.Get("token")
+	if token == "" {
+		return "", nil, oauthErr(ErrInvalidRequest, "token is required")
+	}
+	return token, c, nil
 }

@@ -585,12 +585,12 @@ func (ks *keyStore) rotate(ctx context.Context, algs []string) error {
 		n := now.UnixNano()
 		for _, alg := range algs {
 			p := plan[alg]
-			res, err := tx.Exec(ctx, `UPDATE authn_keys SET state = 'retired', retired_at = ?, publish_until = ?
-				WHERE kid = ? AND state = 'current'`, n, now.Add(ks.retain).UnixNano(), p.cur)
+			c, err := affected(tx.Exec(ctx, `UPDATE authn_keys SET state = 'retired', retired_at = ?, publish_until = ?
+				WHERE kid = ? AND state = 'current'`, n, now.Add(ks.retain).UnixNano(), p.cur))
 			if err != nil {
 				return err
 			}
-			if c, _ := res.RowsAffected(); c != 1 {
+			if c != 1 {
 				return fmt.Errorf("%s key %s is no longer current (concurrent rotation)", alg, p.cur)
 			}
 			if _, err := tx.Exec(ctx, "UPDATE authn_keys SET state = 'current', activated_at = ? WHERE kid = ? AND state = 'next'", n, p.next); err != nil {
@@ -609,4 +609,12 @@ func (ks *keyStore) rotate(ctx context.Context, algs []string) error {
 	}
 	ks.invalidate()
 	return nil
+}
+
+// currentSince returns when the current key of alg became current (when
+// it was made, for the first key).
+func (ks *keyStore) currentSince(ctx context.Context, alg string) (time.Time, error) {
+	var activated int64
+	err := ks.db.QueryRow(ctx, "SELECT COALESCE(activated_at, created_at) FROM authn_keys WHERE alg = ? AND state = 'current'", alg).Scan(&activated)
+	return time.Unix(0, activated), err
 }

@@ -3,16 +3,24 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
+
+	"github.com/tongxing/tongxing/authn/totp"
 )
+
+// loginPages are the login and consent forms: password, one-time code and
+// consent. The other login methods (certificate and mTLS login in
+// [certLogin]) offer themselves on the login page through offers.
+type loginPages struct {
+	*loginFlow
+	totp *totp.Verifier
+	// offers put the other login methods on the login page.
+	offers []loginOffer
+}
 
 // Login transaction stages.
 const (
@@ -44,19 +52,13 @@ var errLoginGone = errors.New("authn: login request expired, completed or from a
 
 // beginLogin stores the authorization request as a login transaction bound
 // to this browser and redirects to the login page.
-func (p *Provider) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
+func (az *authorizer) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
 	browser := browserID(w, r)
 	tx := &loginTx{ID: newID(), CSRF: newSecret(), Stage: stage, State: loginState{Request: req, SessionID: sessionID}}
-	state, err := json.Marshal(tx.State)
-	if err == nil {
-		now := p.now()
-		_, err = p.db.Exec(r.Context(), `INSERT INTO authn_logins (id, browser_hash, csrf, stage, request, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, tx.ID, hashSecret(browser), tx.CSRF, stage, string(state),
-			now.UnixNano(), now.Add(p.life.Login).UnixNano())
-	}
-	if err != nil {
-		p.logError(r, "authorize: store login request", err)
-		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+	now := az.now()
+	if err := az.logins.createLogin(r.Context(), tx, hashSecret(browser), now, now.Add(az.life.Login)); err != nil {
+		az.logError(r, "authorize: store login request", err)
+		az.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
 	}
 	status := http.StatusFound
@@ -64,49 +66,7 @@ func (p *Provider) beginLogin(w http.ResponseWriter, r *http.Request, req *Autho
 		status = http.StatusSeeOther
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, p.prefix+pathLogin+"?"+url.Values{"login": {tx.ID}}.Encode(), status)
-}
-
-// loadLogin returns the pending login transaction id, if it exists, has
-// not expired or completed, and belongs to this browser.
-func (p *Provider) loadLogin(ctx context.Context, r *http.Request, id string) (*loginTx, error) {
-	if id == "" || len(id) > 64 {
-		return nil, errLoginGone
-	}
-	var (
-		tx      = &loginTx{ID: id}
-		browser []byte
-		state   string
-		expires int64
-		done    sql.NullInt64
-	)
-	err := p.db.QueryRow(ctx, "SELECT browser_hash, csrf, stage, request, expires_at, done_at FROM authn_logins WHERE id = ?", id).
-		Scan(&browser, &tx.CSRF, &tx.Stage, &state, &expires, &done)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errLoginGone
-	}
-	if err != nil {
-		return nil, fmt.Errorf("authn: read login request: %w", err)
-	}
-	if done.Valid || p.now().UnixNano() >= expires || !sameBrowser(r, browser) {
-		return nil, errLoginGone
-	}
-	if err := json.Unmarshal([]byte(state), &tx.State); err != nil || tx.State.Request == nil {
-		return nil, fmt.Errorf("authn: stored login request %s is malformed: %v", quote(id), err)
-	}
-	return tx, nil
-}
-
-// finishLogin marks tx completed; only one caller succeeds.
-func (p *Provider) finishLogin(ctx context.Context, tx *loginTx) error {
-	res, err := p.db.Exec(ctx, "UPDATE authn_logins SET done_at = ? WHERE id = ? AND done_at IS NULL", p.now().UnixNano(), tx.ID)
-	if err != nil {
-		return fmt.Errorf("authn: complete login request: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return errLoginGone
-	}
-	return nil
+	http.Redirect(w, r, az.prefix+pathLogin+"?"+url.Values{"login": {tx.ID}}.Encode(), status)
 }
 
 // pageLocale picks the locale of a login page: an explicit ui_locales
@@ -123,115 +83,78 @@ func pageLocale(r *http.Request, explicit string, req *AuthorizeRequest) string 
 	return pickLocale(tags, r.Header.Get("Accept-Language"))
 }
 
-// pageFor fills the data shared by the login and consent pages.
-func (p *Provider) pageFor(tx *loginTx, c *Client, locale string) *pageData {
-	other := translator(locale)("lang.other.code")
-	acr := ACRPassword
-	if wantedRank(c, tx.State.Request) >= acrRank(ACRCertificate) {
-		acr = ACRCertificate
-	}
-	return &pageData{
-		Client: c, LoginID: tx.ID, CSRF: tx.CSRF, ACR: acr,
-		OtherLangURL: p.prefix + pathLogin + "?" + url.Values{"login": {tx.ID}, "ui_locales": {other}}.Encode(),
-	}
-}
-
 // serveLoginPage shows the login or consent form of a login transaction.
-func (p *Provider) serveLoginPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if len(r.URL.RawQuery) > 1024 {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
+func (lp *loginPages) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+	q, locale, ok := lp.pageQuery(w, r, "")
+	if !ok {
 		return
 	}
-	tx, c, ok := p.loginContext(w, r, q.Get("login"), locale)
+	tx, c, ok := lp.loginContext(w, r, q.Get("login"), locale)
 	if !ok {
 		return
 	}
 	locale = pageLocale(r, q.Get("ui_locales"), tx.State.Request)
-	d := p.pageFor(tx, c, locale)
+	d := lp.pageFor(tx, c, locale)
 	switch tx.Stage {
 	case stageConsent:
-		p.showConsent(w, r, tx, c, d, locale)
+		lp.showConsent(w, r, tx, c, d, locale)
 		return
 	case stageTOTP:
-		p.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
+		lp.renderTOTP(w, r, http.StatusOK, tx, c, locale, "")
 		return
 	}
 	if h := tx.State.Request.LoginHint; checkUsername(h) == nil {
 		d.Username = h
 	}
-	if !p.offerCertLogin(w, r, d, locale) {
+	if !lp.offer(w, r, d, locale) {
 		return
 	}
-	if err := p.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
-		p.logError(r, "login page", err)
+	if err := lp.pages.render(w, http.StatusOK, "login", locale, d); err != nil {
+		lp.logError(r, "login page", err)
 	}
 }
 
-// loginContext loads the transaction and its client, or shows the error
-// page and returns false.
-func (p *Provider) loginContext(w http.ResponseWriter, r *http.Request, id, locale string) (*loginTx, *Client, bool) {
-	tx, err := p.loadLogin(r.Context(), r, id)
-	if errors.Is(err, errLoginGone) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
-		return nil, nil, false
-	}
+func (lp *loginPages) showConsent(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, d *pageData, locale string) {
+	sess, err := lp.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "login: load request", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
-		return nil, nil, false
-	}
-	c, err := p.clients.get(r.Context(), tx.State.Request.ClientID)
-	if err != nil {
-		// The client was removed while the user was logging in.
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "")
-		return nil, nil, false
-	}
-	return tx, c, true
-}
-
-func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, tx *loginTx, c *Client, d *pageData, locale string) {
-	sess, err := p.sessionFrom(r)
-	if err != nil {
-		p.logError(r, "consent: read session", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "consent: read session", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if sess == nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
 		return
 	}
-	u, err := p.users.User(r.Context(), sess.UserID)
+	u, err := lp.users.User(r.Context(), sess.UserID)
 	if err != nil {
-		p.logError(r, "consent: load user", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "consent: load user", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	d.Username = u.Username
 	d.Scopes = grantedScopes(c, tx.State.Request.Scopes)
-	if err := p.pages.render(w, http.StatusOK, "consent", locale, d); err != nil {
-		p.logError(r, "consent page", err)
+	if err := lp.pages.render(w, http.StatusOK, "consent", locale, d); err != nil {
+		lp.logError(r, "consent page", err)
 	}
 }
 
 // postedLogin reads a login or consent form and its transaction, checking
 // the CSRF token; on failure it has shown the error page.
-func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stages ...string) (url.Values, *loginTx, *Client, string, bool) {
+func (lp *loginPages) postedLogin(w http.ResponseWriter, r *http.Request, stages ...string) (url.Values, *loginTx, *Client, string, bool) {
 	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
 	form, err := readForm(w, r, maxLoginFormSize)
 	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
+		lp.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
 		return nil, nil, nil, "", false
 	}
 	locale = pageLocale(r, form.Get("ui_locales"), nil)
-	tx, c, ok := p.loginContext(w, r, form.Get("login"), locale)
+	tx, c, ok := lp.loginContext(w, r, form.Get("login"), locale)
 	if !ok {
 		return nil, nil, nil, "", false
 	}
 	csrf := form.Get("csrf_token")
 	if len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF)) != 1 || !slices.Contains(stages, tx.Stage) {
-		p.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
+		lp.errorPage(w, r, http.StatusForbidden, locale, "error.expired", "")
 		return nil, nil, nil, "", false
 	}
 	return form, tx, c, pageLocale(r, form.Get("ui_locales"), tx.State.Request), true
@@ -240,18 +163,18 @@ func (p *Provider) postedLogin(w http.ResponseWriter, r *http.Request, stages ..
 // serveLoginSubmit checks the login form: CSRF token, throttling, password.
 // A successful login starts a session and continues the authorization
 // request.
-func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
-	form, tx, c, locale, ok := p.postedLogin(w, r, stageLogin, stageTOTP)
+func (lp *loginPages) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	form, tx, c, locale, ok := lp.postedLogin(w, r, stageLogin, stageTOTP)
 	if !ok {
 		return
 	}
 	if tx.Stage == stageTOTP {
-		p.serveTOTPSubmit(w, r, form.Get("code"), tx, c, locale)
+		lp.serveTOTPSubmit(w, r, form.Get("code"), tx, c, locale)
 		return
 	}
 	ctx := r.Context()
 	username, password := form.Get("username"), form.Get("password")
-	d := p.pageFor(tx, c, locale)
+	d := lp.pageFor(tx, c, locale)
 	d.Username = username
 	if len(username) > MaxUsernameLength {
 		d.Username = ""
@@ -259,18 +182,18 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	t := translator(locale)
 	fail := func(status int, msg string) {
 		d.Error = msg
-		if !p.offerCertLogin(w, r, d, locale) {
+		if !lp.offer(w, r, d, locale) {
 			return
 		}
-		if err := p.pages.render(w, status, "login", locale, d); err != nil {
-			p.logError(r, "login page", err)
+		if err := lp.pages.render(w, status, "login", locale, d); err != nil {
+			lp.logError(r, "login page", err)
 		}
 	}
 	if username == "" || password == "" {
 		fail(http.StatusBadRequest, t("login.required"))
 		return
 	}
-	u, err := p.CheckPassword(ctx, username, password, r.RemoteAddr)
+	u, err := lp.checkPassword(ctx, username, password, r.RemoteAddr)
 	var locked *LockedError
 	if errors.As(err, &locked) || errors.Is(err, ErrBadCredentials) {
 		reason := "bad credentials"
@@ -278,78 +201,69 @@ func (p *Provider) serveLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			reason = "locked"
 		}
 		subject := NormalizeUsername(d.Username)
-		if known, e := p.users.ByUsername(ctx, username); e == nil {
+		if known, e := lp.users.ByUsername(ctx, username); e == nil {
 			subject = known.ID
 		}
-		_ = p.audit(ctx, AuditEvent{Action: "authn.login.failure", Subject: subject, Client: c.ID,
+		_ = lp.audit(ctx, AuditEvent{Action: "authn.login.failure", Subject: subject, Client: c.ID,
 			SourceAddr: r.RemoteAddr, Outcome: "failure", Reasons: []string{"method password", reason}})
 	}
 	switch {
 	case errors.As(err, &locked):
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
-		fail(http.StatusTooManyRequests, t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(lp.now())))
+		fail(http.StatusTooManyRequests, lockedMessage(t, locked))
 		return
 	case errors.Is(err, ErrBadCredentials):
 		fail(http.StatusOK, t("login.bad"))
 		return
 	case err != nil:
-		p.logError(r, "login: check password", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: check password", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	hasTOTP, err := p.users.HasTOTP(ctx, u.ID)
+	hasTOTP, err := lp.users.HasTOTP(ctx, u.ID)
 	if err != nil {
-		p.logError(r, "login: read one-time code factor", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		lp.logError(r, "login: read one-time code factor", err)
+		lp.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if hasTOTP {
 		// The one-time code is asked whenever the account has the factor,
 		// and so whenever urn:tongxing:loa:3 is requested of such an
 		// account; an account without it can reach level 2 only.
-		p.beginTOTP(w, r, tx, c, locale, u)
+		lp.beginTOTP(w, r, tx, c, locale, u)
 		return
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRPassword, []string{amrPassword}, "")
+	lp.completeLogin(w, r, tx, c, locale, u, ACRPassword, []string{amrPassword}, "")
 }
 
 // serveConsentSubmit takes the consent form's decision.
-func (p *Provider) serveConsentSubmit(w http.ResponseWriter, r *http.Request) {
-	form, tx, c, locale, ok := p.postedLogin(w, r, stageConsent)
+func (lp *loginPages) serveConsentSubmit(w http.ResponseWriter, r *http.Request) {
+	form, tx, c, locale, ok := lp.postedLogin(w, r, stageConsent)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if err := p.finishLogin(ctx, tx); err != nil {
-		p.loginGone(w, r, locale, err)
+	if err := lp.finishLogin(ctx, tx); err != nil {
+		lp.loginGone(w, r, locale, err)
 		return
 	}
 	req := tx.State.Request
 	if form.Get("decision") != "allow" {
-		p.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the user denied the request"))
+		lp.authz.redirectError(w, r, req, oauthErr(ErrAccessDenied, "the user denied the request"))
 		return
 	}
-	sess, err := p.sessionFrom(r)
+	sess, err := lp.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "consent: read session", err)
-		p.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
+		lp.logError(r, "consent: read session", err)
+		lp.authz.redirectError(w, r, req, oauthErr(ErrServerError, "temporarily unavailable"))
 		return
 	}
 	if sess == nil {
 		// The session ended while the form was open: log in again.
-		p.proceed(w, r, c, req, nil, false, false)
+		lp.authz.proceed(w, r, c, req, nil, false, false)
 		return
 	}
-	p.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
-}
-
-func (p *Provider) loginGone(w http.ResponseWriter, r *http.Request, locale string, err error) {
-	if errors.Is(err, errLoginGone) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
-		return
-	}
-	p.logError(r, "login: complete request", err)
-	p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+	lp.authz.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
 }
 
 // CheckPassword authenticates a password login for username from the
@@ -362,27 +276,16 @@ func (p *Provider) loginGone(w http.ResponseWriter, r *http.Request, locale stri
 // as given: behind a reverse proxy the caller must pass the real client
 // address.
 func (p *Provider) CheckPassword(ctx context.Context, username, password, remoteAddr string) (*User, error) {
-	acct, addr := accountKey(username), addressKey(remoteAddr)
-	if len(username) > MaxUsernameLength {
-		acct = accountKey(username[:MaxUsernameLength])
-	}
-	if err := p.thr.check(ctx, acct, addr); err != nil {
-		return nil, err
-	}
-	u, err := p.users.verifyPassword(ctx, username, password)
-	if errors.Is(err, ErrBadCredentials) {
-		_, e1 := p.thr.fail(ctx, acct, p.thr.account)
-		_, e2 := p.thr.fail(ctx, addr, p.thr.address)
-		if e := errors.Join(e1, e2); e != nil {
-			return nil, e
+	return p.login.checkPassword(ctx, username, password, remoteAddr)
+}
+
+// offer puts every other login method on the login page data d; false
+// means one failed and has answered.
+func (lp *loginPages) offer(w http.ResponseWriter, r *http.Request, d *pageData, locale string) bool {
+	for _, o := range lp.offers {
+		if !o(w, r, d, locale) {
+			return false
 		}
-		return nil, ErrBadCredentials
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := p.thr.reset(ctx, acct); err != nil {
-		return nil, err
-	}
-	return u, nil
+	return true
 }

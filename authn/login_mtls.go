@@ -20,11 +20,6 @@ import (
 // issuer URL.
 const pathMTLSLogin = "/login/mtls"
 
-// mtlsRoutes registers the TLS client-certificate login.
-func (p *Provider) mtlsRoutes(h func(method, path string, f http.HandlerFunc)) {
-	h("GET", pathMTLSLogin, p.serveMTLSLogin)
-}
-
 // serveMTLSLogin is GET /login/mtls?login=<login id>: certificate login
 // with the client certificate of the TLS connection, for browsers holding
 // an ECDSA P-256 (intl) certificate. It needs a listener that asks for
@@ -38,28 +33,26 @@ func (p *Provider) mtlsRoutes(h func(method, path string, f http.HandlerFunc)) {
 // [WithKeyStorage]). Failures count
 // towards the client address's throttling and are audited. Answers 404
 // when certificate login is not configured.
-func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
-	if !p.login.certEnabled() {
+func (cl *certLogin) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
+	if !cl.certEnabled() {
 		http.NotFound(w, r)
 		return
 	}
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if len(r.URL.RawQuery) > 1024 {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "request too large")
+	q, locale, ok := cl.pageQuery(w, r, "request too large")
+	if !ok {
 		return
 	}
-	tx, c, ok := p.loginContext(w, r, q.Get("login"), locale)
+	tx, c, ok := cl.login.loginContext(w, r, q.Get("login"), locale)
 	if !ok {
 		return
 	}
 	locale = pageLocale(r, q.Get("ui_locales"), tx.State.Request)
 	if tx.Stage != stageLogin {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
+		cl.errorPage(w, r, http.StatusBadRequest, locale, "error.expired", "")
 		return
 	}
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
-		p.noClientCertPage(w, locale)
+		cl.noClientCertPage(w, locale)
 		return
 	}
 	ctx := r.Context()
@@ -67,19 +60,19 @@ func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
 		CertSerial: r.TLS.PeerCertificates[0].SerialNumber.Text(16)}
 	fail := func(status int, key, detail string) {
 		ev.Reasons = []string{"method tls client certificate", detail}
-		_ = p.audit(ctx, ev)
-		p.errorPage(w, r, status, locale, key, detail)
+		_ = cl.audit(ctx, ev)
+		cl.errorPage(w, r, status, locale, key, detail)
 	}
 	addr := addressKey(r.RemoteAddr)
-	err := p.thr.check(ctx, "", addr)
+	err := cl.thr.check(ctx, "", addr)
 	var locked *LockedError
 	if errors.As(err, &locked) {
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(cl.now())))
 		fail(http.StatusTooManyRequests, "cert.locked", "locked")
 		return
 	}
 	if err != nil {
-		p.logError(r, "tls certificate login: check throttle", err)
+		cl.logError(r, "tls certificate login: check throttle", err)
 		fail(http.StatusInternalServerError, "error.internal", "")
 		return
 	}
@@ -87,32 +80,32 @@ func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
 	for _, pc := range r.TLS.PeerCertificates {
 		raw = append(raw, pc.Raw)
 	}
-	id, err := p.verifyClientCert(ctx, raw)
+	id, err := cl.verifyClientCert(ctx, raw)
 	if err != nil {
 		status, _, key := certFailure(err)
 		if status == http.StatusInternalServerError {
-			p.logError(r, "tls certificate login", err)
+			cl.logError(r, "tls certificate login", err)
 			fail(status, key, "")
 			return
 		}
-		if _, e := p.thr.fail(ctx, addr, p.thr.address); e != nil {
-			p.logError(r, "tls certificate login: count failure", e)
+		if _, e := cl.thr.fail(ctx, addr, cl.thr.address); e != nil {
+			cl.logError(r, "tls certificate login: count failure", e)
 		}
 		fail(status, key, err.Error())
 		return
 	}
 	ev.CertSerial = id.Serial
-	u, err := p.users.certAccount(ctx, id)
+	u, err := cl.users.certAccount(ctx, id)
 	if errors.Is(err, ErrCertAccount) {
 		fail(http.StatusForbidden, "cert.account", err.Error())
 		return
 	}
 	if err != nil {
-		p.logError(r, "tls certificate login: account", err)
+		cl.logError(r, "tls certificate login: account", err)
 		fail(http.StatusInternalServerError, "error.internal", "")
 		return
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, p.login.certAMR(id.Certificate), id.Serial)
+	cl.login.completeLogin(w, r, tx, c, locale, u, ACRCertificate, cl.certAMR(id.Certificate), id.Serial)
 }
 
 // verifyClientCert checks a TLS client certificate chain (DER, leaf
@@ -121,7 +114,7 @@ func (p *Provider) serveMTLSLogin(w http.ResponseWriter, r *http.Request) {
 // provider's clock, has key usage digitalSignature, extended key usage
 // clientAuth and an ECDSA P-256 or SM2 key, chains to the certificate-login
 // roots, and is not revoked. Errors wrap the certlogin sentinels.
-func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlogin.Identity, error) {
+func (cl *certLogin) verifyClientCert(ctx context.Context, raw [][]byte) (*certlogin.Identity, error) {
 	if len(raw) == 0 || len(raw) > certlogin.MaxChainCerts {
 		return nil, fmt.Errorf("%w: %d client certificates, want 1 to %d", certlogin.ErrChain, len(raw), certlogin.MaxChainCerts)
 	}
@@ -133,7 +126,7 @@ func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlog
 		}
 		certs = append(certs, c)
 	}
-	leaf, now := certs[0], p.now()
+	leaf, now := certs[0], cl.now()
 	serial := leaf.SerialNumber.Text(16)
 	switch {
 	case now.Before(leaf.NotBefore):
@@ -153,7 +146,7 @@ func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlog
 		inter.AddCert(c)
 	}
 	chains, err := leaf.Verify(smx509.VerifyOptions{
-		Roots: p.login.certRoots, Intermediates: inter, CurrentTime: now,
+		Roots: cl.certRoots, Intermediates: inter, CurrentTime: now,
 		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
@@ -167,7 +160,7 @@ func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlog
 	if err != nil {
 		return nil, err
 	}
-	if err := p.login.certRev.CheckRevocation(ctx, leaf, chain[1], now); err != nil {
+	if err := cl.certRev.CheckRevocation(ctx, leaf, chain[1], now); err != nil {
 		return nil, fmt.Errorf("%w: certificate %s: %w", certlogin.ErrRevocation, serial, err)
 	}
 	return id, nil
@@ -175,7 +168,7 @@ func (p *Provider) verifyClientCert(ctx context.Context, raw [][]byte) (*certlog
 
 // noClientCertPage answers 401 with a page explaining how to present a
 // client certificate.
-func (p *Provider) noClientCertPage(w http.ResponseWriter, locale string) {
+func (cl *certLogin) noClientCertPage(w http.ResponseWriter, locale string) {
 	title := "未收到客户端证书"
 	body := "浏览器没有出示证书。请先在浏览器或操作系统的证书管理中导入市民卡或企业证书（含私钥），" +
 		"然后返回原网站重新发起登录；浏览器询问时请选择该证书。若已取消选择，请关闭浏览器后重试。"

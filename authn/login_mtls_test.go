@@ -208,17 +208,7 @@ func TestMTLSLogin(t *testing.T) {
 				b := me.certBrowser(t, good)
 				f, u := pt.start()
 				tk := f.finish(t, me.mtlsLogin(t, b, u))
-				c := idClaims(t, tk.id)
-				if c.ACR != ACRCertificate || !slices.Equal(c.AMR, []string{"swk"}) {
-					t.Fatalf("acr %s amr %v", c.ACR, c.AMR)
-				}
-				if tk.id.Subject != me.p.subject(mustClient(t, me.env, portalA), zhang.ID) {
-					t.Fatal("the certificate did not log in to the account of the same ID number")
-				}
-				ev := me.audit.find("authn.login")
-				if len(ev) == 0 || ev[len(ev)-1].CertSerial != good.serial || ev[len(ev)-1].Subject != zhang.ID {
-					t.Fatalf("login not audited with the certificate serial: %+v", ev)
-				}
+				checkCertLogin(t, me.env, me.audit, tk, good.serial, zhang.ID)
 				// The session is reused: the next authorization needs no login.
 				f, u = pt.start()
 				f.finish(t, b.get(u))

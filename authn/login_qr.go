@@ -33,50 +33,52 @@ func WithQRLogin(q QRLogin) Option { return func(o *options) { o.qr = q } }
 // serveQRLogin is GET /login/qr?login=ID: the waiting page while the
 // challenge is unsigned, the login's next step once it is signed and
 // verified (chain, revocation, signature, used once).
-func (p *Provider) serveQRLogin(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if p.login.qr == nil || !p.login.certEnabled() {
+func (cl *certLogin) serveQRLogin(w http.ResponseWriter, r *http.Request) {
+	q, locale, ok := cl.pageQuery(w, r, "")
+	if !ok {
+		return
+	}
+	if cl.qr == nil || !cl.certEnabled() {
 		http.NotFound(w, r)
 		return
 	}
-	tx, c, ok := p.loginContext(w, r, q.Get("login"), locale)
+	tx, c, ok := cl.login.loginContext(w, r, q.Get("login"), locale)
 	if !ok {
 		return
 	}
 	locale = pageLocale(r, q.Get("ui_locales"), tx.State.Request)
 	ctx := r.Context()
-	ch, err := p.login.qr.Challenge(ctx, tx.ID, c.Name)
+	ch, err := cl.qr.Challenge(ctx, tx.ID, c.Name)
 	var chain, sig []byte
 	if err == nil {
-		chain, sig, err = p.login.qr.Signed(ctx, ch.ID())
+		chain, sig, err = cl.qr.Signed(ctx, ch.ID())
 	}
 	if err != nil {
-		p.logError(r, "scan to sign in", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		cl.logError(r, "scan to sign in", err)
+		cl.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	self := p.prefix + pathQRLogin + "?" + url.Values{"login": {tx.ID}}.Encode()
+	self := cl.prefix + pathQRLogin + "?" + url.Values{"login": {tx.ID}}.Encode()
 	if sig == nil {
-		p.login.qr.Wait(w, r, ch, c.Name, self, "")
+		cl.qr.Wait(w, r, ch, c.Name, self, "")
 		return
 	}
 	id, err := certlogin.Verify(ctx, ch, chain, sig, certlogin.VerifyOptions{
-		Roots: p.login.certRoots, Now: p.now(), Revocation: p.login.certRev, Used: p.login.qr,
+		Roots: cl.certRoots, Now: cl.now(), Revocation: cl.certRev, Used: cl.qr,
 	})
 	var u *User
 	if err == nil {
-		u, err = p.users.certAccount(ctx, id)
+		u, err = cl.users.certAccount(ctx, id)
 	}
 	if err != nil {
 		ev := AuditEvent{Action: "authn.login.failure", Client: c.ID, SourceAddr: r.RemoteAddr, Outcome: "failure",
 			CertSerial: leafSerial(chain), Reasons: []string{"method certificate (scan)", err.Error()}}
-		_ = p.audit(ctx, ev)
+		_ = cl.audit(ctx, ev)
 		if status, _, _ := certFailure(err); status == http.StatusInternalServerError && !errors.Is(err, ErrCertAccount) {
-			p.logError(r, "scan to sign in", err)
+			cl.logError(r, "scan to sign in", err)
 		}
-		p.login.qr.Wait(w, r, ch, c.Name, self, translator(locale)("cert.failed")+" "+err.Error())
+		cl.qr.Wait(w, r, ch, c.Name, self, translator(locale)("cert.failed")+" "+err.Error())
 		return
 	}
-	p.completeLogin(w, r, tx, c, locale, u, ACRCertificate, p.login.certAMR(id.Certificate), id.Serial)
+	cl.login.completeLogin(w, r, tx, c, locale, u, ACRCertificate, cl.certAMR(id.Certificate), id.Serial)
 }

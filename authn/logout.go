@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"html"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/tongxing/tongxing/store"
 )
 
 // pathLogout is the end_session_endpoint, relative to the issuer URL.
@@ -47,16 +44,6 @@ type LogoutTokenClaims struct {
 	SID    string              `json:"sid"`
 }
 
-// grantRoutes registers the endpoints of department services and logout
-// on mux below the issuer's path: token introspection and revocation and
-// the end_session_endpoint. [Provider.Routes] calls it.
-func (p *Provider) grantRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+p.prefix+pathIntrospect, p.serveIntrospect)
-	mux.HandleFunc("POST "+p.prefix+pathRevoke, p.serveRevoke)
-	mux.HandleFunc("GET "+p.prefix+pathLogout, p.serveLogout)
-	mux.HandleFunc("POST "+p.prefix+pathLogout, p.serveLogout)
-}
-
 // serveLogout is the end_session_endpoint (OpenID Connect RP-Initiated
 // Logout 1.0), GET or POST, with id_token_hint, client_id,
 // post_logout_redirect_uri, state and ui_locales. It ends the browser's
@@ -70,17 +57,17 @@ func (p *Provider) grantRoutes(mux *http.ServeMux) {
 // one registered by the client named by id_token_hint or client_id; the
 // browser is then sent there with state; otherwise a signed-out page is
 // shown. Errors show a page and never redirect.
-func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
+func (ss *sessions) serveLogout(w http.ResponseWriter, r *http.Request) {
 	var q url.Values
 	if r.Method == http.MethodPost {
 		var err error
 		if q, err = readForm(w, r, maxLogoutRequestSize); err != nil {
-			p.errorPage(w, r, http.StatusBadRequest, pageLocale(r, "", nil), "error.request", err.Error())
+			ss.errorPage(w, r, http.StatusBadRequest, pageLocale(r, "", nil), "error.request", err.Error())
 			return
 		}
 	} else {
 		if len(r.URL.RawQuery) > maxLogoutRequestSize {
-			p.errorPage(w, r, http.StatusBadRequest, pageLocale(r, "", nil), "error.request", "request too large")
+			ss.errorPage(w, r, http.StatusBadRequest, pageLocale(r, "", nil), "error.request", "request too large")
 			return
 		}
 		q = r.URL.Query()
@@ -89,7 +76,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if ui := q.Get("ui_locales"); ui != "" {
 		locale = pickLocale(strings.Fields(ui), r.Header.Get("Accept-Language"))
 	}
-	fail := func(detail string) { p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", detail) }
+	fail := func(detail string) { ss.errorPage(w, r, http.StatusBadRequest, locale, "error.request", detail) }
 	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
 		if len(q[k]) > 1 {
 			fail("parameter " + k + " is repeated")
@@ -103,9 +90,9 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	)
 	if hint := q.Get("id_token_hint"); hint != "" {
 		var claims IDTokenClaims
-		h, err := p.keys.verify(ctx, hint, &claims)
+		h, err := ss.keys.verify(ctx, hint, &claims)
 		if err != nil || strings.EqualFold(h.Typ, accessTokenType) || strings.EqualFold(h.Typ, logoutTokenType) ||
-			claims.Issuer != p.issuer || len(claims.Audience) == 0 || claims.Subject == "" {
+			claims.Issuer != ss.issuer || len(claims.Audience) == 0 || claims.Subject == "" {
 			fail("id_token_hint is not an ID token of this provider")
 			return
 		}
@@ -113,27 +100,27 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 			fail("client_id is not the audience of id_token_hint")
 			return
 		}
-		if c, err = p.clients.get(ctx, claims.Audience[0]); err != nil {
+		if c, err = ss.clients.get(ctx, claims.Audience[0]); err != nil {
 			fail("id_token_hint was issued to an unknown client")
 			return
 		}
 		hintSID = claims.SID
 	} else if id := q.Get("client_id"); id != "" {
 		var err error
-		if c, err = p.clients.get(ctx, id); err != nil {
-			p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "unknown client_id")
+		if c, err = ss.clients.get(ctx, id); err != nil {
+			ss.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "unknown client_id")
 			return
 		}
 	}
 	back := q.Get("post_logout_redirect_uri")
 	if back != "" && (c == nil || !slices.Contains(c.PostLogoutRedirectURIs, back)) {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "post_logout_redirect_uri is not registered for the client")
+		ss.errorPage(w, r, http.StatusBadRequest, locale, "error.client", "post_logout_redirect_uri is not registered for the client")
 		return
 	}
-	sess, err := p.sessionFrom(r)
+	sess, err := ss.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "logout", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		ss.logError(r, "logout", err)
+		ss.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	if sess != nil {
@@ -141,9 +128,9 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 			fail("id_token_hint of the current session is required to sign out")
 			return
 		}
-		if err := p.EndSession(ctx, sess.ID, r.RemoteAddr); err != nil {
-			p.logError(r, "logout", err)
-			p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		if err := ss.endSession(ctx, sess.ID, r.RemoteAddr); err != nil {
+			ss.logError(r, "logout", err)
+			ss.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 			return
 		}
 	}
@@ -177,58 +164,31 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 // ended session sends the logout tokens again; an unknown sid gives an
 // error wrapping ErrSessionNotFound. remoteAddr is for the audit log.
 func (p *Provider) EndSession(ctx context.Context, sid, remoteAddr string) error {
-	now := p.now()
-	var (
-		userID  string
-		clients []string
-	)
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ?", sid).Scan(&userID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %s", ErrSessionNotFound, quote(sid))
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", now.UnixNano(), sid); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, "SELECT DISTINCT client_id FROM authn_grants WHERE session_id = ? ORDER BY client_id", sid)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			clients = append(clients, id)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "UPDATE authn_grants SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL", now.UnixNano(), sid)
-		return err
-	})
+	return p.sess.endSession(ctx, sid, remoteAddr)
+}
+
+// endSession implements [Provider.EndSession].
+func (ss *sessions) endSession(ctx context.Context, sid, remoteAddr string) error {
+	now := ss.now()
+	userID, clients, err := ss.store.endSession(ctx, sid, now)
 	if errors.Is(err, ErrSessionNotFound) {
 		return err
 	}
 	if err != nil {
 		return fmt.Errorf("authn: end session: %w", err)
 	}
-	failed := p.backchannelLogout(ctx, sid, userID, clients, now)
+	failed := ss.backchannelLogout(ctx, sid, userID, clients, now)
 	ev := AuditEvent{Action: "authn.logout", Subject: userID, SourceAddr: remoteAddr, Resource: "authn:session:" + sid, Outcome: "success"}
 	for _, id := range failed {
 		ev.Reasons = append(ev.Reasons, "back-channel logout failed: "+id)
 	}
-	_ = p.audit(ctx, ev)
+	_ = ss.audit(ctx, ev)
 	return nil
 }
 
 // backchannelLogout posts a logout token to each client in ids that has a
 // back-channel logout URI, and returns the IDs of those it failed for.
-func (p *Provider) backchannelLogout(ctx context.Context, sid, userID string, ids []string, now time.Time) []string {
+func (ss *sessions) backchannelLogout(ctx context.Context, sid, userID string, ids []string, now time.Time) []string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backchannelTimeout)
 	defer cancel()
 	hc := &http.Client{
@@ -241,13 +201,13 @@ func (p *Provider) backchannelLogout(ctx context.Context, sid, userID string, id
 		wg     sync.WaitGroup
 	)
 	for _, id := range ids {
-		c, err := p.clients.get(ctx, id)
+		c, err := ss.clients.get(ctx, id)
 		if err != nil || c.BackchannelLogoutURI == "" {
 			continue
 		}
 		wg.Go(func() {
-			if err := p.sendLogoutToken(ctx, hc, c, sid, userID, now); err != nil {
-				p.log.WarnContext(ctx, "back-channel logout failed", "client", c.ID, "err", err)
+			if err := ss.sendLogoutToken(ctx, hc, c, sid, userID, now); err != nil {
+				ss.log.WarnContext(ctx, "back-channel logout failed", "client", c.ID, "err", err)
 				mu.Lock()
 				failed = append(failed, c.ID)
 				mu.Unlock()
@@ -261,16 +221,16 @@ func (p *Provider) backchannelLogout(ctx context.Context, sid, userID string, id
 
 // sendLogoutToken signs a logout token for c with its ID token algorithm
 // and POSTs it (OpenID Connect Back-Channel Logout 1.0 §2.5).
-func (p *Provider) sendLogoutToken(ctx context.Context, hc *http.Client, c *Client, sid, userID string, now time.Time) error {
+func (ss *sessions) sendLogoutToken(ctx context.Context, hc *http.Client, c *Client, sid, userID string, now time.Time) error {
 	claims := LogoutTokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: p.issuer, Subject: p.subject(c, userID), Audience: jwt.ClaimStrings{c.ID},
+			Issuer: ss.issuer, Subject: ss.subject(c, userID), Audience: jwt.ClaimStrings{c.ID},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(logoutTokenLifetime)), ID: newID(),
 		},
 		Events: map[string]struct{}{BackchannelLogoutEvent: {}},
 		SID:    sid,
 	}
-	tok, err := p.keys.sign(ctx, c.IDTokenSignedResponseAlg, logoutTokenType, claims)
+	tok, err := ss.keys.sign(ctx, c.IDTokenSignedResponseAlg, logoutTokenType, claims)
 	if err != nil {
 		return err
 	}

@@ -69,14 +69,14 @@ func newLogoutEnv(t *testing.T, db *store.DB, opts ...Option) (*grantsEnv, map[s
 	}
 	mux := e.srv.Config.Handler.(*http.ServeMux)
 	if _, pat := mux.Handler(httptestRequest(e.issuer + pathLogout)); pat == "" {
-		e.p.grantRoutes(mux)
+		t.Fatalf("Routes did not register %s", pathLogout)
 	}
 	return &grantsEnv{e}, recv
 }
 
 func TestLogout(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		rec := &recorder{}
+		rec := &memAuditor{}
 		e, recv := newLogoutEnv(t, db, WithAuditor(rec))
 		logout := func(b *browser, v url.Values) *page {
 			return b.get(e.issuer + pathLogout + "?" + v.Encode())
@@ -131,7 +131,7 @@ func TestLogout(t *testing.T) {
 				t.Errorf("access token of the ended session: %d", st)
 			}
 			found := false
-			for _, ev := range rec.evs {
+			for _, ev := range rec.events {
 				if ev.Action == "authn.logout" && ev.Resource == "authn:session:"+sid && ev.Outcome == "success" && len(ev.Reasons) == 0 {
 					found = true
 				}
@@ -210,7 +210,7 @@ func TestLogout(t *testing.T) {
 				t.Fatalf("logout with an unreachable portal: %d", p.status)
 			}
 			var reasons []string
-			for _, ev := range rec.evs {
+			for _, ev := range rec.events {
 				if ev.Action == "authn.logout" && ev.Resource == "authn:session:"+sid {
 					reasons = ev.Reasons
 				}

@@ -4,18 +4,24 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
 
 	"github.com/tongxing/tongxing/problem"
 )
+
+// mePages is the self-service API of the signed-in account: its sessions.
+type mePages struct {
+	*base
+	store   sessionLister
+	clients *clientRegistry
+	sess    *sessions
+}
 
 // Self-service endpoint paths, relative to the issuer URL.
 const (
@@ -68,13 +74,6 @@ type mySessions struct {
 	CSRFToken string `json:"csrf_token"`
 }
 
-// meRoutes registers the citizen self-service endpoints.
-func (p *Provider) meRoutes(h func(method, path string, f http.HandlerFunc)) {
-	h("GET", pathMeSessions, p.serveMySessions)
-	h("DELETE", pathMeSessions+"/{id}", p.serveEndMySession)
-	h("POST", pathMeSessions+"/{id}/end", p.serveEndMySession)
-}
-
 // meCSRF returns the CSRF token of the self-service forms of the browser
 // holding the SSO cookie secret: HMAC-SM3 keyed with the secret, so only
 // that browser can know it and it changes with every login.
@@ -87,11 +86,11 @@ func meCSRF(cookieSecret string) string {
 // meSession returns the caller's session (from the SSO cookie) and the
 // cookie secret; on failure it has answered with a problem and returns
 // nil.
-func (p *Provider) meSession(w http.ResponseWriter, r *http.Request) (*session, string) {
+func (mp *mePages) meSession(w http.ResponseWriter, r *http.Request) (*session, string) {
 	w.Header().Set("Cache-Control", "no-store")
-	sess, err := p.sessionFrom(r)
+	sess, err := mp.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "self-service: read session", err)
+		mp.logError(r, "self-service: read session", err)
 		meProblem(w, r, http.StatusInternalServerError, "temporarily unavailable")
 		return nil, ""
 	}
@@ -114,14 +113,14 @@ func meProblem(w http.ResponseWriter, r *http.Request, status int, detail string
 // account signed in with the request's cookie, oldest first, with the
 // portals that got tokens under each, and the CSRF token of the form
 // endpoint. Without a live session it answers 401.
-func (p *Provider) serveMySessions(w http.ResponseWriter, r *http.Request) {
-	sess, secret := p.meSession(w, r)
+func (mp *mePages) serveMySessions(w http.ResponseWriter, r *http.Request) {
+	sess, secret := mp.meSession(w, r)
 	if sess == nil {
 		return
 	}
-	list, err := p.MySessions(r.Context(), sess.UserID)
+	list, err := mp.mySessions(r.Context(), sess.UserID)
 	if err != nil {
-		p.logError(r, "self-service: list sessions", err)
+		mp.logError(r, "self-service: list sessions", err)
 		meProblem(w, r, http.StatusInternalServerError, "temporarily unavailable")
 		return
 	}
@@ -136,57 +135,33 @@ func (p *Provider) serveMySessions(w http.ResponseWriter, r *http.Request) {
 // authorization under it. Current is never set. The user agent and
 // address of a session are not recorded, so they are not returned.
 func (p *Provider) MySessions(ctx context.Context, userID string) ([]MySession, error) {
-	rows, err := p.db.Query(ctx, `SELECT id, created_at, auth_time, expires_at, acr, amr FROM authn_sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`, userID, p.now().UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
-	}
-	list := []MySession{}
-	index := map[string]int{}
-	for rows.Next() {
-		var (
-			s                          MySession
-			created, authTime, expires int64
-			amr                        string
-		)
-		if err := rows.Scan(&s.ID, &created, &authTime, &expires, &s.ACR, &amr); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
-		}
-		s.CreatedAt, s.AuthTime, s.ExpiresAt = time.Unix(0, created).UTC(), time.Unix(0, authTime).UTC(), time.Unix(0, expires).UTC()
-		s.AMR = strings.Fields(amr)
-		s.Clients = []MySessionClient{}
-		index[s.ID] = len(list)
-		list = append(list, s)
-	}
-	err = rows.Err()
-	rows.Close()
+	return p.me.mySessions(ctx, userID)
+}
+
+// mySessions implements [Provider.MySessions].
+func (mp *mePages) mySessions(ctx context.Context, userID string) ([]MySession, error) {
+	list, err := mp.store.liveSessions(ctx, userID, mp.now())
 	if err != nil {
 		return nil, fmt.Errorf("authn: list sessions of %s: %w", quote(userID), err)
 	}
 	if len(list) == 0 {
 		return list, nil
 	}
-	rows, err = p.db.Query(ctx, `SELECT session_id, client_id, MAX(created_at) FROM authn_grants
-		WHERE user_id = ? GROUP BY session_id, client_id ORDER BY session_id, client_id`, userID)
+	grants, err := mp.store.sessionGrants(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			sid, cid string
-			at       int64
-		)
-		if err := rows.Scan(&sid, &cid, &at); err != nil {
-			return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
-		}
-		i, ok := index[sid]
+	index := map[string]int{}
+	for i, s := range list {
+		index[s.ID] = i
+	}
+	for _, sg := range grants {
+		i, ok := index[sg.SessionID]
 		if !ok {
 			continue
 		}
-		mc := MySessionClient{ClientID: cid, LastAuthorizedAt: time.Unix(0, at).UTC()}
-		if c, err := p.clients.get(ctx, cid); err == nil {
+		mc := MySessionClient{ClientID: sg.ClientID, LastAuthorizedAt: sg.At}
+		if c, err := mp.clients.get(ctx, sg.ClientID); err == nil {
 			mc.Name, mc.Department = c.Name, c.Department
 		}
 		list[i].Clients = append(list[i].Clients, mc)
@@ -195,10 +170,14 @@ func (p *Provider) MySessions(ctx context.Context, userID string) ([]MySession, 
 			list[i].LastUsedAt = &t
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("authn: list portals of the sessions of %s: %w", quote(userID), err)
-	}
 	return list, nil
+}
+
+// sessionLister reads the sessions of an account ([sqlStore]).
+type sessionLister interface {
+	liveSessions(ctx context.Context, userID string, now time.Time) ([]MySession, error)
+	sessionGrants(ctx context.Context, userID string) ([]sessionGrant, error)
+	sessionOwner(ctx context.Context, sid string, now time.Time) (string, error)
 }
 
 // errNotMySession means a session id names no live session of the caller.
@@ -212,8 +191,8 @@ var errNotMySession = errors.New("authn: no such session of this account")
 // one gives 404; no signed-in session 401; a missing or wrong CSRF token
 // 403. Ending the caller's current session also clears its cookie.
 // DELETE answers 204; POST answers 200 with JSON.
-func (p *Provider) serveEndMySession(w http.ResponseWriter, r *http.Request) {
-	sess, secret := p.meSession(w, r)
+func (mp *mePages) serveEndMySession(w http.ResponseWriter, r *http.Request) {
+	sess, secret := mp.meSession(w, r)
 	if sess == nil {
 		return
 	}
@@ -231,20 +210,20 @@ func (p *Provider) serveEndMySession(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	sid := r.PathValue("id")
-	err := p.checkMySession(ctx, sess.UserID, sid)
+	err := mp.checkMySession(ctx, sess.UserID, sid)
 	if errors.Is(err, errNotMySession) {
 		meProblem(w, r, http.StatusNotFound, "no such session")
 		return
 	}
 	if err == nil {
-		err = p.EndSession(ctx, sid, r.RemoteAddr)
+		err = mp.sess.endSession(ctx, sid, r.RemoteAddr)
 	}
 	if err != nil {
-		p.logError(r, "self-service: end session", err)
+		mp.logError(r, "self-service: end session", err)
 		meProblem(w, r, http.StatusInternalServerError, "temporarily unavailable")
 		return
 	}
-	_ = p.audit(ctx, AuditEvent{Action: "authn.session.end", Subject: sess.UserID, SourceAddr: r.RemoteAddr,
+	_ = mp.audit(ctx, AuditEvent{Action: "authn.session.end", Subject: sess.UserID, SourceAddr: r.RemoteAddr,
 		Resource: "authn:session:" + sid, Outcome: "success", Reasons: []string{"ended by the account holder from session " + sess.ID}})
 	current := sid == sess.ID
 	if current {
@@ -259,18 +238,16 @@ func (p *Provider) serveEndMySession(w http.ResponseWriter, r *http.Request) {
 
 // checkMySession returns errNotMySession unless sid is a live session of
 // account userID.
-func (p *Provider) checkMySession(ctx context.Context, userID, sid string) error {
+func (mp *mePages) checkMySession(ctx context.Context, userID, sid string) error {
 	if sid == "" || len(sid) > maxSessionIDLen {
 		return errNotMySession
 	}
-	var owner string
-	err := p.db.QueryRow(ctx, "SELECT user_id FROM authn_sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
-		sid, p.now().UnixNano()).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(owner), []byte(userID)) != 1) {
-		return errNotMySession
-	}
+	owner, err := mp.store.sessionOwner(ctx, sid, mp.now())
 	if err != nil {
 		return fmt.Errorf("authn: read session %s: %w", quote(sid), err)
+	}
+	if subtle.ConstantTimeCompare([]byte(owner), []byte(userID)) != 1 {
+		return errNotMySession
 	}
 	return nil
 }

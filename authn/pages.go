@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 )
 
 //go:embed templates/*.html templates/login.css
@@ -91,18 +92,34 @@ func (pg *pages) render(w http.ResponseWriter, status int, name, locale string, 
 
 // errorPage shows an error that must not be sent to a redirect URI. msgKey
 // is a message key; detail (optional) is a protocol error description.
-func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, locale, msgKey, detail string) {
+func (b *base) errorPage(w http.ResponseWriter, r *http.Request, status int, locale, msgKey, detail string) {
 	d := &pageData{Detail: detail}
 	d.Message = translator(locale)(msgKey)
-	if err := p.pages.render(w, status, "error", locale, d); err != nil {
-		p.logError(r, "error page", err)
+	if err := b.pages.render(w, status, "error", locale, d); err != nil {
+		b.logError(r, "error page", err)
 	}
 }
 
-func (p *Provider) serveCSS(w http.ResponseWriter, r *http.Request) {
+// maxPageQuery bounds the query of a page request.
+const maxPageQuery = 1024
+
+// pageQuery reads the query of a page request and the locale it asks for
+// (ui_locales, else Accept-Language). A query over maxPageQuery bytes gets
+// the error page (with detail) and false.
+func (b *base) pageQuery(w http.ResponseWriter, r *http.Request, detail string) (url.Values, string, bool) {
+	q := r.URL.Query()
+	locale := pageLocale(r, q.Get("ui_locales"), nil)
+	if len(r.URL.RawQuery) > maxPageQuery {
+		b.errorPage(w, r, http.StatusBadRequest, locale, "error.request", detail)
+		return nil, "", false
+	}
+	return q, locale, true
+}
+
+func (lp *loginPages) serveCSS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/css; charset=utf-8")
 	h.Set("Cache-Control", "public, max-age=86400")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(p.pages.css)
+	_, _ = w.Write(lp.pages.css)
 }

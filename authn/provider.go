@@ -18,6 +18,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
+	"github.com/tongxing/tongxing/authn/totp"
 	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store"
 )
@@ -176,22 +177,46 @@ func WithCertLogin(roots *smx509.CertPool, rev certlogin.Revocation) Option {
 
 // Provider is the OpenID Connect provider. It is safe for concurrent use;
 // several replicas may share one PostgreSQL database.
+//
+// It is built of parts that share only [base]: the OAuth endpoints (the
+// token endpoint [tokenEndpoint]; introspection, revocation and userinfo
+// in [tokenChecks]; both authenticate clients with [clientAuth]), the
+// authorization endpoint ([authorizer]), the login methods on [loginFlow]
+// ([loginPages]: password, one-time code, consent; [certLogin]:
+// certificate and mTLS), SSO sessions and logout ([sessions]), the
+// self-service pages ([mePages], [totpEnrolment]) and discovery
+// ([metadata]). [Provider.Routes] is the one route table.
 type Provider struct {
-	db          *store.DB
+	*base
+	db      *store.DB
+	store   sqlStore
+	clients *clientRegistry
+	users   *Users
+	keys    *keyStore
+	thr     *throttle
+
+	tokens *tokenEndpoint
+	checks *tokenChecks
+	authz  *authorizer
+	login  *loginPages
+	cert   *certLogin
+	sess   *sessions
+	me     *mePages
+	enrol  *totpEnrolment
+	meta   *metadata
+}
+
+// base is what every part of the provider shares: its issuer, clock,
+// lifetimes, log, audit trail, pages and pairwise-subject key.
+type base struct {
 	issuer      string
 	prefix      string // path of the issuer URL, without trailing slash
-	clients     *clientRegistry
-	users       *Users
-	keys        *keyStore
-	thr         *throttle
 	log         *slog.Logger
 	now         func() time.Time
 	life        Lifetimes
-	pairwiseKey []byte
-	accessAlg   string
-	pages       *pages
 	auditor     Auditor
-	login       loginMethods
+	pairwiseKey []byte
+	pages       *pages
 }
 
 // New returns a provider on db. It validates the options and clients,
@@ -243,21 +268,19 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := &base{issuer: issuer, prefix: prefix, log: o.log, now: o.now, life: o.life, pairwiseKey: o.pairwiseKey, auditor: o.auditor}
 	p := &Provider{
-		db: db, issuer: issuer, prefix: prefix, clients: clients,
+		base: b, db: db, clients: clients,
 		users: NewUsers(db, o.pseudonymKey, o.now),
 		thr:   &throttle{db: db, now: o.now, account: o.account, address: o.address},
-		log:   o.log, now: o.now, life: o.life, accessAlg: o.accessAlg,
-		pairwiseKey: o.pairwiseKey, auditor: o.auditor,
+		keys: &keyStore{
+			db: db, km: o.km, sealer: o.sealer, now: o.now,
+			retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
+			signers: map[string]crypto.Signer{},
+		},
 	}
-	if err := p.login.init(p, o.certRoots, o.certRev); err != nil {
+	if err := p.assemble(o); err != nil {
 		return nil, err
-	}
-	p.login.keyStorage, p.login.qr = o.keyStorage, o.qr
-	p.keys = &keyStore{
-		db: db, km: o.km, sealer: o.sealer, now: o.now,
-		retain:  max(o.life.IDToken, o.life.AccessToken) + keyCacheTTL + 5*time.Minute,
-		signers: map[string]crypto.Signer{},
 	}
 	ss, ok := o.sealer.(kms.SecretSealer)
 	if !ok {
@@ -288,6 +311,34 @@ func New(ctx context.Context, db *store.DB, opts ...Option) (*Provider, error) {
 	return p, nil
 }
 
+// assemble builds the parts of the provider on its shared stores.
+func (p *Provider) assemble(o options) error {
+	if (o.certRoots == nil) != (o.certRev == nil) {
+		return fmt.Errorf("%w: WithCertLogin needs both the roots and the revocation checker", ErrConfig)
+	}
+	verifier, err := totp.NewVerifier(dbUsedSteps{db: p.db, table: "authn_totp"})
+	if err != nil {
+		return err
+	}
+	st := newSQLStore(p.db)
+	p.store = st
+	p.sess = &sessions{base: p.base, store: st, users: p.users, clients: p.clients, keys: p.keys}
+	auth := &clientAuth{base: p.base, clients: p.clients, assertions: st}
+	p.checks = &tokenChecks{base: p.base, auth: auth, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys}
+	p.tokens = &tokenEndpoint{base: p.base, auth: auth, checks: p.checks, grants: st, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
+	p.authz = &authorizer{base: p.base, codes: st, logins: st, clients: p.clients, keys: p.keys, sess: p.sess}
+	flow := &loginFlow{base: p.base, logins: st, revoker: st, clients: p.clients, users: p.users, thr: p.thr, authz: p.authz, sess: p.sess}
+	p.cert = &certLogin{
+		base: p.base, challenges: st, users: p.users, thr: p.thr, login: flow,
+		certRoots: o.certRoots, certRev: o.certRev, used: dbUsedChallenges{db: p.db, now: p.now}, keyStorage: o.keyStorage, qr: o.qr,
+	}
+	p.login = &loginPages{loginFlow: flow, totp: verifier, offers: []loginOffer{p.cert.offerCertLogin}}
+	p.me = &mePages{base: p.base, store: st, clients: p.clients, sess: p.sess}
+	p.enrol = &totpEnrolment{base: p.base, store: st, steps: dbUsedSteps{db: p.db, table: "authn_totp_enrolments"}, users: p.users, thr: p.thr, sess: p.sess, login: flow}
+	p.meta = &metadata{base: p.base, keys: p.keys}
+	return nil
+}
+
 // checkIssuer validates the issuer URL and returns it without a trailing
 // slash, and its path.
 func checkIssuer(raw string) (string, string, error) {
@@ -303,26 +354,6 @@ func checkIssuer(raw string) (string, string, error) {
 	}
 	iss := strings.TrimSuffix(raw, "/")
 	return iss, strings.TrimSuffix(u.EscapedPath(), "/"), nil
-}
-
-// loadSetting returns the setting name, creating it with n random bytes if
-// it does not exist. Replicas starting together agree on one value.
-func loadSetting(ctx context.Context, db *store.DB, name string, n int) ([]byte, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(randomToken(n))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Exec(ctx, "INSERT INTO authn_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, raw); err != nil {
-		return nil, fmt.Errorf("authn: store setting %s: %w", name, err)
-	}
-	var v []byte
-	if err := db.QueryRow(ctx, "SELECT value FROM authn_settings WHERE name = ?", name).Scan(&v); err != nil {
-		return nil, fmt.Errorf("authn: read setting %s: %w", name, err)
-	}
-	if len(v) < n {
-		return nil, fmt.Errorf("authn: setting %s is %d bytes, want %d", name, len(v), n)
-	}
-	return v, nil
 }
 
 // Issuer returns the issuer URL.
@@ -381,51 +412,70 @@ const (
 )
 
 // Routes registers the provider's endpoints on mux, below the issuer's
-// path: discovery, the two key sets, authorize (GET and POST), token,
-// userinfo (GET and POST), introspection, revocation, logout and the
-// login pages.
+// path: discovery, the two key sets, the OAuth endpoints, logout, the
+// login pages and the account holder's own pages.
 func (p *Provider) Routes(mux *http.ServeMux) {
-	h := func(method, path string, f http.HandlerFunc) { mux.HandleFunc(method+" "+p.prefix+path, f) }
-	h("GET", pathDiscovery, p.serveDiscovery)
-	h("GET", pathJWKS, p.serveJWKS)
-	h("GET", pathSM2JWKS, p.serveSM2JWKS)
-	h("GET", pathAuthorize, p.serveAuthorize)
-	h("POST", pathAuthorize, p.serveAuthorize)
-	h("POST", pathToken, p.serveToken)
-	h("OPTIONS", pathToken, p.servePreflight)
-	h("GET", pathUserinfo, p.serveUserinfo)
-	h("POST", pathUserinfo, p.serveUserinfo)
-	h("OPTIONS", pathUserinfo, p.servePreflight)
-	h("GET", pathLogin, p.serveLoginPage)
-	h("POST", pathLogin, p.serveLoginSubmit)
-	h("POST", pathConsent, p.serveConsentSubmit)
-	h("GET", pathCSS, p.serveCSS)
-	p.loginRoutes(h)
-	p.meRoutes(h)
-	p.mtlsRoutes(h)
-	p.totpEnrolRoutes(h)
-	p.grantRoutes(mux)
+	for _, rt := range []struct {
+		pattern string
+		serve   http.HandlerFunc
+	}{
+		// What relying parties read first.
+		{"GET " + pathDiscovery, p.meta.serveDiscovery},
+		{"GET " + pathJWKS, p.meta.serveJWKS},
+		{"GET " + pathSM2JWKS, p.meta.serveSM2JWKS},
+		// OAuth endpoints.
+		{"GET " + pathAuthorize, p.authz.serveAuthorize},
+		{"POST " + pathAuthorize, p.authz.serveAuthorize},
+		{"POST " + pathToken, p.tokens.serveToken},
+		{"OPTIONS " + pathToken, p.meta.servePreflight},
+		{"GET " + pathUserinfo, p.checks.serveUserinfo},
+		{"POST " + pathUserinfo, p.checks.serveUserinfo},
+		{"OPTIONS " + pathUserinfo, p.meta.servePreflight},
+		{"POST " + pathIntrospect, p.checks.serveIntrospect},
+		{"POST " + pathRevoke, p.checks.serveRevoke},
+		{"GET " + pathLogout, p.sess.serveLogout},
+		{"POST " + pathLogout, p.sess.serveLogout},
+		// Login pages: password and one-time code, consent, certificate.
+		{"GET " + pathLogin, p.login.serveLoginPage},
+		{"POST " + pathLogin, p.login.serveLoginSubmit},
+		{"POST " + pathConsent, p.login.serveConsentSubmit},
+		{"GET " + pathCSS, p.login.serveCSS},
+		{"GET " + pathCertChallenge, p.cert.serveCertChallenge},
+		{"POST " + pathCertLogin, p.cert.serveCertLogin},
+		{"GET " + pathQRLogin, p.cert.serveQRLogin},
+		{"GET " + pathMTLSLogin, p.cert.serveMTLSLogin},
+		// The account holder's own pages.
+		{"GET " + pathMeSessions, p.me.serveMySessions},
+		{"DELETE " + pathMeSessions + "/{id}", p.me.serveEndMySession},
+		{"POST " + pathMeSessions + "/{id}/end", p.me.serveEndMySession},
+		{"GET " + pathMeTOTP, p.enrol.serveTOTPEnrolPage},
+		{"POST " + pathMeTOTP, p.enrol.serveTOTPEnrolSubmit},
+	} {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		mux.HandleFunc(method+" "+p.prefix+path, rt.serve)
+	}
 }
 
 // subject returns the sub of userID for client c: pairwise (the default)
 // is the unpadded base64url HMAC-SM3, under the pairwise key, of the
 // client's sector identifier, a zero byte and the user ID; public is the
 // user ID.
-func (p *Provider) subject(c *Client, userID string) string {
+func (b *base) subject(c *Client, userID string) string {
 	if c.SubjectType == SubjectPublic {
 		return userID
 	}
-	mac := hmac.New(sm3.New, p.pairwiseKey)
+	mac := hmac.New(sm3.New, b.pairwiseKey)
 	mac.Write([]byte(c.SectorIdentifier))
 	mac.Write([]byte{0})
 	mac.Write([]byte(userID))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// serverError logs err and reports whether it is one.
-func (p *Provider) logError(r *http.Request, msg string, err error) {
+// logError logs err, with msg and the request's method and path, unless
+// it is the request's own cancellation.
+func (b *base) logError(r *http.Request, msg string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	p.log.ErrorContext(r.Context(), msg, "method", r.Method, "path", r.URL.Path, "err", err)
+	b.log.ErrorContext(r.Context(), msg, "method", r.Method, "path", r.URL.Path, "err", err)
 }

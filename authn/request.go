@@ -113,79 +113,111 @@ var singleParams = []string{
 // parameters are ignored. The caller must bound the size of v (see
 // MaxAuthorizeRequestSize).
 func ParseAuthorizeRequest(v url.Values) (*AuthorizeRequest, error) {
-	clientID, err := single(v, "client_id")
+	clientID, redirect, err := parseClientRedirect(v)
 	if err != nil {
 		return nil, err
-	}
-	if clientID == "" {
-		return nil, oauthErr(ErrInvalidRequest, "client_id is required")
-	}
-	if len(clientID) > maxClientIDLen || !isVSChars(clientID) {
-		return nil, oauthErr(ErrInvalidRequest, "client_id is malformed")
-	}
-	redirect, err := single(v, "redirect_uri")
-	if err != nil {
-		return nil, err
-	}
-	if redirect == "" {
-		return nil, oauthErr(ErrInvalidRequest, "redirect_uri is required")
-	}
-	if len(redirect) > maxRedirectURILen || !isVSChars(redirect) || strings.Contains(redirect, " ") {
-		return nil, oauthErr(ErrInvalidRequest, "redirect_uri is malformed")
 	}
 	r := &AuthorizeRequest{ClientID: clientID, RedirectURI: redirect, MaxAge: -1}
+	for _, step := range []func(url.Values) error{r.parseProtocol, r.parseScope, r.parseOptional, r.parsePKCE} {
+		if err := step(v); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// parseClientRedirect reads client_id and redirect_uri, whose errors are
+// never sent to a redirect URI.
+func parseClientRedirect(v url.Values) (clientID, redirect string, err error) {
+	clientID, err = single(v, "client_id")
+	if err != nil {
+		return "", "", err
+	}
+	if clientID == "" {
+		return "", "", oauthErr(ErrInvalidRequest, "client_id is required")
+	}
+	if len(clientID) > maxClientIDLen || !isVSChars(clientID) {
+		return "", "", oauthErr(ErrInvalidRequest, "client_id is malformed")
+	}
+	redirect, err = single(v, "redirect_uri")
+	if err != nil {
+		return "", "", err
+	}
+	if redirect == "" {
+		return "", "", oauthErr(ErrInvalidRequest, "redirect_uri is required")
+	}
+	if len(redirect) > maxRedirectURILen || !isVSChars(redirect) || strings.Contains(redirect, " ") {
+		return "", "", oauthErr(ErrInvalidRequest, "redirect_uri is malformed")
+	}
+	return clientID, redirect, nil
+}
+
+// parseProtocol checks repeated parameters, state, request objects,
+// response_type and response_mode.
+func (r *AuthorizeRequest) parseProtocol(v url.Values) error {
 	for _, k := range singleParams {
 		if len(v[k]) > 1 {
 			if s := v.Get("state"); len(v["state"]) == 1 && len(s) <= maxStateLen && isVSChars(s) {
 				r.State = s
 			}
-			return r, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
+			return oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
 	if s := v.Get("state"); s != "" {
 		if len(s) > maxStateLen || !isVSChars(s) {
-			return r, oauthErr(ErrInvalidRequest, "state must be at most %d printable ASCII characters", maxStateLen)
+			return oauthErr(ErrInvalidRequest, "state must be at most %d printable ASCII characters", maxStateLen)
 		}
 		r.State = s
 	}
 	if v.Get("request") != "" {
-		return r, oauthErr(ErrRequestNotSupported, "request objects are not supported")
+		return oauthErr(ErrRequestNotSupported, "request objects are not supported")
 	}
 	if v.Get("request_uri") != "" {
-		return r, oauthErr(ErrRequestURINotSupported, "request_uri is not supported")
+		return oauthErr(ErrRequestURINotSupported, "request_uri is not supported")
 	}
 	switch rt := v.Get("response_type"); rt {
 	case "":
-		return r, oauthErr(ErrInvalidRequest, "response_type is required")
+		return oauthErr(ErrInvalidRequest, "response_type is required")
 	case "code":
 		r.ResponseType = rt
 	default:
-		return r, oauthErr(ErrUnsupportedResponseType, "only response_type=code is supported")
+		return oauthErr(ErrUnsupportedResponseType, "only response_type=code is supported")
 	}
 	if rm := v.Get("response_mode"); rm != "" && rm != "query" {
-		return r, oauthErr(ErrInvalidRequest, "only response_mode=query is supported")
+		return oauthErr(ErrInvalidRequest, "only response_mode=query is supported")
 	}
+	return nil
+}
+
+// parseScope reads scope, which must include openid.
+func (r *AuthorizeRequest) parseScope(v url.Values) error {
 	scope := v.Get("scope")
 	if len(scope) > maxScopeLen {
-		return r, oauthErr(ErrInvalidScope, "scope is longer than %d bytes", maxScopeLen)
+		return oauthErr(ErrInvalidScope, "scope is longer than %d bytes", maxScopeLen)
 	}
 	for _, s := range splitList(scope) {
 		if !isScopeToken(s) {
-			return r, oauthErr(ErrInvalidScope, "scope contains a malformed value")
+			return oauthErr(ErrInvalidScope, "scope contains a malformed value")
 		}
 		if !slices.Contains(r.Scopes, s) {
 			r.Scopes = append(r.Scopes, s)
 		}
 	}
 	if len(r.Scopes) > maxScopeCount {
-		return r, oauthErr(ErrInvalidScope, "more than %d scopes", maxScopeCount)
+		return oauthErr(ErrInvalidScope, "more than %d scopes", maxScopeCount)
 	}
 	if !slices.Contains(r.Scopes, ScopeOpenID) {
-		return r, oauthErr(ErrInvalidScope, "scope must include openid")
+		return oauthErr(ErrInvalidScope, "scope must include openid")
 	}
+	return nil
+}
+
+// parseOptional reads nonce, prompt, max_age, acr_values, login_hint,
+// ui_locales and id_token_hint.
+func (r *AuthorizeRequest) parseOptional(v url.Values) error {
 	if n := v.Get("nonce"); n != "" {
 		if len(n) > maxNonceLen || !isText(n) {
-			return r, oauthErr(ErrInvalidRequest, "nonce must be at most %d bytes of printable UTF-8", maxNonceLen)
+			return oauthErr(ErrInvalidRequest, "nonce must be at most %d bytes of printable UTF-8", maxNonceLen)
 		}
 		r.Nonce = n
 	}
@@ -197,52 +229,58 @@ func ParseAuthorizeRequest(v url.Values) (*AuthorizeRequest, error) {
 					r.Prompt = append(r.Prompt, x)
 				}
 			default:
-				return r, oauthErr(ErrInvalidRequest, "unknown prompt value")
+				return oauthErr(ErrInvalidRequest, "unknown prompt value")
 			}
 		}
 		if r.hasPrompt(PromptNone) && len(r.Prompt) > 1 {
-			return r, oauthErr(ErrInvalidRequest, "prompt=none cannot be combined with other values")
+			return oauthErr(ErrInvalidRequest, "prompt=none cannot be combined with other values")
 		}
 	}
 	if ma, ok := v["max_age"]; ok {
 		n, err := strconv.ParseInt(ma[0], 10, 64)
 		if err != nil || n < 0 || n > 1<<31 || ma[0] != strconv.FormatInt(n, 10) {
-			return r, oauthErr(ErrInvalidRequest, "max_age must be a non-negative integer number of seconds")
+			return oauthErr(ErrInvalidRequest, "max_age must be a non-negative integer number of seconds")
 		}
 		r.MaxAge = n
 	}
 	var ok bool
 	if r.ACRValues, ok = tokenList(v.Get("acr_values"), maxACRValuesLen, isVSChars); !ok {
-		return r, oauthErr(ErrInvalidRequest, "acr_values is malformed")
+		return oauthErr(ErrInvalidRequest, "acr_values is malformed")
 	}
 	if h := v.Get("login_hint"); h != "" {
 		if len(h) > maxLoginHintLen || !isText(h) {
-			return r, oauthErr(ErrInvalidRequest, "login_hint must be at most %d bytes of printable UTF-8", maxLoginHintLen)
+			return oauthErr(ErrInvalidRequest, "login_hint must be at most %d bytes of printable UTF-8", maxLoginHintLen)
 		}
 		r.LoginHint = h
 	}
 	if r.UILocales, ok = tokenList(v.Get("ui_locales"), maxUILocalesLen, isLanguageTag); !ok {
-		return r, oauthErr(ErrInvalidRequest, "ui_locales is malformed")
+		return oauthErr(ErrInvalidRequest, "ui_locales is malformed")
 	}
 	if h := v.Get("id_token_hint"); h != "" {
 		if len(h) > maxIDTokenHintLen || strings.Count(h, ".") != 2 || !isB64URLDots(h) {
-			return r, oauthErr(ErrInvalidRequest, "id_token_hint is not a compact JWT")
+			return oauthErr(ErrInvalidRequest, "id_token_hint is not a compact JWT")
 		}
 		r.IDTokenHint = h
 	}
+	return nil
+}
+
+// parsePKCE reads code_challenge and code_challenge_method (RFC 7636
+// §4.2, S256 only).
+func (r *AuthorizeRequest) parsePKCE(v url.Values) error {
 	method, challenge := v.Get("code_challenge_method"), v.Get("code_challenge")
 	switch {
 	case challenge == "" && method == "":
 	case challenge == "":
-		return r, oauthErr(ErrInvalidRequest, "code_challenge_method without code_challenge")
+		return oauthErr(ErrInvalidRequest, "code_challenge_method without code_challenge")
 	case method != "S256":
-		return r, oauthErr(ErrInvalidRequest, "code_challenge_method must be S256")
+		return oauthErr(ErrInvalidRequest, "code_challenge_method must be S256")
 	case !isPKCEValue(challenge):
-		return r, oauthErr(ErrInvalidRequest, "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]")
+		return oauthErr(ErrInvalidRequest, "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	default:
 		r.CodeChallenge, r.CodeChallengeMethod = challenge, method
 	}
-	return r, nil
+	return nil
 }
 
 // single returns the only value of a parameter that must not repeat, as a

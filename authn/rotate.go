@@ -18,15 +18,14 @@ func (p *Provider) RotateDue(ctx context.Context, maxAge time.Duration) ([]strin
 	if maxAge <= 0 {
 		return nil, fmt.Errorf("%w: key rotation age must be positive", ErrConfig)
 	}
-	cutoff := p.now().Add(-maxAge).UnixNano()
+	cutoff := p.now().Add(-maxAge)
 	var due []string
 	for _, alg := range signingAlgs {
-		var activated int64
-		err := p.db.QueryRow(ctx, "SELECT COALESCE(activated_at, created_at) FROM authn_keys WHERE alg = ? AND state = 'current'", alg).Scan(&activated)
+		activated, err := p.keys.currentSince(ctx, alg)
 		if err != nil {
 			return nil, fmt.Errorf("authn: age of the current %s key: %w", alg, err)
 		}
-		if activated <= cutoff {
+		if !activated.After(cutoff) {
 			due = append(due, alg)
 		}
 	}

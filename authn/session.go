@@ -3,16 +3,24 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
+
+// sessions are the SSO sessions: the cookie, their start and end, and
+// the end_session_endpoint with back-channel logout.
+type sessions struct {
+	*base
+	store   sessionStore
+	users   *Users
+	clients *clientRegistry
+	keys    *keyStore
+}
 
 // Cookie names. The __Host- prefix makes browsers insist on Secure, Path=/
 // and no Domain, so no other host can set or read them.
@@ -31,52 +39,42 @@ type session struct {
 }
 
 // sessionFrom returns the live session of the request's cookie, or nil.
-func (p *Provider) sessionFrom(r *http.Request) (*session, error) {
+func (ss *sessions) sessionFrom(r *http.Request) (*session, error) {
 	c, err := r.Cookie(sessionCookieName)
 	if err != nil || c.Value == "" || len(c.Value) > 64 {
 		return nil, nil
 	}
-	var (
-		s        session
-		authTime int64
-		amr      string
-	)
-	err = p.db.QueryRow(r.Context(), `SELECT s.id, s.user_id, s.auth_time, s.acr, s.amr
-		FROM authn_sessions s JOIN authn_users u ON u.id = s.user_id
-		WHERE s.secret_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL`,
-		hashSecret(c.Value), p.now().UnixNano()).Scan(&s.ID, &s.UserID, &authTime, &s.ACR, &amr)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	s, err := ss.store.sessionByCookie(r.Context(), hashSecret(c.Value), ss.now())
 	if err != nil {
 		return nil, fmt.Errorf("authn: read session: %w", err)
 	}
-	s.AuthTime = time.Unix(0, authTime)
-	s.AMR = strings.Split(amr, " ")
-	return &s, nil
+	return s, nil
+}
+
+// sessionStore keeps SSO sessions ([sqlStore]).
+type sessionStore interface {
+	sessionByCookie(ctx context.Context, secretHash []byte, now time.Time) (*session, error)
+	createSession(ctx context.Context, s *session, secretHash, replaced []byte, now, expires time.Time) error
+	endSession(ctx context.Context, sid string, now time.Time) (userID string, clients []string, err error)
 }
 
 // startSession records a new session for user, revokes the one the request
 // carried (if any) and sets the session cookie: HttpOnly, Secure,
 // SameSite=Lax, Path=/, Max-Age the session lifetime.
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string) (*session, error) {
-	now := p.now()
+func (ss *sessions) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string) (*session, error) {
+	now := ss.now()
 	s := &session{ID: newID(), UserID: u.ID, AuthTime: now, ACR: acr, AMR: amr}
 	secret := newSecret()
-	if _, err := p.db.Exec(ctx, `INSERT INTO authn_sessions (id, secret_hash, user_id, auth_time, acr, amr, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, hashSecret(secret), u.ID, now.UnixNano(), acr, strings.Join(amr, " "),
-		now.UnixNano(), now.Add(p.life.Session).UnixNano()); err != nil {
-		return nil, fmt.Errorf("authn: store session: %w", err)
-	}
+	var replaced []byte
 	if old, err := r.Cookie(sessionCookieName); err == nil && old.Value != "" && len(old.Value) <= 64 {
-		if _, err := p.db.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE secret_hash = ? AND revoked_at IS NULL",
-			now.UnixNano(), hashSecret(old.Value)); err != nil {
-			return nil, fmt.Errorf("authn: end previous session: %w", err)
-		}
+		replaced = hashSecret(old.Value)
+	}
+	if err := ss.store.createSession(ctx, s, hashSecret(secret), replaced, now, now.Add(ss.life.Session)); err != nil {
+		return nil, fmt.Errorf("authn: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookieName, Value: secret, Path: "/",
-		MaxAge: int(p.life.Session / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		MaxAge: int(ss.life.Session / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	return s, nil
 }

@@ -151,3 +151,9 @@ func (t *throttle) reset(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// lockedMessage is the page text of a lockout, with its end in China
+// Standard Time.
+func lockedMessage(t func(string, ...any) string, locked *LockedError) string {
+	return t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05"))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,8 +16,21 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tongxing/tongxing/authn/sm2jws"
-	"github.com/tongxing/tongxing/store"
 )
+
+// tokenEndpoint is the token endpoint with its four grants: authorization
+// code, refresh token, client credentials and token exchange. Clients
+// authenticate through [clientAuth]; token exchange checks the citizen's
+// token through [tokenChecks].
+type tokenEndpoint struct {
+	*base
+	auth      *clientAuth
+	checks    *tokenChecks
+	grants    grantRedeemer
+	users     *Users
+	keys      *keyStore
+	accessAlg string
+}
 
 // maxTokenRequestSize bounds token endpoint request bodies.
 const maxTokenRequestSize = 16 << 10
@@ -83,20 +95,17 @@ type grant struct {
 
 // serveToken is the token endpoint (RFC 6749 §3.2, OpenID Connect Core 1.0
 // §3.1.3). Errors are OAuth error JSON (RFC 6749 §5.2).
-func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Access-Control-Allow-Origin", "*")
-	resp, err := p.token(w, r)
+func (tk *tokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
+	noStoreCORS(w)
+	resp, err := tk.token(w, r)
 	if err != nil {
-		p.writeOAuthError(w, r, err)
+		tk.writeOAuthError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
+func (tk *tokenEndpoint) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
 	form, err := readForm(w, r, maxTokenRequestSize)
 	if err != nil {
 		return nil, oauthErr(ErrInvalidRequest, "%v", err)
@@ -107,7 +116,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 			return nil, oauthErr(ErrInvalidRequest, "parameter %s is repeated", k)
 		}
 	}
-	c, err := p.authenticateClient(r, form)
+	c, err := tk.auth.authenticateClient(r, form)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +126,13 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 	var resp *tokenResponse
 	switch gt {
 	case "authorization_code":
-		resp, err = p.exchangeCode(ctx, c, form, ev)
+		resp, err = tk.exchangeCode(ctx, c, form, ev)
 	case "refresh_token":
-		resp, err = p.refresh(ctx, c, form, ev)
+		resp, err = tk.refresh(ctx, c, form, ev)
 	case GrantClientCredentials:
-		resp, err = p.clientCredentials(ctx, c, form, ev)
+		resp, err = tk.clientCredentials(ctx, c, form, ev)
 	case GrantTokenExchange:
-		resp, err = p.tokenExchange(ctx, c, form, ev)
+		resp, err = tk.tokenExchange(ctx, c, form, ev)
 	case "":
 		return nil, oauthErr(ErrInvalidRequest, "grant_type is required")
 	default:
@@ -131,12 +140,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 	}
 	if err != nil {
 		if ev.Outcome == "failure" { // reuse detected
-			_ = p.audit(ctx, *ev)
+			_ = tk.audit(ctx, *ev)
 		}
 		return nil, err
 	}
 	ev.Outcome = "success"
-	if err := p.audit(ctx, *ev); err != nil {
+	if err := tk.audit(ctx, *ev); err != nil {
 		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
 	return resp, nil
@@ -145,85 +154,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*tokenResponse
 // grantTypes are the grant types of the token endpoint, for discovery.
 var grantTypes = []string{"authorization_code", "refresh_token", GrantClientCredentials, GrantTokenExchange}
 
-// authenticateClient authenticates the client with the method it is
-// registered for (RFC 6749 §2.3.1): HTTP Basic with the URL-encoded
-// client_id and secret, the client_id and client_secret form parameters,
-// a client assertion (private_key_jwt, RFC 7523), the TLS client
-// certificate (tls_client_auth, RFC 8705) with client_id, or, for a public
-// client, client_id alone. Using more than one method is an error.
-func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client, error) {
-	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
-	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
-	user, pass, basic := r.BasicAuth()
-	if r.Header.Get("Authorization") != "" && !basic {
-		return nil, oauthErr(ErrInvalidClient, "unsupported Authorization header")
-	}
-	if assertion != "" || assertionType != "" {
-		switch {
-		case basic || bodySecret != "":
-			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
-		case assertionType != ClientAssertionType:
-			return nil, oauthErr(ErrInvalidClient, "client_assertion_type must be %s", ClientAssertionType)
-		case assertion == "":
-			return nil, oauthErr(ErrInvalidClient, "client_assertion is required")
-		}
-		return p.authenticateAssertion(r, bodyID, assertion)
-	}
-	var id, secret, method string
-	switch {
-	case basic:
-		var e1, e2 error
-		id, e1 = url.QueryUnescape(user)
-		secret, e2 = url.QueryUnescape(pass)
-		if e1 != nil || e2 != nil {
-			return nil, oauthErr(ErrInvalidClient, "malformed Basic credentials")
-		}
-		if bodySecret != "" {
-			return nil, oauthErr(ErrInvalidRequest, "more than one client authentication method")
-		}
-		if bodyID != "" && bodyID != id {
-			return nil, oauthErr(ErrInvalidRequest, "client_id does not match the Basic credentials")
-		}
-		method = AuthClientSecretBasic
-	case bodySecret != "":
-		id, secret, method = bodyID, bodySecret, AuthClientSecretPost
-	default:
-		id, method = bodyID, AuthNone
-	}
-	if id == "" {
-		return nil, oauthErr(ErrInvalidClient, "client authentication is required")
-	}
-	c, err := p.clients.get(r.Context(), id)
-	if errors.Is(err, ErrClientNotFound) {
-		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
-	}
-	if err != nil {
-		return nil, &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
-	}
-	if method == AuthNone && c.TokenEndpointAuthMethod == AuthTLSClientAuth {
-		if !checkTLSClient(r, c) {
-			return nil, oauthErr(ErrInvalidClient, "no TLS client certificate matching the client's registration")
-		}
-		return c, nil
-	}
-	if c.TokenEndpointAuthMethod != method {
-		return nil, oauthErr(ErrInvalidClient, "client must authenticate with %s", c.TokenEndpointAuthMethod)
-	}
-	if method != AuthNone && !checkClientSecret(c.SecretHash, secret) {
-		return nil, oauthErr(ErrInvalidClient, "client authentication failed")
-	}
-	return c, nil
-}
-
 // writeOAuthError sends an RFC 6749 §5.2 error. invalid_client carries
 // WWW-Authenticate: Basic; server errors are logged and hidden.
-func (p *Provider) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
+func (b *base) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Code: ErrServerError.Code, Status: ErrServerError.Status, Description: "temporarily unavailable", Err: err}
 	}
 	if e.HTTPStatus() >= 500 {
-		p.logError(r, "token endpoint", err)
+		b.logError(r, "token endpoint", err)
 	}
 	if e.Code == ErrInvalidClient.Code {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tongxing", charset="UTF-8"`)
@@ -235,6 +174,15 @@ func (p *Provider) writeOAuthError(w http.ResponseWriter, r *http.Request, err e
 	writeJSON(w, e.HTTPStatus(), body)
 }
 
+// noStoreCORS sets the headers of the endpoints browsers call from other
+// origins with tokens: no caching, any origin.
+func noStoreCORS(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Access-Control-Allow-Origin", "*")
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -242,63 +190,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// grantColumns are read by scanGrant, from authn_grants aliased g.
-const grantColumns = `g.id, g.client_id, g.user_id, g.session_id, g.scope, g.nonce, g.auth_time, g.acr, g.amr, g.revoked_at`
-
-func scanGrant(dst *grant) []any {
-	return []any{&dst.ID, &dst.ClientID, &dst.UserID, &dst.SessionID, new(string), &dst.Nonce, new(int64), &dst.ACR, new(string), new(sql.NullInt64)}
-}
-
-func finishGrant(dst *grant, cols []any) {
-	dst.Scopes = splitScopes(*cols[4].(*string))
-	dst.AuthTime = time.Unix(0, *cols[6].(*int64))
-	dst.AMR = strings.Fields(*cols[8].(*string))
-	dst.Revoked = cols[9].(*sql.NullInt64).Valid
-}
-
-// revokeGrant revokes every token issued under grant id.
-func revokeGrant(ctx context.Context, tx *store.Tx, id string, now int64) error {
-	_, err := tx.Exec(ctx, "UPDATE authn_grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", now, id)
-	return err
-}
-
-// issued is what a token request creates in the database, to be signed
-// after the transaction commits.
+// issued is what a token request records, to be signed after the
+// transaction commits.
 type issued struct {
-	jti     string
-	refresh string
-	scopes  []string
-	nonce   bool
+	jti            string
+	refresh        string
+	scopes         []string
+	nonce          bool
+	accessExpires  time.Time
+	refreshExpires time.Time
 }
 
-// record inserts the access token jti and a new refresh token for g.
-func (p *Provider) record(ctx context.Context, tx *store.Tx, g *grant, scopes []string, now time.Time) (*issued, error) {
-	is := &issued{jti: newID(), refresh: refreshTokenPrefix + newSecret(), scopes: scopes}
-	if _, err := tx.Exec(ctx, "INSERT INTO authn_access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)",
-		is.jti, g.ID, now.Add(p.life.AccessToken).UnixNano()); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, "INSERT INTO authn_refresh_tokens (hash, grant_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-		hashSecret(is.refresh), g.ID, joinScopes(g.Scopes), now.UnixNano(), now.Add(p.life.RefreshToken).UnixNano()); err != nil {
-		return nil, err
-	}
-	return is, nil
-}
-
-// userActive reports whether the grant's user exists and is not disabled.
-func userActive(ctx context.Context, tx *store.Tx, userID string) (bool, error) {
-	var disabled sql.NullInt64
-	err := tx.QueryRow(ctx, "SELECT disabled_at FROM authn_users WHERE id = ?", userID).Scan(&disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil && !disabled.Valid, err
+// grantRedeemer is where the token endpoint redeems codes and refresh
+// tokens and records the tokens it issues ([sqlStore]).
+type grantRedeemer interface {
+	redeem(ctx context.Context, kind secretKind, secret string, now time.Time, is *issued, decide func(*redeemed) ([]string, error)) (*redeemed, error)
+	recordServiceToken(ctx context.Context, jti, clientID, userID, grantID string, aud []string, scope string, now, expires time.Time) error
 }
 
 // exchangeCode redeems an authorization code (RFC 6749 §4.1.3, RFC 7636
 // §4.6). A code is single-use: presenting it again revokes the grant, and
 // with it every token it issued (RFC 6749 §4.1.2).
-func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) exchangeCode(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	code, redirect, verifier := form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier")
 	if code == "" {
 		return nil, oauthErr(ErrInvalidRequest, "code is required")
@@ -312,89 +225,39 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values,
 	if verifier != "" && !isPKCEValue(verifier) {
 		return nil, oauthErr(ErrInvalidGrant, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	}
-	now := p.now()
-	var (
-		g      grant
-		reused bool
-		is     *issued
-	)
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
-		var (
-			codeRedirect, challenge string
-			expires                 int64
-			used                    sql.NullInt64
-		)
-		cols := scanGrant(&g)
-		err := tx.QueryRow(ctx, `SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, `+grantColumns+`
-			FROM authn_codes c JOIN authn_grants g ON g.id = c.grant_id WHERE c.hash = ?`, hashSecret(code)).
-			Scan(append([]any{&codeRedirect, &challenge, &expires, &used}, cols...)...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return oauthErr(ErrInvalidGrant, "unknown authorization code")
+	return tk.redeem(ctx, c, ev, secretCode, code, func(rd *redeemed, now time.Time) ([]string, error) {
+		if rd.ClientID != c.ID {
+			return nil, oauthErr(ErrInvalidGrant, "the authorization code was issued to another client")
 		}
-		if err != nil {
-			return err
+		if rd.Used {
+			return nil, errReused
 		}
-		finishGrant(&g, cols)
-		if g.ClientID != c.ID {
-			return oauthErr(ErrInvalidGrant, "the authorization code was issued to another client")
+		if !now.Before(rd.Expires) {
+			return nil, oauthErr(ErrInvalidGrant, "the authorization code has expired")
 		}
-		if used.Valid {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
+		if redirect != rd.RedirectURI {
+			return nil, oauthErr(ErrInvalidGrant, "redirect_uri does not match the authorization request")
 		}
-		if now.UnixNano() >= expires {
-			return oauthErr(ErrInvalidGrant, "the authorization code has expired")
-		}
-		if redirect != codeRedirect {
-			return oauthErr(ErrInvalidGrant, "redirect_uri does not match the authorization request")
-		}
+		challenge := rd.CodeChallenge
 		switch {
 		case challenge == "" && verifier != "":
-			return oauthErr(ErrInvalidGrant, "code_verifier given but the authorization request had no code_challenge")
+			return nil, oauthErr(ErrInvalidGrant, "code_verifier given but the authorization request had no code_challenge")
 		case challenge != "" && verifier == "":
-			return oauthErr(ErrInvalidGrant, "code_verifier is required")
+			return nil, oauthErr(ErrInvalidGrant, "code_verifier is required")
 		case challenge != "" && subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(challenge)) != 1:
-			return oauthErr(ErrInvalidGrant, "code_verifier does not match the code_challenge")
+			return nil, oauthErr(ErrInvalidGrant, "code_verifier does not match the code_challenge")
 		}
-		if g.Revoked {
-			return oauthErr(ErrInvalidGrant, "the grant has been revoked")
+		if rd.Revoked {
+			return nil, oauthErr(ErrInvalidGrant, "the grant has been revoked")
 		}
-		res, err := tx.Exec(ctx, "UPDATE authn_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL", now.UnixNano(), hashSecret(code))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
-		}
-		if ok, err := userActive(ctx, tx, g.UserID); err != nil || !ok {
-			if err == nil {
-				err = oauthErr(ErrInvalidGrant, "the account is disabled")
-			}
-			return err
-		}
-		if is, err = p.record(ctx, tx, &g, g.Scopes, now); err != nil {
-			return err
-		}
-		is.nonce = true
-		return nil
+		return rd.Scopes, nil
 	})
-	if reused {
-		ev.Action, ev.Outcome, ev.Subject, ev.Resource = "authn.code.reuse", "failure", g.UserID, "authn:grant:"+g.ID
-		ev.Reasons = append(ev.Reasons, "authorization code replayed; grant revoked")
-		return nil, oauthErr(ErrInvalidGrant, "the authorization code was already used; the tokens it issued are revoked")
-	}
-	if err != nil {
-		return nil, err
-	}
-	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
-	return p.mint(ctx, c, &g, is, now)
 }
 
 // refresh redeems a refresh token (RFC 6749 §6) and rotates it. Presenting
 // a refresh token that was already rotated revokes its whole family (the
 // grant), as that means it was copied.
-func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
+func (tk *tokenEndpoint) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, oauthErr(ErrInvalidRequest, "refresh_token is required")
@@ -409,77 +272,72 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values, ev *
 		}
 		narrowed = dedupe(splitList(s))
 	}
-	now := p.now()
-	var (
-		g      grant
-		reused bool
-		is     *issued
-	)
-	err := p.db.InTx(ctx, func(tx *store.Tx) error {
-		var (
-			expires int64
-			used    sql.NullInt64
-		)
-		cols := scanGrant(&g)
-		err := tx.QueryRow(ctx, `SELECT r.expires_at, r.used_at, `+grantColumns+`
-			FROM authn_refresh_tokens r JOIN authn_grants g ON g.id = r.grant_id WHERE r.hash = ?`, hashSecret(rt)).
-			Scan(append([]any{&expires, &used}, cols...)...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return oauthErr(ErrInvalidGrant, "unknown refresh token")
+	return tk.redeem(ctx, c, ev, secretRefresh, rt, func(rd *redeemed, now time.Time) ([]string, error) {
+		if rd.ClientID != c.ID {
+			return nil, oauthErr(ErrInvalidGrant, "the refresh token was issued to another client")
 		}
-		if err != nil {
-			return err
+		if rd.Used {
+			return nil, errReused
 		}
-		finishGrant(&g, cols)
-		if g.ClientID != c.ID {
-			return oauthErr(ErrInvalidGrant, "the refresh token was issued to another client")
+		if rd.Revoked {
+			return nil, oauthErr(ErrInvalidGrant, "the grant has been revoked")
 		}
-		if used.Valid {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
+		if !now.Before(rd.Expires) {
+			return nil, oauthErr(ErrInvalidGrant, "the refresh token has expired")
 		}
-		if g.Revoked {
-			return oauthErr(ErrInvalidGrant, "the grant has been revoked")
+		if narrowed == nil {
+			return rd.Scopes, nil
 		}
-		if now.UnixNano() >= expires {
-			return oauthErr(ErrInvalidGrant, "the refresh token has expired")
-		}
-		scopes := g.Scopes
-		if narrowed != nil {
-			for _, s := range narrowed {
-				if !slices.Contains(g.Scopes, s) {
-					return oauthErr(ErrInvalidScope, "scope exceeds the original grant")
-				}
+		for _, s := range narrowed {
+			if !slices.Contains(rd.Scopes, s) {
+				return nil, oauthErr(ErrInvalidScope, "scope exceeds the original grant")
 			}
-			scopes = narrowed
 		}
-		res, err := tx.Exec(ctx, "UPDATE authn_refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", now.UnixNano(), hashSecret(rt))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			reused = true
-			return revokeGrant(ctx, tx, g.ID, now.UnixNano())
-		}
-		if ok, err := userActive(ctx, tx, g.UserID); err != nil || !ok {
-			if err == nil {
-				err = oauthErr(ErrInvalidGrant, "the account is disabled")
-			}
-			return err
-		}
-		is, err = p.record(ctx, tx, &g, scopes, now)
-		return err
+		return narrowed, nil
 	})
-	if reused {
-		ev.Action, ev.Outcome, ev.Subject, ev.Resource = "authn.refresh.reuse", "failure", g.UserID, "authn:grant:"+g.ID
-		ev.Reasons = append(ev.Reasons, "refresh token replayed; token family revoked")
-		return nil, oauthErr(ErrInvalidGrant, "the refresh token was already used; its token family is revoked")
+}
+
+// redemptionTexts are what the token endpoint says and audits of a code
+// or refresh token that is unknown or used again.
+var redemptionTexts = map[secretKind]struct{ unknown, reuseAction, reuseReason, reused string }{
+	secretCode: {
+		unknown:     "unknown authorization code",
+		reuseAction: "authn.code.reuse", reuseReason: "authorization code replayed; grant revoked",
+		reused: "the authorization code was already used; the tokens it issued are revoked",
+	},
+	secretRefresh: {
+		unknown:     "unknown refresh token",
+		reuseAction: "authn.refresh.reuse", reuseReason: "refresh token replayed; token family revoked",
+		reused: "the refresh token was already used; its token family is revoked",
+	},
+}
+
+// redeem is what the code and refresh grants share: redeem the secret
+// (decide judges what it stands for, at now, and returns the scopes of
+// the new tokens), then sign the tokens. A replay is recorded in ev as a
+// failure, which the token endpoint audits.
+func (tk *tokenEndpoint) redeem(ctx context.Context, c *Client, ev *AuditEvent, kind secretKind, secret string, decide func(*redeemed, time.Time) ([]string, error)) (*tokenResponse, error) {
+	now := tk.now()
+	is := &issued{
+		jti: newID(), refresh: refreshTokenPrefix + newSecret(), nonce: kind == secretCode,
+		accessExpires: now.Add(tk.life.AccessToken), refreshExpires: now.Add(tk.life.RefreshToken),
 	}
-	if err != nil {
+	texts := redemptionTexts[kind]
+	rd, err := tk.grants.redeem(ctx, kind, secret, now, is, func(rd *redeemed) ([]string, error) { return decide(rd, now) })
+	switch {
+	case errors.Is(err, errReused):
+		ev.Action, ev.Outcome, ev.Subject, ev.Resource = texts.reuseAction, "failure", rd.UserID, "authn:grant:"+rd.ID
+		ev.Reasons = append(ev.Reasons, texts.reuseReason)
+		return nil, oauthErr(ErrInvalidGrant, "%s", texts.reused)
+	case errors.Is(err, errUnknownSecret):
+		return nil, oauthErr(ErrInvalidGrant, "%s", texts.unknown)
+	case errors.Is(err, errAccountDisabled):
+		return nil, oauthErr(ErrInvalidGrant, "the account is disabled")
+	case err != nil:
 		return nil, err
 	}
-	ev.Subject, ev.Resource = g.UserID, "authn:session:"+g.SessionID
-	return p.mint(ctx, c, &g, is, now)
+	ev.Subject, ev.Resource = rd.UserID, "authn:session:"+rd.SessionID
+	return tk.mint(ctx, c, &rd.grant, is, now)
 }
 
 // s256 is the PKCE S256 transform: BASE64URL(SHA256(ASCII(verifier))).
@@ -499,30 +357,30 @@ func atHash(alg, accessToken string) string {
 }
 
 // mint signs the access token and the ID token recorded in is.
-func (p *Provider) mint(ctx context.Context, c *Client, g *grant, is *issued, now time.Time) (*tokenResponse, error) {
-	sub := p.subject(c, g.UserID)
+func (tk *tokenEndpoint) mint(ctx context.Context, c *Client, g *grant, is *issued, now time.Time) (*tokenResponse, error) {
+	sub := tk.subject(c, g.UserID)
 	iat := jwt.NewNumericDate(now)
 	at := AccessTokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: p.issuer, Subject: sub, Audience: jwt.ClaimStrings{p.issuer},
-			ExpiresAt: jwt.NewNumericDate(now.Add(p.life.AccessToken)), IssuedAt: iat, ID: is.jti,
+			Issuer: tk.issuer, Subject: sub, Audience: jwt.ClaimStrings{tk.issuer},
+			ExpiresAt: jwt.NewNumericDate(now.Add(tk.life.AccessToken)), IssuedAt: iat, ID: is.jti,
 		},
 		ClientID: c.ID, Scope: joinScopes(is.scopes), AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR, SID: g.SessionID,
 	}
-	access, err := p.keys.sign(ctx, p.accessAlg, accessTokenType, at)
+	access, err := tk.keys.sign(ctx, tk.accessAlg, accessTokenType, at)
 	if err != nil {
 		return nil, err
 	}
 	resp := &tokenResponse{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.life.AccessToken / time.Second),
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(tk.life.AccessToken / time.Second),
 		RefreshToken: is.refresh, Scope: joinScopes(is.scopes),
 	}
 	if slices.Contains(is.scopes, ScopeOpenID) {
 		alg := c.IDTokenSignedResponseAlg
 		id := IDTokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer: p.issuer, Subject: sub, Audience: jwt.ClaimStrings{c.ID},
-				ExpiresAt: jwt.NewNumericDate(now.Add(p.life.IDToken)), IssuedAt: iat,
+				Issuer: tk.issuer, Subject: sub, Audience: jwt.ClaimStrings{c.ID},
+				ExpiresAt: jwt.NewNumericDate(now.Add(tk.life.IDToken)), IssuedAt: iat,
 			},
 			AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR, AtHash: atHash(alg, access), SID: g.SessionID, AZP: c.ID,
 		}
@@ -530,13 +388,13 @@ func (p *Provider) mint(ctx context.Context, c *Client, g *grant, is *issued, no
 			id.Nonce = g.Nonce
 		}
 		if slices.Contains(is.scopes, ScopeProfile) {
-			u, err := p.users.User(ctx, g.UserID)
+			u, err := tk.users.User(ctx, g.UserID)
 			if err != nil {
 				return nil, err
 			}
 			id.OrgName, id.USCC, id.AgentName = u.OrgName, u.USCC, u.AgentName
 		}
-		if resp.IDToken, err = p.keys.sign(ctx, alg, "JWT", id); err != nil {
+		if resp.IDToken, err = tk.keys.sign(ctx, alg, "JWT", id); err != nil {
 			return nil, err
 		}
 	}

@@ -3,7 +3,6 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,8 +12,19 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/authn/totp"
-	"github.com/tongxing/tongxing/store"
 )
+
+// totpEnrolment is the self-service enrolment of a one-time code factor
+// (GET and POST /me/totp).
+type totpEnrolment struct {
+	*base
+	store enrolmentStore
+	steps totp.UsedSteps
+	users *Users
+	thr   *throttle
+	sess  *sessions
+	login *loginFlow
+}
 
 // One-time code enrolment by the signed-in account holder.
 const (
@@ -46,12 +56,6 @@ type totpEnrolView struct {
 	Done bool
 }
 
-// totpEnrolRoutes registers the enrolment page.
-func (p *Provider) totpEnrolRoutes(h func(method, path string, f http.HandlerFunc)) {
-	h("GET", pathMeTOTP, p.serveTOTPEnrolPage)
-	h("POST", pathMeTOTP, p.serveTOTPEnrolSubmit)
-}
-
 // errEnrolGone means the pending enrolment expired, was replaced or
 // belongs to another session.
 var errEnrolGone = errors.New("authn: one-time code enrolment expired or started elsewhere")
@@ -70,31 +74,31 @@ type enrolContext struct {
 // session, 403 when the account already has a factor and the session did
 // not prove it (below urn:tongxing:loa:3), since a password alone must not
 // replace a second factor.
-func (p *Provider) enrolStart(w http.ResponseWriter, r *http.Request, locale string) *enrolContext {
-	sess, err := p.sessionFrom(r)
+func (te *totpEnrolment) enrolStart(w http.ResponseWriter, r *http.Request, locale string) *enrolContext {
+	sess, err := te.sess.sessionFrom(r)
 	if err != nil {
-		p.logError(r, "one-time code enrolment: read session", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: read session", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return nil
 	}
 	if sess == nil {
-		p.enrolMessage(w, r, http.StatusUnauthorized, locale, "enrol.signin")
+		te.enrolMessage(w, r, http.StatusUnauthorized, locale, "enrol.signin")
 		return nil
 	}
 	ctx := r.Context()
-	u, err := p.users.User(ctx, sess.UserID)
+	u, err := te.users.User(ctx, sess.UserID)
 	if err != nil || u.Disabled {
-		p.enrolMessage(w, r, http.StatusForbidden, locale, "enrol.disabled")
+		te.enrolMessage(w, r, http.StatusForbidden, locale, "enrol.disabled")
 		return nil
 	}
-	has, err := p.users.HasTOTP(ctx, u.ID)
+	has, err := te.users.HasTOTP(ctx, u.ID)
 	if err != nil {
-		p.logError(r, "one-time code enrolment: read factor", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: read factor", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return nil
 	}
 	if has && acrRank(sess.ACR) < acrRank(ACRTOTP) {
-		p.enrolMessage(w, r, http.StatusForbidden, locale, "enrol.stepup")
+		te.enrolMessage(w, r, http.StatusForbidden, locale, "enrol.stepup")
 		return nil
 	}
 	c, _ := r.Cookie(sessionCookieName) // present: sessionFrom found it
@@ -102,11 +106,11 @@ func (p *Provider) enrolStart(w http.ResponseWriter, r *http.Request, locale str
 }
 
 // enrolMessage shows a page with one message and no form.
-func (p *Provider) enrolMessage(w http.ResponseWriter, r *http.Request, status int, locale, key string) {
+func (te *totpEnrolment) enrolMessage(w http.ResponseWriter, r *http.Request, status int, locale, key string) {
 	d := &pageData{Message: translator(locale)(key)}
 	d.Title = translator(locale)("enrol.title")
-	if err := p.pages.render(w, status, "totp_enrol", locale, d); err != nil {
-		p.logError(r, "one-time code enrolment page", err)
+	if err := te.pages.render(w, status, "totp_enrol", locale, d); err != nil {
+		te.logError(r, "one-time code enrolment page", err)
 	}
 }
 
@@ -116,42 +120,40 @@ func (p *Provider) enrolMessage(w http.ResponseWriter, r *http.Request, status i
 // authn_totp_enrolments for totpEnrolTTL; showing the page again from the
 // same session shows the same secret. It becomes the account's factor
 // only when POST /me/totp confirms it.
-func (p *Provider) serveTOTPEnrolPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	locale := pageLocale(r, q.Get("ui_locales"), nil)
-	if len(r.URL.RawQuery) > 1024 {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", "")
+func (te *totpEnrolment) serveTOTPEnrolPage(w http.ResponseWriter, r *http.Request) {
+	_, locale, ok := te.pageQuery(w, r, "")
+	if !ok {
 		return
 	}
-	ec := p.enrolStart(w, r, locale)
+	ec := te.enrolStart(w, r, locale)
 	if ec == nil {
 		return
 	}
-	key, err := p.pendingTOTP(r.Context(), ec)
+	key, err := te.pendingTOTP(r.Context(), ec)
 	if err != nil {
-		p.logError(r, "one-time code enrolment: new secret", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: new secret", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	p.renderEnrol(w, r, http.StatusOK, ec, key, "")
+	te.renderEnrol(w, r, http.StatusOK, ec, key, "")
 }
 
 // renderEnrol shows the enrolment form for key with an error message
 // (msg, optional).
-func (p *Provider) renderEnrol(w http.ResponseWriter, r *http.Request, status int, ec *enrolContext, key *totp.Key, msg string) {
+func (te *totpEnrolment) renderEnrol(w http.ResponseWriter, r *http.Request, status int, ec *enrolContext, key *totp.Key, msg string) {
 	qr, err := qrDataURL(key.URL)
 	if err != nil {
-		p.logError(r, "one-time code enrolment: QR code", err)
-		p.errorPage(w, r, http.StatusInternalServerError, ec.locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: QR code", err)
+		te.errorPage(w, r, http.StatusInternalServerError, ec.locale, "error.internal", "")
 		return
 	}
 	d := &pageData{CSRF: ec.csrf, Username: ec.user.Username, Error: msg,
-		OtherLangURL: p.prefix + pathMeTOTP + "?" + url.Values{"ui_locales": {translator(ec.locale)("lang.other.code")}}.Encode()}
+		OtherLangURL: te.prefix + pathMeTOTP + "?" + url.Values{"ui_locales": {translator(ec.locale)("lang.other.code")}}.Encode()}
 	d.Title = translator(ec.locale)("enrol.title")
 	d.Enrol = &totpEnrolView{QR: qr, Key: groupKey(key.Secret), Account: key.Account,
 		NeedPassword: acrRank(ec.sess.ACR) < acrRank(ACRTOTP), Replacing: ec.has}
-	if err := p.pages.render(w, status, "totp_enrol", ec.locale, d); err != nil {
-		p.logError(r, "one-time code enrolment page", err)
+	if err := te.pages.render(w, status, "totp_enrol", ec.locale, d); err != nil {
+		te.logError(r, "one-time code enrolment page", err)
 	}
 }
 
@@ -174,20 +176,14 @@ func totpAccountLabel(u *User) string { return strings.ReplaceAll(u.Username, ":
 // pendingTOTP returns the secret waiting for confirmation by ec's session,
 // or makes a new one (replacing a pending one of another session or an
 // expired one).
-func (p *Provider) pendingTOTP(ctx context.Context, ec *enrolContext) (*totp.Key, error) {
-	now := p.now()
-	var (
-		sid     string
-		sealed  []byte
-		expires int64
-	)
-	err := p.db.QueryRow(ctx, "SELECT session_id, sealed, expires_at FROM authn_totp_enrolments WHERE user_id = ?", ec.user.ID).
-		Scan(&sid, &sealed, &expires)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+func (te *totpEnrolment) pendingTOTP(ctx context.Context, ec *enrolContext) (*totp.Key, error) {
+	now := te.now()
+	pe, err := te.store.pendingEnrolment(ctx, ec.user.ID)
+	if err != nil {
 		return nil, fmt.Errorf("authn: read pending one-time code enrolment: %w", err)
 	}
-	if err == nil && sid == ec.sess.ID && now.UnixNano() < expires {
-		secret, err := p.users.totp.open(ec.user.ID, sealed)
+	if pe != nil && pe.SessionID == ec.sess.ID && now.Before(pe.Expires) {
+		secret, err := te.users.totp.open(ec.user.ID, pe.Sealed)
 		if err != nil {
 			return nil, err
 		}
@@ -197,17 +193,11 @@ func (p *Provider) pendingTOTP(ctx context.Context, ec *enrolContext) (*totp.Key
 	if err != nil {
 		return nil, err
 	}
-	if sealed, err = p.users.totp.seal(ec.user.ID, key.Secret); err != nil {
+	sealed, err := te.users.totp.seal(ec.user.ID, key.Secret)
+	if err != nil {
 		return nil, err
 	}
-	err = p.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM authn_totp_enrolments WHERE user_id = ?", ec.user.ID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO authn_totp_enrolments (user_id, session_id, sealed, last_step, created_at, expires_at)
-			VALUES (?, ?, ?, -1, ?, ?)`, ec.user.ID, ec.sess.ID, sealed, now.UnixNano(), now.Add(totpEnrolTTL).UnixNano())
-		return err
-	})
+	err = te.store.putEnrolment(ctx, ec.user.ID, &pendingEnrolment{SessionID: ec.sess.ID, Sealed: sealed, Expires: now.Add(totpEnrolTTL)}, now)
 	if err != nil {
 		return nil, fmt.Errorf("authn: store pending one-time code enrolment: %w", err)
 	}
@@ -216,37 +206,20 @@ func (p *Provider) pendingTOTP(ctx context.Context, ec *enrolContext) (*totp.Key
 
 // pendingOf returns the secret pending for userID from session sid, or
 // errEnrolGone.
-func (p *Provider) pendingOf(ctx context.Context, u *User, sid string) (*totp.Key, error) {
-	var sealed []byte
-	err := p.db.QueryRow(ctx, "SELECT sealed FROM authn_totp_enrolments WHERE user_id = ? AND session_id = ? AND expires_at > ?",
-		u.ID, sid, p.now().UnixNano()).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errEnrolGone
-	}
+func (te *totpEnrolment) pendingOf(ctx context.Context, u *User, sid string) (*totp.Key, error) {
+	pe, err := te.store.pendingEnrolment(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read pending one-time code enrolment: %w", err)
 	}
-	secret, err := p.users.totp.open(u.ID, sealed)
+	if pe == nil || pe.SessionID != sid || !te.now().Before(pe.Expires) {
+		return nil, errEnrolGone
+	}
+	sealed := pe.Sealed
+	secret, err := te.users.totp.open(u.ID, sealed)
 	if err != nil {
 		return nil, err
 	}
 	return totp.KeyFor(totpIssuerLabel, totpAccountLabel(u), secret)
-}
-
-// dbEnrolSteps is totp.UsedSteps on the pending enrolment: a time step is
-// accepted once, as at login.
-type dbEnrolSteps struct{ db *store.DB }
-
-func (s dbEnrolSteps) MarkUsed(ctx context.Context, account string, step int64) (bool, error) {
-	res, err := s.db.Exec(ctx, "UPDATE authn_totp_enrolments SET last_step = ? WHERE user_id = ? AND last_step < ?", step, account, step)
-	if err != nil {
-		return false, fmt.Errorf("authn: record one-time code step: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("authn: record one-time code step: %w", err)
-	}
-	return n == 1, nil
 }
 
 // serveTOTPEnrolSubmit is POST /me/totp with csrf_token (the CSRF token of
@@ -260,90 +233,71 @@ func (s dbEnrolSteps) MarkUsed(ctx context.Context, account string, step int64) 
 // enrolments and failures are audited (authn.totp.enrol,
 // authn.totp.enrol.failure), never with a secret, code or password. The
 // current session keeps its level.
-func (p *Provider) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Request) {
+func (te *totpEnrolment) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Request) {
 	locale := pickLocale(nil, r.Header.Get("Accept-Language"))
 	form, err := readForm(w, r, maxTOTPEnrolForm)
 	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
+		te.errorPage(w, r, http.StatusBadRequest, locale, "error.request", err.Error())
 		return
 	}
 	locale = pageLocale(r, form.Get("ui_locales"), nil)
-	ec := p.enrolStart(w, r, locale)
+	ec := te.enrolStart(w, r, locale)
 	if ec == nil {
 		return
 	}
 	if tok := form.Get("csrf_token"); len(form["csrf_token"]) != 1 || subtle.ConstantTimeCompare([]byte(tok), []byte(ec.csrf)) != 1 {
-		p.enrolMessage(w, r, http.StatusForbidden, locale, "enrol.expired")
+		te.enrolMessage(w, r, http.StatusForbidden, locale, "enrol.expired")
 		return
 	}
 	ctx := r.Context()
 	t := translator(locale)
-	key, err := p.pendingOf(ctx, ec.user, ec.sess.ID)
+	key, err := te.pendingOf(ctx, ec.user, ec.sess.ID)
 	if errors.Is(err, errEnrolGone) {
-		p.enrolMessage(w, r, http.StatusBadRequest, locale, "enrol.expired")
+		te.enrolMessage(w, r, http.StatusBadRequest, locale, "enrol.expired")
 		return
 	}
 	if err != nil {
-		p.logError(r, "one-time code enrolment: read pending secret", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: read pending secret", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	ev := AuditEvent{Action: "authn.totp.enrol.failure", Subject: ec.user.ID, SourceAddr: r.RemoteAddr,
 		Resource: "authn:user:" + ec.user.ID, Outcome: "failure"}
 	refuse := func(status int, reason, msg string) {
 		ev.Reasons = []string{"session " + ec.sess.ID, reason}
-		_ = p.audit(ctx, ev)
-		p.renderEnrol(w, r, status, ec, key, msg)
+		_ = te.audit(ctx, ev)
+		te.renderEnrol(w, r, status, ec, key, msg)
 	}
 	acct, addr := accountKey(ec.user.Username), addressKey(r.RemoteAddr)
-	err = p.thr.check(ctx, acct, addr)
+	err = te.thr.check(ctx, acct, addr)
 	var locked *LockedError
 	if errors.As(err, &locked) {
-		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
-		refuse(http.StatusTooManyRequests, "locked", t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(te.now())))
+		refuse(http.StatusTooManyRequests, "locked", lockedMessage(t, locked))
 		return
 	}
 	if err != nil {
-		p.logError(r, "one-time code enrolment: check throttle", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: check throttle", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
 	code := strings.TrimSpace(form.Get("code"))
 	if code == "" || len(code) > maxTOTPCodeLen {
-		p.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("totp.required"))
+		te.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("totp.required"))
 		return
 	}
-	if acrRank(ec.sess.ACR) < acrRank(ACRTOTP) {
-		pw := form.Get("password")
-		if pw == "" {
-			p.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("enrol.password.required"))
-			return
-		}
-		_, err := p.CheckPassword(ctx, ec.user.Username, pw, r.RemoteAddr)
-		if errors.As(err, &locked) {
-			w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(p.now())))
-			refuse(http.StatusTooManyRequests, "locked", t("login.locked", locked.Until.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")))
-			return
-		}
-		if errors.Is(err, ErrBadCredentials) {
-			refuse(http.StatusOK, "bad password", t("enrol.password.bad"))
-			return
-		}
-		if err != nil {
-			p.logError(r, "one-time code enrolment: check password", err)
-			p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
-			return
-		}
+	if acrRank(ec.sess.ACR) < acrRank(ACRTOTP) && !te.recheckPassword(w, r, ec, key, form.Get("password"), refuse) {
+		return
 	}
-	v, err := totp.NewVerifier(dbEnrolSteps{db: p.db})
+	v, err := totp.NewVerifier(te.steps)
 	if err == nil {
-		err = v.Verify(ctx, ec.user.ID, key.Secret, code, p.now())
+		err = v.Verify(ctx, ec.user.ID, key.Secret, code, te.now())
 	}
 	if errors.Is(err, totp.ErrInvalidCode) || errors.Is(err, totp.ErrReplayed) {
-		_, e1 := p.thr.fail(ctx, acct, p.thr.account)
-		_, e2 := p.thr.fail(ctx, addr, p.thr.address)
+		_, e1 := te.thr.fail(ctx, acct, te.thr.account)
+		_, e2 := te.thr.fail(ctx, addr, te.thr.address)
 		if e := errors.Join(e1, e2); e != nil {
-			p.logError(r, "one-time code enrolment: count failure", e)
+			te.logError(r, "one-time code enrolment: count failure", e)
 		}
 		reason := "bad code"
 		if errors.Is(err, totp.ErrReplayed) {
@@ -353,62 +307,84 @@ func (p *Provider) serveTOTPEnrolSubmit(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if err != nil {
-		p.logError(r, "one-time code enrolment: check code", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: check code", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	if err := p.confirmTOTP(ctx, ec); errors.Is(err, errEnrolGone) {
-		p.enrolMessage(w, r, http.StatusBadRequest, locale, "enrol.expired")
+	if err := te.confirmTOTP(ctx, ec); errors.Is(err, errEnrolGone) {
+		te.enrolMessage(w, r, http.StatusBadRequest, locale, "enrol.expired")
 		return
 	} else if err != nil {
-		p.logError(r, "one-time code enrolment: store factor", err)
-		p.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+		te.logError(r, "one-time code enrolment: store factor", err)
+		te.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	if err := p.thr.reset(ctx, acct); err != nil {
-		p.logError(r, "one-time code enrolment: reset throttle", err)
+	if err := te.thr.reset(ctx, acct); err != nil {
+		te.logError(r, "one-time code enrolment: reset throttle", err)
 	}
+	te.enrolled(w, r, ec, locale)
+}
+
+// recheckPassword checks the password of a session made with the password
+// alone, which enrolment asks for again. It reports whether enrolment may
+// go on; if not, it has answered.
+func (te *totpEnrolment) recheckPassword(w http.ResponseWriter, r *http.Request, ec *enrolContext, key *totp.Key, pw string, refuse func(status int, reason, msg string)) bool {
+	ctx := r.Context()
+	t := translator(ec.locale)
+	if pw == "" {
+		te.renderEnrol(w, r, http.StatusBadRequest, ec, key, t("enrol.password.required"))
+		return false
+	}
+	_, err := te.login.checkPassword(ctx, ec.user.Username, pw, r.RemoteAddr)
+	var locked *LockedError
+	if errors.As(err, &locked) {
+		w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter(te.now())))
+		refuse(http.StatusTooManyRequests, "locked", lockedMessage(t, locked))
+		return false
+	}
+	if errors.Is(err, ErrBadCredentials) {
+		refuse(http.StatusOK, "bad password", t("enrol.password.bad"))
+		return false
+	}
+	if err != nil {
+		te.logError(r, "one-time code enrolment: check password", err)
+		te.errorPage(w, r, http.StatusInternalServerError, ec.locale, "error.internal", "")
+		return false
+	}
+	return true
+}
+
+// enrolled audits a confirmed enrolment and shows that it is done.
+func (te *totpEnrolment) enrolled(w http.ResponseWriter, r *http.Request, ec *enrolContext, locale string) {
+	ctx := r.Context()
+	t := translator(locale)
 	reasons := []string{"session " + ec.sess.ID, "acr " + ec.sess.ACR}
 	if ec.has {
 		reasons = append(reasons, "replaced the earlier factor")
 	}
-	if err := p.audit(ctx, AuditEvent{Action: "authn.totp.enrol", Subject: ec.user.ID, SourceAddr: r.RemoteAddr,
+	if err := te.audit(ctx, AuditEvent{Action: "authn.totp.enrol", Subject: ec.user.ID, SourceAddr: r.RemoteAddr,
 		Resource: "authn:user:" + ec.user.ID, Outcome: "success", Reasons: reasons}); err != nil {
-		p.logError(r, "one-time code enrolment: audit", err)
+		te.logError(r, "one-time code enrolment: audit", err)
 	}
-	p.log.InfoContext(ctx, "one-time code enrolled", "user", ec.user.ID, "sid", ec.sess.ID)
+	te.log.InfoContext(ctx, "one-time code enrolled", "user", ec.user.ID, "sid", ec.sess.ID)
 	d := &pageData{Username: ec.user.Username, Enrol: &totpEnrolView{Done: true, Replacing: ec.has}}
 	d.Title = t("enrol.title")
-	if err := p.pages.render(w, http.StatusOK, "totp_enrol", locale, d); err != nil {
-		p.logError(r, "one-time code enrolment page", err)
+	if err := te.pages.render(w, http.StatusOK, "totp_enrol", locale, d); err != nil {
+		te.logError(r, "one-time code enrolment page", err)
 	}
 }
 
 // confirmTOTP makes the secret pending for ec's session the account's
 // factor, keeping the time step that confirmed it as used, in one
 // transaction; errEnrolGone if it is no longer pending.
-func (p *Provider) confirmTOTP(ctx context.Context, ec *enrolContext) error {
-	now := p.now()
-	return p.db.InTx(ctx, func(tx *store.Tx) error {
-		var (
-			sealed []byte
-			step   int64
-		)
-		err := tx.QueryRow(ctx, "SELECT sealed, last_step FROM authn_totp_enrolments WHERE user_id = ? AND session_id = ? AND expires_at > ?",
-			ec.user.ID, ec.sess.ID, now.UnixNano()).Scan(&sealed, &step)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errEnrolGone
-		}
-		if err != nil {
-			return err
-		}
-		res, err := tx.Exec(ctx, "DELETE FROM authn_totp_enrolments WHERE user_id = ? AND session_id = ?", ec.user.ID, ec.sess.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errEnrolGone
-		}
-		return setTOTP(ctx, tx, ec.user.ID, sealed, step, now)
-	})
+func (te *totpEnrolment) confirmTOTP(ctx context.Context, ec *enrolContext) error {
+	return te.store.confirmEnrolment(ctx, ec.user.ID, ec.sess.ID, te.now())
+}
+
+// enrolmentStore keeps one-time code secrets pending confirmation
+// ([sqlStore]).
+type enrolmentStore interface {
+	pendingEnrolment(ctx context.Context, userID string) (*pendingEnrolment, error)
+	putEnrolment(ctx context.Context, userID string, pe *pendingEnrolment, now time.Time) error
+	confirmEnrolment(ctx context.Context, userID, sid string, now time.Time) error
 }

@@ -329,7 +329,7 @@ func FuzzTOTPEnrolForm(f *testing.F) {
 		f.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	if _, err := p.startSession(ctx, rec, httptest.NewRequest("GET", "/", nil), u, ACRPassword, []string{amrPassword}); err != nil {
+	if _, err := p.sess.startSession(ctx, rec, httptest.NewRequest("GET", "/", nil), u, ACRPassword, []string{amrPassword}); err != nil {
 		f.Fatal(err)
 	}
 	cookie := rec.Result().Cookies()[0]

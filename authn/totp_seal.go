@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/emmansun/gmsm/sm4"
@@ -37,9 +35,9 @@ type totpBox struct{ aead cipher.AEAD }
 // openTOTPBox loads the data key, creating it on first start; replicas
 // starting together agree on the first one stored.
 func openTOTPBox(ctx context.Context, db *store.DB, s kms.SecretSealer) (*totpBox, error) {
-	var sealed []byte
-	err := db.QueryRow(ctx, "SELECT value FROM authn_settings WHERE name = ?", totpKeySetting).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
+	st := settings{db: db}
+	sealed, err := st.get(ctx, totpKeySetting)
+	if err == nil && sealed == nil {
 		fresh := make([]byte, 16)
 		if _, err := rand.Read(fresh); err != nil {
 			return nil, fmt.Errorf("authn: one-time code data key: %w", err)
@@ -49,13 +47,10 @@ func openTOTPBox(ctx context.Context, db *store.DB, s kms.SecretSealer) (*totpBo
 		if serr != nil {
 			return nil, fmt.Errorf("authn: seal the one-time code data key: %w", serr)
 		}
-		if _, err := db.Exec(ctx, "INSERT INTO authn_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", totpKeySetting, mine); err != nil {
-			return nil, fmt.Errorf("authn: store the one-time code data key: %w", err)
-		}
-		err = db.QueryRow(ctx, "SELECT value FROM authn_settings WHERE name = ?", totpKeySetting).Scan(&sealed)
+		sealed, err = st.ensure(ctx, totpKeySetting, mine)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authn: read the one-time code data key: %w", err)
+		return nil, fmt.Errorf("authn: the one-time code data key: %w", err)
 	}
 	key, err := s.OpenSecret(ctx, sealed)
 	if err != nil {

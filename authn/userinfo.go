@@ -1,13 +1,11 @@
 package authn
 
 import (
-	"database/sql"
 	"errors"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // maxUserinfoBodySize bounds userinfo POST bodies.
@@ -17,16 +15,13 @@ const maxUserinfoBodySize = 16 << 10
 // GET or POST with the access token in the Authorization header, or POST
 // with it in the form body (RFC 6750 §2.1, §2.2); not in the query. It
 // returns the claims the token's scopes allow, as JSON.
-func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Access-Control-Allow-Origin", "*")
-	claims, err := p.userinfo(w, r)
+func (chk *tokenChecks) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+	noStoreCORS(w)
+	claims, err := chk.userinfo(w, r)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) || e.HTTPStatus() >= 500 {
-			p.logError(r, "userinfo", err)
+			chk.logError(r, "userinfo", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": ErrServerError.Code})
 			return
 		}
@@ -37,7 +32,7 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 				challenge += `, error_description="` + errorText(e.Description) + `"`
 			}
 		}
-		h.Set("WWW-Authenticate", challenge)
+		w.Header().Set("WWW-Authenticate", challenge)
 		body := map[string]string{}
 		if e.Code != "" {
 			body["error"] = e.Code
@@ -49,44 +44,35 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
-func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+func (chk *tokenChecks) userinfo(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	token, err := bearerToken(w, r)
 	if err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
 	var claims AccessTokenClaims
-	h, err := p.keys.verify(ctx, token, &claims)
+	h, err := chk.keys.verify(ctx, token, &claims)
 	invalid := oauthErr(ErrInvalidToken, "the access token is invalid or expired")
 	if err != nil || !strings.EqualFold(h.Typ, accessTokenType) && !strings.EqualFold(h.Typ, "application/"+accessTokenType) {
 		return nil, invalid
 	}
-	now := p.now()
-	if claims.Issuer != p.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
+	now := chk.now()
+	if claims.Issuer != chk.issuer || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Time) || claims.ID == "" {
 		return nil, invalid
 	}
-	var (
-		expires          int64
-		revoked, grevokd sql.NullInt64
-		userID           string
-	)
-	err = p.db.QueryRow(ctx, `SELECT a.expires_at, a.revoked_at, g.revoked_at, g.user_id
-		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id WHERE a.jti = ?`, claims.ID).
-		Scan(&expires, &revoked, &grevokd, &userID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, invalid
-	}
+	t, err := chk.records.accessToken(ctx, claims.ID)
 	if err != nil {
 		return nil, err
 	}
-	if revoked.Valid || grevokd.Valid || !now.Before(time.Unix(0, expires)) {
+	if t == nil || t.Revoked || !now.Before(t.Expires) { // a disabled account is refused below
 		return nil, invalid
 	}
+	userID := t.UserID
 	scopes := splitScopes(claims.Scope)
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return nil, &Error{Code: "insufficient_scope", Status: http.StatusForbidden, Description: "the access token lacks the openid scope"}
 	}
-	u, err := p.users.User(ctx, userID)
+	u, err := chk.users.User(ctx, userID)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil, invalid
 	}

@@ -247,11 +247,11 @@ func (u *Users) SetPassword(ctx context.Context, id, password string) error {
 	if err != nil {
 		return err
 	}
-	res, err := u.db.Exec(ctx, "UPDATE authn_users SET password_hash = ?, updated_at = ? WHERE id = ?", hash, u.now().UnixNano(), id)
+	n, err := affected(u.db.Exec(ctx, "UPDATE authn_users SET password_hash = ?, updated_at = ? WHERE id = ?", hash, u.now().UnixNano(), id))
 	if err != nil {
 		return fmt.Errorf("authn: set password: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("%w: id %s", ErrUserNotFound, quote(id))
 	}
 	return nil
@@ -290,6 +290,14 @@ func (u *Users) one(ctx context.Context, what, where string, arg any) (*User, er
 		return nil, fmt.Errorf("authn: load user: %w", err)
 	}
 	return usr, nil
+}
+
+// citizenIDHash returns the personal ID number pseudonym recorded for
+// account id, or "".
+func (u *Users) citizenIDHash(ctx context.Context, id string) (string, error) {
+	var h sql.NullString
+	err := u.db.QueryRow(ctx, "SELECT citizen_id_hash FROM authn_users WHERE id = ?", id).Scan(&h)
+	return h.String, err
 }
 
 // User returns the account with the given ID, or an error wrapping

@@ -2,13 +2,25 @@ package authn
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 )
+
+// tokenChecks are the endpoints and calls that check tokens the provider
+// issued: introspection, revocation, userinfo and the in-process check of
+// department services' tokens.
+type tokenChecks struct {
+	*base
+	auth    *clientAuth
+	records tokenRecords
+	revoker tokenRevoker
+	clients *clientRegistry
+	users   *Users
+	keys    *keyStore
+}
 
 // ErrTokenRejected is wrapped by [Provider.VerifyServiceToken] for a token
 // that must not be accepted: malformed, not signed by this provider,
@@ -56,38 +68,29 @@ type ServiceToken struct {
 // for calling departments. It does NOT check the audience; the caller
 // compares Audience with the department it serves.
 func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
+	return p.checks.verifyServiceToken(ctx, token)
+}
+
+// verifyServiceToken implements [Provider.VerifyServiceToken].
+func (chk *tokenChecks) verifyServiceToken(ctx context.Context, token string) (*ServiceToken, error) {
 	if len(token) > 8<<10 {
 		return nil, fmt.Errorf("%w: longer than 8 KiB", ErrTokenRejected)
 	}
-	c, err := p.parseAccessToken(ctx, token, false)
+	c, err := chk.parseAccessToken(ctx, token, false)
 	if errors.Is(err, errBadToken) {
 		return nil, fmt.Errorf("%w: %v", ErrTokenRejected, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var (
-		client, userID              sql.NullString
-		expires                     int64
-		revoked, grevoked, disabled sql.NullInt64
-		idHash                      sql.NullString
-	)
-	err = p.db.QueryRow(ctx, `SELECT s.client_id, s.user_id, s.expires_at, s.revoked_at, g.revoked_at, u.disabled_at, u.citizen_id_hash
-		FROM authn_service_tokens s LEFT JOIN authn_grants g ON g.id = s.grant_id LEFT JOIN authn_users u ON u.id = s.user_id
-		WHERE s.jti = ?`, c.ID).Scan(&client, &userID, &expires, &revoked, &grevoked, &disabled, &idHash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: not a department service's token", ErrTokenRejected)
-	}
+	t, err := chk.liveRecord(ctx, c.ID, chk.records.serviceToken, ErrTokenRejected, "a department service's token")
 	if err != nil {
-		return nil, fmt.Errorf("authn: read service token: %w", err)
+		return nil, err
 	}
-	if revoked.Valid || grevoked.Valid || disabled.Valid || !p.now().Before(time.Unix(0, expires)) {
-		return nil, fmt.Errorf("%w: revoked or expired", ErrTokenRejected)
-	}
-	if client.String != c.ClientID {
+	if t.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client_id does not match the issued token", ErrTokenRejected)
 	}
-	cl, err := p.clients.get(ctx, c.ClientID)
+	cl, err := chk.clients.get(ctx, c.ClientID)
 	if errors.Is(err, ErrClientNotFound) {
 		return nil, fmt.Errorf("%w: client %s no longer exists", ErrTokenRejected, quote(c.ClientID))
 	}
@@ -100,7 +103,7 @@ func (p *Provider) VerifyServiceToken(ctx context.Context, token string) (*Servi
 	st := &ServiceToken{
 		JTI: c.ID, Client: c.ClientID, Department: cl.Department, Subject: c.Subject,
 		Audience: []string(c.Audience), Scopes: splitScopes(c.Scope), ExpiresAt: c.ExpiresAt.Time,
-		UserID: userID.String, CitizenIDPseudonym: idHash.String,
+		UserID: t.UserID, CitizenIDPseudonym: t.CitizenIDHash,
 	}
 	if c.Act != nil {
 		st.Act = c.Act.Subject
@@ -127,14 +130,18 @@ type SignedInCitizen struct {
 // served outside this package (such as the citizen's access log); it does
 // NOT check a CSRF token, so use it only for reads.
 func (p *Provider) SignedIn(r *http.Request) (*SignedInCitizen, error) {
-	sess, err := p.sessionFrom(r)
+	return p.sess.signedIn(r)
+}
+
+// signedIn implements [Provider.SignedIn].
+func (ss *sessions) signedIn(r *http.Request) (*SignedInCitizen, error) {
+	sess, err := ss.sessionFrom(r)
 	if err != nil || sess == nil {
 		return nil, err
 	}
-	var idHash sql.NullString
-	err = p.db.QueryRow(r.Context(), "SELECT citizen_id_hash FROM authn_users WHERE id = ?", sess.UserID).Scan(&idHash)
+	idHash, err := ss.users.citizenIDHash(r.Context(), sess.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("authn: read account: %w", err)
 	}
-	return &SignedInCitizen{UserID: sess.UserID, SessionID: sess.ID, CitizenIDPseudonym: strings.TrimSpace(idHash.String)}, nil
+	return &SignedInCitizen{UserID: sess.UserID, SessionID: sess.ID, CitizenIDPseudonym: strings.TrimSpace(idHash)}, nil
 }

@@ -38,6 +38,12 @@ func TestConfig(t *testing.T) {
 		{name: "fail/bad-url", file: write("url.yaml", "public_url: localhost\n"), wantErr: "public_url"},
 		{name: "fail/bad-suite", file: write("suite.yaml", "pki:\n  suites: [rsa]\n"), wantErr: "suites"},
 		{name: "fail/bad-log-format", file: write("log.yaml", "log:\n  format: xml\n"), wantErr: "log.format"},
+		{name: "ok/access-token-alg", file: write("alg.yaml", "oidc:\n  access_token_alg: ES256\n"), check: func(t *testing.T, c Config) {
+			if c.OIDC.AccessTokenAlg != "ES256" {
+				t.Errorf("oidc.access_token_alg = %q", c.OIDC.AccessTokenAlg)
+			}
+		}},
+		{name: "fail/bad-access-token-alg", file: write("badalg.yaml", "oidc:\n  access_token_alg: HS256\n"), wantErr: "oidc.access_token_alg"},
 		{name: "fail/missing-file", file: filepath.Join(dir, "none.yaml"), wantErr: "none.yaml"},
 	}
 	for _, tt := range tests {

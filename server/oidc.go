@@ -28,6 +28,9 @@ func OpenProvider(ctx context.Context, cfg *Config, db *store.DB, sealer kms.Key
 		authn.WithKeySealer(sealer),
 		authn.WithPseudonymKey(pk),
 	}
+	if cfg.OIDC.AccessTokenAlg != "" {
+		base = append(base, authn.WithAccessTokenAlg(cfg.OIDC.AccessTokenAlg))
+	}
 	return authn.New(ctx, db, append(base, opts...)...)
 }
 

@@ -34,14 +34,8 @@ func TestNewChallenge(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ch, err := certlogin.NewChallenge(tc.audience, now, tc.opts...)
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
+			if wantError(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			wantIAT := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 			if len(ch.Nonce) != certlogin.NonceSize || ch.Audience != tc.audience || !ch.IssuedAt.Equal(wantIAT) ||
@@ -93,14 +87,8 @@ func TestChallengeJSON(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := certlogin.ParseChallenge([]byte(tc.in))
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
+			if wantError(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !bytes.Equal(got.ToBeSigned(), ch.ToBeSigned()) || !got.ExpiresAt.Equal(ch.ExpiresAt) || got.ID() != id {
 				t.Fatalf("parsed %+v, want %+v", got, ch)

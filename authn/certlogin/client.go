@@ -12,6 +12,8 @@ import (
 	"fmt"
 
 	"github.com/emmansun/gmsm/sm2"
+
+	"github.com/tongxing/tongxing/kms"
 )
 
 // MaxLoginRequestSize is the largest login request body, in bytes, that
@@ -47,16 +49,16 @@ func Sign(ch *Challenge, key crypto.Signer) ([]byte, error) {
 	}
 	msg := ch.ToBeSigned()
 	var (
-		suite Suite
+		suite kms.Suite
 		sig   []byte
 		err   error
 	)
 	switch {
 	case sm2.IsSM2PublicKey(pub):
-		suite = SuiteGM
+		suite = kms.GM
 		sig, err = key.Sign(rand.Reader, msg, sm2.DefaultSM2SignerOpts)
 	case pub.Curve == elliptic.P256():
-		suite = SuiteIntl
+		suite = kms.Intl
 		d := sha256.Sum256(msg)
 		sig, err = key.Sign(rand.Reader, d[:], crypto.SHA256)
 	default:

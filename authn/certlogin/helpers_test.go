@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509/pkix"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +183,14 @@ func sign(t *testing.T, ch *certlogin.Challenge, key crypto.Signer) []byte {
 		t.Fatal(err)
 	}
 	return sig
+}
+
+// wantError fails t unless err is want (errors.Is; nil wants no error) and
+// reports whether an error was wanted, which ends the case.
+func wantError(t *testing.T, err, want error) bool {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+	return want != nil
 }

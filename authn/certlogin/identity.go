@@ -10,18 +10,19 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/kms"
 )
 
-// SuiteOf returns the suite of leaf's key: [SuiteGM] for an SM2 key,
-// [SuiteIntl] for an ECDSA P-256 key. Any other key is an error wrapping
+// SuiteOf returns the suite of leaf's key: [kms.GM] for an SM2 key,
+// [kms.Intl] for an ECDSA P-256 key. Any other key is an error wrapping
 // [ErrCertificate].
-func SuiteOf(leaf *smx509.Certificate) (Suite, error) {
+func SuiteOf(leaf *smx509.Certificate) (kms.Suite, error) {
 	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
 	switch {
 	case ok && sm2.IsSM2PublicKey(pub):
-		return SuiteGM, nil
+		return kms.GM, nil
 	case ok && pub.Curve == elliptic.P256():
-		return SuiteIntl, nil
+		return kms.Intl, nil
 	}
 	return "", fmt.Errorf("%w: certificate %s has a %T key, want SM2 or ECDSA P-256", ErrCertificate, leaf.SerialNumber.Text(16), leaf.PublicKey)
 }

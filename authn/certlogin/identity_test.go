@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"net/url"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/kms"
 )
 
 // TestIdentityOf is the one certificate-to-identity rule, for the
@@ -52,7 +52,7 @@ func TestIdentityOf(t *testing.T) {
 	}
 
 	type want struct {
-		suite                          certlogin.Suite
+		suite                          kms.Suite
 		kind                           certlogin.Kind
 		pseudonym, code, uscc, org, ag string
 	}
@@ -63,34 +63,34 @@ func TestIdentityOf(t *testing.T) {
 		wantErr error
 	}{
 		{"ok/citizen-card-sm2", p.gm.leaf(t, nil, nil, citizen),
-			want{suite: certlogin.SuiteGM, kind: certlogin.KindCitizen, pseudonym: pseudo}, nil},
+			want{suite: kms.GM, kind: certlogin.KindCitizen, pseudonym: pseudo}, nil},
 		{"ok/citizen-login-ecdsa", p.ec.leaf(t, nil, nil, loginKU(citizen)),
-			want{suite: certlogin.SuiteIntl, kind: certlogin.KindCitizen, pseudonym: pseudo}, nil},
+			want{suite: kms.Intl, kind: certlogin.KindCitizen, pseudonym: pseudo}, nil},
 		{"ok/citizen-identity-code-sm2", p.gm.leaf(t, nil, nil, func(c *smx509.Certificate) { c.ExtraExtensions = []pkix.Extension{idCodeExt} }),
-			want{suite: certlogin.SuiteGM, kind: certlogin.KindCitizen, code: citizenID}, nil},
+			want{suite: kms.GM, kind: certlogin.KindCitizen, code: citizenID}, nil},
 		{"ok/citizen-identity-code-ecdsa", p.ec.leaf(t, nil, nil, func(c *smx509.Certificate) { c.ExtraExtensions = []pkix.Extension{idCodeExt} }),
-			want{suite: certlogin.SuiteIntl, kind: certlogin.KindCitizen, code: citizenID}, nil},
+			want{suite: kms.Intl, kind: certlogin.KindCitizen, code: citizenID}, nil},
 		{"ok/e-cert-sm2-agent", p.gm.leaf(t, nil, nil, enterprise(agentName)),
-			want{suite: certlogin.SuiteGM, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName, ag: agentName}, nil},
+			want{suite: kms.GM, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName, ag: agentName}, nil},
 		{"ok/enterprise-login-ecdsa-agent", p.ec.leaf(t, nil, nil, loginKU(enterprise(agentName))),
-			want{suite: certlogin.SuiteIntl, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName, ag: agentName}, nil},
+			want{suite: kms.Intl, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName, ag: agentName}, nil},
 		{"ok/enterprise-login-ecdsa-no-agent", p.ec.leaf(t, nil, nil, loginKU(enterprise(orgName))),
-			want{suite: certlogin.SuiteIntl, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName}, nil},
+			want{suite: kms.Intl, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName}, nil},
 		{"ok/credit-code-wins-over-serial-number", p.ec.leaf(t, nil, nil, func(c *smx509.Certificate) {
 			enterprise(agentName)(c)
 			c.Subject.SerialNumber = pseudo
-		}), want{suite: certlogin.SuiteIntl, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName, ag: agentName}, nil},
+		}), want{suite: kms.Intl, kind: certlogin.KindEnterprise, uscc: usccExample, org: orgName, ag: agentName}, nil},
 		{"ok/no-identity-is-other", p.ec.leaf(t, nil, nil, func(c *smx509.Certificate) {
 			c.Subject = pkix.Name{CommonName: "someone"}
-		}), want{suite: certlogin.SuiteIntl, kind: certlogin.KindOther}, nil},
+		}), want{suite: kms.Intl, kind: certlogin.KindOther}, nil},
 		{"ok/service-with-spiffe-id-is-other", p.ec.leaf(t, nil, nil, func(c *smx509.Certificate) {
 			citizen(c)
 			c.URIs = []*url.URL{spiffe}
-		}), want{suite: certlogin.SuiteIntl, kind: certlogin.KindOther}, nil},
+		}), want{suite: kms.Intl, kind: certlogin.KindOther}, nil},
 		{"ok/server-certificate-is-other", p.gm.leaf(t, nil, nil, func(c *smx509.Certificate) {
 			enterprise(agentName)(c)
 			c.ExtKeyUsage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageServerAuth, smx509.ExtKeyUsageClientAuth}
-		}), want{suite: certlogin.SuiteGM, kind: certlogin.KindOther}, nil},
+		}), want{suite: kms.GM, kind: certlogin.KindOther}, nil},
 		{"fail/malformed-identity-code", p.ec.leaf(t, nil, nil, func(c *smx509.Certificate) {
 			c.ExtraExtensions = []pkix.Extension{{Id: ident.OIDIdentityCode(), Value: badIDCode}}
 		}), want{}, certlogin.ErrIdentity},
@@ -103,14 +103,8 @@ func TestIdentityOf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			chain := []*smx509.Certificate{tt.leaf.cert}
 			id, err := certlogin.IdentityOf(tt.leaf.cert, chain)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("err %v, want %v", err, tt.wantErr)
-				}
+			if wantError(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got := want{suite: id.Suite, kind: id.Kind, pseudonym: id.Pseudonym, code: id.IdentityCode, uscc: id.USCC, org: id.OrgName, ag: id.AgentName}
 			if got != tt.want {

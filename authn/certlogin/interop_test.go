@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/asn1"
-	"errors"
 	"math/big"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	tjsm2 "github.com/tjfoc/gmsm/sm2"
 
 	"github.com/tongxing/tongxing/authn/certlogin"
+	"github.com/tongxing/tongxing/kms"
 )
 
 // TestVerifyTjfocSignature checks that an SM2 signature made over the
@@ -28,6 +28,20 @@ func TestVerifyTjfocSignature(t *testing.T) {
 	pub := &ecdsa.PublicKey{Curve: sm2.P256(), X: tjKey.PublicKey.X, Y: tjKey.PublicKey.Y}
 	l := p.gm.leaf(t, nil, pub, nil)
 
+	// withUID signs with tjfoc's Sm2Sign and signer ID uid.
+	withUID := func(uid []byte) func(t *testing.T, msg []byte) []byte {
+		return func(t *testing.T, msg []byte) []byte {
+			r, s, err := tjsm2.Sm2Sign(tjKey, msg, uid, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig
+		}
+	}
 	tests := []struct {
 		name    string
 		sign    func(t *testing.T, msg []byte) []byte
@@ -40,28 +54,8 @@ func TestVerifyTjfocSignature(t *testing.T) {
 			}
 			return sig
 		}, nil},
-		{"ok/tjfoc-sm2sign-explicit-uid", func(t *testing.T, msg []byte) []byte {
-			r, s, err := tjsm2.Sm2Sign(tjKey, msg, []byte("1234567812345678"), rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sig, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return sig
-		}, nil},
-		{"fail/tjfoc-other-uid", func(t *testing.T, msg []byte) []byte {
-			r, s, err := tjsm2.Sm2Sign(tjKey, msg, []byte("tongxing"), rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sig, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return sig
-		}, certlogin.ErrSignature},
+		{"ok/tjfoc-sm2sign-explicit-uid", withUID([]byte("1234567812345678")), nil},
+		{"fail/tjfoc-other-uid", withUID([]byte("tongxing")), certlogin.ErrSignature},
 		{"fail/tjfoc-signed-other-bytes", func(t *testing.T, msg []byte) []byte {
 			sig, err := tjKey.Sign(rand.Reader, append(msg, '\n'), nil)
 			if err != nil {
@@ -74,16 +68,10 @@ func TestVerifyTjfocSignature(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := newChallenge(t)
 			id, err := certlogin.Verify(context.Background(), ch, l.chain, tc.sign(t, ch.ToBeSigned()), p.opts(nil))
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
+			if wantError(t, err, tc.wantErr) {
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if id.Suite != certlogin.SuiteGM || id.Serial != l.cert.SerialNumber.Text(16) {
+			if id.Suite != kms.GM || id.Serial != l.cert.SerialNumber.Text(16) {
 				t.Fatalf("identity %+v", id)
 			}
 		})

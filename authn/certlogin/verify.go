@@ -68,19 +68,6 @@ var (
 	ErrConfig = errors.New("certlogin: incomplete verify options")
 )
 
-// Suite is the algorithm suite of a login certificate's key: [kms.Suite].
-type Suite = kms.Suite
-
-// Suites, the names of [kms.GM] and [kms.Intl] in this package.
-//
-// Deprecated: use kms.GM and kms.Intl.
-const (
-	// SuiteGM is SM2 with SM3.
-	SuiteGM = kms.GM
-	// SuiteIntl is ECDSA P-256 with SHA-256.
-	SuiteIntl = kms.Intl
-)
-
 // Kind says whom a certificate identifies.
 type Kind string
 
@@ -99,7 +86,7 @@ const (
 
 // Identity is what a verified login certificate proves.
 type Identity struct {
-	Suite Suite
+	Suite kms.Suite
 	Kind  Kind
 	// Subject and Issuer are the certificate's distinguished names in
 	// RFC 4514 form.
@@ -302,7 +289,7 @@ func parseChain(b []byte) ([]*smx509.Certificate, error) {
 
 // checkLeaf checks the leaf's validity at now, key usages and key type,
 // and returns its suite.
-func checkLeaf(leaf *smx509.Certificate, now time.Time) (Suite, error) {
+func checkLeaf(leaf *smx509.Certificate, now time.Time) (kms.Suite, error) {
 	serial := leaf.SerialNumber.Text(16)
 	if now.Before(leaf.NotBefore) {
 		return "", fmt.Errorf("%w: certificate %s is not valid before %s", ErrCertificate, serial, leaf.NotBefore.UTC().Format(time.RFC3339))
@@ -320,11 +307,11 @@ func checkLeaf(leaf *smx509.Certificate, now time.Time) (Suite, error) {
 }
 
 // verifySignature verifies sig over msg with pub in suite.
-func verifySignature(suite Suite, pub *ecdsa.PublicKey, msg, sig []byte) bool {
+func verifySignature(suite kms.Suite, pub *ecdsa.PublicKey, msg, sig []byte) bool {
 	switch suite {
-	case SuiteGM:
+	case kms.GM:
 		return sm2.VerifyASN1WithSM2(pub, nil, msg, sig)
-	case SuiteIntl:
+	case kms.Intl:
 		d := sha256.Sum256(msg)
 		return ecdsa.VerifyASN1(pub, d[:], sig)
 	}

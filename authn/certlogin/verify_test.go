@@ -19,6 +19,7 @@ import (
 	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/ident"
+	"github.com/tongxing/tongxing/kms"
 )
 
 // attempt is one call of Verify.
@@ -81,7 +82,7 @@ func TestVerify(t *testing.T) {
 	}{
 		{"ok/citizen-sm2", func(t *testing.T) attempt { return good(t, citizen) }, nil, func(t *testing.T, id *certlogin.Identity, a attempt) {
 			want := ident.Pseudonym([]byte(pseudonymKey), citizenID)
-			if id.Suite != certlogin.SuiteGM || id.Kind != certlogin.KindCitizen || id.Pseudonym != want || id.IdentityCode != "" {
+			if id.Suite != kms.GM || id.Kind != certlogin.KindCitizen || id.Pseudonym != want || id.IdentityCode != "" {
 				t.Fatalf("identity %+v, want gm citizen with pseudonym %s", id, want)
 			}
 			if id.CommonName != citizenName || id.Serial != citizen.cert.SerialNumber.Text(16) || !strings.Contains(id.Subject, "SERIALNUMBER="+want) {
@@ -97,12 +98,12 @@ func TestVerify(t *testing.T) {
 			}
 		}},
 		{"ok/ecert-legal-person", func(t *testing.T) attempt { return good(t, ecert) }, nil, func(t *testing.T, id *certlogin.Identity, _ attempt) {
-			if id.Suite != certlogin.SuiteGM || id.Kind != certlogin.KindEnterprise || id.USCC != usccExample || id.OrgName != orgName || id.AgentName != agentName {
+			if id.Suite != kms.GM || id.Kind != certlogin.KindEnterprise || id.USCC != usccExample || id.OrgName != orgName || id.AgentName != agentName {
 				t.Fatalf("identity %+v, want gm enterprise %s %s by %s", id, orgName, usccExample, agentName)
 			}
 		}},
 		{"ok/ecdsa-p256", func(t *testing.T) attempt { return good(t, intl) }, nil, func(t *testing.T, id *certlogin.Identity, _ attempt) {
-			if id.Suite != certlogin.SuiteIntl || id.Kind != certlogin.KindOther || id.CommonName != "svc.dept.example" || id.Pseudonym != "" {
+			if id.Suite != kms.Intl || id.Kind != certlogin.KindOther || id.CommonName != "svc.dept.example" || id.Pseudonym != "" {
 				t.Fatalf("identity %+v, want intl other", id)
 			}
 		}},
@@ -112,7 +113,7 @@ func TestVerify(t *testing.T) {
 				c.KeyUsage = smx509.KeyUsageDigitalSignature
 			}))
 		}, nil, func(t *testing.T, id *certlogin.Identity, _ attempt) {
-			if id.Suite != certlogin.SuiteIntl || id.Kind != certlogin.KindCitizen || id.Pseudonym != ident.Pseudonym([]byte(pseudonymKey), citizenID) {
+			if id.Suite != kms.Intl || id.Kind != certlogin.KindCitizen || id.Pseudonym != ident.Pseudonym([]byte(pseudonymKey), citizenID) {
 				t.Fatalf("identity %+v, want the intl citizen of the citizen card", id)
 			}
 		}},

@@ -92,16 +92,30 @@ func GenerateSecret(issuer, account string) (*Key, error) {
 	if err := checkLabel("account", account); err != nil {
 		return nil, err
 	}
-	k, err := pqtotp.Generate(pqtotp.GenerateOpts{
+	k, err := newKey(issuer, account, nil)
+	if err != nil {
+		return nil, fmt.Errorf("totp: generating secret for %q: %w", account, err)
+	}
+	return k, nil
+}
+
+// newKey makes the Key of secret (a new random one of SecretSize bytes if
+// nil) for account at issuer, with Period, six digits and SHA-1.
+func newKey(issuer, account string, secret []byte) (*Key, error) {
+	opts := pqtotp.GenerateOpts{
 		Issuer:      issuer,
 		AccountName: account,
 		Period:      uint(Period / time.Second),
-		SecretSize:  SecretSize,
+		Secret:      secret,
 		Digits:      otp.DigitsSix,
 		Algorithm:   otp.AlgorithmSHA1,
-	})
+	}
+	if secret == nil {
+		opts.SecretSize = SecretSize
+	}
+	k, err := pqtotp.Generate(opts)
 	if err != nil {
-		return nil, fmt.Errorf("totp: generating secret for %q: %w", account, err)
+		return nil, err
 	}
 	return &Key{Issuer: issuer, Account: account, Secret: k.Secret(), URL: k.URL()}, nil
 }
@@ -125,18 +139,11 @@ func KeyFor(issuer, account, secret string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: not base32", ErrSecret)
 	}
-	k, err := pqtotp.Generate(pqtotp.GenerateOpts{
-		Issuer:      issuer,
-		AccountName: account,
-		Period:      uint(Period / time.Second),
-		Secret:      raw,
-		Digits:      otp.DigitsSix,
-		Algorithm:   otp.AlgorithmSHA1,
-	})
+	k, err := newKey(issuer, account, raw)
 	if err != nil {
 		return nil, fmt.Errorf("totp: key for %q: %w", account, err)
 	}
-	return &Key{Issuer: issuer, Account: account, Secret: k.Secret(), URL: k.URL()}, nil
+	return k, nil
 }
 
 func checkLabel(field, s string) error {

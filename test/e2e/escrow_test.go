@@ -143,7 +143,7 @@ func TestEscrowNeedsThePassphrase(t *testing.T) {
 	})
 	t.Run("fail/the-server-does-not-start-on-the-copy", func(t *testing.T) {
 		for _, pass := range []string{"", "a guessed passphrase"} {
-			cmd := exec.Command(binary, "serve", "--data", stolen, "--listen", "127.0.0.1:0")
+			cmd := exec.Command(binary, "serve", "--data", stolen, "--listen", "127.0.0.1:0", "--http-listen", "")
 			cmd.Env = append(os.Environ(), "TONGXING_KEY_PASSPHRASE="+pass)
 			out, err := cmd.CombinedOutput()
 			if err == nil || !strings.Contains(string(out), "passphrase") {

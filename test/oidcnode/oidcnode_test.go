@@ -51,7 +51,7 @@ func TestOpenIDClient(t *testing.T) {
 		return string(out)
 	}
 
-	srv := exec.Command(bin, "serve", "--listen", addr, "--public-url", issuer)
+	srv := exec.Command(bin, "serve", "--listen", addr, "--http-listen", "", "--public-url", issuer)
 	srv.Dir = dir
 	logs, _ := os.Create(filepath.Join(dir, "serve.log"))
 	srv.Stdout, srv.Stderr = logs, logs
