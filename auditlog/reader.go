@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -92,6 +93,44 @@ func (r *Reader) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 // wrapping ErrNotFound. Like LatestCheckpoint it does NOT verify signatures.
 func (r *Reader) CheckpointAt(ctx context.Context, size uint64) (*Checkpoint, error) {
 	return r.checkpoint(ctx, "SELECT size, time_ns, note, tst FROM audit_checkpoints WHERE size = ?", int64(size))
+}
+
+// Checkpoints returns up to limit (1..1000) stored checkpoints smaller than
+// before (0: no bound), largest first: the history an auditor reviews. Like
+// LatestCheckpoint it does NOT verify signatures.
+func (r *Reader) Checkpoints(ctx context.Context, before uint64, limit int) ([]*Checkpoint, error) {
+	if limit < 1 || limit > 1000 {
+		return nil, &QueryError{Field: "limit", Reason: fmt.Sprintf("limit %d is outside 1..1000", limit)}
+	}
+	if before == 0 || before > math.MaxInt64 {
+		before = math.MaxInt64
+	}
+	rows, err := r.db.Query(ctx, "SELECT size FROM audit_checkpoints WHERE size < ? ORDER BY size DESC LIMIT ?", int64(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: list checkpoints: %w", err)
+	}
+	var sizes []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("auditlog: list checkpoints: %w", err)
+		}
+		sizes = append(sizes, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditlog: list checkpoints: %w", err)
+	}
+	out := make([]*Checkpoint, 0, len(sizes))
+	for _, n := range sizes {
+		cp, err := r.CheckpointAt(ctx, uint64(n))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	return out, nil
 }
 
 func (r *Reader) checkpoint(ctx context.Context, query string, args ...any) (*Checkpoint, error) {

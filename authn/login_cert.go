@@ -35,6 +35,7 @@ type certLogin struct {
 	used      certlogin.UsedChallenges
 	// keyStorage tells hardware from software keys (WithKeyStorage).
 	keyStorage KeyStorage
+	qr         QRLogin // scan to sign in (WithQRLogin)
 }
 
 // Certificate-login endpoint paths, relative to the issuer URL.
@@ -108,7 +109,7 @@ func (cl *certLogin) offerCertLogin(w http.ResponseWriter, r *http.Request, d *p
 		cl.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return false
 	}
-	d.Cert = &certView{ID: ch.ID(), ToBeSigned: string(ch.ToBeSigned())}
+	d.Cert, d.QR = &certView{ID: ch.ID(), ToBeSigned: string(ch.ToBeSigned())}, cl.qr != nil
 	return true
 }
 

@@ -46,7 +46,9 @@ type pageData struct {
 	// enabled; CertDetail explains a refused certificate.
 	Cert       *certView
 	CertDetail string
-	Scopes     []string
+	// QR: scan to sign in replaces the paste form (WithQRLogin).
+	QR     bool
+	Scopes []string
 	// Enrol is the one-time code enrolment page (totp_enrol.go).
 	Enrol *totpEnrolView
 

@@ -81,6 +81,7 @@ type options struct {
 	certRoots    *smx509.CertPool
 	certRev      certlogin.Revocation
 	keyStorage   KeyStorage
+	qr           QRLogin
 }
 
 // Option configures [New].
@@ -329,7 +330,7 @@ func (p *Provider) assemble(o options) error {
 	flow := &loginFlow{base: p.base, logins: st, revoker: st, clients: p.clients, users: p.users, thr: p.thr, authz: p.authz, sess: p.sess}
 	p.cert = &certLogin{
 		base: p.base, challenges: st, users: p.users, thr: p.thr, login: flow,
-		certRoots: o.certRoots, certRev: o.certRev, used: dbUsedChallenges{db: p.db, now: p.now}, keyStorage: o.keyStorage,
+		certRoots: o.certRoots, certRev: o.certRev, used: dbUsedChallenges{db: p.db, now: p.now}, keyStorage: o.keyStorage, qr: o.qr,
 	}
 	p.login = &loginPages{loginFlow: flow, totp: verifier, offers: []loginOffer{p.cert.offerCertLogin}}
 	p.me = &mePages{base: p.base, store: st, clients: p.clients, sess: p.sess}
@@ -441,6 +442,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 		{"GET " + pathCSS, p.login.serveCSS},
 		{"GET " + pathCertChallenge, p.cert.serveCertChallenge},
 		{"POST " + pathCertLogin, p.cert.serveCertLogin},
+		{"GET " + pathQRLogin, p.cert.serveQRLogin},
 		{"GET " + pathMTLSLogin, p.cert.serveMTLSLogin},
 		// The account holder's own pages.
 		{"GET " + pathMeSessions, p.me.serveMySessions},

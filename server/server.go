@@ -26,6 +26,8 @@ import (
 	"github.com/tongxing/tongxing/access"
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authn"
+	"github.com/tongxing/tongxing/authn/certlogin"
+	"github.com/tongxing/tongxing/authn/qrlogin"
 	"github.com/tongxing/tongxing/ca"
 	"github.com/tongxing/tongxing/ca/acmeca"
 	"github.com/tongxing/tongxing/ca/kmc"
@@ -58,6 +60,8 @@ type Server struct {
 	acme     *acmeca.Server
 	oidc     *authn.Provider
 	gw       *gatewayState
+	webKey   []byte
+	qr       *qrlogin.Service
 
 	metricsToken string
 	draining     atomic.Bool
@@ -151,7 +155,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
 	}
-	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log),
+	if s.webKey, err = webKey(ctx, s.km); err != nil {
+		return nil, err
+	}
+	if s.qr, err = qrlogin.New(s.db, cfg.PublicURL, certlogin.VerifyOptions{Roots: s.loginRoots(), Revocation: s.CA}, log); err != nil {
+		return nil, err
+	}
+	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log), authn.WithClients(pageClients(cfg.PublicURL)...), authn.WithQRLogin(s.qr),
 		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
 		authn.WithCertLogin(s.loginRoots(), s.CA), authn.WithKeyStorage(keyStorage)); err != nil {
 		return nil, err
@@ -165,7 +175,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := s.openGateway(ctx, pseudonymKey); err != nil {
 		return nil, err
 	}
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
@@ -315,7 +327,7 @@ func (s *Server) TLSConfig() *tls.Config {
 		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
 }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	ca.NewAPI(s.CA, s.Tokens.Require, s.log).Routes(mux)
 	kmc.NewAPI(s.kmc, s.Tokens.Require).Routes(mux)
@@ -330,6 +342,9 @@ func (s *Server) routes() http.Handler {
 	s.oidc.Routes(mux)
 	s.oidc.AdminRoutes(mux, s.Tokens.Require, s.Tokens)
 	s.gatewayRoutes(mux)
+	if err := s.consoleRoutes(mux); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -341,7 +356,7 @@ func (s *Server) routes() http.Handler {
 	})
 	// OCSP GET requests carry base64 in the path, which may hold "//";
 	// they bypass the mux so that path cleaning cannot redirect them.
-	return hsts(s.instrument(s.ocsp.RawPaths(mux)))
+	return hsts(s.instrument(s.ocsp.RawPaths(mux))), nil
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -485,6 +500,9 @@ func (s *Server) purgeSignOn(ctx context.Context) {
 			s.log.ErrorContext(ctx, "purge sign-on records", "err", err)
 		} else if n > 0 {
 			s.log.InfoContext(ctx, "purged sign-on records", "rows", n)
+		}
+		if _, err := s.qr.Purge(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "purge scan-to-sign-in challenges", "err", err)
 		}
 	}
 }

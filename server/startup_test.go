@@ -79,7 +79,7 @@ func TestStartup(t *testing.T) {
 			select {
 			case addr = <-ready:
 			case err := <-served:
-				t.Fatalf("Serve ended before it was ready: %v", err)
+				t.Fatalf("Serve ended before it was ready: %v\n%s", err, logs.String())
 			}
 
 			pool := x509.NewCertPool()

@@ -25,7 +25,7 @@ import (
 func newLogin(g *globals) *cobra.Command {
 	var (
 		certFile, chainFile, keyFile, passFile string
-		issuer, cacert, jarFile                string
+		issuer, cacert, jarFile, qrURL         string
 	)
 	cmd := &cobra.Command{
 		Use:   "login",
@@ -88,6 +88,9 @@ func newLogin(g *globals) *cobra.Command {
 			jar, _ := cookiejar.New(nil)
 			hc := &http.Client{Jar: jar, Timeout: 30 * time.Second,
 				Transport: explainTransport{&http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, lc}}
+			if qrURL != "" {
+				return qrSign(cmd.Context(), hc, qrURL, chain, key, g.stdout)
+			}
 			if err := authn.CertLogin(cmd.Context(), hc, issuer, chain, key); err != nil {
 				return err
 			}
@@ -119,6 +122,7 @@ func newLogin(g *globals) *cobra.Command {
 	f.StringVar(&issuer, "issuer", "", "OIDC issuer URL (default: public_url)")
 	f.StringVar(&cacert, "cacert", "", "PEM root to trust for the issuer (default DATA/pki/intl-root.crt)")
 	f.StringVar(&jarFile, "cookie-jar", "", "write the session cookie to this file (Netscape format, for curl -b)")
+	f.StringVar(&qrURL, "qr", "", "scan to sign in: sign the challenge of this QR code URL for the browser that shows it")
 	_ = cmd.MarkFlagRequired("cert")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd

@@ -1,8 +1,10 @@
-// Package browser signs in to the real tongxing binary with a real browser:
+// Package browser drives the real tongxing binary with a real browser:
 // Debian's headless Chromium (/usr/bin/chromium, never a downloaded build),
-// driven by the npm package playwright-core (signin.mjs). A relying party
-// in this test (golang.org/x/oauth2 and go-oidc) starts each sign-in and
-// verifies the ID token it gets back.
+// driven by the npm package playwright-core: sign-on (signin.mjs), the
+// officer console (console.mjs) and the citizen portal with scan to sign
+// in (citizen.mjs), with axe-core run on every page. A relying party in
+// this test (golang.org/x/oauth2 and go-oidc) starts each portal sign-in
+// and verifies the ID token it gets back.
 //
 // What CI needs (.ci/run installs it): the Debian packages chromium,
 // libnss3-tools (certutil, pk12util: Chromium on Linux reads client
@@ -196,9 +198,16 @@ func TestBrowserSignOn(t *testing.T) {
 // on failure the test fails with its output and the server's log.
 func runBrowser(t *testing.T, node, dir string, env map[string]string) map[string]any {
 	t.Helper()
+	return runScript(t, node, "signin.mjs", dir, env)
+}
+
+// runScript runs a browser script with env and returns what it printed
+// (JSON); on failure the test fails with its output.
+func runScript(t *testing.T, node, script, dir string, env map[string]string) map[string]any {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	c := exec.CommandContext(ctx, node, "signin.mjs")
+	c := exec.CommandContext(ctx, node, script)
 	c.Env = append(os.Environ(), "CHROMIUM="+chromium, "WORK_DIR="+dir, "SHOTS_DIR="+os.Getenv("TONGXING_BROWSER_SHOTS"))
 	for k, v := range env {
 		c.Env = append(c.Env, k+"="+v)
@@ -207,11 +216,11 @@ func runBrowser(t *testing.T, node, dir string, env map[string]string) map[strin
 	c.Stderr = &stderr
 	out, err := c.Output()
 	if err != nil {
-		t.Fatalf("signin.mjs: %v\n%s\n%s", err, out, stderr.String())
+		t.Fatalf("%s: %v\n%s\n%s", script, err, out, stderr.String())
 	}
 	var res map[string]any
 	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("signin.mjs output %q: %v\n%s", out, err, stderr.String())
+		t.Fatalf("%s output %q: %v\n%s", script, out, err, stderr.String())
 	}
 	return res
 }
