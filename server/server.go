@@ -94,14 +94,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.km, err = softkms.New(cfg.keysDir(), pass); err != nil {
 		return nil, err
 	}
-	cas, err := ca.LoadPKI(ctx, s.km, cfg.pkiDir())
-	if err != nil {
-		return nil, err
-	}
-	profiles, err := loadProfiles(&cfg)
-	if err != nil {
-		return nil, err
-	}
 	pseudonymKey, err := os.ReadFile(filepath.Join(cfg.secretsDir(), "pseudonym.key"))
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
@@ -112,27 +104,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	for _, d := range cfg.Deprecations() {
 		log.WarnContext(ctx, "deprecated configuration", "warning", d)
 	}
-	departments, err := cfg.DepartmentRegistry()
-	if err != nil {
-		return nil, err
-	}
 	keyStorage, err := cfg.keyStoragePolicies()
 	if err != nil {
 		return nil, err
 	}
-	s.caStore = ca.NewSQLStore(s.db)
-	s.CA, err = ca.New(cas, s.caStore, s.caStore,
-		ca.WithProfiles(profiles),
-		ca.WithDepartments(departments),
-		ca.WithKeyStoragePolicies(keyStorage),
-		ca.WithPublicURL(cfg.PublicURL),
-		ca.WithPublicHTTPURL(cfg.PublicHTTPURL),
-		ca.WithTrustDomain(cfg.CA.TrustDomain),
-		ca.WithPseudonymKey(pseudonymKey),
-		ca.WithRefusalLimits(ca.RefusalLimits{Burst: cfg.CA.Refusals.Burst, Every: cfg.CA.Refusals.Every, AuditInterval: cfg.CA.Refusals.AuditInterval}),
-		ca.WithLogger(log),
-		ca.WithAuditor(caAuditor{s.audit}))
-	if err != nil {
+	if err := s.openCA(ctx, pseudonymKey, keyStorage); err != nil {
 		return nil, err
 	}
 	if s.tlsCert, err = s.serverCertificate(ctx); err != nil {
@@ -155,15 +131,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.acme, err = s.openACME(ctx); err != nil {
 		return nil, err
 	}
-	if s.webKey, err = webKey(ctx, s.km); err != nil {
-		return nil, err
-	}
-	if s.qr, err = qrlogin.New(s.db, cfg.PublicURL, certlogin.VerifyOptions{Roots: s.loginRoots(), Revocation: s.CA}, log); err != nil {
-		return nil, err
-	}
-	if s.oidc, err = OpenProvider(ctx, &cfg, s.db, s.km, authn.WithLogger(log), authn.WithClients(pageClients(cfg.PublicURL)...), authn.WithQRLogin(s.qr),
-		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
-		authn.WithCertLogin(s.loginRoots(), s.CA), authn.WithKeyStorage(keyStorage)); err != nil {
+	if err := s.openSignOn(ctx, pseudonymKey, keyStorage); err != nil {
 		return nil, err
 	}
 	if s.Tokens, err = s.openOfficers(ctx); err != nil {
@@ -180,6 +148,53 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// openCA loads the CA hierarchies and profiles and builds the CA over its
+// SQL store, auditing into the audit log.
+func (s *Server) openCA(ctx context.Context, pseudonymKey []byte, keyStorage ca.KeyStoragePolicies) error {
+	cfg := &s.cfg
+	cas, err := ca.LoadPKI(ctx, s.km, cfg.pkiDir())
+	if err != nil {
+		return err
+	}
+	profiles, err := loadProfiles(cfg)
+	if err != nil {
+		return err
+	}
+	departments, err := cfg.DepartmentRegistry()
+	if err != nil {
+		return err
+	}
+	s.caStore = ca.NewSQLStore(s.db)
+	s.CA, err = ca.New(cas, s.caStore, s.caStore,
+		ca.WithProfiles(profiles),
+		ca.WithDepartments(departments),
+		ca.WithKeyStoragePolicies(keyStorage),
+		ca.WithPublicURL(cfg.PublicURL),
+		ca.WithPublicHTTPURL(cfg.PublicHTTPURL),
+		ca.WithTrustDomain(cfg.CA.TrustDomain),
+		ca.WithPseudonymKey(pseudonymKey),
+		ca.WithRefusalLimits(ca.RefusalLimits{Burst: cfg.CA.Refusals.Burst, Every: cfg.CA.Refusals.Every, AuditInterval: cfg.CA.Refusals.AuditInterval}),
+		ca.WithLogger(s.log),
+		ca.WithAuditor(caAuditor{s.audit}))
+	return err
+}
+
+// openSignOn opens the pages' cookie key, scan to sign in and the OpenID
+// Connect provider with certificate login against the CA.
+func (s *Server) openSignOn(ctx context.Context, pseudonymKey []byte, keyStorage ca.KeyStoragePolicies) error {
+	var err error
+	if s.webKey, err = webKey(ctx, s.km); err != nil {
+		return err
+	}
+	if s.qr, err = qrlogin.New(s.db, s.cfg.PublicURL, certlogin.VerifyOptions{Roots: s.loginRoots(), Revocation: s.CA}, s.log); err != nil {
+		return err
+	}
+	s.oidc, err = OpenProvider(ctx, &s.cfg, s.db, s.km, authn.WithLogger(s.log), authn.WithClients(pageClients(s.cfg.PublicURL)...), authn.WithQRLogin(s.qr),
+		authn.WithAuditor(authnAuditor{log: s.audit, citizenKey: pseudonymKey}),
+		authn.WithCertLogin(s.loginRoots(), s.CA), authn.WithKeyStorage(keyStorage))
+	return err
 }
 
 func loadProfiles(cfg *Config) (map[string]*ca.Profile, error) {

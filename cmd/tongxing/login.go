@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -44,38 +45,9 @@ func newLogin(g *globals) *cobra.Command {
 			if cacert == "" {
 				cacert = cfg.RootCertFile(kms.Intl)
 			}
-			chain, err := os.ReadFile(certFile)
+			chain, key, err := loadLoginCredentials(certFile, chainFile, keyFile, passFile)
 			if err != nil {
 				return err
-			}
-			if chainFile == "" {
-				if p := filepath.Join(filepath.Dir(certFile), "chain.pem"); fileExists(p) {
-					chainFile = p
-				}
-			}
-			if chainFile != "" {
-				more, err := os.ReadFile(chainFile)
-				if err != nil {
-					return err
-				}
-				chain = append(chain, more...)
-			}
-			keyPEM, err := os.ReadFile(keyFile)
-			if err != nil {
-				return err
-			}
-			if passFile == "" && os.Getenv(server.EnvPassphrase) == "" {
-				if p := filepath.Join(filepath.Dir(keyFile), "key.pass"); fileExists(p) {
-					passFile = p
-				}
-			}
-			pass, err := softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile)
-			if err != nil {
-				return fmt.Errorf("key passphrase: %w", err)
-			}
-			key, err := kms.ParseEncryptedPEM(keyPEM, pass)
-			if err != nil {
-				return fmt.Errorf("--key %s: %w", keyFile, err)
 			}
 			lc := &client{base: issuer}
 			var pool *x509.CertPool
@@ -98,15 +70,9 @@ func newLogin(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cookies := jar.Cookies(u)
 			fmt.Fprintf(g.stdout, "signed in to %s by certificate (urn:tongxing:loa:4)\n", issuer)
 			if jarFile != "" {
-				var b strings.Builder
-				b.WriteString("# Netscape HTTP Cookie File\n")
-				for _, c := range cookies {
-					fmt.Fprintf(&b, "#HttpOnly_%s\tFALSE\t/\tTRUE\t0\t%s\t%s\n", u.Hostname(), c.Name, c.Value)
-				}
-				if err := os.WriteFile(jarFile, []byte(b.String()), 0o600); err != nil {
+				if err := writeCookieJar(jarFile, u, jar.Cookies(u)); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.stdout, "session cookie saved to %s (mode 0600; curl -b %s)\n", jarFile, jarFile)
@@ -131,4 +97,56 @@ func newLogin(g *globals) *cobra.Command {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// loadLoginCredentials reads a login certificate with its chain (chainFile,
+// else chain.pem beside the certificate when there is one) and decrypts its
+// key with the passphrase of passFile, $TONGXING_KEY_PASSPHRASE, or key.pass
+// beside the key.
+func loadLoginCredentials(certFile, chainFile, keyFile, passFile string) ([]byte, crypto.Signer, error) {
+	chain, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if chainFile == "" {
+		if p := filepath.Join(filepath.Dir(certFile), "chain.pem"); fileExists(p) {
+			chainFile = p
+		}
+	}
+	if chainFile != "" {
+		more, err := os.ReadFile(chainFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		chain = append(chain, more...)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if passFile == "" && os.Getenv(server.EnvPassphrase) == "" {
+		if p := filepath.Join(filepath.Dir(keyFile), "key.pass"); fileExists(p) {
+			passFile = p
+		}
+	}
+	pass, err := softkms.LoadPassphrase(os.Getenv(server.EnvPassphrase), passFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key passphrase: %w", err)
+	}
+	key, err := kms.ParseEncryptedPEM(keyPEM, pass)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--key %s: %w", keyFile, err)
+	}
+	return chain, key, nil
+}
+
+// writeCookieJar writes cookies of u's host to file in the Netscape format
+// curl -b reads, mode 0600.
+func writeCookieJar(file string, u *url.URL, cookies []*http.Cookie) error {
+	var b strings.Builder
+	b.WriteString("# Netscape HTTP Cookie File\n")
+	for _, c := range cookies {
+		fmt.Fprintf(&b, "#HttpOnly_%s\tFALSE\t/\tTRUE\t0\t%s\t%s\n", u.Hostname(), c.Name, c.Value)
+	}
+	return os.WriteFile(file, []byte(b.String()), 0o600)
 }
