@@ -71,7 +71,7 @@ func tools(t *testing.T) string {
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		t.Skipf("browser test needs, on this machine: %s; CI installs them (.ci/run)", strings.Join(missing, ", "))
+		serverproc.Missing(t, "browser test needs, on this machine: %s; CI installs them (.ci/run)", strings.Join(missing, ", "))
 	}
 	node, _ := exec.LookPath("node")
 	return node

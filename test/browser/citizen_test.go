@@ -137,7 +137,7 @@ func TestCitizenPortal(t *testing.T) {
 	if n, _ := res["sessions"].(float64); n < 1 || str("afterEnd") != "/login" {
 		t.Errorf("sessions %v, after ending the session the portal went to %s", n, str("afterEnd"))
 	}
-	if out := run(t, in, "audit", "search", "--action", "authn.login"); !strings.Contains(out, cardSerial) {
+	if out := run(t, in, "audit", "search", "--json", "--action", "authn.login"); !strings.Contains(out, cardSerial) {
 		t.Errorf("the scanned login is not in the audit log with serial %s:\n%s", cardSerial, out)
 	}
 	pages, _ := res["axe"].(map[string]any)

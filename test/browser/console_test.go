@@ -153,10 +153,10 @@ func TestConsole(t *testing.T) {
 		if id := str("sysadmin", "clientID"); id != "jiaoyu-portal" {
 			t.Errorf("registered client %q", id)
 		}
-		if out := run("audit", "search", "--action", "authn.admin.user.list"); !strings.Contains(out, "officer:sysadmin-2") {
+		if out := run("audit", "search", "--json", "--action", "authn.admin.user.list"); !strings.Contains(out, "officer:sysadmin-2") {
 			t.Errorf("the account listing is not audited as sysadmin-2's:\n%s", out)
 		}
-		out := run("audit", "search", "--action", "access.deny")
+		out := run("audit", "search", "--json", "--action", "access.deny")
 		if !strings.Contains(out, "officer:sysadmin-2") || !strings.Contains(out, "console:GET /console/audit") {
 			t.Errorf("the refusal is not in the audit log:\n%s", out)
 		}

@@ -164,10 +164,10 @@ func nginxOrSkip(t *testing.T) string {
 		p = "/usr/sbin/nginx"
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Skip("nginx is not installed on this machine (apt-get install nginx libnginx-mod-stream; CI installs them)")
+		serverproc.Missing(t, "nginx is not installed on this machine (apt-get install nginx libnginx-mod-stream; CI installs them)")
 	}
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_stream_module.so"); err != nil {
-		t.Skip("nginx's stream module is not installed on this machine (apt-get install libnginx-mod-stream; CI installs it)")
+		serverproc.Missing(t, "nginx's stream module is not installed on this machine (apt-get install libnginx-mod-stream; CI installs it)")
 	}
 	return p
 }

@@ -33,6 +33,8 @@ import (
 	"github.com/tongxing/tongxing/ca/kmc"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/store/storetest"
+
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 const (
@@ -228,7 +230,7 @@ func requireOpenSSL(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl is not installed on this machine, so the OpenSSL interop checks cannot run (CI has OpenSSL 3)")
+		serverproc.Missing(t, "openssl is not installed on this machine, so the OpenSSL interop checks cannot run (CI has OpenSSL 3)")
 	}
 	return path
 }

@@ -16,15 +16,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 func TestOpenIDClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed on this machine (CI installs it)")
+		serverproc.Missing(t, "node is not installed on this machine (CI installs it)")
 	}
 	if _, err := os.Stat("node_modules/openid-client"); err != nil {
-		t.Skip("openid-client is not installed: run `npm ci` in test/oidcnode (.ci/run does)")
+		serverproc.Missing(t, "openid-client is not installed: run `npm ci` in test/oidcnode (.ci/run does)")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tongxing")

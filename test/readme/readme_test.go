@@ -134,7 +134,7 @@ func readmeBlocks(t *testing.T) []block {
 func TestTour(t *testing.T) {
 	for _, tool := range []string{"openssl", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed on this machine (CI installs it)", tool)
+			serverproc.Missing(t, "%s is not installed on this machine (CI installs it)", tool)
 		}
 	}
 	blocks := readmeBlocks(t)

@@ -284,3 +284,15 @@ func Main(m *testing.M, binary *string) {
 	cleanup()
 	os.Exit(code)
 }
+
+// Missing reports that something a test needs from the machine is absent:
+// on a developer machine the test is skipped with the message; in CI
+// (CI=true, where .ci/run installs everything) it fails, so that a missing
+// dependency never passes silently.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing in CI: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
