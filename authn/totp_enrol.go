@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/authn/totp"
+	"github.com/tongxing/tongxing/web"
 )
 
 // totpEnrolment is the self-service enrolment of a one-time code factor
@@ -141,7 +142,7 @@ func (te *totpEnrolment) serveTOTPEnrolPage(w http.ResponseWriter, r *http.Reque
 // renderEnrol shows the enrolment form for key with an error message
 // (msg, optional).
 func (te *totpEnrolment) renderEnrol(w http.ResponseWriter, r *http.Request, status int, ec *enrolContext, key *totp.Key, msg string) {
-	qr, err := qrDataURL(key.URL)
+	qr, err := web.QR(key.URL)
 	if err != nil {
 		te.logError(r, "one-time code enrolment: QR code", err)
 		te.errorPage(w, r, http.StatusInternalServerError, ec.locale, "error.internal", "")
