@@ -169,6 +169,7 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	c.adminRoutes(h)
 	c.userRoutes(h)
 	c.policyRoutes(h)
+	c.proposalRoutes(h)
 }
 
 // deptName returns a department's name in lang for its ID, the ID itself

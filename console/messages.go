@@ -194,4 +194,12 @@ var messages = web.Messages{
 	"console.departments.id":        {"标识", "ID"},
 	"console.departments.name":      {"名称", "Name"},
 	"console.departments.domains":   {"域名", "Domains"},
+	"console.nav.proposals":         {"待批提议", "Proposals"},
+	"console.proposals.title":       {"待本角色批准的提议", "Proposals for your role"},
+	"console.proposals.intro":       {"管理员变更由目标角色的管理员批准（提议人和被提议人不能批准）。批准前需重新认证。", "Officer changes are approved by an officer of the target role (neither the proposer nor the officer concerned). Approving asks you to sign in again."},
+	"console.proposals.decide":      {"决定", "Decision"},
+	"console.proposals.approve":     {"批准", "Approve"},
+	"console.proposals.yours":       {"您的提议", "Your proposal"},
+	"console.proposals.approved":    {"已批准。", "Approved."},
+	"console.proposals.code":        {"批准人领取码（仅显示一次，交给新管理员）：", "Approver's claim code (shown once; give it to the officer):"},
 }
