@@ -109,9 +109,44 @@ func (c *Console) adminUserAction(w http.ResponseWriter, r *http.Request, s *ses
 	http.Redirect(w, r, c.prefix+"/admin/users?done="+action, http.StatusSeeOther)
 }
 
+// client is one row of the client list (authn.ClientSummary).
+type client struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Department   string   `json:"department"`
+	Kind         string   `json:"kind"`
+	RedirectURIs []string `json:"redirect_uris"`
+	MinACR       string   `json:"min_acr"`
+	Configured   bool     `json:"configured"`
+}
+
+// clientsData is the clients page's data: the registered clients (from
+// the administration API, which records the listing) and the departments
+// for the form. On failure it returns the API's status and detail.
+func (c *Console) clientsData(r *http.Request, s *session) (map[string]any, int, string) {
+	status, body := c.callAccounts(r, s, "GET", "/authn/v1/clients", nil)
+	var list struct {
+		Clients []client `json:"clients"`
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &list) != nil {
+		if status < 400 {
+			status = http.StatusBadGateway
+		}
+		return nil, status, problemDetail(status, body)
+	}
+	return map[string]any{"Departments": c.departments(langOf(r)), "Clients": list.Clients}, 0, ""
+}
+
+// adminClients lists the registered clients, with the form to register
+// a portal.
 func (c *Console) adminClients(w http.ResponseWriter, r *http.Request, s *session) {
 	p := c.page(s, "console.clients.title", "/admin/clients")
-	p.Data = map[string]any{"Departments": c.departments(langOf(r))}
+	data, status, detail := c.clientsData(r, s)
+	if data == nil {
+		c.fail(w, r, s, status, detail, nil)
+		return
+	}
+	p.Data = data
 	c.render(w, r, http.StatusOK, "clients", p)
 }
 
@@ -129,7 +164,11 @@ func (c *Console) adminAddClient(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	status, body := c.callAccounts(r, s, "POST", "/authn/v1/clients", req)
 	p := c.page(s, "console.clients.title", "/admin/clients")
-	data := map[string]any{"Departments": c.departments(langOf(r))}
+	data, lstatus, detail := c.clientsData(r, s)
+	if data == nil {
+		c.fail(w, r, s, lstatus, detail, nil)
+		return
+	}
 	p.Data = data
 	var out struct {
 		ID     string `json:"client_id"`
