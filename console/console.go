@@ -44,6 +44,8 @@ type AuditLog interface {
 	Checkpoints(ctx context.Context, before uint64, limit int) ([]*auditlog.Checkpoint, error)
 	InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error)
 	Export(ctx context.Context, w io.Writer, q auditlog.Query) (*auditlog.ExportReport, error)
+	// Token returns the timestamp token an entry references, if kept.
+	Token(ctx context.Context, ref string) ([]byte, error)
 }
 
 // Certificates is the registration desk's view of the CA; *ca.Authority
