@@ -82,6 +82,11 @@ type Deps struct {
 	Accounts http.Handler
 	// Policies is the gateway policy (optional: nil without a gateway).
 	Policies Policies
+	// Bundles is the policy-bundle API (authz.Admin's routes, PUT
+	// /authz/v1/bundle, on a mux of its own whose guard admits the
+	// sysadmin principal in the request's context), called in-process
+	// like Accounts (optional: nil turns uploads off).
+	Bundles http.Handler
 	// Recovery is the KMC's key recovery.
 	Recovery KeyRecovery
 	Registry *department.Registry

@@ -30,17 +30,25 @@ func (c *Console) userRoutes(h func(string, http.HandlerFunc)) {
 // and returns its status and body.
 func (c *Console) callAccounts(r *http.Request, s *session, method, path string, body any) (int, []byte) {
 	var rd io.Reader = http.NoBody
+	ctype := ""
 	if body != nil {
 		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		rd, ctype = bytes.NewReader(b), "application/json"
 	}
-	req := httptest.NewRequestWithContext(access.WithPrincipal(r.Context(), s.principal(r)), method, c.issuerPath+path, rd)
+	return c.callAPI(c.d.Accounts, r, s, method, c.issuerPath+path, rd, ctype)
+}
+
+// callAPI runs one request of an in-process API h as s's officer (the
+// principal in the request's context, the browser's address as its
+// source) and returns its status and body.
+func (c *Console) callAPI(h http.Handler, r *http.Request, s *session, method, path string, body io.Reader, ctype string) (int, []byte) {
+	req := httptest.NewRequestWithContext(access.WithPrincipal(r.Context(), s.principal(r)), method, path, body)
 	req.RemoteAddr = r.RemoteAddr
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	w := httptest.NewRecorder()
-	c.d.Accounts.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
 	return w.Code, w.Body.Bytes()
 }
 
