@@ -93,6 +93,25 @@ func TestProposalApprovedByTargetRole(t *testing.T) {
 	if err != nil || len(p) != 1 || p[0].DecidedBy != "officer:ra-1" {
 		t.Fatalf("approved proposals: %+v %v", p, err)
 	}
+	// A sysadmin proposal that no other sysadmin can approve (sysadmin-1
+	// proposed it) is shown to the security auditor, who approves it.
+	form = csrf("sysadmin-1")
+	form.Set("kind", "add")
+	form.Set("officer", "sysadmin-2")
+	form.Set("role", access.RoleSysadmin)
+	if w := f.do("POST", "/console/admin/proposals", sys, form); w.Code != http.StatusCreated {
+		t.Fatalf("propose a sysadmin: %d\n%s", w.Code, w.Body)
+	}
+	pending, err := reg.Proposals(context.Background(), access.ProposalPending)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending: %v %v", pending, err)
+	}
+	if w := f.do("GET", "/console/proposals", aud, nil); !strings.Contains(w.Body.String(), `action="proposals/`+pending[0].ID+`/approve"`) {
+		t.Errorf("the auditor is not offered the sole-sysadmin proposal:\n%s", w.Body)
+	}
+	if w := f.do("POST", "/console/proposals/"+pending[0].ID+"/approve", aud, csrf("auditor-1")); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="approver-code"`) {
+		t.Errorf("the auditor's approval: %d\n%s", w.Code, w.Body)
+	}
 	var audited bool
 	for _, ev := range f.rec.evs {
 		audited = audited || (ev.Action == "access.proposal.approve" && ev.Outcome == "success" && ev.Actor == "officer:ra-1")
