@@ -109,6 +109,16 @@
 // one line at a time with size limits (MaxBundleLine, MaxProofLen,
 // MaxCheckpointSize, MaxEntrySize).
 //
+// # Timestamp tokens
+//
+// An entry names the timestamp token over its request by reference
+// (Entry.TimestampToken, such as "tsa:serial:<hex>"). [Log.PutToken] keeps
+// the token itself (DER, at most MaxTokenLen) under that reference in
+// audit_tokens, insert-only, and [Reader.Token] reads it back, so that a
+// reviewer can verify it against the entry's request digest. The tokens
+// are not part of the Merkle tree: the reference is, and a changed token
+// no longer verifies.
+//
 // # No deletion
 //
 // The package has no path that updates or deletes an entry, node or

@@ -47,6 +47,7 @@ const (
 //	POST /authn/v1/users/{username}/unlock       end a login lockout of the account
 //	POST /authn/v1/users/{username}/totp-reset   remove the one-time-code factor
 //	POST /authn/v1/users/{username}/password     set a new password, {"password"}
+//	GET  /authn/v1/clients                       list the clients ({"clients": [ClientSummary]}, no secrets)
 //	POST /authn/v1/clients                       register a client (ClientConfig without secret_hash) -> client_id, client_secret
 //
 // totp-reset and password refuse (403) accounts bound to an officer.
@@ -65,6 +66,7 @@ func (p *Provider) AdminRoutes(mux *http.ServeMux, guard Guard, officers Officer
 		{"POST /authn/v1/users/{username}/unlock", adminNoBody(a, a.unlock)},
 		{"POST /authn/v1/users/{username}/totp-reset", adminNoBody(a, a.totpReset)},
 		{"POST /authn/v1/users/{username}/password", adminJSON(a, maxPasswordBody, a.setPassword)},
+		{"GET /authn/v1/clients", adminRead(a, a.listClients)},
 		{"POST /authn/v1/clients", adminJSON(a, maxAdminBody, a.addClient)},
 	} {
 		method, path, _ := strings.Cut(rt.pattern, " ")
@@ -372,6 +374,17 @@ func (a *admin) addClient(r *http.Request, o *access.Principal, cfg ClientConfig
 		return nil, err
 	}
 	return endpoint.Created("", ClientSecretJSON{ClientID: cfg.ID, ClientSecret: secret}).NoStore(), nil
+}
+
+func (a *admin) listClients(r *http.Request, o *access.Principal, _ struct{}) (*endpoint.Reply, error) {
+	list, err := a.p.ListClients(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.record(r.Context(), o, "authn.admin.client.list", "authn:clients", "", nil, fmt.Sprintf("%d clients", len(list))); err != nil {
+		return nil, err
+	}
+	return endpoint.OK(map[string]any{"clients": list}), nil
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary and replaces

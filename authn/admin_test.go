@@ -188,6 +188,17 @@ func TestAdminAPI(t *testing.T) {
 			call(t, "POST", "/authn/v1/clients", access.RoleSysadmin, ClientConfig{ID: "y", Name: "Y", RedirectURIs: []string{"https://y.example/cb"}, SecretHash: "sha256:x"}, 400)
 			call(t, "POST", "/authn/v1/clients", access.RoleSysadmin, ClientConfig{ID: "tax-portal", Name: "again", RedirectURIs: []string{"https://tax.example/cb"}}, 409)
 			call(t, "POST", "/authn/v1/clients", access.RoleRA, ClientConfig{ID: "z", Name: "Z", RedirectURIs: []string{"https://z.example/cb"}}, 403)
+			var list struct{ Clients []ClientSummary }
+			if err := json.Unmarshal(call(t, "GET", "/authn/v1/clients", access.RoleSysadmin, nil, 200), &list); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(list.Clients); n == 0 || list.Clients[n-1].ID != "tax-portal" || list.Clients[n-1].Kind != ClientService || list.Clients[n-1].Department != "tax" {
+				t.Errorf("client list %+v", list.Clients)
+			}
+			if evs := au.find("authn.admin.client.list"); len(evs) == 0 || evs[len(evs)-1].Subject != "officer:sysadmin-1" {
+				t.Errorf("listing audited as %+v", evs)
+			}
+			call(t, "GET", "/authn/v1/clients", access.RoleAuditor, nil, 403)
 		})
 	})
 }

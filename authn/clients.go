@@ -453,3 +453,75 @@ func (r *clientRegistry) add(ctx context.Context, cfg ClientConfig, now int64) (
 	}
 	return secret, c, nil
 }
+
+// maxClientList bounds how many database clients one listing reads.
+const maxClientList = 1000
+
+// list returns the configured clients and then those in the database (at
+// most maxClientList), each group by ID.
+func (r *clientRegistry) list(ctx context.Context) ([]*Client, []*Client, error) {
+	static := make([]*Client, 0, len(r.static))
+	for _, c := range r.static {
+		static = append(static, c)
+	}
+	slices.SortFunc(static, func(a, b *Client) int { return strings.Compare(a.ID, b.ID) })
+	rows, err := r.db.Query(ctx, "SELECT config FROM authn_clients ORDER BY id LIMIT ?", maxClientList)
+	if err != nil {
+		return nil, nil, fmt.Errorf("authn: list clients: %w", err)
+	}
+	defer rows.Close()
+	var stored []*Client
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, nil, fmt.Errorf("authn: list clients: %w", err)
+		}
+		var cfg ClientConfig
+		if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+			return nil, nil, fmt.Errorf("authn: stored client: %w", err)
+		}
+		c, err := cfg.Validate()
+		if err != nil {
+			return nil, nil, fmt.Errorf("authn: stored client: %w", err)
+		}
+		stored = append(stored, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("authn: list clients: %w", err)
+	}
+	return static, stored, nil
+}
+
+// Client kinds of [ClientSummary].
+const (
+	ClientPublic       = "public"       // authentication method none, PKCE
+	ClientConfidential = "confidential" // a portal that authenticates
+	ClientService      = "service"      // a department service (target departments)
+)
+
+// ClientSummary is what a client listing shows of a registration: never
+// its secret hash, keys or certificate names.
+type ClientSummary struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Department   string   `json:"department,omitempty"`
+	Kind         string   `json:"kind"` // ClientPublic, ClientConfidential or ClientService
+	AuthMethod   string   `json:"token_endpoint_auth_method"`
+	RedirectURIs []string `json:"redirect_uris"`
+	MinACR       string   `json:"min_acr"`
+	// Configured is true for a client from the configuration file, false
+	// for one registered in the database.
+	Configured bool `json:"configured"`
+}
+
+func (c *Client) summary(configured bool) ClientSummary {
+	kind := ClientConfidential
+	switch {
+	case c.Public():
+		kind = ClientPublic
+	case c.Service():
+		kind = ClientService
+	}
+	return ClientSummary{ID: c.ID, Name: c.Name, Department: c.Department, Kind: kind, AuthMethod: c.TokenEndpointAuthMethod,
+		RedirectURIs: slices.Clone(c.RedirectURIs), MinACR: c.MinACR, Configured: configured}
+}

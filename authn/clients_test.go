@@ -1,7 +1,9 @@
 package authn
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -144,6 +146,21 @@ func TestAddClient(t *testing.T) {
 		}
 		if _, err := p.Client(ctx, "missing"); !errors.Is(err, ErrClientNotFound) {
 			t.Errorf("fail/unknown-client: %v", err)
+		}
+		list, err := p.ListClients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []ClientSummary{
+			{ID: "configured", Name: "c", Kind: ClientConfidential, AuthMethod: AuthClientSecretBasic, RedirectURIs: []string{"https://c.test/cb"}, MinACR: "urn:tongxing:loa:2", Configured: true},
+			{ID: "spa", Name: "spa", Kind: ClientPublic, AuthMethod: AuthNone, RedirectURIs: []string{"https://spa.test/cb"}, MinACR: "urn:tongxing:loa:2"},
+			{ID: "tax", Name: "税务", Kind: ClientConfidential, AuthMethod: AuthClientSecretBasic, RedirectURIs: []string{"https://tax.gov.test/cb"}, MinACR: "urn:tongxing:loa:2"},
+		}
+		if !reflect.DeepEqual(list, want) {
+			t.Errorf("ListClients:\n got %+v\nwant %+v", list, want)
+		}
+		if raw, _ := json.Marshal(list); strings.Contains(string(raw), h) || strings.Contains(string(raw), c.SecretHash) || strings.Contains(string(raw), secret) {
+			t.Errorf("listing shows a secret: %s", raw)
 		}
 	})
 }

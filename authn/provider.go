@@ -368,6 +368,24 @@ func (p *Provider) Client(ctx context.Context, id string) (*Client, error) {
 	return p.clients.get(ctx, id)
 }
 
+// ListClients returns the registered clients, those from the
+// configuration first, then (at most a thousand) from the database, each
+// group by ID, without secrets.
+func (p *Provider) ListClients(ctx context.Context) ([]ClientSummary, error) {
+	static, stored, err := p.clients.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ClientSummary, 0, len(static)+len(stored))
+	for _, c := range static {
+		out = append(out, c.summary(true))
+	}
+	for _, c := range stored {
+		out = append(out, c.summary(false))
+	}
+	return out, nil
+}
+
 // AddClient validates cfg and stores it in the database. For a
 // confidential client without SecretHash it generates a secret and returns
 // it; it is shown only this once. An ID already taken (in the database or

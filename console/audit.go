@@ -143,8 +143,13 @@ type entryView struct {
 	// Stamp is the checkpoint's timestamp token, verified.
 	Stamp      *timestamp.Info
 	StampError string
-	BundleURL  string
-	Decision   string
+	// EntryStamp is the entry's own timestamp token, verified against the
+	// TSA roots and the entry's request digest; EntryStampError says why
+	// it is not shown ("" and nil: the entry references none).
+	EntryStamp      *timestamp.Info
+	EntryStampError string
+	BundleURL       string
+	Decision        string
 }
 
 // auditEntry shows one entry with its inclusion proof against the latest
@@ -176,10 +181,40 @@ func (c *Console) auditEntry(w http.ResponseWriter, r *http.Request, s *session)
 	leaf := auditlog.Hasher{}.HashLeaf(raw)
 	v.LeafHash = hex.EncodeToString(leaf)
 	c.checkInclusion(r, v, index, leaf)
+	v.EntryStamp, v.EntryStampError = c.entryStamp(r, e)
 	v.BundleURL = fmt.Sprintf("%s/audit/export?index=%d", c.prefix, index)
 	p := c.page(s, "console.entry.title", "/audit")
 	p.Data = v
 	c.render(w, r, http.StatusOK, "entry", p)
+}
+
+// entryStamp reads and verifies the timestamp token e references: signed
+// by a TSA that chains to the TSA roots, over e's request digest, with the
+// serial number e names. The string is a message key or a verifier's error.
+func (c *Console) entryStamp(r *http.Request, e auditlog.Entry) (*timestamp.Info, string) {
+	if e.TimestampToken == "" {
+		return nil, ""
+	}
+	der, err := c.d.Audit.Token(r.Context(), e.TimestampToken)
+	if errors.Is(err, auditlog.ErrNotFound) {
+		return nil, "console.entry.nostamp"
+	}
+	if err != nil {
+		c.d.Logger.ErrorContext(r.Context(), "console: timestamp token", "ref", e.TimestampToken, "err", err)
+		return nil, "console.err.internal"
+	}
+	digest, err := hex.DecodeString(e.RequestDigest)
+	if err != nil || len(digest) == 0 {
+		return nil, "console.entry.nodigest"
+	}
+	info, err := timestamp.VerifyToken(der, timestamp.VerifyOptions{Digest: digest, Roots: c.d.TSARoots})
+	if err != nil {
+		return nil, err.Error()
+	}
+	if "tsa:serial:"+info.SerialNumber.Text(16) != e.TimestampToken {
+		return nil, "console.entry.otherstamp"
+	}
+	return info, ""
 }
 
 // checkInclusion fills v's proof and verdict.

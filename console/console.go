@@ -44,6 +44,8 @@ type AuditLog interface {
 	Checkpoints(ctx context.Context, before uint64, limit int) ([]*auditlog.Checkpoint, error)
 	InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error)
 	Export(ctx context.Context, w io.Writer, q auditlog.Query) (*auditlog.ExportReport, error)
+	// Token returns the timestamp token an entry references, if kept.
+	Token(ctx context.Context, ref string) ([]byte, error)
 }
 
 // Certificates is the registration desk's view of the CA; *ca.Authority
@@ -80,6 +82,11 @@ type Deps struct {
 	Accounts http.Handler
 	// Policies is the gateway policy (optional: nil without a gateway).
 	Policies Policies
+	// Bundles is the policy-bundle API (authz.Admin's routes, PUT
+	// /authz/v1/bundle, on a mux of its own whose guard admits the
+	// sysadmin principal in the request's context), called in-process
+	// like Accounts (optional: nil turns uploads off).
+	Bundles http.Handler
 	// Recovery is the KMC's key recovery.
 	Recovery KeyRecovery
 	Registry *department.Registry
@@ -169,6 +176,7 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	c.adminRoutes(h)
 	c.userRoutes(h)
 	c.policyRoutes(h)
+	c.proposalRoutes(h)
 }
 
 // deptName returns a department's name in lang for its ID, the ID itself

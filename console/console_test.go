@@ -86,6 +86,7 @@ func (unused) InclusionProof(context.Context, uint64, uint64) ([][]byte, error) 
 func (unused) Export(context.Context, io.Writer, auditlog.Query) (*auditlog.ExportReport, error) {
 	return nil, errUnused
 }
+func (unused) Token(context.Context, string) ([]byte, error)                   { return nil, errUnused }
 func (unused) Certificate(context.Context, string) (*ca.Record, error)         { return nil, errUnused }
 func (unused) Certificates(context.Context, ca.Filter) ([]*ca.Record, error)   { return nil, errUnused }
 func (unused) SetStatus(context.Context, ca.StatusChange) (*ca.Record, error)  { return nil, errUnused }

@@ -9,8 +9,10 @@
 // from the citizens' sign-on cookie; it ends after an idle period (default
 // 15 minutes) and after 8 hours in any case, and the officer is looked up
 // again on every request, so a revoked or unbound officer is out at once.
-// Revocation, holds, key recovery and officer changes ask for a fresh
-// authentication first (max_age, default 5 minutes).
+// Revocation, holds, key recovery, officer changes and policy uploads ask
+// for a fresh authentication first (max_age, default 5 minutes). Officer
+// proposals are decided by the target role: every officer sees, at
+// /console/proposals, the pending proposals their own role approves.
 //
 // Every page and action is allowed or refused on the server by the
 // officer's one role, and each decision is written to the audit log

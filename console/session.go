@@ -251,10 +251,10 @@ func (c *Console) page(s *session, title, current string) *web.Page {
 
 // navOf is each role's navigation: message key, path.
 var navOf = map[string][][2]string{
-	access.RoleAuditor: {{"console.nav.audit", "/audit"}, {"console.nav.checkpoints", "/audit/checkpoints"}, {"console.nav.charts", "/audit/charts"}},
-	access.RoleRA:      {{"console.nav.ra", "/ra"}, {"console.nav.codes", "/ra/codes"}, {"console.nav.recoveries", "/ra/recoveries"}},
+	access.RoleAuditor: {{"console.nav.audit", "/audit"}, {"console.nav.checkpoints", "/audit/checkpoints"}, {"console.nav.charts", "/audit/charts"}, {"console.nav.proposals", "/proposals"}},
+	access.RoleRA:      {{"console.nav.ra", "/ra"}, {"console.nav.codes", "/ra/codes"}, {"console.nav.recoveries", "/ra/recoveries"}, {"console.nav.proposals", "/proposals"}},
 	access.RoleSysadmin: {{"console.nav.officers", "/admin/officers"}, {"console.nav.users", "/admin/users"}, {"console.nav.clients", "/admin/clients"},
-		{"console.nav.departments", "/admin/departments"}, {"console.nav.policies", "/admin/policies"}},
+		{"console.nav.departments", "/admin/departments"}, {"console.nav.policies", "/admin/policies"}, {"console.nav.proposals", "/proposals"}},
 }
 
 // fail shows an error page; err (a cause, not shown) is logged.

@@ -30,17 +30,25 @@ func (c *Console) userRoutes(h func(string, http.HandlerFunc)) {
 // and returns its status and body.
 func (c *Console) callAccounts(r *http.Request, s *session, method, path string, body any) (int, []byte) {
 	var rd io.Reader = http.NoBody
+	ctype := ""
 	if body != nil {
 		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		rd, ctype = bytes.NewReader(b), "application/json"
 	}
-	req := httptest.NewRequestWithContext(access.WithPrincipal(r.Context(), s.principal(r)), method, c.issuerPath+path, rd)
+	return c.callAPI(c.d.Accounts, r, s, method, c.issuerPath+path, rd, ctype)
+}
+
+// callAPI runs one request of an in-process API h as s's officer (the
+// principal in the request's context, the browser's address as its
+// source) and returns its status and body.
+func (c *Console) callAPI(h http.Handler, r *http.Request, s *session, method, path string, body io.Reader, ctype string) (int, []byte) {
+	req := httptest.NewRequestWithContext(access.WithPrincipal(r.Context(), s.principal(r)), method, path, body)
 	req.RemoteAddr = r.RemoteAddr
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	w := httptest.NewRecorder()
-	c.d.Accounts.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
 	return w.Code, w.Body.Bytes()
 }
 
@@ -109,9 +117,44 @@ func (c *Console) adminUserAction(w http.ResponseWriter, r *http.Request, s *ses
 	http.Redirect(w, r, c.prefix+"/admin/users?done="+action, http.StatusSeeOther)
 }
 
+// client is one row of the client list (authn.ClientSummary).
+type client struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Department   string   `json:"department"`
+	Kind         string   `json:"kind"`
+	RedirectURIs []string `json:"redirect_uris"`
+	MinACR       string   `json:"min_acr"`
+	Configured   bool     `json:"configured"`
+}
+
+// clientsData is the clients page's data: the registered clients (from
+// the administration API, which records the listing) and the departments
+// for the form. On failure it returns the API's status and detail.
+func (c *Console) clientsData(r *http.Request, s *session) (map[string]any, int, string) {
+	status, body := c.callAccounts(r, s, "GET", "/authn/v1/clients", nil)
+	var list struct {
+		Clients []client `json:"clients"`
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &list) != nil {
+		if status < 400 {
+			status = http.StatusBadGateway
+		}
+		return nil, status, problemDetail(status, body)
+	}
+	return map[string]any{"Departments": c.departments(langOf(r)), "Clients": list.Clients}, 0, ""
+}
+
+// adminClients lists the registered clients, with the form to register
+// a portal.
 func (c *Console) adminClients(w http.ResponseWriter, r *http.Request, s *session) {
 	p := c.page(s, "console.clients.title", "/admin/clients")
-	p.Data = map[string]any{"Departments": c.departments(langOf(r))}
+	data, status, detail := c.clientsData(r, s)
+	if data == nil {
+		c.fail(w, r, s, status, detail, nil)
+		return
+	}
+	p.Data = data
 	c.render(w, r, http.StatusOK, "clients", p)
 }
 
@@ -129,7 +172,11 @@ func (c *Console) adminAddClient(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	status, body := c.callAccounts(r, s, "POST", "/authn/v1/clients", req)
 	p := c.page(s, "console.clients.title", "/admin/clients")
-	data := map[string]any{"Departments": c.departments(langOf(r))}
+	data, lstatus, detail := c.clientsData(r, s)
+	if data == nil {
+		c.fail(w, r, s, lstatus, detail, nil)
+		return
+	}
 	p.Data = data
 	var out struct {
 		ID     string `json:"client_id"`

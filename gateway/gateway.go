@@ -60,6 +60,15 @@ type Stamper interface {
 	Stamp(ctx context.Context, sm3Digest []byte) (*Stamp, error)
 }
 
+// StampKeeper keeps the timestamp token an audit entry references (its
+// TimestampToken field); *auditlog.Log is one.
+type StampKeeper interface {
+	PutToken(ctx context.Context, ref string, der []byte) error
+}
+
+// stampRef is how an audit entry references stamp st.
+func stampRef(st *Stamp) string { return "tsa:serial:" + st.Serial }
+
 // Recorder appends an audit entry and returns its index only once it is
 // durable; *auditlog.Log is one.
 type Recorder interface {
@@ -83,6 +92,9 @@ type Config struct {
 	Recorder    Recorder
 	// Evidence serves /gateway/v1/evidence; nil turns the endpoint off.
 	Evidence EvidenceReader
+	// Stamps keeps each call's timestamp token beside the audit log, for
+	// review (optional: nil keeps only the reference in the entry).
+	Stamps StampKeeper
 	// Tokens verifies bearer tokens; nil accepts certificates only.
 	Tokens     TokenVerifier
 	Revocation RevocationChecker
@@ -554,6 +566,13 @@ func (g *Gateway) evidence(w http.ResponseWriter, r *http.Request, c *call) bool
 		return false
 	}
 	c.stamp = st
+	if g.cfg.Stamps != nil {
+		if err := g.cfg.Stamps.PutToken(ctx, stampRef(st), st.Token); err != nil {
+			g.log.ErrorContext(ctx, "gateway: cannot keep the timestamp token; refusing the call", "err", err)
+			g.unavailable(w, r, c, "audit", "the audit log is unavailable: the call was not forwarded")
+			return false
+		}
+	}
 	e := g.entry(r, c)
 	e.Action = ActionCall
 	if c.decision.Allow {
@@ -583,7 +602,7 @@ func (g *Gateway) entry(r *http.Request, c *call) auditlog.Entry {
 		Purpose:       c.purpose,
 	}
 	if c.stamp != nil {
-		e.TimestampToken = "tsa:serial:" + c.stamp.Serial
+		e.TimestampToken = stampRef(c.stamp)
 	}
 	if c.decision != nil {
 		e.PolicyRevision = c.decision.Revision

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tongxing/tongxing/auditlog"
 	"github.com/tongxing/tongxing/authz"
+	"github.com/tongxing/tongxing/timestamp"
 )
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
@@ -94,6 +96,11 @@ func TestCalls(t *testing.T) {
 				}
 				if w.Header().Get(HeaderTimestamp) == "" || w.Header().Get(HeaderAuditIndex) == "" {
 					t.Fatal("denial without evidence headers")
+				}
+				digest, _ := hex.DecodeString(added[0].RequestDigest)
+				if info, err := timestamp.VerifyToken(e.log.token(added[0].TimestampToken), timestamp.VerifyOptions{Digest: digest, Roots: e.tsa.roots()}); err != nil ||
+					"tsa:serial:"+info.SerialNumber.Text(16) != added[0].TimestampToken {
+					t.Fatalf("kept token of %s: %v", added[0].TimestampToken, err)
 				}
 			}
 			if tc.status == 200 {
@@ -215,6 +222,7 @@ func TestFailClosed(t *testing.T) {
 	}{
 		{"fail/tsa-down", "tsa", "timestamp authority", func(c *Config, _ *memLog) { c.Stamper = failingStamper{} }},
 		{"fail/audit-down", "audit", "audit log", func(_ *Config, l *memLog) { l.fail = errors.New("injected: audit log down") }},
+		{"fail/token-not-kept", "audit", "audit log", func(_ *Config, l *memLog) { l.tokenFail = errors.New("injected: token table down") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()

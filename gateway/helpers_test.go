@@ -36,9 +36,30 @@ var citizenKey = []byte("0123456789abcdef0123456789abcdef")
 // memLog is an in-memory Recorder and EvidenceReader whose appends can be
 // made to fail.
 type memLog struct {
-	mu      sync.Mutex
-	entries []auditlog.Entry
-	fail    error
+	mu        sync.Mutex
+	entries   []auditlog.Entry
+	fail      error
+	tokens    map[string][]byte
+	tokenFail error
+}
+
+func (m *memLog) PutToken(_ context.Context, ref string, der []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tokenFail != nil {
+		return m.tokenFail
+	}
+	if m.tokens == nil {
+		m.tokens = map[string][]byte{}
+	}
+	m.tokens[ref] = der
+	return nil
+}
+
+func (m *memLog) token(ref string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tokens[ref]
 }
 
 func (m *memLog) Append(_ context.Context, e auditlog.Entry) (uint64, error) {
@@ -205,7 +226,7 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	}
 	cfg := Config{
 		Registry: reg, TrustDomain: trustDomain, Policy: e.engine, Stamper: AuthorityStamper{e.tsa.tsa}, Recorder: e.log,
-		Evidence: e.log, Revocation: e.rev, Signer: e.signer, Issuer: "https://tongxing.test/gateway",
+		Evidence: e.log, Stamps: e.log, Revocation: e.rev, Signer: e.signer, Issuer: "https://tongxing.test/gateway",
 		Transport: e.upstream.Client().Transport, CitizenKey: citizenKey,
 	}
 	for _, m := range mod {

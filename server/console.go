@@ -74,6 +74,20 @@ func (c consoleCA) Certificates(ctx context.Context, f ca.Filter) ([]*ca.Record,
 	return c.inv.Certificates(ctx, f)
 }
 
+// inProcessGuard admits to next the officer of role whom the console put
+// in the request's context after its own role check; it guards the APIs
+// the console calls in this process, which are never mounted for the
+// network.
+func inProcessGuard(role string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := access.PrincipalFrom(r.Context()); !ok || !p.Has(role) {
+			problem.Write(w, problem.New(http.StatusForbidden, "role "+role+" required"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // consoleRoutes mounts the officer console and the pages' style sheet;
 // the console reaches the provider through mux in this process.
 func (s *Server) consoleRoutes(mux *http.ServeMux) error {
@@ -87,24 +101,25 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) error {
 	// mounted for the network, its guard admits the principal the console
 	// put in the request's context after its own role check.
 	accounts := http.NewServeMux()
-	s.oidc.AdminRoutes(accounts, func(role string, next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if p, ok := access.PrincipalFrom(r.Context()); !ok || !p.Has(role) {
-				problem.Write(w, problem.New(http.StatusForbidden, "role "+role+" required"))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}, s.Tokens)
-	var policies console.Policies
+	s.oidc.AdminRoutes(accounts, inProcessGuard, s.Tokens)
+	var (
+		policies console.Policies
+		bundles  http.Handler
+	)
 	if s.gw != nil {
 		policies = consolePolicies{s.gw.engine, s.gw.store}
+		// The policy-bundle API, the same way: the sysadmin's uploads.
+		admin := *s.gw.admin
+		admin.Guard = func(next http.Handler) http.Handler { return inProcessGuard(access.RoleSysadmin, next) }
+		mux := http.NewServeMux()
+		admin.Routes(mux)
+		bundles = mux
 	}
 	c, err := console.New(console.Deps{
 		Issuer: s.cfg.PublicURL, Provider: rp.InProcess(mux), Key: s.webKey,
 		Officers: s.Tokens, Recorder: accessAuditor{s.audit},
 		Audit: s.audit, Checkpoints: s.audit.Signer().Verifier(), TSARoots: roots,
-		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Accounts: accounts, Policies: policies, Registry: s.CA.Departments(), Logger: s.log,
+		CA: consoleCA{s.CA, s.caStore}, Recovery: s.kmc, Accounts: accounts, Policies: policies, Bundles: bundles, Registry: s.CA.Departments(), Logger: s.log,
 	})
 	if err != nil {
 		return err

@@ -199,7 +199,7 @@ func (s *Server) openGateway(ctx context.Context, citizenKey []byte) error {
 	}
 	st.gw, err = gateway.New(gateway.Config{
 		Registry: reg, TrustDomain: s.cfg.CA.TrustDomain, Policy: st.engine,
-		Stamper: gateway.AuthorityStamper{TSA: s.tsa}, Recorder: s.audit, Evidence: s.audit,
+		Stamper: gateway.AuthorityStamper{TSA: s.tsa}, Recorder: s.audit, Evidence: s.audit, Stamps: s.audit,
 		Tokens: s.oidc, Revocation: s.CA, Signer: callerSigner, Issuer: strings.TrimSuffix(s.cfg.PublicURL, "/") + "/gateway",
 		Transport:  gateway.NewTransport(clientCert, roots, gc.UpstreamTimeout),
 		CitizenKey: citizenKey, MaxBody: gc.MaxBody, MaxFilteredResponse: gc.MaxFilteredResponse, UpstreamTimeout: gc.UpstreamTimeout,

@@ -167,8 +167,16 @@ async function registrar () {
     await check(page, 'console-ra-codes')
     await page.goto(`${issuer}/console/ra/recoveries`)
     await check(page, 'console-ra-recoveries')
+    // The system administrator proposed a new registration officer (ra-3):
+    // an officer of the target role approves it here.
+    await page.goto(`${issuer}/console/proposals`)
+    await check(page, 'console-proposals')
+    await page.getByRole('button', { name: '批准 ra-3' }).click()
+    await page.locator('#approver-code').waitFor()
+    const approverCode = await page.locator('#approver-code').textContent()
+    const pendingAfter = await page.locator('#proposals tbody tr').evaluateAll((rows) => rows.map((r) => r.textContent))
     const audit = await page.goto(`${issuer}/console/audit`)
-    return { status, auditStatus: audit.status() }
+    return { status, auditStatus: audit.status(), approverCode, pendingAfter }
   } finally {
     await ctx.close()
   }
@@ -183,10 +191,20 @@ async function sysadmin () {
     await consoleSignIn(page, user, pass, key)
     await page.goto(`${issuer}/console/admin/officers`)
     await check(page, 'console-admin-officers')
+    // Propose a new registration officer; a registration officer approves.
+    await page.getByLabel('类型', { exact: true }).selectOption('add')
+    await page.getByLabel('名称', { exact: true }).fill('ra-3')
+    await page.getByLabel('角色', { exact: true }).selectOption('ra')
+    await page.getByRole('button', { name: '提交（需重新认证）' }).click()
+    await page.locator('#claim').waitFor()
+    const proposerCode = await page.locator('#claim').textContent()
+    await page.goto(`${issuer}/console/proposals`)
+    const ownProposals = await page.locator('#proposals tbody tr').evaluateAll((rows) => rows.map((r) => r.textContent))
     await page.goto(`${issuer}/console/admin/users`)
     await check(page, 'console-admin-users')
     const users = await page.locator('#users tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.cells).map((c) => c.textContent.trim())))
     await page.goto(`${issuer}/console/admin/clients`)
+    const clients = await page.locator('#clients tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.cells).map((c) => c.textContent.trim())))
     await page.getByLabel('client_id').fill('jiaoyu-portal')
     await page.getByLabel('门户名称').fill('教育门户')
     await page.getByLabel('回调地址（空格分隔）').fill('https://portal.jiaoyu.example/cb')
@@ -204,13 +222,16 @@ async function sysadmin () {
     const refusal = await page.locator('[role=alert]').textContent()
     const entry = await page.goto(`${issuer}/console/audit/entries/0`)
     const exp = await page.goto(`${issuer}/console/audit/export`)
-    return { users, clientID, loaded, auditStatus: audit.status(), refusal, entryStatus: entry.status(), exportStatus: exp.status() }
+    return { users, clients, proposerCode, ownProposals, clientID, loaded, auditStatus: audit.status(), refusal, entryStatus: entry.status(), exportStatus: exp.status() }
   } finally {
     await ctx.close()
   }
 }
 
-const out = { auditor: await auditor(), ra: await registrar(), sysadmin: await sysadmin() }
+// The system administrator goes first: the registration officer approves
+// their proposal.
+const admin = await sysadmin()
+const out = { auditor: await auditor(), ra: await registrar(), sysadmin: admin }
 out.axe = axeResults
 log(JSON.stringify(out))
 console.log(JSON.stringify(out))

@@ -27,8 +27,10 @@ type officerAccount struct{ user, password, officer, role, approver string }
 //     accepts; the registration desk is refused to them;
 //   - the registration officer revokes a certificate, after which OCSP
 //     (OpenSSL against /ocsp) says revoked; the audit pages are refused;
-//   - the system administrator sees officers and departments and is
-//     refused the audit pages (403, and access.deny in the audit log).
+//   - the system administrator (first) sees officers, the registered
+//     portals and departments, proposes a new registration officer, which
+//     the registration officer approves in the console, and is refused the
+//     audit pages (403, and access.deny in the audit log).
 //
 // axe-core runs on every page opened: no serious or critical violation.
 func TestConsole(t *testing.T) {
@@ -131,6 +133,16 @@ func TestConsole(t *testing.T) {
 		if s := str("ra", "auditStatus"); s != "403" {
 			t.Errorf("registration officer opened the audit log: %s", s)
 		}
+		// The sysadmin's proposal of ra-3, approved in the console by ra-2.
+		if c := str("ra", "approverCode"); !strings.HasPrefix(c, "txp_") {
+			t.Errorf("approver's claim code %q", c)
+		}
+		if p := fmt.Sprint(get("ra", "pendingAfter")); strings.Contains(p, "ra-3") {
+			t.Errorf("ra-3 still pending after approval: %s", p)
+		}
+		if out := run("audit", "search", "--action", "access.proposal.approve", "--actor", "officer:ra-2", "--json"); !strings.Contains(out, ":officer:ra-3") || !strings.Contains(out, "proposed by officer:sysadmin-2") {
+			t.Errorf("the console approval is not audited as ra-2's:\n%s", out)
+		}
 		pki := filepath.Join(dir, "tongxing-data", "pki")
 		out := opensslOut(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(dir, leafDir, "cert.pem"),
 			"-url", in.URL("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt"))
@@ -149,6 +161,15 @@ func TestConsole(t *testing.T) {
 		}
 		if u := fmt.Sprint(get("sysadmin", "users")); !strings.Contains(u, "shenji") || !strings.Contains(u, "auditor-2") || strings.Contains(u, "重置动态口令") {
 			t.Errorf("accounts page: %s (officer-bound accounts offer no one-time code reset)", u)
+		}
+		if c := fmt.Sprint(get("sysadmin", "clients")); !strings.Contains(c, "tongxing-console") || !strings.Contains(c, "browser-portal") || !strings.Contains(c, rp.redirect) {
+			t.Errorf("clients page lists %s", c)
+		}
+		if c := str("sysadmin", "proposerCode"); !strings.HasPrefix(c, "txp_") {
+			t.Errorf("proposer's claim code %q", c)
+		}
+		if p := fmt.Sprint(get("sysadmin", "ownProposals")); strings.Contains(p, "ra-3") {
+			t.Errorf("the sysadmin is offered a proposal of the ra role: %s", p)
 		}
 		if id := str("sysadmin", "clientID"); id != "jiaoyu-portal" {
 			t.Errorf("registered client %q", id)

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -312,6 +313,16 @@ func TestGateway(t *testing.T) {
 		}
 		defer db.Close()
 		ctx := context.Background()
+		// The allowed call's timestamp token is kept beside the audit log
+		// under the reference its entry names.
+		if allowedCall.header != nil {
+			der, _ := base64.StdEncoding.DecodeString(allowedCall.header.Get(gateway.HeaderTimestamp))
+			var ref string
+			if err := db.QueryRow(ctx, "SELECT ref FROM audit_tokens WHERE token = ?", der).Scan(&ref); err != nil || !strings.HasPrefix(ref, "tsa:serial:") {
+				t.Errorf("the allowed call's token is not kept: %q %v", ref, err)
+			}
+			t.Logf("allowed call's token kept as %s", ref)
+		}
 		call := func() response {
 			return do(t, tax, "GET", gw("/gw/gongan/v1/statistics/population"), nil, nil)
 		}
