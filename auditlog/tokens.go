@@ -25,7 +25,11 @@ func (l *Log) PutToken(ctx context.Context, ref string, der []byte) error {
 	if len(der) == 0 || len(der) > MaxTokenLen {
 		return &QueryError{Field: "token", Reason: fmt.Sprintf("1 to %d bytes", MaxTokenLen)}
 	}
-	_, err := l.db.Exec(ctx, "INSERT INTO audit_tokens (ref, token, time_ns) VALUES (?, ?, ?)", ref, der, time.Now().UnixNano())
+	// Concurrent calls' tokens share one commit.
+	err := l.tokens.Do(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO audit_tokens (ref, token, time_ns) VALUES (?, ?, ?)", ref, der, time.Now().UnixNano())
+		return err
+	})
 	if store.IsUniqueViolation(err) {
 		kept, gerr := l.Token(ctx, ref)
 		if gerr == nil && bytes.Equal(kept, der) {
