@@ -38,6 +38,8 @@ import (
 	"github.com/tongxing/tongxing/ca/ocsp"
 	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/kms"
+
+	"github.com/tongxing/tongxing/test/serverproc"
 )
 
 // legoTimeout bounds one lego run so that a stuck client fails the test
@@ -237,7 +239,7 @@ func (d *deployment) ocspStatus(t *testing.T, leaf *x509.Certificate) ocsp.Statu
 
 func TestLego(t *testing.T) {
 	if _, err := exec.LookPath("lego"); err != nil {
-		t.Skip("lego is not installed (Debian package lego; .ci/run installs it): the ACME end-to-end test needs it")
+		serverproc.Missing(t, "lego is not installed (Debian package lego; .ci/run installs it): the ACME end-to-end test needs it")
 	}
 	d := newDeployment(t)
 	ctx := context.Background()

@@ -97,14 +97,7 @@ func TestBrowserSignOn(t *testing.T) {
 	dir := t.TempDir()
 	in := serverproc.Start(t, binary, dir)
 	defer in.Stop(syscall.SIGTERM)
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := in.CLI(args...)
-		if err != nil {
-			t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	run := func(args ...string) string { t.Helper(); return in.MustCLI(t, args...) }
 	if out, err := in.RunStdin(password, "users", "add", username, "--password-stdin", "--name", citizenName,
 		"--id-number", citizenID, "--server", in.URL("")); err != nil {
 		t.Fatalf("users add: %v\n%s", err, out)

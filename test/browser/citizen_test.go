@@ -92,7 +92,7 @@ func TestCitizenPortal(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "filing.txt"), []byte("个人所得税年度汇算申报表\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, in, "sign", "filing.txt", "--cert", filepath.Join("card", "cert.pem"), "--key", filepath.Join("card", "key.pem"), "--attached", "-o", "filing.p7s")
+	in.MustCLI(t, "sign", "filing.txt", "--cert", filepath.Join("card", "cert.pem"), "--key", filepath.Join("card", "key.pem"), "--attached", "-o", "filing.p7s")
 
 	home := filepath.Join(dir, "home")
 	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
@@ -137,7 +137,7 @@ func TestCitizenPortal(t *testing.T) {
 	if n, _ := res["sessions"].(float64); n < 1 || str("afterEnd") != "/login" {
 		t.Errorf("sessions %v, after ending the session the portal went to %s", n, str("afterEnd"))
 	}
-	if out := run(t, in, "audit", "search", "--json", "--action", "authn.login"); !strings.Contains(out, cardSerial) {
+	if out := in.MustCLI(t, "audit", "search", "--json", "--action", "authn.login"); !strings.Contains(out, cardSerial) {
 		t.Errorf("the scanned login is not in the audit log with serial %s:\n%s", cardSerial, out)
 	}
 	pages, _ := res["axe"].(map[string]any)
@@ -149,15 +149,6 @@ func TestCitizenPortal(t *testing.T) {
 			t.Errorf("%s: serious or critical accessibility violations: %v", name, list)
 		}
 	}
-}
-
-func run(t *testing.T, in *serverproc.Instance, args ...string) string {
-	t.Helper()
-	out, err := in.CLI(args...)
-	if err != nil {
-		t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
 }
 
 // loadCert reads a certificate, chain and encrypted key written by

@@ -38,14 +38,7 @@ func TestConsole(t *testing.T) {
 	dir := t.TempDir()
 	in := serverproc.Start(t, binary, dir)
 	defer in.Stop(syscall.SIGTERM)
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := in.CLI(args...)
-		if err != nil {
-			t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	run := func(args ...string) string { t.Helper(); return in.MustCLI(t, args...) }
 	accounts := []officerAccount{
 		{"shenji", "audit pass phrase one", "auditor-2", "auditor", "auditor"},
 		{"dengji", "registration pass phrase", "ra-2", "ra", "ra"},

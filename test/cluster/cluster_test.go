@@ -159,13 +159,7 @@ func TestClusterBehindNginx(t *testing.T) {
 // nginxOrSkip returns the nginx binary, or skips on a machine without
 // nginx and its stream module (CI installs both).
 func nginxOrSkip(t *testing.T) string {
-	p, err := exec.LookPath("nginx")
-	if err != nil {
-		p = "/usr/sbin/nginx"
-	}
-	if _, err := os.Stat(p); err != nil {
-		serverproc.Missing(t, "nginx is not installed on this machine (apt-get install nginx libnginx-mod-stream; CI installs them)")
-	}
+	p := serverproc.Nginx(t)
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_stream_module.so"); err != nil {
 		serverproc.Missing(t, "nginx's stream module is not installed on this machine (apt-get install libnginx-mod-stream; CI installs it)")
 	}

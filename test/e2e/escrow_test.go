@@ -51,9 +51,9 @@ func TestEscrowNeedsThePassphrase(t *testing.T) {
 	dir := t.TempDir()
 	in := serverproc.Start(t, binary, dir)
 	var code struct{ Code string }
-	json.Unmarshal([]byte(mustCLI(t, in, "ca", "enrol-code", "--profile", "enterprise-sign", "--organization", "福州示例科技有限公司",
+	json.Unmarshal([]byte(in.MustCLI(t, "ca", "enrol-code", "--profile", "enterprise-sign", "--organization", "福州示例科技有限公司",
 		"--uscc", "91350100M000100Y43", "--json")), &code)
-	mustCLI(t, in, "ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert")
+	in.MustCLI(t, "ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert")
 	if err := in.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

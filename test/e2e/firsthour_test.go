@@ -71,7 +71,7 @@ func TestServiceKeyInNginx(t *testing.T) {
 		}
 	})
 	t.Run("ok/nginx-t", func(t *testing.T) {
-		nginx := nginxBinary(t)
+		nginx := serverproc.Nginx(t)
 		full := filepath.Join(dir, "fullchain.pem")
 		cert, _ := os.ReadFile(filepath.Join(svc, "cert.pem"))
 		chain, _ := os.ReadFile(filepath.Join(svc, "chain.pem"))
@@ -106,20 +106,6 @@ http {
 			t.Fatalf("nginx -t: %v\n%s\n%s", err, out, mustRead(conf))
 		}
 	})
-}
-
-// nginxBinary returns nginx's path, or skips on a machine without it
-// (.ci/run installs it).
-func nginxBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	t.Skip("nginx is not installed on this machine (apt-get install nginx; CI installs it)")
-	return ""
 }
 
 func mustRead(path string) string {

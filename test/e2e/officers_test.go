@@ -16,16 +16,6 @@ import (
 // token reads the token of the first officer of role.
 func token(t *testing.T, in *serverproc.Instance, role string) string { return in.Token(t, role) }
 
-// mustCLI runs a client command that must succeed.
-func mustCLI(t *testing.T, in *serverproc.Instance, args ...string) string {
-	t.Helper()
-	out, err := in.CLI(args...)
-	if err != nil {
-		t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 // refused runs a client command that must fail with HTTP status.
 func refused(t *testing.T, in *serverproc.Instance, status string, args ...string) string {
 	t.Helper()
@@ -67,16 +57,16 @@ func TestOfficerRoles(t *testing.T) {
 	})
 	t.Run("fail/sysadmin-cannot-activate-an-officer-alone", func(t *testing.T) {
 		var prop struct{ Proposal struct{ ID string } }
-		json.Unmarshal([]byte(mustCLI(t, in, "officers", "add", "sysadmin-2", "--role", "sysadmin", "--json")), &prop)
+		json.Unmarshal([]byte(in.MustCLI(t, "officers", "add", "sysadmin-2", "--role", "sysadmin", "--json")), &prop)
 		out := refused(t, in, "403", "officers", "approve", prop.Proposal.ID, "--role", "sysadmin")
 		if !strings.Contains(out, "cannot approve") {
 			t.Errorf("self-approval refusal: %s", out)
 		}
 		var ra2 struct{ Proposal struct{ ID string } }
-		json.Unmarshal([]byte(mustCLI(t, in, "officers", "add", "ra-9", "--role", "ra", "--json")), &ra2)
+		json.Unmarshal([]byte(in.MustCLI(t, "officers", "add", "ra-9", "--role", "ra", "--json")), &ra2)
 		refused(t, in, "403", "officers", "approve", ra2.Proposal.ID, "--role", "sysadmin")
 		refused(t, in, "403", "officers", "approve", ra2.Proposal.ID, "--role", "auditor")
-		if out := mustCLI(t, in, "officers", "list"); strings.Contains(out, "sysadmin-2") || strings.Contains(out, "ra-9") {
+		if out := in.MustCLI(t, "officers", "list"); strings.Contains(out, "sysadmin-2") || strings.Contains(out, "ra-9") {
 			t.Errorf("an unapproved officer exists:\n%s", out)
 		}
 	})
@@ -85,7 +75,7 @@ func TestOfficerRoles(t *testing.T) {
 		refused(t, in, "409", "officers", "revoke", "auditor-1")
 	})
 	t.Run("ok/refusals-are-audited-with-officer-and-source", func(t *testing.T) {
-		out := mustCLI(t, in, "audit", "search", "--json", "--action", "access.deny")
+		out := in.MustCLI(t, "audit", "search", "--json", "--action", "access.deny")
 		for _, who := range []string{"officer:auditor-1", "officer:sysadmin-1", "officer:ra-1"} {
 			if !strings.Contains(out, `"subject":"`+who+`"`) {
 				t.Errorf("no access.deny entry for %s:\n%s", who, out)
@@ -94,35 +84,35 @@ func TestOfficerRoles(t *testing.T) {
 		if !strings.Contains(out, `"source_addr":"127.0.0.1:`) || !strings.Contains(out, "POST /ca/v1/certificates/"+serial+"/revoke") {
 			t.Errorf("denials lack the source address or the request:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--json", "--action", "access.proposal.approve")
+		out = in.MustCLI(t, "audit", "search", "--json", "--action", "access.proposal.approve")
 		if !strings.Contains(out, `"subject":"officer:sysadmin-1"`) || !strings.Contains(out, "failure") {
 			t.Errorf("the refused self-approval is not audited:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--json", "--action", "access.officer.revoke")
+		out = in.MustCLI(t, "audit", "search", "--json", "--action", "access.officer.revoke")
 		if !strings.Contains(out, "last") {
 			t.Errorf("the refused revocation is not audited:\n%s", out)
 		}
 	})
 	t.Run("ok/officer-actions-are-audited", func(t *testing.T) {
-		mustCLI(t, in, "clients", "add", "tax-portal", "--name", "税务门户", "--department", "tax",
+		in.MustCLI(t, "clients", "add", "tax-portal", "--name", "税务门户", "--department", "tax",
 			"--redirect-uri", "https://tax.example/cb", "--post-logout-redirect-uri", "https://tax.example/",
 			"--backchannel-logout-uri", "https://tax.example/logout", "--target-department", "renshe")
-		out := mustCLI(t, in, "audit", "search", "--json", "--action", "authn.admin.client.add")
+		out := in.MustCLI(t, "audit", "search", "--json", "--action", "authn.admin.client.add")
 		if !strings.Contains(out, `"subject":"officer:sysadmin-1"`) || !strings.Contains(out, `"source_addr":"127.0.0.1:`) || !strings.Contains(out, "authn:client:tax-portal") {
 			t.Errorf("client registration not audited with officer and source:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--json", "--action", "ca.enrolment-code.create")
+		out = in.MustCLI(t, "audit", "search", "--json", "--action", "ca.enrolment-code.create")
 		if !strings.Contains(out, `"subject":"officer:ra-1"`) || !strings.Contains(out, `"source_addr":"127.0.0.1:`) {
 			t.Errorf("enrolment code creation lacks the officer or its address:\n%s", out)
 		}
-		out = mustCLI(t, in, "audit", "search", "--json", "--action", "access.allow", "--actor", "officer:ra-1")
+		out = in.MustCLI(t, "audit", "search", "--json", "--action", "access.allow", "--actor", "officer:ra-1")
 		if !strings.Contains(out, "POST /ca/v1/enrolment-codes") {
 			t.Errorf("the allowed request is not in the log:\n%s", out)
 		}
 	})
 	t.Run("ok/officer-accounts-cannot-be-reset-by-a-sysadmin", func(t *testing.T) {
 		ra2 := admit(t, in, "ra-2", "ra")
-		if out := mustCLI(t, in, "officers", "whoami", "--token", ra2); !strings.Contains(out, "officer ra-2, role ra") {
+		if out := in.MustCLI(t, "officers", "whoami", "--token", ra2); !strings.Contains(out, "officer ra-2, role ra") {
 			t.Fatalf("whoami: %s", out)
 		}
 		for _, u := range []string{"li", "wang"} {
@@ -132,32 +122,32 @@ func TestOfficerRoles(t *testing.T) {
 			}
 		}
 		var prop struct{ Proposal struct{ ID string } }
-		json.Unmarshal([]byte(mustCLI(t, in, "officers", "bind", "ra-2", "--user", "li", "--json")), &prop)
+		json.Unmarshal([]byte(in.MustCLI(t, "officers", "bind", "ra-2", "--user", "li", "--json")), &prop)
 		refused(t, in, "403", "officers", "approve", prop.Proposal.ID, "--token", ra2) // the officer concerned
-		mustCLI(t, in, "officers", "approve", prop.Proposal.ID, "--role", "ra")
-		if out := mustCLI(t, in, "users", "show", "li"); !strings.Contains(out, "officer:  ra-2") {
+		in.MustCLI(t, "officers", "approve", prop.Proposal.ID, "--role", "ra")
+		if out := in.MustCLI(t, "users", "show", "li"); !strings.Contains(out, "officer:  ra-2") {
 			t.Errorf("users show li:\n%s", out)
 		}
 		refused(t, in, "403", "users", "totp-reset", "li")
 		if out, err := in.RunStdin("another long passphrase", "users", "password", "li", "--password-stdin", "--server", in.URL("")); err == nil || !strings.Contains(out, "HTTP 403") {
 			t.Errorf("password reset of an officer's account: %v\n%s", err, out)
 		}
-		mustCLI(t, in, "users", "totp-reset", "wang")
+		in.MustCLI(t, "users", "totp-reset", "wang")
 		if out, err := in.RunStdin("another long passphrase", "users", "password", "wang", "--password-stdin", "--server", in.URL("")); err != nil {
 			t.Errorf("password reset of a citizen's account: %v\n%s", err, out)
 		}
-		if out := mustCLI(t, in, "users", "list"); !strings.Contains(out, "li") || !strings.Contains(out, "ra-2") || !strings.Contains(out, "wang") {
+		if out := in.MustCLI(t, "users", "list"); !strings.Contains(out, "li") || !strings.Contains(out, "ra-2") || !strings.Contains(out, "wang") {
 			t.Errorf("users list:\n%s", out)
 		}
-		mustCLI(t, in, "users", "unlock", "wang")
+		in.MustCLI(t, "users", "unlock", "wang")
 	})
 	t.Run("ok/token-renewal", func(t *testing.T) {
-		mustCLI(t, in, "officers", "token", "--role", "auditor", "--ttl", "30d")
+		in.MustCLI(t, "officers", "token", "--role", "auditor", "--ttl", "30d")
 		if token(t, in, "auditor") == aud {
 			t.Fatal("the token file was not rewritten")
 		}
 		refused(t, in, "401", "audit", "tail", "--token", aud)
-		mustCLI(t, in, "audit", "tail", "-n", "1")
+		in.MustCLI(t, "audit", "tail", "-n", "1")
 	})
 }
 
@@ -169,9 +159,9 @@ func TestKeyRecoveryThreeOfficers(t *testing.T) {
 	in := serverproc.Start(t, binary, dir)
 	defer in.Stop(syscall.SIGTERM)
 	var code struct{ Code string }
-	json.Unmarshal([]byte(mustCLI(t, in, "ca", "enrol-code", "--profile", "enterprise-sign", "--organization", "福州示例科技有限公司",
+	json.Unmarshal([]byte(in.MustCLI(t, "ca", "enrol-code", "--profile", "enterprise-sign", "--organization", "福州示例科技有限公司",
 		"--uscc", "91350100M000100Y43", "--name", "李四", "--json")), &code)
-	out := mustCLI(t, in, "ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert")
+	out := in.MustCLI(t, "ca", "request", "--profile", "enterprise", "--dual", "--code", code.Code, "--out", "ecert")
 	var encSerial string
 	for _, line := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "encryption serial "); ok {
@@ -188,7 +178,7 @@ func TestKeyRecoveryThreeOfficers(t *testing.T) {
 		ID     string
 		Status string
 	}
-	json.Unmarshal([]byte(mustCLI(t, in, "ca", "recovery", "request", encSerial, "--reason", "subscriber lost the key; ticket 42",
+	json.Unmarshal([]byte(in.MustCLI(t, "ca", "recovery", "request", encSerial, "--reason", "subscriber lost the key; ticket 42",
 		"--deliver-to", filepath.Join("ecert", "sign-cert.pem"), "--json")), &rec)
 	if rec.ID == "" || rec.Status != "requested" {
 		t.Fatalf("recovery request: %+v", rec)
@@ -196,12 +186,12 @@ func TestKeyRecoveryThreeOfficers(t *testing.T) {
 	refused(t, in, "403", "ca", "recovery", "approve", rec.ID)                                      // the requester
 	refused(t, in, "403", "ca", "recovery", "approve", rec.ID, "--token", token(t, in, "sysadmin")) // not a registration officer
 	refused(t, in, "409", "ca", "recovery", "deliver", rec.ID, "--out", "early")
-	mustCLI(t, in, "ca", "recovery", "approve", rec.ID, "--token", ra2)
+	in.MustCLI(t, "ca", "recovery", "approve", rec.ID, "--token", ra2)
 	refused(t, in, "409", "ca", "recovery", "approve", rec.ID, "--token", ra2)
-	if out := mustCLI(t, in, "ca", "recovery", "approve", rec.ID, "--token", ra3); !strings.Contains(out, "status:     approved") {
+	if out := in.MustCLI(t, "ca", "recovery", "approve", rec.ID, "--token", ra3); !strings.Contains(out, "status:     approved") {
 		t.Fatalf("after two approvals:\n%s", out)
 	}
-	out = mustCLI(t, in, "ca", "recovery", "deliver", rec.ID, "--out", "recovered",
+	out = in.MustCLI(t, "ca", "recovery", "deliver", rec.ID, "--out", "recovered",
 		"--key", filepath.Join("ecert", "sign-key.pem"), "--passphrase-file", filepath.Join("ecert", "key.pass"))
 	if !strings.Contains(out, "matches the certificate") {
 		t.Fatalf("deliver:\n%s", out)
@@ -224,11 +214,11 @@ func TestKeyRecoveryThreeOfficers(t *testing.T) {
 	if !orig.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(got.Public()) {
 		t.Fatal("the recovered key is not the escrowed encryption key")
 	}
-	out = mustCLI(t, in, "audit", "search", "--json", "--action", "kmc.recovery.deliver")
+	out = in.MustCLI(t, "audit", "search", "--json", "--action", "kmc.recovery.deliver")
 	if !strings.Contains(out, `"subject":"officer:ra-1"`) || !strings.Contains(out, rec.ID) || !strings.Contains(out, `"source_addr":"127.0.0.1:`) {
 		t.Errorf("delivery not audited:\n%s", out)
 	}
-	out = mustCLI(t, in, "audit", "search", "--json", "--action", "kmc.recovery.approve")
+	out = in.MustCLI(t, "audit", "search", "--json", "--action", "kmc.recovery.approve")
 	for _, who := range []string{"officer:ra-1", "officer:ra-2", "officer:ra-3"} {
 		if !strings.Contains(out, `"subject":"`+who+`"`) {
 			t.Errorf("no approval entry of %s:\n%s", who, out)

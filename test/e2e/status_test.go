@@ -18,7 +18,7 @@ import (
 func needOpenSSL(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not installed on this machine (CI installs it)")
+		serverproc.Missing(t, "openssl is not installed on this machine (CI installs it)")
 	}
 }
 

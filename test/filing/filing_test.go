@@ -192,7 +192,7 @@ func TestFiling(t *testing.T) {
 
 	t.Run("ok/openssl-verifies-the-intl-reply", func(t *testing.T) {
 		if _, err := exec.LookPath("openssl"); err != nil {
-			t.Skip("openssl is not installed on this machine (CI installs it)")
+			serverproc.Missing(t, "openssl is not installed on this machine (CI installs it)")
 		}
 		chain := append(readFile(t, filepath.Join(dir, pki("intl-root.crt"))), readFile(t, filepath.Join(dir, pki("intl-issuing.crt")))...)
 		writeFile(t, filepath.Join(dir, "chain.pem"), chain)

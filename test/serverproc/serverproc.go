@@ -172,6 +172,17 @@ func (in *Instance) CLI(args ...string) (string, error) {
 	return in.Run(append(args, "--server", in.URL(""))...)
 }
 
+// MustCLI runs a client command (as [Instance.CLI]) and fails t, with the
+// command's output, when it does not succeed.
+func (in *Instance) MustCLI(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := in.CLI(args...)
+	if err != nil {
+		t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // Kill stops the server with SIGKILL, as a crash would.
 func (in *Instance) Kill() {
 	if in.stopped {
@@ -242,14 +253,7 @@ func (in *Instance) Token(t testing.TB, role string) string {
 // through the CLI; it returns the token.
 func (in *Instance) Admit(t testing.TB, name, role string) string {
 	t.Helper()
-	cli := func(args ...string) []byte {
-		t.Helper()
-		out, err := in.CLI(args...)
-		if err != nil {
-			t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return []byte(out)
-	}
+	cli := func(args ...string) []byte { return []byte(in.MustCLI(t, args...)) }
 	var prop struct {
 		Proposal     struct{ ID string }
 		ProposerCode string `json:"proposer_code"`
@@ -295,4 +299,18 @@ func Missing(t testing.TB, format string, args ...any) {
 		t.Fatalf("missing in CI: "+format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// Nginx returns the path of Debian's nginx (on PATH or /usr/sbin, which
+// root's PATH may leave out), or reports it [Missing].
+func Nginx(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("nginx")
+	if err != nil {
+		p = "/usr/sbin/nginx"
+	}
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "nginx is not installed on this machine (apt-get install nginx; CI installs it)")
+	}
+	return p
 }

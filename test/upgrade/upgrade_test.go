@@ -87,15 +87,6 @@ func read(t *testing.T, path string) string {
 	return string(b)
 }
 
-func cli(t *testing.T, in *serverproc.Instance, args ...string) string {
-	t.Helper()
-	out, err := in.CLI(args...)
-	if err != nil {
-		t.Fatalf("tongxing %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 // TestUpgrade starts the current server on the data directory of the
 // previous release: its admin token becomes a sysadmin's (the file is
 // renamed sysadmin-token), a registration officer and an auditor are
@@ -124,14 +115,14 @@ func TestUpgrade(t *testing.T) {
 		if got := strings.TrimSpace(read(t, filepath.Join(secrets, "sysadmin-token"))); got != oldToken {
 			t.Errorf("sysadmin-token holds %q, want the old admin token", got)
 		}
-		if out := cli(t, in, "officers", "whoami", "--token", oldToken); !strings.Contains(out, "officer admin, role sysadmin") {
+		if out := in.MustCLI(t, "officers", "whoami", "--token", oldToken); !strings.Contains(out, "officer admin, role sysadmin") {
 			t.Errorf("whoami with the old token: %s", out)
 		}
 		out, err := in.CLI("ca", "enrol-code", "--profile", "citizen", "--name", "张三", "--id-number", "11010519491231002X", "--token", oldToken)
 		if err == nil || !strings.Contains(out, "HTTP 403") {
 			t.Errorf("the old admin token still acts on certificates: %v\n%s", err, out)
 		}
-		out = cli(t, in, "officers", "list")
+		out = in.MustCLI(t, "officers", "list")
 		for _, want := range []string{"admin", "ra-1", "auditor-1"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("officers list lacks %s:\n%s", want, out)
@@ -160,13 +151,13 @@ func TestUpgrade(t *testing.T) {
 		ra2 := in.Admit(t, "ra-2", "ra")
 		ra3 := in.Admit(t, "ra-3", "ra")
 		var rec struct{ ID string }
-		if err := json.Unmarshal([]byte(cli(t, in, "ca", "recovery", "request", ca.SerialHex(cert.SerialNumber), "--reason", "upgrade test",
+		if err := json.Unmarshal([]byte(in.MustCLI(t, "ca", "recovery", "request", ca.SerialHex(cert.SerialNumber), "--reason", "upgrade test",
 			"--deliver-to", filepath.Join("ecert", "sign-cert.pem"), "--json")), &rec); err != nil {
 			t.Fatal(err)
 		}
-		cli(t, in, "ca", "recovery", "approve", rec.ID, "--token", ra2)
-		cli(t, in, "ca", "recovery", "approve", rec.ID, "--token", ra3)
-		cli(t, in, "ca", "recovery", "deliver", rec.ID, "--out", "recovered",
+		in.MustCLI(t, "ca", "recovery", "approve", rec.ID, "--token", ra2)
+		in.MustCLI(t, "ca", "recovery", "approve", rec.ID, "--token", ra3)
+		in.MustCLI(t, "ca", "recovery", "deliver", rec.ID, "--out", "recovered",
 			"--key", filepath.Join("ecert", "sign-key.pem"), "--passphrase-file", filepath.Join("ecert", "key.pass"))
 		pass := []byte(strings.TrimSpace(read(t, filepath.Join(dir, "ecert", "key.pass"))))
 		load := func(p string) crypto.Signer {
@@ -181,7 +172,7 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 	t.Run("ok/sign-on-kept", func(t *testing.T) {
-		if out := cli(t, in, "users", "show", "zhangsan"); !strings.Contains(out, "account:  zhangsan") {
+		if out := in.MustCLI(t, "users", "show", "zhangsan"); !strings.Contains(out, "account:  zhangsan") {
 			t.Errorf("users show: %s", out)
 		}
 	})
