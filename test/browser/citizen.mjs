@@ -28,6 +28,7 @@ const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-co
 const axeResults = {}
 
 async function check (page, name) {
+  await page.waitForLoadState('load')
   await page.addScriptTag({ content: axeSource })
   const res = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }))
   axeResults[name] = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')

@@ -51,6 +51,7 @@ const axeResults = {}
 
 // check runs axe-core on the page and saves a screenshot under name.
 async function check (page, name) {
+  await page.waitForLoadState('load')
   await page.addScriptTag({ content: axeSource })
   const res = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }))
   axeResults[name] = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -91,8 +92,12 @@ async function consoleSignIn (page, user, password, key, shotName) {
     await page.getByLabel('密码', { exact: true }).fill(password)
     await page.getByRole('button', { name: '登录', exact: true }).click()
   }
+  const code = page.getByLabel('动态验证码')
+  // The password step navigates: wait for the code page before auditing it.
+  await code.waitFor()
+  await page.waitForLoadState('load')
   if (shotName) await check(page, shotName + '-code')
-  await page.getByLabel('动态验证码').fill(key.generate({ timestamp: Date.now() + key.period * 1000 }))
+  await code.fill(key.generate({ timestamp: Date.now() + key.period * 1000 }))
   await page.getByRole('button', { name: '验证' }).click()
   await page.waitForURL((u) => u.pathname.startsWith('/console'))
   await page.locator('#whoami').waitFor()
