@@ -134,12 +134,51 @@ agreement := a if {
 }
 
 # --- the decision ------------------------------------------------------------
+#
+# allow is the positive form of the reasons to deny above, each condition
+# the negation of one deny rule, so that an allowed call (the common case)
+# is decided by keyed lookups alone and the reasons to deny are worked out
+# only for a refusal. gateway_test.rego checks, over every resource,
+# consumer, purpose and citizen of the example data, that allow holds
+# exactly when no deny rule fires and a rule grants the call.
 
 default allow := false
 
 allow if {
-	count(deny) == 0
+	consumer != ""
+	resource.owner == input.target.department
+	not negative.resources[input.resource.id]
+	purpose_ok
+	citizen_ok
 	granted
+}
+
+# No purpose, for a resource without personal data.
+purpose_ok if {
+	purpose == ""
+	not personal
+}
+
+# A catalogued purpose that the consumer's powers give it.
+purpose_ok if {
+	purpose != ""
+	data.tongxing.purposes[purpose]
+	purpose_in_power_list
+}
+
+citizen_ok if not resource.citizen_field
+
+# The citizen named, and, when acting for a citizen, that very citizen.
+citizen_ok if {
+	resource.citizen_field
+	named != ""
+	acted_for == ""
+}
+
+citizen_ok if {
+	resource.citizen_field
+	named != ""
+	named == acted_for_id
 }
 
 granted if resource.sharing == "unconditional"
@@ -161,9 +200,7 @@ fields := sort([f | some f in resource.fields; not negative_fields[f]]) if {
 	count(negative_fields) > 0
 }
 
-reasons := sort([r | some r in deny]) if {
-	count(deny) > 0
-} else := [
+reasons := [
 	sprintf("unconditional sharing (无条件共享) of %s", [input.resource.id]),
 	sprintf("legal basis: %s", [resource.legal_basis]),
 ] if {
@@ -174,6 +211,8 @@ reasons := sort([r | some r in deny]) if {
 	sprintf("legal basis: %s", [resource.legal_basis]),
 ] if {
 	allow
+} else := sort([r | some r in deny]) if {
+	count(deny) > 0
 } else := ["denied by default: no rule grants the call"]
 
 default obligations := {}

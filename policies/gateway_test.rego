@@ -136,3 +136,44 @@ test_empty_input_denied if {
 	d := gateway.decision with input as {}
 	not d.allow
 }
+
+# allow is written as the positive form of the deny rules. Over every
+# resource, consumer, purpose, citizen and time of the example data, it
+# must hold exactly when no deny rule fires and a rule grants the call.
+full_allow if {
+	count(gateway.deny) == 0
+	gateway.granted
+}
+
+default full_allow := false
+
+test_allow_is_the_positive_form_of_deny if {
+	consumers := array.concat([c | some c, _ in data.tongxing.power_lists], ["", "nobody"])
+	purposes := array.concat([p | some p, _ in data.tongxing.purposes], ["", "P-NOPE"])
+	citizens := [
+		{"named": citizen, "acted_for": "", "acted_for_id": ""},
+		{"named": "", "acted_for": "", "acted_for_id": ""},
+		{"named": citizen, "acted_for": "p1", "acted_for_id": citizen},
+		{"named": citizen, "acted_for": "p1", "acted_for_id": "other"},
+		{"named": citizen, "acted_for": "p1", "acted_for_id": ""},
+	]
+	times := [time.parse_rfc3339_ns("2020-01-01T00:00:00Z"), now, time.parse_rfc3339_ns("2040-01-01T00:00:00Z")]
+	cases := [[c, r, p, z, t, target] |
+		some r, res in data.tongxing.catalogue
+		some target in {res.owner, "nowhere"}
+		some c in consumers
+		some p in purposes
+		some z in citizens
+		some t in times
+	]
+	count(cases) > 10000
+	mismatches := [x |
+		some x in cases
+		[c, r, p, z, t, target] := x
+		call_input := object.union(call(c, target, r, p), {"citizen": z, "time_ns": t})
+		allowed := gateway.allow with input as call_input
+		full := full_allow with input as call_input
+		allowed != full
+	]
+	mismatches == []
+}
