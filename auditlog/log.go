@@ -54,6 +54,7 @@ type Log struct {
 type appendReq struct {
 	entry Entry
 	rest  []byte // canonical encoding after the index digits
+	token []byte // timestamp token kept as entry.TimestampToken, if any
 	done  chan appendResult
 	flush chan struct{} // set on the marker Close queues behind all appends
 }
@@ -146,6 +147,24 @@ func (l *Log) IsSequencer() bool { return l.seq.leader.Load() }
 // logged; callers that must not lose the record pass
 // context.WithoutCancel(ctx).
 func (l *Log) Append(ctx context.Context, e Entry) (uint64, error) {
+	return l.append(ctx, e, nil)
+}
+
+// AppendWithToken is Append for an entry that references a timestamp
+// token (e.TimestampToken): the token (DER) is kept with the entry, in the
+// same commit, so that neither is durable without the other. A token
+// already kept under that reference is left as it is.
+func (l *Log) AppendWithToken(ctx context.Context, e Entry, der []byte) (uint64, error) {
+	if e.TimestampToken == "" {
+		return 0, fmt.Errorf("%w: a kept token needs the entry's timestamp_token reference", ErrInvalidEntry)
+	}
+	if len(der) == 0 || len(der) > MaxTokenLen {
+		return 0, &QueryError{Field: "token", Reason: fmt.Sprintf("1 to %d bytes", MaxTokenLen)}
+	}
+	return l.append(ctx, e, der)
+}
+
+func (l *Log) append(ctx context.Context, e Entry, token []byte) (uint64, error) {
 	e.Index = 0
 	if e.Time.IsZero() {
 		e.Time = l.opts.now()
@@ -157,7 +176,7 @@ func (l *Log) Append(ctx context.Context, e Entry) (uint64, error) {
 	if len(body)+19 > MaxEntrySize {
 		return 0, fmt.Errorf("%w: encoding is %d bytes, limit %d with the index", ErrInvalidEntry, len(body), MaxEntrySize)
 	}
-	req := &appendReq{entry: e, rest: body[len(indexPrefix)+1:], done: make(chan appendResult, 1)}
+	req := &appendReq{entry: e, rest: body[len(indexPrefix)+1:], token: token, done: make(chan appendResult, 1)}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()

@@ -62,6 +62,15 @@ func (l *Log) writePending(batch []*appendReq) error {
 				return fmt.Errorf("auditlog: insert pending entries: %w", err)
 			}
 		}
+		var tokens []keptToken
+		for _, r := range batch {
+			if r.token != nil {
+				tokens = append(tokens, keptToken{ref: r.entry.TimestampToken, der: r.token})
+			}
+		}
+		if err := insertTokens(l.ctx, tx, tokens, now); err != nil {
+			return err
+		}
 		pending, _ := notifyChannels(l.opts.lockID)
 		return l.notify(l.ctx, tx, pending)
 	})

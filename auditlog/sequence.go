@@ -116,7 +116,7 @@ collect:
 func (l *Log) commit(batch []*appendReq) {
 	items := make([]seqItem, len(batch))
 	for i, r := range batch {
-		items[i] = seqItem{entry: r.entry, rest: r.rest}
+		items[i] = seqItem{entry: r.entry, rest: r.rest, token: r.token}
 	}
 	var err error
 	for attempt := 0; attempt < 8; attempt++ {
@@ -165,6 +165,7 @@ func (l *Log) fail(batch []*appendReq, err error) {
 type seqItem struct {
 	entry     Entry
 	rest      []byte
+	token     []byte // kept as entry.TimestampToken in the same commit
 	pendingID string
 }
 
@@ -243,6 +244,9 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 		if err := insertNodes(l.ctx, tx, nodes); err != nil {
 			return err
 		}
+		if err := insertTokens(l.ctx, tx, tokensOf(items), now); err != nil {
+			return err
+		}
 		if len(pendingIDs) > 0 {
 			res, err := tx.Exec(l.ctx, "DELETE FROM audit_pending WHERE id IN ("+placeholders(len(pendingIDs))+")", pendingIDs...)
 			if err != nil {
@@ -269,6 +273,38 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 	}
 	l.setState(st)
 	return idx, nil
+}
+
+// keptToken is a timestamp token to keep under ref.
+type keptToken struct {
+	ref string
+	der []byte
+}
+
+func tokensOf(items []seqItem) []keptToken {
+	var out []keptToken
+	for _, it := range items {
+		if it.token != nil {
+			out = append(out, keptToken{ref: it.entry.TimestampToken, der: it.token})
+		}
+	}
+	return out
+}
+
+// insertTokens keeps tokens; a reference already kept keeps its first
+// token (a changed one would fail verification against its entry anyway).
+func insertTokens(ctx context.Context, tx execer, tokens []keptToken, now int64) error {
+	for start := 0; start < len(tokens); start += rowsPerInsert {
+		end := min(start+rowsPerInsert, len(tokens))
+		args := make([]any, 0, 3*(end-start))
+		for _, t := range tokens[start:end] {
+			args = append(args, t.ref, t.der, now)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO audit_tokens (ref, token, time_ns) VALUES "+valuesList(end-start, 3)+" ON CONFLICT (ref) DO NOTHING", args...); err != nil {
+			return fmt.Errorf("auditlog: keep timestamp tokens: %w", err)
+		}
+	}
+	return nil
 }
 
 // execer runs statements with '?' placeholders; *store.Tx is one.

@@ -40,8 +40,8 @@
 // each ended by "\n" ([RequestDigest]). The caller receives
 // Tongxing-Timestamp (base64 DER of the SM2 timestamp token over the
 // digest) and Tongxing-Audit-Index (the decision entry); the token is
-// also kept beside the audit log (Config.Stamps), and no call is forwarded
-// whose token could not be kept. The upstream
+// also kept beside the audit log, in the decision entry's commit
+// (Config.Stamps), and no call is forwarded whose token could not be kept. The upstream
 // receives the same timestamp and Tongxing-Caller: a JWS (ES256, typ
 // tongxing-caller+jwt) signed by the gateway, naming the caller and
 // carrying the digest inputs, with the department as audience, a 60-second

@@ -60,10 +60,11 @@ type Stamper interface {
 	Stamp(ctx context.Context, sm3Digest []byte) (*Stamp, error)
 }
 
-// StampKeeper keeps the timestamp token an audit entry references (its
-// TimestampToken field); *auditlog.Log is one.
+// StampKeeper appends an audit entry together with the timestamp token it
+// references (its TimestampToken field), both durable in one commit, and
+// returns the entry's index; *auditlog.Log is one.
 type StampKeeper interface {
-	PutToken(ctx context.Context, ref string, der []byte) error
+	AppendWithToken(ctx context.Context, e auditlog.Entry, der []byte) (uint64, error)
 }
 
 // stampRef is how an audit entry references stamp st.
@@ -92,8 +93,9 @@ type Config struct {
 	Recorder    Recorder
 	// Evidence serves /gateway/v1/evidence; nil turns the endpoint off.
 	Evidence EvidenceReader
-	// Stamps keeps each call's timestamp token beside the audit log, for
-	// review (optional: nil keeps only the reference in the entry).
+	// Stamps appends each call's decision entry with its timestamp token
+	// kept beside it, for review (optional: nil appends through Recorder
+	// and keeps only the reference in the entry).
 	Stamps StampKeeper
 	// Tokens verifies bearer tokens; nil accepts certificates only.
 	Tokens     TokenVerifier
@@ -566,13 +568,6 @@ func (g *Gateway) evidence(w http.ResponseWriter, r *http.Request, c *call) bool
 		return false
 	}
 	c.stamp = st
-	if g.cfg.Stamps != nil {
-		if err := g.cfg.Stamps.PutToken(ctx, stampRef(st), st.Token); err != nil {
-			g.log.ErrorContext(ctx, "gateway: cannot keep the timestamp token; refusing the call", "err", err)
-			g.unavailable(w, r, c, "audit", "the audit log is unavailable: the call was not forwarded")
-			return false
-		}
-	}
 	e := g.entry(r, c)
 	e.Action = ActionCall
 	if c.decision.Allow {
@@ -580,7 +575,12 @@ func (g *Gateway) evidence(w http.ResponseWriter, r *http.Request, c *call) bool
 	} else {
 		e.Decision, e.Outcome = auditlog.DecisionDeny, "403"
 	}
-	idx, err := g.cfg.Recorder.Append(ctx, e)
+	var idx uint64
+	if g.cfg.Stamps != nil {
+		idx, err = g.cfg.Stamps.AppendWithToken(ctx, e, st.Token)
+	} else {
+		idx, err = g.cfg.Recorder.Append(ctx, e)
+	}
 	if err != nil {
 		g.log.ErrorContext(ctx, "gateway: audit log unavailable; refusing the call", "err", err)
 		g.unavailable(w, r, c, "audit", "the audit log is unavailable: the call was not forwarded")

@@ -43,17 +43,24 @@ type memLog struct {
 	tokenFail error
 }
 
-func (m *memLog) PutToken(_ context.Context, ref string, der []byte) error {
+func (m *memLog) AppendWithToken(ctx context.Context, e auditlog.Entry, der []byte) (uint64, error) {
+	m.mu.Lock()
+	fail := m.tokenFail
+	m.mu.Unlock()
+	if fail != nil {
+		return 0, fail
+	}
+	idx, err := m.Append(ctx, e)
+	if err != nil {
+		return 0, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.tokenFail != nil {
-		return m.tokenFail
-	}
 	if m.tokens == nil {
 		m.tokens = map[string][]byte{}
 	}
-	m.tokens[ref] = der
-	return nil
+	m.tokens[e.TimestampToken] = der
+	return idx, nil
 }
 
 func (m *memLog) token(ref string) []byte {
