@@ -117,6 +117,7 @@ type Policy struct {
 	loadedAt  time.Time
 	modules   map[string]*ast.Module
 	data      map[string]any
+	ev        evaluators
 }
 
 // Load compiles a bundle: data into a read-optimised in-memory store, the
@@ -152,7 +153,7 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: compile bundle %q: %w", b.Manifest.Revision, err)
 	}
-	return &Policy{revision: b.Manifest.Revision, catalogue: cat, query: q, loadedAt: time.Now(), modules: modules, data: b.Data}, nil
+	return &Policy{revision: b.Manifest.Revision, catalogue: cat, query: q, loadedAt: time.Now(), modules: modules, data: b.Data, ev: newEvaluators()}, nil
 }
 
 // Revision returns the bundle revision.
@@ -167,6 +168,11 @@ func (p *Policy) LoadedAt() time.Time { return p.loadedAt }
 // Decide evaluates the decision for in. An evaluation error, or a result
 // that is not a decision document, gives a denial with Error set.
 func (p *Policy) Decide(ctx context.Context, in *Input) *Decision {
+	return p.ev.decide(ctx, p, in)
+}
+
+// decide evaluates on the calling goroutine.
+func (p *Policy) decide(ctx context.Context, in *Input) *Decision {
 	d := &Decision{Revision: p.revision}
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.Value()))
 	if err != nil {
