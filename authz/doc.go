@@ -27,4 +27,7 @@
 // resource id, agreements by consumer department then resource, power
 // lists by department. Deny by default: a missing decision or an
 // evaluation error is a denial ([Decision.Error] says which).
+// [Policy.Decide] evaluates on long-lived evaluator goroutines of the
+// policy, which keep the stacks OPA's recursive evaluator grows, instead
+// of growing a fresh request goroutine's stack on every decision.
 package authz
