@@ -230,6 +230,34 @@ func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return db.sql.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
+// Stmt is a statement prepared once, with '?' placeholders rebound, for a
+// hot path that runs it many times: SQLite otherwise compiles the SQL on
+// every call. It is safe for concurrent use.
+type Stmt struct{ s *sql.Stmt }
+
+// Prepare prepares query on the pool; each connection prepares it again
+// the first time it runs it.
+func (db *DB) Prepare(ctx context.Context, query string) (*Stmt, error) {
+	st, err := db.sql.PrepareContext(ctx, db.Rebind(query))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare %q: %w", query, err)
+	}
+	return &Stmt{s: st}, nil
+}
+
+// QueryRow runs the statement, which returns at most one row.
+func (s *Stmt) QueryRow(ctx context.Context, args ...any) *sql.Row {
+	return s.s.QueryRowContext(ctx, args...)
+}
+
+// Close releases the statement.
+func (s *Stmt) Close() error { return s.s.Close() }
+
+// ExecStmt runs the prepared statement st inside the transaction.
+func (tx *Tx) ExecStmt(ctx context.Context, st *Stmt, args ...any) (sql.Result, error) {
+	return tx.tx.StmtContext(ctx, st.s).ExecContext(ctx, args...)
+}
+
 // Tx is a transaction begun by [DB.InTx]. Its methods rebind placeholders like
 // those of [DB].
 type Tx struct {
