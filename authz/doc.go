@@ -25,7 +25,10 @@
 //
 // The data is shaped so that a decision is a lookup: the catalogue by
 // resource id, agreements by consumer department then resource, power
-// lists by department. Deny by default: a missing decision or an
+// lists by department; and when the policy defines GrantsQuery (the
+// example does), Load evaluates it once and keeps the agreements indexed
+// by consumer, resource and purpose as data.tongxing.grants, which a
+// bundle may not bring itself ([ErrReservedData]). Deny by default: a missing decision or an
 // evaluation error is a denial ([Decision.Error] says which).
 // [Policy.Decide] evaluates on long-lived evaluator goroutines of the
 // policy, which keep the stacks OPA's recursive evaluator grows, instead

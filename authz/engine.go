@@ -134,26 +134,32 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 	if err := checkAgreements(b.Data); err != nil {
 		return nil, err
 	}
-	store := inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true), inmem.OptRoundTripOnWrite(false))
+	modules := map[string]*ast.Module{}
+	for _, m := range b.Modules {
+		if m.Parsed == nil {
+			return nil, fmt.Errorf("authz: module %s is not parsed", m.Path)
+		}
+		modules[m.Path] = m.Parsed
+	}
+	data, err := withGrants(ctx, b.Data, modules)
+	if err != nil {
+		return nil, err
+	}
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true), inmem.OptRoundTripOnWrite(false))
 	opts := []func(*rego.Rego){
 		rego.Query(DecisionQuery),
 		rego.Store(store),
 		rego.StoreReadAST(true),
 		rego.StrictBuiltinErrors(true),
 	}
-	modules := map[string]*ast.Module{}
-	for _, m := range b.Modules {
-		if m.Parsed == nil {
-			return nil, fmt.Errorf("authz: module %s is not parsed", m.Path)
-		}
-		opts = append(opts, rego.ParsedModule(m.Parsed))
-		modules[m.Path] = m.Parsed
+	for _, m := range modules {
+		opts = append(opts, rego.ParsedModule(m))
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("authz: compile bundle %q: %w", b.Manifest.Revision, err)
 	}
-	return &Policy{revision: b.Manifest.Revision, catalogue: cat, query: q, loadedAt: time.Now(), modules: modules, data: b.Data, ev: newEvaluators()}, nil
+	return &Policy{revision: b.Manifest.Revision, catalogue: cat, query: q, loadedAt: time.Now(), modules: modules, data: data, ev: newEvaluators()}, nil
 }
 
 // Revision returns the bundle revision.

@@ -137,12 +137,19 @@ test_empty_input_denied if {
 	not d.allow
 }
 
-# allow is written as the positive form of the deny rules. Over every
-# resource, consumer, purpose, citizen and time of the example data, it
-# must hold exactly when no deny rule fires and a rule grants the call.
+# allow is written as the positive form of the deny rules, with the grant
+# index for agreements. Over every resource, consumer, purpose, citizen and
+# time of the example data, it must hold exactly when no deny rule fires
+# and the resource is unconditional or a live agreement covers the purpose.
 full_allow if {
 	count(gateway.deny) == 0
-	gateway.granted
+	gateway.resource.sharing == "unconditional"
+}
+
+full_allow if {
+	count(gateway.deny) == 0
+	gateway.resource.sharing == "conditional"
+	count(gateway.live) > 0
 }
 
 default full_allow := false
@@ -167,13 +174,72 @@ test_allow_is_the_positive_form_of_deny if {
 		some t in times
 	]
 	count(cases) > 10000
+	grants := gateway.computed_grants # as Tongxing stores it when loading the bundle
 	mismatches := [x |
 		some x in cases
 		[c, r, p, z, t, target] := x
 		call_input := object.union(call(c, target, r, p), {"citizen": z, "time_ns": t})
-		allowed := gateway.allow with input as call_input
+		allowed := gateway.allow with input as call_input with data.tongxing.grants as grants
 		full := full_allow with input as call_input
 		allowed != full
 	]
+	mismatches == []
+}
+
+# The same at the edges of every agreement's validity, where the grant
+# index compares nanoseconds and the deny rules parse the dates.
+test_grant_index_at_validity_edges if {
+	grants := gateway.computed_grants
+	cases := [[c, r, p, t] |
+		some c, by_resource in data.tongxing.agreements
+		some r, list in by_resource
+		some a in list
+		some p in a.purposes
+		from := time.parse_rfc3339_ns(a.valid_from)
+		until := time.parse_rfc3339_ns(a.expires)
+		some t in [from - 1, from, until - 1, until]
+	]
+	count(cases) > 10
+	mismatches := [x |
+		some x in cases
+		[c, r, p, t] := x
+		call_input := object.union(call(c, data.tongxing.catalogue[r].owner, r, p), {"time_ns": t})
+		allowed := gateway.allow with input as call_input with data.tongxing.grants as grants
+		full := full_allow with input as call_input
+		allowed != full
+	]
+	mismatches == []
+}
+
+# The decision's one-body form for calls under an agreement gives what the
+# separate rules give, for every agreement, purpose, citizen and time.
+test_decision_under_agreement_matches_the_rules if {
+	grants := gateway.computed_grants
+	cases := [[c, r, p, z, t] |
+		some c, by_resource in data.tongxing.agreements
+		some r, _ in by_resource
+		some p in array.concat([q | some q, _ in data.tongxing.purposes], [""])
+		some z in [
+			{"named": citizen, "acted_for": "", "acted_for_id": ""},
+			{"named": "", "acted_for": "", "acted_for_id": ""},
+			{"named": citizen, "acted_for": "p1", "acted_for_id": "other"},
+		]
+		some t in [time.parse_rfc3339_ns("2020-01-01T00:00:00Z"), now]
+	]
+	mismatches := [[x, d, rules] |
+		some x in cases
+		[c, r, p, z, t] := x
+		call_input := object.union(call(c, data.tongxing.catalogue[r].owner, r, p), {"citizen": z, "time_ns": t})
+		d := gateway.decision with input as call_input with data.tongxing.grants as grants
+		rules := {
+			"allow": gateway.allow,
+			"reasons": gateway.reasons,
+			"obligations": gateway.obligations,
+			"agreement": gateway.agreement_id,
+			"legal_basis": gateway.legal_basis,
+		} with input as call_input with data.tongxing.grants as grants
+		d != rules
+	]
+	count(cases) > 50
 	mismatches == []
 }

@@ -20,7 +20,7 @@ func TestRego(t *testing.T) {
 	}
 	for _, r := range results {
 		if !r.Pass() {
-			t.Errorf("%s", r.String())
+			t.Errorf("%s: %v", r.String(), r.Error)
 		}
 	}
 }
