@@ -278,9 +278,9 @@ default legal_basis := ""
 
 legal_basis := resource.legal_basis
 
-# The decision. An allowed call under an agreement, the common case, is
-# built in one body from its grant (the same values the rules above give
-# it, which gateway_test.rego checks); every other call from those rules.
+# The decision. An allowed call, the common case, is built in one body
+# (under an agreement from its grant) with the same values the rules above
+# give it, which gateway_test.rego checks; a refused call from those rules.
 decision := {
 	"allow": true,
 	"reasons": [
@@ -293,6 +293,19 @@ decision := {
 } if {
 	resource.sharing == "conditional"
 	g := grant
+	open_to_consumer
+} else := {
+	"allow": true,
+	"reasons": [
+		sprintf("unconditional sharing (无条件共享) of %s", [input.resource.id]),
+		sprintf("legal basis: %s", [resource.legal_basis]),
+	],
+	"obligations": obligations,
+	"agreement": "",
+	"legal_basis": resource.legal_basis,
+} if {
+	resource.sharing == "unconditional"
+	purpose_ok
 	open_to_consumer
 } else := {
 	"allow": allow,

@@ -211,13 +211,13 @@ test_grant_index_at_validity_edges if {
 	mismatches == []
 }
 
-# The decision's one-body form for calls under an agreement gives what the
-# separate rules give, for every agreement, purpose, citizen and time.
-test_decision_under_agreement_matches_the_rules if {
+# The decision's one-body forms for allowed calls give what the separate
+# rules give, for every resource, consumer, purpose, citizen and time.
+test_decision_matches_the_rules if {
 	grants := gateway.computed_grants
 	cases := [[c, r, p, z, t] |
-		some c, by_resource in data.tongxing.agreements
-		some r, _ in by_resource
+		some c, _ in data.tongxing.power_lists
+		some r, _ in data.tongxing.catalogue
 		some p in array.concat([q | some q, _ in data.tongxing.purposes], [""])
 		some z in [
 			{"named": citizen, "acted_for": "", "acted_for_id": ""},
@@ -240,6 +240,16 @@ test_decision_under_agreement_matches_the_rules if {
 		} with input as call_input with data.tongxing.grants as grants
 		d != rules
 	]
-	count(cases) > 50
+	count(cases) > 1000
 	mismatches == []
+}
+
+# Fields on the negative list are filtered from an unconditional resource
+# too: the decision then carries the fields obligation.
+test_unconditional_with_negative_fields_filtered if {
+	fields := {"gongan.population-stats": ["households"]}
+	d := gateway.decision with input as call("tax", "gongan", "gongan.population-stats", "")
+		with data.tongxing.negative_list.fields as fields
+	d.allow
+	d.obligations == {"fields": ["district", "registered_population", "year"]}
 }
