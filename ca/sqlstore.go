@@ -26,12 +26,9 @@ type SQLStore struct {
 	closed bool
 	queue  chan *recordOp
 	done   chan struct{}
-
-	stmtOnce sync.Once
-	stmts    *hotStatements // prepared on first use; nil if that failed
 }
 
-// The statements every enrolment runs, prepared once (hotStatements).
+// The statements every enrolment runs, prepared once on the database.
 const (
 	codeByHashSQL = "SELECT " + codeColumns + " FROM ca_enrolment_codes WHERE code_hash = ?"
 	redeemSQL     = "UPDATE ca_enrolment_codes SET used_at = ?, used_serial = ?, subject_json = '{}', purged_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?"
@@ -39,48 +36,6 @@ const (
 	(serial, issuer, profile, suite, subject, not_before, not_after, status, der, requested_by, created_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`
 )
-
-type hotStatements struct{ codeByHash, redeem, record *store.Stmt }
-
-// hot returns the prepared statements, or nil when they could not be
-// prepared (the plain queries then run instead).
-func (s *SQLStore) hot() *hotStatements {
-	s.stmtOnce.Do(func() {
-		ctx := context.Background()
-		var h hotStatements
-		for _, p := range []struct {
-			st **store.Stmt
-			q  string
-		}{{&h.codeByHash, codeByHashSQL}, {&h.redeem, redeemSQL}, {&h.record, recordSQL}} {
-			st, err := s.db.Prepare(ctx, p.q)
-			if err != nil {
-				h.close()
-				return
-			}
-			*p.st = st
-		}
-		s.stmts = &h
-	})
-	return s.stmts
-}
-
-func (h *hotStatements) close() error {
-	var errs []error
-	for _, st := range []*store.Stmt{h.codeByHash, h.redeem, h.record} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// exec runs the statement q, prepared as st when it is.
-func exec(ctx context.Context, tx *store.Tx, st *store.Stmt, q string, args ...any) (sql.Result, error) {
-	if st != nil {
-		return tx.ExecStmt(ctx, st, args...)
-	}
-	return tx.Exec(ctx, q, args...)
-}
 
 var (
 	_ Inventory   = (*SQLStore)(nil)
@@ -115,10 +70,6 @@ func (s *SQLStore) Close() error {
 	}
 	s.mu.Unlock()
 	<-s.done
-	s.stmtOnce.Do(func() {}) // no statement is prepared after Close
-	if s.stmts != nil {
-		return s.stmts.close()
-	}
 	return nil
 }
 
@@ -202,10 +153,6 @@ func (s *SQLStore) linger(batch []*recordOp, want int) []*recordOp {
 func (s *SQLStore) commit(batch []*recordOp) {
 	results := make([]error, len(batch))
 	ctx := context.Background()
-	var redeem, record *store.Stmt
-	if st := s.hot(); st != nil {
-		redeem, record = st.redeem, st.record
-	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		now := s.now().Unix()
 		for i, op := range batch {
@@ -214,7 +161,7 @@ func (s *SQLStore) commit(batch []*recordOp) {
 				continue
 			}
 			if op.code != "" {
-				res, err := exec(ctx, tx, redeem, redeemSQL, now, op.recs[0].Serial, now, op.code, now)
+				res, err := tx.ExecPrepared(ctx, redeemSQL, now, op.recs[0].Serial, now, op.code, now)
 				if err != nil {
 					return fmt.Errorf("ca: redeem code %s: %w", op.code, err)
 				}
@@ -226,7 +173,7 @@ func (s *SQLStore) commit(batch []*recordOp) {
 				}
 			}
 			for _, r := range op.recs {
-				res, err := exec(ctx, tx, record, recordSQL, r.Serial, r.Issuer, r.Profile, string(r.Suite), r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(),
+				res, err := tx.ExecPrepared(ctx, recordSQL, r.Serial, r.Issuer, r.Profile, string(r.Suite), r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(),
 					string(r.Status), r.DER, r.RequestedBy, r.CreatedAt.Unix())
 				if err != nil {
 					return fmt.Errorf("ca: record certificate %s: %w", r.Serial, err)
@@ -411,13 +358,7 @@ func scanCode(sc interface{ Scan(...any) error }) (*Code, error) {
 
 // CodeByHash implements [Codes].
 func (s *SQLStore) CodeByHash(ctx context.Context, h []byte) (*Code, error) {
-	var row *sql.Row
-	if st := s.hot(); st != nil {
-		row = st.codeByHash.QueryRow(ctx, h)
-	} else {
-		row = s.db.QueryRow(ctx, codeByHashSQL, h)
-	}
-	c, err := scanCode(row)
+	c, err := scanCode(s.db.QueryRowPrepared(ctx, codeByHashSQL, h))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,6 +50,7 @@ func (d Dialect) String() string {
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+	stmts   sync.Map // query text -> *sql.Stmt, see [DB.QueryRowPrepared]
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL server rather than a
@@ -230,32 +232,34 @@ func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return db.sql.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
-// Stmt is a statement prepared once, with '?' placeholders rebound, for a
-// hot path that runs it many times: SQLite otherwise compiles the SQL on
-// every call. It is safe for concurrent use.
-type Stmt struct{ s *sql.Stmt }
-
-// Prepare prepares query on the pool; each connection prepares it again
-// the first time it runs it.
-func (db *DB) Prepare(ctx context.Context, query string) (*Stmt, error) {
+// prepared returns query prepared on the pool, once per DB: SQLite
+// otherwise compiles the SQL on every call. database/sql prepares it again
+// on each connection the first time it runs there. A failed prepare is not
+// kept, so the next call tries again.
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
 	st, err := db.sql.PrepareContext(ctx, db.Rebind(query))
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare %q: %w", query, err)
 	}
-	return &Stmt{s: st}, nil
+	if prev, loaded := db.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
-// QueryRow runs the statement, which returns at most one row.
-func (s *Stmt) QueryRow(ctx context.Context, args ...any) *sql.Row {
-	return s.s.QueryRowContext(ctx, args...)
-}
-
-// Close releases the statement.
-func (s *Stmt) Close() error { return s.s.Close() }
-
-// ExecStmt runs the prepared statement st inside the transaction.
-func (tx *Tx) ExecStmt(ctx context.Context, st *Stmt, args ...any) (sql.Result, error) {
-	return tx.tx.StmtContext(ctx, st.s).ExecContext(ctx, args...)
+// QueryRowPrepared is [DB.QueryRow] for a hot path: the statement is
+// prepared once and kept until Close. query must be constant text (each
+// distinct text is kept).
+func (db *DB) QueryRowPrepared(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return db.QueryRow(ctx, query, args...) // reports the error through Scan
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Tx is a transaction begun by [DB.InTx]. Its methods rebind placeholders like
@@ -263,6 +267,17 @@ func (tx *Tx) ExecStmt(ctx context.Context, st *Stmt, args ...any) (sql.Result, 
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	db      *DB
+}
+
+// ExecPrepared is [Tx.Exec] for a hot path: the statement is prepared once
+// on the DB (see [DB.QueryRowPrepared]) and bound to the transaction.
+func (tx *Tx) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := tx.db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
 // Exec runs a statement inside the transaction.
@@ -291,7 +306,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Tx{tx: stx, dialect: db.dialect}); err != nil {
+	if err := fn(&Tx{tx: stx, dialect: db.dialect, db: db}); err != nil {
 		_ = stx.Rollback()
 		return err
 	}
@@ -310,7 +325,14 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the connection pool.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.Range(func(k, st any) bool {
+		st.(*sql.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
+	return db.sql.Close()
+}
 
 // IsUniqueViolation reports whether err is a unique or primary-key constraint
 // violation on either database.

@@ -110,32 +110,34 @@ func TestBackends(t *testing.T) {
 			}
 		})
 		t.Run("ok/prepared-statements", func(t *testing.T) {
-			ins, err := db.Prepare(ctx, "INSERT INTO access_tokens (id, token_hash, name, roles, created_at) VALUES (?, ?, ?, ?, ?)")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ins.Close()
-			sel, err := db.Prepare(ctx, "SELECT name FROM access_tokens WHERE id = ?")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sel.Close()
-			// Several transactions, so that the statement runs on the
-			// transaction's connection each time.
+			const ins = "INSERT INTO access_tokens (id, token_hash, name, roles, created_at) VALUES (?, ?, ?, ?, ?)"
+			const sel = "SELECT name FROM access_tokens WHERE id = ?"
+			// Several transactions, so that the statement prepared once
+			// runs on the transaction's connection each time.
 			for i, id := range []string{"p1", "p2", "p3"} {
 				if err := db.InTx(ctx, func(tx *store.Tx) error {
-					_, err := tx.ExecStmt(ctx, ins, id, []byte("h-"+id), "prepared-"+id, "ra", int64(i))
+					_, err := tx.ExecPrepared(ctx, ins, id, []byte("h-"+id), "prepared-"+id, "ra", int64(i))
 					return err
 				}); err != nil {
 					t.Fatalf("insert %s: %v", id, err)
 				}
 				var name string
-				if err := sel.QueryRow(ctx, id).Scan(&name); err != nil || name != "prepared-"+id {
+				if err := db.QueryRowPrepared(ctx, sel, id).Scan(&name); err != nil || name != "prepared-"+id {
 					t.Fatalf("select %s: %q, %v", id, name, err)
 				}
 			}
-			if _, err := db.Prepare(ctx, "SELECT nope FROM no_such_table"); err == nil {
-				t.Error("preparing a statement on a missing table succeeded")
+			// A statement that cannot be prepared reports why, every time.
+			for range 2 {
+				var n int
+				if err := db.QueryRowPrepared(ctx, "SELECT nope FROM no_such_table").Scan(&n); err == nil {
+					t.Error("a query on a missing table succeeded")
+				}
+				if err := db.InTx(ctx, func(tx *store.Tx) error {
+					_, err := tx.ExecPrepared(ctx, "DELETE FROM no_such_table")
+					return err
+				}); err == nil {
+					t.Error("a statement on a missing table succeeded")
+				}
 			}
 		})
 		t.Run("fail/unique-violation-detected", func(t *testing.T) {
