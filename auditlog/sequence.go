@@ -82,15 +82,11 @@ func (l *Log) run() {
 	}
 }
 
-// batchLinger bounds how long the sequencer waits for more appends when
-// the previous batch was larger than what is queued now.
-const batchLinger = 500 * time.Microsecond
-
 // handle commits r together with whatever else is queued, up to the batch
 // limit; a flush marker ends the batch and is released after the commit.
-// Under concurrent load it lingers (at most batchLinger) until the batch
-// is as large as the previous one: a commit costs about the same for one
-// entry as for many.
+// Under concurrent load it lingers (at most store.BatchLinger) until the
+// batch is as large as the previous one: a commit costs about the same for
+// one entry as for many.
 func (l *Log) handle(r *appendReq) {
 	var flushes []chan struct{}
 	var batch []*appendReq
@@ -111,20 +107,11 @@ collect:
 			break collect
 		}
 	}
-	if len(batch) < l.seq.lastBatch && len(flushes) == 0 {
-		// Appends are arriving concurrently: wait briefly for as many as
-		// the last batch held, so that one commit (one fsync) serves them.
-		t := time.NewTimer(batchLinger)
-	linger:
-		for len(batch) < min(l.seq.lastBatch, l.opts.maxBatch) && len(flushes) == 0 {
-			select {
-			case r := <-l.reqs:
-				add(r)
-			case <-t.C:
-				break linger
-			}
-		}
-		t.Stop()
+	if want := min(l.seq.lastBatch, l.opts.maxBatch); len(batch) < want && len(flushes) == 0 {
+		store.Linger(l.reqs, store.BatchLinger, func(r *appendReq) bool {
+			add(r)
+			return len(batch) < want && len(flushes) == 0
+		})
 	}
 	l.seq.lastBatch = len(batch)
 	if len(batch) > 0 {

@@ -119,35 +119,15 @@ func (s *SQLStore) writer() {
 				break drain
 			}
 		}
-		if open && len(batch) < last {
-			batch = s.linger(batch, min(last, maxBatch))
+		if want := min(last, maxBatch); open && len(batch) < want {
+			store.Linger(s.queue, store.BatchLinger, func(op *recordOp) bool {
+				batch = append(batch, op)
+				return len(batch) < want
+			})
 		}
 		last = len(batch)
 		s.commit(batch)
 	}
-}
-
-// batchLinger bounds how long the writer waits for more records when the
-// previous batch was larger than what is queued now.
-const batchLinger = 500 * time.Microsecond
-
-// linger waits (at most batchLinger) for batch to reach want records:
-// under concurrent issuance one commit (one fsync) then serves them all.
-func (s *SQLStore) linger(batch []*recordOp, want int) []*recordOp {
-	t := time.NewTimer(batchLinger)
-	defer t.Stop()
-	for len(batch) < want {
-		select {
-		case more, ok := <-s.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, more)
-		case <-t.C:
-			return batch
-		}
-	}
-	return batch
 }
 
 func (s *SQLStore) commit(batch []*recordOp) {
