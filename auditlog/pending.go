@@ -33,8 +33,9 @@ type handoff struct {
 // requests to be answered when their receipts appear. They are registered
 // before the insert commits: from that moment the sequencer may write their
 // receipts, and notify, before writePending returns, and a look for
-// receipts then must find the requests.
-func (l *Log) writePending(batch []*appendReq) error {
+// receipts then must find the requests. The batch's timestamp tokens are
+// kept in the same transaction.
+func (l *Log) writePending(batch []*appendReq, tokens []keptToken) error {
 	ids := make([]string, len(batch))
 	for i := range batch {
 		var b [16]byte
@@ -60,12 +61,6 @@ func (l *Log) writePending(batch []*appendReq) error {
 			}
 			if _, err := tx.Exec(l.ctx, "INSERT INTO audit_pending (id, created_ns, body) VALUES "+valuesList(end-start, 3), args...); err != nil {
 				return fmt.Errorf("auditlog: insert pending entries: %w", err)
-			}
-		}
-		var tokens []keptToken
-		for _, r := range batch {
-			if r.token != nil {
-				tokens = append(tokens, keptToken{ref: r.entry.TimestampToken, der: r.token})
 			}
 		}
 		if err := insertTokens(l.ctx, tx, tokens, now); err != nil {

@@ -132,7 +132,7 @@ func (l *Log) commit(batch []*appendReq) {
 	var err error
 	for attempt := 0; attempt < 8; attempt++ {
 		if !l.seq.leader.Load() {
-			err = l.writePending(batch)
+			err = l.writePending(batch, tokensOf(items))
 			if err != nil {
 				l.fail(batch, err)
 			}
