@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/test/serverproc"
 )
 
@@ -61,8 +59,8 @@ func TestCitizenPortal(t *testing.T) {
 		t.Fatal(err)
 	}
 	roots.AppendCertsFromPEM(rootPEM)
-	startAPI(t, upPort, loadCert(t, filepath.Join(dir, "renshe-api")), roots)
-	taxCert := loadCert(t, filepath.Join(dir, "tax-svc"))
+	startAPI(t, upPort, serverproc.ServiceCert(t, filepath.Join(dir, "renshe-api")), roots)
+	taxCert := serverproc.ServiceCert(t, filepath.Join(dir, "tax-svc"))
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{taxCert}}}}
 	req, _ := http.NewRequest("GET", "https://localhost:"+gwPort+"/gw/renshe/v1/insurance/"+citizenID, nil)
@@ -149,35 +147,6 @@ func TestCitizenPortal(t *testing.T) {
 			t.Errorf("%s: serious or critical accessibility violations: %v", name, list)
 		}
 	}
-}
-
-// loadCert reads a certificate, chain and encrypted key written by
-// `tongxing ca request` into dir.
-func loadCert(t *testing.T, dir string) tls.Certificate {
-	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	key, err := kms.ParseEncryptedPEM(read("key.pem"), []byte(strings.TrimSpace(string(read("key.pass")))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c tls.Certificate
-	for _, f := range []string{"cert.pem", "chain.pem"} {
-		for rest := read(f); ; {
-			var b *pem.Block
-			if b, rest = pem.Decode(rest); b == nil {
-				break
-			}
-			c.Certificate = append(c.Certificate, b.Bytes)
-		}
-	}
-	c.PrivateKey = key
-	return c
 }
 
 // startAPI is 人社's API behind the gateway: HTTPS with its service

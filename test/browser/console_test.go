@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -137,7 +136,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the console approval is not audited as ra-2's:\n%s", out)
 		}
 		pki := filepath.Join(dir, "tongxing-data", "pki")
-		out := opensslOut(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(dir, leafDir, "cert.pem"),
+		out := serverproc.OpenSSL(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(dir, leafDir, "cert.pem"),
 			"-url", in.URL("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt"))
 		if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: revoked") || !strings.Contains(out, "keyCompromise") {
 			t.Errorf("OCSP after the console revoked %s:\n%s", serial, out)
@@ -186,16 +185,4 @@ func TestConsole(t *testing.T) {
 			}
 		}
 	})
-}
-
-// opensslOut runs openssl in dir and returns its combined output.
-func opensslOut(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	c := exec.Command("openssl", args...)
-	c.Dir = dir
-	out, err := c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

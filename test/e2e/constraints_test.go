@@ -53,13 +53,13 @@ func TestInitNameConstraints(t *testing.T) {
 		}
 	}
 	pki := filepath.Join(data, "pki")
-	out := openssl(t, dir, "x509", "-in", filepath.Join(pki, "intl-issuing.crt"), "-noout", "-text")
+	out := serverproc.OpenSSL(t, dir, "x509", "-in", filepath.Join(pki, "intl-issuing.crt"), "-noout", "-text")
 	for _, want := range []string{"X509v3 Name Constraints: critical", "DNS:tax.example", "DNS:localhost", "IP:10.20.0.0/255.255.0.0", "IP:127.0.0.1/255.255.255.255", "URI:tongxing.internal"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("intl issuing CA lacks %q:\n%s", want, out)
 		}
 	}
-	if out := openssl(t, dir, "x509", "-in", filepath.Join(pki, "gm-issuing.crt"), "-noout", "-text"); strings.Contains(out, "Name Constraints") {
+	if out := serverproc.OpenSSL(t, dir, "x509", "-in", filepath.Join(pki, "gm-issuing.crt"), "-noout", "-text"); strings.Contains(out, "Name Constraints") {
 		t.Errorf("gm issuing CA has name constraints")
 	}
 
@@ -70,11 +70,11 @@ func TestInitNameConstraints(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "intl-chain.pem"), append(root, issuingPEM...), 0o644)
 
 	svc, _ := enrol(t, in, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example", "--ip", "10.20.1.2")
-	if out := openssl(t, dir, "verify", "-CAfile", "intl-chain.pem", filepath.Join(svc, "cert.pem")); !strings.Contains(out, ": OK") {
+	if out := serverproc.OpenSSL(t, dir, "verify", "-CAfile", "intl-chain.pem", filepath.Join(svc, "cert.pem")); !strings.Contains(out, ": OK") {
 		t.Errorf("certificate inside the constraints:\n%s", out)
 	}
 	tls := filepath.Join(data, "tls", "server.crt")
-	if out := openssl(t, dir, "verify", "-CAfile", "intl-chain.pem", tls); !strings.Contains(out, ": OK") {
+	if out := serverproc.OpenSSL(t, dir, "verify", "-CAfile", "intl-chain.pem", tls); !strings.Contains(out, ": OK") {
 		t.Errorf("Tongxing's own TLS certificate:\n%s", out)
 	}
 

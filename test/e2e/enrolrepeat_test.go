@@ -125,11 +125,11 @@ func TestLoginCertificateCLI(t *testing.T) {
 	if login.Subject.SerialNumber != card.Subject.SerialNumber || login.Subject.CommonName != card.Subject.CommonName {
 		t.Errorf("login subject %v, card subject %v", login.Subject, card.Subject)
 	}
-	openssl(t, zs, "pkey", "-in", "login-key.pem", "-passin", "file:key.pass", "-noout")
-	if out := openssl(t, zs, "verify", "-purpose", "sslclient", "-CAfile", filepath.Join(pki, "intl-root.crt"), "-untrusted", "login-chain.pem", "login-cert.pem"); !strings.Contains(out, "OK") {
+	serverproc.OpenSSL(t, zs, "pkey", "-in", "login-key.pem", "-passin", "file:key.pass", "-noout")
+	if out := serverproc.OpenSSL(t, zs, "verify", "-purpose", "sslclient", "-CAfile", filepath.Join(pki, "intl-root.crt"), "-untrusted", "login-chain.pem", "login-cert.pem"); !strings.Contains(out, "OK") {
 		t.Errorf("openssl verify -purpose sslclient:\n%s", out)
 	}
-	openssl(t, zs, "pkcs12", "-export", "-inkey", "login-key.pem", "-passin", "file:key.pass", "-in", "login-cert.pem",
+	serverproc.OpenSSL(t, zs, "pkcs12", "-export", "-inkey", "login-key.pem", "-passin", "file:key.pass", "-in", "login-cert.pem",
 		"-certfile", "login-chain.pem", "-passout", "pass:browser", "-out", "login.p12")
 	if st, err := os.Stat(filepath.Join(zs, "login.p12")); err != nil || st.Size() == 0 {
 		t.Errorf("no PKCS#12: %v", err)

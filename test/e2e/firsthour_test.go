@@ -26,8 +26,8 @@ func TestServiceKeyInNginx(t *testing.T) {
 	key, pass := filepath.Join(svc, "key.pem"), filepath.Join(svc, "key.pass")
 
 	t.Run("ok/openssl-reads-the-service-key", func(t *testing.T) {
-		openssl(t, dir, "pkey", "-in", key, "-passin", "file:"+pass, "-noout")
-		out := openssl(t, dir, "asn1parse", "-in", key)
+		serverproc.OpenSSL(t, dir, "pkey", "-in", key, "-passin", "file:"+pass, "-noout")
+		out := serverproc.OpenSSL(t, dir, "asn1parse", "-in", key)
 		for _, want := range []string{"PBES2", "hmacWithSHA256", "aes-256-cbc"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("service key is not %s:\n%s", want, out)
@@ -43,7 +43,7 @@ func TestServiceKeyInNginx(t *testing.T) {
 			if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 				t.Fatalf("exported key: %v %v", fi, err)
 			}
-			openssl(t, dir, f.check, "-in", out, "-noout")
+			serverproc.OpenSSL(t, dir, f.check, "-in", out, "-noout")
 			if o, err := in.Run("key", "export", key, "--format", f.format, "-o", out); err == nil || !strings.Contains(o, "exists") {
 				t.Errorf("export over an existing file: err=%v\n%s", err, o)
 			}
@@ -54,7 +54,7 @@ func TestServiceKeyInNginx(t *testing.T) {
 		if o, err := in.Run("key", "export", key, "--format", "pkcs12", "--cert", filepath.Join(svc, "cert.pem"), "--chain", filepath.Join(svc, "chain.pem"), "-o", p12); err != nil {
 			t.Fatalf("key export pkcs12: %v\n%s", err, o)
 		}
-		out := openssl(t, dir, "pkcs12", "-in", p12, "-passin", "file:"+pass, "-nodes")
+		out := serverproc.OpenSSL(t, dir, "pkcs12", "-in", p12, "-passin", "file:"+pass, "-nodes")
 		if strings.Count(out, "BEGIN CERTIFICATE") != 2 || !strings.Contains(out, "BEGIN PRIVATE KEY") || !strings.Contains(out, "invoice.tax.example") {
 			t.Errorf("openssl pkcs12 did not find the key, certificate and chain:\n%s", out)
 		}

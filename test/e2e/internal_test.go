@@ -103,7 +103,7 @@ func TestNoSubscriberResponderOrTSA(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "intl-chain.pem"), append(root, issuingPEM...), 0o644)
 
 	t.Run("ok/genuine-ocsp-verifies", func(t *testing.T) {
-		out := openssl(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(svcDir, "cert.pem"),
+		out := serverproc.OpenSSL(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(svcDir, "cert.pem"),
 			"-url", in.URL("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt"))
 		if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: good") {
 			t.Fatalf("genuine OCSP:\n%s", out)
@@ -134,7 +134,7 @@ func TestNoSubscriberResponderOrTSA(t *testing.T) {
 		if !strings.Contains(string(out), "Response Verify Failure") {
 			t.Errorf("openssl ocsp output:\n%s", out)
 		}
-		out2 := openssl(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(svcDir, "cert.pem"),
+		out2 := serverproc.OpenSSL(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(svcDir, "cert.pem"),
 			"-url", in.URL("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt"))
 		if !strings.Contains(out2, "Response verify OK") || !strings.Contains(out2, "cert.pem: revoked") {
 			t.Errorf("genuine OCSP after revocation:\n%s", out2)
@@ -146,7 +146,7 @@ func TestNoSubscriberResponderOrTSA(t *testing.T) {
 		if out, err := in.CLI("ts", "request", "filing.txt", "--intl", "-o", "genuine.tsr"); err != nil {
 			t.Fatalf("ts request: %v\n%s", err, out)
 		}
-		if out := openssl(t, dir, "ts", "-verify", "-data", "filing.txt", "-in", "genuine.tsr", "-CAfile", "intl-chain.pem"); !strings.Contains(out, "Verification: OK") {
+		if out := serverproc.OpenSSL(t, dir, "ts", "-verify", "-data", "filing.txt", "-in", "genuine.tsr", "-CAfile", "intl-chain.pem"); !strings.Contains(out, "Verification: OK") {
 			t.Errorf("openssl ts -verify:\n%s", out)
 		}
 		if out, err := in.Run("ts", "verify", "filing.txt", "genuine.tsr", "--ca", serverproc.PKI("intl-root.crt"), "--ca", serverproc.PKI("intl-issuing.crt")); err != nil || !strings.Contains(out, "Verification: OK") {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"crypto/tls"
-	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/test/serverproc"
 )
 
@@ -52,21 +50,9 @@ func TestClientCertificateOnListener(t *testing.T) {
 	in := serverproc.Start(t, binary, dir)
 	defer in.Stop(syscall.SIGTERM)
 	svc, _ := in.Enrol(t, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example")
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, svc, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	key, err := kms.ParseEncryptedPEM(read("key.pem"), []byte(strings.TrimSpace(string(read("key.pass")))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(read("cert.pem"))
 	client := in.Client()
 	tr := client.Transport.(*http.Transport)
-	tr.TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{block.Bytes}, PrivateKey: key}}
+	tr.TLSClientConfig.Certificates = []tls.Certificate{serverproc.ServiceCert(t, filepath.Join(dir, svc))}
 	resp, err := client.Get(in.URL("/healthz"))
 	if err != nil {
 		t.Fatalf("with a client certificate: %v", err)

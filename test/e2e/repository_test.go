@@ -75,8 +75,8 @@ func TestPlainHTTPRepository(t *testing.T) {
 			t.Fatalf("CRL over plain HTTP: %d", st)
 		}
 		os.WriteFile(filepath.Join(dir, "intl.crl"), der, 0o644)
-		openssl(t, dir, "crl", "-inform", "DER", "-in", "intl.crl", "-out", "intl-crl.pem")
-		if out := openssl(t, dir, "verify", "-crl_check", "-CRLfile", "intl-crl.pem", "-CAfile", "intl-chain.pem", filepath.Join(goodDir, "cert.pem")); !strings.Contains(out, ": OK") {
+		serverproc.OpenSSL(t, dir, "crl", "-inform", "DER", "-in", "intl.crl", "-out", "intl-crl.pem")
+		if out := serverproc.OpenSSL(t, dir, "verify", "-crl_check", "-CRLfile", "intl-crl.pem", "-CAfile", "intl-chain.pem", filepath.Join(goodDir, "cert.pem")); !strings.Contains(out, ": OK") {
 			t.Errorf("valid certificate:\n%s", out)
 		}
 		cmd := exec.Command("openssl", "verify", "-crl_check", "-CRLfile", "intl-crl.pem", "-CAfile", "intl-chain.pem", filepath.Join(badDir, "cert.pem"))
@@ -85,7 +85,7 @@ func TestPlainHTTPRepository(t *testing.T) {
 			t.Errorf("revoked certificate: %v\n%s", err, out)
 		}
 		// OpenSSL fetching the CRL itself from the distribution point.
-		if out := openssl(t, dir, "verify", "-crl_download", "-crl_check", "-CAfile", "intl-chain.pem", filepath.Join(goodDir, "cert.pem")); !strings.Contains(out, ": OK") {
+		if out := serverproc.OpenSSL(t, dir, "verify", "-crl_download", "-crl_check", "-CAfile", "intl-chain.pem", filepath.Join(goodDir, "cert.pem")); !strings.Contains(out, ": OK") {
 			t.Errorf("valid certificate with -crl_download:\n%s", out)
 		}
 		cmd = exec.Command("openssl", "verify", "-crl_download", "-crl_check", "-CAfile", "intl-chain.pem", filepath.Join(badDir, "cert.pem"))
@@ -101,7 +101,7 @@ func TestPlainHTTPRepository(t *testing.T) {
 			if !strings.HasPrefix(url, "http://") {
 				t.Fatalf("first OCSP URL %s", url)
 			}
-			out := openssl(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(c.dir, "cert.pem"),
+			out := serverproc.OpenSSL(t, dir, "ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(c.dir, "cert.pem"),
 				"-url", url, "-CAfile", filepath.Join(pki, "intl-root.crt"))
 			if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, c.want) {
 				t.Errorf("openssl ocsp -url %s:\n%s", url, out)
@@ -126,16 +126,16 @@ func TestPlainHTTPRepository(t *testing.T) {
 	})
 
 	t.Run("ok/certificate-policies-in-openssl", func(t *testing.T) {
-		out := openssl(t, dir, "x509", "-in", filepath.Join(goodDir, "cert.pem"), "-noout", "-text")
+		out := serverproc.OpenSSL(t, dir, "x509", "-in", filepath.Join(goodDir, "cert.pem"), "-noout", "-text")
 		if !strings.Contains(out, "X509v3 Certificate Policies") || !strings.Contains(out, "Policy: 1.3.6.1.4.1.32473.2.6") {
 			t.Errorf("service certificate:\n%s", out)
 		}
-		out = openssl(t, dir, "x509", "-in", filepath.Join(pki, "intl-issuing.crt"), "-noout", "-text")
+		out = serverproc.OpenSSL(t, dir, "x509", "-in", filepath.Join(pki, "intl-issuing.crt"), "-noout", "-text")
 		if !strings.Contains(out, "Policy: X509v3 Any Policy") {
 			t.Errorf("issuing CA:\n%s", out)
 		}
 		// Policy checking on: the leaf's policy is admitted by anyPolicy.
-		if out := openssl(t, dir, "verify", "-policy_check", "-explicit_policy", "-policy", "1.3.6.1.4.1.32473.2.6", "-CAfile", "intl-chain.pem", filepath.Join(goodDir, "cert.pem")); !strings.Contains(out, ": OK") {
+		if out := serverproc.OpenSSL(t, dir, "verify", "-policy_check", "-explicit_policy", "-policy", "1.3.6.1.4.1.32473.2.6", "-CAfile", "intl-chain.pem", filepath.Join(goodDir, "cert.pem")); !strings.Contains(out, ": OK") {
 			t.Errorf("openssl verify -explicit_policy:\n%s", out)
 		}
 	})

@@ -22,17 +22,6 @@ func needOpenSSL(t *testing.T) {
 	}
 }
 
-func openssl(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("openssl", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // enrol issues a certificate through the CLI and returns its absolute
 // directory and serial.
 func enrol(t *testing.T, in *serverproc.Instance, out string, codeArgs ...string) (string, string) {
@@ -67,13 +56,13 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		leafDir, serial := enrol(t, in, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example")
 		ocspArgs := []string{"ocsp", "-issuer", filepath.Join(pki, "intl-issuing.crt"), "-cert", filepath.Join(leafDir, "cert.pem"),
 			"-url", in.URL("/ocsp"), "-CAfile", filepath.Join(pki, "intl-root.crt")}
-		if out := openssl(t, dir, ocspArgs...); !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: good") {
+		if out := serverproc.OpenSSL(t, dir, ocspArgs...); !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: good") {
 			t.Fatalf("before revocation:\n%s", out)
 		}
 		if out, err := in.CLI("ca", "revoke", serial, "--reason", "keyCompromise", "--comment", "key leaked"); err != nil {
 			t.Fatalf("revoke: %v\n%s", err, out)
 		}
-		out := openssl(t, dir, ocspArgs...)
+		out := serverproc.OpenSSL(t, dir, ocspArgs...)
 		if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "cert.pem: revoked") || !strings.Contains(out, "keyCompromise") {
 			t.Fatalf("after revocation:\n%s", out)
 		}
@@ -88,7 +77,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		var der bytes.Buffer
 		der.ReadFrom(resp.Body)
 		os.WriteFile(filepath.Join(dir, "intl.crl"), der.Bytes(), 0o644)
-		openssl(t, dir, "crl", "-inform", "DER", "-in", "intl.crl", "-out", "intl-crl.pem")
+		serverproc.OpenSSL(t, dir, "crl", "-inform", "DER", "-in", "intl.crl", "-out", "intl-crl.pem")
 		chain, _ := os.ReadFile(filepath.Join(pki, "intl-root.crt"))
 		issuing, _ := os.ReadFile(filepath.Join(pki, "intl-issuing.crt"))
 		os.WriteFile(filepath.Join(dir, "intl-chain.pem"), append(chain, issuing...), 0o644)
@@ -113,7 +102,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		der.ReadFrom(resp.Body)
 		resp.Body.Close()
 		os.WriteFile(filepath.Join(dir, "gm.crl"), der.Bytes(), 0o644)
-		out := openssl(t, dir, "crl", "-inform", "DER", "-in", "gm.crl", "-noout", "-text")
+		out := serverproc.OpenSSL(t, dir, "crl", "-inform", "DER", "-in", "gm.crl", "-noout", "-text")
 		if !strings.Contains(out, "SM2-with-SM3") || !strings.Contains(strings.ToLower(out), strings.ToLower(serial)) || !strings.Contains(out, "Affiliation Changed") {
 			t.Errorf("openssl crl -text of the SM2 CRL:\n%s", out)
 		}
@@ -137,7 +126,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		rder.ReadFrom(hresp.Body)
 		hresp.Body.Close()
 		os.WriteFile(filepath.Join(dir, "gm-resp.der"), rder.Bytes(), 0o644)
-		out = openssl(t, dir, "ocsp", "-respin", "gm-resp.der", "-resp_text", "-noverify")
+		out = serverproc.OpenSSL(t, dir, "ocsp", "-respin", "gm-resp.der", "-resp_text", "-noverify")
 		if !strings.Contains(out, "Cert Status: revoked") || !strings.Contains(out, "SM2-with-SM3") {
 			t.Errorf("openssl ocsp -resp_text of the SM2 response:\n%s", out)
 		}
@@ -152,7 +141,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 
 	t.Run("ok/tsa-token-verifies-with-openssl", func(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "filing.txt"), []byte("申报材料 2026"), 0o644)
-		openssl(t, dir, "ts", "-query", "-data", "filing.txt", "-sha256", "-cert", "-out", "q.tsq")
+		serverproc.OpenSSL(t, dir, "ts", "-query", "-data", "filing.txt", "-sha256", "-cert", "-out", "q.tsq")
 		q, _ := os.ReadFile(filepath.Join(dir, "q.tsq"))
 		resp, err := in.Client().Post(in.URL("/tsa"), "application/timestamp-query", bytes.NewReader(q))
 		if err != nil {
@@ -168,7 +157,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		root, _ := os.ReadFile(filepath.Join(pki, "intl-root.crt"))
 		issuing, _ := os.ReadFile(filepath.Join(pki, "intl-issuing.crt"))
 		os.WriteFile(filepath.Join(dir, "ts-chain.pem"), append(root, issuing...), 0o644)
-		out := openssl(t, dir, "ts", "-verify", "-data", "filing.txt", "-in", "r.tsr", "-CAfile", "ts-chain.pem")
+		out := serverproc.OpenSSL(t, dir, "ts", "-verify", "-data", "filing.txt", "-in", "r.tsr", "-CAfile", "ts-chain.pem")
 		if !strings.Contains(out, "Verification: OK") {
 			t.Errorf("openssl ts -verify:\n%s", out)
 		}

@@ -51,9 +51,9 @@ func TestGateway(t *testing.T) {
 	in.Enrol(t, "gongan-api", "--profile", "service", "--department", "gongan", "--service", "api", "--ip", "127.0.0.1")
 	in.Enrol(t, "renshe-api", "--profile", "service", "--department", "renshe", "--service", "api", "--ip", "127.0.0.1")
 	in.Enrol(t, "tax-svc", "--profile", "service", "--department", "tax", "--service", "invoice-api", "--dns", "invoice.tax.example")
-	gongan := startUpstream(t, in, "gongan", d.gonganPort, "", serviceCert(t, dir, "gongan-api"), gonganReplies)
-	renshe := startUpstream(t, in, "renshe", d.rensheGP, "/api", serviceCert(t, dir, "renshe-api"), rensheReplies)
-	taxCert := serviceCert(t, dir, "tax-svc")
+	gongan := startUpstream(t, in, "gongan", d.gonganPort, "", serverproc.ServiceCert(t, filepath.Join(dir, "gongan-api")), gonganReplies)
+	renshe := startUpstream(t, in, "renshe", d.rensheGP, "/api", serverproc.ServiceCert(t, filepath.Join(dir, "renshe-api")), rensheReplies)
+	taxCert := serverproc.ServiceCert(t, filepath.Join(dir, "tax-svc"))
 	tax := gatewayClient(t, in, &taxCert)
 	gw := func(p string) string { return "https://localhost:" + d.gwPort + p }
 	hits := func() int { return gongan.count() + renshe.count() }
@@ -182,12 +182,12 @@ func TestGateway(t *testing.T) {
 		}
 		// A third department may not.
 		in.Enrol(t, "scjg-svc", "--profile", "service", "--department", "scjg", "--service", "api", "--dns", "api.scjg.example")
-		scjgCert := serviceCert(t, dir, "scjg-svc")
+		scjgCert := serverproc.ServiceCert(t, filepath.Join(dir, "scjg-svc"))
 		if r := do(t, gatewayClient(t, in, &scjgCert), "GET", gw("/gateway/v1/evidence/"+allowedIndex), nil, nil); r.status != 403 {
 			t.Fatalf("evidence for a third party: %d %s", r.status, r.body)
 		}
 		// The upstream, by its own certificate.
-		renCert := serviceCert(t, dir, "renshe-api")
+		renCert := serverproc.ServiceCert(t, filepath.Join(dir, "renshe-api"))
 		if r := do(t, gatewayClient(t, in, &renCert), "GET", gw("/gateway/v1/evidence/"+allowedIndex), nil, nil); r.status != 200 {
 			t.Fatalf("evidence for the called department: %d %s", r.status, r.body)
 		}

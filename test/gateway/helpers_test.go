@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +26,6 @@ import (
 
 	"github.com/tongxing/tongxing/authn"
 	"github.com/tongxing/tongxing/gateway"
-	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/test/serverproc"
 )
 
@@ -82,36 +80,6 @@ func (d *deployment) write(t *testing.T, name string, cfg map[string]any) string
 		t.Fatal(err)
 	}
 	return p
-}
-
-// serviceCert loads a certificate and key written by `tongxing ca request`.
-func serviceCert(t *testing.T, dir, out string) tls.Certificate {
-	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	key, err := kms.ParseEncryptedPEM(read("key.pem"), []byte(strings.TrimSpace(string(read("key.pass")))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c tls.Certificate
-	for _, f := range []string{"cert.pem", "chain.pem"} {
-		rest := read(f)
-		for {
-			var b *pem.Block
-			b, rest = pem.Decode(rest)
-			if b == nil {
-				break
-			}
-			c.Certificate = append(c.Certificate, b.Bytes)
-		}
-	}
-	c.PrivateKey = key
-	return c
 }
 
 func pemPool(t *testing.T, files ...string) *x509.CertPool {

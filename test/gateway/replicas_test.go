@@ -46,8 +46,8 @@ func TestPolicyChangeOnReplicas(t *testing.T) {
 	}
 	a.Enrol(t, "renshe-api", "--profile", "service", "--department", "renshe", "--service", "api", "--ip", "127.0.0.1")
 	a.Enrol(t, "tax-svc", "--profile", "service", "--department", "tax", "--service", "invoice-api", "--dns", "invoice.tax.example")
-	renshe := startUpstream(t, a, "renshe", d.rensheGP, "/api", serviceCert(t, dir, "renshe-api"), rensheReplies)
-	taxCert := serviceCert(t, dir, "tax-svc")
+	renshe := startUpstream(t, a, "renshe", d.rensheGP, "/api", serverproc.ServiceCert(t, filepath.Join(dir, "renshe-api")), rensheReplies)
+	taxCert := serverproc.ServiceCert(t, filepath.Join(dir, "tax-svc"))
 	viaB := func() response {
 		return do(t, gatewayClient(t, b, &taxCert), "GET", "https://localhost:"+bGW+"/gw/renshe/v1/pensions?id_number="+idNumber,
 			map[string]string{gateway.HeaderPurpose: "P-IIT-VERIFY"}, nil)

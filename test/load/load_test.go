@@ -23,7 +23,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -43,7 +42,6 @@ import (
 	"time"
 
 	"github.com/tongxing/tongxing/gateway"
-	"github.com/tongxing/tongxing/kms"
 	"github.com/tongxing/tongxing/store/storetest"
 	"github.com/tongxing/tongxing/test/serverproc"
 )
@@ -66,33 +64,6 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-func loadCert(b *testing.B, dir, out string) tls.Certificate {
-	b.Helper()
-	read := func(n string) []byte {
-		x, err := os.ReadFile(filepath.Join(dir, out, n))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return x
-	}
-	key, err := kms.ParseEncryptedPEM(read("key.pem"), []byte(strings.TrimSpace(string(read("key.pass")))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := tls.Certificate{PrivateKey: key}
-	for _, f := range []string{"cert.pem", "chain.pem"} {
-		rest := read(f)
-		for {
-			var blk *pem.Block
-			if blk, rest = pem.Decode(rest); blk == nil {
-				break
-			}
-			c.Certificate = append(c.Certificate, blk.Bytes)
-		}
-	}
-	return c
 }
 
 func listenTLS(b *testing.B, port string, h http.Handler, cert tls.Certificate, clientCAs *x509.CertPool, auth tls.ClientAuthType) {
@@ -145,7 +116,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	root := x509.NewCertPool()
 	rb, _ := os.ReadFile(filepath.Join(dir, serverproc.PKI("intl-root.crt")))
 	root.AppendCertsFromPEM(rb)
-	callerCert := loadCert(b, dir, "caller")
+	callerCert := serverproc.ServiceCert(b, filepath.Join(dir, "caller"))
 
 	var upstreamCalls atomic.Int64
 	listenTLS(b, upPort, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +124,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, reply)
-	}), loadCert(b, dir, "upstream"), root, tls.RequireAndVerifyClientCert)
+	}), serverproc.ServiceCert(b, filepath.Join(dir, "upstream")), root, tls.RequireAndVerifyClientCert)
 
 	// (b) the plain proxy: the gateway's tuned transport, nothing else.
 	upURL, _ := url.Parse("https://127.0.0.1:" + upPort)
@@ -165,7 +136,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		},
 		Transport: gateway.NewTransport(callerCert, root, 30*time.Second),
 	}
-	listenTLS(b, proxyPort, plain, loadCert(b, dir, "proxy"), root, tls.VerifyClientCertIfGiven)
+	listenTLS(b, proxyPort, plain, serverproc.ServiceCert(b, filepath.Join(dir, "proxy")), root, tls.VerifyClientCertIfGiven)
 
 	client := func() *http.Client {
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
