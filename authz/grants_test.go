@@ -18,9 +18,8 @@ import (
 	"github.com/tongxing/tongxing/policies"
 )
 
-// exampleWith builds a bundle of the example policy whose data is changed
-// by edit.
-func exampleWith(t *testing.T, edit func(root map[string]any)) error {
+// exampleSource returns the example policy's module text and its data.
+func exampleSource(t *testing.T) ([]byte, map[string]any) {
 	t.Helper()
 	rego, err := fs.ReadFile(policies.FS, "gateway.rego")
 	if err != nil {
@@ -34,6 +33,14 @@ func exampleWith(t *testing.T, edit func(root map[string]any)) error {
 	if err := json.Unmarshal(raw, &data); err != nil {
 		t.Fatal(err)
 	}
+	return rego, data
+}
+
+// exampleWith loads a bundle of the example policy whose data is changed
+// by edit.
+func exampleWith(t *testing.T, edit func(root map[string]any)) error {
+	t.Helper()
+	rego, data := exampleSource(t)
 	edit(data["tongxing"].(map[string]any))
 	out, _ := json.Marshal(data)
 	b, err := authz.Build(fstest.MapFS{"gateway.rego": {Data: rego}, "data.json": {Data: out}}, "r-grants")
@@ -68,20 +75,9 @@ func TestLoadRefusesItsOwnGrants(t *testing.T) {
 func TestGrantIndexDecides(t *testing.T) {
 	p := examplePolicy(t)
 	ctx := context.Background()
-	src, err := fs.ReadFile(policies.FS, "gateway.rego")
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, data := exampleSource(t)
 	mod, err := ast.ParseModuleWithOpts("gateway.rego", string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := fs.ReadFile(policies.FS, "data.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data map[string]any
-	if err := json.Unmarshal(raw, &data); err != nil {
 		t.Fatal(err)
 	}
 	stock, err := rego.New(rego.Query(authz.DecisionQuery), rego.ParsedModule(mod), rego.Store(inmem.NewFromObject(data))).PrepareForEval(ctx)
