@@ -133,14 +133,9 @@ func TestBrowserSignOn(t *testing.T) {
 		"-passin", "file:"+filepath.Join(certDir, "key.pass"), "-in", filepath.Join(certDir, "login-cert.pem"),
 		"-certfile", filepath.Join(certDir, "login-chain.pem"), "-name", "张三 login", "-out", p12, "-passout", "pass:p12-test")
 	for _, home := range []string{plainHome, certHome} {
-		db := "sql:" + filepath.Join(home, ".pki", "nssdb")
-		if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		cmd(t, dir, "certutil", "-d", db, "-N", "--empty-password")
-		cmd(t, dir, "certutil", "-d", db, "-A", "-n", "Tongxing intl root", "-t", "C,,", "-i", root)
+		trustRoot(t, dir, home, root)
 	}
-	cmd(t, dir, "pk12util", "-d", "sql:"+filepath.Join(certHome, ".pki", "nssdb"), "-i", p12, "-W", "p12-test")
+	cmd(t, dir, "pk12util", "-d", nssDB(certHome), "-i", p12, "-W", "p12-test")
 
 	res := runBrowser(t, node, dir, map[string]string{
 		"STEPS":     "cert,totp",
@@ -226,6 +221,20 @@ func cmd(t *testing.T, dir, name string, args ...string) {
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// nssDB is the NSS database Chromium reads under home.
+func nssDB(home string) string { return "sql:" + filepath.Join(home, ".pki", "nssdb") }
+
+// trustRoot makes an NSS database under home that trusts root (a PEM
+// file) for TLS servers.
+func trustRoot(t *testing.T, dir, home, root string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd(t, dir, "certutil", "-d", nssDB(home), "-N", "--empty-password")
+	cmd(t, dir, "certutil", "-d", nssDB(home), "-A", "-n", "Tongxing intl root", "-t", "C,,", "-i", root)
 }
 
 // serialOf returns a PEM certificate's serial as Tongxing writes it

@@ -93,12 +93,7 @@ func TestCitizenPortal(t *testing.T) {
 	in.MustCLI(t, "sign", "filing.txt", "--cert", filepath.Join("card", "cert.pem"), "--key", filepath.Join("card", "key.pem"), "--attached", "-o", "filing.p7s")
 
 	home := filepath.Join(dir, "home")
-	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cmd(t, dir, "certutil", "-d", db, "-N", "--empty-password")
-	cmd(t, dir, "certutil", "-d", db, "-A", "-n", "Tongxing intl root", "-t", "C,,", "-i", filepath.Join(dir, serverproc.PKI("intl-root.crt")))
+	trustRoot(t, dir, home, filepath.Join(dir, serverproc.PKI("intl-root.crt")))
 
 	res := runScript(t, node, "citizen.mjs", dir, map[string]string{
 		"ISSUER": in.URL(""), "HOME_DIR": home, "TONGXING": binary, "TONGXING_DIR": dir,

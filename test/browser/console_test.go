@@ -69,12 +69,7 @@ func TestConsole(t *testing.T) {
 	leafDir, serial := in.Enrol(t, "svc", "--profile", "service", "--department", "tax", "--service", "api", "--dns", "api.tax.example")
 	// Chromium's NSS database trusts Tongxing's intl root.
 	home := filepath.Join(dir, "home")
-	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cmd(t, dir, "certutil", "-d", db, "-N", "--empty-password")
-	cmd(t, dir, "certutil", "-d", db, "-A", "-n", "Tongxing intl root", "-t", "C,,", "-i", filepath.Join(dir, serverproc.PKI("intl-root.crt")))
+	trustRoot(t, dir, home, filepath.Join(dir, serverproc.PKI("intl-root.crt")))
 	bundle := filepath.Join(dir, "entry-bundle.jsonl")
 	cred := func(a officerAccount) string { return a.user + ":" + a.password }
 	res := runScript(t, node, "console.mjs", dir, map[string]string{
