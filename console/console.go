@@ -162,10 +162,7 @@ func Client(issuer string) (id, name, redirect, minACR string) {
 
 // Routes registers the console on mux.
 func (c *Console) Routes(mux *http.ServeMux) {
-	h := func(pattern string, f http.HandlerFunc) {
-		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+c.prefix+path, f)
-	}
+	h := web.Under(mux, c.prefix)
 	h("GET /{$}", c.home)
 	h("GET /signin", c.signin)
 	h("GET /callback", c.callback)

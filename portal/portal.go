@@ -116,10 +116,7 @@ func Client(issuer string) (id, name, redirect, minACR string) {
 
 // Routes registers the portal on mux.
 func (p *Portal) Routes(mux *http.ServeMux) {
-	h := func(pattern string, f http.HandlerFunc) {
-		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+p.prefix+path, f)
-	}
+	h := web.Under(mux, p.prefix)
 	h("GET /{$}", p.signedIn(p.profile))
 	h("GET /callback", p.callback)
 	h("GET /certificates", p.signedIn(p.certificates))

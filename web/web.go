@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 //go:embed assets/layout.html assets/style.css
@@ -169,4 +170,14 @@ func Routes(mux *http.ServeMux) {
 		h.Set("X-Content-Type-Options", "nosniff")
 		_, _ = w.Write(css)
 	})
+}
+
+// Under returns a function that registers a handler on mux for a pattern
+// ("METHOD /path") below prefix, as a site mounted at prefix declares its
+// routes.
+func Under(mux *http.ServeMux, prefix string) func(pattern string, f http.HandlerFunc) {
+	return func(pattern string, f http.HandlerFunc) {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(method+" "+prefix+path, f)
+	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"embed"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -190,5 +191,28 @@ func TestRefresh(t *testing.T) {
 	}
 	if strings.Contains(body, `b="c`) {
 		t.Errorf("refresh URL not escaped:\n%s", body)
+	}
+}
+
+func TestUnder(t *testing.T) {
+	mux := http.NewServeMux()
+	h := Under(mux, "/me")
+	h("GET /{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home") })
+	h("POST /signout", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "out") })
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"GET", "/me/", 200, "home"},
+		{"POST", "/me/signout", 200, "out"},
+		{"GET", "/me/signout", 405, ""},
+		{"GET", "/signout", 404, ""},
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || (tc.body != "" && rec.Body.String() != tc.body) {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, rec.Code, rec.Body.String(), tc.status, tc.body)
+		}
 	}
 }
