@@ -114,8 +114,8 @@
 // An entry names the timestamp token over its request by reference
 // (Entry.TimestampToken, such as "tsa:serial:<hex>"). [Log.AppendWithToken]
 // keeps the token itself (DER, at most MaxTokenLen) under that reference in
-// audit_tokens in the entry's own commit ([Log.PutToken] keeps one on its
-// own), insert-only, and [Reader.Token] reads it back, so that a
+// audit_tokens in the entry's own commit, insert-only, and [Reader.Token]
+// reads it back, so that a
 // reviewer can verify it against the entry's request digest. The tokens
 // are not part of the Merkle tree: the reference is, and a changed token
 // no longer verifies.

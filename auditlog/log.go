@@ -35,7 +35,6 @@ type Log struct {
 	shared bool // other processes may append and hold the lease (PostgreSQL)
 
 	reqs     chan *appendReq
-	tokens   *store.Group // kept timestamp tokens, committed in groups
 	closeMu  sync.RWMutex
 	closed   bool
 	runDone  chan struct{}
@@ -93,7 +92,6 @@ func Open(ctx context.Context, db *store.DB, signer *CheckpointSigner, opts ...O
 		Reader:  r,
 		signer:  signer,
 		reqs:    make(chan *appendReq, 2*r.opts.maxBatch),
-		tokens:  store.NewGroup(r.db),
 		runDone: make(chan struct{}),
 		stop:    make(chan struct{}),
 		ctx:     bg,
