@@ -225,3 +225,12 @@ func BenchmarkDecide10kAgreements(b *testing.B) {
 	b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds()), "p99-ns")
 }
+
+// BenchmarkLoad10kAgreements measures loading a bundle of 10,000
+// agreements: compiling it and indexing its agreements, what every
+// replica does when the policy changes.
+func BenchmarkLoad10kAgreements(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		bigPolicy(b, 10000)
+	}
+}

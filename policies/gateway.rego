@@ -205,19 +205,31 @@ grants := data.tongxing.grants if {
 	data.tongxing.grants
 } else := computed_grants
 
-computed_grants[c][r][p] := [grant_entry(a, r) |
-	some id in sort({x.id | some x in list; p in x.purposes})
-	some a in list
-	a.id == id
-] if {
-	some c, by_resource in data.tongxing.agreements
-	some r, list in by_resource
-	some a in list
-	some p in a.purposes
-	data.tongxing.purposes[p]
+computed_grants := {c: by_resource |
+	some c, agreed in data.tongxing.agreements
+	by_resource := {r: by_purpose |
+		some r, list in agreed
+		by_purpose := {p: [grant_entry(a, r) | some a in by_id(list); p in a.purposes] |
+			some p in {p | some a in list; some p in a.purposes}
+			purpose_of_powers(c, p)
+		}
+		count(by_purpose) > 0
+	}
+	count(by_resource) > 0
+}
+
+# A catalogued purpose tied to an item of department c's power list.
+purpose_of_powers(c, p) if {
 	some item in data.tongxing.purposes[p].powers
 	data.tongxing.power_lists[c][item]
 }
+
+# The agreements of list in the order of their ids.
+by_id(list) := [a |
+	some id in sort([x.id | some x in list])
+	some a in list
+	a.id == id
+]
 
 grant_entry(a, r) := {
 	"id": a.id,
