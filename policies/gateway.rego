@@ -209,7 +209,7 @@ computed_grants := {c: by_resource |
 	some c, agreed in data.tongxing.agreements
 	by_resource := {r: by_purpose |
 		some r, list in agreed
-		by_purpose := {p: [grant_entry(a, r) | some a in by_id(list); p in a.purposes] |
+		by_purpose := {p: [grant_entry(a, r, p) | some a in by_id(list); p in a.purposes] |
 			some p in {p | some a in list; some p in a.purposes}
 			purpose_of_powers(c, p)
 		}
@@ -231,12 +231,25 @@ by_id(list) := [a |
 	a.id == id
 ]
 
-grant_entry(a, r) := {
+grant_entry(a, r, p) := {
 	"id": a.id,
 	"from_ns": time.parse_rfc3339_ns(a.valid_from),
 	"until_ns": time.parse_rfc3339_ns(a.expires),
-	"fields": sort([f | some f in a.fields; not f in object.get(negative, ["fields", r], [])]),
+	"fields": fields,
 	"approved_by": a.approved_by,
+	# The decision for a call the agreement allows, made here once.
+	"decision": {
+		"allow": true,
+		"reasons": [
+			sprintf("agreement %s (approved by %s) covers purpose %s", [a.id, a.approved_by, p]),
+			sprintf("legal basis: %s", [catalogue[r].legal_basis]),
+		],
+		"obligations": {"fields": fields},
+		"agreement": a.id,
+		"legal_basis": catalogue[r].legal_basis,
+	},
+} if {
+	fields := sort([f | some f in a.fields; not f in object.get(negative, ["fields", r], [])])
 }
 
 # The grant used: the live entry with the smallest agreement id.
@@ -290,21 +303,12 @@ default legal_basis := ""
 
 legal_basis := resource.legal_basis
 
-# The decision. An allowed call, the common case, is built in one body
-# (under an agreement from its grant) with the same values the rules above
-# give it, which gateway_test.rego checks; a refused call from those rules.
-decision := {
-	"allow": true,
-	"reasons": [
-		sprintf("agreement %s (approved by %s) covers purpose %s", [g.id, g.approved_by, purpose]),
-		sprintf("legal basis: %s", [resource.legal_basis]),
-	],
-	"obligations": {"fields": g.fields},
-	"agreement": g.id,
-	"legal_basis": resource.legal_basis,
-} if {
+# The decision. An allowed call, the common case, is the one its grant
+# holds (under an agreement) or is built in one body (unconditional), with
+# the same values the rules above give it, which gateway_test.rego checks;
+# a refused call's comes from those rules.
+decision := grant.decision if {
 	resource.sharing == "conditional"
-	g := grant
 	open_to_consumer
 } else := {
 	"allow": true,
