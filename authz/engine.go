@@ -12,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
@@ -116,7 +117,8 @@ type Policy struct {
 	query     rego.PreparedEvalQuery
 	loadedAt  time.Time
 	modules   map[string]*ast.Module
-	data      map[string]any
+	store     storage.Store
+	data      map[string]any // the bundle's own data, without the grant index
 	ev        evaluators
 }
 
@@ -159,7 +161,7 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: compile bundle %q: %w", b.Manifest.Revision, err)
 	}
-	return &Policy{revision: b.Manifest.Revision, catalogue: cat, query: q, loadedAt: time.Now(), modules: modules, data: data, ev: newEvaluators()}, nil
+	return &Policy{revision: b.Manifest.Revision, catalogue: cat, query: q, loadedAt: time.Now(), modules: modules, store: store, data: b.Data, ev: newEvaluators()}, nil
 }
 
 // Revision returns the bundle revision.
@@ -251,7 +253,7 @@ func stringList(v any) ([]string, bool) {
 func (p *Policy) Explain(ctx context.Context, input any, w io.Writer) (any, error) {
 	buf := topdown.NewBufferTracer()
 	opts := []func(*rego.Rego){rego.Query(DecisionQuery), rego.Input(input), rego.QueryTracer(buf),
-		rego.Store(inmem.NewFromObject(p.data)), rego.StrictBuiltinErrors(true)}
+		rego.Store(p.store), rego.StoreReadAST(true), rego.StrictBuiltinErrors(true)}
 	for _, m := range p.modules {
 		opts = append(opts, rego.ParsedModule(m))
 	}
