@@ -197,10 +197,11 @@ granted if {
 # grants[CONSUMER][RESOURCE][PURPOSE] lists, by agreement id, the agreements
 # that give a consumer a resource for a purpose of its own powers, with
 # their validity in nanoseconds and the fields they open less those on the
-# negative list. Tongxing computes it once when it loads a bundle, from this
-# very rule, and keeps it as data.tongxing.grants, so that a decision is one
-# lookup; without that (stock `opa test` or `opa eval` on the bundle) the
-# rule computes it.
+# negative list; for a conditional resource off the negative list also its
+# owner and the decision for the calls the agreement allows. Tongxing
+# computes it once when it loads a bundle, from this very rule, and keeps
+# it as data.tongxing.grants, so that a decision is one lookup; without
+# that (stock `opa test` or `opa eval` on the bundle) the rule computes it.
 grants := data.tongxing.grants if {
 	data.tongxing.grants
 } else := computed_grants
@@ -231,26 +232,38 @@ by_id(list) := [a |
 	a.id == id
 ]
 
-grant_entry(a, r, p) := {
-	"id": a.id,
-	"from_ns": time.parse_rfc3339_ns(a.valid_from),
-	"until_ns": time.parse_rfc3339_ns(a.expires),
-	"fields": fields,
-	"approved_by": a.approved_by,
-	# The decision for a call the agreement allows, made here once.
+grant_entry(a, r, p) := object.union(
+	{
+		"id": a.id,
+		"from_ns": time.parse_rfc3339_ns(a.valid_from),
+		"until_ns": time.parse_rfc3339_ns(a.expires),
+		"fields": allowed_fields(a, r),
+		"approved_by": a.approved_by,
+	},
+	grant_decision(a, r, p),
+)
+
+allowed_fields(a, r) := sort([f | some f in a.fields; not f in object.get(negative, ["fields", r], [])])
+
+# For a conditional resource off the negative list, the decision for a
+# call the agreement allows, made here once, and the resource's owner, so
+# that such a call is decided by one lookup (see decision below).
+grant_decision(a, r, p) := {
+	"owner": catalogue[r].owner,
 	"decision": {
 		"allow": true,
 		"reasons": [
 			sprintf("agreement %s (approved by %s) covers purpose %s", [a.id, a.approved_by, p]),
 			sprintf("legal basis: %s", [catalogue[r].legal_basis]),
 		],
-		"obligations": {"fields": fields},
+		"obligations": {"fields": allowed_fields(a, r)},
 		"agreement": a.id,
 		"legal_basis": catalogue[r].legal_basis,
 	},
 } if {
-	fields := sort([f | some f in a.fields; not f in object.get(negative, ["fields", r], [])])
-}
+	catalogue[r].sharing == "conditional"
+	not negative.resources[r]
+} else := {}
 
 # The grant used: the live entry with the smallest agreement id.
 grant := live_grants[0]
@@ -307,7 +320,18 @@ legal_basis := resource.legal_basis
 # holds (under an agreement) or is built in one body (unconditional), with
 # the same values the rules above give it, which gateway_test.rego checks;
 # a refused call's comes from those rules.
-decision := grant.decision if {
+decision := g.decision if {
+	# The first grant of the index, when live, is the grant used; its
+	# decision exists only for a conditional resource off the negative
+	# list, and its owner and the citizen checks are what remain of
+	# open_to_consumer.
+	g := data.tongxing.grants[input.caller.department][input.resource.id][input.purpose][0]
+	g.from_ns <= input.time_ns
+	input.time_ns < g.until_ns
+	input.caller.department != ""
+	g.owner == input.target.department
+	citizen_ok
+} else := grant.decision if {
 	resource.sharing == "conditional"
 	open_to_consumer
 } else := {

@@ -212,12 +212,14 @@ test_grant_index_at_validity_edges if {
 }
 
 # The decision's one-body forms for allowed calls give what the separate
-# rules give, for every resource, consumer, purpose, citizen and time.
+# rules give, for every resource, consumer, purpose, citizen, time and
+# target department (the owner or another).
 test_decision_matches_the_rules if {
 	grants := gateway.computed_grants
-	cases := [[c, r, p, z, t] |
+	cases := [[c, r, p, z, t, target] |
 		some c, _ in data.tongxing.power_lists
-		some r, _ in data.tongxing.catalogue
+		some r, res in data.tongxing.catalogue
+		some target in {res.owner, "nowhere"}
 		some p in array.concat([q | some q, _ in data.tongxing.purposes], [""])
 		some z in [
 			{"named": citizen, "acted_for": "", "acted_for_id": ""},
@@ -228,8 +230,8 @@ test_decision_matches_the_rules if {
 	]
 	mismatches := [[x, d, rules] |
 		some x in cases
-		[c, r, p, z, t] := x
-		call_input := object.union(call(c, data.tongxing.catalogue[r].owner, r, p), {"citizen": z, "time_ns": t})
+		[c, r, p, z, t, target] := x
+		call_input := object.union(call(c, target, r, p), {"citizen": z, "time_ns": t})
 		d := gateway.decision with input as call_input with data.tongxing.grants as grants
 		rules := {
 			"allow": gateway.allow,
@@ -252,4 +254,29 @@ test_unconditional_with_negative_fields_filtered if {
 		with data.tongxing.negative_list.fields as fields
 	d.allow
 	d.obligations == {"fields": ["district", "registered_population", "year"]}
+}
+
+# A renewed agreement: the first by id has expired and the renewal is live.
+# The decision uses the agreement live at the time of the call, whether the
+# grant index's first entry is live or not, and is what the rules give.
+test_renewed_agreement_decides_by_the_live_one if {
+	old := data.tongxing.agreements.tax["renshe.pension-payments"][0]
+	renewal := object.union(old, {"id": "A-2025-010", "valid_from": "2025-07-01T00:00:00+08:00", "expires": "2031-12-31T23:59:59+08:00"})
+	agreements := object.union(data.tongxing.agreements, {"tax": {"renshe.pension-payments": [renewal, old]}})
+	grants := gateway.computed_grants with data.tongxing.agreements as agreements
+	[g.id | some g in grants.tax["renshe.pension-payments"]["P-IIT-VERIFY"]] == ["A-2024-007", "A-2025-010"]
+	decided := {t: d.agreement |
+		some t in ["2025-03-01T00:00:00Z", "2026-06-01T00:00:00Z", "2032-01-01T00:00:00Z"]
+		call_input := object.union(call("tax", "renshe", "renshe.pension-payments", "P-IIT-VERIFY"), {"time_ns": time.parse_rfc3339_ns(t)})
+		d := gateway.decision with input as call_input with data.tongxing.agreements as agreements with data.tongxing.grants as grants
+		rules := {
+			"allow": gateway.allow,
+			"reasons": gateway.reasons,
+			"obligations": gateway.obligations,
+			"agreement": gateway.agreement_id,
+			"legal_basis": gateway.legal_basis,
+		} with input as call_input with data.tongxing.agreements as agreements with data.tongxing.grants as grants
+		d == rules
+	}
+	decided == {"2025-03-01T00:00:00Z": "A-2024-007", "2026-06-01T00:00:00Z": "A-2025-010", "2032-01-01T00:00:00Z": ""}
 }
