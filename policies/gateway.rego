@@ -170,17 +170,21 @@ purpose_ok if {
 	purpose_in_power_list
 }
 
-citizen_ok if not resource.citizen_field
+citizen_ok if citizen_ok_when(names_a_citizen(resource))
 
-# The citizen named, and, when acting for a citizen, that very citizen.
-citizen_ok if {
-	resource.citizen_field
+# names_a_citizen(res) is whether the resource identifies a citizen.
+names_a_citizen(res) := is_object(object.get(res, "citizen_field", null))
+
+# Nothing to check for a resource that names no citizen; for one that does,
+# the citizen named, and, when acting for a citizen, that very citizen.
+citizen_ok_when(false) := true
+
+citizen_ok_when(true) if {
 	named != ""
 	acted_for == ""
 }
 
-citizen_ok if {
-	resource.citizen_field
+citizen_ok_when(true) if {
 	named != ""
 	named == acted_for_id
 }
@@ -250,6 +254,7 @@ allowed_fields(a, r) := sort([f | some f in a.fields; not f in object.get(negati
 # that such a call is decided by one lookup (see decision below).
 grant_decision(a, r, p) := {
 	"owner": catalogue[r].owner,
+	"names_citizen": names_a_citizen(catalogue[r]),
 	"decision": {
 		"allow": true,
 		"reasons": [
@@ -323,14 +328,14 @@ legal_basis := resource.legal_basis
 decision := g.decision if {
 	# The first grant of the index, when live, is the grant used; its
 	# decision exists only for a conditional resource off the negative
-	# list, and its owner and the citizen checks are what remain of
-	# open_to_consumer.
+	# list, and its owner, whether it names a citizen and the citizen
+	# checks are what remain of open_to_consumer.
 	g := data.tongxing.grants[input.caller.department][input.resource.id][input.purpose][0]
 	g.from_ns <= input.time_ns
 	input.time_ns < g.until_ns
 	input.caller.department != ""
 	g.owner == input.target.department
-	citizen_ok
+	citizen_ok_when(g.names_citizen)
 } else := grant.decision if {
 	resource.sharing == "conditional"
 	open_to_consumer
