@@ -172,8 +172,9 @@ purpose_ok if {
 
 citizen_ok if citizen_ok_when(names_a_citizen(resource))
 
-# names_a_citizen(res) is whether the resource identifies a citizen.
-names_a_citizen(res) := is_object(object.get(res, "citizen_field", null))
+# names_a_citizen(res) is whether the resource identifies a citizen (has a
+# citizen_field, as the deny rules read it).
+names_a_citizen(res) := true if res.citizen_field else := false
 
 # Nothing to check for a resource that names no citizen; for one that does,
 # the citizen named, and, when acting for a citizen, that very citizen.
