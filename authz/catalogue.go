@@ -319,13 +319,15 @@ func (c *Catalogue) Match(owner, method, escapedPath string) (*Match, bool) {
 }
 
 // cleanSegment unescapes one path segment and refuses what could be read
-// differently by another parser.
+// differently by another parser: separators, dot segments, control
+// characters and ';' (a path parameter to some servers, so that "..;" is
+// ".." there).
 func cleanSegment(seg string) (string, bool) {
 	if seg == "" || len(seg) > 3*MaxParamLen {
 		return "", false
 	}
 	v, err := url.PathUnescape(seg)
-	if err != nil || v == "" || v == "." || v == ".." || len(v) > MaxParamLen || strings.ContainsAny(v, "/\\\x00") {
+	if err != nil || v == "" || v == "." || v == ".." || len(v) > MaxParamLen || strings.ContainsAny(v, "/\\;\x00") {
 		return "", false
 	}
 	for i := 0; i < len(v); i++ {
