@@ -18,22 +18,42 @@ import (
 // errTooLarge means a response to be filtered exceeds MaxFilteredResponse.
 var errTooLarge = errors.New("gateway: the response is larger than the filtering buffer")
 
-// statusWriter records the status sent to the caller.
+// statusWriter records the status sent to the caller. Informational (1xx)
+// responses of the upstream are not passed on: their headers would reach
+// the caller unfiltered, and ReverseProxy clears the response headers
+// after each, which would drop the gateway's evidence headers; those
+// (evidence) are set again on the final response.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	evidence http.Header
+}
+
+func newStatusWriter(w http.ResponseWriter) *statusWriter {
+	ev := http.Header{}
+	for k, v := range w.Header() {
+		if strings.HasPrefix(strings.ToLower(k), "tongxing-") {
+			ev[k] = v
+		}
+	}
+	return &statusWriter{ResponseWriter: w, evidence: ev}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+	if code < 200 || w.status != 0 {
+		return
+	}
+	w.status = code
+	h := w.ResponseWriter.Header()
+	for k, v := range w.evidence {
+		h[k] = v
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -88,6 +108,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 			pr.Out.URL = &out
 			pr.Out.Host = out.Host
 			pr.Out.Header = hdr
+			// The body was read whole: it goes with a length, never chunked,
+			// and the caller's trailers (which would bypass cleanHeaders)
+			// are not forwarded.
+			pr.Out.Trailer, pr.Out.TransferEncoding = nil, nil
 			pr.Out.Body = io.NopCloser(bytes.NewReader(c.body))
 			pr.Out.ContentLength = int64(len(c.body))
 			pr.Out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.body)), nil }
@@ -123,7 +147,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.UpstreamTimeout)
 	defer cancel()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := newStatusWriter(w)
 	began := time.Now()
 	proxy.ServeHTTP(sw, r.WithContext(ctx))
 	g.m.upstream.WithLabelValues(c.target).Observe(time.Since(began).Seconds())

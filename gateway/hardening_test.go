@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"testing"
+	"time"
+)
+
+// front serves the gateway over real HTTP, every request as the mTLS
+// caller dept/api, for what a recorder cannot show (trailers, 1xx).
+func front(t *testing.T, e *env, dept string) *httptest.Server {
+	t.Helper()
+	st := e.pki.leaf(t, dept, "api")
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.TLS = st
+		e.h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// A caller's request trailers would reach the upstream past cleanHeaders:
+// the body, read whole, is forwarded with a length and without them.
+func TestCallerTrailersNotForwarded(t *testing.T) {
+	e := newEnv(t)
+	type seen struct {
+		trailer http.Header
+		te      []string
+		caller  string
+		length  int64
+	}
+	got := make(chan seen, 1)
+	e.respond = func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got <- seen{r.Trailer.Clone(), r.TransferEncoding, r.Header.Get(HeaderCaller), r.ContentLength}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"year":2025}`))
+	}
+	s := front(t, e, "tax")
+	conn, err := net.Dial("tcp", s.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET /gw/gongan/v1/statistics/population HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n" +
+		"Trailer: Tongxing-Caller, Authorization, Cookie, X-Forwarded-For\r\n\r\n" +
+		"1\r\nA\r\n0\r\nTongxing-Caller: forged\r\nAuthorization: Bearer stolen\r\nCookie: sid=1\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	e.g.Wait(context.Background())
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	<-e.hits
+	<-e.bodies
+	up := <-got
+	if len(up.trailer) != 0 || len(up.te) != 0 || up.length != 1 || up.caller == "forged" || up.caller == "" {
+		t.Fatalf("the upstream got trailers %v, transfer encoding %v, length %d, Tongxing-Caller %q", up.trailer, up.te, up.length, up.caller)
+	}
+}
+
+// The citizen a resource is about is named by an ID number in its one
+// written form; anything else could reach other records upstream while
+// the citizen's access log never shows the call.
+func TestCitizenValueMustBeAnIDNumber(t *testing.T) {
+	e := newEnv(t)
+	for _, v := range []string{
+		"%25", "%20", "*", "11010519491231002x", idNumber + ".json", idNumber + "%20", "%20" + idNumber,
+		idNumber + ";jsessionid=1", "..;", "11010519491231002Y", "110105194912310020",
+		"%EF%BC%91%EF%BC%91%EF%BC%90%EF%BC%91%EF%BC%90%EF%BC%95%EF%BC%91%EF%BC%99%EF%BC%94%EF%BC%99%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%91%EF%BC%90%EF%BC%90%EF%BC%92X",
+	} {
+		w := e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/"+v, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, "")
+		if w.Code < 400 || w.Code >= 500 {
+			t.Errorf("%q: %d %s", v, w.Code, w.Body)
+		}
+	}
+	noHit(t, e)
+	if w := e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/"+idNumber, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, ""); w.Code != 200 {
+		t.Fatalf("a valid ID number: %d %s", w.Code, w.Body)
+	}
+}
+
+// Query strings that parsers split differently are refused before the
+// policy: a ';' (a separator to some servers, part of a value to Go) and
+// the citizen's parameter under another case.
+func TestAmbiguousQueriesRefused(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Now = func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) } })
+	for _, q := range []string{
+		"a=b;id_number=110101199003071233&id_number=" + idNumber,
+		"id_number=" + idNumber + "&ID_NUMBER=110101199003071233",
+		"Id_Number=110101199003071233",
+	} {
+		w := e.call(t, "tax", "GET", "/gw/renshe/v1/pensions?"+q, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, "")
+		if w.Code != 400 {
+			t.Errorf("%s: %d %s", q, w.Code, w.Body)
+		}
+	}
+	noHit(t, e)
+	if w := e.call(t, "tax", "GET", "/gw/renshe/v1/pensions?id_number="+idNumber, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, ""); w.Code != 200 {
+		t.Fatalf("a plain query: %d %s", w.Code, w.Body)
+	}
+}
+
+// An upstream's informational response (103 Early Hints) is not passed on,
+// the final status is the one audited, and the caller keeps the evidence
+// headers.
+func TestUpstreamInformationalResponse(t *testing.T) {
+	e := newEnv(t)
+	e.respond = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</internal/x>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"year":2025}`))
+	}
+	s := front(t, e, "tax")
+	var early []int
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, _ textproto.MIMEHeader) error { early = append(early, code); return nil },
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/gw/gongan/v1/statistics/population", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	e.g.Wait(context.Background())
+	<-e.hits
+	<-e.bodies
+	if resp.StatusCode != 200 || len(early) != 0 || resp.Header.Get("Link") != "" {
+		t.Fatalf("status %d, informational %v, Link %q: %s", resp.StatusCode, early, resp.Header.Get("Link"), body)
+	}
+	if resp.Header.Get(HeaderAuditIndex) == "" || resp.Header.Get(HeaderTimestamp) == "" {
+		t.Fatalf("evidence headers lost: %v", resp.Header)
+	}
+	all := e.log.all()
+	if last := all[len(all)-1]; last.Action != ActionResult || last.Outcome != "200" {
+		t.Fatalf("result entry %s %s", last.Action, last.Outcome)
+	}
+}
