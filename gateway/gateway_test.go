@@ -364,6 +364,8 @@ func TestCleanHeaders(t *testing.T) {
 		"Authorization": {"Bearer caller-token"}, "Cookie": {"a=b"}, "Tongxing-Caller": {"forged"}, "Tongxing-X": {"y"},
 		"Connection": {"keep-alive, X-Private"}, "X-Private": {"1"}, "Keep-Alive": {"5"}, "Te": {"trailers"},
 		"Forwarded": {"for=1.2.3.4"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"application/json"},
+		"X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"DELETE"}, "X-Method-Override": {"DELETE"},
+		"X-Original-Url": {"/v1/criminal-records/1"}, "X-Rewrite-Url": {"/v1/x"}, "X-Forwarded-Prefix": {"/evil"},
 	}
 	out := cleanHeaders(in)
 	if len(out) != 1 || out.Get("Accept") != "application/json" {

@@ -89,10 +89,16 @@ func ParseBearer(h http.Header) (string, error) {
 // forwarded.
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
+// overriding are headers some frameworks read to take another method or
+// path than the request line's, which the policy decided on.
+var overriding = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url",
+	"X-Original-Uri", "X-Override-Url", "X-Forwarded-Prefix", "X-Forwarded-Path", "X-Forwarded-Uri", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Server"}
+
 // cleanHeaders returns the headers forwarded to the upstream: the caller's
 // minus every Tongxing-* header, the hop-by-hop headers and any header named
-// in Connection, Authorization (the caller's own credential), cookies and
-// forwarding headers (the gateway names the caller itself).
+// in Connection, Authorization (the caller's own credential), cookies,
+// forwarding headers (the gateway names the caller itself) and headers that
+// override the method or path.
 func cleanHeaders(in http.Header) http.Header {
 	out := in.Clone()
 	for _, f := range in.Values("Connection") {
@@ -111,6 +117,9 @@ func cleanHeaders(in http.Header) http.Header {
 		}
 	}
 	for _, k := range []string{"Authorization", "Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"} {
+		out.Del(k)
+	}
+	for _, k := range overriding {
 		out.Del(k)
 	}
 	return out
