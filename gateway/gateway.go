@@ -340,6 +340,13 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.purpose = purpose
+	if strings.Contains(r.URL.RawQuery, ";") {
+		// Go reads a ';' as part of a value and drops the pair, other
+		// servers read it as a separator: the policy and the upstream
+		// could see different parameters.
+		g.refuse(w, c, http.StatusBadRequest, "the query contains ';', which servers read differently; separate parameters with '&' and escape ';' in values as %3B")
+		return
+	}
 	c.policy = g.cfg.Policy.Current()
 	if c.policy == nil {
 		g.unavailable(w, r, c, "policy", "no policy bundle is loaded")
@@ -470,10 +477,25 @@ func (g *Gateway) citizenOf(w http.ResponseWriter, r *http.Request, c *call) boo
 			g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("query parameter %s is given more than once", f.Name))
 			return false
 		}
+		for k := range q {
+			if k != f.Name && strings.EqualFold(k, f.Name) {
+				g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("query parameter %s is also given as %s; servers that ignore case would read either", f.Name, k))
+				return false
+			}
+		}
 		v = q.Get(f.Name)
 	}
 	if v == "" {
 		return true
+	}
+	// The value is forwarded as given and its pseudonym recorded: only a
+	// citizen ID number in its one written form (18 characters, check
+	// character 0-9 or upper-case X) names the citizen whose access log
+	// shows the call; anything else (wildcards, padding, suffixes,
+	// full-width digits) could reach another record upstream.
+	if err := ident.ValidateCitizenID(v); err != nil {
+		g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("%s parameter %s is not a citizen ID number (GB 11643: 17 digits and a check character 0-9 or upper-case X)", f.In, f.Name))
+		return false
 	}
 	if len(key) == 0 {
 		g.unavailable(w, r, c, "policy", "no citizen key is configured; calls naming a citizen cannot be recorded")

@@ -65,7 +65,7 @@ func TestAccessLog(t *testing.T) {
 		<-e.hits
 		<-e.bodies
 	}
-	e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/110101199003077777", map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, "")
+	e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/110101199003077774", map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, "")
 	<-e.hits
 	<-e.bodies
 	e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/"+idNumber, nil, "")

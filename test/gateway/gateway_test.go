@@ -239,7 +239,7 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("upstream saw %+v (err %v, authorization %q)", last.evidence, last.err, last.header.Get("Authorization"))
 		}
 		// The same token for another citizen is refused.
-		if r := do(t, anon, "GET", gw("/gw/renshe/v1/insurance/110101199003077777"), map[string]string{"Authorization": "Bearer " + svcTok, gateway.HeaderPurpose: "P-IIT-VERIFY"}, nil); r.status != 403 || !strings.Contains(r.body, "names another") {
+		if r := do(t, anon, "GET", gw("/gw/renshe/v1/insurance/110101199003077774"), map[string]string{"Authorization": "Bearer " + svcTok, gateway.HeaderPurpose: "P-IIT-VERIFY"}, nil); r.status != 403 || !strings.Contains(r.body, "names another") {
 			t.Fatalf("another citizen: %d %s", r.status, r.body)
 		}
 		// The citizen sees both the token-exchange call and the earlier
