@@ -206,8 +206,8 @@ type Evidence struct {
 type Verifier struct {
 	// Keys is the gateway's published key set (GET /gateway/v1/keys).
 	Keys jose.JSONWebKeySet
-	// Audience is the upstream's department id; tokens for another are
-	// refused.
+	// Audience is the upstream's department id, required; tokens for
+	// another are refused.
 	Audience string
 	// TSARoots and TSAIntermediates anchor the timestamp token (the gm
 	// root and issuing CA).
@@ -335,7 +335,9 @@ func (v *Verifier) parseCallerToken(tok string) (*CallerClaims, error) {
 	}
 	now := v.now()
 	switch {
-	case v.Audience != "" && c.Audience != v.Audience:
+	case v.Audience == "":
+		return nil, errors.New("gateway: Verifier.Audience is required: without it a token sent to another department would pass")
+	case c.Audience != v.Audience:
 		return nil, fmt.Errorf("%w: audience %q, want %q", ErrCallerToken, c.Audience, v.Audience)
 	case c.ID == "" || c.Subject == "" || c.Digest == "":
 		return nil, fmt.Errorf("%w: jti, sub and rd are required", ErrCallerToken)

@@ -168,6 +168,10 @@ func TestFieldsFilteredAndHeaders(t *testing.T) {
 	if _, err := other.Verify(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header, body); !errors.Is(err, ErrCallerToken) {
 		t.Fatalf("other audience: %v", err)
 	}
+	noAudience := e.verifier("", "/api")
+	if _, err := noAudience.Verify(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header, body); err == nil || !strings.Contains(err.Error(), "Audience is required") {
+		t.Fatalf("a verifier without an audience: %v", err)
+	}
 	fresh := e.verifier("renshe", "/api")
 	if _, err := fresh.Verify(r.Method, r.URL.EscapedPath(), "x=1", r.Header, body); !errors.Is(err, ErrRequestMismatch) {
 		t.Fatalf("changed query: %v", err)

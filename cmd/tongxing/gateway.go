@@ -71,6 +71,7 @@ entry's inclusion proof are checked too.`,
 	f.StringVar(&e.proofFile, "proof", "", "evidence response (GET /gateway/v1/evidence/{index}) to check the inclusion proof")
 	f.StringVar(&e.auditKeys, "audit-keys", "", "checkpoint verifier keys (default DATA/pki/audit-note-keys.txt)")
 	f.BoolVar(&e.checkExpiry, "check-expiry", false, "also refuse an expired Tongxing-Caller token")
+	cmd.MarkFlagRequired("audience")
 	cmd.MarkFlagRequired("path")
 	cmd.MarkFlagRequired("caller-token")
 	cmd.MarkFlagRequired("timestamp")
