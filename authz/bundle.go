@@ -1,7 +1,9 @@
 package authz
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -35,6 +37,11 @@ const (
 	// MaxBundleSize bounds a bundle read by [Read] (compressed and each
 	// file uncompressed).
 	MaxBundleSize = 32 << 20
+	// MaxBundleUncompressed bounds the sum of a bundle's files
+	// uncompressed, and MaxBundleFiles their number: a small archive must
+	// not unpack into more memory than the policy could use.
+	MaxBundleUncompressed = 64 << 20
+	MaxBundleFiles        = 10000
 )
 
 // ErrSignature is wrapped by [Read] when a bundle's signature is missing,
@@ -191,6 +198,9 @@ func Read(r io.Reader, v *Verifier) (*bundle.Bundle, error) {
 	if len(raw) > MaxBundleSize {
 		return nil, fmt.Errorf("authz: bundle is larger than %d bytes", MaxBundleSize)
 	}
+	if err := checkArchive(raw); err != nil {
+		return nil, err
+	}
 	br := bundle.NewReader(bytes.NewReader(raw)).WithSizeLimitBytes(MaxBundleSize)
 	if v != nil {
 		vc := bundle.NewVerificationConfig(map[string]*bundle.KeyConfig{KeyID: {Key: v.pem, Algorithm: SigningAlg}}, KeyID, "", nil)
@@ -216,6 +226,36 @@ func Read(r io.Reader, v *Verifier) (*bundle.Bundle, error) {
 		return nil, errors.New("authz: the bundle manifest names no revision")
 	}
 	return &b, nil
+}
+
+// checkArchive unpacks the .tar.gz raw without keeping it and refuses an
+// archive that holds more than MaxBundleFiles entries or more than
+// MaxBundleUncompressed bytes, before OPA's reader, which keeps every file
+// in memory and checks sizes only after unpacking them, sees it.
+func checkArchive(raw []byte) error {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("authz: read bundle: not a .tar.gz archive: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	var total int64
+	for files := 0; ; files++ {
+		if _, err := tr.Next(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("authz: read bundle: %w", err)
+		}
+		if files >= MaxBundleFiles {
+			return fmt.Errorf("authz: bundle holds more than %d files", MaxBundleFiles)
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(tr, MaxBundleUncompressed-total+1))
+		if err != nil {
+			return fmt.Errorf("authz: read bundle: %w", err)
+		}
+		if total += n; total > MaxBundleUncompressed {
+			return fmt.Errorf("authz: bundle unpacks to more than %d bytes", MaxBundleUncompressed)
+		}
+	}
 }
 
 // ReadDir reads an unsigned policy directory as a bundle (see Build); for

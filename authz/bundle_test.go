@@ -10,10 +10,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -251,5 +253,49 @@ func TestLoadRevisionAndCatalogue(t *testing.T) {
 	}
 	if p.Revision() != "r-1" || p.Catalogue().Len() < 10 {
 		t.Fatalf("revision %q, %d resources", p.Revision(), p.Catalogue().Len())
+	}
+}
+
+// A small upload that unpacks into far more than a policy could use is
+// refused before it is unpacked into memory.
+func TestReadRefusesArchiveBombs(t *testing.T) {
+	archive := func(files int, size int64) []byte {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		tw := tar.NewWriter(zw)
+		zeros := make([]byte, 1<<20)
+		for i := 0; i < files; i++ {
+			if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("/f%d.json", i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+				t.Fatal(err)
+			}
+			for left := size; left > 0; left -= int64(len(zeros)) {
+				tw.Write(zeros[:min(left, int64(len(zeros)))])
+			}
+		}
+		tw.Close()
+		zw.Close()
+		return buf.Bytes()
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"one-large-file", archive(1, 256<<20), "unpacks to more than"},
+		{"many-files", archive(authz.MaxBundleFiles+1, 0), "more than 10000 files"},
+		{"not-gzip", []byte("plain text"), "not a .tar.gz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := authz.Read(bytes.NewReader(tc.raw), nil)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Read of %d bytes: %v, want %q", len(tc.raw), err, tc.want)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+				t.Fatalf("reading a %d-byte archive allocated %d bytes", len(tc.raw), alloc)
+			}
+		})
 	}
 }
