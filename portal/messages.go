@@ -50,6 +50,8 @@ var messages = web.Messages{
 	"me.access.title":             {"谁查看了我的数据", "Who accessed my data"},
 	"me.access.intro":             {"以下是各部门经网关查询您数据的记录，均记入防篡改审计日志。", "Each department's calls through the gateway that concerned your data, as the tamper-evident audit log records them."},
 	"me.access.none":              {"暂无记录。", "Nothing recorded."},
+	"me.access.next":              {"下一页（较新的记录）", "Next page (later calls)"},
+	"me.err.cursor":               {"这个页码链接无效，请从第一页重新查看。", "This page link is not valid; start again from the first page."},
 	"me.access.time":              {"时间", "Time"},
 	"me.access.by":                {"查询部门", "Department"},
 	"me.access.target":            {"数据来源", "Data held by"},

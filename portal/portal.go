@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -296,10 +297,21 @@ func (p *Portal) endSession(w http.ResponseWriter, r *http.Request, v *visitor) 
 	http.Redirect(w, r, p.prefix+"/sessions?ended=1", http.StatusSeeOther)
 }
 
-// access shows the access ledger: GET /me/v1/access-log in-process with
-// the browser's own cookies, so the ledger's checks hold unchanged.
+// accessPage is one page of the access ledger and the cursor of the next.
+type accessPage struct {
+	Accesses []gateway.Access
+	Next     string
+}
+
+// access shows the access ledger a page at a time: GET /me/v1/access-log
+// in-process with the browser's own cookies, so the ledger's checks hold
+// unchanged, and a link to the next page while there is one.
 func (p *Portal) access(w http.ResponseWriter, r *http.Request, v *visitor) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, strings.TrimRight(p.d.Issuer, "/")+"/me/v1/access-log?limit=200", nil)
+	q := url.Values{"limit": {"200"}}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		q.Set("cursor", c)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, strings.TrimRight(p.d.Issuer, "/")+"/me/v1/access-log?"+q.Encode(), nil)
 	if err != nil {
 		p.fail(w, r, v, http.StatusInternalServerError, "me.err.internal", err)
 		return
@@ -315,6 +327,10 @@ func (p *Portal) access(w http.ResponseWriter, r *http.Request, v *visitor) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	var log gateway.AccessLog
+	if err == nil && resp.StatusCode == http.StatusBadRequest {
+		p.fail(w, r, v, http.StatusBadRequest, "me.err.cursor", fmt.Errorf("access log: %s", body))
+		return
+	}
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("access log: %s", resp.Status)
 	}
@@ -326,7 +342,7 @@ func (p *Portal) access(w http.ResponseWriter, r *http.Request, v *visitor) {
 		return
 	}
 	pg := p.page(v, "me.access.title", "/access")
-	pg.Data = log.Accesses
+	pg.Data = accessPage{Accesses: log.Accesses, Next: log.NextCursor}
 	p.site.Render(w, r, http.StatusOK, "access", pg)
 }
 
