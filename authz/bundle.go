@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/cryptosigner"
@@ -87,7 +88,24 @@ func Build(fsys fs.FS, revision string) (*bundle.Bundle, error) {
 		revision = "r-" + hex.EncodeToString(h.Sum(nil))[:12]
 	}
 	b.Manifest.Revision = revision
+	b.Manifest.Metadata = map[string]any{BuiltKey: time.Now().UTC().Format(time.RFC3339Nano)}
 	return &b, nil
+}
+
+// BuiltKey is the manifest metadata member in which [Build] records when
+// the bundle was built; signed with the manifest, it lets [Store.Activate]
+// refuse to bring back a bundle older than the one in force.
+const BuiltKey = "tongxing_built"
+
+// BuiltAt returns when b was built, from its manifest metadata, or the
+// zero time for a bundle that does not say (one not built by [Build]).
+func BuiltAt(b *bundle.Bundle) time.Time {
+	s, _ := b.Manifest.Metadata[BuiltKey].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // capturePlugin is the name under which the file-hash capturer below is

@@ -299,3 +299,27 @@ func TestReadRefusesArchiveBombs(t *testing.T) {
 		})
 	}
 }
+
+// The build time that keeps an older bundle from being brought back is
+// signed with the manifest: changing it breaks the signature.
+func TestBuildTimeIsSigned(t *testing.T) {
+	key := newKey(t)
+	b, err := authz.Build(policies.FS, "r-built")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authz.BuiltAt(b).IsZero() {
+		t.Fatal("Build recorded no build time")
+	}
+	if err := authz.Sign(b, key); err != nil {
+		t.Fatal(err)
+	}
+	b.Manifest.Metadata[authz.BuiltKey] = "2099-01-01T00:00:00Z"
+	var buf bytes.Buffer
+	if err := authz.Write(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := authz.Read(&buf, verifier(t, key)); !errors.Is(err, authz.ErrSignature) {
+		t.Fatalf("a bundle whose build time was changed after signing: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -36,13 +37,31 @@ type Active struct {
 	ActivatedBy string
 }
 
+// ErrOlderBundle is returned by [Store.Activate] for a bundle built no
+// later than the one in force.
+var ErrOlderBundle = errors.New("authz: the bundle is older than the one in force")
+
 // Activate stores raw (a bundle of revision) and makes it the active one.
-// The caller has verified it. Reactivating a stored revision requires the
-// same bytes.
+// The caller has verified it. Pushing the active revision again is
+// allowed (same bytes); any other bundle must have been built after the
+// active one ([BuiltAt]): a withdrawn policy, signed long ago, cannot be
+// brought back by re-uploading it, only by building and signing it again.
+// The activation time is after every earlier one even if this replica's
+// clock is behind, so the bundle is in force on every replica.
 func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by string) (*Active, error) {
 	sum := sha256.Sum256(raw)
 	a := &Active{Revision: revision, Bundle: raw, SHA256: hex.EncodeToString(sum[:]), ActivatedAt: s.now().UTC(), ActivatedBy: by}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.newerThanActive(ctx, tx, revision, raw); err != nil {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(activated_ns), 0) FROM authz_bundles").Scan(&last); err != nil {
+			return err
+		}
+		if a.ActivatedAt.UnixNano() <= last {
+			a.ActivatedAt = time.Unix(0, last+1).UTC()
+		}
 		// Replicas starting together may store the same first bundle:
 		// the insert is idempotent, the content must agree.
 		if _, err := tx.Exec(ctx, `INSERT INTO authz_bundles (revision, bundle, sha256, activated_ns, activated_by) VALUES (?, ?, ?, ?, ?)
@@ -63,6 +82,43 @@ func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by st
 		return nil, fmt.Errorf("authz: activate bundle %q: %w", revision, err)
 	}
 	return a, nil
+}
+
+// newerThanActive refuses raw unless it is the active revision or was
+// built after the active bundle.
+func (s *Store) newerThanActive(ctx context.Context, tx *store.Tx, revision string, raw []byte) error {
+	var (
+		activeRev string
+		activeRaw []byte
+	)
+	err := tx.QueryRow(ctx, "SELECT revision, bundle FROM authz_bundles ORDER BY activated_ns DESC, revision DESC LIMIT 1").Scan(&activeRev, &activeRaw)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && activeRev == revision {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	nb, err := Read(bytes.NewReader(raw), nil)
+	if err != nil {
+		return err
+	}
+	ab, err := Read(bytes.NewReader(activeRaw), nil)
+	if err != nil {
+		return nil // the active bundle is unreadable: any verified bundle replaces it
+	}
+	built, activeBuilt := BuiltAt(nb), BuiltAt(ab)
+	if !built.After(activeBuilt) && !(built.IsZero() && activeBuilt.IsZero()) {
+		return fmt.Errorf("%w: %s was built %s, the active %s %s; build and sign it again to put it in force",
+			ErrOlderBundle, revision, builtText(built), activeRev, builtText(activeBuilt))
+	}
+	return nil
+}
+
+func builtText(t time.Time) string {
+	if t.IsZero() {
+		return "at an unrecorded time"
+	}
+	return "at " + t.Format(time.RFC3339)
 }
 
 // ActiveRevision returns the revision of the active bundle, or

@@ -38,11 +38,24 @@ func TestStoreAndLoader(t *testing.T) {
 		if _, err := s.Activate(ctx, "r-1", two, "officer:c"); err == nil {
 			t.Fatal("revision r-1 re-stored with other content")
 		}
-		if _, err := s.Activate(ctx, "r-1", one, "officer:c"); err != nil {
-			t.Fatalf("reactivate r-1: %v", err)
+		// The older bundle, validly signed, cannot be brought back (it may
+		// hold an agreement since withdrawn); the active one can be pushed
+		// again, and the old policy rebuilt and signed anew goes in force.
+		if _, err := s.Activate(ctx, "r-1", one, "officer:c"); !errors.Is(err, authz.ErrOlderBundle) {
+			t.Fatalf("reactivate the older r-1: %v", err)
 		}
-		if rev, _ := l.LoadActive(ctx); rev != "r-1" {
-			t.Fatalf("after reactivating r-1: %q", rev)
+		if rev, _ := l.LoadActive(ctx); rev != "r-2" {
+			t.Fatalf("after refusing r-1: %q", rev)
+		}
+		if _, err := s.Activate(ctx, "r-2", two, "officer:c"); err != nil {
+			t.Fatalf("push the active r-2 again: %v", err)
+		}
+		again := signedBundle(t, key, "r-1b")
+		if _, err := s.Activate(ctx, "r-1b", again, "officer:c"); err != nil {
+			t.Fatalf("activate the old policy rebuilt: %v", err)
+		}
+		if rev, _ := l.LoadActive(ctx); rev != "r-1b" {
+			t.Fatalf("after activating r-1b: %q", rev)
 		}
 		// A bundle signed by another key in the table is refused; the
 		// policy in force stays.
@@ -53,7 +66,7 @@ func TestStoreAndLoader(t *testing.T) {
 		if _, err := l.LoadActive(ctx); !errors.Is(err, authz.ErrSignature) {
 			t.Fatalf("forged bundle: %v", err)
 		}
-		if eng.Current().Revision() != "r-1" {
+		if eng.Current().Revision() != "r-1b" {
 			t.Fatalf("policy in force changed to %s", eng.Current().Revision())
 		}
 		a, err := s.Active(ctx)
