@@ -382,6 +382,44 @@ func (v *Verifier) verifyTimestamp(h string, digest []byte) (*timestamp.Info, er
 	return info, nil
 }
 
+// CallerKeyService is the service name of the certificate that vouches
+// for the key signing Tongxing-Caller tokens (department "tongxing").
+const CallerKeyService = "gateway-caller"
+
+// CheckKeys checks that every key of set, a gateway JWKS however it was
+// obtained, is vouched for by its x5c chain: the chain verifies to roots
+// (Tongxing's intl root) at now, its first certificate holds the key and
+// names spiffe://TRUST-DOMAIN/dept/tongxing/svc/gateway-caller. A key set
+// from a file or a plain-HTTP fetch is then as good as one fetched over
+// TLS from the server.
+func CheckKeys(set jose.JSONWebKeySet, roots *x509.CertPool, trustDomain string, now time.Time) error {
+	if len(set.Keys) == 0 {
+		return errors.New("gateway: the key set holds no key")
+	}
+	want := "spiffe://" + trustDomain + "/dept/tongxing/svc/" + CallerKeyService
+	for _, k := range set.Keys {
+		if len(k.Certificates) == 0 {
+			return fmt.Errorf("gateway: key %q carries no certificate chain (x5c)", k.KeyID)
+		}
+		leaf := k.Certificates[0]
+		pub, ok := k.Key.(*ecdsa.PublicKey)
+		if !ok || !pub.Equal(leaf.PublicKey) {
+			return fmt.Errorf("gateway: key %q is not the key of its certificate", k.KeyID)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range k.Certificates[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return fmt.Errorf("gateway: key %q: its certificate does not chain to the root: %w", k.KeyID, err)
+		}
+		if len(leaf.URIs) != 1 || leaf.URIs[0].String() != want {
+			return fmt.Errorf("gateway: key %q: its certificate names %v, not %s", k.KeyID, leaf.URIs, want)
+		}
+	}
+	return nil
+}
+
 // FetchKeys reads the gateway's JWKS from url (GET /gateway/v1/keys of a
 // Tongxing server) with client, at most 256 KiB.
 func FetchKeys(ctx context.Context, client *http.Client, url string) (jose.JSONWebKeySet, error) {

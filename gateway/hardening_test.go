@@ -3,14 +3,24 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // front serves the gateway over real HTTP, every request as the mTLS
@@ -151,5 +161,67 @@ func TestUpstreamInformationalResponse(t *testing.T) {
 	all := e.log.all()
 	if last := all[len(all)-1]; last.Action != ActionResult || last.Outcome != "200" {
 		t.Fatalf("result entry %s %s", last.Action, last.Outcome)
+	}
+}
+
+// A key set, however it was obtained, is trusted only as far as its x5c
+// chain vouches for it.
+func TestCheckKeys(t *testing.T) {
+	now := time.Now()
+	newCA := func() (*x509.Certificate, *ecdsa.PrivateKey) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "root"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, k
+	}
+	root, rootKey := newCA()
+	leaf := func(uri string, key *ecdsa.PrivateKey) *x509.Certificate {
+		u, _ := url.Parse(uri)
+		tpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), URIs: []*url.URL{u},
+			KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, tpl, root, &key.PublicKey, rootKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c
+	}
+	keySet := func(key *ecdsa.PrivateKey, chain ...*x509.Certificate) jose.JSONWebKeySet {
+		s, err := NewCallerSigner(key, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.KeySet()
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	good := "spiffe://" + trustDomain + "/dept/tongxing/svc/gateway-caller"
+	if err := CheckKeys(keySet(key, leaf(good, key), root), roots, trustDomain, now); err != nil {
+		t.Fatalf("the gateway's own key set: %v", err)
+	}
+	otherRoot, _ := newCA()
+	foreign := x509.NewCertPool()
+	foreign.AddCert(otherRoot)
+	for name, tc := range map[string]struct {
+		set   jose.JSONWebKeySet
+		roots *x509.CertPool
+		want  string
+	}{
+		"no-chain":        {keySet(key), roots, "no certificate chain"},
+		"another-key":     {keySet(other, leaf(good, key), root), roots, "not the key of its certificate"},
+		"another-service": {keySet(key, leaf("spiffe://"+trustDomain+"/dept/tax/svc/api", key), root), roots, "names"},
+		"another-root":    {keySet(key, leaf(good, key), root), foreign, "does not chain"},
+		"empty":           {jose.JSONWebKeySet{}, roots, "holds no key"},
+	} {
+		if err := CheckKeys(tc.set, tc.roots, trustDomain, now); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
 	}
 }

@@ -122,6 +122,23 @@ func (e *evidenceFlags) run(cmd *cobra.Command, g *globals) error {
 // keys reads the gateway's key set from --keys or fetches it from
 // --server.
 func (e *evidenceFlags) keys(cmd *cobra.Command, cfg *server.Config) (jose.JSONWebKeySet, error) {
+	keys, err := e.readKeys(cmd, cfg)
+	if err != nil {
+		return keys, err
+	}
+	pool := x509.NewCertPool()
+	b, err := os.ReadFile(cfg.RootCertFile(kms.Intl))
+	if err != nil || !pool.AppendCertsFromPEM(b) {
+		return keys, fmt.Errorf("the intl root that vouches for the gateway's keys: %s: %v", cfg.RootCertFile(kms.Intl), err)
+	}
+	if err := gateway.CheckKeys(keys, pool, cfg.CA.TrustDomain, time.Now()); err != nil {
+		return keys, err
+	}
+	return keys, nil
+}
+
+// readKeys reads the gateway's key set from --keys or --server.
+func (e *evidenceFlags) readKeys(cmd *cobra.Command, cfg *server.Config) (jose.JSONWebKeySet, error) {
 	var keys jose.JSONWebKeySet
 	switch {
 	case e.keysFile != "":
