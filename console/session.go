@@ -106,7 +106,11 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(ret, c.prefix+"/") {
 		ret = c.prefix + "/"
 	}
-	st := rp.Start{ACR: "urn:tongxing:loa:3", ReturnTo: ret}
+	// Every console sign-in authenticates the officer again: the console
+	// session is a cookie that signing out clears, but the provider's
+	// sign-on session outlives it, and the next person at a shared
+	// terminal must not inherit it.
+	st := rp.Start{ACR: "urn:tongxing:loa:3", ReturnTo: ret, Login: true}
 	if r.URL.Query().Get("fresh") == "1" {
 		st.MaxAge = c.fresh
 	}

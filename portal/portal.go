@@ -25,8 +25,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/tongxing/tongxing/authn"
 	"github.com/tongxing/tongxing/ca"
@@ -242,13 +245,42 @@ func (p *Portal) certificates(w http.ResponseWriter, r *http.Request, v *visitor
 	}
 	if key != "" {
 		var err error
-		if recs, err = p.d.Inventory.Certificates(r.Context(), ca.Filter{Subject: key, Limit: 100}); err != nil {
+		if recs, err = p.d.Inventory.Certificates(r.Context(), ca.Filter{Subject: key, Limit: maxCertSearch}); err != nil {
 			p.fail(w, r, v, http.StatusInternalServerError, "me.err.internal", err)
 			return
 		}
 	}
+	if v.CitizenIDPseudonym == "" && v.User.OrgName != "" {
+		// The inventory matches subjects by substring: keep only the
+		// certificates whose organisation is this one, not one whose name
+		// merely contains it.
+		recs = ofOrganisation(recs, v.User.OrgName)
+	}
+	if len(recs) > maxCertsShown {
+		recs = recs[:maxCertsShown]
+	}
 	pg.Data = recs
 	p.site.Render(w, r, http.StatusOK, "certificates", pg)
+}
+
+// maxCertSearch bounds the certificates read for the page, maxCertsShown
+// those shown.
+const (
+	maxCertSearch = 1000
+	maxCertsShown = 100
+)
+
+// ofOrganisation returns the records whose certificate names org exactly
+// as its organisation (O).
+func ofOrganisation(recs []*ca.Record, org string) []*ca.Record {
+	var out []*ca.Record
+	for _, rec := range recs {
+		cert, err := smx509.ParseCertificate(rec.DER)
+		if err == nil && slices.Contains(cert.Subject.Organization, org) {
+			out = append(out, rec)
+		}
+	}
+	return out
 }
 
 func (p *Portal) sessions(w http.ResponseWriter, r *http.Request, v *visitor) {

@@ -47,6 +47,9 @@ type Start struct {
 	MaxAge time.Duration
 	// ReturnTo is a local path ("/console/…") to come back to.
 	ReturnTo string
+	// Login asks the provider to authenticate the user again
+	// (prompt=login) even within a sign-on session.
+	Login bool
 }
 
 // Errors of Finish.
@@ -123,6 +126,9 @@ func (p *RP) Begin(w http.ResponseWriter, r *http.Request, s Start) error {
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(pd.Nonce), oauth2.S256ChallengeOption(pd.Verifier)}
 	if s.ACR != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("acr_values", s.ACR))
+	}
+	if s.Login {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
 	}
 	if s.MaxAge > 0 {
 		pd.MaxAge = int64(s.MaxAge / time.Second)

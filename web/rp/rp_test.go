@@ -66,6 +66,21 @@ func TestBegin(t *testing.T) {
 	}
 }
 
+// Start.Login asks for prompt=login; without it there is no prompt.
+func TestBeginLogin(t *testing.T) {
+	p, _ := newRP(t)
+	for _, login := range []bool{true, false} {
+		w := httptest.NewRecorder()
+		if err := p.Begin(w, httptest.NewRequest("GET", "/console/signin", nil), Start{ReturnTo: "/console/", Login: login}); err != nil {
+			t.Fatal(err)
+		}
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		if got, want := loc.Query().Get("prompt"), map[bool]string{true: "login"}[login]; got != want {
+			t.Errorf("Login %v: prompt %q, want %q", login, got, want)
+		}
+	}
+}
+
 func TestFinishRefuses(t *testing.T) {
 	p, _ := newRP(t)
 	w := httptest.NewRecorder()
