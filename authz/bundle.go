@@ -100,12 +100,32 @@ const BuiltKey = "tongxing_built"
 // BuiltAt returns when b was built, from its manifest metadata, or the
 // zero time for a bundle that does not say (one not built by [Build]).
 func BuiltAt(b *bundle.Bundle) time.Time {
-	s, _ := b.Manifest.Metadata[BuiltKey].(string)
+	return builtAt(b.Manifest)
+}
+
+func builtAt(m bundle.Manifest) time.Time {
+	s, _ := m.Metadata[BuiltKey].(string)
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}
 	}
 	return t
+}
+
+// manifestOf reads only the .manifest of the .tar.gz bundle raw, within
+// the limits of checkArchive; a bundle without one has the zero manifest.
+func manifestOf(raw []byte) (bundle.Manifest, error) {
+	var m bundle.Manifest
+	err := walkArchive(raw, func(name string, r io.Reader) error {
+		if strings.TrimPrefix(name, "/") != ".manifest" {
+			return nil
+		}
+		if err := json.NewDecoder(r).Decode(&m); err != nil {
+			return fmt.Errorf("authz: read bundle manifest: %w", err)
+		}
+		return nil
+	})
+	return m, err
 }
 
 // capturePlugin is the name under which the file-hash capturer below is
@@ -251,6 +271,12 @@ func Read(r io.Reader, v *Verifier) (*bundle.Bundle, error) {
 // MaxBundleUncompressed bytes, before OPA's reader, which keeps every file
 // in memory and checks sizes only after unpacking them, sees it.
 func checkArchive(raw []byte) error {
+	return walkArchive(raw, func(string, io.Reader) error { return nil })
+}
+
+// walkArchive hands each file of the .tar.gz raw to fn, within the limits
+// of checkArchive; what fn leaves unread is read and discarded.
+func walkArchive(raw []byte, fn func(name string, r io.Reader) error) error {
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
 		return fmt.Errorf("authz: read bundle: not a .tar.gz archive: %w", err)
@@ -258,7 +284,8 @@ func checkArchive(raw []byte) error {
 	tr := tar.NewReader(zr)
 	var total int64
 	for files := 0; ; files++ {
-		if _, err := tr.Next(); err == io.EOF {
+		h, err := tr.Next()
+		if err == io.EOF {
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("authz: read bundle: %w", err)
@@ -266,11 +293,14 @@ func checkArchive(raw []byte) error {
 		if files >= MaxBundleFiles {
 			return fmt.Errorf("authz: bundle holds more than %d files", MaxBundleFiles)
 		}
-		n, err := io.Copy(io.Discard, io.LimitReader(tr, MaxBundleUncompressed-total+1))
-		if err != nil {
+		lr := &io.LimitedReader{R: tr, N: MaxBundleUncompressed - total + 1}
+		if err := fn(h.Name, lr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, lr); err != nil {
 			return fmt.Errorf("authz: read bundle: %w", err)
 		}
-		if total += n; total > MaxBundleUncompressed {
+		if total = MaxBundleUncompressed + 1 - lr.N; total > MaxBundleUncompressed {
 			return fmt.Errorf("authz: bundle unpacks to more than %d bytes", MaxBundleUncompressed)
 		}
 	}

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -51,8 +50,13 @@ var ErrOlderBundle = errors.New("authz: the bundle is older than the one in forc
 func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by string) (*Active, error) {
 	sum := sha256.Sum256(raw)
 	a := &Active{Revision: revision, Bundle: raw, SHA256: hex.EncodeToString(sum[:]), ActivatedAt: s.now().UTC(), ActivatedBy: by}
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.newerThanActive(ctx, tx, revision, raw); err != nil {
+	m, err := manifestOf(raw)
+	if err != nil {
+		return nil, fmt.Errorf("authz: activate bundle %q: %w", revision, err)
+	}
+	built := builtAt(m)
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := newerThanActive(ctx, tx, revision, built); err != nil {
 			return err
 		}
 		var last int64
@@ -84,9 +88,10 @@ func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by st
 	return a, nil
 }
 
-// newerThanActive refuses raw unless it is the active revision or was
-// built after the active bundle.
-func (s *Store) newerThanActive(ctx context.Context, tx *store.Tx, revision string, raw []byte) error {
+// newerThanActive refuses a bundle built at built unless it is the active
+// revision or was built after the active bundle. Only the active bundle's
+// manifest is read, so the write transaction stays short.
+func newerThanActive(ctx context.Context, tx *store.Tx, revision string, built time.Time) error {
 	var (
 		activeRev string
 		activeRaw []byte
@@ -98,15 +103,11 @@ func (s *Store) newerThanActive(ctx context.Context, tx *store.Tx, revision stri
 	if err != nil {
 		return err
 	}
-	nb, err := Read(bytes.NewReader(raw), nil)
-	if err != nil {
-		return err
-	}
-	ab, err := Read(bytes.NewReader(activeRaw), nil)
+	m, err := manifestOf(activeRaw)
 	if err != nil {
 		return nil // the active bundle is unreadable: any verified bundle replaces it
 	}
-	built, activeBuilt := BuiltAt(nb), BuiltAt(ab)
+	activeBuilt := builtAt(m)
 	if !built.After(activeBuilt) && !(built.IsZero() && activeBuilt.IsZero()) {
 		return fmt.Errorf("%w: %s was built %s, the active %s %s; build and sign it again to put it in force",
 			ErrOlderBundle, revision, builtText(built), activeRev, builtText(activeBuilt))
