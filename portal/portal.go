@@ -236,12 +236,13 @@ func (p *Portal) profile(w http.ResponseWriter, r *http.Request, v *visitor) {
 func (p *Portal) certificates(w http.ResponseWriter, r *http.Request, v *visitor) {
 	pg := p.page(v, "me.certs.title", "/certificates")
 	var recs []*ca.Record
-	var key string
+	var key, org string
 	switch {
 	case v.CitizenIDPseudonym != "":
 		key = v.CitizenIDPseudonym
 	case v.User.OrgName != "":
-		key = "O=" + v.User.OrgName
+		org = v.User.OrgName
+		key = "O=" + org
 	}
 	if key != "" {
 		var err error
@@ -250,11 +251,11 @@ func (p *Portal) certificates(w http.ResponseWriter, r *http.Request, v *visitor
 			return
 		}
 	}
-	if v.CitizenIDPseudonym == "" && v.User.OrgName != "" {
+	if org != "" {
 		// The inventory matches subjects by substring: keep only the
 		// certificates whose organisation is this one, not one whose name
 		// merely contains it.
-		recs = ofOrganisation(recs, v.User.OrgName)
+		recs = ofOrganisation(recs, org)
 	}
 	if len(recs) > maxCertsShown {
 		recs = recs[:maxCertsShown]
