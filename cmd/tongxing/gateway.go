@@ -120,25 +120,23 @@ func (e *evidenceFlags) run(cmd *cobra.Command, g *globals) error {
 }
 
 // keys reads the gateway's key set from --keys or fetches it from
-// --server.
+// --server, and checks that the intl root vouches for every key.
 func (e *evidenceFlags) keys(cmd *cobra.Command, cfg *server.Config) (jose.JSONWebKeySet, error) {
-	keys, err := e.readKeys(cmd, cfg)
-	if err != nil {
-		return keys, err
-	}
-	pool := x509.NewCertPool()
+	var keys jose.JSONWebKeySet
+	root := x509.NewCertPool()
 	b, err := os.ReadFile(cfg.RootCertFile(kms.Intl))
-	if err != nil || !pool.AppendCertsFromPEM(b) {
+	if err != nil || !root.AppendCertsFromPEM(b) {
 		return keys, fmt.Errorf("the intl root that vouches for the gateway's keys: %s: %v", cfg.RootCertFile(kms.Intl), err)
 	}
-	if err := gateway.CheckKeys(keys, pool, cfg.CA.TrustDomain, time.Now()); err != nil {
+	if keys, err = e.readKeys(cmd, root); err != nil {
 		return keys, err
 	}
-	return keys, nil
+	return keys, gateway.CheckKeys(keys, root, cfg.CA.TrustDomain, time.Now())
 }
 
-// readKeys reads the gateway's key set from --keys or --server.
-func (e *evidenceFlags) readKeys(cmd *cobra.Command, cfg *server.Config) (jose.JSONWebKeySet, error) {
+// readKeys reads the gateway's key set from --keys or from --server over
+// TLS anchored at root.
+func (e *evidenceFlags) readKeys(cmd *cobra.Command, root *x509.CertPool) (jose.JSONWebKeySet, error) {
 	var keys jose.JSONWebKeySet
 	switch {
 	case e.keysFile != "":
@@ -151,11 +149,7 @@ func (e *evidenceFlags) readKeys(cmd *cobra.Command, cfg *server.Config) (jose.J
 		}
 		return keys, nil
 	case e.server != "":
-		pool := x509.NewCertPool()
-		if b, err := os.ReadFile(cfg.RootCertFile(kms.Intl)); err == nil {
-			pool.AppendCertsFromPEM(b)
-		}
-		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: root, MinVersion: tls.VersionTLS12}}}
 		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 		defer cancel()
 		return gateway.FetchKeys(ctx, hc, e.server+"/gateway/v1/keys")
