@@ -242,18 +242,20 @@ grant_entry(a, r, p) := object.union(
 		"id": a.id,
 		"from_ns": time.parse_rfc3339_ns(a.valid_from),
 		"until_ns": time.parse_rfc3339_ns(a.expires),
-		"fields": allowed_fields(a, r),
+		"fields": fields,
 		"approved_by": a.approved_by,
 	},
-	grant_decision(a, r, p),
-)
+	grant_decision(a, r, p, fields),
+) if {
+	fields := allowed_fields(a, r)
+}
 
 allowed_fields(a, r) := sort([f | some f in a.fields; not f in object.get(negative, ["fields", r], [])])
 
 # For a conditional resource off the negative list, the decision for a
 # call the agreement allows, made here once, and the resource's owner, so
 # that such a call is decided by one lookup (see decision below).
-grant_decision(a, r, p) := {
+grant_decision(a, r, p, fields) := {
 	"owner": catalogue[r].owner,
 	"names_citizen": names_a_citizen(catalogue[r]),
 	"decision": {
@@ -262,7 +264,7 @@ grant_decision(a, r, p) := {
 			sprintf("agreement %s (approved by %s) covers purpose %s", [a.id, a.approved_by, p]),
 			sprintf("legal basis: %s", [catalogue[r].legal_basis]),
 		],
-		"obligations": {"fields": allowed_fields(a, r)},
+		"obligations": {"fields": fields},
 		"agreement": a.id,
 		"legal_basis": catalogue[r].legal_basis,
 	},
