@@ -89,9 +89,14 @@ func ParseBearer(h http.Header) (string, error) {
 // forwarded.
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// overriding are headers some frameworks read to take another method or
-// path than the request line's, which the policy decided on.
-var overriding = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url",
+// notForwarded are the caller's headers the upstream never gets besides
+// the hop-by-hop ones: its credential and cookies, forwarding headers (the
+// gateway names the caller itself), and headers some frameworks read to
+// take another method or path than the request line's, which the policy
+// decided on.
+var notForwarded = []string{"Authorization", "Cookie",
+	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url",
 	"X-Original-Uri", "X-Override-Url", "X-Forwarded-Prefix", "X-Forwarded-Path", "X-Forwarded-Uri", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Server"}
 
 // cleanHeaders returns the headers forwarded to the upstream: the caller's
@@ -116,10 +121,7 @@ func cleanHeaders(in http.Header) http.Header {
 			delete(out, k)
 		}
 	}
-	for _, k := range []string{"Authorization", "Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"} {
-		out.Del(k)
-	}
-	for _, k := range overriding {
+	for _, k := range notForwarded {
 		out.Del(k)
 	}
 	return out
