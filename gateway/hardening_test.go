@@ -3,13 +3,9 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tongxing/tongxing/department"
 )
 
 // front serves the gateway over real HTTP, every request as the mTLS
@@ -167,60 +166,46 @@ func TestUpstreamInformationalResponse(t *testing.T) {
 // A key set, however it was obtained, is trusted only as far as its x5c
 // chain vouches for it.
 func TestCheckKeys(t *testing.T) {
-	now := time.Now()
-	newCA := func() (*x509.Certificate, *ecdsa.PrivateKey) {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "root"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	pki, other := newServicePKI(t), newServicePKI(t)
+	// keySet is the JWKS of a caller-token key certified for dept/svc by p.
+	keySet := func(p *servicePKI, dept, svc string, withChain bool) (jose.JSONWebKeySet, crypto.Signer) {
+		u, _ := url.Parse(department.SPIFFEID(trustDomain, dept, svc))
+		l := p.ca.Issue(t, svc, func(c *smx509.Certificate) { c.URIs = []*url.URL{u} })
+		var chain []*x509.Certificate
+		if withChain {
+			leaf, _ := x509.ParseCertificate(l.Cert.Raw)
+			chain = []*x509.Certificate{leaf, p.root}
+		}
+		s, err := NewCallerSigner(l.Key, chain)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := x509.ParseCertificate(der)
-		return c, k
-	}
-	root, rootKey := newCA()
-	leaf := func(uri string, key *ecdsa.PrivateKey) *x509.Certificate {
-		u, _ := url.Parse(uri)
-		tpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), URIs: []*url.URL{u},
-			KeyUsage: x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tpl, root, &key.PublicKey, rootKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c
-	}
-	keySet := func(key *ecdsa.PrivateKey, chain ...*x509.Certificate) jose.JSONWebKeySet {
-		s, err := NewCallerSigner(key, chain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.KeySet()
+		return s.KeySet(), l.Key
 	}
 	roots := x509.NewCertPool()
-	roots.AddCert(root)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	good := "spiffe://" + trustDomain + "/dept/tongxing/svc/gateway-caller"
-	if err := CheckKeys(keySet(key, leaf(good, key), root), roots, trustDomain, now); err != nil {
+	roots.AddCert(pki.root)
+	now := time.Now()
+	good, _ := keySet(pki, "tongxing", CallerKeyService, true)
+	if err := CheckKeys(good, roots, trustDomain, now); err != nil {
 		t.Fatalf("the gateway's own key set: %v", err)
 	}
-	otherRoot, _ := newCA()
-	foreign := x509.NewCertPool()
-	foreign.AddCert(otherRoot)
+	swapped, _ := keySet(pki, "tongxing", CallerKeyService, true)
+	_, otherKey := keySet(pki, "tongxing", CallerKeyService, true)
+	swapped.Keys[0].Key = otherKey.Public()
+	noChain, _ := keySet(pki, "tongxing", CallerKeyService, false)
+	service, _ := keySet(pki, "tax", "api", true)
+	foreign, _ := keySet(other, "tongxing", CallerKeyService, true)
 	for name, tc := range map[string]struct {
-		set   jose.JSONWebKeySet
-		roots *x509.CertPool
-		want  string
+		set  jose.JSONWebKeySet
+		want string
 	}{
-		"no-chain":        {keySet(key), roots, "no certificate chain"},
-		"another-key":     {keySet(other, leaf(good, key), root), roots, "not the key of its certificate"},
-		"another-service": {keySet(key, leaf("spiffe://"+trustDomain+"/dept/tax/svc/api", key), root), roots, "names"},
-		"another-root":    {keySet(key, leaf(good, key), root), foreign, "does not chain"},
-		"empty":           {jose.JSONWebKeySet{}, roots, "holds no key"},
+		"no-chain":        {noChain, "no certificate chain"},
+		"another-key":     {swapped, "not the key of its certificate"},
+		"another-service": {service, "names"},
+		"another-root":    {foreign, "does not chain"},
+		"empty":           {jose.JSONWebKeySet{}, "holds no key"},
 	} {
-		if err := CheckKeys(tc.set, tc.roots, trustDomain, now); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := CheckKeys(tc.set, roots, trustDomain, now); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
