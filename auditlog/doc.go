@@ -72,6 +72,16 @@
 // of a batch, and acknowledged entries are never lost (SQLite runs with WAL
 // and synchronous=FULL).
 //
+// The search indexes are not on audit_entries, whose commit would then
+// extend seven indexes per batch: the sequencer copies the search columns
+// of the entries sequenced since its last copy into audit_search, which
+// carries them, in the transaction of the first batch at least 100 ms
+// after that copy (and on Close), so each index is extended for many
+// entries at once. audit_search is always a prefix of the log; [Reader.Search]
+// reads the entries beyond it, at most a few batches, from audit_entries,
+// so a search sees every entry as soon as its Append has returned.
+// Verification checks the search table against the entries.
+//
 // The tree state row is replaced with a compare-and-set on its size, so two
 // sequencers can never give out one index twice: the loser's transaction
 // rolls back and it retries on fresh state.

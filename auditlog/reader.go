@@ -348,8 +348,9 @@ type Page struct {
 const cursorVersion = 1
 
 // Search returns the entries matching q, one page at a time. Every filter is
-// served by an index of audit_entries; paging is by keyset, so deep pages
-// cost the same as the first.
+// served by an index of the search table, and the few entries sequenced
+// since it was last extended are read directly; paging is by keyset, so
+// deep pages cost the same as the first.
 func (r *Reader) Search(ctx context.Context, q Query) (*Page, error) {
 	if q.Limit < 0 || q.Limit > MaxSearchLimit {
 		return nil, &QueryError{Field: "limit", Reason: fmt.Sprintf("limit %d is outside 1..%d", q.Limit, MaxSearchLimit)}
@@ -411,22 +412,27 @@ func (r *Reader) Search(ctx context.Context, q Query) (*Page, error) {
 	}
 	cond := strings.Join(append([]string{"1 = 1"}, where...), " AND ")
 
-	var query string
+	// The indexed prefix of the log (audit_search) gives at most limit+1
+	// candidates per filter column; the entries beyond it, a few
+	// sequencing intervals' worth, are read from audit_entries.
+	sub := "SELECT idx FROM (SELECT idx, time_ns FROM audit_search WHERE %s" + cond + " ORDER BY time_ns, idx LIMIT ?) %s"
+	var parts []string
 	var qargs []any
 	if q.Department == "" {
-		query = "SELECT idx, body FROM audit_entries WHERE " + cond + " ORDER BY time_ns, idx LIMIT ?"
-		qargs = append(args, limit+1)
+		parts = append(parts, fmt.Sprintf(sub, "", "s"))
+		qargs = append(append(qargs, args...), limit+1)
+		parts = append(parts, "SELECT idx FROM audit_entries WHERE "+searchTail+" AND "+cond)
+		qargs = append(qargs, args...)
 	} else {
-		sub := "SELECT idx FROM (SELECT idx, time_ns FROM audit_entries WHERE %s = ? AND " + cond + " ORDER BY time_ns, idx LIMIT ?) %s"
-		query = "SELECT idx, body FROM audit_entries WHERE idx IN (" +
-			fmt.Sprintf(sub, "actor_department", "a") + " UNION " + fmt.Sprintf(sub, "object_department", "o") +
-			") ORDER BY time_ns, idx LIMIT ?"
-		qargs = append(qargs, q.Department)
-		qargs = append(qargs, args...)
-		qargs = append(qargs, limit+1, q.Department)
-		qargs = append(qargs, args...)
-		qargs = append(qargs, limit+1, limit+1)
+		for _, col := range []string{"actor_department", "object_department"} {
+			parts = append(parts, fmt.Sprintf(sub, col+" = ? AND ", col[:1]))
+			qargs = append(append(append(qargs, q.Department), args...), limit+1)
+		}
+		parts = append(parts, "SELECT idx FROM audit_entries WHERE "+searchTail+" AND (actor_department = ? OR object_department = ?) AND "+cond)
+		qargs = append(append(qargs, q.Department, q.Department), args...)
 	}
+	query := "SELECT idx, body FROM audit_entries WHERE idx IN (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY time_ns, idx LIMIT ?"
+	qargs = append(qargs, limit+1)
 	entries, err := r.queryEntries(ctx, query, qargs...)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,11 @@ type sequencer struct {
 	mu         sync.Mutex // guards state
 	state      treeState  // last committed tree known here, used when sequencing
 	lastBatch  int        // size of the previous batch; only run uses it
+
+	// When entries were last copied into audit_search, and whether the
+	// copy left more behind; only run uses them.
+	searchAt     time.Time
+	searchBehind bool
 }
 
 // run is the single sequencing goroutine: it collects appends into batches
@@ -70,6 +75,9 @@ func (l *Log) run() {
 			}
 			if l.seq.leader.Load() {
 				l.sequencePending() // staged entries and other replicas' pending ones
+				if err := l.catchUpSearch(l.ctx); err != nil {
+					l.opts.logger.Error("audit: copy the last entries into the search table", "err", err)
+				}
 			}
 			if l.seq.leader.Load() && l.pub.on.Load() {
 				if err := l.publish(l.ctx); err != nil {
@@ -240,6 +248,9 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 		}
 	}
 	now := l.opts.now().UnixNano()
+	mono := time.Now()
+	copySearchNow := l.seq.searchDue(mono)
+	var copied int64
 	err := l.lease.InTx(l.ctx, func(tx execer) error {
 		res, err := tx.Exec(l.ctx, "UPDATE audit_tree SET size = ?, root = ?, compact = ?, updated_ns = ? WHERE id = 1 AND size = ?",
 			int64(st.size), st.root, st.compactBytes(), now, int64(old))
@@ -257,6 +268,11 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 		}
 		if err := insertTokens(l.ctx, tx, tokensOf(items), now); err != nil {
 			return err
+		}
+		if copySearchNow {
+			if copied, err = copySearch(l.ctx, tx, searchChunk); err != nil {
+				return err
+			}
 		}
 		if len(pendingIDs) > 0 {
 			res, err := tx.Exec(l.ctx, "DELETE FROM audit_pending WHERE id IN ("+placeholders(len(pendingIDs))+")", pendingIDs...)
@@ -283,6 +299,9 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 		return nil, err
 	}
 	l.setState(st)
+	if copySearchNow {
+		l.seq.searchCopied(mono, copied)
+	}
 	return idx, nil
 }
 

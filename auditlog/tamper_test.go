@@ -81,6 +81,15 @@ func TestTamper(t *testing.T) {
 			exec(t, db, `INSERT INTO audit_entries (idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body)
 				SELECT ?, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body FROM audit_entries WHERE idx = 0`, n)
 		}},
+		{name: "fail/changed-search-row", wantIndex: 5, reason: "search table row", tamper: func(t *testing.T, db *store.DB) {
+			exec(t, db, "UPDATE audit_search SET actor_subject = 'someone-else' WHERE idx = 5")
+		}},
+		{name: "fail/search-row-deleted", wantIndex: 6, reason: "missing from the search table", tamper: func(t *testing.T, db *store.DB) {
+			exec(t, db, "DELETE FROM audit_search WHERE idx = 6")
+		}},
+		{name: "fail/search-row-without-entry", wantIndex: n, reason: "search table row", tamper: func(t *testing.T, db *store.DB) {
+			exec(t, db, "INSERT INTO audit_search ("+searchColumns+") SELECT ?, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash FROM audit_search WHERE idx = 0", n)
+		}},
 		{name: "fail/forged-checkpoint", wantIndex: 0, reason: "does not verify", tamper: func(t *testing.T, db *store.DB) {
 			var note string
 			if err := db.QueryRow(context.Background(), "SELECT note FROM audit_checkpoints WHERE size = ?", n).Scan(&note); err != nil {

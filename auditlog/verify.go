@@ -63,7 +63,9 @@ type VerifyReport struct {
 //     consistency proof built from stored nodes and transparency-dev/merkle's
 //     verifier;
 //   - the stored tree state equals the recomputation, and no entry lies
-//     beyond it.
+//     beyond it;
+//   - the search table is an exact copy of the search columns of a prefix
+//     of the entries.
 //
 // The first failure is returned as an *IntegrityError naming the index.
 // Verify reads the log as of its start and tolerates concurrent appends.
@@ -81,6 +83,7 @@ func (r *Reader) Verify(ctx context.Context, logVerifier note.Verifier, otherVer
 		v.checkNothingBeyond,
 		v.checkTreeState,
 		r.checkNoExtraEntries,
+		r.checkSearch,
 		v.checkConsistency,
 	} {
 		if err := step(ctx); err != nil {
