@@ -143,7 +143,7 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 		}
 		modules[m.Path] = m.Parsed
 	}
-	data, err := withGrants(ctx, b.Data, modules)
+	data, err := withIndexes(ctx, b.Data, modules)
 	if err != nil {
 		return nil, err
 	}

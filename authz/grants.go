@@ -17,40 +17,58 @@ import (
 // the policy then reads instead of computing it per decision.
 const GrantsQuery = "data.tongxing.gateway.computed_grants"
 
+// OpenResourcesQuery is the rule a policy may define to index its
+// unconditionally shared resources for decisions; [Load] stores its
+// result as data.tongxing.open_resources, as for [GrantsQuery].
+const OpenResourcesQuery = "data.tongxing.gateway.computed_open_resources"
+
 // ErrReservedData is returned by [Load] for a bundle whose data sets what
 // Tongxing computes when loading it.
 var ErrReservedData = errors.New("authz: reserved data")
 
-// withGrants returns data with data.tongxing.grants computed by the
-// policy's own GrantsQuery rule, or data unchanged when the policy defines
-// none. A bundle may not bring its own index: it could grant what its
-// agreements do not.
-func withGrants(ctx context.Context, data map[string]any, modules map[string]*ast.Module) (map[string]any, error) {
+// indexes are the data Tongxing computes from a bundle's own rules when it
+// loads it: key under data.tongxing, and the rule.
+var indexes = []struct{ key, query string }{
+	{"grants", GrantsQuery},
+	{"open_resources", OpenResourcesQuery},
+}
+
+// withIndexes returns data with each of [indexes] computed by the policy's
+// own rule, or data unchanged for a rule the policy does not define. A
+// bundle may not bring its own index: it could grant what its agreements
+// and catalogue do not.
+func withIndexes(ctx context.Context, data map[string]any, modules map[string]*ast.Module) (map[string]any, error) {
 	root, _ := data["tongxing"].(map[string]any)
-	if _, ok := root["grants"]; ok {
-		return nil, fmt.Errorf("%w: data.tongxing.grants is computed from the agreements when the bundle is loaded; remove it from the bundle", ErrReservedData)
+	for _, ix := range indexes {
+		if _, ok := root[ix.key]; ok {
+			return nil, fmt.Errorf("%w: data.tongxing.%s is computed from the policy's data when the bundle is loaded; remove it from the bundle", ErrReservedData, ix.key)
+		}
 	}
-	opts := []func(*rego.Rego){
-		rego.Query(GrantsQuery),
-		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))),
-		rego.StrictBuiltinErrors(true),
-	}
-	for _, m := range modules {
-		opts = append(opts, rego.ParsedModule(m))
-	}
-	rs, err := rego.New(opts...).Eval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("authz: index the agreements (%s): %w", GrantsQuery, err)
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return data, nil // the policy does not index its agreements
-	}
-	out := maps.Clone(data)
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
 	tx := maps.Clone(root)
 	if tx == nil {
 		tx = map[string]any{}
 	}
-	tx["grants"] = rs[0].Expressions[0].Value
+	computed := false
+	for _, ix := range indexes {
+		opts := []func(*rego.Rego){rego.Query(ix.query), rego.Store(store), rego.StrictBuiltinErrors(true)}
+		for _, m := range modules {
+			opts = append(opts, rego.ParsedModule(m))
+		}
+		rs, err := rego.New(opts...).Eval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("authz: index the policy's data (%s): %w", ix.query, err)
+		}
+		if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+			continue // the policy does not define this index
+		}
+		tx[ix.key] = rs[0].Expressions[0].Value
+		computed = true
+	}
+	if !computed {
+		return data, nil
+	}
+	out := maps.Clone(data)
 	out["tongxing"] = tx
 	return out, nil
 }

@@ -63,6 +63,15 @@ func TestLoadRefusesItsOwnGrants(t *testing.T) {
 	if !errors.Is(err, authz.ErrReservedData) {
 		t.Fatalf("Load: %v, want ErrReservedData", err)
 	}
+	// The same for the open-resource index: an entry opening a conditional
+	// resource to everyone.
+	err = exampleWith(t, func(root map[string]any) {
+		root["open_resources"] = map[string]any{"gongan.household": map[string]any{"owner": "gongan", "personal": false, "names_citizen": false,
+			"decision": map[string]any{"allow": true, "reasons": []any{"forged"}, "obligations": map[string]any{}, "agreement": "", "legal_basis": ""}}}
+	})
+	if !errors.Is(err, authz.ErrReservedData) {
+		t.Fatalf("Load with open_resources: %v, want ErrReservedData", err)
+	}
 	if err := exampleWith(t, func(map[string]any) {}); err != nil {
 		t.Fatalf("the unchanged example: %v", err)
 	}

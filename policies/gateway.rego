@@ -273,6 +273,52 @@ grant_decision(a, r, p, fields) := {
 	not negative.resources[r]
 } else := {}
 
+# --- the open-resource index ----------------------------------------------
+#
+# open_resources[RESOURCE] is, for an unconditional resource off the
+# negative list, its owner, whether it holds personal data and names a
+# citizen, and the decision for the calls it allows, which is the same for
+# every consumer and purpose. Tongxing computes it once when it loads a
+# bundle, from this rule, and keeps it as data.tongxing.open_resources, so
+# that such a call too is decided by one lookup and the checks that depend
+# on the call (see decision below).
+computed_open_resources := {r: entry |
+	some r, res in catalogue
+	res.sharing == "unconditional"
+	not negative.resources[r]
+	entry := {
+		"owner": res.owner,
+		"personal": count(object.get(res, "personal_fields", [])) > 0,
+		"names_citizen": names_a_citizen(res),
+		"decision": {
+			"allow": true,
+			"reasons": [
+				sprintf("unconditional sharing (无条件共享) of %s", [r]),
+				sprintf("legal basis: %s", [res.legal_basis]),
+			],
+			"obligations": open_obligations(r, res),
+			"agreement": "",
+			"legal_basis": res.legal_basis,
+		},
+	}
+}
+
+# The fields obligation of an unconditional resource: its fields less those
+# on the negative list, when the negative list names any of them.
+open_obligations(r, res) := {"fields": sort([f | some f in res.fields; not f in neg])} if {
+	neg := object.get(negative, ["fields", r], [])
+	count(neg) > 0
+} else := {}
+
+# purpose_ok for a resource that holds personal data or not.
+open_purpose_ok(false) if purpose == ""
+
+open_purpose_ok(_) if {
+	purpose != ""
+	data.tongxing.purposes[purpose]
+	purpose_in_power_list
+}
+
 # The grant used: the live entry with the smallest agreement id.
 grant := live_grants[0]
 
@@ -325,7 +371,8 @@ default legal_basis := ""
 legal_basis := resource.legal_basis
 
 # The decision. An allowed call, the common case, is the one its grant
-# holds (under an agreement) or is built in one body (unconditional), with
+# (under an agreement) or its open-resource entry (unconditional) holds, or
+# is built in one body when Tongxing has not indexed the bundle, with
 # the same values the rules above give it, which gateway_test.rego checks;
 # a refused call's comes from those rules.
 decision := g.decision if {
@@ -339,6 +386,15 @@ decision := g.decision if {
 	input.caller.department != ""
 	g.owner == input.target.department
 	citizen_ok_when(g.names_citizen)
+} else := o.decision if {
+	# An unconditional resource off the negative list: its entry in the
+	# open-resource index, for a caller, owner, purpose and citizen that
+	# pass what remains of purpose_ok and open_to_consumer.
+	o := data.tongxing.open_resources[input.resource.id]
+	input.caller.department != ""
+	o.owner == input.target.department
+	open_purpose_ok(o.personal)
+	citizen_ok_when(o.names_citizen)
 } else := grant.decision if {
 	resource.sharing == "conditional"
 	open_to_consumer

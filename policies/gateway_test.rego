@@ -216,6 +216,7 @@ test_grant_index_at_validity_edges if {
 # target department (the owner or another).
 test_decision_matches_the_rules if {
 	grants := gateway.computed_grants
+	open := gateway.computed_open_resources
 	cases := [[c, r, p, z, t, target] |
 		some c, _ in data.tongxing.power_lists
 		some r, res in data.tongxing.catalogue
@@ -232,7 +233,7 @@ test_decision_matches_the_rules if {
 		some x in cases
 		[c, r, p, z, t, target] := x
 		call_input := object.union(call(c, target, r, p), {"citizen": z, "time_ns": t})
-		d := gateway.decision with input as call_input with data.tongxing.grants as grants
+		d := gateway.decision with input as call_input with data.tongxing.grants as grants with data.tongxing.open_resources as open
 		rules := {
 			"allow": gateway.allow,
 			"reasons": gateway.reasons,
@@ -279,4 +280,57 @@ test_renewed_agreement_decides_by_the_live_one if {
 		d == rules
 	}
 	decided == {"2025-03-01T00:00:00Z": "A-2024-007", "2026-06-01T00:00:00Z": "A-2025-010", "2032-01-01T00:00:00Z": ""}
+}
+
+# The open-resource index: a decision on an unconditional resource reads
+# it (an entry with other reasons shows through) ...
+test_decision_reads_the_open_resource_index if {
+	entry := object.union(gateway.computed_open_resources["gongan.population-stats"], {"decision": {"allow": true, "reasons": ["from the index"], "obligations": {}, "agreement": "", "legal_basis": ""}})
+	d := gateway.decision with input as call("tax", "gongan", "gongan.population-stats", "")
+		with data.tongxing.open_resources as {"gongan.population-stats": entry}
+	d.reasons == ["from the index"]
+}
+
+# ... and gives what the rules give, for every consumer, purpose, citizen
+# and target department, also for an unconditional resource that holds
+# personal data and names a citizen, and for one with fields on the
+# negative list (the example data has neither).
+test_open_resource_index_matches_the_rules if {
+	jobs := object.union(data.tongxing.catalogue["renshe.job-vacancies"], {"personal_fields": ["id_number"], "citizen_field": {"in": "path", "name": "id_number"}})
+	cat := object.union(data.tongxing.catalogue, {"renshe.job-vacancies": jobs})
+	neg := object.union(data.tongxing.negative_list, {"fields": object.union(data.tongxing.negative_list.fields, {"gongan.population-stats": ["households"]})})
+	open := gateway.computed_open_resources with data.tongxing.catalogue as cat with data.tongxing.negative_list as neg
+	open["renshe.job-vacancies"].personal
+	open["renshe.job-vacancies"].names_citizen
+	open["gongan.population-stats"].decision.obligations == {"fields": ["district", "registered_population", "year"]}
+	cases := [[c, r, p, z, target] |
+		some c in array.concat([c | some c, _ in data.tongxing.power_lists], ["", "nobody"])
+		some r, res in cat
+		res.sharing == "unconditional"
+		some target in {res.owner, "nowhere"}
+		some p in array.concat([q | some q, _ in data.tongxing.purposes], ["", "P-NOPE"])
+		some z in [
+			{"named": citizen, "acted_for": "", "acted_for_id": ""},
+			{"named": "", "acted_for": "", "acted_for_id": ""},
+			{"named": citizen, "acted_for": "p1", "acted_for_id": citizen},
+			{"named": citizen, "acted_for": "p1", "acted_for_id": "other"},
+		]
+	]
+	results := [[x, d, rules] |
+		some x in cases
+		[c, r, p, z, target] := x
+		call_input := object.union(call(c, target, r, p), {"citizen": z})
+		d := gateway.decision with input as call_input with data.tongxing.catalogue as cat
+			with data.tongxing.negative_list as neg with data.tongxing.open_resources as open
+		rules := {
+			"allow": gateway.allow,
+			"reasons": gateway.reasons,
+			"obligations": gateway.obligations,
+			"agreement": gateway.agreement_id,
+			"legal_basis": gateway.legal_basis,
+		} with input as call_input with data.tongxing.catalogue as cat with data.tongxing.negative_list as neg
+	]
+	count(cases) > 500
+	count([x | some [x, d, _] in results; d.allow; x[1] == "renshe.job-vacancies"]) > 0
+	[x | some [x, d, rules] in results; d != rules] == []
 }
