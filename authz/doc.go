@@ -27,8 +27,10 @@
 // resource id, agreements by consumer department then resource, power
 // lists by department; and when the policy defines GrantsQuery (the
 // example does), Load evaluates it once and keeps the agreements indexed
-// by consumer, resource and purpose as data.tongxing.grants, which a
-// bundle may not bring itself ([ErrReservedData]). Deny by default: a missing decision or an
+// by consumer, resource and purpose as data.tongxing.grants, and likewise
+// the unconditional resources as data.tongxing.open_resources
+// ([OpenResourcesQuery]), which a bundle may not bring itself
+// ([ErrReservedData]). Deny by default: a missing decision or an
 // evaluation error is a denial ([Decision.Error] says which).
 // [Policy.Decide] evaluates on long-lived evaluator goroutines of the
 // policy, which keep the stacks OPA's recursive evaluator grows, instead
