@@ -17,7 +17,9 @@ const (
 	// before it copies them into audit_search, in the transaction of the
 	// next batch it commits.
 	searchInterval = 100 * time.Millisecond
-	// searchChunk bounds the entries copied in one transaction.
+	// searchChunk bounds the entries copied in one transaction, beyond
+	// those of the batch it commits (so that the copy keeps up however
+	// large the batches).
 	searchChunk = 2048
 	// searchColumns are the columns audit_search copies from audit_entries.
 	searchColumns = "idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash"
@@ -48,10 +50,10 @@ func (s *sequencer) searchDue(now time.Time) bool {
 	return s.searchBehind || now.Sub(s.searchAt) >= searchInterval
 }
 
-// searchCopied records a copy of n entries at now: a full chunk means more
-// may be waiting, so the next batch copies again.
-func (s *sequencer) searchCopied(now time.Time, n int64) {
-	s.searchAt, s.searchBehind = now, n >= searchChunk
+// searchCopied records a copy of n entries, at most limit, at now: a full
+// copy means more may be waiting, so the next batch copies again.
+func (s *sequencer) searchCopied(now time.Time, n int64, limit int) {
+	s.searchAt, s.searchBehind = now, n >= int64(limit)
 }
 
 // catchUpSearch copies every entry not yet in audit_search into it, a

@@ -128,3 +128,58 @@ func setSearchPrefix(t *testing.T, db *store.DB, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestSearchCopyKeepsUp checks that the copy into the search table keeps
+// up with batches larger than its chunk: a due copy takes the whole batch
+// it commits, and a copy that could not take everything is repeated with
+// the next batch rather than waiting for the interval.
+func TestSearchCopyKeepsUp(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	l := openLog(t, db, newKeys(t))
+	next := 0
+	seq := func(n int) {
+		t.Helper()
+		items := make([]seqItem, 0, n)
+		for j := next; j < next+n; j++ {
+			e := testEntry(j)
+			body, err := e.MarshalCanonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, seqItem{entry: e, rest: body[len(indexPrefix)+1:]})
+		}
+		if _, err := l.sequence(items); err != nil {
+			t.Fatal(err)
+		}
+		next += n
+	}
+	tail := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM audit_entries WHERE "+searchTail).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	big := searchChunk + 1000
+	l.seq.searchAt = time.Time{} // due
+	seq(big)
+	if n := tail(); n != 0 {
+		t.Fatalf("after a due batch of %d: %d entries not copied", big, n)
+	}
+	l.seq.searchAt = time.Now() // not due: within the interval
+	seq(big)
+	if n := tail(); n != big {
+		t.Fatalf("within the interval: %d entries not copied, want %d", n, big)
+	}
+	l.seq.searchAt = time.Time{} // due again, with more waiting than one copy takes
+	seq(big)
+	if n := tail(); n != 2*big-(searchChunk+big) {
+		t.Fatalf("after a due batch with %d waiting: %d not copied, want %d", 2*big, n, 2*big-(searchChunk+big))
+	}
+	seq(1) // behind: copies again at once
+	if n := tail(); n != 0 {
+		t.Fatalf("after catching up: %d entries not copied", n)
+	}
+}

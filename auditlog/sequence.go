@@ -250,6 +250,7 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 	now := l.opts.now().UnixNano()
 	mono := time.Now()
 	copySearchNow := l.seq.searchDue(mono)
+	searchLimit := searchChunk + len(items)
 	var copied int64
 	err := l.lease.InTx(l.ctx, func(tx execer) error {
 		res, err := tx.Exec(l.ctx, "UPDATE audit_tree SET size = ?, root = ?, compact = ?, updated_ns = ? WHERE id = 1 AND size = ?",
@@ -270,7 +271,7 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 			return err
 		}
 		if copySearchNow {
-			if copied, err = copySearch(l.ctx, tx, searchChunk); err != nil {
+			if copied, err = copySearch(l.ctx, tx, searchLimit); err != nil {
 				return err
 			}
 		}
@@ -300,7 +301,7 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 	}
 	l.setState(st)
 	if copySearchNow {
-		l.seq.searchCopied(mono, copied)
+		l.seq.searchCopied(mono, copied, searchLimit)
 	}
 	return idx, nil
 }
