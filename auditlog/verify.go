@@ -83,7 +83,7 @@ func (r *Reader) Verify(ctx context.Context, logVerifier note.Verifier, otherVer
 		v.checkNothingBeyond,
 		v.checkTreeState,
 		r.checkNoExtraEntries,
-		r.checkSearch,
+		v.checkSearchBeyond,
 		v.checkConsistency,
 	} {
 		if err := step(ctx); err != nil {
@@ -106,7 +106,8 @@ type verification struct {
 	storedRoot, storedRange []byte
 
 	entries, nodes, cps *sql.Rows
-	stopScan            func() // ends the entry scan, which owns entries once started
+	search              *sql.Rows // audit_search below the tree size, by index
+	stopScan            func()    // ends the entry scan, which owns entries once started
 
 	rng         *compact.Range // the tree of the entries replayed so far
 	next        *Checkpoint    // the next stored checkpoint, nil after the last
@@ -119,6 +120,11 @@ type verification struct {
 	pos       int64 // position of the last stored node read
 	stored    []byte
 	nodeErr   error // the first node that did not match
+
+	// The search table, read alongside the entries.
+	searchLeft bool      // more search rows may follow
+	searchRow  verifyRow // the search row read but not yet matched
+	searchHeld bool      // searchRow holds a row
 }
 
 func (v *verification) close() {
@@ -127,7 +133,7 @@ func (v *verification) close() {
 	} else if v.entries != nil {
 		v.entries.Close()
 	}
-	for _, rows := range []*sql.Rows{v.nodes, v.cps} {
+	for _, rows := range []*sql.Rows{v.nodes, v.cps, v.search} {
 		if rows != nil {
 			rows.Close()
 		}
@@ -163,6 +169,10 @@ func (v *verification) openTables(ctx context.Context) error {
 		return fmt.Errorf("auditlog: verify: read tree nodes: %w", err)
 	}
 	v.nodesLeft = true
+	if v.search, err = v.r.db.Query(ctx, "SELECT "+searchColumns+" FROM audit_search WHERE idx < ? ORDER BY idx", int64(v.size)); err != nil {
+		return fmt.Errorf("auditlog: verify: read the search table: %w", err)
+	}
+	v.searchLeft = true
 	if v.cps, err = v.r.db.Query(ctx, "SELECT size, time_ns, note FROM audit_checkpoints ORDER BY size"); err != nil {
 		return fmt.Errorf("auditlog: verify: read checkpoints: %w", err)
 	}
@@ -262,6 +272,9 @@ func (v *verification) replay(context.Context) error {
 			if v.nodeErr != nil {
 				return v.nodeErr
 			}
+			if err := v.checkSearchRow(i, &c.rows[k]); err != nil {
+				return err
+			}
 			i++
 			if err := v.checkCheckpoints(i); err != nil {
 				return err
@@ -270,6 +283,42 @@ func (v *verification) replay(context.Context) error {
 	}
 	if i < v.size {
 		return &IntegrityError{Index: i, Reason: "entry is missing"}
+	}
+	return nil
+}
+
+// checkSearchRow compares the search table's row for entry i, if the
+// table holds it, with the entry's columns (already checked against its
+// body). The table holds a prefix of the log: a row for a later entry
+// while i has none means an entry was removed from searches.
+func (v *verification) checkSearchRow(i uint64, e *verifyRow) error {
+	if !v.searchHeld && v.searchLeft {
+		if !v.search.Next() {
+			v.searchLeft = false
+			if err := v.search.Err(); err != nil {
+				return fmt.Errorf("auditlog: verify: read the search table: %w", err)
+			}
+			return nil
+		}
+		s := &v.searchRow
+		if err := v.search.Scan(&s.idx, &s.ns, &s.subj, &s.adept, &s.odept, &s.action, &s.decision, &s.citizen); err != nil {
+			return fmt.Errorf("auditlog: verify: read the search table: %w", err)
+		}
+		v.searchHeld = true
+	}
+	if !v.searchHeld {
+		return nil
+	}
+	s := &v.searchRow
+	switch {
+	case s.idx > int64(i):
+		return &IntegrityError{Index: i, Reason: "entry is missing from the search table, so searches do not find it"}
+	case s.idx < int64(i):
+		return &IntegrityError{Index: i, Reason: fmt.Sprintf("search table row with index %d does not match the entry", s.idx)}
+	}
+	v.searchHeld = false
+	if s.ns != e.ns || s.subj != e.subj || s.adept != e.adept || s.odept != e.odept || s.action != e.action || s.decision != e.decision || s.citizen != e.citizen {
+		return &IntegrityError{Index: i, Reason: "search table row does not match the entry"}
 	}
 	return nil
 }
