@@ -104,16 +104,7 @@ func benchLog(b *testing.B) (*Reader, *testKeys, int) {
 	start := time.Now()
 	const batch = 4096
 	for i := int(size); i < n; i += batch {
-		items := make([]seqItem, 0, batch)
-		for j := i; j < min(i+batch, n); j++ {
-			e := testEntry(j)
-			body, err := e.MarshalCanonical()
-			if err != nil {
-				b.Fatal(err)
-			}
-			items = append(items, seqItem{entry: e, rest: body[len(indexPrefix)+1:]})
-		}
-		if _, err := l.sequence(items); err != nil {
+		if _, err := l.sequence(testItems(b, i, min(batch, n-i))); err != nil {
 			b.Fatal(err)
 		}
 		if err := l.publish(ctx); err != nil { // one checkpoint per batch

@@ -85,6 +85,23 @@ func testEntry(i int) Entry {
 	return e
 }
 
+// testItems returns testEntry(start) ... testEntry(start+n-1) ready for
+// Log.sequence, which tests and benchmarks call directly to commit large
+// batches.
+func testItems(t testing.TB, start, n int) []seqItem {
+	t.Helper()
+	items := make([]seqItem, 0, n)
+	for j := start; j < start+n; j++ {
+		e := testEntry(j)
+		body, err := e.MarshalCanonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, seqItem{entry: e, rest: body[len(indexPrefix)+1:]})
+	}
+	return items
+}
+
 func appendN(t testing.TB, l *Log, start, n int) []uint64 {
 	t.Helper()
 	out := make([]uint64, n)

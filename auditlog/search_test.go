@@ -140,16 +140,7 @@ func TestSearchCopyKeepsUp(t *testing.T) {
 	next := 0
 	seq := func(n int) {
 		t.Helper()
-		items := make([]seqItem, 0, n)
-		for j := next; j < next+n; j++ {
-			e := testEntry(j)
-			body, err := e.MarshalCanonical()
-			if err != nil {
-				t.Fatal(err)
-			}
-			items = append(items, seqItem{entry: e, rest: body[len(indexPrefix)+1:]})
-		}
-		if _, err := l.sequence(items); err != nil {
+		if _, err := l.sequence(testItems(t, next, n)); err != nil {
 			t.Fatal(err)
 		}
 		next += n
