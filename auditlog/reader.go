@@ -412,24 +412,22 @@ func (r *Reader) Search(ctx context.Context, q Query) (*Page, error) {
 	}
 	cond := strings.Join(append([]string{"1 = 1"}, where...), " AND ")
 
-	// The indexed prefix of the log (audit_search) gives at most limit+1
-	// candidates per filter column; the entries beyond it, a few
-	// sequencing intervals' worth, are read from audit_entries.
-	sub := "SELECT idx FROM (SELECT idx, time_ns FROM audit_search WHERE %s" + cond + " ORDER BY time_ns, idx LIMIT ?) %s"
+	// The indexed prefix of the log (audit_search) and the entries beyond
+	// it (a few sequencing intervals' worth, read from audit_entries) each
+	// give at most limit+1 candidates per department column.
+	sub := "SELECT idx FROM (SELECT idx, time_ns FROM %s WHERE %s" + cond + " ORDER BY time_ns, idx LIMIT ?) %s"
 	var parts []string
 	var qargs []any
-	if q.Department == "" {
-		parts = append(parts, fmt.Sprintf(sub, "", "s"))
-		qargs = append(append(qargs, args...), limit+1)
-		parts = append(parts, "SELECT idx FROM audit_entries WHERE "+searchTail+" AND "+cond)
-		qargs = append(qargs, args...)
-	} else {
+	for _, from := range []struct{ table, where, alias string }{{"audit_search", "", "s"}, {"audit_entries", searchTail + " AND ", "t"}} {
+		if q.Department == "" {
+			parts = append(parts, fmt.Sprintf(sub, from.table, from.where, from.alias))
+			qargs = append(append(qargs, args...), limit+1)
+			continue
+		}
 		for _, col := range []string{"actor_department", "object_department"} {
-			parts = append(parts, fmt.Sprintf(sub, col+" = ? AND ", col[:1]))
+			parts = append(parts, fmt.Sprintf(sub, from.table, from.where+col+" = ? AND ", from.alias+"_"+col[:1]))
 			qargs = append(append(append(qargs, q.Department), args...), limit+1)
 		}
-		parts = append(parts, "SELECT idx FROM audit_entries WHERE "+searchTail+" AND (actor_department = ? OR object_department = ?) AND "+cond)
-		qargs = append(append(qargs, q.Department, q.Department), args...)
 	}
 	query := "SELECT idx, body FROM audit_entries WHERE idx IN (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY time_ns, idx LIMIT ?"
 	qargs = append(qargs, limit+1)
