@@ -414,19 +414,34 @@ func (r *Reader) Search(ctx context.Context, q Query) (*Page, error) {
 
 	// The indexed prefix of the log (audit_search) and the entries beyond
 	// it (a few sequencing intervals' worth, read from audit_entries) each
-	// give at most limit+1 candidates per department column.
+	// give at most limit+1 candidates per department column. The prefix
+	// end is read first: it only grows, so a copy committed in between
+	// makes the two parts overlap (IN ignores duplicates) but never leaves
+	// a gap, and as a parameter it lets the planner see how short the
+	// tail is.
+	var indexed sql.NullInt64
+	if err := r.db.QueryRow(ctx, "SELECT MAX(idx) FROM audit_search").Scan(&indexed); err != nil {
+		return nil, fmt.Errorf("auditlog: search: read the search table: %w", err)
+	}
+	tailFrom := int64(-1)
+	if indexed.Valid {
+		tailFrom = indexed.Int64
+	}
 	sub := "SELECT idx FROM (SELECT idx, time_ns FROM %s WHERE %s" + cond + " ORDER BY time_ns, idx LIMIT ?) %s"
 	var parts []string
 	var qargs []any
-	for _, from := range []struct{ table, where, alias string }{{"audit_search", "", "s"}, {"audit_entries", searchTail + " AND ", "t"}} {
+	for _, from := range []struct {
+		table, where, alias string
+		args                []any
+	}{{"audit_search", "", "s", nil}, {"audit_entries", "idx > ? AND ", "t", []any{tailFrom}}} {
 		if q.Department == "" {
 			parts = append(parts, fmt.Sprintf(sub, from.table, from.where, from.alias))
-			qargs = append(append(qargs, args...), limit+1)
+			qargs = append(append(append(qargs, from.args...), args...), limit+1)
 			continue
 		}
 		for _, col := range []string{"actor_department", "object_department"} {
 			parts = append(parts, fmt.Sprintf(sub, from.table, from.where+col+" = ? AND ", from.alias+"_"+col[:1]))
-			qargs = append(append(append(qargs, q.Department), args...), limit+1)
+			qargs = append(append(append(append(qargs, from.args...), q.Department), args...), limit+1)
 		}
 	}
 	query := "SELECT idx, body FROM audit_entries WHERE idx IN (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY time_ns, idx LIMIT ?"

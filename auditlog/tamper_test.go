@@ -144,3 +144,48 @@ func TestTamper(t *testing.T) {
 		})
 	}
 }
+
+// TestTamperSQLiteTypes changes the type of a stored value, which SQLite
+// allows in any column (PostgreSQL enforces the declared types): a BLOB
+// holding a text's bytes reads back in Go as the same string, while SQL
+// comparisons, and so searches, never match it. Verify must notice.
+func TestTamperSQLiteTypes(t *testing.T) {
+	const n = 20
+	for _, tc := range []struct {
+		name, tamper string
+		wantIndex    uint64
+		reason       string
+	}{
+		{"blob-search-column", "UPDATE audit_search SET actor_subject = CAST(actor_subject AS BLOB) WHERE idx = 12", 12, "wrong type"},
+		{"blob-search-time", "UPDATE audit_search SET time_ns = CAST(CAST(time_ns AS TEXT) AS BLOB) WHERE idx = 7", 7, "wrong type"},
+		{"text-search-index", "INSERT INTO audit_search (" + searchColumns + ") VALUES ('zz', 0, '', '', '', '', '', '')", n, "not an integer"},
+		{"blob-entry-column", "UPDATE audit_entries SET actor_subject = CAST(actor_subject AS BLOB) WHERE idx = 12", 12, "wrong type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.SQLite(t)
+			keys := newKeys(t)
+			l, err := Open(ctx, db, keys.signer, WithCheckpointInterval(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 0, n)
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r := NewReader(db)
+			if _, err := r.Verify(ctx, keys.signer.Verifier()); err != nil {
+				t.Fatalf("verify before tampering: %v", err)
+			}
+			if _, err := db.Exec(ctx, tc.tamper); err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.Verify(ctx, keys.signer.Verifier())
+			var ie *IntegrityError
+			if !errors.As(err, &ie) || ie.Index != tc.wantIndex || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err = %v; want an IntegrityError at %d with %q", err, tc.wantIndex, tc.reason)
+			}
+			t.Logf("detected: %v", err)
+		})
+	}
+}

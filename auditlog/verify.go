@@ -160,8 +160,8 @@ func (v *verification) readTreeState(ctx context.Context) error {
 // every checkpoint, in order, and reads the first checkpoint.
 func (v *verification) openTables(ctx context.Context) error {
 	var err error
-	v.entries, err = v.r.db.Query(ctx, `SELECT idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body
-		FROM audit_entries WHERE idx < ? ORDER BY idx`, int64(v.size))
+	v.entries, err = v.r.db.Query(ctx, `SELECT idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body, `+
+		v.r.typed("", entryTypes)+` FROM audit_entries WHERE idx < ? ORDER BY idx`, int64(v.size))
 	if err != nil {
 		return fmt.Errorf("auditlog: verify: read entries: %w", err)
 	}
@@ -169,7 +169,7 @@ func (v *verification) openTables(ctx context.Context) error {
 		return fmt.Errorf("auditlog: verify: read tree nodes: %w", err)
 	}
 	v.nodesLeft = true
-	if v.search, err = v.r.db.Query(ctx, "SELECT "+searchColumns+" FROM audit_search WHERE idx < ? ORDER BY idx", int64(v.size)); err != nil {
+	if v.search, err = v.r.db.Query(ctx, "SELECT "+searchColumns+", "+v.r.typed("", searchTypes)+" FROM audit_search WHERE idx < ? ORDER BY idx", int64(v.size)); err != nil {
 		return fmt.Errorf("auditlog: verify: read the search table: %w", err)
 	}
 	v.searchLeft = true
@@ -301,7 +301,7 @@ func (v *verification) checkSearchRow(i uint64, e *verifyRow) error {
 			return nil
 		}
 		s := &v.searchRow
-		if err := v.search.Scan(&s.idx, &s.ns, &s.subj, &s.adept, &s.odept, &s.action, &s.decision, &s.citizen); err != nil {
+		if err := v.search.Scan(&s.idx, &s.ns, &s.subj, &s.adept, &s.odept, &s.action, &s.decision, &s.citizen, &s.typed); err != nil {
 			return fmt.Errorf("auditlog: verify: read the search table: %w", err)
 		}
 		v.searchHeld = true
@@ -317,6 +317,9 @@ func (v *verification) checkSearchRow(i uint64, e *verifyRow) error {
 		return &IntegrityError{Index: i, Reason: fmt.Sprintf("search table row with index %d does not match the entry", s.idx)}
 	}
 	v.searchHeld = false
+	if !s.typed {
+		return &IntegrityError{Index: i, Reason: "search table row has a column of the wrong type"}
+	}
 	if s.ns != e.ns || s.subj != e.subj || s.adept != e.adept || s.odept != e.odept || s.action != e.action || s.decision != e.decision || s.citizen != e.citizen {
 		return &IntegrityError{Index: i, Reason: "search table row does not match the entry"}
 	}
@@ -417,6 +420,7 @@ type verifyRow struct {
 	ns                                            int64
 	subj, adept, odept, action, decision, citizen string
 	leaf, body                                    []byte
+	typed                                         bool            // every column has its declared type
 	hash                                          []byte          // leaf hash recomputed from body
 	bad                                           *IntegrityError // first problem with this row
 }
@@ -458,7 +462,7 @@ func scanEntries(rows *sql.Rows, size uint64) (<-chan *verifyChunk, func()) {
 					break
 				}
 				var r verifyRow
-				if err := rows.Scan(&r.idx, &r.ns, &r.subj, &r.adept, &r.odept, &r.action, &r.decision, &r.citizen, &r.leaf, &r.body); err != nil {
+				if err := rows.Scan(&r.idx, &r.ns, &r.subj, &r.adept, &r.odept, &r.action, &r.decision, &r.citizen, &r.leaf, &r.body, &r.typed); err != nil {
 					c.err = err
 					break
 				}
@@ -501,6 +505,10 @@ func checkRow(i uint64, r *verifyRow) {
 		} else {
 			r.bad = &IntegrityError{Index: i, Reason: fmt.Sprintf("unexpected row with index %d", r.idx)}
 		}
+		return
+	}
+	if !r.typed {
+		r.bad = &IntegrityError{Index: i, Reason: "stored entry has a column of the wrong type"}
 		return
 	}
 	e, err := ParseEntry(r.body)
