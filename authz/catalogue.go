@@ -123,6 +123,16 @@ func ParseCatalogue(data map[string]any) (*Catalogue, error) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
+		// Go decodes null as a missing member; the policy's rules do not
+		// (count(null) is an error), so null is refused here.
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(m[id], &members); err == nil {
+			for k, v := range members {
+				if string(v) == "null" {
+					return nil, fmt.Errorf("%w: resource %q: member %q is null", ErrCatalogue, id, k)
+				}
+			}
+		}
 		dec := json.NewDecoder(bytes.NewReader(m[id]))
 		dec.DisallowUnknownFields()
 		r := &Resource{}
@@ -389,6 +399,46 @@ func checkAgreements(data map[string]any) error {
 					return bad("valid_from is not before expires")
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// checkNegativeList refuses a negative list of the wrong shape: the policy
+// reads data.tongxing.negative_list as {"resources": {ID: {"reason",
+// "basis"}}, "fields": {ID: [FIELD...]}}, and a field list written as a
+// string, say, would make its rules and its indexes disagree about which
+// fields to remove.
+func checkNegativeList(data map[string]any) error {
+	root, _ := data["tongxing"].(map[string]any)
+	raw, ok := root["negative_list"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return fmt.Errorf("%w: negative_list: %v", ErrCatalogue, err)
+	}
+	var nl struct {
+		Resources map[string]*struct {
+			Reason string `json:"reason"`
+			Basis  string `json:"basis"`
+		} `json:"resources"`
+		Fields map[string][]string `json:"fields"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&nl); err != nil {
+		return fmt.Errorf("%w: data.tongxing.negative_list must be {\"resources\": {ID: {\"reason\", \"basis\"}}, \"fields\": {ID: [FIELD...]}}: %v", ErrCatalogue, err)
+	}
+	for id, r := range nl.Resources {
+		if r == nil || r.Reason == "" {
+			return fmt.Errorf("%w: negative_list: resource %q needs a reason", ErrCatalogue, id)
+		}
+	}
+	for id, fields := range nl.Fields {
+		if fields == nil {
+			return fmt.Errorf("%w: negative_list: fields of %q must be a list", ErrCatalogue, id)
 		}
 	}
 	return nil

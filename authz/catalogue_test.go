@@ -104,6 +104,7 @@ func TestParseCatalogueRejects(t *testing.T) {
 		{"fail/param-names-differ", map[string]any{"tax.a": good, "tax.b": with("path", "/v1/a/{other}/x")}},
 		{"fail/bad-id", map[string]any{"Tax A": good}},
 		{"fail/negative-max-body", map[string]any{"tax.a": with("max_body", -1)}},
+		{"fail/null-member", map[string]any{"tax.a": func() map[string]any { m := with("legal_basis", "x"); m["personal_fields"] = nil; return m }()}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -136,6 +136,9 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 	if err := checkAgreements(b.Data); err != nil {
 		return nil, err
 	}
+	if err := checkNegativeList(b.Data); err != nil {
+		return nil, err
+	}
 	modules := map[string]*ast.Module{}
 	for _, m := range b.Modules {
 		if m.Parsed == nil {

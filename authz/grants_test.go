@@ -72,6 +72,20 @@ func TestLoadRefusesItsOwnGrants(t *testing.T) {
 	if !errors.Is(err, authz.ErrReservedData) {
 		t.Fatalf("Load with open_resources: %v, want ErrReservedData", err)
 	}
+	// A negative list of another shape than the policy reads: a field list
+	// written as a string, a resource without a reason.
+	for name, edit := range map[string]func(nl map[string]any){
+		"string-fields": func(nl map[string]any) { nl["fields"].(map[string]any)["gongan.population-stats"] = "households" },
+		"no-reason": func(nl map[string]any) {
+			nl["resources"].(map[string]any)["tax.offices"] = map[string]any{"basis": "x"}
+		},
+		"unknown": func(nl map[string]any) { nl["people"] = map[string]any{} },
+	} {
+		err := exampleWith(t, func(root map[string]any) { edit(root["negative_list"].(map[string]any)) })
+		if !errors.Is(err, authz.ErrCatalogue) {
+			t.Errorf("negative list %s: Load: %v, want ErrCatalogue", name, err)
+		}
+	}
 	if err := exampleWith(t, func(map[string]any) {}); err != nil {
 		t.Fatalf("the unchanged example: %v", err)
 	}
