@@ -104,14 +104,9 @@ var (
 // resources on one route are errors wrapping ErrCatalogue.
 func ParseCatalogue(data map[string]any) (*Catalogue, error) {
 	c := &Catalogue{resources: map[string]*Resource{}, routes: map[string]*node{}}
-	root, _ := data["tongxing"].(map[string]any)
-	raw, ok := root["catalogue"]
-	if !ok {
-		return c, nil
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCatalogue, err)
+	b, ok, err := member(data, "catalogue")
+	if !ok || err != nil {
+		return c, err
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -354,14 +349,9 @@ func cleanSegment(seg string) (string, bool) {
 // before expires. A bundle with a malformed agreement is refused at load
 // rather than making decisions fail later.
 func checkAgreements(data map[string]any) error {
-	root, _ := data["tongxing"].(map[string]any)
-	raw, ok := root["agreements"]
-	if !ok {
-		return nil
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return fmt.Errorf("%w: agreements: %v", ErrCatalogue, err)
+	b, ok, err := member(data, "agreements")
+	if !ok || err != nil {
+		return err
 	}
 	type agreement struct {
 		ID         string   `json:"id"`
@@ -410,14 +400,9 @@ func checkAgreements(data map[string]any) error {
 // string, say, would make its rules and its indexes disagree about which
 // fields to remove.
 func checkNegativeList(data map[string]any) error {
-	root, _ := data["tongxing"].(map[string]any)
-	raw, ok := root["negative_list"]
-	if !ok {
-		return nil
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return fmt.Errorf("%w: negative_list: %v", ErrCatalogue, err)
+	b, ok, err := member(data, "negative_list")
+	if !ok || err != nil {
+		return err
 	}
 	var nl struct {
 		Resources map[string]*struct {
@@ -442,4 +427,19 @@ func checkNegativeList(data map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// member returns data.tongxing.KEY of a bundle's data as JSON, and
+// whether the bundle has it.
+func member(data map[string]any, key string) ([]byte, bool, error) {
+	root, _ := data["tongxing"].(map[string]any)
+	raw, ok := root[key]
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %s: %v", ErrCatalogue, key, err)
+	}
+	return b, true, nil
 }

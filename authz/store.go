@@ -56,11 +56,8 @@ func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by st
 	}
 	built := builtAt(m)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := newerThanActive(ctx, tx, revision, built); err != nil {
-			return err
-		}
-		var last int64
-		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(activated_ns), 0) FROM authz_bundles").Scan(&last); err != nil {
+		last, err := newerThanActive(ctx, tx, revision, built)
+		if err != nil {
 			return err
 		}
 		if a.ActivatedAt.UnixNano() <= last {
@@ -79,7 +76,7 @@ func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by st
 		if have != a.SHA256 {
 			return fmt.Errorf("authz: revision %q is stored with other content; give the new bundle its own revision", revision)
 		}
-		_, err := tx.Exec(ctx, "UPDATE authz_bundles SET activated_ns = ?, activated_by = ? WHERE revision = ?", a.ActivatedAt.UnixNano(), by, revision)
+		_, err = tx.Exec(ctx, "UPDATE authz_bundles SET activated_ns = ?, activated_by = ? WHERE revision = ?", a.ActivatedAt.UnixNano(), by, revision)
 		return err
 	})
 	if err != nil {
@@ -89,30 +86,32 @@ func (s *Store) Activate(ctx context.Context, revision string, raw []byte, by st
 }
 
 // newerThanActive refuses a bundle built at built unless it is the active
-// revision or was built after the active bundle. Only the active bundle's
-// manifest is read, so the write transaction stays short.
-func newerThanActive(ctx context.Context, tx *store.Tx, revision string, built time.Time) error {
+// revision or was built after the active bundle, and returns the active
+// bundle's activation time (0 when there is none), the latest of all.
+// Only the active bundle's manifest is parsed.
+func newerThanActive(ctx context.Context, tx *store.Tx, revision string, built time.Time) (int64, error) {
 	var (
 		activeRev string
 		activeRaw []byte
+		activeNS  int64
 	)
-	err := tx.QueryRow(ctx, "SELECT revision, bundle FROM authz_bundles ORDER BY activated_ns DESC, revision DESC LIMIT 1").Scan(&activeRev, &activeRaw)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && activeRev == revision {
-		return nil
+	err := tx.QueryRow(ctx, "SELECT revision, bundle, activated_ns FROM authz_bundles ORDER BY activated_ns DESC, revision DESC LIMIT 1").Scan(&activeRev, &activeRaw, &activeNS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	if err != nil {
-		return err
+	if err != nil || activeRev == revision {
+		return activeNS, err
 	}
 	m, err := manifestOf(activeRaw)
 	if err != nil {
-		return nil // the active bundle is unreadable: any verified bundle replaces it
+		return activeNS, nil // the active bundle is unreadable: any verified bundle replaces it
 	}
 	activeBuilt := builtAt(m)
 	if !built.After(activeBuilt) && !(built.IsZero() && activeBuilt.IsZero()) {
-		return fmt.Errorf("%w: %s was built %s, the active %s %s; build and sign it again to put it in force",
+		return 0, fmt.Errorf("%w: %s was built %s, the active %s %s; build and sign it again to put it in force",
 			ErrOlderBundle, revision, builtText(built), activeRev, builtText(activeBuilt))
 	}
-	return nil
+	return activeNS, nil
 }
 
 func builtText(t time.Time) string {
