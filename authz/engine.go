@@ -146,7 +146,12 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 		}
 		modules[m.Path] = m.Parsed
 	}
-	data, err := withIndexes(ctx, b.Data, modules)
+	// The modules are compiled once, for the indexes and the decision.
+	comp := ast.NewCompiler()
+	if comp.Compile(modules); comp.Failed() {
+		return nil, fmt.Errorf("authz: compile bundle %q: %w", b.Manifest.Revision, comp.Errors)
+	}
+	data, err := withIndexes(ctx, b.Data, comp)
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +161,7 @@ func Load(ctx context.Context, b *bundle.Bundle) (*Policy, error) {
 		rego.Store(store),
 		rego.StoreReadAST(true),
 		rego.StrictBuiltinErrors(true),
-	}
-	for _, m := range modules {
-		opts = append(opts, rego.ParsedModule(m))
+		rego.Compiler(comp),
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {

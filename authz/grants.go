@@ -34,10 +34,10 @@ var indexes = []struct{ key, query string }{
 }
 
 // withIndexes returns data with each of [indexes] computed by the policy's
-// own rule, or data unchanged for a rule the policy does not define. A
+// own rule (in its modules, compiled by comp), or data unchanged for a rule the policy does not define. A
 // bundle may not bring its own index: it could grant what its agreements
 // and catalogue do not.
-func withIndexes(ctx context.Context, data map[string]any, modules map[string]*ast.Module) (map[string]any, error) {
+func withIndexes(ctx context.Context, data map[string]any, comp *ast.Compiler) (map[string]any, error) {
 	root, _ := data["tongxing"].(map[string]any)
 	for _, ix := range indexes {
 		if _, ok := root[ix.key]; ok {
@@ -51,11 +51,7 @@ func withIndexes(ctx context.Context, data map[string]any, modules map[string]*a
 	}
 	computed := false
 	for _, ix := range indexes {
-		opts := []func(*rego.Rego){rego.Query(ix.query), rego.Store(store), rego.StrictBuiltinErrors(true)}
-		for _, m := range modules {
-			opts = append(opts, rego.ParsedModule(m))
-		}
-		rs, err := rego.New(opts...).Eval(ctx)
+		rs, err := rego.New(rego.Query(ix.query), rego.Store(store), rego.StrictBuiltinErrors(true), rego.Compiler(comp)).Eval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("authz: index the policy's data (%s): %w", ix.query, err)
 		}
