@@ -27,13 +27,25 @@ const log = (...a) => console.error('[citizen]', ...a)
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const axeResults = {}
 
+// check runs axe-core on the page and keeps its serious findings under
+// name. The scan-to-sign-in page reloads itself every two seconds, so on
+// a busy machine a reload can land while axe runs: the check then starts
+// again on the reloaded page, a few times at most.
 async function check (page, name) {
-  await page.waitForLoadState('load')
-  await page.addScriptTag({ content: axeSource })
-  const res = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }))
-  axeResults[name] = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }))
-  if (process.env.SHOTS_DIR) await page.screenshot({ path: path.join(process.env.SHOTS_DIR, `${name}.png`) })
+  for (let attempt = 1; ; attempt++) {
+    await page.waitForLoadState('load')
+    try {
+      await page.addScriptTag({ content: axeSource })
+      const res = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }))
+      axeResults[name] = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }))
+      if (process.env.SHOTS_DIR) await page.screenshot({ path: path.join(process.env.SHOTS_DIR, `${name}.png`) })
+      return
+    } catch (e) {
+      if (attempt >= 5 || !/Execution context was destroyed|navigat/i.test(e.message)) throw e
+      log(`${name}: the page navigated during the check (${attempt}), checking again`)
+    }
+  }
 }
 
 const profile = fs.mkdtempSync(path.join(env('WORK_DIR'), 'chromium-'))
