@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -104,6 +105,12 @@ func TestEvaluationErrorDenies(t *testing.T) {
 		"builtin-error": "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [], \"x\": to_number(\"not a number\")}\n",
 		"malformed":     "package tongxing.gateway\n\ndecision := {\"allow\": \"yes\", \"reasons\": []}\n",
 		"undefined":     "package tongxing.gateway\n\ndecision := x if { x := input.nothing }\n",
+		"not-object":    "package tongxing.gateway\n\ndecision := [true]\n",
+		"no-allow":      "package tongxing.gateway\n\ndecision := {\"reasons\": []}\n",
+		"no-reasons":    "package tongxing.gateway\n\ndecision := {\"allow\": true}\n",
+		"reason-number": "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [1]}\n",
+		"obligations":   "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [], \"obligations\": [\"name\"]}\n",
+		"fields":        "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [], \"obligations\": {\"fields\": \"name\"}}\n",
 	} {
 		t.Run("fail/"+name, func(t *testing.T) {
 			b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte(rego)}}, "r-bad")
@@ -119,6 +126,26 @@ func TestEvaluationErrorDenies(t *testing.T) {
 				t.Fatalf("decision %+v", d)
 			}
 		})
+	}
+}
+
+// TestDecisionDocument reads a well-formed decision with every member.
+func TestDecisionDocument(t *testing.T) {
+	const rego = "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [\"agreement A\", \"basis\"], " +
+		"\"agreement\": \"A\", \"legal_basis\": \"law\", \"obligations\": {\"fields\": [\"name\", \"是否\"]}}\n"
+	b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte(rego)}}, "r-doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := authz.Load(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Decide(context.Background(), input("tax", "gongan", "x", ""))
+	want := &authz.Decision{Allow: true, Reasons: []string{"agreement A", "basis"}, Agreement: "A", LegalBasis: "law",
+		Fields: []string{"name", "是否"}, FilterFields: true, Revision: "r-doc"}
+	if !reflect.DeepEqual(d, want) {
+		t.Fatalf("decision\n%+v, want\n%+v", d, want)
 	}
 }
 
@@ -297,18 +324,21 @@ func BenchmarkLoad10kAgreements(b *testing.B) {
 // BenchmarkDecideExample measures the decisions of the example policy on
 // the allowed calls of each kind, with the p50 of single decisions: an
 // unconditional resource (decided from the open-resource index) and a
-// conditional one under an agreement (from the grant index).
+// conditional one under an agreement (from the grant index); and on a
+// refusal, whose reasons the deny rules work out.
 func BenchmarkDecideExample(b *testing.B) {
 	p := examplePolicy(b)
 	ctx := context.Background()
 	open := input("tax", "gongan", "gongan.population-stats", "")
 	open.Citizen = authz.Citizen{}
 	for _, tc := range []struct {
-		name string
-		in   *authz.Input
+		name  string
+		in    *authz.Input
+		allow bool
 	}{
-		{"unconditional", open},
-		{"agreement", input("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY")},
+		{"unconditional", open, true},
+		{"agreement", input("tax", "renshe", "renshe.social-insurance", "P-IIT-VERIFY"), true},
+		{"refused-no-agreement", input("tax", "gongan", "gongan.household", "P-IIT-VERIFY"), false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			durs := make([]time.Duration, 0, b.N)
@@ -316,8 +346,8 @@ func BenchmarkDecideExample(b *testing.B) {
 				start := time.Now()
 				d := p.Decide(ctx, tc.in)
 				durs = append(durs, time.Since(start))
-				if !d.Allow {
-					b.Fatalf("denied: %v %v", d.Reasons, d.Error)
+				if d.Allow != tc.allow || d.Error != nil {
+					b.Fatalf("allow %v, want %v: %v %v", d.Allow, tc.allow, d.Reasons, d.Error)
 				}
 			}
 			slices.Sort(durs)
