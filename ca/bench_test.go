@@ -6,7 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/emmansun/gmsm/sm2"
 
@@ -87,6 +89,7 @@ func BenchmarkIssue(b *testing.B) {
 		cs := codes(b)
 		var next atomic.Int64
 		b.SetParallelism(16)
+		cpu := processCPU(b)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -99,5 +102,15 @@ func BenchmarkIssue(b *testing.B) {
 		})
 		b.StopTimer()
 		report(b)
+		b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 	})
+}
+
+// processCPU is the CPU time (user and system) the test process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
