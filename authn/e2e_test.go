@@ -66,7 +66,7 @@ func newEnv(t *testing.T, db *store.DB, opts ...Option) *env {
 	var clients []ClientConfig
 	add := func(c ClientConfig) {
 		c.Name = "门户 " + c.ID
-		c.Department = "市民政局"
+		c.Department = "dept:civil-affairs"
 		c.RedirectURIs = []string{redirectOf(c.ID)}
 		if c.TokenEndpointAuthMethod != AuthNone {
 			var h string

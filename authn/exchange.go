@@ -92,8 +92,10 @@ func (chk *tokenChecks) liveRecord(ctx context.Context, jti string, lookup func(
 
 // tokenExchange is token exchange (RFC 8693) for a department service
 // acting for a signed-in citizen: subject_token is the citizen's access
-// token issued by this provider (to any portal), the actor is the calling
-// service, authenticated as a client; actor_token is not accepted. The
+// token issued by this provider to a portal of the service's own
+// department (the citizen signed in to that department, not to another
+// one whose token the service came by), the actor is the calling service,
+// authenticated as a client; actor_token is not accepted. The
 // new access token keeps the citizen's sub, auth_time and acr, has act
 // {sub: service client ID}, is for the requested target departments
 // (which the service must be registered for), lives no longer than the
@@ -128,6 +130,9 @@ func (tk *tokenEndpoint) tokenExchange(ctx context.Context, c *Client, form url.
 	if err != nil {
 		return nil, err
 	}
+	if err := tk.sameDepartment(ctx, c, ct.claims.ClientID); err != nil {
+		return nil, err
+	}
 	now := tk.now()
 	life := min(tk.life.AccessToken, ct.claims.ExpiresAt.Sub(now))
 	ev.Subject, ev.Resource = ct.userID, "authn:grant:"+ct.grantID
@@ -147,4 +152,25 @@ func (tk *tokenEndpoint) tokenExchange(ctx context.Context, c *Client, form url.
 	}
 	resp.IssuedTokenType = TokenTypeAccessToken
 	return resp, nil
+}
+
+// sameDepartment refuses a subject token issued to portal unless the
+// portal is registered and runs in the acting service's department.
+func (tk *tokenEndpoint) sameDepartment(ctx context.Context, service *Client, portal string) error {
+	p, err := tk.auth.clients.get(ctx, portal)
+	if errors.Is(err, ErrClientNotFound) {
+		return oauthErr(ErrInvalidGrant, "subject_token was issued to client %s, which is no longer registered", quote(portal))
+	}
+	if err != nil {
+		return err
+	}
+	if p.Department == "" || p.Department != service.Department {
+		of := "of no department"
+		if p.Department != "" {
+			of = "of department " + quote(p.Department)
+		}
+		return oauthErr(ErrInvalidGrant, "subject_token was issued to portal %s %s; a service may act only for citizens signed in to a portal of its own department (%s)",
+			quote(portal), of, quote(service.Department))
+	}
+	return nil
 }

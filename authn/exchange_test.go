@@ -65,22 +65,29 @@ func TestTokenExchange(t *testing.T) {
 			client string
 			extra  url.Values
 			code   string
+			desc   string // in error_description, if set
 		}{
-			{"fail/portal-not-a-service", portalA, nil, "unauthorized_client"},
-			{"fail/unregistered-audience", svcSocial, nil, "invalid_target"},
-			{"fail/no-audience", svcCivil, url.Values{"audience": nil}, "invalid_target"},
-			{"fail/forged-subject-token", svcCivil, url.Values{"subject_token": {tk.tok.AccessToken[:len(tk.tok.AccessToken)-4] + "AAAA"}}, "invalid_grant"},
-			{"fail/id-token-as-subject", svcCivil, url.Values{"subject_token": {tk.raw}}, "invalid_grant"},
-			{"fail/service-token-as-subject", svcCivil, url.Values{"subject_token": {svcTok}}, "invalid_grant"},
-			{"fail/no-subject-token", svcCivil, url.Values{"subject_token": nil}, "invalid_request"},
-			{"fail/wrong-subject-token-type", svcCivil, url.Values{"subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}}, "invalid_request"},
-			{"fail/actor-token", svcCivil, url.Values{"actor_token": {svcTok}, "actor_token_type": {TokenTypeAccessToken}}, "invalid_request"},
-			{"fail/requested-refresh-token", svcCivil, url.Values{"requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, "invalid_request"},
+			{"fail/portal-not-a-service", portalA, nil, "unauthorized_client", ""},
+			{"fail/unregistered-audience", svcSocial, nil, "invalid_target", ""},
+			{"fail/no-audience", svcCivil, url.Values{"audience": nil}, "invalid_target", ""},
+			{"fail/forged-subject-token", svcCivil, url.Values{"subject_token": {tk.tok.AccessToken[:len(tk.tok.AccessToken)-4] + "AAAA"}}, "invalid_grant", ""},
+			{"fail/id-token-as-subject", svcCivil, url.Values{"subject_token": {tk.raw}}, "invalid_grant", ""},
+			{"fail/service-token-as-subject", svcCivil, url.Values{"subject_token": {svcTok}}, "invalid_grant", ""},
+			{"fail/no-subject-token", svcCivil, url.Values{"subject_token": nil}, "invalid_request", ""},
+			{"fail/wrong-subject-token-type", svcCivil, url.Values{"subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}}, "invalid_request", ""},
+			{"fail/actor-token", svcCivil, url.Values{"actor_token": {svcTok}, "actor_token_type": {TokenTypeAccessToken}}, "invalid_request", ""},
+			{"fail/requested-refresh-token", svcCivil, url.Values{"requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, "invalid_request", ""},
+			// The citizen signed in to a portal of dept:civil-affairs; the
+			// social-security service may not act for them with its token.
+			{"fail/portal-of-another-department", svcSocial, url.Values{"audience": {deptHousing}}, "invalid_grant", "own department"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				st, m := exchange(tc.client, tc.extra)
 				if st != 400 || m["error"] != tc.code {
 					t.Errorf("got %d %v, want 400 %s", st, m, tc.code)
+				}
+				if d, _ := m["error_description"].(string); !strings.Contains(d, tc.desc) {
+					t.Errorf("error_description %q lacks %q", d, tc.desc)
 				}
 			})
 		}
