@@ -73,7 +73,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 	if c.caller.Token != nil {
 		claims.Act = c.caller.Token.Act
 	}
+	began := time.Now()
 	tok, err := g.cfg.Signer.Sign(claims)
+	g.m.since(stepCallerToken, began)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "gateway: sign caller token", "err", err)
 		g.finish(r, c, http.StatusInternalServerError)
@@ -148,7 +150,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.UpstreamTimeout)
 	defer cancel()
 	sw := newStatusWriter(w)
-	began := time.Now()
+	began = time.Now()
 	proxy.ServeHTTP(sw, r.WithContext(ctx))
 	g.m.upstream.WithLabelValues(c.target).Observe(time.Since(began).Seconds())
 	if upstreamErr != nil {

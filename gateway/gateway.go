@@ -154,6 +154,23 @@ type metrics struct {
 	policyErr   prometheus.Counter
 	limited     *prometheus.CounterVec
 	upstream    *prometheus.HistogramVec
+	step        *prometheus.HistogramVec
+}
+
+// The steps of a call timed in tongxing_gateway_step_duration_seconds.
+const (
+	stepIdentify    = "identify"     // the caller's certificate or token
+	stepDecide      = "decide"       // the policy decision
+	stepTimestamp   = "timestamp"    // the timestamp token over the request digest
+	stepAudit       = "audit"        // the decision entry made durable
+	stepCallerToken = "caller_token" // signing Tongxing-Caller
+)
+
+// since observes the time since start as step and returns now.
+func (m *metrics) since(step string, start time.Time) time.Time {
+	now := time.Now()
+	m.step.WithLabelValues(step).Observe(now.Sub(start).Seconds())
+	return now
 }
 
 // New checks cfg and returns the gateway.
@@ -207,9 +224,12 @@ func New(cfg Config) (*Gateway, error) {
 			Help: "Calls refused with 429, by limit (caller, resource)."}, []string{"limit"}),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tongxing_gateway_upstream_duration_seconds",
 			Help: "Latency of forwarded calls by department.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"department"}),
+		step: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tongxing_gateway_step_duration_seconds",
+			Help:    "Time a call spends in each step before it is forwarded: identify, decide, timestamp, audit (the decision entry made durable), caller_token.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16)}, []string{"step"}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{g.m.calls, g.m.unavailable, g.m.policyErr, g.m.limited, g.m.upstream} {
+		for _, c := range []prometheus.Collector{g.m.calls, g.m.unavailable, g.m.policyErr, g.m.limited, g.m.upstream, g.m.step} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("gateway: metrics: %w", err)
 			}
@@ -324,7 +344,9 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, c, http.StatusNotFound, fmt.Sprintf("department %q takes no calls through the gateway", target))
 		return
 	}
+	began := time.Now()
 	caller, err := g.id.identify(r, target)
+	g.m.since(stepIdentify, began)
 	if err != nil {
 		g.refuseErr(w, r, c, err)
 		return
@@ -378,7 +400,9 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 	if c.match != nil {
 		in.ResourceID = c.match.Resource.ID
 	}
+	began = time.Now()
 	c.decision = c.policy.Decide(r.Context(), in)
+	g.m.since(stepDecide, began)
 	if c.decision.Allow && c.match == nil {
 		// Only catalogued resources can be forwarded (routes, limits and
 		// minimisation come from the catalogue), whatever a policy says.
@@ -582,7 +606,9 @@ func (g *Gateway) describe(c *call, r *http.Request) string {
 func (g *Gateway) evidence(w http.ResponseWriter, r *http.Request, c *call) bool {
 	c.digest = RequestDigest(r.Method, c.target, c.rest, r.URL.RawQuery, c.bodySM3, c.caller.ID, c.start)
 	ctx := context.WithoutCancel(r.Context())
+	began := time.Now()
 	st, err := g.cfg.Stamper.Stamp(ctx, c.digest)
+	began = g.m.since(stepTimestamp, began)
 	if err != nil {
 		g.log.ErrorContext(ctx, "gateway: timestamp authority unavailable; refusing the call", "err", err)
 		g.recordFailure(ctx, r, c, "503", "timestamp authority unavailable: nothing forwarded")
@@ -603,6 +629,7 @@ func (g *Gateway) evidence(w http.ResponseWriter, r *http.Request, c *call) bool
 	} else {
 		idx, err = g.cfg.Recorder.Append(ctx, e)
 	}
+	g.m.since(stepAudit, began)
 	if err != nil {
 		g.log.ErrorContext(ctx, "gateway: audit log unavailable; refusing the call", "err", err)
 		g.unavailable(w, r, c, "audit", "the audit log is unavailable: the call was not forwarded")

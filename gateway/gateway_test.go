@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -398,4 +399,42 @@ func TestPermissivePolicyCannotOpenUncatalogued(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	noHit(t, e)
+}
+
+// TestStepMetrics times the steps of an allowed call, and of a refused one
+// up to its decision entry: a refusal signs no Tongxing-Caller.
+func TestStepMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, func(c *Config) { c.Registerer = reg })
+	counts := func() map[string]uint64 {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, f := range fams {
+			if f.GetName() != "tongxing_gateway_step_duration_seconds" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				out[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+			}
+		}
+		return out
+	}
+	if w := e.call(t, "tax", "GET", "/gw/gongan/v1/statistics/population", nil, ""); w.Code != 200 {
+		t.Fatalf("allowed call: %d %s", w.Code, w.Body)
+	}
+	<-e.hits
+	want := map[string]uint64{"identify": 1, "decide": 1, "timestamp": 1, "audit": 1, "caller_token": 1}
+	if got := counts(); !maps.Equal(got, want) {
+		t.Fatalf("after an allowed call: %v, want %v", got, want)
+	}
+	if w := e.call(t, "tax", "GET", "/gw/gongan/v1/residents/"+idNumber, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, ""); w.Code != 403 {
+		t.Fatalf("refused call: %d %s", w.Code, w.Body)
+	}
+	want = map[string]uint64{"identify": 2, "decide": 2, "timestamp": 2, "audit": 2, "caller_token": 1}
+	if got := counts(); !maps.Equal(got, want) {
+		t.Fatalf("after a refused call: %v, want %v", got, want)
+	}
 }

@@ -19,6 +19,7 @@
 package load
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -186,6 +187,70 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		if r.errs > 0 {
 			b.Errorf("%s: %d responses failed the check", m.name, r.errs)
 		}
+	}
+	steps(b, in)
+}
+
+// steps prints the gateway's mean time per step of a call over the run,
+// from its tongxing_gateway_step_duration_seconds and
+// tongxing_gateway_upstream_duration_seconds histograms, and reports them
+// as metrics.
+func steps(b *testing.B, in *serverproc.Instance) {
+	tok, err := os.ReadFile(filepath.Join(in.Dir, "tongxing-data", "secrets", "metrics-token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", in.URL("/metrics"), nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := in.Client().Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("metrics: %s", resp.Status)
+	}
+	sum, count := map[string]float64{}, map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		for _, h := range []struct{ prefix, label string }{
+			{"tongxing_gateway_step_duration_seconds", "step"},
+			{"tongxing_gateway_upstream_duration_seconds", "department"},
+		} {
+			base, labels, ok := strings.Cut(name, "{")
+			if !ok || !strings.HasPrefix(base, h.prefix) {
+				continue
+			}
+			_, step, _ := strings.Cut(labels, h.label+`="`)
+			step, _, _ = strings.Cut(step, `"`)
+			if h.label == "department" {
+				step = "upstream"
+			}
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				continue
+			}
+			switch strings.TrimPrefix(base, h.prefix) {
+			case "_sum":
+				sum[step] += v
+			case "_count":
+				count[step] += v
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "\ngateway step   mean over the run (every call, warm-up included)\n")
+	for _, step := range []string{"identify", "decide", "timestamp", "audit", "caller_token", "upstream"} {
+		if count[step] == 0 {
+			b.Fatalf("the gateway's metrics time no %s step", step)
+		}
+		mean := time.Duration(sum[step] / count[step] * float64(time.Second))
+		fmt.Fprintf(os.Stderr, "%-14s %s\n", step, mean.Round(time.Microsecond))
+		b.ReportMetric(float64(mean.Microseconds()), "step-"+step+"-µs")
 	}
 }
 
