@@ -113,27 +113,18 @@ func TestEvaluationErrorDenies(t *testing.T) {
 		"fields":        "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [], \"obligations\": {\"fields\": \"name\"}}\n",
 	} {
 		t.Run("fail/"+name, func(t *testing.T) {
-			b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte(rego)}}, "r-bad")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := authz.Load(context.Background(), b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := p.Decide(context.Background(), input("tax", "gongan", "x", ""))
-			if d.Allow || d.Error == nil {
+			if d := decideWith(t, rego, "r-bad"); d.Allow || d.Error == nil {
 				t.Fatalf("decision %+v", d)
 			}
 		})
 	}
 }
 
-// TestDecisionDocument reads a well-formed decision with every member.
-func TestDecisionDocument(t *testing.T) {
-	const rego = "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [\"agreement A\", \"basis\"], " +
-		"\"agreement\": \"A\", \"legal_basis\": \"law\", \"obligations\": {\"fields\": [\"name\", \"是否\"]}}\n"
-	b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte(rego)}}, "r-doc")
+// decideWith builds a bundle of revision from one Rego module and decides
+// a call with it.
+func decideWith(t *testing.T, rego, revision string) *authz.Decision {
+	t.Helper()
+	b, err := authz.Build(fstest.MapFS{"p.rego": {Data: []byte(rego)}}, revision)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +132,14 @@ func TestDecisionDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := p.Decide(context.Background(), input("tax", "gongan", "x", ""))
+	return p.Decide(context.Background(), input("tax", "gongan", "x", ""))
+}
+
+// TestDecisionDocument reads a well-formed decision with every member.
+func TestDecisionDocument(t *testing.T) {
+	const rego = "package tongxing.gateway\n\ndecision := {\"allow\": true, \"reasons\": [\"agreement A\", \"basis\"], " +
+		"\"agreement\": \"A\", \"legal_basis\": \"law\", \"obligations\": {\"fields\": [\"name\", \"是否\"]}}\n"
+	d := decideWith(t, rego, "r-doc")
 	want := &authz.Decision{Allow: true, Reasons: []string{"agreement A", "basis"}, Agreement: "A", LegalBasis: "law",
 		Fields: []string{"name", "是否"}, FilterFields: true, Revision: "r-doc"}
 	if !reflect.DeepEqual(d, want) {
