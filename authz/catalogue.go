@@ -301,7 +301,7 @@ func (c *Catalogue) Match(owner, method, escapedPath string) (*Match, bool) {
 			}
 			if next := n.static[v]; next != nil && v == seg {
 				n = next
-			} else if n.param != nil {
+			} else if n.param != nil && !n.shadows(v) {
 				if params == nil {
 					params = map[string]string{}
 				}
@@ -321,6 +321,19 @@ func (c *Catalogue) Match(owner, method, escapedPath string) (*Match, bool) {
 		return nil, false
 	}
 	return &Match{Resource: r, Params: params}, true
+}
+
+// shadows reports whether v, taken as the node's parameter, would name one
+// of its fixed segments written otherwise (escaped, or in other case):
+// upstreams that unescape, or ignore case, would serve that fixed
+// resource, which the policy never saw.
+func (n *node) shadows(v string) bool {
+	for lit := range n.static {
+		if strings.EqualFold(v, lit) {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanSegment unescapes one path segment and refuses what could be read

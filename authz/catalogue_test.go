@@ -210,3 +210,38 @@ func TestLoadRejectsBadAgreements(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchLiteralBesideParam: a fixed segment written escaped or in other
+// case is not taken as its {param} sibling, since upstreams that unescape
+// or ignore case would serve the fixed resource the policy never saw.
+func TestMatchLiteralBesideParam(t *testing.T) {
+	res := func(path, sharing string) map[string]any {
+		return map[string]any{"name": "x", "owner": "renshe", "method": "GET", "path": path, "sharing": sharing,
+			"personal_fields": []any{}, "legal_basis": "x"}
+	}
+	c, err := authz.ParseCatalogue(map[string]any{"tongxing": map[string]any{"catalogue": map[string]any{
+		"renshe.employer":           res("/v1/employers/{uscc}", "unconditional"),
+		"renshe.employer-blacklist": res("/v1/employers/blacklist", "none"),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/v1/employers/blacklist", "renshe.employer-blacklist"},
+		{"/v1/employers/91350100M000100Y43", "renshe.employer"},
+		{"/v1/employers/blacklists", "renshe.employer"},
+		{"/v1/employers/bl%61cklist", ""},
+		{"/v1/employers/Blacklist", ""},
+		{"/v1/employers/BLACKLIST", ""},
+		{"/v1/employers/%62lacklist", ""},
+	} {
+		got := ""
+		m, ok := c.Match("renshe", "GET", tc.path)
+		if ok {
+			got = m.Resource.ID
+		}
+		if got != tc.want {
+			t.Errorf("%s matched %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
