@@ -325,8 +325,9 @@ type call struct {
 	body       []byte
 	bodySM3    []byte
 	citizen    authz.Citizen
-	citizenTag string // audit citizen hash
-	resource   string // audit description
+	citizenTag string     // audit citizen hash
+	query      url.Values // the parsed query, which is forwarded as given
+	resource   string     // audit description
 	decision   *authz.Decision
 	digest     []byte
 	stamp      *Stamp
@@ -367,6 +368,12 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request) {
 		// servers read it as a separator: the policy and the upstream
 		// could see different parameters.
 		g.refuse(w, c, http.StatusBadRequest, "the query contains ';', which servers read differently; separate parameters with '&' and escape ';' in values as %3B")
+		return
+	}
+	// The query is forwarded as given: a pair Go cannot read would be
+	// dropped here (and by the policy) but read by a lenient upstream.
+	if c.query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+		g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("the query cannot be read unambiguously (%v); escape '%%' as %%25", err))
 		return
 	}
 	c.policy = g.cfg.Policy.Current()
@@ -491,21 +498,25 @@ func (g *Gateway) citizenOf(w http.ResponseWriter, r *http.Request, c *call) boo
 		return true
 	}
 	f := c.match.Resource.CitizenField
+	q, name := c.query, paramName(f.Name)
+	for k := range q {
+		switch {
+		case f.In == "path" && paramName(k) == name:
+			g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("the citizen is named in the path; query parameter %s would name another to servers that read it", k))
+			return false
+		case k != f.Name && paramName(k) == name:
+			g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("query parameter %s is also given as %s, which some servers read as the same parameter", f.Name, k))
+			return false
+		}
+	}
 	var v string
 	switch f.In {
 	case "path":
 		v = c.match.Params[f.Name]
 	case "query":
-		q := r.URL.Query()
 		if len(q[f.Name]) > 1 {
 			g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("query parameter %s is given more than once", f.Name))
 			return false
-		}
-		for k := range q {
-			if k != f.Name && strings.EqualFold(k, f.Name) {
-				g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("query parameter %s is also given as %s; servers that ignore case would read either", f.Name, k))
-				return false
-			}
 		}
 		v = q.Get(f.Name)
 	}
@@ -577,13 +588,26 @@ func redactPath(p string) string {
 // describe is the audit Object.Resource: resource id, method, the path
 // pattern below /gw/TARGET, and the query's parameter names (values are
 // left out: they may be personal data; the request digest covers them).
+// paramName is the name a lenient server may read for a query parameter
+// named k: case ignored (ASP.NET), '.' and ' ' read as '_' and a "[...]"
+// suffix as an array of the name (PHP; Rails and Express's qs read the
+// suffix so too).
+func paramName(k string) string {
+	if i := strings.IndexByte(k, '['); i > 0 {
+		k = k[:i]
+	}
+	return paramSeparators.Replace(strings.ToLower(k))
+}
+
+var paramSeparators = strings.NewReplacer(".", "_", " ", "_")
+
 func (g *Gateway) describe(c *call, r *http.Request) string {
 	id := "-"
 	if c.match != nil {
 		id = c.match.Resource.ID
 	}
 	s := id + " " + r.Method + " /gw/" + c.target + c.policyPath()
-	if q := r.URL.Query(); len(q) > 0 {
+	if q := c.query; len(q) > 0 {
 		keys := make([]string, 0, len(q))
 		for k := range q {
 			keys = append(keys, k)

@@ -19,6 +19,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tongxing/tongxing/ca/ident"
 	"github.com/tongxing/tongxing/department"
 )
 
@@ -103,25 +104,70 @@ func TestCitizenValueMustBeAnIDNumber(t *testing.T) {
 	}
 }
 
+// otherID is a second valid citizen ID number.
+const otherID = "110101199003071233"
+
 // Query strings that parsers split differently are refused before the
-// policy: a ';' (a separator to some servers, part of a value to Go) and
-// the citizen's parameter under another case.
+// policy, since the query is forwarded as given: a ';' (a separator to
+// some servers, part of a value to Go), pairs Go cannot unescape (which it
+// drops and lenient servers read: a stray '%', ASP.NET's %uXXXX), and the
+// citizen's parameter under a name that servers read as the same (case,
+// PHP's '.', ' ' and '[' read as '_', an "[]" array suffix); and for a
+// resource that names its citizen in the path, that parameter in the
+// query, where an upstream that reads or merges it would find a second
+// citizen.
 func TestAmbiguousQueriesRefused(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Now = func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) } })
-	for _, q := range []string{
-		"a=b;id_number=110101199003071233&id_number=" + idNumber,
-		"id_number=" + idNumber + "&ID_NUMBER=110101199003071233",
-		"Id_Number=110101199003071233",
+	for _, path := range []string{
+		"/gw/renshe/v1/pensions?a=b;id_number=" + otherID + "&id_number=" + idNumber,
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&ID_NUMBER=" + otherID,
+		"/gw/renshe/v1/pensions?Id_Number=" + otherID,
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&id_number=" + otherID + "%",
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&id%u005Fnumber=" + otherID,
+		"/gw/renshe/v1/pensions?id_number=%u0031" + otherID[1:],
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&id.number=" + otherID,
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&id+number=" + otherID,
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&id_number%5B%5D=" + otherID,
+		"/gw/renshe/v1/pensions?id_number%5B0%5D=" + otherID,
+		"/gw/renshe/v1/insurance/" + idNumber + "?id_number=" + otherID,
+		"/gw/renshe/v1/insurance/" + idNumber + "?ID.NUMBER=" + otherID,
+		"/gw/gongan/v1/statistics/population?a=%zz",
 	} {
-		w := e.call(t, "tax", "GET", "/gw/renshe/v1/pensions?"+q, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, "")
+		w := e.call(t, "tax", "GET", path, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, "")
 		if w.Code != 400 {
-			t.Errorf("%s: %d %s", q, w.Code, w.Body)
+			t.Errorf("%s: %d %s", path, w.Code, w.Body)
 		}
 	}
 	noHit(t, e)
-	if w := e.call(t, "tax", "GET", "/gw/renshe/v1/pensions?id_number="+idNumber, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, ""); w.Code != 200 {
-		t.Fatalf("a plain query: %d %s", w.Code, w.Body)
+	for _, path := range []string{
+		"/gw/renshe/v1/pensions?id_number=" + idNumber,
+		"/gw/renshe/v1/pensions?id_number=" + idNumber + "&year=2024&id_numbers=x",
+		"/gw/renshe/v1/insurance/" + idNumber + "?year=2024",
+	} {
+		if w := e.call(t, "tax", "GET", path, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, ""); w.Code != 200 {
+			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
+		}
+		<-e.hits
+		<-e.bodies
 	}
+}
+
+// A call acting for one citizen (token exchange) cannot name another in
+// the query of a resource that names its citizen in the path: the policy's
+// check that the two are the same would see only the path.
+func TestActingForOneCitizenQueryNamesAnother(t *testing.T) {
+	toks := fakeTokens{"exchange": {JTI: "2", Client: "tax-svc", Department: "tax", Subject: "pairwise", Act: "tax-svc",
+		Audience: []string{"renshe"}, UserID: "u-1", CitizenIDPseudonym: ident.Pseudonym(citizenKey, idNumber), ExpiresAt: time.Now().Add(time.Hour)}}
+	e := newEnv(t, func(c *Config) { c.Tokens = toks })
+	r := httptest.NewRequest("GET", "/gw/renshe/v1/insurance/"+idNumber+"?id_number="+otherID, nil)
+	r.Header.Set("Authorization", "Bearer exchange")
+	r.Header.Set(HeaderPurpose, "P-IIT-VERIFY")
+	w := httptest.NewRecorder()
+	e.serve(w, r)
+	if w.Code != 400 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	noHit(t, e)
 }
 
 // An upstream's informational response (103 Early Hints) is not passed on,
