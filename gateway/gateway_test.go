@@ -371,6 +371,8 @@ func TestCleanHeaders(t *testing.T) {
 		"Forwarded": {"for=1.2.3.4"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"application/json"},
 		"X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"DELETE"}, "X-Method-Override": {"DELETE"},
 		"X-Original-Url": {"/v1/criminal-records/1"}, "X-Rewrite-Url": {"/v1/x"}, "X-Forwarded-Prefix": {"/evil"},
+		// Read as Tongxing-Purpose, X-Original-Url... by CGI-style servers.
+		"Tongxing_Purpose": {"P-HUKOU"}, "Tongxing_Caller": {"forged"}, "X_Original_Url": {"/v1/x"}, "X_Http_Method_Override": {"DELETE"},
 	}
 	out := cleanHeaders(in)
 	if len(out) != 1 || out.Get("Accept") != "application/json" {

@@ -103,7 +103,10 @@ var notForwarded = []string{"Authorization", "Cookie",
 // minus every Tongxing-* header, the hop-by-hop headers and any header named
 // in Connection, Authorization (the caller's own credential), cookies,
 // forwarding headers (the gateway names the caller itself) and headers that
-// override the method or path.
+// override the method or path; and every header whose name has '_', which
+// CGI-style servers read as the same variable as the name with '-' (so
+// Tongxing_Caller would pass for Tongxing-Caller there), as nginx drops
+// them by default.
 func cleanHeaders(in http.Header) http.Header {
 	out := in.Clone()
 	for _, f := range in.Values("Connection") {
@@ -117,7 +120,7 @@ func cleanHeaders(in http.Header) http.Header {
 		out.Del(k)
 	}
 	for k := range out {
-		if strings.HasPrefix(strings.ToLower(k), "tongxing-") {
+		if strings.HasPrefix(strings.ToLower(k), "tongxing-") || strings.ContainsRune(k, '_') {
 			delete(out, k)
 		}
 	}
