@@ -2,6 +2,7 @@ package authn
 
 import (
 	"fmt"
+	"golang.org/x/oauth2"
 	"net/url"
 	"strings"
 	"testing"
@@ -146,6 +147,36 @@ func TestTokenAudit(t *testing.T) {
 					t.Errorf("event %+v", ev)
 				}
 			}
+		}
+	})
+}
+
+// TestRefreshBoundedBySignIn: rotating refresh tokens keeps a grant alive
+// only within the session lifetime from the sign-in it came from; after
+// that the portal must send the citizen to sign in again.
+func TestRefreshBoundedBySignIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newGrantsEnv(t, db)
+		pa := e.portal(portalA)
+		tk := e.browser(t).signIn(t, pa)
+		login := e.clk.Now()
+		tok := tk.tok
+		refresh := func() (*oauth2.Token, error) {
+			old := *tok
+			old.Expiry = time.Now().Add(-time.Hour) // oauth2 compares with the real clock
+			return pa.cfg.TokenSource(e.ctx, &old).Token()
+		}
+		for e.clk.Now().Sub(login) < defaultLifetimes.Session-3*time.Hour {
+			e.clk.Advance(3 * time.Hour)
+			nt, err := refresh()
+			if err != nil {
+				t.Fatalf("refresh %s after the sign-in: %v", e.clk.Now().Sub(login), err)
+			}
+			tok = nt
+		}
+		e.clk.Advance(3 * time.Hour)
+		if _, err := refresh(); oauthCode(err) != "invalid_grant" {
+			t.Fatalf("refresh %s after the sign-in (session lifetime %s): %v, want invalid_grant", e.clk.Now().Sub(login), defaultLifetimes.Session, err)
 		}
 	})
 }

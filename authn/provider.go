@@ -32,7 +32,8 @@ type Lifetimes struct {
 	// IDToken is the ID token lifetime. Default 10m.
 	IDToken time.Duration
 	// RefreshToken is the lifetime of each refresh token; rotation issues a
-	// new one with a new lifetime. Default 8h.
+	// new one with a new lifetime, but never beyond Session from the
+	// sign-in the grant came from. Default 8h.
 	RefreshToken time.Duration
 	// Session is the absolute lifetime of an SSO session. Default 8h.
 	Session time.Duration

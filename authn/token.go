@@ -256,7 +256,9 @@ func (tk *tokenEndpoint) exchangeCode(ctx context.Context, c *Client, form url.V
 
 // refresh redeems a refresh token (RFC 6749 §6) and rotates it. Presenting
 // a refresh token that was already rotated revokes its whole family (the
-// grant), as that means it was copied.
+// grant), as that means it was copied. A grant is refreshed only within
+// the session lifetime from the sign-in it came from (its auth_time); then
+// the portal sends the citizen to sign in again.
 func (tk *tokenEndpoint) refresh(ctx context.Context, c *Client, form url.Values, ev *AuditEvent) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
@@ -285,6 +287,9 @@ func (tk *tokenEndpoint) refresh(ctx context.Context, c *Client, form url.Values
 		if !now.Before(rd.Expires) {
 			return nil, oauthErr(ErrInvalidGrant, "the refresh token has expired")
 		}
+		if end := rd.AuthTime.Add(tk.life.Session); !now.Before(end) {
+			return nil, oauthErr(ErrInvalidGrant, "the sign-in this refresh token comes from is older than the session lifetime (%s); sign in again", tk.life.Session)
+		}
 		if narrowed == nil {
 			return rd.Scopes, nil
 		}
@@ -295,6 +300,13 @@ func (tk *tokenEndpoint) refresh(ctx context.Context, c *Client, form url.Values
 		}
 		return narrowed, nil
 	})
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // redemptionTexts are what the token endpoint says and audits of a code
@@ -323,7 +335,13 @@ func (tk *tokenEndpoint) redeem(ctx context.Context, c *Client, ev *AuditEvent, 
 		accessExpires: now.Add(tk.life.AccessToken), refreshExpires: now.Add(tk.life.RefreshToken),
 	}
 	texts := redemptionTexts[kind]
-	rd, err := tk.grants.redeem(ctx, kind, secret, now, is, func(rd *redeemed) ([]string, error) { return decide(rd, now) })
+	rd, err := tk.grants.redeem(ctx, kind, secret, now, is, func(rd *redeemed) ([]string, error) {
+		// A grant lives no longer than a session from the sign-in it came
+		// from (see refresh): rotation cannot keep a portal signed in for
+		// ever.
+		is.refreshExpires = minTime(is.refreshExpires, rd.AuthTime.Add(tk.life.Session))
+		return decide(rd, now)
+	})
 	switch {
 	case errors.Is(err, errReused):
 		ev.Action, ev.Outcome, ev.Subject, ev.Resource = texts.reuseAction, "failure", rd.UserID, "authn:grant:"+rd.ID
