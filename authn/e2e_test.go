@@ -602,6 +602,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Run("ok/prompt-login-forces-login", func(t *testing.T) {
 			b, pt := e.browser(t), e.portal(portalA)
 			first := b.signIn(t, pt)
+			cookie := func() string {
+				u, _ := url.Parse(e.issuer)
+				for _, c := range b.c.Jar.Cookies(u) {
+					if c.Name == sessionCookieName {
+						return c.Value
+					}
+				}
+				return ""
+			}
+			firstCookie := cookie()
 			e.clk.Advance(5 * time.Second)
 			_, u := pt.start(oauth2.SetAuthURLParam("prompt", "login"))
 			p := b.get(u)
@@ -613,8 +623,13 @@ func TestEndToEnd(t *testing.T) {
 			if !second.id.Expiry.After(first.id.Expiry) || idClaims(t, second.id).AuthTime <= idClaims(t, first.id).AuthTime {
 				t.Errorf("auth_time did not advance")
 			}
-			if idClaims(t, second.id).SID == idClaims(t, first.id).SID {
-				t.Errorf("a new login kept the old session ID")
+			// The same person: the session goes on (its portals end with
+			// it), under a new cookie secret.
+			if idClaims(t, second.id).SID != idClaims(t, first.id).SID {
+				t.Errorf("signing in again started another session")
+			}
+			if c := cookie(); c == "" || c == firstCookie {
+				t.Errorf("signing in again kept the session cookie secret")
 			}
 		})
 

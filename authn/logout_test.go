@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -235,4 +237,64 @@ func headerJSON(t *testing.T, raw string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSignInAgainKeepsSession: signing in again in the same browser
+// (prompt=login, a step-up) carries the session on, so signing out then
+// ends every portal signed in under it; another person signing in on the
+// browser ends the previous person's session as at sign-out.
+func TestSignInAgainKeepsSession(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e, recv := newLogoutEnv(t, db)
+		t.Run("same-person", func(t *testing.T) {
+			b := e.browser(t)
+			pc, pd := e.portal(portalC), e.portal(portalD)
+			tc := b.signIn(t, pc)
+			e.clk.Advance(time.Minute)
+			f, u := pd.start(oauth2.SetAuthURLParam("prompt", "login"))
+			td := f.finish(t, b.login(b.get(u), testUser, testPassword))
+			if sc, sd := idClaims(t, tc.id).SID, idClaims(t, td.id).SID; sc != sd {
+				t.Fatalf("signing in again started session %s beside %s", sd, sc)
+			}
+			if first, again := idClaims(t, tc.id).AuthTime, idClaims(t, td.id).AuthTime; again != first+60 {
+				t.Errorf("auth_time %d after signing in again a minute later, first %d", again, first)
+			}
+			var clients []string
+			for _, s := range mySessionsOf(t, e.env, b).Sessions {
+				for _, c := range s.Clients {
+					clients = append(clients, c.ClientID)
+				}
+			}
+			if !slices.Contains(clients, portalC) || !slices.Contains(clients, portalD) {
+				t.Errorf("the citizen's sessions list %v, want both portals", clients)
+			}
+			before := len(recv[portalC].received())
+			if p := b.get(e.issuer + pathLogout + "?" + url.Values{"id_token_hint": {td.raw}}.Encode()); p.status != http.StatusOK {
+				t.Fatalf("logout: %d", p.status)
+			}
+			if len(recv[portalC].received()) == before {
+				t.Errorf("%s got no logout token", portalC)
+			}
+			if st, _, _ := e.userinfo(t, "get", tc.tok.AccessToken); st != http.StatusUnauthorized {
+				t.Errorf("%s's access token after sign-out: %d", portalC, st)
+			}
+		})
+		t.Run("another-person", func(t *testing.T) {
+			b := e.browser(t)
+			pc, pd := e.portal(portalC), e.portal(portalD)
+			tc := b.signIn(t, pc)
+			before := len(recv[portalC].received())
+			f, u := pd.start(oauth2.SetAuthURLParam("prompt", "login"))
+			td := f.finish(t, b.login(b.get(u), otherUser, testPassword))
+			if idClaims(t, tc.id).SID == idClaims(t, td.id).SID || tc.id.Subject == td.id.Subject {
+				t.Fatal("the second person took over the first one's session")
+			}
+			if len(recv[portalC].received()) == before {
+				t.Errorf("%s got no logout token when another person signed in", portalC)
+			}
+			if st, _, _ := e.userinfo(t, "get", tc.tok.AccessToken); st != http.StatusUnauthorized {
+				t.Errorf("the first person's access token after another signed in: %d", st)
+			}
+		})
+	})
 }

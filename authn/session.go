@@ -54,23 +54,50 @@ func (ss *sessions) sessionFrom(r *http.Request) (*session, error) {
 // sessionStore keeps SSO sessions ([sqlStore]).
 type sessionStore interface {
 	sessionByCookie(ctx context.Context, secretHash []byte, now time.Time) (*session, error)
-	createSession(ctx context.Context, s *session, secretHash, replaced []byte, now, expires time.Time) error
+	createSession(ctx context.Context, s *session, secretHash []byte, now, expires time.Time) error
+	renewSession(ctx context.Context, s *session, secretHash []byte, now, expires time.Time) (bool, error)
 	endSession(ctx context.Context, sid string, now time.Time) (userID string, clients []string, err error)
 }
 
-// startSession records a new session for user, revokes the one the request
-// carried (if any) and sets the session cookie: HttpOnly, Secure,
-// SameSite=Lax, Path=/, Max-Age the session lifetime.
+// startSession records the sign-in of user and sets the session cookie:
+// HttpOnly, Secure, SameSite=Lax, Path=/, Max-Age the session lifetime.
+// When the browser already has a live session of the same person (signing
+// in again for prompt=login, max_age or a higher assurance level), that
+// session goes on under its id with this sign-in's time, level and
+// methods, and a new cookie secret: the portals signed in under it stay
+// in it, so signing out ends them all. A live session of another person
+// is ended first as at sign-out (its grants revoked, its portals told).
 func (ss *sessions) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string) (*session, error) {
 	now := ss.now()
 	s := &session{ID: newID(), UserID: u.ID, AuthTime: now, ACR: acr, AMR: amr}
 	secret := newSecret()
-	var replaced []byte
+	expires := now.Add(ss.life.Session)
+	var prev *session
 	if old, err := r.Cookie(sessionCookieName); err == nil && old.Value != "" && len(old.Value) <= 64 {
-		replaced = hashSecret(old.Value)
+		if prev, err = ss.store.sessionByCookie(ctx, hashSecret(old.Value), now); err != nil {
+			return nil, fmt.Errorf("authn: read the current session: %w", err)
+		}
 	}
-	if err := ss.store.createSession(ctx, s, hashSecret(secret), replaced, now, now.Add(ss.life.Session)); err != nil {
-		return nil, fmt.Errorf("authn: %w", err)
+	renewed := false
+	switch {
+	case prev != nil && prev.UserID == u.ID:
+		s.ID = prev.ID
+		var err error
+		if renewed, err = ss.store.renewSession(ctx, s, hashSecret(secret), now, expires); err != nil {
+			return nil, fmt.Errorf("authn: %w", err)
+		}
+		if !renewed {
+			s.ID = newID() // ended meanwhile: a new session
+		}
+	case prev != nil:
+		if err := ss.endSession(ctx, prev.ID, r.RemoteAddr); err != nil {
+			return nil, err
+		}
+	}
+	if !renewed {
+		if err := ss.store.createSession(ctx, s, hashSecret(secret), now, expires); err != nil {
+			return nil, fmt.Errorf("authn: %w", err)
+		}
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookieName, Value: secret, Path: "/",

@@ -35,22 +35,28 @@ func (s sqlStore) sessionByCookie(ctx context.Context, secretHash []byte, now ti
 }
 
 // createSession implements [sessionStore]: it records sess, whose cookie
-// secret hashes to secretHash, until expires, and revokes the session
-// whose secret hashes to replaced (if not nil).
-func (s sqlStore) createSession(ctx context.Context, sess *session, secretHash, replaced []byte, now, expires time.Time) error {
+// secret hashes to secretHash, until expires.
+func (s sqlStore) createSession(ctx context.Context, sess *session, secretHash []byte, now, expires time.Time) error {
 	if _, err := s.db.Exec(ctx, `INSERT INTO authn_sessions (id, secret_hash, user_id, auth_time, acr, amr, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sess.ID, secretHash, sess.UserID, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "),
 		now.UnixNano(), expires.UnixNano()); err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
-	if replaced == nil {
-		return nil
-	}
-	if _, err := s.db.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE secret_hash = ? AND revoked_at IS NULL",
-		now.UnixNano(), replaced); err != nil {
-		return fmt.Errorf("end previous session: %w", err)
-	}
 	return nil
+}
+
+// renewSession implements [sessionStore]: session sess.ID, if it is still
+// live, takes sess's sign-in (auth_time, acr, amr), the cookie secret
+// hashing to secretHash and the new expiry. It reports whether the
+// session was live.
+func (s sqlStore) renewSession(ctx context.Context, sess *session, secretHash []byte, now, expires time.Time) (bool, error) {
+	n, err := affected(s.db.Exec(ctx, `UPDATE authn_sessions SET secret_hash = ?, auth_time = ?, acr = ?, amr = ?, expires_at = ?
+		WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+		secretHash, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "), expires.UnixNano(), sess.ID, sess.UserID, now.UnixNano()))
+	if err != nil {
+		return false, fmt.Errorf("renew session: %w", err)
+	}
+	return n == 1, nil
 }
 
 // revokeSession implements [sessionRevoker].
