@@ -124,11 +124,11 @@ func (az *authorizer) proceed(w http.ResponseWriter, r *http.Request, c *Client,
 			az.redirectError(w, r, req, oauthErr(ErrLoginRequired, "the user is not signed in"))
 			return
 		}
-		az.beginLogin(w, r, req, stageLogin, "")
+		az.beginLogin(w, r, req, stageLogin, "", false)
 		return
 	}
 	if req.hasPrompt(PromptConsent) && !consented {
-		az.beginLogin(w, r, req, stageConsent, sess.ID)
+		az.beginLogin(w, r, req, stageConsent, sess.ID, fresh)
 		return
 	}
 	code, err := az.issueCode(ctx, c, req, sess)

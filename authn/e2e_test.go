@@ -937,3 +937,41 @@ func claimsJSON(t *testing.T, raw string) []byte {
 	}
 	return b
 }
+
+// TestConsentKeepsMaxAge: a consent form shown for an existing session is
+// judged again when answered, so max_age still holds however long the
+// form stayed open; after a sign-in made for the request it is not asked
+// again.
+func TestConsentKeepsMaxAge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		b, pt := e.browser(t), e.portal(portalA)
+		b.signIn(t, pt)
+		f, u := pt.start(oauth2.SetAuthURLParam("prompt", "consent"), oauth2.SetAuthURLParam("max_age", "60"))
+		p := b.get(u)
+		if !strings.Contains(p.body, `value="allow"`) {
+			t.Fatalf("no consent form:\n%.1000s", p.body)
+		}
+		e.clk.Advance(25 * time.Minute) // the form stays open
+		res := b.submit(parseForm(t, p.body), map[string]string{"decision": "allow"})
+		if !strings.Contains(res.body, `name="password"`) {
+			t.Fatalf("consent answered 25 minutes later for max_age=60 did not ask to sign in again: %d\n%.600s", res.status, res.body)
+		}
+		// Signed in again, the citizen answers the consent form once more.
+		p = b.login(res, testUser, testPassword)
+		if !strings.Contains(p.body, `value="allow"`) {
+			t.Fatalf("no consent form after signing in again:\n%.1000s", p.body)
+		}
+		tk := f.finish(t, b.submit(parseForm(t, p.body), map[string]string{"decision": "allow"}))
+		if age := e.clk.Now().Unix() - idClaims(t, tk.id).AuthTime; age > 60 {
+			t.Errorf("auth_time %d s old for max_age=60", age)
+		}
+		// A sign-in made for the request, then consent: no second sign-in.
+		f, u = pt.start(oauth2.SetAuthURLParam("prompt", "login consent"))
+		p = b.login(b.get(u), testUser, testPassword)
+		if !strings.Contains(p.body, `value="allow"`) {
+			t.Fatalf("no consent form after signing in:\n%.1000s", p.body)
+		}
+		f.finish(t, b.submit(parseForm(t, p.body), map[string]string{"decision": "allow"}))
+	})
+}

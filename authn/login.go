@@ -37,6 +37,11 @@ type loginState struct {
 	// SessionID is the session authenticated for this request, when the
 	// login form is done and the consent form is next.
 	SessionID string `json:"session_id,omitempty"`
+	// Fresh is set when that session's sign-in was made for this request,
+	// so that answering the consent form does not ask for it again; a
+	// consent form for an existing session is checked against max_age and
+	// the levels again when answered.
+	Fresh bool `json:"fresh,omitempty"`
 	// UserID is the account whose password was right, at the one-time
 	// code stage.
 	UserID string `json:"user_id,omitempty"`
@@ -52,9 +57,9 @@ var errLoginGone = errors.New("authn: login request expired, completed or from a
 
 // beginLogin stores the authorization request as a login transaction bound
 // to this browser and redirects to the login page.
-func (az *authorizer) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string) {
+func (az *authorizer) beginLogin(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, stage, sessionID string, fresh bool) {
 	browser := browserID(w, r)
-	tx := &loginTx{ID: newID(), CSRF: newSecret(), Stage: stage, State: loginState{Request: req, SessionID: sessionID}}
+	tx := &loginTx{ID: newID(), CSRF: newSecret(), Stage: stage, State: loginState{Request: req, SessionID: sessionID, Fresh: fresh}}
 	now := az.now()
 	if err := az.logins.createLogin(r.Context(), tx, hashSecret(browser), now, now.Add(az.life.Login)); err != nil {
 		az.logError(r, "authorize: store login request", err)
@@ -263,7 +268,7 @@ func (lp *loginPages) serveConsentSubmit(w http.ResponseWriter, r *http.Request)
 		lp.authz.proceed(w, r, c, req, nil, false, false)
 		return
 	}
-	lp.authz.proceed(w, r, c, req, sess, sess.ID == tx.State.SessionID, true)
+	lp.authz.proceed(w, r, c, req, sess, tx.State.Fresh && sess.ID == tx.State.SessionID, true)
 }
 
 // CheckPassword authenticates a password login for username from the
