@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ErrNotFilterable means a response under a field obligation is not a JSON
@@ -26,56 +28,110 @@ func isJSON(contentType string) bool {
 
 // FilterFields keeps only the allowed top-level members of a JSON object,
 // or of every object in a top-level JSON array. Anything else — a scalar,
-// an array holding non-objects, trailing data, invalid JSON — is
-// ErrNotFilterable. Numbers are kept verbatim.
+// an array holding non-objects, trailing data, invalid JSON or UTF-8, a
+// member name given twice in an object (parsers keep either value) — is
+// ErrNotFilterable. Members keep their order; values are copied verbatim
+// (numbers too), compacted. The body is read as a stream of members, never
+// held as a tree, so filtering takes memory of about the body's size.
 func FilterFields(body []byte, allowed []string) ([]byte, error) {
-	keep := make(map[string]bool, len(allowed))
-	for _, f := range allowed {
-		keep[f] = true
+	f := &fieldFilter{keep: make(map[string]bool, len(allowed)), dec: jsontext.NewDecoder(bytes.NewReader(body))}
+	for _, a := range allowed {
+		f.keep[a] = true
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotFilterable, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the JSON value", ErrNotFilterable)
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, fmt.Errorf("%w: data after the JSON value", ErrNotFilterable)
-	}
-	filter := func(x any) (map[string]any, error) {
-		m, ok := x.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: an element is not an object", ErrNotFilterable)
-		}
-		for k := range m {
-			if !keep[k] {
-				delete(m, k)
-			}
-		}
-		return m, nil
-	}
-	switch t := v.(type) {
-	case map[string]any:
-		v, _ = filter(t)
-	case []any:
-		for i := range t {
-			m, err := filter(t[i])
-			if err != nil {
-				return nil, err
-			}
-			t[i] = m
-		}
+	f.out.Grow(len(body))
+	var err error
+	switch f.dec.PeekKind() {
+	case '{':
+		err = f.object()
+	case '[':
+		err = f.array()
 	default:
-		return nil, fmt.Errorf("%w: the body is not an object or an array of objects", ErrNotFilterable)
+		err = fmt.Errorf("%w: the body is not an object or an array of objects", ErrNotFilterable)
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	if _, err := f.dec.ReadToken(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the JSON value", ErrNotFilterable)
+	}
+	return f.out.Bytes(), nil
+}
+
+// fieldFilter copies the allowed members of the objects dec reads to out.
+type fieldFilter struct {
+	keep map[string]bool
+	dec  *jsontext.Decoder
+	out  bytes.Buffer
+}
+
+func notFilterable(err error) error { return fmt.Errorf("%w: %v", ErrNotFilterable, err) }
+
+// array copies an array of objects.
+func (f *fieldFilter) array() error {
+	if _, err := f.dec.ReadToken(); err != nil { // '['
+		return notFilterable(err)
+	}
+	f.out.WriteByte('[')
+	for i := 0; f.dec.PeekKind() != ']'; i++ {
+		if f.dec.PeekKind() != '{' {
+			if _, err := f.dec.ReadValue(); err != nil {
+				return notFilterable(err)
+			}
+			return fmt.Errorf("%w: an element is not an object", ErrNotFilterable)
+		}
+		if i > 0 {
+			f.out.WriteByte(',')
+		}
+		if err := f.object(); err != nil {
+			return err
+		}
+	}
+	if _, err := f.dec.ReadToken(); err != nil { // ']'
+		return notFilterable(err)
+	}
+	f.out.WriteByte(']')
+	return nil
+}
+
+// object copies an object's allowed members. The decoder refuses a
+// member name given twice.
+func (f *fieldFilter) object() error {
+	if _, err := f.dec.ReadToken(); err != nil { // '{'
+		return notFilterable(err)
+	}
+	f.out.WriteByte('{')
+	n := 0
+	for f.dec.PeekKind() != '}' {
+		tok, err := f.dec.ReadToken()
+		if err != nil {
+			return notFilterable(err)
+		}
+		name := tok.String()
+		val, err := f.dec.ReadValue()
+		if err != nil {
+			return notFilterable(err)
+		}
+		if !f.keep[name] {
+			continue
+		}
+		if n > 0 {
+			f.out.WriteByte(',')
+		}
+		n++
+		quoted, err := jsontext.AppendQuote(f.out.AvailableBuffer(), name)
+		if err != nil {
+			return notFilterable(err)
+		}
+		f.out.Write(quoted)
+		f.out.WriteByte(':')
+		if err := val.Compact(); err != nil {
+			return notFilterable(err)
+		}
+		f.out.Write(val)
+	}
+	if _, err := f.dec.ReadToken(); err != nil { // '}'
+		return notFilterable(err)
+	}
+	f.out.WriteByte('}')
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -23,6 +24,16 @@ func TestFilterFields(t *testing.T) {
 		{"ok/array", `[{"a":1,"d":2},{"c":3}]`, `[{"a":1},{"c":3}]`, false},
 		{"ok/big-number", `{"a":12345678901234567890123}`, `{"a":12345678901234567890123}`, false},
 		{"ok/html-kept", `{"a":"<b>&"}`, `{"a":"<b>&"}`, false},
+		{"ok/order-kept-compacted", `{ "c" : [1, {"x": 2}], "b": 3, "a" : "y" }`, `{"c":[1,{"x":2}],"a":"y"}`, false},
+		{"ok/escaped-name", `{"\u0061":1,"\u0062":2}`, `{"a":1}`, false},
+		{"fail/disallowed-twice", `{"b":1,"b":2,"a":1}`, "", true},
+		{"fail/invalid-utf8", "{\"a\":\"\xff\"}", "", true},
+		{"ok/empty", `[]`, `[]`, false},
+		{"ok/empty-objects", `[{},{"b":1}]`, `[{},{}]`, false},
+		{"fail/allowed-twice", `{"a":1,"a":2}`, "", true},
+		{"fail/allowed-twice-escaped", `{"a":1,"\u0061":2}`, "", true},
+		{"fail/array-of-arrays", `[[{"a":1}]]`, "", true},
+		{"fail/mixed-array", `[{"a":1},2]`, "", true},
 		{"fail/scalar", `"a"`, "", true},
 		{"fail/array-of-scalars", `[1,2]`, "", true},
 		{"fail/trailing", `{"a":1} {"b":2}`, "", true},
@@ -41,6 +52,31 @@ func TestFilterFields(t *testing.T) {
 				t.Fatalf("%s %v, want %s", out, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestFilterFieldsMemory: filtering a response of MaxFilteredResponse
+// bytes takes memory of about its size, not a tree of it many times over.
+func TestFilterFieldsMemory(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for b.Len() < DefaultMaxFilteredResponse-32 {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"a":1,"b":"x"}`)
+	}
+	b.WriteByte(']')
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out, err := FilterFields(b.Bytes(), []string{"a"})
+	runtime.ReadMemStats(&after)
+	if err != nil || !bytes.HasPrefix(out, []byte(`[{"a":1},{"a":1}`)) {
+		t.Fatalf("%.40s %v", out, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(b.Len()) {
+		t.Fatalf("filtering %d bytes allocated %d bytes", b.Len(), alloc)
 	}
 }
 
