@@ -194,7 +194,7 @@ func (az *authorizer) issueCode(ctx context.Context, c *Client, req *AuthorizeRe
 	code := newSecret()
 	g := &grant{
 		ID: newID(), ClientID: c.ID, UserID: sess.UserID, SessionID: sess.ID, Scopes: grantedScopes(c, req.Scopes),
-		Nonce: req.Nonce, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
+		Nonce: req.Nonce, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR, AgentName: sess.AgentName,
 	}
 	if err := az.codes.issueCode(ctx, g, code, req.RedirectURI, req.CodeChallenge, now, now.Add(az.life.Code)); err != nil {
 		return "", fmt.Errorf("authn: store authorization code: %w", err)

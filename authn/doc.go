@@ -103,8 +103,8 @@
 // certificate's subject serialNumber, made with the same pseudonym key as
 // [Users] uses, so a registered citizen gets the same account); a legal
 // person by the unified social credit code, with the userinfo claims
-// org_name, uscc and agent_name (the agent of the latest login) under the
-// profile scope.
+// org_name, uscc and agent_name (the agent whose login the token comes
+// from, kept with the session and its grants) under the profile scope.
 //
 // TLS client-certificate login (GET /login/mtls?login=<login id>, with
 // [WithCertLogin]) serves browsers that hold an ECDSA P-256 (intl)

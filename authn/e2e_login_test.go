@@ -569,3 +569,39 @@ func TestLoginAudit(t *testing.T) {
 		})
 	})
 }
+
+// TestEnterpriseAgentOfTheLogin: two agents of one enterprise sign in with
+// their e-certs in their own browsers; each one's later ID tokens and
+// userinfo name that agent, not whoever of the enterprise signed in last.
+func TestEnterpriseAgentOfTheLogin(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ce := newCertEnv(t, db)
+		wang := ce.enterpriseCert(t) // agent testAgent
+		zhao := ce.issue(t, "enterprise-sign", ca.Subject{Name: "赵六", Organization: testOrgName, USCC: testUSCC})
+		pa, pb := ce.portal(portalA), ce.portal(portalB)
+		bw := ce.browser(t)
+		f, u := pa.start()
+		tw := f.finish(t, ce.certSignIn(t, bw, bw.get(u), wang))
+		if a := idClaims(t, tw.id).AgentName; a != testAgent {
+			t.Fatalf("first login: agent_name %q", a)
+		}
+		bz := ce.browser(t)
+		f, u = pa.start()
+		tz := f.finish(t, ce.certSignIn(t, bz, bz.get(u), zhao))
+		if a := idClaims(t, tz.id).AgentName; a != "赵六" {
+			t.Fatalf("second agent's login: agent_name %q", a)
+		}
+		// The first agent, in his own session, signs in to another portal.
+		f, u = pb.start()
+		tb := f.finish(t, bw.get(u))
+		if c := idClaims(t, tb.id); c.SID != idClaims(t, tw.id).SID || c.AgentName != testAgent {
+			t.Errorf("ID token of %s's session: sid %s (first %s), agent_name %q", testAgent, c.SID, idClaims(t, tw.id).SID, c.AgentName)
+		}
+		if _, info, _ := ce.userinfo(t, "get", tb.tok.AccessToken); info["agent_name"] != testAgent {
+			t.Errorf("userinfo of %s's token names agent_name %v", testAgent, info["agent_name"])
+		}
+		if _, info, _ := ce.userinfo(t, "get", tz.tok.AccessToken); info["agent_name"] != "赵六" {
+			t.Errorf("userinfo of 赵六's token names agent_name %v", info["agent_name"])
+		}
+	})
+}

@@ -36,6 +36,8 @@ type session struct {
 	AuthTime time.Time
 	ACR      string
 	AMR      []string
+	// AgentName is the agent of an enterprise login (see User.AgentName).
+	AgentName string
 }
 
 // sessionFrom returns the live session of the request's cookie, or nil.
@@ -69,7 +71,7 @@ type sessionStore interface {
 // is ended first as at sign-out (its grants revoked, its portals told).
 func (ss *sessions) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string) (*session, error) {
 	now := ss.now()
-	s := &session{ID: newID(), UserID: u.ID, AuthTime: now, ACR: acr, AMR: amr}
+	s := &session{ID: newID(), UserID: u.ID, AuthTime: now, ACR: acr, AMR: amr, AgentName: u.AgentName}
 	secret := newSecret()
 	expires := now.Add(ss.life.Session)
 	var prev *session

@@ -78,10 +78,10 @@ type redeemed struct {
 }
 
 // grantColumns are read by scanGrant, from authn_grants aliased g.
-const grantColumns = `g.id, g.client_id, g.user_id, g.session_id, g.scope, g.nonce, g.auth_time, g.acr, g.amr, g.revoked_at`
+const grantColumns = `g.id, g.client_id, g.user_id, g.session_id, g.scope, g.nonce, g.auth_time, g.acr, g.amr, g.revoked_at, g.agent_name`
 
 func scanGrant(dst *grant) []any {
-	return []any{&dst.ID, &dst.ClientID, &dst.UserID, &dst.SessionID, new(string), &dst.Nonce, new(int64), &dst.ACR, new(string), new(sql.NullInt64)}
+	return []any{&dst.ID, &dst.ClientID, &dst.UserID, &dst.SessionID, new(string), &dst.Nonce, new(int64), &dst.ACR, new(string), new(sql.NullInt64), &dst.AgentName}
 }
 
 func finishGrant(dst *grant, cols []any) {
@@ -196,9 +196,9 @@ func userActive(ctx context.Context, tx *store.Tx, userID string) (bool, error) 
 // authorization code, expiring at expires.
 func (s sqlStore) issueCode(ctx context.Context, g *grant, code, redirectURI, challenge string, now, expires time.Time) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO authn_grants (id, client_id, user_id, session_id, scope, nonce, auth_time, acr, amr, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.ClientID, g.UserID, g.SessionID, joinScopes(g.Scopes),
-			g.Nonce, g.AuthTime.UnixNano(), g.ACR, strings.Join(g.AMR, " "), now.UnixNano()); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO authn_grants (id, client_id, user_id, session_id, scope, nonce, auth_time, acr, amr, agent_name, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.ClientID, g.UserID, g.SessionID, joinScopes(g.Scopes),
+			g.Nonce, g.AuthTime.UnixNano(), g.ACR, strings.Join(g.AMR, " "), g.AgentName, now.UnixNano()); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO authn_codes (hash, grant_id, redirect_uri, code_challenge, expires_at)
@@ -251,7 +251,9 @@ type tokenRecord struct {
 	// CitizenIDHash is the account's personal ID number pseudonym
 	// (service tokens of a token exchange).
 	CitizenIDHash string
-	Expires       time.Time
+	// AgentName is the agent of the enterprise login of the token's grant.
+	AgentName string
+	Expires   time.Time
 	// Revoked is true if the token or its grant is revoked.
 	Revoked bool
 	// Disabled is true if the account is disabled.
@@ -272,9 +274,9 @@ func (s sqlStore) accessToken(ctx context.Context, jti string) (*tokenRecord, er
 		expires                     int64
 		revoked, grevoked, disabled sql.NullInt64
 	)
-	err := s.db.QueryRow(ctx, `SELECT g.id, g.user_id, g.client_id, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
+	err := s.db.QueryRow(ctx, `SELECT g.id, g.user_id, g.client_id, g.agent_name, a.expires_at, a.revoked_at, g.revoked_at, u.disabled_at
 		FROM authn_access_tokens a JOIN authn_grants g ON g.id = a.grant_id JOIN authn_users u ON u.id = g.user_id
-		WHERE a.jti = ?`, jti).Scan(&t.GrantID, &t.UserID, &t.ClientID, &expires, &revoked, &grevoked, &disabled)
+		WHERE a.jti = ?`, jti).Scan(&t.GrantID, &t.UserID, &t.ClientID, &t.AgentName, &expires, &revoked, &grevoked, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

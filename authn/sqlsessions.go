@@ -19,10 +19,10 @@ func (s sqlStore) sessionByCookie(ctx context.Context, secretHash []byte, now ti
 		authTime int64
 		amr      string
 	)
-	err := s.db.QueryRow(ctx, `SELECT s.id, s.user_id, s.auth_time, s.acr, s.amr
+	err := s.db.QueryRow(ctx, `SELECT s.id, s.user_id, s.auth_time, s.acr, s.amr, s.agent_name
 		FROM authn_sessions s JOIN authn_users u ON u.id = s.user_id
 		WHERE s.secret_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL`,
-		secretHash, now.UnixNano()).Scan(&sess.ID, &sess.UserID, &authTime, &sess.ACR, &amr)
+		secretHash, now.UnixNano()).Scan(&sess.ID, &sess.UserID, &authTime, &sess.ACR, &amr, &sess.AgentName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -37,22 +37,22 @@ func (s sqlStore) sessionByCookie(ctx context.Context, secretHash []byte, now ti
 // createSession implements [sessionStore]: it records sess, whose cookie
 // secret hashes to secretHash, until expires.
 func (s sqlStore) createSession(ctx context.Context, sess *session, secretHash []byte, now, expires time.Time) error {
-	if _, err := s.db.Exec(ctx, `INSERT INTO authn_sessions (id, secret_hash, user_id, auth_time, acr, amr, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sess.ID, secretHash, sess.UserID, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "),
-		now.UnixNano(), expires.UnixNano()); err != nil {
+	if _, err := s.db.Exec(ctx, `INSERT INTO authn_sessions (id, secret_hash, user_id, auth_time, acr, amr, agent_name, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, sess.ID, secretHash, sess.UserID, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "),
+		sess.AgentName, now.UnixNano(), expires.UnixNano()); err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
 	return nil
 }
 
 // renewSession implements [sessionStore]: session sess.ID, if it is still
-// live, takes sess's sign-in (auth_time, acr, amr), the cookie secret
+// live, takes sess's sign-in (auth_time, acr, amr, agent), the cookie secret
 // hashing to secretHash and the new expiry. It reports whether the
 // session was live.
 func (s sqlStore) renewSession(ctx context.Context, sess *session, secretHash []byte, now, expires time.Time) (bool, error) {
-	n, err := affected(s.db.Exec(ctx, `UPDATE authn_sessions SET secret_hash = ?, auth_time = ?, acr = ?, amr = ?, expires_at = ?
+	n, err := affected(s.db.Exec(ctx, `UPDATE authn_sessions SET secret_hash = ?, auth_time = ?, acr = ?, amr = ?, agent_name = ?, expires_at = ?
 		WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
-		secretHash, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "), expires.UnixNano(), sess.ID, sess.UserID, now.UnixNano()))
+		secretHash, sess.AuthTime.UnixNano(), sess.ACR, strings.Join(sess.AMR, " "), sess.AgentName, expires.UnixNano(), sess.ID, sess.UserID, now.UnixNano()))
 	if err != nil {
 		return false, fmt.Errorf("renew session: %w", err)
 	}

@@ -90,7 +90,9 @@ type grant struct {
 	AuthTime                        time.Time
 	ACR                             string
 	AMR                             []string
-	Revoked                         bool
+	// AgentName is the agent of the enterprise login the grant came from.
+	AgentName string
+	Revoked   bool
 }
 
 // serveToken is the token endpoint (RFC 6749 §3.2, OpenID Connect Core 1.0
@@ -410,7 +412,10 @@ func (tk *tokenEndpoint) mint(ctx context.Context, c *Client, g *grant, is *issu
 			if err != nil {
 				return nil, err
 			}
-			id.OrgName, id.USCC, id.AgentName = u.OrgName, u.USCC, u.AgentName
+			id.OrgName, id.USCC = u.OrgName, u.USCC
+			if u.USCC != "" {
+				id.AgentName = g.AgentName // the agent of this grant's login, not the account's latest
+			}
 		}
 		if resp.IDToken, err = tk.keys.sign(ctx, alg, "JWT", id); err != nil {
 			return nil, err

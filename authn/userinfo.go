@@ -82,6 +82,9 @@ func (chk *tokenChecks) userinfo(w http.ResponseWriter, r *http.Request) (map[st
 	if u.Disabled {
 		return nil, invalid
 	}
+	if u.USCC != "" {
+		u.AgentName = t.AgentName // the agent of this token's login, not the account's latest
+	}
 	out := userClaims(u, scopes)
 	out["sub"] = claims.Subject
 	return out, nil
