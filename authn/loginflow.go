@@ -34,7 +34,7 @@ type loginFlow struct {
 // error page and returns false.
 type loginOffer func(w http.ResponseWriter, r *http.Request, d *pageData, locale string) bool
 
-// sessionRevoker ends a session ([sqlStore]).
+// sessionRevoker ends a session and its grants ([sqlStore]).
 type sessionRevoker interface {
 	revokeSession(ctx context.Context, id string, now time.Time) error
 }

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,5 +298,36 @@ func TestSignInAgainKeepsSession(t *testing.T) {
 				t.Errorf("the first person's access token after another signed in: %d", st)
 			}
 		})
+	})
+}
+
+// failLogins is an auditor that refuses login events while failing is set.
+type failLogins struct{ failing atomic.Bool }
+
+func (f *failLogins) Record(_ context.Context, ev AuditEvent) error {
+	if f.failing.Load() && ev.Action == "authn.login" {
+		return errors.New("audit log unavailable")
+	}
+	return nil
+}
+
+// TestUnauditedSignInEndsSession: a sign-in that cannot be audited is
+// refused and its session ended with the grants under it, also when the
+// session was carried on from an earlier sign-in.
+func TestUnauditedSignInEndsSession(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		aud := &failLogins{}
+		e := newEnv(t, db, WithAuditor(aud))
+		b, pt := e.browser(t), e.portal(portalA)
+		first := b.signIn(t, pt)
+		aud.failing.Store(true)
+		_, u := pt.start(oauth2.SetAuthURLParam("prompt", "login"))
+		p := b.login(b.get(u), testUser, testPassword)
+		if p.status != http.StatusInternalServerError {
+			t.Fatalf("unaudited sign-in: %d", p.status)
+		}
+		if st, _, _ := e.userinfo(t, "get", first.tok.AccessToken); st != http.StatusUnauthorized {
+			t.Errorf("the earlier grant of the ended session still answers userinfo: %d", st)
+		}
 	})
 }

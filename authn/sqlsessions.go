@@ -59,9 +59,11 @@ func (s sqlStore) renewSession(ctx context.Context, sess *session, secretHash []
 	return n == 1, nil
 }
 
-// revokeSession implements [sessionRevoker].
+// revokeSession implements [sessionRevoker]: session id ends with the
+// grants issued under it, as in endSession. A session carried on from an
+// earlier sign-in may have some.
 func (s sqlStore) revokeSession(ctx context.Context, id string, now time.Time) error {
-	_, err := s.db.Exec(ctx, "UPDATE authn_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", now.UnixNano(), id)
+	_, _, err := s.endSession(ctx, id, now)
 	return err
 }
 
