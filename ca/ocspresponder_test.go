@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,5 +270,48 @@ func TestOCSPMemoryAcrossReplicas(t *testing.T) {
 			t.Fatalf("replica A still says %v %s after the revocation on replica B (bound %s)", p.Responses[0].Status, time.Since(revokedAt), ca.OCSPStaleness)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// failingAuditor refuses every event while fail is set.
+type failingAuditor struct{ fail atomic.Bool }
+
+func (a *failingAuditor) Record(context.Context, ca.AuditEvent) error {
+	if a.fail.Load() {
+		return errors.New("audit log unavailable")
+	}
+	return nil
+}
+
+// TestOCSPRevokedWhenAuditFails: a revocation that is committed but cannot
+// be audited still takes effect at once: SetStatus reports the audit
+// failure, and OCSP answers "revoked", not the "good" it kept in memory.
+func TestOCSPRevokedWhenAuditFails(t *testing.T) {
+	ctx := context.Background()
+	au := &failingAuditor{}
+	db := storetest.SQLite(t)
+	f := catest.New(t, catest.OnDB(db), catest.WithCA(ca.WithAuditor(au)))
+	k, err := f.CA.EnsureResponder(ctx, f.KM, f.Dir, "gm-issuing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ca.NewOCSPResponder(f.CA, db, []*ca.ResponderKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	of := &ocspFixture{Fixture: f, r: r}
+	iss := issueService(t, f, catest.SM2Key(t).Public())
+	req := of.request(t, "gm-issuing", iss, ocsp.SHA1, nil)
+	if p, _ := of.ask(t, "gm-issuing", req); p.Responses[0].Status != ocsp.Good {
+		t.Fatalf("before revocation: %v", p.Responses[0].Status)
+	}
+	au.fail.Store(true)
+	_, err = f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"})
+	if err == nil || !strings.Contains(err.Error(), "not audited") {
+		t.Fatalf("SetStatus with the audit log down: %v", err)
+	}
+	au.fail.Store(false)
+	if p, _ := of.ask(t, "gm-issuing", req); p.Responses[0].Status != ocsp.Revoked {
+		t.Errorf("OCSP after a committed but unaudited revocation: %v, want revoked", p.Responses[0].Status)
 	}
 }

@@ -167,6 +167,16 @@ func (a *Authority) SetStatus(ctx context.Context, ch StatusChange) (*Record, er
 	if err != nil {
 		return nil, err
 	}
+	// The change is committed: it takes effect (OCSP answers from memory
+	// dropped, the CRL made again) before anything else can fail, so a
+	// revoked certificate never keeps a "good" answer.
+	a.hooksMu.Lock()
+	hooks := append([]func(context.Context, *Record){}, a.statusHooks...)
+	a.hooksMu.Unlock()
+	for _, fn := range hooks {
+		fn(ctx, updated)
+	}
+	_, crlErr := a.GenerateCRL(ctx, updated.Issuer)
 	action := map[Status]string{StatusRevoked: "ca.certificate.revoke", StatusHold: "ca.certificate.hold", StatusValid: "ca.certificate.release"}[ch.To]
 	reasons := []string{"from " + string(ev.From)}
 	if ev.Reason != nil {
@@ -179,14 +189,8 @@ func (a *Authority) SetStatus(ctx context.Context, ch StatusChange) (*Record, er
 		return updated, fmt.Errorf("ca: status of %s changed but not audited: %w", serial, err)
 	}
 	a.log.InfoContext(ctx, "certificate status changed", "serial", serial, "from", ev.From, "to", ev.To, "reason", ev.Reason, "actor", ch.Actor)
-	a.hooksMu.Lock()
-	hooks := append([]func(context.Context, *Record){}, a.statusHooks...)
-	a.hooksMu.Unlock()
-	for _, fn := range hooks {
-		fn(ctx, updated)
-	}
-	if _, err := a.GenerateCRL(ctx, updated.Issuer); err != nil {
-		return updated, fmt.Errorf("ca: status of %s changed, but regenerating the CRL failed: %w", serial, err)
+	if crlErr != nil {
+		return updated, fmt.Errorf("ca: status of %s changed, but regenerating the CRL failed: %w", serial, crlErr)
 	}
 	return updated, nil
 }
