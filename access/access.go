@@ -76,6 +76,9 @@ type Officer struct {
 	CreatedAt  time.Time `json:"created_at"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 	RevokedBy  string    `json:"revoked_by,omitempty"`
+	// ConsoleSignedOutAt is when the officer last signed out of the
+	// console: console sessions started no later are over.
+	ConsoleSignedOutAt time.Time `json:"console_signed_out_at,omitzero"`
 	// TokenExpiresAt is when the officer's newest usable token expires
 	// (zero: none). Filled in by listings; not stored.
 	TokenExpiresAt time.Time `json:"token_expires_at,omitzero"`

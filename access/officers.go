@@ -809,6 +809,19 @@ func (o *Officers) RenewToken(ctx context.Context, p *Principal, ttl time.Durati
 	return token, exp, nil
 }
 
+// SignOutConsole records that the officer p names signed out of the
+// console at at: every console session of theirs started no later is over,
+// on every replica, whoever holds its cookie.
+func (o *Officers) SignOutConsole(ctx context.Context, p *Principal, at time.Time) error {
+	return o.st.Update(ctx, func(tx Tx) (*Change, error) {
+		off, err := tx.Officer(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &Change{SignedOut: []string{off.ID}, SignedOutAt: at}, nil
+	})
+}
+
 // List returns every officer.
 func (o *Officers) List(ctx context.Context) ([]*Officer, error) { return o.st.Officers(ctx) }
 

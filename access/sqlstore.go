@@ -42,7 +42,7 @@ func fromUnix(v sql.NullInt64) time.Time {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-const officerColumns = `o.id, o.name, o.role, o.status, o.user_id, o.username, o.proposed_by, o.approved_by, o.created_at, o.revoked_at, o.revoked_by`
+const officerColumns = `o.id, o.name, o.role, o.status, o.user_id, o.username, o.proposed_by, o.approved_by, o.created_at, o.revoked_at, o.revoked_by, o.console_signed_out_at`
 
 func scanOfficer(row interface{ Scan(...any) error }, extra ...any) (*Officer, error) {
 	var (
@@ -51,14 +51,18 @@ func scanOfficer(row interface{ Scan(...any) error }, extra ...any) (*Officer, e
 		revokedBy        sql.NullString
 		created          int64
 		revoked          sql.NullInt64
+		signedOut        int64
 	)
-	dst := append([]any{&o.ID, &o.Name, &o.Role, &o.Status, &userID, &username, &o.ProposedBy, &o.ApprovedBy, &created, &revoked, &revokedBy}, extra...)
+	dst := append([]any{&o.ID, &o.Name, &o.Role, &o.Status, &userID, &username, &o.ProposedBy, &o.ApprovedBy, &created, &revoked, &revokedBy, &signedOut}, extra...)
 	if err := row.Scan(dst...); err != nil {
 		return nil, err
 	}
 	o.UserID, o.Username, o.RevokedBy = userID.String, username.String, revokedBy.String
 	o.CreatedAt = time.Unix(created, 0).UTC()
 	o.RevokedAt = fromUnix(revoked)
+	if signedOut > 0 {
+		o.ConsoleSignedOutAt = time.Unix(signedOut, 0).UTC()
+	}
 	return &o, nil
 }
 
@@ -208,6 +212,12 @@ func write(ctx context.Context, tx *store.Tx, ch *Change) error {
 				return refuse(409, ErrExists, "a proposal for officer %q is already open", p.Officer)
 			}
 			return fmt.Errorf("access: store proposal %s: %w", p.ID, err)
+		}
+	}
+	for _, id := range ch.SignedOut {
+		if _, err := tx.Exec(ctx, "UPDATE access_officers SET console_signed_out_at = ? WHERE id = ? AND console_signed_out_at < ?",
+			ch.SignedOutAt.Unix(), id, ch.SignedOutAt.Unix()); err != nil {
+			return fmt.Errorf("access: record console sign-out: %w", err)
 		}
 	}
 	for _, id := range ch.Revoke {

@@ -53,4 +53,8 @@ type Change struct {
 	Revoke      []string
 	RevokedAt   time.Time
 	ExceptToken string
+	// SignedOut records, for each officer named by ID, a console sign-out
+	// at SignedOutAt.
+	SignedOut   []string
+	SignedOutAt time.Time
 }

@@ -34,6 +34,9 @@ type Officers interface {
 	Proposals(ctx context.Context, status string) ([]*access.Proposal, error)
 	Propose(ctx context.Context, p *access.Principal, req access.ProposalRequest) (*access.Proposal, string, error)
 	Approve(ctx context.Context, p *access.Principal, id string) (*access.Proposal, string, error)
+	// SignOutConsole ends every console session of the officer p names
+	// started no later than at.
+	SignOutConsole(ctx context.Context, p *access.Principal, at time.Time) error
 }
 
 // AuditLog is what the auditor's pages read; *auditlog.Log is one.

@@ -37,6 +37,14 @@ func (o *officers) Propose(context.Context, *access.Principal, access.ProposalRe
 func (o *officers) Approve(context.Context, *access.Principal, string) (*access.Proposal, string, error) {
 	return nil, "", errors.New("not in this test")
 }
+func (o *officers) SignOutConsole(_ context.Context, p *access.Principal, at time.Time) error {
+	for _, off := range o.list {
+		if off.Name == p.Name {
+			off.ConsoleSignedOutAt = at
+		}
+	}
+	return nil
+}
 
 // recorder keeps the events the console records; fail makes it refuse.
 type recorder struct {
@@ -277,5 +285,31 @@ func TestCharts(t *testing.T) {
 	}
 	if strings.Contains(svg, "<x>") || strings.Contains(svg, "script") {
 		t.Error("chart label not escaped")
+	}
+}
+
+// TestSignoutEndsCookie: the session cookie is signed, not stored, so
+// sign-out is recorded with the officer: a copy of the cookie taken before
+// is refused afterwards (on any replica), and a later sign-in works.
+func TestSignoutEndsCookie(t *testing.T) {
+	f := newFixture(t)
+	ck := f.cookie(t, "u-sys", "sys", access.RoleSysadmin, time.Minute, time.Minute)
+	if w := f.do("GET", "/console/admin/departments", ck, nil); w.Code != 200 {
+		t.Fatalf("before sign-out: %d", w.Code)
+	}
+	w := f.do("POST", "/console/signout", ck, url.Values{"csrf_token": {f.c.csrf.Token("sid-sys")}})
+	if sc := strings.Join(w.Header().Values("Set-Cookie"), " | "); w.Code != 303 || !strings.Contains(sc, "Max-Age=0") {
+		t.Fatalf("signout: %d %q", w.Code, sc)
+	}
+	if ev := f.rec.last(); ev.Action != "console.signout" {
+		t.Fatalf("signout not recorded: %+v", ev)
+	}
+	f.now = f.now.Add(5 * time.Minute)
+	if w := f.do("GET", "/console/admin/departments", ck, nil); w.Code == 200 {
+		t.Errorf("a copy of the cookie after sign-out: %d", w.Code)
+	}
+	again := f.cookie(t, "u-sys", "sys", access.RoleSysadmin, time.Minute, time.Minute)
+	if w := f.do("GET", "/console/admin/departments", again, nil); w.Code != 200 {
+		t.Errorf("a sign-in after the sign-out: %d", w.Code)
 	}
 }

@@ -55,7 +55,7 @@ func (c *Console) current(w http.ResponseWriter, r *http.Request) (*session, err
 	if err != nil {
 		return nil, err
 	}
-	if o == nil || o.Name != s.Officer || o.Role != s.Role {
+	if o == nil || o.Name != s.Officer || o.Role != s.Role || !o.ConsoleSignedOutAt.IsZero() && s.Started <= o.ConsoleSignedOutAt.Unix() {
 		c.clear(w)
 		return nil, nil
 	}
@@ -163,6 +163,12 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
 	if err == nil && s != nil {
 		if _, err := c.csrf.Check(w, r, s.ID); err != nil {
 			c.fail(w, r, s, http.StatusForbidden, "web.csrf", nil)
+			return
+		}
+		// The cookie is signed, not stored: sign-out is recorded with the
+		// officer, so that no copy of it is accepted again.
+		if err := c.d.Officers.SignOutConsole(r.Context(), s.principal(r), c.now()); err != nil {
+			c.fail(w, r, s, http.StatusInternalServerError, "console.err.internal", err)
 			return
 		}
 		c.record(r, s, "console.signout", "success")
