@@ -26,9 +26,9 @@ type ocspFixture struct {
 	r *ca.OCSPResponder
 }
 
-func newOCSPFixture(t *testing.T, db *store.DB) *ocspFixture {
+func newOCSPFixture(t *testing.T, db *store.DB, opts ...catest.Option) *ocspFixture {
 	t.Helper()
-	f := catest.New(t, catest.OnDB(db))
+	f := catest.New(t, append([]catest.Option{catest.OnDB(db)}, opts...)...)
 	var keys []*ca.ResponderKey
 	for _, name := range []string{"gm-issuing", "intl-issuing"} {
 		k, err := f.CA.EnsureResponder(context.Background(), f.KM, f.Dir, name)
@@ -289,24 +289,15 @@ func (a *failingAuditor) Record(context.Context, ca.AuditEvent) error {
 func TestOCSPRevokedWhenAuditFails(t *testing.T) {
 	ctx := context.Background()
 	au := &failingAuditor{}
-	db := storetest.SQLite(t)
-	f := catest.New(t, catest.OnDB(db), catest.WithCA(ca.WithAuditor(au)))
-	k, err := f.CA.EnsureResponder(ctx, f.KM, f.Dir, "gm-issuing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ca.NewOCSPResponder(f.CA, db, []*ca.ResponderKey{k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	of := &ocspFixture{Fixture: f, r: r}
+	of := newOCSPFixture(t, storetest.SQLite(t), catest.WithCA(ca.WithAuditor(au)))
+	f := of.Fixture
 	iss := issueService(t, f, catest.SM2Key(t).Public())
 	req := of.request(t, "gm-issuing", iss, ocsp.SHA1, nil)
 	if p, _ := of.ask(t, "gm-issuing", req); p.Responses[0].Status != ocsp.Good {
 		t.Fatalf("before revocation: %v", p.Responses[0].Status)
 	}
 	au.fail.Store(true)
-	_, err = f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"})
+	_, err := f.CA.SetStatus(ctx, ca.StatusChange{Serial: iss.Record.Serial, To: ca.StatusRevoked, Reason: ca.ReasonKeyCompromise, Actor: "officer:li"})
 	if err == nil || !strings.Contains(err.Error(), "not audited") {
 		t.Fatalf("SetStatus with the audit log down: %v", err)
 	}
