@@ -655,3 +655,37 @@ func TestSecondSysadmin(t *testing.T) {
 		}
 	})
 }
+
+// TestRenewWithTokenRevokedMeanwhile: a renewal whose token was checked
+// and then revoked before the renewal ran (the owner got a new token
+// through a token proposal, the old one being lost or stolen) is refused:
+// the old token's holder gets nothing, and the owner's new token stays.
+func TestRenewWithTokenRevokedMeanwhile(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		ra2 := f.admit(t, "ra-2", access.RoleRA, f.ra)
+		stolen, err := f.o.Authenticate(ctx, f.token["ra-1"]) // the request with the old token is checked
+		if err != nil {
+			t.Fatal(err)
+		}
+		prop, a, err := f.o.Propose(ctx, f.sys, access.ProposalRequest{Kind: access.KindToken, Officer: "ra-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, b, err := f.o.Approve(ctx, ra2, prop.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, _, err := f.o.Claim(ctx, prop.ID, a, b, 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.o.RenewToken(ctx, stolen, 0); !errors.Is(err, access.ErrUnknownToken) {
+			t.Fatalf("renewal with the token revoked meanwhile: %v, want ErrUnknownToken", err)
+		}
+		if _, err := f.o.Authenticate(ctx, fresh); err != nil {
+			t.Errorf("the owner's new token: %v", err)
+		}
+	})
+}

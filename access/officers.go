@@ -792,6 +792,15 @@ func (o *Officers) RenewToken(ctx context.Context, p *Principal, ttl time.Durati
 			return nil, refuse(http.StatusConflict, ErrNotActive, "officer %q is %s", off.Name, off.Status)
 		}
 		now := o.clock()
+		// The token was checked when the request came in; it may have been
+		// revoked since (a recovery through a token proposal): only a
+		// token still live renews, or a thief's request in flight would
+		// revoke the owner's new token and keep one of its own.
+		if live, err := tx.TokenLive(ctx, p.TokenID, off.ID, now); err != nil {
+			return nil, err
+		} else if !live {
+			return nil, refuse(http.StatusUnauthorized, ErrUnknownToken, "the token was revoked or expired while the request ran")
+		}
 		tok, t, err := newToken(off.ID, now, ttl)
 		if err != nil {
 			return nil, err

@@ -284,6 +284,17 @@ func (t sqlTx) Usable(ctx context.Context, role string, now time.Time, except st
 	return n, nil
 }
 
+// TokenLive implements [Tx].
+func (t sqlTx) TokenLive(ctx context.Context, id, officerID string, now time.Time) (bool, error) {
+	var n int
+	err := t.tx.QueryRow(ctx, `SELECT COUNT(*) FROM access_tokens WHERE id = ? AND officer_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+		id, officerID, now.Unix()).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("access: read token: %w", err)
+	}
+	return n == 1, nil
+}
+
 // legacyTokens sets the expiry of tokens of earlier versions (which had
 // none) to now+ttl and returns how many it changed.
 func (s *SQLStore) legacyTokens(ctx context.Context, now time.Time, ttl time.Duration) (int64, error) {

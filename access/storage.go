@@ -36,6 +36,9 @@ type Tx interface {
 	// with ID except (may be empty), holding a token that is neither revoked
 	// nor expired at now.
 	Usable(ctx context.Context, role string, now time.Time, except string) (int, error)
+	// TokenLive reports whether token id of officer officerID is neither
+	// revoked nor expired at now.
+	TokenLive(ctx context.Context, id, officerID string, now time.Time) (bool, error)
 	// BoundTo returns the active officer bound to the sign-on account
 	// userID, or an error wrapping ErrNotFound.
 	BoundTo(ctx context.Context, userID string) (*Officer, error)
