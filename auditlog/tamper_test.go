@@ -104,22 +104,7 @@ func TestTamper(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
-				keys := newKeys(t)
-				l, err := Open(ctx, db, keys.signer, WithCheckpointInterval(time.Hour), WithLeaderRetry(10*time.Millisecond), WithPollInterval(2*time.Millisecond))
-				if err != nil {
-					t.Fatal(err)
-				}
-				appendN(t, l, 0, n)
-				if err := l.Close(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := l.CheckpointAt(ctx, n); err != nil {
-					t.Fatalf("no final checkpoint: %v", err)
-				}
-				r := NewReader(db)
-				if _, err := r.Verify(ctx, keys.signer.Verifier()); err != nil {
-					t.Fatalf("verify before tampering: %v", err)
-				}
+				keys, r := verifiedLog(t, db, n)
 				tc.tamper(t, db)
 				rep, err := r.Verify(ctx, keys.signer.Verifier())
 				if strings.HasPrefix(tc.name, "ok/") {
@@ -145,6 +130,31 @@ func TestTamper(t *testing.T) {
 	}
 }
 
+// verifiedLog appends n entries to a new log on db, closes it (which
+// publishes the checkpoint of size n) and checks that the log verifies. It
+// returns the checkpoint keys and a reader of db.
+func verifiedLog(t *testing.T, db *store.DB, n int) (*testKeys, *Reader) {
+	t.Helper()
+	ctx := context.Background()
+	keys := newKeys(t)
+	l, err := Open(ctx, db, keys.signer, WithCheckpointInterval(time.Hour), WithLeaderRetry(10*time.Millisecond), WithPollInterval(2*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 0, n)
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CheckpointAt(ctx, uint64(n)); err != nil {
+		t.Fatalf("no final checkpoint: %v", err)
+	}
+	r := NewReader(db)
+	if _, err := r.Verify(ctx, keys.signer.Verifier()); err != nil {
+		t.Fatalf("verify before tampering: %v", err)
+	}
+	return keys, r
+}
+
 // TestTamperSQLiteTypes changes the type of a stored value, which SQLite
 // allows in any column (PostgreSQL enforces the declared types): a BLOB
 // holding a text's bytes reads back in Go as the same string, while SQL
@@ -164,23 +174,11 @@ func TestTamperSQLiteTypes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := storetest.SQLite(t)
-			keys := newKeys(t)
-			l, err := Open(ctx, db, keys.signer, WithCheckpointInterval(time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
-			appendN(t, l, 0, n)
-			if err := l.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			r := NewReader(db)
-			if _, err := r.Verify(ctx, keys.signer.Verifier()); err != nil {
-				t.Fatalf("verify before tampering: %v", err)
-			}
+			keys, r := verifiedLog(t, db, n)
 			if _, err := db.Exec(ctx, tc.tamper); err != nil {
 				t.Fatal(err)
 			}
-			_, err = r.Verify(ctx, keys.signer.Verifier())
+			_, err := r.Verify(ctx, keys.signer.Verifier())
 			var ie *IntegrityError
 			if !errors.As(err, &ie) || ie.Index != tc.wantIndex || !strings.Contains(err.Error(), tc.reason) {
 				t.Fatalf("err = %v; want an IntegrityError at %d with %q", err, tc.wantIndex, tc.reason)
