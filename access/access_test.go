@@ -123,8 +123,16 @@ func (f *fixture) auth(t *testing.T, name string) *access.Principal {
 // it and claims the token.
 func (f *fixture) admit(t *testing.T, name, role string, approver *access.Principal) *access.Principal {
 	t.Helper()
+	f.token[name] = f.claim(t, access.ProposalRequest{Kind: access.KindAdd, Officer: name, Role: role}, approver)
+	return f.auth(t, name)
+}
+
+// claim proposes req as sysadmin-1, has approver approve it and returns
+// the token claimed with both codes.
+func (f *fixture) claim(t *testing.T, req access.ProposalRequest, approver *access.Principal) string {
+	t.Helper()
 	ctx := context.Background()
-	prop, a, err := f.o.Propose(ctx, f.sys, access.ProposalRequest{Kind: access.KindAdd, Officer: name, Role: role})
+	prop, a, err := f.o.Propose(ctx, f.sys, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +144,7 @@ func (f *fixture) admit(t *testing.T, name, role string, approver *access.Princi
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.token[name] = tok
-	return f.auth(t, name)
+	return tok
 }
 
 func wantErr(t *testing.T, err error, is error, status int) {
@@ -669,18 +676,7 @@ func TestRenewWithTokenRevokedMeanwhile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prop, a, err := f.o.Propose(ctx, f.sys, access.ProposalRequest{Kind: access.KindToken, Officer: "ra-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, b, err := f.o.Approve(ctx, ra2, prop.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fresh, _, err := f.o.Claim(ctx, prop.ID, a, b, 0, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		fresh := f.claim(t, access.ProposalRequest{Kind: access.KindToken, Officer: "ra-1"}, ra2)
 		if _, _, err := f.o.RenewToken(ctx, stolen, 0); !errors.Is(err, access.ErrUnknownToken) {
 			t.Fatalf("renewal with the token revoked meanwhile: %v, want ErrUnknownToken", err)
 		}
