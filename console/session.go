@@ -55,7 +55,7 @@ func (c *Console) current(w http.ResponseWriter, r *http.Request) (*session, err
 	if err != nil {
 		return nil, err
 	}
-	if o == nil || o.Name != s.Officer || o.Role != s.Role || !o.ConsoleSignedOutAt.IsZero() && s.Started <= o.ConsoleSignedOutAt.Unix() {
+	if o == nil || o.Name != s.Officer || o.Role != s.Role || s.Started <= o.ConsoleSignedOutAt.Unix() {
 		c.clear(w)
 		return nil, nil
 	}
