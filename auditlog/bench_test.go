@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -17,9 +18,58 @@ import (
 // Benchmarks are not run by CI. Figures are reported per run; for example
 //
 //	go test -run '^$' -bench 'AppendParallel' -benchtime 200000x ./auditlog/
+//	go test -run '^$' -bench 'AppendOne' -benchtime 3000x ./auditlog/
 //	TONGXING_AUDIT_BENCH_ENTRIES=1000000 go test -run '^$' -bench 'Search|Verify' -benchtime 20x -timeout 1h ./auditlog/
 //
 // TONGXING_AUDIT_BENCH_DIR keeps the large benchmark database between runs.
+
+// BenchmarkAppendOne measures one append at a time on SQLite
+// (synchronous=FULL), the latency a single caller waits, beside a raw
+// write and fsync of 4 KiB in the same directory, interleaved.
+func BenchmarkAppendOne(b *testing.B) {
+	dir := b.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l, err := Open(context.Background(), db, newKeys(b).signer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	f, err := os.Create(filepath.Join(dir, "fsync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	token := make([]byte, 1200) // about a gm timestamp token
+	app := make([]time.Duration, 0, b.N)
+	raw := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t := time.Now()
+		e := testEntry(i)
+		e.TimestampToken = fmt.Sprintf("tsa:serial:%032x", i)
+		if _, err := l.AppendWithToken(context.Background(), e, token); err != nil {
+			b.Fatal(err)
+		}
+		app = append(app, time.Since(t))
+		t = time.Now()
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		raw = append(raw, time.Since(t))
+	}
+	slices.Sort(app)
+	slices.Sort(raw)
+	b.ReportMetric(float64(app[len(app)/2].Microseconds()), "append-p50-µs")
+	b.ReportMetric(float64(raw[len(raw)/2].Microseconds()), "fsync-p50-µs")
+}
 
 // BenchmarkAppendParallel measures group-committed appends on SQLite
 // (synchronous=FULL) from many goroutines.

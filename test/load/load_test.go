@@ -8,7 +8,9 @@
 //
 //	(a) straight to the upstream,
 //	(b) through a plain tuned httputil.ReverseProxy (same transport as the
-//	    gateway's, no policy, timestamp or audit), and
+//	    gateway's, no policy, timestamp or audit) in the harness's process,
+//	(b2) through the same proxy in a process of its own, as the gateway
+//	    is, and
 //	(c) through the full gateway (mTLS identity, policy, SM3 digest, TSA
 //	    token, durable audit entry before forwarding, result entry after),
 //
@@ -24,14 +26,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -49,8 +54,17 @@ import (
 
 var binary string
 
-// TestMain builds the binary only when a benchmark is asked for.
+// TestMain builds the binary only when a benchmark is asked for. Started
+// with TONGXING_LOAD_PROXY_PROCESS set, the test binary is instead the
+// plain proxy of mode (b2) in a process of its own (see [proxyProcess]).
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(proxyProcessEnv); spec != "" {
+		if err := serveProxyProcess(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "plain proxy process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run())
@@ -77,6 +91,102 @@ func listenTLS(b *testing.B, port string, h http.Handler, cert tls.Certificate, 
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientCAs: clientCAs, ClientAuth: auth}}
 	go srv.ServeTLS(ln, "", "")
 	b.Cleanup(func() { srv.Close() })
+}
+
+// plainProxy is mode (b): a tuned httputil.ReverseProxy with the
+// gateway's transport to up, and nothing else.
+func plainProxy(up *url.URL, clientCert tls.Certificate, root *x509.CertPool) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(up)
+			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/gw/gongan")
+			pr.Out.URL.RawPath = ""
+		},
+		Transport: gateway.NewTransport(clientCert, root, 30*time.Second),
+	}
+}
+
+// proxyProcessEnv carries a [proxySpec] (JSON) to the test binary started
+// as the plain proxy of mode (b2).
+const proxyProcessEnv = "TONGXING_LOAD_PROXY_PROCESS"
+
+// proxySpec is what the plain proxy process serves: its own certificate
+// (a directory written by `tongxing ca request`), the upstream, the client
+// certificate it presents there and the root that verifies both sides.
+type proxySpec struct {
+	Listen, Upstream, Cert, Client, Root string
+}
+
+// proxyProcess starts the test binary as the plain proxy in a process of
+// its own, like the gateway, so that (b2) and (c) both cross a process
+// boundary twice; (b) runs in the harness's process beside the clients and
+// the upstream. It returns the proxy's port once it accepts connections.
+func proxyProcess(b *testing.B, spec proxySpec) string {
+	port := serverproc.FreePort(b)
+	spec.Listen = "127.0.0.1:" + port
+	raw, _ := json.Marshal(spec)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), proxyProcessEnv+"="+string(raw))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // closed when the harness ends: the proxy exits
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	// The proxy writes one line once it listens.
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "listening\n" {
+		b.Fatalf("the plain proxy process did not start: %q %v", line, err)
+	}
+	return port
+}
+
+// serveProxyProcess runs the plain proxy described by spec (JSON) until
+// its standard input closes.
+func serveProxyProcess(spec string) error {
+	var s proxySpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		return err
+	}
+	up, err := url.Parse(s.Upstream)
+	if err != nil {
+		return err
+	}
+	cert, err := serverproc.LoadServiceCert(s.Cert)
+	if err != nil {
+		return err
+	}
+	client, err := serverproc.LoadServiceCert(s.Client)
+	if err != nil {
+		return err
+	}
+	rb, err := os.ReadFile(s.Root)
+	if err != nil {
+		return err
+	}
+	root := x509.NewCertPool()
+	root.AppendCertsFromPEM(rb)
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening")
+	srv := &http.Server{Handler: plainProxy(up, client, root), ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientCAs: root, ClientAuth: tls.VerifyClientCertIfGiven}}
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		srv.Close()
+	}()
+	if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 type result struct {
@@ -127,17 +237,12 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		io.WriteString(w, reply)
 	}), serverproc.ServiceCert(b, filepath.Join(dir, "upstream")), root, tls.RequireAndVerifyClientCert)
 
-	// (b) the plain proxy: the gateway's tuned transport, nothing else.
+	// (b) the plain proxy: the gateway's tuned transport, nothing else;
+	// (b2) the same in a process of its own, as the gateway is.
 	upURL, _ := url.Parse("https://127.0.0.1:" + upPort)
-	plain := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(upURL)
-			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/gw/gongan")
-			pr.Out.URL.RawPath = ""
-		},
-		Transport: gateway.NewTransport(callerCert, root, 30*time.Second),
-	}
-	listenTLS(b, proxyPort, plain, serverproc.ServiceCert(b, filepath.Join(dir, "proxy")), root, tls.VerifyClientCertIfGiven)
+	listenTLS(b, proxyPort, plainProxy(upURL, callerCert, root), serverproc.ServiceCert(b, filepath.Join(dir, "proxy")), root, tls.VerifyClientCertIfGiven)
+	procPort := proxyProcess(b, proxySpec{Upstream: upURL.String(), Cert: filepath.Join(dir, "proxy"),
+		Client: filepath.Join(dir, "caller"), Root: filepath.Join(dir, serverproc.PKI("intl-root.crt"))})
 
 	client := func() *http.Client {
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -148,6 +253,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	modes := []struct{ name, url string }{
 		{"a-direct", "https://127.0.0.1:" + upPort + "/v1/statistics/population"},
 		{"b-plain-proxy", "https://127.0.0.1:" + proxyPort + "/gw/gongan/v1/statistics/population"},
+		{"b2-proxy-proc", "https://127.0.0.1:" + procPort + "/gw/gongan/v1/statistics/population"},
 		{"c-gateway", "https://localhost:" + gwPort + "/gw/gongan/v1/statistics/population"},
 	}
 	clients := map[string]*http.Client{}
@@ -211,6 +317,7 @@ func steps(b *testing.B, in *serverproc.Instance) {
 		b.Fatalf("metrics: %s", resp.Status)
 	}
 	sum, count := map[string]float64{}, map[string]float64{}
+	buckets := map[string][]bucket{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -240,18 +347,57 @@ func steps(b *testing.B, in *serverproc.Instance) {
 				sum[step] += v
 			case "_count":
 				count[step] += v
+			case "_bucket":
+				_, le, _ := strings.Cut(labels, `le="`)
+				le, _, _ = strings.Cut(le, `"`)
+				if bound, err := strconv.ParseFloat(le, 64); err == nil {
+					buckets[step] = append(buckets[step], bucket{le: bound, n: v})
+				}
 			}
 		}
 	}
-	fmt.Fprintf(os.Stderr, "\ngateway step   mean over the run (every call, warm-up included)\n")
+	fmt.Fprintf(os.Stderr, "\ngateway step   mean     p50 (from the histogram's buckets; every call, warm-up included)\n")
 	for _, step := range []string{"identify", "decide", "timestamp", "audit", "caller_token", "upstream"} {
 		if count[step] == 0 {
 			b.Fatalf("the gateway's metrics time no %s step", step)
 		}
 		mean := time.Duration(sum[step] / count[step] * float64(time.Second))
-		fmt.Fprintf(os.Stderr, "%-14s %s\n", step, mean.Round(time.Microsecond))
+		p50 := median(buckets[step], count[step])
+		fmt.Fprintf(os.Stderr, "%-14s %-8s %s\n", step, mean.Round(time.Microsecond), p50.Round(time.Microsecond))
 		b.ReportMetric(float64(mean.Microseconds()), "step-"+step+"-µs")
+		b.ReportMetric(float64(p50.Microseconds()), "step-"+step+"-p50-µs")
 	}
+}
+
+// bucket is one cumulative bucket of a Prometheus histogram.
+type bucket struct{ le, n float64 }
+
+// median estimates the median of a histogram from its cumulative buckets
+// as Prometheus's histogram_quantile does: linearly within the bucket
+// that holds it (the buckets of one series, summed over its labels).
+func median(bs []bucket, count float64) time.Duration {
+	sum := map[float64]float64{}
+	for _, b := range bs {
+		sum[b.le] += b.n
+	}
+	les := make([]float64, 0, len(sum))
+	for le := range sum {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	half, lower, below := count/2, 0.0, 0.0
+	for _, le := range les {
+		n := sum[le]
+		if n < half {
+			lower, below = le, n
+			continue
+		}
+		if math.IsInf(le, 1) || n == below {
+			return time.Duration(lower * float64(time.Second))
+		}
+		return time.Duration((lower + (le-lower)*(half-below)/(n-below)) * float64(time.Second))
+	}
+	return 0
 }
 
 // drive sends requests from conc workers for d, checking each response.

@@ -3,6 +3,7 @@ package serverproc
 import (
 	"crypto/tls"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,20 +17,36 @@ import (
 // key.pass, cert.pem, chain.pem) as a TLS certificate with its chain.
 func ServiceCert(t testing.TB, dir string) tls.Certificate {
 	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	key, err := kms.ParseEncryptedPEM(read("key.pem"), []byte(strings.TrimSpace(string(read("key.pass")))))
+	c, err := LoadServiceCert(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// LoadServiceCert is [ServiceCert] for code that runs outside a test, such
+// as a helper process a benchmark starts.
+func LoadServiceCert(dir string) (tls.Certificate, error) {
+	read := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
+	keyPEM, err := read("key.pem")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pass, err := read("key.pass")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := kms.ParseEncryptedPEM(keyPEM, []byte(strings.TrimSpace(string(pass))))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("service key in %s: %w", dir, err)
+	}
 	c := tls.Certificate{PrivateKey: key}
 	for _, f := range []string{"cert.pem", "chain.pem"} {
-		for rest := read(f); ; {
+		rest, err := read(f)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		for {
 			var b *pem.Block
 			if b, rest = pem.Decode(rest); b == nil {
 				break
@@ -37,7 +54,7 @@ func ServiceCert(t testing.TB, dir string) tls.Certificate {
 			c.Certificate = append(c.Certificate, b.Bytes)
 		}
 	}
-	return c
+	return c, nil
 }
 
 // OpenSSL runs openssl with args in dir and returns its combined output;
