@@ -114,3 +114,9 @@ func appendN(t testing.TB, l *Log, start, n int) []uint64 {
 	}
 	return out
 }
+
+// withDeferHooks sets how long deferred appends wait and the hooks called
+// when a batch of them starts waiting and after each commit.
+func withDeferHooks(wait time.Duration, onLinger func(), onCommit func(entries int)) Option {
+	return func(o *options) { o.deferLinger, o.onLinger, o.onCommit = wait, onLinger, onCommit }
+}

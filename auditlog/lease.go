@@ -139,6 +139,11 @@ func (t rebindTx) Exec(ctx context.Context, query string, args ...any) (sql.Resu
 	return t.tx.ExecContext(ctx, t.db.Rebind(query), args...)
 }
 
+// ExecPrepared is Exec: PostgreSQL plans the statement on the server.
+func (t rebindTx) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.Exec(ctx, query, args...)
+}
+
 // discard closes a dedicated connection without returning it to the pool,
 // which ends its PostgreSQL session and so releases any advisory lock it
 // still holds.

@@ -51,11 +51,12 @@ type Log struct {
 }
 
 type appendReq struct {
-	entry Entry
-	rest  []byte // canonical encoding after the index digits
-	token []byte // timestamp token kept as entry.TimestampToken, if any
-	done  chan appendResult
-	flush chan struct{} // set on the marker Close queues behind all appends
+	entry    Entry
+	rest     []byte // canonical encoding after the index digits
+	token    []byte // timestamp token kept as entry.TimestampToken, if any
+	deferred bool   // may wait up to DeferLinger for an append to commit with
+	done     chan appendResult
+	flush    chan struct{} // set on the marker Close queues behind all appends
 }
 
 type appendResult struct {
@@ -145,7 +146,20 @@ func (l *Log) IsSequencer() bool { return l.seq.leader.Load() }
 // logged; callers that must not lose the record pass
 // context.WithoutCancel(ctx).
 func (l *Log) Append(ctx context.Context, e Entry) (uint64, error) {
-	return l.append(ctx, e, nil)
+	return l.append(ctx, e, nil, false)
+}
+
+// DeferLinger bounds how long [Log.AppendDeferred] waits for another
+// append to share its commit.
+const DeferLinger = 2 * time.Millisecond
+
+// AppendDeferred is Append for an entry that no answer waits on, such as
+// the result of a call already answered: unless other appends are queued,
+// its commit waits up to DeferLinger for one to share it, so that it does
+// not hold a commit of its own in front of an append that an answer waits
+// on. It returns once the entry is durable, as Append does.
+func (l *Log) AppendDeferred(ctx context.Context, e Entry) (uint64, error) {
+	return l.append(ctx, e, nil, true)
 }
 
 // AppendWithToken is Append for an entry that references a timestamp
@@ -159,10 +173,10 @@ func (l *Log) AppendWithToken(ctx context.Context, e Entry, der []byte) (uint64,
 	if len(der) == 0 || len(der) > MaxTokenLen {
 		return 0, &QueryError{Field: "token", Reason: fmt.Sprintf("1 to %d bytes", MaxTokenLen)}
 	}
-	return l.append(ctx, e, der)
+	return l.append(ctx, e, der, false)
 }
 
-func (l *Log) append(ctx context.Context, e Entry, token []byte) (uint64, error) {
+func (l *Log) append(ctx context.Context, e Entry, token []byte, deferred bool) (uint64, error) {
 	e.Index = 0
 	if e.Time.IsZero() {
 		e.Time = l.opts.now()
@@ -174,7 +188,7 @@ func (l *Log) append(ctx context.Context, e Entry, token []byte) (uint64, error)
 	if len(body)+19 > MaxEntrySize {
 		return 0, fmt.Errorf("%w: encoding is %d bytes, limit %d with the index", ErrInvalidEntry, len(body), MaxEntrySize)
 	}
-	req := &appendReq{entry: e, rest: body[len(indexPrefix)+1:], token: token, done: make(chan appendResult, 1)}
+	req := &appendReq{entry: e, rest: body[len(indexPrefix)+1:], token: token, deferred: deferred, done: make(chan appendResult, 1)}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()

@@ -40,6 +40,13 @@ type options struct {
 	deferCheckpoints   bool
 	maxExport          int
 	notify             bool
+
+	// For tests: how long deferred appends wait (default DeferLinger),
+	// called when a batch of them starts waiting, and after each commit
+	// with its number of entries.
+	deferLinger time.Duration
+	onLinger    func()
+	onCommit    func(entries int)
 }
 
 func defaultOptions() options {
@@ -53,6 +60,7 @@ func defaultOptions() options {
 		lockID:             SequencerLockID,
 		maxExport:          DefaultMaxExport,
 		notify:             true,
+		deferLinger:        DeferLinger,
 	}
 }
 

@@ -121,6 +121,17 @@ collect:
 			return len(batch) < want && len(flushes) == 0
 		})
 	}
+	if deferredOnly(batch) && len(flushes) == 0 {
+		// Nothing waits on this batch: let the next append that something
+		// waits on commit with it rather than behind it.
+		if l.opts.onLinger != nil {
+			l.opts.onLinger()
+		}
+		store.Linger(l.reqs, l.opts.deferLinger, func(r *appendReq) bool {
+			add(r)
+			return deferredOnly(batch) && len(batch) < l.opts.maxBatch && len(flushes) == 0
+		})
+	}
 	l.seq.lastBatch = len(batch)
 	if len(batch) > 0 {
 		l.commit(batch)
@@ -128,6 +139,16 @@ collect:
 	for _, f := range flushes {
 		close(f)
 	}
+}
+
+// deferredOnly reports whether batch holds only deferred appends.
+func deferredOnly(batch []*appendReq) bool {
+	for _, r := range batch {
+		if !r.deferred {
+			return false
+		}
+	}
+	return len(batch) > 0
 }
 
 // commit makes a batch durable: sequenced directly when this process is the
@@ -149,6 +170,9 @@ func (l *Log) commit(batch []*appendReq) {
 		var idx []uint64
 		idx, err = l.sequence(items)
 		if err == nil {
+			if l.opts.onCommit != nil {
+				l.opts.onCommit(len(items))
+			}
 			for i, r := range batch {
 				r.done <- appendResult{index: idx[i]}
 			}
@@ -253,7 +277,7 @@ func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 	searchLimit := searchChunk + len(items)
 	var copied int64
 	err := l.lease.InTx(l.ctx, func(tx execer) error {
-		res, err := tx.Exec(l.ctx, "UPDATE audit_tree SET size = ?, root = ?, compact = ?, updated_ns = ? WHERE id = 1 AND size = ?",
+		res, err := tx.ExecPrepared(l.ctx, "UPDATE audit_tree SET size = ?, root = ?, compact = ?, updated_ns = ? WHERE id = 1 AND size = ?",
 			int64(st.size), st.root, st.compactBytes(), now, int64(old))
 		if err != nil {
 			return fmt.Errorf("auditlog: update tree state: %w", err)
@@ -331,7 +355,7 @@ func insertTokens(ctx context.Context, tx execer, tokens []keptToken, now int64)
 		for _, t := range tokens[start:end] {
 			args = append(args, t.ref, t.der, now)
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO audit_tokens (ref, token, time_ns) VALUES "+valuesList(end-start, 3)+" ON CONFLICT (ref) DO NOTHING", args...); err != nil {
+		if _, err := execRows(ctx, tx, end-start, "INSERT INTO audit_tokens (ref, token, time_ns) VALUES "+valuesList(end-start, 3)+" ON CONFLICT (ref) DO NOTHING", args...); err != nil {
 			return fmt.Errorf("auditlog: keep timestamp tokens: %w", err)
 		}
 	}
@@ -339,8 +363,27 @@ func insertTokens(ctx context.Context, tx execer, tokens []keptToken, now int64)
 }
 
 // execer runs statements with '?' placeholders; *store.Tx is one.
+// ExecPrepared keeps the statement prepared for the next time its text
+// is run, for the statements of every commit.
 type execer interface {
 	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// preparedRows is the most rows a multi-row statement may hold to be kept
+// prepared: the batches of a commit under light load, when compiling the
+// statements (which SQLite otherwise does on every run) is a large part
+// of an append's time. Larger batches are rarer and each text kept costs
+// memory.
+const preparedRows = 8
+
+// execRows runs query, a statement of rows rows, prepared once if it is
+// short enough (see preparedRows).
+func execRows(ctx context.Context, tx execer, rows int, query string, args ...any) (sql.Result, error) {
+	if rows <= preparedRows {
+		return tx.ExecPrepared(ctx, query, args...)
+	}
+	return tx.Exec(ctx, query, args...)
 }
 
 func (l *Log) setState(st treeState) {
@@ -371,7 +414,7 @@ func insertEntries(ctx context.Context, tx execer, rows []entryRow) error {
 		}
 		q := "INSERT INTO audit_entries (idx, time_ns, actor_subject, actor_department, object_department, action, decision, citizen_hash, leaf_hash, body) VALUES " +
 			valuesList(len(chunk), cols)
-		if _, err := tx.Exec(ctx, q, args...); err != nil {
+		if _, err := execRows(ctx, tx, len(chunk), q, args...); err != nil {
 			return fmt.Errorf("auditlog: insert entries %d..%d: %w", chunk[0].idx, chunk[len(chunk)-1].idx, err)
 		}
 	}
@@ -385,7 +428,7 @@ func insertNodes(ctx context.Context, tx execer, nodes []nodeRow) error {
 		for _, n := range chunk {
 			args = append(args, int64(n.pos), n.hash)
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO audit_nodes (pos, hash) VALUES "+valuesList(len(chunk), 2), args...); err != nil {
+		if _, err := execRows(ctx, tx, len(chunk), "INSERT INTO audit_nodes (pos, hash) VALUES "+valuesList(len(chunk), 2), args...); err != nil {
 			return fmt.Errorf("auditlog: insert tree nodes: %w", err)
 		}
 	}

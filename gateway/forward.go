@@ -165,7 +165,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 // finish appends the result entry, linked to the decision entry. The
 // response is complete by then; the append runs in the background (at
 // most maxBackground at once, beyond that in the handler) so that the
-// caller does not wait for it. [Gateway.Wait] waits for those appends.
+// caller does not wait for it, and deferred where the recorder can, so
+// that it shares the next decision entry's commit instead of delaying it.
+// [Gateway.Wait] waits for those appends.
 func (g *Gateway) finish(r *http.Request, c *call, status int) {
 	e := g.entry(r, c)
 	idx := c.index
@@ -176,8 +178,12 @@ func (g *Gateway) finish(r *http.Request, c *call, status int) {
 		e.Latency = 0
 	}
 	ctx := context.WithoutCancel(r.Context())
+	appendResult := g.cfg.Recorder.Append
+	if d, ok := g.cfg.Recorder.(deferredRecorder); ok {
+		appendResult = d.AppendDeferred
+	}
 	record := func() {
-		if _, err := g.cfg.Recorder.Append(ctx, e); err != nil {
+		if _, err := appendResult(ctx, e); err != nil {
 			g.log.ErrorContext(ctx, "gateway: could not record the result of a forwarded call", "decision_index", c.index, "status", status, "err", err)
 		}
 	}

@@ -76,6 +76,12 @@ type Recorder interface {
 	Append(ctx context.Context, e auditlog.Entry) (uint64, error)
 }
 
+// deferredRecorder is a Recorder that can let an entry nobody waits on
+// share a later commit; *auditlog.Log is one.
+type deferredRecorder interface {
+	AppendDeferred(ctx context.Context, e auditlog.Entry) (uint64, error)
+}
+
 // PolicySource gives the current policy; *authz.Engine is one. nil means
 // no policy is loaded, and every call is refused with 503.
 type PolicySource interface {

@@ -17,7 +17,9 @@
 // checking every response's status and body. It reports requests per
 // second and p50/p99 latency per mode. TONGXING_LOAD_SECONDS (default 6,
 // split over 3 rounds per mode) and TONGXING_LOAD_CONCURRENCY (default 32)
-// tune it. Run it on a quiet machine: figures from a shared one say little.
+// tune it; TONGXING_LOAD_BINARY runs a binary built before instead of
+// building one, to compare versions in alternating runs. Run it on a
+// quiet machine: figures from a shared one say little.
 package load
 
 import (
@@ -67,6 +69,10 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run())
+	}
+	if binary = os.Getenv("TONGXING_LOAD_BINARY"); binary != "" {
+		// A binary built before, to compare versions in alternating runs.
 		os.Exit(m.Run())
 	}
 	serverproc.Main(m, &binary)
