@@ -229,8 +229,9 @@ type Verifier struct {
 // the Tongxing-Caller signature (a key of Keys, ES256, typ), audience,
 // lifetime and jti (not replayed); that method, path, query and the SM3 of
 // body are those the token names and that the digest recomputed from them
-// is the token's; and that Tongxing-Timestamp is a valid timestamp token
-// from a TSA chaining to TSARoots whose imprint is that digest.
+// is the token's; that Tongxing-Audit-Index, if given, is the decision
+// entry the token names; and that Tongxing-Timestamp is a valid timestamp
+// token from a TSA chaining to TSARoots whose imprint is that digest.
 func (v *Verifier) Verify(method, escapedPath, rawQuery string, h http.Header, body []byte) (*Evidence, error) {
 	tok, ts := h.Get(HeaderCaller), h.Get(HeaderTimestamp)
 	if tok == "" || ts == "" {
@@ -257,6 +258,9 @@ func (v *Verifier) Verify(method, escapedPath, rawQuery string, h http.Header, b
 		return nil, fmt.Errorf("%w: query %q, token says %q", ErrRequestMismatch, rawQuery, c.Query)
 	case c.BodySM3 != hex.EncodeToString(bh[:]):
 		return nil, fmt.Errorf("%w: body digest differs", ErrRequestMismatch)
+	}
+	if ai := h.Get(HeaderAuditIndex); ai != "" && ai != strconv.FormatUint(c.AuditIndex, 10) {
+		return nil, fmt.Errorf("%w: %s %q, token says %d", ErrRequestMismatch, HeaderAuditIndex, ai, c.AuditIndex)
 	}
 	digest := RequestDigest(c.Method, c.Audience, c.Path, c.Query, bh[:], c.Subject, time.Unix(0, c.TimeNano))
 	if hex.EncodeToString(digest) != c.Digest {

@@ -440,3 +440,19 @@ func TestStepMetrics(t *testing.T) {
 		t.Fatalf("after a refused call: %v, want %v", got, want)
 	}
 }
+
+// TestVerifierChecksAuditIndex: Tongxing-Audit-Index is not signed; an
+// upstream's verifier refuses one that is not the decision entry the
+// caller token names.
+func TestVerifierChecksAuditIndex(t *testing.T) {
+	e := newEnv(t)
+	if w := e.call(t, "tax", "GET", "/gw/renshe/v1/insurance/"+idNumber, map[string]string{HeaderPurpose: "P-IIT-VERIFY"}, ""); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	r, body := <-e.hits, <-e.bodies
+	h := r.Header.Clone()
+	h.Set(HeaderAuditIndex, "999999")
+	if _, err := e.verifier("renshe", "/api").Verify(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, h, body); !errors.Is(err, ErrRequestMismatch) {
+		t.Fatalf("Tongxing-Audit-Index other than the token's: %v", err)
+	}
+}
