@@ -23,21 +23,31 @@ import (
 //
 // TONGXING_AUDIT_BENCH_DIR keeps the large benchmark database between runs.
 
+// benchSQLiteLog opens a log on a new SQLite database in dir, closed when
+// the benchmark ends.
+func benchSQLiteLog(b *testing.B, dir string) *Log {
+	db, err := store.Open(context.Background(), filepath.Join(dir, "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := Open(context.Background(), db, newKeys(b).signer)
+	if err != nil {
+		db.Close()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		l.Close(context.Background())
+		db.Close()
+	})
+	return l
+}
+
 // BenchmarkAppendOne measures one append at a time on SQLite
 // (synchronous=FULL), the latency a single caller waits, beside a raw
 // write and fsync of 4 KiB in the same directory, interleaved.
 func BenchmarkAppendOne(b *testing.B) {
 	dir := b.TempDir()
-	db, err := store.Open(context.Background(), filepath.Join(dir, "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	l, err := Open(context.Background(), db, newKeys(b).signer)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close(context.Background())
+	l := benchSQLiteLog(b, dir)
 	f, err := os.Create(filepath.Join(dir, "fsync"))
 	if err != nil {
 		b.Fatal(err)
@@ -76,16 +86,7 @@ func BenchmarkAppendOne(b *testing.B) {
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, par := range []int{16, 64, 256} {
 		b.Run(fmt.Sprintf("goroutines=%d", par), func(b *testing.B) {
-			db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			l, err := Open(context.Background(), db, newKeys(b).signer)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close(context.Background())
+			l := benchSQLiteLog(b, b.TempDir())
 			var n atomic.Int64
 			b.SetParallelism(max(1, par/runtime.GOMAXPROCS(0)))
 			b.ResetTimer()
