@@ -605,3 +605,41 @@ func TestEnterpriseAgentOfTheLogin(t *testing.T) {
 		}
 	})
 }
+
+// A registration officer who knows an officer's ID number makes an
+// enrolment code for the citizen profile with it (any name), redeems it
+// with a key of their own, and signs in with the certificate: the login
+// reaches the password account registered with that ID number, at
+// urn:tongxing:loa:4, which the officer console accepts (see console's
+// TestConsoleRefusesCertificateSignIn). This test records that half of the
+// attack; it is what the console must not trust for officers.
+func TestRACertificateReachesAccountOfIDNumber(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ce := newCertEnv(t, db)
+		officerAccount, err := ce.p.Users().ByUsername(t.Context(), testUser) // registered with testCitizenID and a password
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, err := ce.ca.CreateCode(t.Context(), ca.NewCodeRequest{Profile: "citizen",
+			Subject: ca.Subject{Name: "Mallory", IDNumber: testCitizenID}, CreatedBy: "officer:ra-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := catest.SM2Key(t)
+		iss, err := ce.ca.Enrol(t.Context(), ca.EnrolRequest{CSR: catest.PEMCSR(catest.CSR(t, key)), Code: code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Certificate.Raw})
+		for _, c := range iss.Chain {
+			chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
+		lc := &loginCert{key: key, chain: chain, serial: iss.Record.Serial}
+		b := ce.browser(t)
+		f, u := ce.portal(portalA).start()
+		tk := f.finish(t, ce.certSignIn(t, b, b.get(u), lc))
+		if idClaims(t, tk.id).ACR != ACRCertificate || tk.id.Subject != ce.p.subject(mustClient(t, ce.env, portalA), officerAccount.ID) {
+			t.Fatal("the registration officer's certificate did not reach the account of the ID number")
+		}
+	})
+}

@@ -94,7 +94,7 @@ var messages = web.Messages{
 	"console.err.provider":              {"无法连接统一身份认证。", "The sign-on provider cannot be reached."},
 	"console.err.state":                 {"登录已过期或不属于本浏览器，请重新登录。", "The sign-in expired or belongs to another browser; sign in again."},
 	"console.err.login":                 {"登录被拒绝。", "Sign-in refused."},
-	"console.err.acr":                   {"管理控制台需要三级及以上认证（密码和动态口令，或数字证书）。", "The console needs level 3 or higher (password and one-time code, or a certificate)."},
+	"console.err.acr":                   {"管理控制台需要以密码和动态口令登录（三级）；数字证书登录不能用于管理员。", "The console needs a sign-in with password and one-time code (level 3); a certificate sign-in is not accepted for officers."},
 	"console.err.unbound":               {"该账号未绑定任何在职管理员。", "This account is bound to no active officer."},
 	"console.err.role":                  {"您的角色无权访问此页面。", "Your role may not open this page."},
 	"console.err.audit":                 {"无法写入审计日志，操作已拒绝。", "The audit log could not record this; refused."},

@@ -119,8 +119,13 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// callback finishes the sign-in: the ID token must say level 3 or more,
-// and its account must be bound to an active officer.
+// callback finishes the sign-in: the ID token must say level 3 (password
+// and one-time code), and its account must be bound to an active officer.
+// A certificate login (level 4) is refused: it reaches the account of the
+// identity a certificate names, and any registration officer can have one
+// issued for an officer's ID number with a key of their own (an enrolment
+// code), which would make them that officer (another role, or the second
+// and third registration officer of the KMC's dual control).
 func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 	l, err := c.rp.Finish(w, r)
 	if errors.Is(err, rp.ErrState) {
@@ -132,7 +137,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusForbidden, "console.err.login", nil)
 		return
 	}
-	if l.ACR != "urn:tongxing:loa:3" && l.ACR != "urn:tongxing:loa:4" {
+	if l.ACR != "urn:tongxing:loa:3" {
 		c.record(r, nil, "access.deny", "failure: assurance too low", "acr "+l.ACR)
 		c.fail(w, r, nil, http.StatusForbidden, "console.err.acr", nil)
 		return
