@@ -293,6 +293,14 @@ func walkArchive(raw []byte, fn func(name string, r io.Reader) error) error {
 		if files >= MaxBundleFiles {
 			return fmt.Errorf("authz: bundle holds more than %d files", MaxBundleFiles)
 		}
+		// OPA's reader, which verifies the signature, reads regular files
+		// only: an entry of another type would be read here (the build
+		// time of .manifest) unsigned.
+		switch h.Typeflag {
+		case tar.TypeReg, tar.TypeDir, tar.TypeXGlobalHeader:
+		default:
+			return fmt.Errorf("authz: read bundle: entry %q is neither a regular file nor a directory (type %q)", h.Name, h.Typeflag)
+		}
 		lr := &io.LimitedReader{R: tr, N: MaxBundleUncompressed - total + 1}
 		if err := fn(h.Name, lr); err != nil {
 			return err
