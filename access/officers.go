@@ -862,3 +862,25 @@ func (o *Officers) BoundOfficer(ctx context.Context, userID string) (string, err
 	}
 	return "", nil
 }
+
+// PendingBinding returns the name of the officer a pending proposal would
+// bind the sign-on account userID to, or "". Such an account is to be
+// treated as bound by whoever may change its credentials: a sysadmin who
+// reset its password or one-time code before the approval would hold the
+// officer's sign-in after it.
+func (o *Officers) PendingBinding(ctx context.Context, userID string) (string, error) {
+	if userID == "" {
+		return "", nil
+	}
+	props, err := o.st.Proposals(ctx, ProposalPending)
+	if err != nil {
+		return "", err
+	}
+	now := o.clock()
+	for _, p := range props {
+		if p.UserID == userID && now.Before(p.ExpiresAt) {
+			return p.Officer, nil
+		}
+	}
+	return "", nil
+}

@@ -334,6 +334,18 @@ func (a *admin) refuseBound(ctx context.Context, u *User, what string) error {
 	if name != "" {
 		return &adminError{status: http.StatusForbidden, msg: fmt.Sprintf("account %s is bound to officer %s: a sysadmin cannot %s of an officer's account", quote(u.Username), name, what)}
 	}
+	// An account a pending proposal would bind is the officer's once it
+	// is approved: its credentials are not the sysadmin's to change meanwhile.
+	if pb, ok := a.officers.(interface {
+		PendingBinding(ctx context.Context, userID string) (string, error)
+	}); ok {
+		if name, err = pb.PendingBinding(ctx, u.ID); err != nil {
+			return err
+		}
+		if name != "" {
+			return &adminError{status: http.StatusForbidden, msg: fmt.Sprintf("a pending proposal would bind account %s to officer %s: a sysadmin cannot %s of it", quote(u.Username), name, what)}
+		}
+	}
 	return nil
 }
 
