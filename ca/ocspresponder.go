@@ -187,12 +187,19 @@ func (r *OCSPResponder) Respond(ctx context.Context, der []byte) ([]byte, error)
 		resp, _ := ocsp.ErrorResponse(ocsp.MalformedRequest)
 		return resp, err
 	}
+	if req.Nonce != nil && len(req.Nonce.Value) > maxOCSPNonce {
+		resp, _ := ocsp.ErrorResponse(ocsp.MalformedRequest)
+		return resp, fmt.Errorf("ocsp: nonce of %d bytes, at most %d allowed", len(req.Nonce.Value), maxOCSPNonce)
+	}
 	issuer, rk := r.issuerOf(&req.CertIDs[0])
 	if rk == nil {
 		resp, _ := ocsp.ErrorResponse(ocsp.Unauthorized)
 		return resp, errors.New("ocsp: request for a certificate of another CA")
 	}
-	one := len(req.CertIDs) == 1 && req.Nonce == nil
+	// The stored and remembered responses echo a CertID with NULL hash
+	// parameters; a CertID encoded otherwise gets a response of its own, so
+	// that every client finds its CertID in the answer as it sent it.
+	one := len(req.CertIDs) == 1 && req.Nonce == nil && req.CertIDs[0].NullParams()
 	var (
 		key ocspKey
 		gen uint64
@@ -401,6 +408,11 @@ func (r *OCSPResponder) Refresh(ctx context.Context, limit int) (int, error) {
 
 // MaxOCSPGETPath bounds the path of a GET request.
 const maxOCSPBody = ocsp.MaxRequestSize
+
+// maxOCSPNonce is the longest nonce echoed: RFC 9654 §2.1 has a responder
+// answer a longer one (or an empty one, which ocsp.ParseRequest refuses)
+// with malformedRequest.
+const maxOCSPNonce = 128
 
 // Routes registers the responder on mux at /ocsp: POST requests and
 // GETs without a path. GETs below /ocsp/ carry base64 in the path, which

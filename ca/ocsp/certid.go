@@ -179,6 +179,20 @@ func keyHash(c *smx509.Certificate) ([]byte, error) {
 	return h[:], nil
 }
 
+// NullParams reports whether id's hashAlgorithm is encoded with NULL
+// parameters: true for a CertID made by [NewCertID], false for a parsed
+// CertID whose parameters were absent. A responder that shares one response
+// among requests for the same certificate must only share it among CertIDs
+// of one form, since the response echoes the form it was made for.
+func (id *CertID) NullParams() bool {
+	if id.rawAlg == nil {
+		return true
+	}
+	s := cryptobyte.String(id.rawAlg)
+	var alg cryptobyte.String
+	return s.ReadASN1(&alg, cbasn1.SEQUENCE) && alg.SkipASN1(cbasn1.OBJECT_IDENTIFIER) && alg.SkipASN1(cbasn1.NULL) && alg.Empty()
+}
+
 // parseCertID reads a CertID SEQUENCE from s.
 func parseCertID(s *cryptobyte.String) (CertID, error) {
 	var id, alg cryptobyte.String
