@@ -512,7 +512,7 @@ func (g *Gateway) citizenOf(w http.ResponseWriter, r *http.Request, c *call) boo
 	q, name := c.query, paramName(f.Name)
 	for k := range q {
 		switch {
-		case paramName(k) != name:
+		case paramName(k) != name && paramName(phpParamName(k)) != name:
 		case f.In == "path":
 			g.refuse(w, c, http.StatusBadRequest, fmt.Sprintf("the citizen is named in the path; query parameter %s would name another to servers that read it", k))
 			return false
@@ -584,17 +584,24 @@ func redactPath(p string) string {
 	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		digits := 0
-		for j := 0; j < len(s); j++ {
-			if s[j] >= '0' && s[j] <= '9' {
-				digits++
-			}
-		}
-		if digits >= 6 {
-			segs[i] = "{redacted}"
-		}
+		segs[i] = redact(s)
 	}
 	return strings.ToValidUTF8(strings.Join(segs, "/"), "\uFFFD")
+}
+
+// redact masks s if it holds six or more digits, which may be an
+// identity number.
+func redact(s string) string {
+	digits := 0
+	for j := 0; j < len(s); j++ {
+		if s[j] >= '0' && s[j] <= '9' {
+			digits++
+		}
+	}
+	if digits >= 6 {
+		return "{redacted}"
+	}
+	return s
 }
 
 // describe is the audit Object.Resource: resource id, method, the path
@@ -609,7 +616,7 @@ func (g *Gateway) describe(c *call, r *http.Request) string {
 	if q := c.query; len(q) > 0 {
 		keys := make([]string, 0, len(q))
 		for k := range q {
-			keys = append(keys, k)
+			keys = append(keys, redact(k)) // a name may be an ID number too
 		}
 		sort.Strings(keys)
 		s += "?" + strings.Join(keys, "&")
@@ -636,6 +643,21 @@ func paramName(k string) string {
 }
 
 var paramSeparators = strings.NewReplacer(".", "_", " ", "_")
+
+// phpParamName is how PHP reads a query parameter name before the rules
+// paramName also applies: cut at a NUL byte, leading spaces dropped, and
+// a '[' without a ']' after it read as '_' (so "%20id_number",
+// "id_number%00x" and "id[number" are all $_GET["id_number"]).
+func phpParamName(k string) string {
+	if i := strings.IndexByte(k, 0); i >= 0 {
+		k = k[:i]
+	}
+	k = strings.TrimLeft(k, " ")
+	if i := strings.IndexByte(k, '['); i > 0 && !strings.Contains(k[i:], "]") {
+		k = k[:i] + "_" + k[i+1:]
+	}
+	return k
+}
 
 // evidence digests and timestamps the call and appends its decision
 // entry; on failure it has answered 503.
