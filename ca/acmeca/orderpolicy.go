@@ -2,7 +2,6 @@ package acmeca
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/smallstep/certificates/acme"
+	"go.step.sm/crypto/jose"
 
 	"github.com/tongxing/tongxing/department"
 )
@@ -18,13 +18,15 @@ import (
 // refuseNewOrder answers a new-order request itself, with a
 // rejectedIdentifier problem naming the department's name policy, when an
 // identifier of the order is not permitted to the department; it reports
-// whether it did. Anything else, including a body it cannot read as a JWS
-// with an order payload, is left to step-ca, which authenticates the
-// request. Looking at the payload before step-ca has verified the
-// signature is safe: the only outcome is a refusal. The same policy is
-// applied again when the order is finalized ([CAS.CreateCertificate]), so
-// this check only spares a client the challenges of an order that could
-// never be issued.
+// whether it did. The body is parsed with step-ca's own JWS parser, so
+// that no serialization step-ca accepts slips past. Anything else,
+// including a body that is not a JWS with an order payload, is left to
+// step-ca, which authenticates the request (and refuses such a body).
+// Looking at the payload before step-ca has verified the signature is
+// safe: the only outcome is a refusal. The same policy is applied again
+// when the order is finalized ([CAS.CreateCertificate]), so this check
+// only spares a client the challenges of an order that could never be
+// issued.
 func (s *Server) refuseNewOrder(w http.ResponseWriter, r *http.Request) bool {
 	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), Prefix), "/")
 	if r.Method != http.MethodPost || len(parts) != 2 || parts[1] != "new-order" {
@@ -43,16 +45,14 @@ func (s *Server) refuseNewOrder(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	var jws struct {
-		Payload string `json:"payload"`
-	}
-	if json.Unmarshal(body, &jws) != nil {
-		return false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+	// Parse the JWS exactly as step-ca does (jose.ParseJWS: compact or JSON
+	// serialization, padded or unpadded base64url, whitespace stripped), so
+	// that the payload checked here is the payload step-ca acts on.
+	jws, err := jose.ParseJWS(string(body))
 	if err != nil {
 		return false
 	}
+	payload := jws.UnsafePayloadWithoutVerification()
 	var order struct {
 		Identifiers []acme.Identifier `json:"identifiers"`
 	}
