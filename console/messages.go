@@ -6,7 +6,7 @@ import "github.com/tongxing/tongxing/web"
 var messages = web.Messages{
 	"console.brand":                     {"通行 · 管理控制台", "Tongxing · Officer console"},
 	"console.home.title":                {"管理控制台", "Officer console"},
-	"console.home.signin":               {"以绑定的统一身份账号登录（需三级及以上）", "Sign in with your bound sign-on account (level 3 or higher)"},
+	"console.home.signin":               {"以绑定的统一身份账号登录（密码和动态口令）", "Sign in with your bound sign-on account (password and one-time code)"},
 	"console.home.intro":                {"本控制台供系统管理员、安全审计员和注册审核员使用，三员分立，各司其职。", "For the system administrator, the security auditor and the registration officer, each with one role (三员分立)."},
 	"console.home.you":                  {"您以 %s 身份登录，角色：%s；认证等级：%s。", "Signed in as %s, role: %s; assurance: %s."},
 	"console.role.sysadmin":             {"系统管理员", "System administrator"},
