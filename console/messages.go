@@ -23,6 +23,7 @@ var messages = web.Messages{
 	"console.recoveries.serial":         {"加密证书序列号", "Encryption certificate"},
 	"console.recoveries.by":             {"申请人", "Requested by"},
 	"console.recoveries.reason":         {"理由", "Reason"},
+	"console.recoveries.deliver_to":     {"恢复密钥加密至（SM3 指纹）", "Enveloped to (SM3 fingerprint)"},
 	"console.recoveries.approvals":      {"已批准", "Approvals"},
 	"console.recoveries.decide":         {"审批", "Decision"},
 	"console.recoveries.approve":        {"批准", "Approve"},

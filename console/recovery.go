@@ -39,7 +39,13 @@ func (c *Console) raRecoveries(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 		all = append(all, rs...)
 	}
-	p.Data = map[string]any{"Recoveries": all, "Me": "officer:" + s.Officer}
+	// What an approver approves is where the key goes: the SM3 fingerprint
+	// of the deliver-to key, to compare with the one the ticket names.
+	deliverTo := make(map[string]string, len(all))
+	for _, rc := range all {
+		deliverTo[rc.ID] = kmc.KeyFingerprint(rc.DeliverTo)
+	}
+	p.Data = map[string]any{"Recoveries": all, "DeliverTo": deliverTo, "Me": "officer:" + s.Officer}
 	c.render(w, r, http.StatusOK, "recoveries", p)
 }
 

@@ -131,6 +131,9 @@ func printRecovery(g *globals, r *kmc.RecoveryJSON, asJSON bool) error {
 		fmt.Fprintf(g.stdout, " %s", a.Officer)
 	}
 	fmt.Fprintf(g.stdout, "\nexpires:    %s\n", r.ExpiresAt.Format(time.RFC3339))
+	if _, spki, err := kmc.ParseDeliverTo([]byte(r.DeliverTo)); err == nil {
+		fmt.Fprintf(g.stdout, "deliver to: %s\n", kmc.KeyFingerprint(spki))
+	}
 	if r.ClosedBy != "" {
 		fmt.Fprintf(g.stdout, "closed:     %s by %s\n", r.ClosedAt.Format(time.RFC3339), r.ClosedBy)
 	}
