@@ -68,7 +68,8 @@ type sessionStore interface {
 // session goes on under its id with this sign-in's time, level and
 // methods, and a new cookie secret: the portals signed in under it stay
 // in it, so signing out ends them all. A live session of another person
-// is ended first as at sign-out (its grants revoked, its portals told).
+// (another account, or another agent of the same enterprise account) is
+// ended first as at sign-out (its grants revoked, its portals told).
 func (ss *sessions) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *User, acr string, amr []string) (*session, error) {
 	now := ss.now()
 	s := &session{ID: newID(), UserID: u.ID, AuthTime: now, ACR: acr, AMR: amr, AgentName: u.AgentName}
@@ -82,7 +83,10 @@ func (ss *sessions) startSession(ctx context.Context, w http.ResponseWriter, r *
 	}
 	renewed := false
 	switch {
-	case prev != nil && prev.UserID == u.ID:
+	// The same person is the same account and, for an enterprise (legal
+	// person) account, the same agent: another agent of the enterprise is
+	// another person.
+	case prev != nil && prev.UserID == u.ID && prev.AgentName == u.AgentName:
 		s.ID = prev.ID
 		var err error
 		if renewed, err = ss.store.renewSession(ctx, s, hashSecret(secret), now, expires); err != nil {
