@@ -48,13 +48,16 @@ type LogoutTokenClaims struct {
 // Logout 1.0), GET or POST, with id_token_hint, client_id,
 // post_logout_redirect_uri, state and ui_locales. It ends the browser's
 // SSO session when id_token_hint (an ID token of this provider, expired or
-// not) names that session by its sid, or on a POST (the session cookie is
-// SameSite=Lax, so a cross-site POST does not carry it); a GET without a
-// matching hint is refused rather than confirmed, as the provider has no
-// confirmation page. Ending a session revokes the grants issued under it
-// and sends logout tokens to every client of the session that registered
-// a back-channel logout URI. post_logout_redirect_uri must exactly match
-// one registered by the client named by id_token_hint or client_id; the
+// not) names that session by its sid, or on a POST the browser does not
+// mark as coming from another origin (Sec-Fetch-Site); a GET or such a
+// POST without a matching hint is refused rather than confirmed, as the
+// provider has no confirmation page. A portal's cross-site POST carries no
+// cookie (SameSite=Lax): it ends the session its id_token_hint names, and
+// the answer to a POST that sent no cookie does not delete one. Ending a
+// session revokes the grants issued under it and sends logout tokens to
+// every client of the session that registered a back-channel logout URI.
+// post_logout_redirect_uri must exactly match one registered by the
+// client named by id_token_hint or client_id; the
 // browser is then sent there with state; otherwise a signed-out page is
 // shown. Errors show a page and never redirect.
 func (ss *sessions) serveLogout(w http.ResponseWriter, r *http.Request) {
@@ -123,8 +126,14 @@ func (ss *sessions) serveLogout(w http.ResponseWriter, r *http.Request) {
 		ss.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 		return
 	}
-	if sess != nil {
-		if r.Method != http.MethodPost && (hintSID == "" || hintSID != sess.ID) {
+	// A post the browser marks as coming from another origin (a sibling
+	// host of the same site sends the Lax cookie) is taken only with the
+	// session's id_token_hint, like a GET.
+	site := r.Header.Get("Sec-Fetch-Site")
+	ownPost := r.Method == http.MethodPost && (site == "" || site == "same-origin" || site == "none")
+	switch {
+	case sess != nil:
+		if !ownPost && (hintSID == "" || hintSID != sess.ID) {
 			fail("id_token_hint of the current session is required to sign out")
 			return
 		}
@@ -133,8 +142,21 @@ func (ss *sessions) serveLogout(w http.ResponseWriter, r *http.Request) {
 			ss.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
 			return
 		}
+	case r.Method == http.MethodPost && hintSID != "":
+		// A portal's cross-site POST: the browser kept its Lax cookie
+		// home, so the session is the one the portal's ID token names.
+		if err := ss.endSession(ctx, hintSID, r.RemoteAddr); err != nil && !errors.Is(err, ErrSessionNotFound) {
+			ss.logError(r, "logout", err)
+			ss.errorPage(w, r, http.StatusInternalServerError, locale, "error.internal", "")
+			return
+		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookieName, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	// The cookie is cleared only when it was sent (its session ended) or
+	// the request is the provider's own: the answer to another site's
+	// post must not delete a cookie the browser did not send.
+	if sess != nil || ownPost || r.Method == http.MethodGet {
+		http.SetCookie(w, &http.Cookie{Name: sessionCookieName, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
 	if back != "" {
 		u, _ := url.Parse(back) // checked at registration
 		if st := q.Get("state"); st != "" {
