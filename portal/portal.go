@@ -2,8 +2,8 @@
 // server-rendered pages (package web) for the account signed in with
 // Tongxing's own sign-on session: the profile, the account's certificates
 // (a citizen's by the pseudonym of their ID number, an enterprise's
-// e-certs by its organisation name), the sign-on sessions (end them), the
-// one-time code enrolment (/me/totp, package authn), who accessed my data
+// e-certs by its organisation name and credit code), the sign-on sessions
+// (end them), the one-time code enrolment (/me/totp, package authn), who accessed my data
 // (the gateway's access ledger, /me/v1/access-log, read in-process with
 // the browser's own cookie), and for enterprises the verification report
 // of an uploaded signed filing.
@@ -33,6 +33,7 @@ import (
 
 	"github.com/tongxing/tongxing/authn"
 	"github.com/tongxing/tongxing/ca"
+	"github.com/tongxing/tongxing/ca/ident"
 	"github.com/tongxing/tongxing/gateway"
 	"github.com/tongxing/tongxing/signature"
 	"github.com/tongxing/tongxing/web"
@@ -232,7 +233,7 @@ func (p *Portal) profile(w http.ResponseWriter, r *http.Request, v *visitor) {
 
 // certificates lists the account's certificates: a citizen's by the
 // pseudonym of the ID number (the subject serialNumber), an enterprise's
-// by its organisation name.
+// by its organisation name and credit code.
 func (p *Portal) certificates(w http.ResponseWriter, r *http.Request, v *visitor) {
 	pg := p.page(v, "me.certs.title", "/certificates")
 	var recs []*ca.Record
@@ -255,7 +256,7 @@ func (p *Portal) certificates(w http.ResponseWriter, r *http.Request, v *visitor
 		// The inventory matches subjects by substring: keep only the
 		// certificates whose organisation is this one, not one whose name
 		// merely contains it.
-		recs = ofOrganisation(recs, org)
+		recs = ofEnterprise(recs, org, v.User.USCC)
 	}
 	if len(recs) > maxCertsShown {
 		recs = recs[:maxCertsShown]
@@ -271,15 +272,23 @@ const (
 	maxCertsShown = 100
 )
 
-// ofOrganisation returns the records whose certificate names org exactly
-// as its organisation (O).
-func ofOrganisation(recs []*ca.Record, org string) []*ca.Record {
+// ofEnterprise returns the records whose certificate names org exactly as
+// its organisation (O) and carries the credit code uscc: enterprises of
+// the same name (in different cities, say) are different accounts. An
+// account without a credit code matches on the name only.
+func ofEnterprise(recs []*ca.Record, org, uscc string) []*ca.Record {
 	var out []*ca.Record
 	for _, rec := range recs {
 		cert, err := smx509.ParseCertificate(rec.DER)
-		if err == nil && slices.Contains(cert.Subject.Organization, org) {
-			out = append(out, rec)
+		if err != nil || !slices.Contains(cert.Subject.Organization, org) {
+			continue
 		}
+		if uscc != "" {
+			if code, ok, err := ident.USCCFrom(cert.Extensions); err != nil || !ok || ident.NormalizeUSCC(code) != ident.NormalizeUSCC(uscc) {
+				continue
+			}
+		}
+		out = append(out, rec)
 	}
 	return out
 }
