@@ -161,7 +161,11 @@ func (l *Log) takeLease(ctx context.Context) {
 	if !l.lease.Acquire(ctx) {
 		return
 	}
-	if st, err := loadState(ctx, l.db); err == nil {
+	st, err := loadState(ctx, l.db)
+	if err == nil {
+		err = l.extends(ctx, l.snapshot(), st)
+	}
+	if err == nil {
 		l.setState(st)
 	} else {
 		l.opts.logger.Warn("audit: reload tree state", "err", err)

@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 
 	"github.com/tongxing/tongxing/store"
 )
@@ -230,6 +232,9 @@ type nodeRow struct {
 func (l *Log) sequence(items []seqItem) ([]uint64, error) {
 	if l.seq.needReload.Swap(false) {
 		st, err := loadState(l.ctx, l.db)
+		if err == nil {
+			err = l.extends(l.ctx, l.snapshot(), st)
+		}
 		if err != nil {
 			l.seq.needReload.Store(true)
 			return nil, err
@@ -384,6 +389,36 @@ func execRows(ctx context.Context, tx execer, rows int, query string, args ...an
 		return tx.ExecPrepared(ctx, query, args...)
 	}
 	return tx.Exec(ctx, query, args...)
+}
+
+// extends checks that st, a tree state read from the database, extends
+// old, the last tree this process sequenced or loaded: the stored state is
+// not to be trusted, and a sequencer that took it as it is would sign
+// checkpoints of whatever tree a writer to the database put there.
+func (l *Log) extends(ctx context.Context, old, st treeState) error {
+	switch {
+	case st.size < old.size:
+		return fmt.Errorf("auditlog: stored tree of size %d is smaller than the tree of size %d sequenced here: refusing to sequence", st.size, old.size)
+	case st.size == old.size:
+		if !bytes.Equal(st.root, old.root) {
+			return fmt.Errorf("auditlog: stored tree of size %d has another root than the one sequenced here: refusing to sequence", st.size)
+		}
+		return nil
+	case old.size == 0:
+		return nil
+	}
+	nodes, err := proof.Consistency(old.size, st.size)
+	if err != nil {
+		return err
+	}
+	p, err := buildProof(ctx, l.db, nodes)
+	if err != nil {
+		return err
+	}
+	if err := proof.VerifyConsistency(Hasher{}, old.size, st.size, p, old.root, st.root); err != nil {
+		return fmt.Errorf("auditlog: stored tree of size %d does not extend the tree of size %d sequenced here: refusing to sequence: %w", st.size, old.size, err)
+	}
+	return nil
 }
 
 func (l *Log) setState(st treeState) {
