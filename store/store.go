@@ -95,6 +95,15 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 		}
 	}
+	// SQLite creates the database with the umask's mode (0644 under the
+	// usual 022) and gives its -wal and -shm files the database's mode.
+	// The database holds personal data: create it readable by this user
+	// alone, whoever made the directory.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	f.Close()
 	q := "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_txlock=immediate&_time_format=sqlite"
 	sdb, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
