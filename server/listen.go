@@ -44,7 +44,7 @@ func Listen(cfg *Config) (*Listeners, error) {
 		}
 	}()
 	if !store.IsPostgresDSN(cfg.Database) {
-		if ls.lock, err = lockSQLite(cfg.Database); err != nil {
+		if ls.lock, err = lockSQLite(store.SQLitePath(cfg.Database)); err != nil {
 			return nil, err
 		}
 	}

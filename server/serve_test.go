@@ -36,6 +36,11 @@ func TestListenRefusesSecondServer(t *testing.T) {
 	if _, err := Listen(&again); err == nil || !strings.Contains(err.Error(), "another tongxing serve is using the SQLite database") {
 		t.Fatalf("second Listen on the same SQLite database: %v", err)
 	}
+	prefixed := again
+	prefixed.Database = "sqlite:" + cfg.Database // the same file
+	if _, err := Listen(&prefixed); err == nil || !strings.Contains(err.Error(), "another tongxing serve is using the SQLite database") {
+		t.Fatalf("second Listen on the same SQLite database named %s: %v", prefixed.Database, err)
+	}
 
 	other := cfg
 	other.Data = filepath.Join(t.TempDir(), "other")

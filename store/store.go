@@ -59,6 +59,10 @@ func IsPostgresDSN(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
+// SQLitePath is the file of a SQLite dsn: dsn without its optional
+// "sqlite:" prefix.
+func SQLitePath(dsn string) string { return strings.TrimPrefix(dsn, "sqlite:") }
+
 // Open connects to the database named by dsn and applies pending migrations.
 //
 // A dsn starting with postgres:// or postgresql:// opens PostgreSQL; anything
@@ -77,7 +81,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if IsPostgresDSN(dsn) {
 		db, err = openPostgres(ctx, dsn)
 	} else {
-		db, err = openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		db, err = openSQLite(ctx, SQLitePath(dsn))
 	}
 	if err != nil {
 		return nil, err
