@@ -61,6 +61,12 @@ func verifier(t testing.TB, key crypto.Signer) *authz.Verifier {
 
 // rewrite returns a copy of a .tar.gz bundle with fn applied to each file.
 func rewrite(t *testing.T, tgz []byte, fn func(name string, body []byte) []byte) []byte {
+	return rewriteAdd(t, tgz, fn, nil)
+}
+
+// rewriteAdd is rewrite that then writes the entries of add (headers
+// with their bodies) at the end of the archive.
+func rewriteAdd(t *testing.T, tgz []byte, fn func(name string, body []byte) []byte, add map[*tar.Header][]byte) []byte {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(tgz))
 	if err != nil {
@@ -85,6 +91,13 @@ func rewrite(t *testing.T, tgz []byte, fn func(name string, body []byte) []byte)
 		}
 		h.Size = int64(len(body))
 		tw.WriteHeader(h)
+		tw.Write(body)
+	}
+	for h, body := range add {
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
 		tw.Write(body)
 	}
 	tw.Close()

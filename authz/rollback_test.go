@@ -3,9 +3,7 @@ package authz_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -19,34 +17,8 @@ import (
 // appendEntry returns the .tar.gz bundle tgz with one more archive entry
 // of type flag named name holding body.
 func appendEntry(t *testing.T, tgz []byte, flag byte, name string, body []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(tgz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	tw := tar.NewWriter(zw)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		tw.WriteHeader(h)
-		tw.Write(b)
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: flag, Name: name, Mode: 0o644, Size: int64(len(body)), Format: tar.FormatPAX}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write(body)
-	tw.Close()
-	zw.Close()
-	return out.Bytes()
+	keep := func(_ string, b []byte) []byte { return b }
+	return rewriteAdd(t, tgz, keep, map[*tar.Header][]byte{{Typeflag: flag, Name: name, Mode: 0o644, Format: tar.FormatPAX}: body})
 }
 
 // A sysadmin holding an older signed bundle (built, signed, never put in
