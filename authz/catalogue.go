@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Sharing classes of the resource catalogue (政务信息资源目录).
@@ -128,10 +129,8 @@ func ParseCatalogue(data map[string]any) (*Catalogue, error) {
 				}
 			}
 		}
-		dec := json.NewDecoder(bytes.NewReader(m[id]))
-		dec.DisallowUnknownFields()
 		r := &Resource{}
-		if err := dec.Decode(r); err != nil {
+		if err := decodeExact(m[id], r); err != nil {
 			return nil, fmt.Errorf("%w: resource %q: %v", ErrCatalogue, id, err)
 		}
 		r.ID = id
@@ -381,13 +380,11 @@ func checkAgreements(data map[string]any) error {
 	for consumer, byRes := range all {
 		for res, list := range byRes {
 			for i, rawA := range list {
-				dec := json.NewDecoder(bytes.NewReader(rawA))
-				dec.DisallowUnknownFields()
 				var a agreement
 				bad := func(format string, args ...any) error {
 					return fmt.Errorf("%w: agreement %s/%s[%d] %q: %s", ErrCatalogue, consumer, res, i, a.ID, fmt.Sprintf(format, args...))
 				}
-				if err := dec.Decode(&a); err != nil {
+				if err := decodeExact(rawA, &a); err != nil {
 					return bad("%v", err)
 				}
 				if a.ID == "" || a.Purposes == nil || a.Fields == nil || a.ApprovedBy == "" {
@@ -424,9 +421,7 @@ func checkNegativeList(data map[string]any) error {
 		} `json:"resources"`
 		Fields map[string][]string `json:"fields"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&nl); err != nil {
+	if err := decodeExact(b, &nl); err != nil {
 		return fmt.Errorf("%w: data.tongxing.negative_list must be {\"resources\": {ID: {\"reason\", \"basis\"}}, \"fields\": {ID: [FIELD...]}}: %v", ErrCatalogue, err)
 	}
 	for id, r := range nl.Resources {
@@ -440,6 +435,15 @@ func checkNegativeList(data map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// decodeExact decodes the JSON object b into v, refusing a member whose
+// name is not exactly that of a field. encoding/json matches names without
+// regard to case, Unicode folding included ("Citizen_field", "expireſ"),
+// while the policy reads them exactly: a member it never sees must not pass
+// for one it reads, nor shadow the one it reads in what Go shows.
+func decodeExact(b []byte, v any) error {
+	return jsonv2.Unmarshal(b, v, jsonv2.RejectUnknownMembers(true))
 }
 
 // member returns data.tongxing.KEY of a bundle's data as JSON, and
