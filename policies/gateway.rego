@@ -364,7 +364,9 @@ obligations := {"fields": f} if {
 
 default agreement_id := ""
 
-agreement_id := grant.id
+# Only a conditional resource is given under an agreement; one the
+# consumer holds for an unconditional resource plays no part.
+agreement_id := grant.id if resource.sharing == "conditional"
 
 default legal_basis := ""
 

@@ -334,3 +334,25 @@ test_open_resource_index_matches_the_rules if {
 	count([x | some [x, d, _] in results; d.allow; x[1] == "renshe.job-vacancies"]) > 0
 	[x | some [x, d, rules] in results; d != rules] == []
 }
+
+# An agreement for an unconditional resource plays no part in its
+# decision: the decision read from the open-resource index is what the
+# rules give, with no agreement named (the example data has none such).
+test_agreement_for_an_unconditional_resource if {
+	a := {"id": "A-U", "purposes": ["P-IIT-VERIFY"], "fields": ["district"], "valid_from": "2025-01-01T00:00:00Z", "expires": "2030-01-01T00:00:00Z", "approved_by": "x"}
+	agreements := object.union(data.tongxing.agreements, {"tax": {"gongan.population-stats": [a]}})
+	grants := gateway.computed_grants with data.tongxing.agreements as agreements
+	open := gateway.computed_open_resources with data.tongxing.agreements as agreements
+	call_input := call("tax", "gongan", "gongan.population-stats", "P-IIT-VERIFY")
+	d := gateway.decision with input as call_input with data.tongxing.agreements as agreements
+		with data.tongxing.grants as grants with data.tongxing.open_resources as open
+	rules := {
+		"allow": gateway.allow,
+		"reasons": gateway.reasons,
+		"obligations": gateway.obligations,
+		"agreement": gateway.agreement_id,
+		"legal_basis": gateway.legal_basis,
+	} with input as call_input with data.tongxing.agreements as agreements with data.tongxing.grants as grants
+	d.allow
+	d == rules
+}
