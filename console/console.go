@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -148,7 +149,10 @@ func New(d Deps, opts ...Option) (*Console, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{"dept": c.deptName, "console": func() string { return c.prefix },
-		"list": func(v ...string) []string { return v }}
+		"list": func(v ...string) []string { return v },
+		// pathseg makes free text (a user name) one URL path segment:
+		// html/template leaves "/", "?" and "#" in a path as they are.
+		"pathseg": url.PathEscape}
 	if c.site, err = web.New(templates, []string{"templates/*.html"}, "console.brand", messages, funcs, c.d.Logger); err != nil {
 		return nil, err
 	}
