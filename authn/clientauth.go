@@ -17,9 +17,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/tongxing/tongxing/authn/certlogin"
 	"github.com/tongxing/tongxing/authn/sm2jws"
 )
 
@@ -29,6 +31,9 @@ type clientAuth struct {
 	*base
 	clients    *clientRegistry
 	assertions assertionLedger
+	// revocation, when set (WithCertLogin), is asked whether the TLS
+	// client certificate of a tls_client_auth client is revoked.
+	revocation certlogin.Revocation
 }
 
 // assertionLedger records the client assertions accepted, so that each is
@@ -95,6 +100,9 @@ func (cla *clientAuth) authenticateClient(r *http.Request, form url.Values) (*Cl
 	if method == AuthNone && c.TokenEndpointAuthMethod == AuthTLSClientAuth {
 		if !checkTLSClient(r, c) {
 			return nil, oauthErr(ErrInvalidClient, "no TLS client certificate matching the client's registration")
+		}
+		if err := cla.checkTLSRevocation(r); err != nil {
+			return nil, oauthErr(ErrInvalidClient, "the TLS client certificate is revoked or its status is unknown")
 		}
 		return c, nil
 	}
@@ -390,6 +398,31 @@ func checkTLSClient(r *http.Request, c *Client) bool {
 		return false
 	}
 	return matchTLSClient(r.TLS.PeerCertificates[0], c)
+}
+
+// checkTLSRevocation asks the revocation checker, if there is one, about
+// the leaf of the request's verified client certificate chain, as
+// certificate login does: a revoked certificate, or one whose issuer the
+// checker does not know, is refused.
+func (cla *clientAuth) checkTLSRevocation(r *http.Request) error {
+	if cla.revocation == nil {
+		return nil
+	}
+	for _, chain := range r.TLS.VerifiedChains {
+		if len(chain) < 2 {
+			continue
+		}
+		leaf, err := smx509.ParseCertificate(chain[0].Raw)
+		if err != nil {
+			return err
+		}
+		issuer, err := smx509.ParseCertificate(chain[1].Raw)
+		if err != nil {
+			return err
+		}
+		return cla.revocation.CheckRevocation(r.Context(), leaf, issuer, cla.now())
+	}
+	return errors.New("no verified chain with an issuer")
 }
 
 func matchTLSClient(cert *x509.Certificate, c *Client) bool {

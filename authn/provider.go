@@ -324,7 +324,7 @@ func (p *Provider) assemble(o options) error {
 	st := newSQLStore(p.db)
 	p.store = st
 	p.sess = &sessions{base: p.base, store: st, users: p.users, clients: p.clients, keys: p.keys}
-	auth := &clientAuth{base: p.base, clients: p.clients, assertions: st}
+	auth := &clientAuth{base: p.base, clients: p.clients, assertions: st, revocation: o.certRev}
 	p.checks = &tokenChecks{base: p.base, auth: auth, records: st, revoker: st, clients: p.clients, users: p.users, keys: p.keys}
 	p.tokens = &tokenEndpoint{base: p.base, auth: auth, checks: p.checks, grants: st, users: p.users, keys: p.keys, accessAlg: o.accessAlg}
 	p.authz = &authorizer{base: p.base, codes: st, logins: st, clients: p.clients, keys: p.keys, sess: p.sess}
