@@ -70,12 +70,16 @@ func (a *Authority) GenerateCRL(ctx context.Context, issuerName string) (*CRL, e
 	if !ok {
 		return nil, errors.New("ca: the inventory does not record status changes")
 	}
-	now := a.now().UTC().Truncate(time.Second)
-	revoked, err := ss.Revoked(ctx, issuerName, now)
+	// The number is taken before the revoked certificates are read: a
+	// generation that read them before a status change committed then
+	// holds a lower number than the change's own CRL and can never
+	// replace it (SaveCRL keeps the highest number).
+	number, err := cs.NextCRLNumber(ctx, issuerName)
 	if err != nil {
 		return nil, err
 	}
-	number, err := cs.NextCRLNumber(ctx, issuerName)
+	now := a.now().UTC().Truncate(time.Second)
+	revoked, err := ss.Revoked(ctx, issuerName, now)
 	if err != nil {
 		return nil, err
 	}
