@@ -415,7 +415,9 @@ func (s *SQLStore) SetStatus(ctx context.Context, ev *Event, revokedAt time.Time
 			res, err = tx.Exec(ctx, "UPDATE ca_certificates SET status = ?, revoked_at = NULL, revocation_reason = NULL WHERE serial = ? AND status = ?",
 				string(ev.To), ev.Serial, string(ev.From))
 		default:
-			res, err = tx.Exec(ctx, "UPDATE ca_certificates SET status = ?, revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = ?",
+			// A held certificate that is revoked stays revoked from the
+			// start of the hold (revoked_at is NULL only while valid).
+			res, err = tx.Exec(ctx, "UPDATE ca_certificates SET status = ?, revoked_at = COALESCE(revoked_at, ?), revocation_reason = ? WHERE serial = ? AND status = ?",
 				string(ev.To), revokedAt.Unix(), int(*ev.Reason), ev.Serial, string(ev.From))
 		}
 		if err != nil {

@@ -161,8 +161,8 @@ func (a *Authority) SetStatus(ctx context.Context, ch StatusChange) (*Record, er
 	}
 	ev.ID = "evt_" + hex.EncodeToString(idb[:])
 	// A certificate revoked after a hold keeps the time of the hold as its
-	// revocation time only if the reason stays certificateHold; a new
-	// reason starts at the new time.
+	// revocation time: it has not been valid since, and signatures made
+	// while it was held must not become good when the hold turns final.
 	updated, err := ss.SetStatus(ctx, ev, ev.At.Truncate(time.Second))
 	if err != nil {
 		return nil, err
