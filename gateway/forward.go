@@ -122,11 +122,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			for k := range resp.Header {
-				if strings.HasPrefix(strings.ToLower(k), "tongxing-") {
-					delete(resp.Header, k)
-				}
-			}
+			dropFields(resp.Header, false)
+			// Trailers come with the end of the body: none pass a field
+			// filter, no Tongxing-* one passes at all.
+			dropFields(resp.Trailer, c.decision.FilterFields)
+			resp.Body = &trailerGuard{ReadCloser: resp.Body, resp: resp, all: c.decision.FilterFields}
 			if c.decision.FilterFields {
 				return g.minimise(resp, c.decision.Fields)
 			}
@@ -151,6 +151,20 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 	defer cancel()
 	sw := newStatusWriter(w)
 	began = time.Now()
+	defer func() {
+		// ReverseProxy aborts the handler (http.ErrAbortHandler) when the
+		// body cannot be copied after the status was sent: the upstream
+		// stalled past the timeout or broke, or the caller left. The call
+		// still gets its result entry, not with the status sent.
+		if v := recover(); v != nil {
+			status := http.StatusBadGateway
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				status = http.StatusGatewayTimeout
+			}
+			g.finish(r, c, status, fmt.Sprintf("the response was cut off after status %d was sent", sw.status))
+			panic(v)
+		}
+	}()
 	proxy.ServeHTTP(sw, r.WithContext(ctx))
 	g.m.upstream.WithLabelValues(c.target).Observe(time.Since(began).Seconds())
 	if upstreamErr != nil {
@@ -168,11 +182,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, up *u
 // caller does not wait for it, and deferred where the recorder can, so
 // that it shares the next decision entry's commit instead of delaying it.
 // [Gateway.Wait] waits for those appends.
-func (g *Gateway) finish(r *http.Request, c *call, status int) {
+func (g *Gateway) finish(r *http.Request, c *call, status int, reasons ...string) {
 	e := g.entry(r, c)
 	idx := c.index
 	e.Action, e.Outcome, e.DecisionIndex = ActionResult, strconv.Itoa(status), &idx
-	e.Reasons = nil
+	e.Reasons = reasons
 	e.Latency = g.cfg.Now().Sub(c.start)
 	if e.Latency < 0 {
 		e.Latency = 0
@@ -247,6 +261,33 @@ func (g *Gateway) minimise(resp *http.Response, fields []string) error {
 	resp.Header.Del("Etag")
 	resp.Header.Del("Content-Md5")
 	return nil
+}
+
+// dropFields deletes every Tongxing-* field of h, or every field if all.
+func dropFields(h http.Header, all bool) {
+	for k := range h {
+		if all || strings.HasPrefix(strings.ToLower(k), "tongxing-") {
+			delete(h, k)
+		}
+	}
+}
+
+// trailerGuard drops the upstream's trailers that must not reach the
+// caller once they have arrived, which is when the body ends (the
+// transport fills resp.Trailer then, and ReverseProxy copies it after the
+// body).
+type trailerGuard struct {
+	io.ReadCloser
+	resp *http.Response
+	all  bool
+}
+
+func (b *trailerGuard) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		dropFields(b.resp.Trailer, b.all)
+	}
+	return n, err
 }
 
 func fmtHex(b []byte) string { return fmt.Sprintf("%x", b) }
