@@ -234,6 +234,12 @@ func (v *verification) checkContent(content []byte) {
 	if content == nil {
 		content = v.sd.Content
 	}
+	// A filing is data; other content types (a time-stamp token's
+	// TSTInfo, say) are signatures made for another purpose.
+	if ct := v.sd.ContentType; !ct.Equal(cms.OIDData) && !ct.Equal(cms.OIDGMData) {
+		v.r.add(CheckContent, Failed, "content type %s is not data: not a signed filing", ct)
+		return
+	}
 	d := cms.DigestFromOID(v.si.DigestAlgorithm.OID)
 	if d == cms.DigestUnknown || d == cms.DigestSHA1 {
 		v.r.add(CheckContent, Failed, "digest algorithm %s is not accepted", v.si.DigestAlgorithm.OID)
@@ -303,6 +309,8 @@ func (v *verification) checkChain() {
 		v.r.add(CheckChain, Failed, "at %s: %v", v.validAt.UTC().Format(time.RFC3339), v.chainErr)
 	case v.cert.KeyUsage != 0 && v.cert.KeyUsage&(smx509.KeyUsageDigitalSignature|smx509.KeyUsageContentCommitment) == 0:
 		v.r.add(CheckChain, Failed, "the certificate is not for signing (key usage)")
+	case serviceCertificate(v.cert):
+		v.r.add(CheckChain, Failed, "the certificate is a TLS server, time-stamping or OCSP certificate, not for signing filings (extended key usage)")
 	default:
 		v.r.add(CheckChain, Passed, "issued by %q, valid at %s", v.chains[0][len(v.chains[0])-1].Subject.CommonName, v.validAt.UTC().Format(time.RFC3339))
 	}
@@ -330,6 +338,18 @@ func verifyTimestamp(a *cms.Attribute, signature []byte, roots, inter *smx509.Ce
 		return nil, fmt.Errorf("time-stamp attribute has %d values, expected one", len(a.Values))
 	}
 	return timestamp.VerifyToken(a.Values[0], timestamp.VerifyOptions{Data: signature, Roots: roots, Intermediates: inter})
+}
+
+// serviceCertificate reports whether c is for a service (a TLS server, a
+// TSA, an OCSP responder) rather than a person or an organisation.
+func serviceCertificate(c *smx509.Certificate) bool {
+	for _, u := range c.ExtKeyUsage {
+		switch u {
+		case smx509.ExtKeyUsageServerAuth, smx509.ExtKeyUsageTimeStamping, smx509.ExtKeyUsageOCSPSigning:
+			return true
+		}
+	}
+	return false
 }
 
 func signatureName(si *cms.SignerInfo) string {
