@@ -23,15 +23,32 @@ import (
 	"github.com/tongxing/tongxing/department"
 )
 
-// front serves the gateway over real HTTP, every request as the mTLS
+// front serves the gateway over real HTTP/1.1, every request as the mTLS
 // caller dept/api, for what a recorder cannot show (trailers, 1xx).
 func front(t *testing.T, e *env, dept string) *httptest.Server {
 	t.Helper()
+	return newFront(t, e, dept, false)
+}
+
+// frontH2 is front over TLS with HTTP/2.
+func frontH2(t *testing.T, e *env, dept string) *httptest.Server {
+	t.Helper()
+	return newFront(t, e, dept, true)
+}
+
+func newFront(t *testing.T, e *env, dept string, h2 bool) *httptest.Server {
+	t.Helper()
 	st := e.pki.leaf(t, dept, "api")
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.TLS = st
 		e.h.ServeHTTP(w, r)
 	}))
+	if h2 {
+		s.EnableHTTP2 = true
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
 	t.Cleanup(s.Close)
 	return s
 }

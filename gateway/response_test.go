@@ -10,21 +10,6 @@ import (
 	"time"
 )
 
-// frontH2 serves the gateway over TLS with HTTP/2, every request as the
-// mTLS caller dept/api.
-func frontH2(t *testing.T, e *env, dept string) *httptest.Server {
-	t.Helper()
-	st := e.pki.leaf(t, dept, "api")
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.TLS = st
-		e.h.ServeHTTP(w, r)
-	}))
-	s.EnableHTTP2 = true
-	s.StartTLS()
-	t.Cleanup(s.Close)
-	return s
-}
-
 // An upstream's trailers are part of its response: under a field
 // obligation they must not carry data past the filter, and Tongxing-*
 // trailers must not pass for the gateway's evidence.
