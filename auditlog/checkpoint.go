@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	tlog "github.com/transparency-dev/formats/log"
@@ -96,7 +97,8 @@ func (s *CheckpointSigner) Sign(size uint64, root []byte) ([]byte, error) {
 
 // OpenCheckpoint verifies a signed checkpoint note and parses its body. The
 // note must carry a valid signature by logVerifier, whose name must equal the
-// origin line; signatures by otherVerifiers are checked when present, and
+// origin line, and one by each of otherVerifiers (the log co-signs every
+// checkpoint: a note lacking a co-signature was signed by one key alone);
 // signatures by unknown keys are ignored. The root must be 32 bytes. Extension
 // lines after the root hash are permitted and ignored. Notes longer than
 // MaxCheckpointSize are rejected.
@@ -107,9 +109,14 @@ func OpenCheckpoint(msg []byte, logVerifier note.Verifier, otherVerifiers ...not
 	if logVerifier == nil {
 		return nil, fmt.Errorf("%w: no log verifier", ErrCheckpoint)
 	}
-	cp, _, _, err := tlog.ParseCheckpoint(msg, logVerifier.Name(), logVerifier, otherVerifiers...)
+	cp, _, n, err := tlog.ParseCheckpoint(msg, logVerifier.Name(), logVerifier, otherVerifiers...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	for _, v := range otherVerifiers {
+		if !slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Name == v.Name() && s.Hash == v.KeyHash() }) {
+			return nil, fmt.Errorf("%w: no signature by %s+%08x", ErrCheckpoint, v.Name(), v.KeyHash())
+		}
 	}
 	if len(cp.Hash) != HashSize {
 		return nil, fmt.Errorf("%w: root hash is %d bytes, want %d", ErrCheckpoint, len(cp.Hash), HashSize)
