@@ -247,17 +247,17 @@ func VerifyBundle(r io.Reader, logVerifier note.Verifier, otherVerifiers ...note
 }
 
 // VerifyBundleKey is VerifyBundle with the SM2 audit public key: the log
-// verifier is named after the checkpoint's origin line (the log signs with
-// its origin as key name).
-func VerifyBundleKey(r io.Reader, pub *ecdsa.PublicKey) (*BundleReport, error) {
+// verifier is named origin, the log's published origin (the log signs with
+// its origin as key name). The origin is not taken from the bundle: a
+// checkpoint the same key signed for another origin does not verify.
+func VerifyBundleKey(r io.Reader, origin string, pub *ecdsa.PublicKey) (*BundleReport, error) {
+	v, err := sm2note.NewVerifier(origin, pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: origin %.60q: %w", ErrBundle, origin, err)
+	}
 	br, err := NewBundleReader(r)
 	if err != nil {
 		return nil, err
-	}
-	origin, _, _ := bytes.Cut(br.Checkpoint(), []byte("\n"))
-	v, err := sm2note.NewVerifier(string(origin), pub)
-	if err != nil {
-		return nil, fmt.Errorf("%w: checkpoint origin %.60q: %w", ErrBundle, origin, err)
 	}
 	return verifyBundle(br, v)
 }

@@ -76,7 +76,7 @@ func TestBundle(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				rep, err := VerifyBundleKey(bytes.NewReader(tc.in), &tc.key.sm2.PublicKey)
+				rep, err := VerifyBundleKey(bytes.NewReader(tc.in), testOrigin, &tc.key.sm2.PublicKey)
 				if strings.HasPrefix(tc.name, "ok/") {
 					if err != nil {
 						t.Fatal(err)

@@ -143,5 +143,5 @@
 //
 // The CLI verbs map to: audit tail -> [Reader.Tail] and [Reader.Follow];
 // audit search -> [Reader.Search]; audit verify -> [Reader.Verify];
-// audit verify-bundle -> [VerifyBundleKey] with [sm2note.ParsePublicKeyPEM].
+// audit verify-bundle -> [VerifyBundleKey] with [sm2note.ParsePublicKeyPEM] and the configured origin.
 package auditlog

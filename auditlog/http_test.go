@@ -190,7 +190,7 @@ func TestHTTP(t *testing.T) {
 			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/jsonl; charset=utf-8" {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}
-			rep, err := VerifyBundleKey(bytes.NewReader(body), &keys.sm2.PublicKey)
+			rep, err := VerifyBundleKey(bytes.NewReader(body), testOrigin, &keys.sm2.PublicKey)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -276,7 +276,7 @@ func newAuditVerify(g *globals) *cobra.Command {
 }
 
 func newAuditVerifyBundle(g *globals) *cobra.Command {
-	var key string
+	var key, origin string
 	cmd := &cobra.Command{
 		Use:   "verify-bundle BUNDLE.jsonl",
 		Short: "Verify an exported evidence bundle offline against the audit public key",
@@ -293,12 +293,19 @@ func newAuditVerifyBundle(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--key: %w", err)
 			}
+			if origin == "" {
+				cfg, err := g.config(cmd)
+				if err != nil {
+					return err
+				}
+				origin = cfg.Audit.Origin
+			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			rep, err := auditlog.VerifyBundleKey(f, pub)
+			rep, err := auditlog.VerifyBundleKey(f, origin, pub)
 			if err != nil {
 				return err
 			}
@@ -307,5 +314,6 @@ func newAuditVerifyBundle(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&key, "key", "", "PEM SM2 audit public key")
+	cmd.Flags().StringVar(&origin, "origin", "", "the audit log's origin (default: audit.origin of the configuration)")
 	return cmd
 }
