@@ -133,6 +133,14 @@ func (id *identifier) fromCertificate(ctx context.Context, peers []*x509.Certifi
 		return nil, &IdentityError{"the client certificate was not verified against Tongxing's intl root"}
 	}
 	leaf := peers[0]
+	// Go verifies the chain at the handshake only (on the wall clock, as
+	// here); a keep-alive connection can outlive the certificate.
+	now := time.Now()
+	for _, c := range chains[0] {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			return nil, &IdentityError{fmt.Sprintf("the client certificate chain is not valid now (%s: %s to %s)", c.Subject, c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))}
+		}
+	}
 	if len(leaf.URIs) != 1 {
 		return nil, &IdentityError{"the client certificate must carry exactly one SPIFFE ID (a Tongxing service certificate)"}
 	}
