@@ -115,7 +115,9 @@ type fixture struct {
 	now  time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture is a console with four officers on a fixed clock; mods
+// change its dependencies before it is made.
+func newFixture(t *testing.T, mods ...func(*Deps)) *fixture {
 	t.Helper()
 	key, err := sm2.GenerateKey(rand.Reader)
 	if err != nil {
@@ -135,8 +137,12 @@ func newFixture(t *testing.T) *fixture {
 		{Name: "sys", Role: access.RoleSysadmin, Status: access.StatusActive, UserID: "u-sys"},
 		{Name: "gone", Role: access.RoleAuditor, Status: access.StatusRevoked, UserID: "u-gone"},
 	}}}
-	f.c, err = New(Deps{Issuer: "https://tongxing.example", Provider: http.DefaultTransport, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Recovery: unused{}, Registry: reg, Accounts: http.NotFoundHandler()})
+	d := Deps{Issuer: "https://tongxing.example", Provider: http.DefaultTransport, Key: []byte("0123456789abcdef0123456789abcdef"),
+		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Recovery: unused{}, Registry: reg, Accounts: http.NotFoundHandler()}
+	for _, m := range mods {
+		m(&d)
+	}
+	f.c, err = New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,13 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/sm2"
-	"github.com/emmansun/gmsm/smx509"
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/tongxing/tongxing/access"
-	"github.com/tongxing/tongxing/auditlog/sm2note"
-	"github.com/tongxing/tongxing/department"
 	"github.com/tongxing/tongxing/web/rp"
 )
 
@@ -69,29 +64,8 @@ func (op *fakeOP) handler(t *testing.T) http.Handler {
 // callback's response.
 func signInAs(t *testing.T, op *fakeOP) *httptest.ResponseRecorder {
 	t.Helper()
-	key, err := sm2.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := sm2note.NewVerifier("audit.test/log", &key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := department.New(department.Department{ID: "tax", Name: "税务局"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{rec: &recorder{}, now: time.Now(), offs: &officers{list: []*access.Officer{
-		{Name: "sys", Role: access.RoleSysadmin, Status: access.StatusActive, UserID: "u-sys"},
-	}}}
-	f.c, err = New(Deps{Issuer: op.issuer, Provider: rp.InProcess(op.handler(t)), Key: []byte("0123456789abcdef0123456789abcdef"),
-		Officers: f.offs, Recorder: f.rec, Audit: unused{}, Checkpoints: v, TSARoots: smx509.NewCertPool(), CA: unused{}, Recovery: unused{},
-		Registry: reg, Accounts: http.NotFoundHandler()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mux = http.NewServeMux()
-	f.c.Routes(f.mux)
+	f := newFixture(t, func(d *Deps) { d.Issuer, d.Provider = op.issuer, rp.InProcess(op.handler(t)) })
+	f.now = time.Now() // the provider's ID token is issued on the real clock
 
 	w := f.do("GET", "/console/signin", nil, nil)
 	loc, err := url.Parse(w.Header().Get("Location"))
