@@ -3,13 +3,11 @@ package auditlog
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tongxing/tongxing/store"
 	"github.com/tongxing/tongxing/store/storetest"
@@ -44,11 +42,7 @@ func TestBundle(t *testing.T) {
 			t.Fatalf("bundle has %d lines", len(lines))
 		}
 		join := func(ls ...string) []byte { return []byte(strings.Join(ls, "")) }
-		edv := func() note.Verifier {
-			vkey, _ := note.NewEd25519VerifierKey(testOrigin, keys.ed.Public().(ed25519.PublicKey))
-			v, _ := note.NewVerifier(vkey)
-			return v
-		}()
+		edv := keys.edVerifier(t)
 		other := newKeys(t)
 		tests := []struct {
 			name string

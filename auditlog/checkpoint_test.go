@@ -1,7 +1,6 @@
 package auditlog
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
@@ -23,14 +22,7 @@ func TestCheckpointSignOpen(t *testing.T) {
 	if !strings.HasPrefix(string(msg), body) {
 		t.Fatalf("checkpoint body is not origin/size/root:\n%s", msg)
 	}
-	vkey, err := note.NewEd25519VerifierKey(testOrigin, k.ed.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edv, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	edv := k.edVerifier(t)
 	other := newKeys(t)
 	otherOrigin, err := NewCheckpointSigner("other.example/log", k.sm2, nil)
 	if err != nil {
@@ -82,8 +74,7 @@ func TestCheckpointStandardTooling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, _ := note.NewEd25519VerifierKey(testOrigin, k.ed.Public().(ed25519.PublicKey))
-	edv, _ := note.NewVerifier(vkey)
+	edv := k.edVerifier(t)
 	cp, _, n, err := tlog.ParseCheckpoint(msg, testOrigin, edv)
 	if err != nil {
 		t.Fatalf("standard tooling rejects the checkpoint: %v", err)

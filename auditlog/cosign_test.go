@@ -1,11 +1,8 @@
 package auditlog
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"testing"
-
-	"golang.org/x/mod/sumdb/note"
 )
 
 // TestOpenCheckpointRequiresEveryGivenKey: a verifier handed both published
@@ -15,14 +12,7 @@ import (
 // holding the SM2 key alone.
 func TestOpenCheckpointRequiresEveryGivenKey(t *testing.T) {
 	k := newKeys(t)
-	vkey, err := note.NewEd25519VerifierKey(testOrigin, k.ed.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edv, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	edv := k.edVerifier(t)
 	// The attacker holds only the SM2 audit key and signs a tree of its own.
 	sm2Only, err := NewCheckpointSigner(testOrigin, k.sm2, nil)
 	if err != nil {

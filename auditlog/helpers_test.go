@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tongxing/tongxing/store"
 )
@@ -36,6 +37,20 @@ func newKeys(t testing.TB) *testKeys {
 		t.Fatal(err)
 	}
 	return &testKeys{sm2: k, ed: ed, signer: s}
+}
+
+// edVerifier is the Ed25519 co-signature's note verifier.
+func (k *testKeys) edVerifier(t testing.TB) note.Verifier {
+	t.Helper()
+	vkey, err := note.NewEd25519VerifierKey(testOrigin, k.ed.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // openLog opens a log with a short checkpoint interval and closes it when
