@@ -131,7 +131,7 @@ collect:
 		}
 		store.Linger(l.reqs, l.opts.deferLinger, func(r *appendReq) bool {
 			add(r)
-			return deferredOnly(batch) && len(batch) < l.opts.maxBatch && len(flushes) == 0
+			return r.deferred && len(batch) < l.opts.maxBatch // an append waited on, or a flush marker, ends it
 		})
 	}
 	l.seq.lastBatch = len(batch)
