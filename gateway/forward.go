@@ -32,7 +32,7 @@ type statusWriter struct {
 func newStatusWriter(w http.ResponseWriter) *statusWriter {
 	ev := http.Header{}
 	for k, v := range w.Header() {
-		if strings.HasPrefix(strings.ToLower(k), "tongxing-") {
+		if isTongxing(k) {
 			ev[k] = v
 		}
 	}
@@ -266,7 +266,7 @@ func (g *Gateway) minimise(resp *http.Response, fields []string) error {
 // dropFields deletes every Tongxing-* field of h, or every field if all.
 func dropFields(h http.Header, all bool) {
 	for k := range h {
-		if all || strings.HasPrefix(strings.ToLower(k), "tongxing-") {
+		if all || isTongxing(k) {
 			delete(h, k)
 		}
 	}

@@ -120,7 +120,7 @@ func cleanHeaders(in http.Header) http.Header {
 		out.Del(k)
 	}
 	for k := range out {
-		if strings.HasPrefix(strings.ToLower(k), "tongxing-") || strings.ContainsRune(k, '_') {
+		if isTongxing(k) || strings.ContainsRune(k, '_') {
 			delete(out, k)
 		}
 	}
@@ -128,4 +128,10 @@ func cleanHeaders(in http.Header) http.Header {
 		out.Del(k)
 	}
 	return out
+}
+
+// isTongxing reports whether header k is one of Tongxing's own
+// (Tongxing-*, any case), which only the gateway sets.
+func isTongxing(k string) bool {
+	return len(k) >= len("tongxing-") && strings.EqualFold(k[:len("tongxing-")], "tongxing-")
 }
